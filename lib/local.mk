@@ -1,0 +1,11 @@
+noinst_LIBRARIES += lib/libvdi.a
+lib_libvdi_a_SOURCES = \
+	lib/macro.h \
+	lib/alloc.c lib/alloc.h \
+	lib/log.c lib/log.h \
+	lib/conf.c lib/conf.h \
+	lib/token.c lib/token.h
+lib_libvdi_a_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(OPENSSL_CFLAGS)
+
+# Link line for programs using lib/.
+LIBVDI = lib/libvdi.a $(GLIB_LIBS) $(OPENSSL_LIBS)

@@ -1,0 +1,22 @@
+/* Shared main() for Check suites: runs the suite with TAP on stdout, which
+ * automake's tap-driver turns into per-case PASS/FAIL lines. Include once
+ * per test program and define `static Suite *make_suite(void)` before. */
+#pragma once
+
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+
+static Suite *make_suite(void);
+
+int main(void)
+{
+        SRunner *sr = srunner_create(make_suite());
+        int failed;
+
+        srunner_set_tap(sr, "-");
+        srunner_run_all(sr, CK_SILENT);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
