@@ -42,6 +42,7 @@ struct harness_ldap {
         char *ldap_uri;   /* "ldap://127.0.0.1:PORT" */
         char *ldaps_uri;  /* "ldaps://127.0.0.1:TLSPORT" */
         char *ca_file;    /* test CA certificate (PEM) that signed the server's */
+        char *other_ca_file; /* an unrelated CA: verification against it must fail */
         char *base_dn;    /* "dc=example,dc=org" */
         char *admin_dn;   /* rootdn, "cn=admin,dc=example,dc=org" */
         char *admin_pw;
