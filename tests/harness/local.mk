@@ -1,6 +1,6 @@
 # Real-server harness (PostgreSQL, slapd) for integration tests. Link
 # $(HARNESS_LIB) and use $(TEST_CPPFLAGS).
-check_LIBRARIES = tests/harness/libharness.a
+check_LIBRARIES += tests/harness/libharness.a
 tests_harness_libharness_a_SOURCES = tests/harness/harness.c tests/harness/harness.h
 tests_harness_libharness_a_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS)
 HARNESS_LIB = tests/harness/libharness.a $(GLIB_LIBS)

@@ -1,0 +1,60 @@
+/* The display/input interface between a VM and the protocol servers
+ * (DESIGN.md §5). The engine (hostd/vmm) implements it for a real guest; the
+ * tests implement it with a synthetic framebuffer (tests/display/testsrc.h).
+ * Protocol code sees a VM only through this header.
+ *
+ * Threading: get_surface/collect_damage are called from the protocol's
+ * main loop; input calls may come from any protocol thread and must be
+ * safe to call concurrently with the guest running. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Little-endian 32-bit pixels: byte 0 blue, 1 green, 2 red, 3 unused. */
+#define DISPLAY_FORMAT_XRGB8888 1u
+
+/* Absolute pointer coordinates run 0..DISPLAY_POINTER_MAX on both axes. */
+#define DISPLAY_POINTER_MAX 32767u
+
+/* Pointer buttons, a bitmask. */
+enum {
+        DISPLAY_BUTTON_LEFT = 1u << 0,
+        DISPLAY_BUTTON_MIDDLE = 1u << 1,
+        DISPLAY_BUTTON_RIGHT = 1u << 2,
+};
+
+struct display_rect {
+        uint32_t x, y, w, h;
+};
+
+/* The framebuffer, read in place (no copy). pixels stays valid until the
+ * surface changes geometry, which bumps generation. */
+struct display_surface {
+        const uint8_t *pixels;
+        uint32_t width, height;
+        uint32_t stride; /* bytes per line */
+        uint32_t format; /* DISPLAY_FORMAT_* */
+        uint64_t generation;
+};
+
+struct display_source_ops {
+        /* Describe the current framebuffer. 0 or -errno (-ENODEV: no display). */
+        int (*get_surface)(void *opaque, struct display_surface *out);
+        /* Rectangles changed since the previous call, merged, at most max of
+         * them (when more changed, they are coalesced to fit). Returns the
+         * number stored, 0 when nothing changed, or -errno. */
+        int (*collect_damage)(void *opaque, struct display_rect *rects, size_t max);
+        /* Keyboard: a Linux evdev key code (KEY_*), pressed or released. */
+        void (*input_key)(void *opaque, uint16_t evdev_code, bool pressed);
+        /* Absolute pointer 0..DISPLAY_POINTER_MAX and the buttons held. */
+        void (*input_pointer)(void *opaque, uint32_t x, uint32_t y, uint32_t buttons);
+        /* Wheel: positive = away from the user (scroll up), in notches. */
+        void (*input_wheel)(void *opaque, int32_t delta);
+};
+
+struct display_source {
+        const struct display_source_ops *ops;
+        void *opaque;
+};

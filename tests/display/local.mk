@@ -1,0 +1,11 @@
+# The synthetic display source used by protocol tests and benchmarks.
+check_LIBRARIES += tests/display/libtestsrc.a
+tests_display_libtestsrc_a_SOURCES = tests/display/testsrc.c tests/display/testsrc.h
+tests_display_libtestsrc_a_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS)
+TESTSRC_LIB = tests/display/libtestsrc.a $(GLIB_LIBS)
+
+check_PROGRAMS += tests/display/keymap
+TESTS += tests/display/keymap
+tests_display_keymap_SOURCES = tests/display/keymap.c
+tests_display_keymap_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_display_keymap_LDADD = protocols/libprotocols.a $(TEST_LIBS)

@@ -1,0 +1,182 @@
+#include "config.h"
+
+#include "testsrc.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <string.h>
+
+struct testsrc {
+        GMutex lock;
+        uint32_t width, height;
+        uint32_t *pixels;
+        GArray *damage; /* struct display_rect */
+        GArray *events; /* struct testsrc_event */
+};
+
+static int ts_get_surface(void *opaque, struct display_surface *out)
+{
+        struct testsrc *t = opaque;
+        *out = (struct display_surface){
+                .pixels = (const uint8_t *)t->pixels,
+                .width = t->width,
+                .height = t->height,
+                .stride = t->width * 4,
+                .format = DISPLAY_FORMAT_XRGB8888,
+                .generation = 1,
+        };
+        return 0;
+}
+
+static struct display_rect rect_union(struct display_rect a, struct display_rect b)
+{
+        uint32_t x0 = MIN(a.x, b.x), y0 = MIN(a.y, b.y);
+        uint32_t x1 = MAX(a.x + a.w, b.x + b.w), y1 = MAX(a.y + a.h, b.y + b.h);
+        return (struct display_rect){ x0, y0, x1 - x0, y1 - y0 };
+}
+
+static int ts_collect_damage(void *opaque, struct display_rect *rects, size_t max)
+{
+        struct testsrc *t = opaque;
+        size_t n;
+
+        if (max == 0)
+                return -EINVAL;
+        g_mutex_lock(&t->lock);
+        n = t->damage->len;
+        if (n <= max) {
+                memcpy(rects, t->damage->data, n * sizeof(*rects));
+        } else {
+                /* Keep the first max-1 and merge the rest into the last. */
+                memcpy(rects, t->damage->data, (max - 1) * sizeof(*rects));
+                struct display_rect u = g_array_index(t->damage, struct display_rect, max - 1);
+                for (size_t i = max; i < n; i++)
+                        u = rect_union(u, g_array_index(t->damage, struct display_rect, i));
+                rects[max - 1] = u;
+                n = max;
+        }
+        g_array_set_size(t->damage, 0);
+        g_mutex_unlock(&t->lock);
+        return (int)n;
+}
+
+static void push_event(struct testsrc *t, struct testsrc_event ev)
+{
+        g_mutex_lock(&t->lock);
+        g_array_append_val(t->events, ev);
+        g_mutex_unlock(&t->lock);
+}
+
+static void ts_input_key(void *opaque, uint16_t code, bool pressed)
+{
+        push_event(opaque, (struct testsrc_event){ .type = TESTSRC_KEY, .code = code,
+                                                   .pressed = pressed });
+}
+
+static void ts_input_pointer(void *opaque, uint32_t x, uint32_t y, uint32_t buttons)
+{
+        push_event(opaque, (struct testsrc_event){ .type = TESTSRC_POINTER, .x = x, .y = y,
+                                                   .buttons = buttons });
+}
+
+static void ts_input_wheel(void *opaque, int32_t delta)
+{
+        push_event(opaque, (struct testsrc_event){ .type = TESTSRC_WHEEL, .delta = delta });
+}
+
+static const struct display_source_ops testsrc_ops = {
+        .get_surface = ts_get_surface,
+        .collect_damage = ts_collect_damage,
+        .input_key = ts_input_key,
+        .input_pointer = ts_input_pointer,
+        .input_wheel = ts_input_wheel,
+};
+
+struct testsrc *testsrc_new(uint32_t width, uint32_t height)
+{
+        struct testsrc *t = g_new0(struct testsrc, 1);
+        g_mutex_init(&t->lock);
+        t->width = width;
+        t->height = height;
+        t->pixels = g_new0(uint32_t, (gsize)width * height);
+        t->damage = g_array_new(FALSE, FALSE, sizeof(struct display_rect));
+        t->events = g_array_new(FALSE, FALSE, sizeof(struct testsrc_event));
+        return t;
+}
+
+void testsrc_free(struct testsrc *t)
+{
+        if (!t)
+                return;
+        g_array_free(t->damage, TRUE);
+        g_array_free(t->events, TRUE);
+        g_free(t->pixels);
+        g_mutex_clear(&t->lock);
+        g_free(t);
+}
+
+struct display_source testsrc_source(struct testsrc *t)
+{
+        return (struct display_source){ .ops = &testsrc_ops, .opaque = t };
+}
+
+/* Clip r to the framebuffer; false when nothing is left. */
+static bool clip(struct testsrc *t, struct display_rect *r)
+{
+        if (r->x >= t->width || r->y >= t->height || r->w == 0 || r->h == 0)
+                return false;
+        r->w = MIN(r->w, t->width - r->x);
+        r->h = MIN(r->h, t->height - r->y);
+        return true;
+}
+
+void testsrc_fill(struct testsrc *t, struct display_rect r, uint32_t color)
+{
+        g_mutex_lock(&t->lock);
+        if (clip(t, &r)) {
+                for (uint32_t y = r.y; y < r.y + r.h; y++)
+                        for (uint32_t x = r.x; x < r.x + r.w; x++)
+                                t->pixels[(size_t)y * t->width + x] = color;
+                g_array_append_val(t->damage, r);
+        }
+        g_mutex_unlock(&t->lock);
+}
+
+void testsrc_pattern(struct testsrc *t, struct display_rect r, uint32_t seed)
+{
+        g_mutex_lock(&t->lock);
+        if (clip(t, &r)) {
+                for (uint32_t y = r.y; y < r.y + r.h; y++) {
+                        for (uint32_t x = r.x; x < r.x + r.w; x++) {
+                                /* splitmix-style hash of (x, y, seed). */
+                                uint64_t z = ((uint64_t)y << 32 | x) ^ ((uint64_t)seed * 0x9e3779b97f4a7c15ull);
+                                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+                                z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+                                t->pixels[(size_t)y * t->width + x] = (uint32_t)(z ^ (z >> 31)) & 0xffffffu;
+                        }
+                }
+                g_array_append_val(t->damage, r);
+        }
+        g_mutex_unlock(&t->lock);
+}
+
+uint32_t testsrc_pixel(struct testsrc *t, uint32_t x, uint32_t y)
+{
+        return x < t->width && y < t->height ? t->pixels[(size_t)y * t->width + x] : 0;
+}
+
+const uint32_t *testsrc_pixels(struct testsrc *t)
+{
+        return t->pixels;
+}
+
+size_t testsrc_take_events(struct testsrc *t, struct testsrc_event *out, size_t max)
+{
+        size_t n;
+        g_mutex_lock(&t->lock);
+        n = MIN(max, (size_t)t->events->len);
+        memcpy(out, t->events->data, n * sizeof(*out));
+        g_array_remove_range(t->events, 0, (guint)n);
+        g_mutex_unlock(&t->lock);
+        return n;
+}
