@@ -1,0 +1,421 @@
+#include "config.h"
+
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <glib.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+struct http_server {
+        struct MHD_Daemon *daemon;
+        const struct http_route *routes;
+        size_t n_routes;
+        void *ctx;
+        size_t max_body;
+        char *cert_pem, *key_pem;
+        uint16_t port;
+};
+
+/* Per-request state kept by MHD between calls of the access handler. */
+struct pending {
+        GString *body;
+        bool too_large;
+        struct timespec start;
+};
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_cookie(const struct http_request *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, name);
+}
+
+const char *http_query(const struct http_request *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void http_add_header(struct http_response *resp, const char *name, const char *value)
+{
+        if (resp->n_headers >= G_N_ELEMENTS(resp->headers))
+                return;
+        resp->headers[resp->n_headers].name = g_strdup(name);
+        resp->headers[resp->n_headers].value = g_strdup(value);
+        resp->n_headers++;
+}
+
+void http_respond_bytes(struct http_response *resp, unsigned status, const char *content_type,
+                        const void *data, size_t len)
+{
+        g_free(resp->body);
+        g_free(resp->content_type);
+        resp->status = status;
+        resp->body = g_memdup2(data, len);
+        resp->body_len = len;
+        resp->content_type = g_strdup(content_type);
+}
+
+void http_respond_json(struct http_response *resp, unsigned status, json_t *value)
+{
+        char *text = json_dumps(value, JSON_COMPACT);
+        json_decref(value);
+        if (!text) {
+                http_respond_bytes(resp, 500, "application/json",
+                                   "{\"error\":\"internal\"}", 20);
+                return;
+        }
+        http_respond_bytes(resp, status, "application/json", text, strlen(text));
+        free(text);
+}
+
+void http_respond_error(struct http_response *resp, unsigned status, const char *code,
+                        const char *fmt, ...)
+{
+        va_list ap;
+        g_autofree char *msg = NULL;
+
+        va_start(ap, fmt);
+        msg = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        http_respond_json(resp, status, json_pack("{s:s, s:s}", "error", code, "message", msg));
+}
+
+json_t *http_json_body(const struct http_request *req, struct http_response *resp)
+{
+        const char *ct = http_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+        json_error_t err;
+        json_t *v;
+
+        if (!ct || g_ascii_strncasecmp(ct, "application/json", 16) != 0) {
+                http_respond_error(resp, 415, "unsupported_media_type",
+                                   "request body must be JSON (Content-Type: application/json)");
+                return NULL;
+        }
+        if (req->body_len == 0) {
+                http_respond_error(resp, 400, "bad_request", "request body is empty");
+                return NULL;
+        }
+        v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+        if (!v) {
+                http_respond_error(resp, 400, "bad_json", "malformed JSON at line %d column %d: %s",
+                                   err.line, err.column, err.text);
+                return NULL;
+        }
+        if (!json_is_object(v)) {
+                json_decref(v);
+                http_respond_error(resp, 400, "bad_json", "request body must be a JSON object");
+                return NULL;
+        }
+        return v;
+}
+
+static bool segment_ok(const char *s, size_t len)
+{
+        if (len == 0 || len > 128)
+                return false;
+        for (size_t i = 0; i < len; i++) {
+                char c = s[i];
+                if (!g_ascii_isalnum(c) && c != '.' && c != '_' && c != '-' && c != '~')
+                        return false;
+        }
+        /* "." and ".." are never identifiers. */
+        return !(len <= 2 && s[0] == '.' && (len == 1 || s[1] == '.'));
+}
+
+/* Match path against pattern; on success store parameters (pointers into
+ * the copies in storage) and return true. */
+static bool route_match(const char *pattern, const char *path, GPtrArray *storage,
+                        struct http_request *req)
+{
+        const char *p = pattern, *s = path;
+
+        req->n_params = 0;
+        while (*p && *s) {
+                if (*p == '{' || (p[0] == '*' && p[1] == '\0')) {
+                        bool rest = *p == '*';
+                        const char *end = rest ? s + strlen(s) : strchrnul(s, '/');
+                        if (!rest && !segment_ok(s, (size_t)(end - s)))
+                                return false;
+                        if (rest && strstr(s, ".."))
+                                return false;
+                        if (req->n_params >= HTTP_MAX_PARAMS)
+                                return false;
+                        char *v = g_strndup(s, (size_t)(end - s));
+                        g_ptr_array_add(storage, v);
+                        req->params[req->n_params++] = v;
+                        s = end;
+                        p = rest ? p + 1 : strchr(p, '}') + 1;
+                        continue;
+                }
+                if (*p != *s)
+                        return false;
+                p++;
+                s++;
+        }
+        return *p == '\0' && *s == '\0';
+}
+
+static void add_security_headers(struct MHD_Response *r, const char *content_type)
+{
+        MHD_add_response_header(r, "Strict-Transport-Security", "max-age=31536000");
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(r, "X-Frame-Options", "DENY");
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+        MHD_add_response_header(r, "Content-Security-Policy",
+                                "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                                "form-action 'self'");
+        if (content_type)
+                MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn, struct http_response *resp)
+{
+        struct MHD_Response *r;
+        enum MHD_Result ret;
+        bool has_cache = false;
+
+        r = MHD_create_response_from_buffer(resp->body_len, resp->body ? resp->body : (void *)"",
+                                            MHD_RESPMEM_MUST_COPY);
+        if (!r)
+                return MHD_NO;
+        add_security_headers(r, resp->content_type);
+        for (size_t i = 0; i < resp->n_headers; i++) {
+                MHD_add_response_header(r, resp->headers[i].name, resp->headers[i].value);
+                if (!g_ascii_strcasecmp(resp->headers[i].name, "Cache-Control"))
+                        has_cache = true;
+        }
+        if (!has_cache)
+                MHD_add_response_header(r, "Cache-Control", "no-store");
+        ret = MHD_queue_response(conn, resp->status, r);
+        MHD_destroy_response(r);
+        return ret;
+}
+
+static void response_clear(struct http_response *resp)
+{
+        g_free(resp->body);
+        g_free(resp->content_type);
+        for (size_t i = 0; i < resp->n_headers; i++) {
+                g_free(resp->headers[i].name);
+                g_free(resp->headers[i].value);
+        }
+        memset(resp, 0, sizeof(*resp));
+}
+
+static void client_address(struct MHD_Connection *conn, char *buf, size_t len)
+{
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        snprintf(buf, len, "unknown");
+        if (!ci || !ci->client_addr)
+                return;
+        if (ci->client_addr->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, buf,
+                          (socklen_t)len);
+        else if (ci->client_addr->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr,
+                          buf, (socklen_t)len);
+}
+
+static void dispatch(struct http_server *srv, struct http_request *req,
+                     struct http_response *resp)
+{
+        g_autoptr(GPtrArray) storage = g_ptr_array_new_with_free_func(g_free);
+        GString *allow = g_string_new(NULL);
+
+        for (size_t i = 0; i < srv->n_routes; i++) {
+                const struct http_route *rt = &srv->routes[i];
+                g_ptr_array_set_size(storage, 0);
+                if (!route_match(rt->pattern, req->path, storage, req))
+                        continue;
+                if (!strcmp(rt->method, req->method) ||
+                    (!strcmp(req->method, "HEAD") && !strcmp(rt->method, "GET"))) {
+                        g_string_free(allow, TRUE);
+                        rt->handler(srv->ctx, req, resp);
+                        return;
+                }
+                if (!strstr(allow->str, rt->method))
+                        g_string_append_printf(allow, "%s%s", allow->len ? ", " : "",
+                                               rt->method);
+        }
+        if (allow->len) {
+                http_respond_error(resp, 405, "method_not_allowed", "%s is not allowed on %s",
+                                   req->method, req->path);
+                http_add_header(resp, "Allow", allow->str);
+        } else {
+                http_respond_error(resp, 404, "not_found", "no such resource: %s", req->path);
+        }
+        g_string_free(allow, TRUE);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+        struct http_server *srv = cls;
+        struct pending *p = *con_cls;
+        struct http_response resp = { 0 };
+        struct http_request req = { 0 };
+        char addr[INET6_ADDRSTRLEN + 1];
+        struct timespec end;
+        enum MHD_Result ret;
+
+        if (!p) {
+                const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                             MHD_HTTP_HEADER_CONTENT_LENGTH);
+                p = g_new0(struct pending, 1);
+                p->body = g_string_new(NULL);
+                clock_gettime(CLOCK_MONOTONIC, &p->start);
+                if (cl && g_ascii_strtoull(cl, NULL, 10) > srv->max_body)
+                        p->too_large = true;
+                *con_cls = p;
+                if (!p->too_large)
+                        return MHD_YES;
+        }
+        if (*upload_data_size > 0 && !p->too_large) {
+                if (p->body->len + *upload_data_size > srv->max_body)
+                        p->too_large = true;
+                else
+                        g_string_append_len(p->body, upload_data, (gssize)*upload_data_size);
+                *upload_data_size = 0;
+                if (!p->too_large)
+                        return MHD_YES;
+        }
+
+        client_address(conn, addr, sizeof(addr));
+        if (p->too_large) {
+                /* Answer at once; MHD closes the connection afterwards. */
+                *upload_data_size = 0;
+                http_respond_error(&resp, 413, "too_large",
+                                   "request body larger than %zu bytes", srv->max_body);
+        } else {
+                req = (struct http_request){
+                        .method = method,
+                        .path = url,
+                        .client_addr = addr,
+                        .body = p->body->str,
+                        .body_len = p->body->len,
+                        .conn = conn,
+                };
+                dispatch(srv, &req, &resp);
+                if (resp.status == 0)
+                        http_respond_error(&resp, 500, "internal", "handler gave no response");
+        }
+        ret = send_response(conn, &resp);
+        clock_gettime(CLOCK_MONOTONIC, &end);
+        log_info("http_request", "method=%s path=%s status=%u client=%s ms=%.1f", method, url,
+                 resp.status, addr,
+                 (double)(end.tv_sec - p->start.tv_sec) * 1e3 +
+                         (double)(end.tv_nsec - p->start.tv_nsec) / 1e6);
+        response_clear(&resp);
+        (void)version;
+        return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+        struct pending *p = *con_cls;
+        if (p) {
+                g_string_free(p->body, TRUE);
+                g_free(p);
+                *con_cls = NULL;
+        }
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+        char buf[512];
+        vsnprintf(buf, sizeof(buf), fmt, ap);
+        g_strchomp(buf);
+        log_debug("http_error", "reason=\"%s\"", buf);
+}
+
+int http_server_start(const struct http_config *cfg, const struct http_route *routes, size_t n,
+                      void *ctx, struct http_server **out, char **error)
+{
+        g_autoptr(GError) gerr = NULL;
+        struct sockaddr_storage ss = { 0 };
+        struct http_server *srv;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS |
+                         MHD_USE_ERROR_LOG;
+        const union MHD_DaemonInfo *info;
+
+        srv = g_new0(struct http_server, 1);
+        srv->routes = routes;
+        srv->n_routes = n;
+        srv->ctx = ctx;
+        srv->max_body = cfg->max_body ? cfg->max_body : 65536;
+
+        if (!g_file_get_contents(cfg->cert_file, &srv->cert_pem, NULL, &gerr) ||
+            !g_file_get_contents(cfg->key_file, &srv->key_pem, NULL, &gerr)) {
+                *error = g_strdup_printf("cannot read TLS certificate or key: %s", gerr->message);
+                http_server_stop(srv);
+                return -ENOENT;
+        }
+
+        if (inet_pton(AF_INET, cfg->listen_addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
+                ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+                ((struct sockaddr_in *)&ss)->sin_port = htons(cfg->port);
+        } else if (inet_pton(AF_INET6, cfg->listen_addr,
+                             &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+                ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+                ((struct sockaddr_in6 *)&ss)->sin6_port = htons(cfg->port);
+                flags |= MHD_USE_IPv6;
+        } else {
+                *error = g_strdup_printf("listen address \"%s\" is not an IP address",
+                                         cfg->listen_addr);
+                http_server_stop(srv);
+                return -EINVAL;
+        }
+
+        srv->daemon = MHD_start_daemon(
+                flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &ss,
+                MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem,
+                MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+                MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads ? cfg->threads : 4),
+                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->timeout_s ? cfg->timeout_s : 30),
+                MHD_OPTION_CONNECTION_LIMIT,
+                (unsigned)(cfg->max_connections ? cfg->max_connections : 1024),
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER,
+                on_mhd_error, srv, MHD_OPTION_END);
+        if (!srv->daemon) {
+                *error = g_strdup_printf("cannot listen on %s port %u (in use, or a bad "
+                                         "certificate/key?)",
+                                         cfg->listen_addr, cfg->port);
+                http_server_stop(srv);
+                return -EADDRINUSE;
+        }
+        info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+        srv->port = info ? info->port : cfg->port;
+        *out = srv;
+        return 0;
+}
+
+uint16_t http_server_port(const struct http_server *srv)
+{
+        return srv->port;
+}
+
+void http_server_stop(struct http_server *srv)
+{
+        if (!srv)
+                return;
+        if (srv->daemon)
+                MHD_stop_daemon(srv->daemon);
+        if (srv->key_pem)
+                memset(srv->key_pem, 0, strlen(srv->key_pem));
+        g_free(srv->cert_pem);
+        g_free(srv->key_pem);
+        g_free(srv);
+}
