@@ -9,3 +9,9 @@ lib_libvdi_a_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(OPENSSL_CFLAGS)
 
 # Link line for programs using lib/.
 LIBVDI = lib/libvdi.a $(GLIB_LIBS) $(OPENSSL_LIBS)
+
+# HTTPS server (libmicrohttpd) shared by vdi-brokerd and vdi-hostd.
+noinst_LIBRARIES += lib/libvdihttp.a
+lib_libvdihttp_a_SOURCES = lib/http.c lib/http.h
+lib_libvdihttp_a_CPPFLAGS = $(AM_CPPFLAGS) $(GLIB_CFLAGS) $(MHD_CFLAGS) $(GNUTLS_CFLAGS) $(JANSSON_CFLAGS)
+LIBVDIHTTP = lib/libvdihttp.a $(MHD_LIBS) $(GNUTLS_LIBS) $(JANSSON_LIBS)

@@ -17,3 +17,9 @@ tests_lib_conf_LDADD = $(LIBVDI) $(TEST_LIBS)
 tests_lib_token_SOURCES = tests/lib/token.c
 tests_lib_token_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_lib_token_LDADD = $(LIBVDI) $(TEST_LIBS)
+
+check_PROGRAMS += tests/lib/http
+TESTS += tests/lib/http
+tests_lib_http_SOURCES = tests/lib/http.c
+tests_lib_http_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
+tests_lib_http_LDADD = $(LIBVDIHTTP) $(LIBVDI) $(CURL_LIBS) $(TEST_LIBS)

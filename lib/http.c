@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <glib.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <string.h>
@@ -18,7 +20,7 @@ struct http_server {
         size_t n_routes;
         void *ctx;
         size_t max_body;
-        char *cert_pem, *key_pem;
+        char *cert_pem, *key_pem, *trust_pem;
         uint16_t port;
 };
 
@@ -226,6 +228,33 @@ static void client_address(struct MHD_Connection *conn, char *buf, size_t len)
                           buf, (socklen_t)len);
 }
 
+/* Verify the client certificate against the trusted CA; on success store
+ * its CN in cn (len bytes). */
+static bool peer_verified(struct MHD_Connection *conn, char *cn, size_t len)
+{
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        gnutls_session_t session;
+        const gnutls_datum_t *certs;
+        unsigned int status = 0, n = 0;
+        gnutls_x509_crt_t crt;
+        size_t sz = len;
+        bool ok;
+
+        if (!ci || !ci->tls_session)
+                return false;
+        session = (gnutls_session_t)ci->tls_session;
+        if (gnutls_certificate_verify_peers2(session, &status) != GNUTLS_E_SUCCESS || status)
+                return false;
+        certs = gnutls_certificate_get_peers(session, &n);
+        if (!certs || n == 0 || gnutls_x509_crt_init(&crt) < 0)
+                return false;
+        ok = gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0 &&
+             gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &sz) >= 0;
+        gnutls_x509_crt_deinit(crt);
+        return ok;
+}
+
 static void dispatch(struct http_server *srv, struct http_request *req,
                      struct http_response *resp)
 {
@@ -267,6 +296,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         struct http_response resp = { 0 };
         struct http_request req = { 0 };
         char addr[INET6_ADDRSTRLEN + 1];
+        char cn[256] = "";
         struct timespec end;
         enum MHD_Result ret;
 
@@ -298,11 +328,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 *upload_data_size = 0;
                 http_respond_error(&resp, 413, "too_large",
                                    "request body larger than %zu bytes", srv->max_body);
+        } else if (srv->trust_pem && !peer_verified(conn, cn, sizeof(cn))) {
+                http_respond_error(&resp, 403, "client_certificate_required",
+                                   "a client certificate signed by the cluster CA is required");
         } else {
                 req = (struct http_request){
                         .method = method,
                         .path = url,
                         .client_addr = addr,
+                        .peer_cn = cn[0] ? cn : NULL,
                         .body = p->body->str,
                         .body_len = p->body->len,
                         .conn = conn,
@@ -363,6 +397,12 @@ int http_server_start(const struct http_config *cfg, const struct http_route *ro
                 http_server_stop(srv);
                 return -ENOENT;
         }
+        if (cfg->client_ca_file &&
+            !g_file_get_contents(cfg->client_ca_file, &srv->trust_pem, NULL, &gerr)) {
+                *error = g_strdup_printf("cannot read client CA: %s", gerr->message);
+                http_server_stop(srv);
+                return -ENOENT;
+        }
 
         if (inet_pton(AF_INET, cfg->listen_addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
                 ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
@@ -388,7 +428,10 @@ int http_server_start(const struct http_config *cfg, const struct http_route *ro
                 MHD_OPTION_CONNECTION_LIMIT,
                 (unsigned)(cfg->max_connections ? cfg->max_connections : 1024),
                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_EXTERNAL_LOGGER,
-                on_mhd_error, srv, MHD_OPTION_END);
+                on_mhd_error, srv,
+                /* Last, so that without a client CA the list simply ends here. */
+                srv->trust_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, srv->trust_pem,
+                MHD_OPTION_END);
         if (!srv->daemon) {
                 *error = g_strdup_printf("cannot listen on %s port %u (in use, or a bad "
                                          "certificate/key?)",
@@ -417,5 +460,6 @@ void http_server_stop(struct http_server *srv)
                 memset(srv->key_pem, 0, strlen(srv->key_pem));
         g_free(srv->cert_pem);
         g_free(srv->key_pem);
+        g_free(srv->trust_pem);
         g_free(srv);
 }

@@ -1,4 +1,4 @@
-/* HTTPS server for the broker: libmicrohttpd with TLS, a route table,
+/* HTTPS server for the broker and the host daemon: libmicrohttpd with TLS, a route table,
  * bounded request bodies, JSON helpers and security headers on every
  * response. Handlers run on the server's thread pool. */
 #pragma once
@@ -18,6 +18,7 @@ struct http_request {
         const char *method;
         const char *path; /* without the query string */
         const char *client_addr;
+        const char *peer_cn; /* verified client certificate CN (mutual TLS), else NULL */
         const char *body; /* NUL-terminated copy; body_len excludes the NUL */
         size_t body_len;
         const char *params[HTTP_MAX_PARAMS]; /* {name} segments of the route, in order */
@@ -76,6 +77,10 @@ struct http_config {
         uint16_t port;           /* 0 = any free port (see http_server_port) */
         const char *cert_file;   /* PEM; TLS is mandatory */
         const char *key_file;
+        /* Mutual TLS: when set (PEM CA file), every request must present a
+         * client certificate signed by this CA, else it gets 403 before any
+         * handler runs; the certificate's CN is in http_request.peer_cn. */
+        const char *client_ca_file;
         unsigned threads;        /* thread pool size */
         size_t max_body;         /* bytes; larger requests get 413 */
         unsigned timeout_s;      /* idle connection timeout */

@@ -6,7 +6,7 @@
 #include <glib.h>
 #include <string.h>
 
-#include "broker/http.h"
+#include "http.h"
 #define CHECK_NOFORK
 #include "check-main.h"
 
@@ -237,6 +237,76 @@ START_TEST(test_bad_config)
 }
 END_TEST
 
+static void h_whoami(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        http_respond_json(resp, 200, json_pack("{s:s?}", "cn", req->peer_cn));
+}
+
+static const struct http_route mtls_routes[] = { { "GET", "/whoami", h_whoami } };
+
+/* GET url with an optional client certificate; returns status (0 on a TLS
+ * failure) and the body in *body. */
+static long get_with_client(const char *url, const char *cert, const char *key, GString *body)
+{
+        g_autofree char *ca = g_build_filename(pki, "ca.pem", NULL);
+        CURL *c = curl_easy_init();
+        long status = 0;
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+        if (cert) {
+                curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+                curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+        }
+        if (curl_easy_perform(c) == CURLE_OK)
+                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+        return status;
+}
+
+START_TEST(test_mutual_tls)
+{
+        g_autofree char *cert = g_build_filename(pki, "server.pem", NULL);
+        g_autofree char *key = g_build_filename(pki, "server.key", NULL);
+        g_autofree char *ca = g_build_filename(pki, "ca.pem", NULL);
+        g_autofree char *ccert = g_build_filename(pki, "client.pem", NULL);
+        g_autofree char *ckey = g_build_filename(pki, "client.key", NULL);
+        g_autofree char *other = g_build_filename(pki, "other", NULL);
+        struct http_config cfg = { .listen_addr = "127.0.0.1", .cert_file = cert,
+                                   .key_file = key, .client_ca_file = ca, .threads = 1 };
+        struct http_server *m = NULL;
+        char *msg = NULL, url[80];
+        GString *body = g_string_new(NULL);
+
+        ck_assert_int_eq(http_server_start(&cfg, mtls_routes, 1, NULL, &m, &msg), 0);
+        snprintf(url, sizeof(url), "https://127.0.0.1:%u/whoami", http_server_port(m));
+
+        ck_assert_int_eq(get_with_client(url, ccert, ckey, body), 200);
+        ck_assert_str_eq(body->str, "{\"cn\":\"vdi-test-client\"}");
+
+        /* No client certificate: refused before any handler runs. */
+        g_string_truncate(body, 0);
+        long st = get_with_client(url, NULL, NULL, body);
+        ck_assert(st == 0 || st == 403);
+        ck_assert_ptr_null(strstr(body->str, "vdi-test-client"));
+
+        /* A certificate from another CA: refused. */
+        g_autofree char *cmd = g_strdup_printf("%s/make-pki %s >/dev/null", HARNESS_DIR, other);
+        ck_assert_int_eq(system(cmd), 0);
+        g_autofree char *ocert = g_build_filename(other, "client.pem", NULL);
+        g_autofree char *okey = g_build_filename(other, "client.key", NULL);
+        g_string_truncate(body, 0);
+        st = get_with_client(url, ocert, okey, body);
+        ck_assert(st == 0 || st == 403);
+        ck_assert_ptr_null(strstr(body->str, "\"cn\""));
+
+        http_server_stop(m);
+        g_string_free(body, TRUE);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("broker-http");
@@ -248,6 +318,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_oversize_body);
         tcase_add_test(tc, test_tls_required_and_verified);
         tcase_add_test(tc, test_bad_config);
+        tcase_add_test(tc, test_mutual_tls);
         suite_add_tcase(s, tc);
         return s;
 }
