@@ -44,7 +44,9 @@ static int ts_collect_damage(void *opaque, struct display_rect *rects, size_t ma
                 return -EINVAL;
         g_mutex_lock(&t->lock);
         n = t->damage->len;
-        if (n <= max) {
+        if (n == 0) {
+                /* nothing changed */
+        } else if (n <= max) {
                 memcpy(rects, t->damage->data, n * sizeof(*rects));
         } else {
                 /* Keep the first max-1 and merge the rest into the last. */
@@ -175,8 +177,10 @@ size_t testsrc_take_events(struct testsrc *t, struct testsrc_event *out, size_t 
         size_t n;
         g_mutex_lock(&t->lock);
         n = MIN(max, (size_t)t->events->len);
-        memcpy(out, t->events->data, n * sizeof(*out));
-        g_array_remove_range(t->events, 0, (guint)n);
+        if (n > 0) {
+                memcpy(out, t->events->data, n * sizeof(*out));
+                g_array_remove_range(t->events, 0, (guint)n);
+        }
         g_mutex_unlock(&t->lock);
         return n;
 }

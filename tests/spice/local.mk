@@ -1,0 +1,19 @@
+# SPICE server tests with the real spice-client-glib (headless, no X).
+check_LIBRARIES += tests/spice/libspiceclient.a
+tests_spice_libspiceclient_a_SOURCES = tests/spice/client.c tests/spice/client.h
+tests_spice_libspiceclient_a_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS)
+SPICE_CLIENT_LIB = tests/spice/libspiceclient.a $(SPICE_CLIENT_LIBS)
+
+check_PROGRAMS += tests/spice/test-spice
+TESTS += tests/spice/test-spice
+tests_spice_test_spice_SOURCES = tests/spice/test-spice.c
+tests_spice_test_spice_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS) $(SPICE_CFLAGS)
+tests_spice_test_spice_LDADD = $(SPICE_CLIENT_LIB) $(SPICE_DISPLAY_LIB) $(TESTSRC_LIB) $(TEST_LIBS)
+
+# bench/display-spice (DESIGN.md §10): frames/s, bytes per frame and server
+# CPU per frame of a scripted desktop workload to a real SPICE client.
+noinst_PROGRAMS += bench/display-spice
+BENCHES += bench/display-spice
+bench_display_spice_SOURCES = bench/display-spice.c
+bench_display_spice_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS) $(SPICE_CFLAGS)
+bench_display_spice_LDADD = $(SPICE_CLIENT_LIB) $(SPICE_DISPLAY_LIB) $(TESTSRC_LIB)

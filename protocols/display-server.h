@@ -1,0 +1,61 @@
+/* A display server: one remote-desktop protocol (SPICE, RDP) serving one
+ * VM's display_source (protocols/display.h) to clients. vdi-vm picks a
+ * backend from a list of these tables and drives it on its GLib main loop.
+ *
+ * Threading: start, set_ticket and stop are called on the thread that
+ * iterates ctx (or before any thread iterates it); the server's sockets and
+ * timers run on ctx. */
+#pragma once
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocols/display.h"
+
+struct display_server_config {
+        /* Address to listen on; NULL means "127.0.0.1". */
+        const char *listen_address;
+        /* TLS listener; 0 = none. When set, every channel must be TLS. */
+        uint16_t tls_port;
+        /* Plain-text listener; 0 (the default) = none. Only for development
+         * without TLS: with tls_port set, plain links are refused anyway. */
+        uint16_t plain_port;
+        /* PEM files for the TLS listener (required with tls_port). */
+        const char *cert_file;
+        const char *key_file;
+        const char *ca_file;
+        /* Video streaming encoders in the backend's syntax; NULL = the
+         * backend's default list, "" = no video streaming. */
+        const char *video_codecs;
+        /* Frames per second polled from the source; 0 = 30. */
+        unsigned fps;
+        /* Never use lossy encodings (JPEG, video): pixel-exact tests. */
+        bool lossless;
+};
+
+struct display_server_ops;
+
+/* A running server; each backend embeds this as its first member. */
+struct display_server {
+        const struct display_server_ops *ops;
+};
+
+struct display_server_ops {
+        const char *name;
+        /* Start serving source on ctx. Returns 0 and *out, or -errno and a
+         * malloc'd message in *error naming what is wrong and the fix.
+         * No client can connect until set_ticket is called. */
+        int (*start)(const struct display_server_config *config, struct display_source source,
+                     GMainContext *ctx, struct display_server **out, char **error);
+        /* Admit one client session with password (a one-time ticket) for
+         * expiry_seconds (> 0). Replaces any previous ticket. 0 or -errno
+         * (-EINVAL for an empty/oversize password or a zero expiry). */
+        int (*set_ticket)(struct display_server *srv, const char *password,
+                          unsigned expiry_seconds);
+        /* Disconnect everyone and free everything. Accepts NULL. */
+        void (*stop)(struct display_server *srv);
+};
+
+/* Backends. */
+extern const struct display_server_ops spice_display_server_ops;
