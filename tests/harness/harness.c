@@ -59,6 +59,16 @@ static char *take(GHashTable *kv, const char *key)
         return g_strdup(v ? v : "");
 }
 
+/* Run a stop script (pg-stop, slapd-stop) on dir with --remove. */
+static void stop_and_remove(const char *script, const char *dir)
+{
+        const char *args[] = { dir, "--remove", NULL };
+        int r = 0;
+        GHashTable *kv = run_script(script, args, &r);
+        if (kv)
+                g_hash_table_unref(kv);
+}
+
 static char *make_tmpdir(const char *prefix)
 {
         g_autofree char *tmpl = g_strdup_printf("%s-XXXXXX", prefix);
@@ -152,13 +162,8 @@ void harness_pg_stop(struct harness_pg *pg)
 {
         if (!pg)
                 return;
-        if (pg->dir) {
-                const char *args[] = { pg->dir, "--remove", NULL };
-                int r = 0;
-                GHashTable *kv = run_script("pg-stop", args, &r);
-                if (kv)
-                        g_hash_table_unref(kv);
-        }
+        if (pg->dir)
+                stop_and_remove("pg-stop", pg->dir);
         g_free(pg->dir);
         g_free(pg->host);
         g_free(pg->socket_dir);
@@ -211,13 +216,8 @@ void harness_ldap_stop(struct harness_ldap *l)
 {
         if (!l)
                 return;
-        if (l->dir) {
-                const char *args[] = { l->dir, "--remove", NULL };
-                int r = 0;
-                GHashTable *kv = run_script("slapd-stop", args, &r);
-                if (kv)
-                        g_hash_table_unref(kv);
-        }
+        if (l->dir)
+                stop_and_remove("slapd-stop", l->dir);
         g_free(l->dir);
         g_free(l->ldap_uri);
         g_free(l->ldaps_uri);
