@@ -1,0 +1,36 @@
+# The KVM engine (libvmm) and vdi-vm.
+noinst_LIBRARIES += hostd/vmm/libvmm.a
+hostd_vmm_libvmm_a_SOURCES = \
+	hostd/vmm/layout.h \
+	hostd/vmm/err.c hostd/vmm/err.h \
+	hostd/vmm/bzimage.c hostd/vmm/bzimage.h \
+	hostd/vmm/e820.c hostd/vmm/e820.h \
+	hostd/vmm/acpi.c hostd/vmm/acpi.h \
+	hostd/vmm/cpuid.c hostd/vmm/cpuid.h \
+	hostd/vmm/uart.c hostd/vmm/uart.h \
+	hostd/vmm/serial.c hostd/vmm/serial.h \
+	hostd/vmm/pci.c hostd/vmm/pci.h \
+	hostd/vmm/power.c hostd/vmm/power.h \
+	hostd/vmm/iobus.c hostd/vmm/iobus.h \
+	hostd/vmm/mem.c hostd/vmm/mem.h \
+	hostd/vmm/kvm.c hostd/vmm/kvm.h \
+	hostd/vmm/boot.c hostd/vmm/boot.h \
+	hostd/vmm/vcpu.c hostd/vmm/machine.h \
+	hostd/vmm/vm.c hostd/vmm/vm.h
+hostd_vmm_libvmm_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hostd/vmm
+
+# Link line for programs using the engine.
+LIBVMM = hostd/vmm/libvmm.a $(LIBVDI) -lpthread
+
+bin_PROGRAMS += hostd/vdi-vm
+hostd_vdi_vm_SOURCES = hostd/vmm/vdi-vm.c
+hostd_vdi_vm_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hostd/vmm
+hostd_vdi_vm_LDADD = $(LIBVMM)
+
+# bench/boot: boot-to-init time against qemu-system-x86_64 -enable-kvm
+# (kept here with the engine; bench/local.mk could take it over).
+noinst_PROGRAMS += bench/boot-timer
+bench_boot_timer_SOURCES = bench/boot-timer.c
+dist_noinst_SCRIPTS += bench/boot
+BENCHES += bench/boot
+CLEANFILES += bench/boot-initrd.gz

@@ -1,0 +1,39 @@
+# Unit suites of the KVM engine (no KVM needed) and the boot test (needs
+# /dev/kvm: runs through tests/lab/needs-kvm).
+VMM_TESTS = tests/vmm/bzimage tests/vmm/layout tests/vmm/acpi tests/vmm/cpuid \
+	tests/vmm/uart tests/vmm/pci tests/vmm/power
+check_PROGRAMS += $(VMM_TESTS)
+TESTS += $(VMM_TESTS) tests/vmm/boot.sh
+EXTRA_DIST += tests/vmm/boot.sh tests/vmm/boot-lab.sh tests/vmm/lib.sh
+VMM_TEST_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/hostd/vmm
+VMM_TEST_LDADD = $(LIBVMM) $(TEST_LIBS)
+
+tests_vmm_bzimage_SOURCES = tests/vmm/bzimage.c
+tests_vmm_bzimage_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_bzimage_LDADD = $(VMM_TEST_LDADD)
+
+tests_vmm_layout_SOURCES = tests/vmm/layout.c
+tests_vmm_layout_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_layout_LDADD = $(VMM_TEST_LDADD)
+
+tests_vmm_acpi_SOURCES = tests/vmm/acpi.c
+tests_vmm_acpi_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_acpi_LDADD = $(VMM_TEST_LDADD)
+
+tests_vmm_cpuid_SOURCES = tests/vmm/cpuid.c
+tests_vmm_cpuid_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_cpuid_LDADD = $(VMM_TEST_LDADD)
+
+tests_vmm_uart_SOURCES = tests/vmm/uart.c
+tests_vmm_uart_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_uart_LDADD = $(VMM_TEST_LDADD)
+
+tests_vmm_pci_SOURCES = tests/vmm/pci.c
+tests_vmm_pci_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_pci_LDADD = $(VMM_TEST_LDADD)
+
+tests_vmm_power_SOURCES = tests/vmm/power.c
+tests_vmm_power_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_power_LDADD = $(VMM_TEST_LDADD)
+
+CLEANFILES += tests/vmm/guest-initrd.gz

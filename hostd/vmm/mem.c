@@ -1,0 +1,125 @@
+#include "config.h"
+
+#include "mem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "layout.h"
+
+void guest_mem_layout(uint64_t size, uint64_t *low, uint64_t *high)
+{
+        if (size > LAYOUT_PCI_HOLE) {
+                *low = LAYOUT_PCI_HOLE;
+                *high = size - LAYOUT_PCI_HOLE;
+        } else {
+                *low = size;
+                *high = 0;
+        }
+}
+
+int guest_mem_create(struct guest_mem *m, uint64_t size, struct vm_err *err)
+{
+        _cleanup_close_ int fd = -1;
+        void *p;
+
+        if (size == 0 || size % 4096 || size > (uint64_t)SIZE_MAX)
+                return vm_err_set(err, -EINVAL, "invalid guest memory size %llu", (unsigned long long)size);
+        fd = memfd_create("vdi-vm-ram", MFD_CLOEXEC);
+        if (fd < 0)
+                return vm_err_set(err, -errno, "cannot create guest memory: memfd_create: %m");
+        if (ftruncate(fd, (off_t)size) < 0)
+                return vm_err_set(err, -errno, "cannot size guest memory to %llu MiB: %m",
+                                  (unsigned long long)(size >> 20));
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+        if (p == MAP_FAILED)
+                return vm_err_set(err, -errno, "cannot map %llu MiB of guest memory: %m",
+                                  (unsigned long long)(size >> 20));
+        m->fd = TAKE_FD(fd);
+        m->host = p;
+        m->size = size;
+        guest_mem_layout(size, &m->low_size, &m->high_size);
+        return 0;
+}
+
+int guest_mem_register(const struct guest_mem *m, int vm_fd, struct vm_err *err)
+{
+        struct kvm_userspace_memory_region r = {
+                .slot = 0,
+                .guest_phys_addr = 0,
+                .memory_size = m->low_size,
+                .userspace_addr = (uintptr_t)m->host,
+        };
+
+        if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+                return vm_err_set(err, -errno, "KVM_SET_USER_MEMORY_REGION (low RAM): %m");
+        if (m->high_size) {
+                r.slot = 1;
+                r.guest_phys_addr = LAYOUT_4G;
+                r.memory_size = m->high_size;
+                r.userspace_addr = (uintptr_t)(m->host + m->low_size);
+                if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+                        return vm_err_set(err, -errno, "KVM_SET_USER_MEMORY_REGION (high RAM): %m");
+        }
+        return 0;
+}
+
+int guest_mem_clear(struct guest_mem *m)
+{
+        if (fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)m->size) == 0)
+                return 0;
+        /* Fallback for filesystems without hole punching. */
+        memset(m->host, 0, m->size);
+        return 0;
+}
+
+void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+        if (!m->host)
+                return NULL;
+        if (gpa < m->low_size)
+                return range_ok(gpa, len, m->low_size) ? m->host + gpa : NULL;
+        if (gpa >= LAYOUT_4G && m->high_size) {
+                uint64_t off = gpa - LAYOUT_4G;
+                if (range_ok(off, len, m->high_size))
+                        return m->host + m->low_size + off;
+        }
+        return NULL;
+}
+
+int guest_mem_write(const struct guest_mem *m, uint64_t gpa, const void *src, uint64_t len)
+{
+        void *p = guest_mem_ptr(m, gpa, len);
+
+        if (!p)
+                return -EFAULT;
+        memcpy(p, src, len);
+        return 0;
+}
+
+int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, uint64_t len)
+{
+        const void *p = guest_mem_ptr(m, gpa, len);
+
+        if (!p)
+                return -EFAULT;
+        memcpy(dst, p, len);
+        return 0;
+}
+
+void guest_mem_destroy(struct guest_mem *m)
+{
+        if (m->host)
+                munmap(m->host, m->size);
+        if (m->fd >= 0)
+                close(m->fd);
+        m->host = NULL;
+        m->fd = -1;
+        m->size = m->low_size = m->high_size = 0;
+}

@@ -1,0 +1,68 @@
+/* The KVM engine's entry points: one struct vm is one virtual machine
+ * (guest RAM, vCPU threads, devices). vdi-vm and vdi-hostd drive it:
+ *
+ *     struct vm *vm;
+ *     vm_create(&cfg, &vm, &err);       files, /dev/kvm, RAM; nothing runs
+ *     vm_run(vm, &why, &err);           boots; returns at poweroff/reset/stop
+ *     vm_free(vm);
+ *
+ * A guest reset reboots the VM from scratch inside vm_run (RAM cleared,
+ * kernel reloaded, vCPUs recreated) unless cfg.no_reboot is set. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define VM_MAX_CPUS 64
+#define VM_MIN_MEM_MIB 32
+#define VM_MAX_MEM_MIB (1024 * 1024) /* 1 TiB */
+
+enum vm_stop {
+        VM_STOP_NONE = 0,
+        VM_STOP_POWEROFF,       /* guest powered off (ACPI S5) */
+        VM_STOP_RESET,          /* guest reset and cfg.no_reboot */
+        VM_STOP_REQUEST,        /* vm_request_stop() */
+        VM_STOP_ERROR,          /* engine or vCPU error; see err */
+};
+
+/* The strings are not copied: they must outlive the struct vm. */
+struct vm_config {
+        const char *kernel;     /* bzImage path (required) */
+        const char *initrd;     /* initramfs path, or NULL */
+        const char *cmdline;    /* kernel command line, or NULL */
+        unsigned ncpus;         /* 1..VM_MAX_CPUS */
+        uint64_t mem_mib;       /* VM_MIN_MEM_MIB..VM_MAX_MEM_MIB */
+        int console_fd;         /* guest serial output; -1 discards it */
+        bool console_input;     /* feed console_in_fd to the guest's serial input */
+        int console_in_fd;      /* e.g. stdin; read until EOF */
+        bool no_reboot;         /* a guest reset stops the VM */
+        const char *kvm_path;   /* NULL: /dev/kvm */
+        /* Lifecycle events ("booting", "reset", "powered_off", "stopped"),
+         * called from any thread; detail is key=value text. May be NULL. */
+        void (*event)(void *opaque, const char *event, const char *detail);
+        void *event_opaque;
+};
+
+struct vm;
+
+/* Check the numbers in cfg without touching files or KVM. */
+int vm_config_check(const struct vm_config *cfg, struct vm_err *err);
+
+/* Validate cfg, read the kernel and initrd, open KVM and allocate RAM.
+ * Returns 0 and *out, or a negative errno with the reason in err. */
+int vm_create(const struct vm_config *cfg, struct vm **out, struct vm_err *err);
+
+/* Run until the guest powers off (or resets with no_reboot), an error
+ * occurs or vm_request_stop() is called. *why says which. Returns 0, or a
+ * negative errno when the VM could not be (re)started or failed. */
+int vm_run(struct vm *vm, enum vm_stop *why, struct vm_err *err);
+
+/* Ask vm_run to stop the VM; safe from any thread. */
+void vm_request_stop(struct vm *vm);
+
+/* Guest memory, e.g. for the display path (valid until vm_free). */
+void *vm_guest_ptr(struct vm *vm, uint64_t gpa, uint64_t len);
+
+void vm_free(struct vm *vm);
