@@ -288,7 +288,7 @@ static void server_child(int to_parent, int from_parent, const char *certdir, bo
                 dprintf(to_parent, "error %s\n", err ? err : "start failed");
                 _exit(1);
         }
-        spice_display_server_ops.set_ticket(ds, TICKET, 120);
+        spice_display_server_ops.set_ticket(ds, "bench", TICKET, 120);
         dprintf(to_parent, "port %u\n", port);
 
         /* Serve the client's connection until it says go. */

@@ -48,10 +48,12 @@ struct display_server_ops {
          * No client can connect until set_ticket is called. */
         int (*start)(const struct display_server_config *config, struct display_source source,
                      GMainContext *ctx, struct display_server **out, char **error);
-        /* Admit one client session with password (a one-time ticket) for
-         * expiry_seconds (> 0). Replaces any previous ticket. 0 or -errno
-         * (-EINVAL for an empty/oversize password or a zero expiry). */
-        int (*set_ticket)(struct display_server *srv, const char *password,
+        /* Admit one client session as user (the name the broker put in the
+         * connection file; protocols without user names ignore it) with
+         * password (a one-time ticket) for expiry_seconds (> 0). Replaces
+         * any previous ticket. 0 or -errno (-EINVAL for an empty/oversize
+         * password or user, or a zero expiry). */
+        int (*set_ticket)(struct display_server *srv, const char *user, const char *password,
                           unsigned expiry_seconds);
         /* Disconnect everyone and free everything. Accepts NULL. */
         void (*stop)(struct display_server *srv);
@@ -59,3 +61,4 @@ struct display_server_ops {
 
 /* Backends. */
 extern const struct display_server_ops spice_display_server_ops;
+extern const struct display_server_ops rdp_display_server_ops;

@@ -119,7 +119,7 @@ static gboolean on_kick(gpointer data)
         return G_SOURCE_REMOVE;
 }
 
-int spice_display_set_ticket(struct display_server *srv, const char *password,
+int spice_display_set_ticket(struct display_server *srv, const char *user, const char *password,
                              unsigned expiry_seconds)
 {
         struct spice_display *d = from_base(srv);

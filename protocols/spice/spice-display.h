@@ -23,7 +23,7 @@ int spice_display_start(const struct display_server_config *config, struct displ
  * session, then is cleared (see SPICE_TICKET_GRACE_MS). A second session
  * presenting it within the grace period is disconnected with the first.
  * 0 or -EINVAL (empty or longer than 60 bytes, or expiry_seconds == 0). */
-int spice_display_set_ticket(struct display_server *srv, const char *password,
+int spice_display_set_ticket(struct display_server *srv, const char *user, const char *password,
                              unsigned expiry_seconds);
 
 void spice_display_stop(struct display_server *srv);

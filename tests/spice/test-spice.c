@@ -163,7 +163,7 @@ struct ticket {
 static int do_set_ticket(struct server *s, void *data)
 {
         struct ticket *t = data;
-        return spice_display_server_ops.set_ticket(s->ds, t->password, t->expiry);
+        return spice_display_server_ops.set_ticket(s->ds, "alice", t->password, t->expiry);
 }
 
 static int server_set_ticket(struct server *s, const char *password, unsigned expiry)

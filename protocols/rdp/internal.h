@@ -1,0 +1,123 @@
+/* Private to protocols/rdp: the server, its peers and the ticket store. */
+#pragma once
+
+#include <freerdp/codec/planar.h>
+#include <freerdp/codec/region.h>
+#include <freerdp/freerdp.h>
+#include <freerdp/listener.h>
+#include <freerdp/peer.h>
+#include <freerdp/server/rdpgfx.h>
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocols/display.h"
+#include "protocols/encode/h264enc.h"
+#include "rdp-server.h"
+
+#define RDP_ENCODE_TIMES 4096
+
+/* One-time credentials: user → NT hash, mirrored into the SAM file. */
+struct rdp_ticket {
+        char *user;
+        uint8_t nt_hash[16];
+        int64_t expires_us; /* g_get_monotonic_time() */
+};
+
+struct rdp_tickets {
+        GMutex lock;
+        GPtrArray *list; /* struct rdp_ticket * */
+        char *dir;       /* private runtime directory, 0700 */
+        char *sam_path;  /* dir/sam, 0600 */
+};
+
+int rdp_tickets_init(struct rdp_tickets *t, const char *parent, char **error);
+void rdp_tickets_fini(struct rdp_tickets *t);
+int rdp_tickets_set(struct rdp_tickets *t, const char *user, const char *password,
+                    unsigned expiry_seconds);
+/* Consume user's ticket after NLA admitted it (the SAM entry matched).
+ * true when a live ticket was there (it is now gone). */
+bool rdp_tickets_consume(struct rdp_tickets *t, const char *user);
+/* Same for TLS-only logons: the password is checked against the hash. */
+bool rdp_tickets_consume_password(struct rdp_tickets *t, const char *user, const char *password);
+/* Drop expired tickets (and rewrite the SAM file when any went). */
+void rdp_tickets_expire(struct rdp_tickets *t);
+
+struct rdp_peer;
+
+struct rdp_server {
+        struct rdp_server_config cfg; /* strings owned below */
+        char *bind_address, *cert_file, *key_file, *h264_encoder;
+        struct display_source source;
+        GMainContext *ctx;
+        GSource *listen_src, *tick_src;
+        int listen_fd;
+        uint16_t port;
+        struct rdp_tickets tickets;
+
+        GMutex lock; /* peers, stats, surface, encode times */
+        GPtrArray *peers; /* struct rdp_peer * */
+        struct display_surface surface;
+        bool have_surface;
+        struct rdp_server_stats stats;
+        uint32_t enc_us[RDP_ENCODE_TIMES];
+        size_t enc_head, enc_count;
+};
+
+/* Per-connection state; the FreeRDP context embeds a pointer to it. */
+struct rdp_peer {
+        struct rdp_server *srv;
+        freerdp_peer *client;
+        GThread *thread;
+        HANDLE stop_event;   /* manual reset: leave now */
+        HANDLE update_event; /* auto reset: damage or acknowledgement arrived */
+        HANDLE vcm;
+        gint done;           /* thread finished; reap it */
+
+        GMutex lock;          /* fields below: touched by the tick and the gfx thread */
+        REGION16 pending;     /* damage not yet sent */
+        bool full_refresh;
+        uint32_t width, height; /* geometry the client knows */
+        uint64_t generation;
+        uint32_t next_frame_id, acked_frame_id;
+        bool ack_suspended;
+        bool gfx_ready, gfx_failed, gfx_avc, gfx_reset;
+
+        /* Peer thread only. */
+        bool authorized, refused, activated, suppress;
+        char *user;
+        RdpgfxServerContext *gfx;
+        bool gfx_opened, surface_created;
+        struct h264enc *enc;
+        bool enc_failed;
+        BITMAP_PLANAR_CONTEXT *planar;
+        uint32_t buttons;
+        uint32_t last_x, last_y;
+        uint8_t *tile; /* staging for one planar tile */
+};
+
+struct rdp_peer_context {
+        rdpContext base;
+        struct rdp_peer *peer;
+};
+
+/* peer.c */
+int rdp_peer_spawn(struct rdp_server *srv, int fd);
+void rdp_peer_reap(struct rdp_peer *p); /* join and free a finished peer */
+
+/* input.c */
+void rdp_input_register(struct rdp_peer *p);
+
+/* gfx.c: the graphics pipeline. */
+bool rdp_gfx_open(struct rdp_peer *p);
+void rdp_gfx_close(struct rdp_peer *p);
+/* Send the damaged region of the surface. 0, or -errno to drop the peer. */
+int rdp_gfx_send(struct rdp_peer *p, const struct display_surface *s, const REGION16 *damage,
+                 bool reset);
+
+/* legacy.c: planar bitmap updates for clients without the pipeline. */
+int rdp_legacy_send(struct rdp_peer *p, const struct display_surface *s, const REGION16 *damage);
+
+/* server.c */
+void rdp_server_record_frame(struct rdp_server *srv, int kind, size_t bytes, uint32_t encode_us);
+enum { RDP_FRAME_H264, RDP_FRAME_PLANAR, RDP_FRAME_BITMAP };

@@ -1,0 +1,343 @@
+/* Headless FreeRDP client for tests: see client.h. */
+#include "config.h"
+
+#include "client.h"
+
+#include <errno.h>
+#include <freerdp/channels/channels.h>
+#include <freerdp/client.h>
+#include <freerdp/client/channels.h>
+#include <freerdp/client/cmdline.h>
+#include <freerdp/client/rdpgfx.h>
+#include <freerdp/event.h>
+#include <freerdp/freerdp.h>
+#include <freerdp/gdi/gdi.h>
+#include <freerdp/gdi/gfx.h>
+#include <glib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+struct tclient_context {
+        rdpContext base;
+        struct tclient *tc;
+};
+
+struct tclient {
+        rdpContext *ctx;
+        GMutex lock;
+        GThread *thread;
+        gint stop;
+        gint connected;
+        unsigned end_frame_delay_ms;
+        struct tclient_counts counts;
+        pcRdpgfxSurfaceCommand gdi_surface_command;
+        pcRdpgfxEndFrame gdi_end_frame;
+        pBitmapUpdate gdi_bitmap_update;
+        pSurfaceBits gdi_surface_bits;
+        pSurfaceFrameMarker gdi_frame_marker;
+        RdpgfxClientContext *gfx;
+};
+
+static struct tclient *tc_of(rdpContext *c)
+{
+        return ((struct tclient_context *)c)->tc;
+}
+
+static UINT count_surface_command(RdpgfxClientContext *gfx, const RDPGFX_SURFACE_COMMAND *cmd)
+{
+        struct tclient *tc = tc_of(((rdpGdi *)gfx->custom)->context);
+        if (cmd->codecId == RDPGFX_CODECID_AVC420)
+                tc->counts.avc420++;
+        else if (cmd->codecId == RDPGFX_CODECID_PLANAR)
+                tc->counts.planar++;
+        else
+                tc->counts.other++;
+        tc->counts.picture_bytes += cmd->length;
+        return tc->gdi_surface_command(gfx, cmd);
+}
+
+static UINT count_end_frame(RdpgfxClientContext *gfx, const RDPGFX_END_FRAME_PDU *end)
+{
+        struct tclient *tc = tc_of(((rdpGdi *)gfx->custom)->context);
+        tc->counts.frames_ended++;
+        if (tc->end_frame_delay_ms)
+                g_usleep(tc->end_frame_delay_ms * 1000ul);
+        return tc->gdi_end_frame(gfx, end);
+}
+
+static BOOL count_bitmap_update(rdpContext *ctx, const BITMAP_UPDATE *b)
+{
+        struct tclient *tc = tc_of(ctx);
+        tc->counts.bitmap_updates++;
+        for (UINT32 i = 0; i < b->number; i++)
+                tc->counts.picture_bytes += b->rectangles[i].bitmapLength;
+        return tc->gdi_bitmap_update(ctx, b);
+}
+
+static BOOL count_surface_bits(rdpContext *ctx, const SURFACE_BITS_COMMAND *cmd)
+{
+        struct tclient *tc = tc_of(ctx);
+        tc->counts.picture_bytes += cmd->bmp.bitmapDataLength;
+        return tc->gdi_surface_bits(ctx, cmd);
+}
+
+static BOOL count_frame_marker(rdpContext *ctx, const SURFACE_FRAME_MARKER *m)
+{
+        struct tclient *tc = tc_of(ctx);
+        if (m->frameAction == SURFACECMD_FRAMEACTION_END)
+                tc->counts.surface_frames++;
+        return tc->gdi_frame_marker ? tc->gdi_frame_marker(ctx, m) : TRUE;
+}
+
+static void on_channel_connected(void *context, ChannelConnectedEventArgs *e)
+{
+        rdpContext *ctx = context;
+        struct tclient *tc = tc_of(ctx);
+        if (strcmp(e->name, RDPGFX_DVC_CHANNEL_NAME) == 0) {
+                RdpgfxClientContext *gfx = e->pInterface;
+                gdi_graphics_pipeline_init(ctx->gdi, gfx);
+                tc->gfx = gfx;
+                tc->gdi_surface_command = gfx->SurfaceCommand;
+                tc->gdi_end_frame = gfx->EndFrame;
+                gfx->SurfaceCommand = count_surface_command;
+                gfx->EndFrame = count_end_frame;
+        }
+}
+
+static void on_channel_disconnected(void *context, ChannelDisconnectedEventArgs *e)
+{
+        rdpContext *ctx = context;
+        if (strcmp(e->name, RDPGFX_DVC_CHANNEL_NAME) == 0) {
+                gdi_graphics_pipeline_uninit(ctx->gdi, e->pInterface);
+                tc_of(ctx)->gfx = NULL;
+        }
+}
+
+static BOOL pre_connect(freerdp *instance)
+{
+        rdpContext *ctx = instance->context;
+        PubSub_SubscribeChannelConnected(ctx->pubSub, on_channel_connected);
+        PubSub_SubscribeChannelDisconnected(ctx->pubSub, on_channel_disconnected);
+        return freerdp_client_load_addins(ctx->channels, instance->settings);
+}
+
+static BOOL begin_paint(rdpContext *ctx)
+{
+        return TRUE;
+}
+
+static BOOL end_paint(rdpContext *ctx)
+{
+        return TRUE; /* the picture is read straight from the GDI buffer */
+}
+
+static BOOL post_connect(freerdp *instance)
+{
+        struct tclient *tc = tc_of(instance->context);
+        if (!gdi_init(instance, PIXEL_FORMAT_BGRX32))
+                return FALSE;
+        tc->gdi_bitmap_update = instance->update->BitmapUpdate;
+        instance->update->BitmapUpdate = count_bitmap_update;
+        tc->gdi_surface_bits = instance->update->SurfaceBits;
+        instance->update->SurfaceBits = count_surface_bits;
+        tc->gdi_frame_marker = instance->update->SurfaceFrameMarker;
+        instance->update->SurfaceFrameMarker = count_frame_marker;
+        instance->update->BeginPaint = begin_paint;
+        instance->update->EndPaint = end_paint;
+        return TRUE;
+}
+
+static void post_disconnect(freerdp *instance)
+{
+        PubSub_UnsubscribeChannelConnected(instance->context->pubSub, on_channel_connected);
+        PubSub_UnsubscribeChannelDisconnected(instance->context->pubSub, on_channel_disconnected);
+        gdi_free(instance);
+}
+
+static DWORD verify_cert(freerdp *instance, const char *host, UINT16 port, const char *cn,
+                         const char *subject, const char *issuer, const char *fp, DWORD flags)
+{
+        return 2; /* accept for this session: the test CA is not installed */
+}
+
+static BOOL client_new(freerdp *instance, rdpContext *context)
+{
+        instance->PreConnect = pre_connect;
+        instance->PostConnect = post_connect;
+        instance->PostDisconnect = post_disconnect;
+        instance->VerifyCertificateEx = verify_cert;
+        return TRUE;
+}
+
+static gpointer client_thread(gpointer data)
+{
+        struct tclient *tc = data;
+        HANDLE h[64];
+
+        while (!g_atomic_int_get(&tc->stop)) {
+                DWORD n = freerdp_get_event_handles(tc->ctx, h, ARRAYSIZE(h));
+                BOOL ok;
+                if (n == 0)
+                        break;
+                WaitForMultipleObjects(n, h, FALSE, 50);
+                g_mutex_lock(&tc->lock);
+                ok = freerdp_check_event_handles(tc->ctx) && !freerdp_shall_disconnect(tc->ctx->instance);
+                g_mutex_unlock(&tc->lock);
+                if (!ok)
+                        break;
+        }
+        g_atomic_int_set(&tc->connected, 0);
+        return NULL;
+}
+
+int tclient_connect(const struct tclient_opts *o, struct tclient **out)
+{
+        RDP_CLIENT_ENTRY_POINTS ep = { .Size = sizeof(ep), .Version = RDP_CLIENT_INTERFACE_VERSION,
+                                       .ContextSize = sizeof(struct tclient_context),
+                                       .ClientNew = client_new };
+        struct tclient *tc = calloc(1, sizeof(*tc));
+        rdpSettings *st;
+
+        if (!tc)
+                return -ENOMEM;
+        g_mutex_init(&tc->lock);
+        tc->ctx = freerdp_client_context_new(&ep);
+        if (!tc->ctx) {
+                tclient_free(tc);
+                return -ENOMEM;
+        }
+        ((struct tclient_context *)tc->ctx)->tc = tc;
+        tc->end_frame_delay_ms = o->end_frame_delay_ms;
+        st = tc->ctx->settings;
+        st->ServerHostname = strdup(o->host ? o->host : "127.0.0.1");
+        st->ServerPort = o->port;
+        st->Username = o->user ? strdup(o->user) : NULL;
+        st->Password = o->password ? strdup(o->password) : NULL;
+        st->DesktopWidth = o->width ? o->width : 1024;
+        st->DesktopHeight = o->height ? o->height : 768;
+        st->ColorDepth = 32;
+        st->SoftwareGdi = TRUE;
+        st->IgnoreCertificate = TRUE;
+        st->AutoLogonEnabled = TRUE;
+        st->NlaSecurity = o->security == TCLIENT_NLA;
+        st->TlsSecurity = o->security == TCLIENT_TLS;
+        st->RdpSecurity = o->security == TCLIENT_RDP;
+        st->NegotiateSecurityLayer = TRUE;
+        st->SupportGraphicsPipeline = o->gfx;
+        st->GfxH264 = o->gfx && o->h264;
+        st->GfxAVC444 = FALSE;
+        st->GfxAVC444v2 = FALSE;
+        st->RemoteFxCodec = FALSE;
+        st->NSCodec = FALSE;
+        st->SupportDisplayControl = FALSE;
+        st->AudioPlayback = FALSE;
+        st->DeviceRedirection = FALSE;
+        st->RedirectClipboard = FALSE;
+        st->TcpConnectTimeout = 5000;
+
+        if (!freerdp_connect(tc->ctx->instance)) {
+                tclient_free(tc);
+                return -EACCES;
+        }
+        tc->connected = 1;
+        tc->thread = g_thread_new("tclient", client_thread, tc);
+        /* freerdp_connect can return before the server has accepted the
+         * logon (TLS-only logons are checked after the Client Info PDU):
+         * the session counts as up once the first picture arrived. */
+        for (int t = 0; t < 10000; t += 10) {
+                struct tclient_counts n;
+                tclient_counts(tc, &n);
+                if (n.frames_ended + n.bitmap_updates + n.surface_frames > 0)
+                        break;
+                if (!tclient_connected(tc)) {
+                        tclient_free(tc);
+                        return -EACCES;
+                }
+                g_usleep(10000);
+        }
+        *out = tc;
+        return 0;
+}
+
+void tclient_free(struct tclient *tc)
+{
+        if (!tc)
+                return;
+        g_atomic_int_set(&tc->stop, 1);
+        if (tc->thread)
+                g_thread_join(tc->thread);
+        if (tc->ctx) {
+                freerdp_disconnect(tc->ctx->instance);
+                freerdp_client_context_free(tc->ctx);
+        }
+        g_mutex_clear(&tc->lock);
+        free(tc);
+}
+
+void tclient_lock(struct tclient *c)
+{
+        g_mutex_lock(&c->lock);
+}
+
+void tclient_unlock(struct tclient *c)
+{
+        g_mutex_unlock(&c->lock);
+}
+
+const uint8_t *tclient_pixels(struct tclient *c, uint32_t *width, uint32_t *height,
+                              uint32_t *stride)
+{
+        rdpGdi *gdi = c->ctx->gdi;
+        if (!gdi)
+                return NULL;
+        *width = gdi->width;
+        *height = gdi->height;
+        *stride = gdi->stride;
+        return gdi->primary_buffer;
+}
+
+void tclient_counts(struct tclient *c, struct tclient_counts *out)
+{
+        g_mutex_lock(&c->lock);
+        *out = c->counts;
+        g_mutex_unlock(&c->lock);
+}
+
+bool tclient_connected(struct tclient *c)
+{
+        return g_atomic_int_get(&c->connected);
+}
+
+bool tclient_key(struct tclient *c, uint16_t flags, uint16_t code)
+{
+        BOOL ok;
+        g_mutex_lock(&c->lock);
+        ok = freerdp_input_send_keyboard_event(c->ctx->input, flags, code);
+        g_mutex_unlock(&c->lock);
+        return ok;
+}
+
+bool tclient_mouse(struct tclient *c, uint16_t flags, uint16_t x, uint16_t y)
+{
+        BOOL ok;
+        g_mutex_lock(&c->lock);
+        ok = freerdp_input_send_mouse_event(c->ctx->input, flags, x, y);
+        g_mutex_unlock(&c->lock);
+        return ok;
+}
+
+void tclient_vanish(struct tclient *c)
+{
+        /* Find this client's TCP socket: the one connected to the server's
+         * port (FreeRDP does not hand it out). */
+        uint16_t port = (uint16_t)c->ctx->settings->ServerPort;
+        for (int fd = 3; fd < 1024; fd++) {
+                struct sockaddr_in a;
+                socklen_t len = sizeof(a);
+                if (getpeername(fd, (struct sockaddr *)&a, &len) == 0 && a.sin_family == AF_INET &&
+                    ntohs(a.sin_port) == port)
+                        shutdown(fd, SHUT_RDWR);
+        }
+}

@@ -1,0 +1,54 @@
+/* A headless RDP client for the tests and the benchmark: FreeRDP's client
+ * library with the software GDI (no X), optionally the graphics pipeline
+ * with H.264. The connection runs on its own thread; read the picture
+ * under tclient_lock. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum tclient_security { TCLIENT_NLA, TCLIENT_TLS, TCLIENT_RDP };
+
+struct tclient_opts {
+        const char *host;
+        uint16_t port;
+        const char *user, *password;
+        enum tclient_security security;
+        bool gfx;  /* advertise the graphics pipeline */
+        bool h264; /* and AVC420 in it */
+        uint32_t width, height;
+        /* Hold each graphics-pipeline frame this long before finishing it
+         * (FreeRDP acknowledges a frame after that): a slow client. */
+        unsigned end_frame_delay_ms;
+};
+
+struct tclient;
+
+/* Connect and wait until the session is active. 0 or -errno (-EACCES when
+ * the server refused the logon or the connection failed). */
+int tclient_connect(const struct tclient_opts *o, struct tclient **out);
+void tclient_free(struct tclient *c);
+
+void tclient_lock(struct tclient *c);
+void tclient_unlock(struct tclient *c);
+/* Under the lock: the client's picture (BGRX, 4 bytes per pixel). */
+const uint8_t *tclient_pixels(struct tclient *c, uint32_t *width, uint32_t *height,
+                              uint32_t *stride);
+
+/* What arrived: graphics-pipeline surface commands by codec and frames
+ * ended, legacy surface-bits frames and bitmap updates, and the picture
+ * payload bytes of all of them (codec data, without protocol headers). */
+struct tclient_counts {
+        unsigned avc420, planar, other, frames_ended;
+        unsigned bitmap_updates, surface_frames;
+        uint64_t picture_bytes;
+};
+void tclient_counts(struct tclient *c, struct tclient_counts *out);
+bool tclient_connected(struct tclient *c);
+
+/* Keyboard (RDP flags, set-1 code) and mouse (RDP flags, desktop pixels). */
+bool tclient_key(struct tclient *c, uint16_t flags, uint16_t code);
+bool tclient_mouse(struct tclient *c, uint16_t flags, uint16_t x, uint16_t y);
+
+/* Cut the TCP connection under the client, as a vanished client would. */
+void tclient_vanish(struct tclient *c);

@@ -1,0 +1,11 @@
+/* Full stack unwinding on malloc for LeakSanitizer, so suppressions in
+ * lsan.c can match by function (GLib's quark table, allocated from its
+ * library constructor) and not only by module. Slower mallocs: linked into
+ * tests/rdp/serve and bench/display-rdp, and tests/rdp/rdp (all of which load GStreamer). */
+#include "config.h"
+
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+        return "fast_unwind_on_malloc=0:malloc_context_size=16:print_suppressions=0";
+}
