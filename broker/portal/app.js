@@ -7,7 +7,13 @@ const state = { csrf: null, user: null };
 const $ = (id) => document.getElementById(id);
 
 function show(id, visible) { $(id).hidden = !visible; }
-function status(text) { $("status").textContent = text || ""; }
+function status(text, isError) {
+  const el = $("status");
+  // Server messages start in lower case (they also appear in logs).
+  text = text ? text.charAt(0).toUpperCase() + text.slice(1) : "";
+  el.textContent = text;
+  el.classList.toggle("error", !!isError);
+}
 
 async function api(method, path, body) {
   const headers = { "Accept": "application/json" };
@@ -49,6 +55,8 @@ function signedOut(message) {
   state.csrf = null;
   show("who", false);
   show("desktops", false);
+  show("otp", false);
+  $("otp-value").value = "";
   show("signin", true);
   $("password").value = "";
   status(message || "");
@@ -70,7 +78,7 @@ async function loadDesktops() {
     status("");
   } catch (e) {
     if (e.status === 401) return signedOut("Your session has ended. Please sign in again.");
-    status(e.message);
+    status(e.message, true);
   }
 }
 
@@ -109,17 +117,45 @@ function download(file) {
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 
+// RDP's network-level authentication needs the one-time password typed
+// into the client: a .rdp file cannot carry it for mstsc. Show it once,
+// with a copy button, next to the downloaded file.
+function showPassword(r) {
+  const box = $("otp");
+  if (!r.password) { box.hidden = true; return; }
+  $("otp-value").value = r.password;
+  $("otp-user").textContent = r.username;
+  $("otp-file").textContent = r.file.name;
+  $("otp-cmd").textContent = "xfreerdp " + r.file.name + " /u:" + r.username + " /p:" + r.password;
+  box.hidden = false;
+  $("otp-value").focus();
+  $("otp-value").select();
+}
+
+async function copyPassword() {
+  const field = $("otp-value");
+  try {
+    await navigator.clipboard.writeText(field.value);
+    $("otp-copied").textContent = "Copied.";
+  } catch (e) {
+    field.select();
+    $("otp-copied").textContent = "Press Ctrl+C to copy.";
+  }
+}
+
 async function launch(button, desktop, protocol) {
   button.disabled = true;
+  $("otp").hidden = true;
   status("Preparing " + desktop.pool_name + "…");
   try {
     const r = await api("POST", "/launch", { pool: desktop.pool_id, protocol });
     download(r.file);
+    showPassword(r);
     status("Connection file for " + desktop.pool_name + " downloaded. Open it within " +
       r.expires_in + " seconds.");
   } catch (e) {
     if (e.status === 401) return signedOut("Your session has ended. Please sign in again.");
-    status(e.message);
+    status(e.message, true);
   } finally {
     button.disabled = false;
   }
@@ -141,7 +177,7 @@ async function signIn(ev) {
     const me = await api("POST", "/login", { username: user, password });
     signedIn(me);
   } catch (e) {
-    errorBox.textContent = e.message;
+    errorBox.textContent = e.message.charAt(0).toUpperCase() + e.message.slice(1);
     errorBox.hidden = false;
     $("password").value = "";
     $("password").focus();
@@ -158,10 +194,12 @@ async function signOut() {
 async function start() {
   $("signin-form").addEventListener("submit", signIn);
   $("signout").addEventListener("click", signOut);
+  $("otp-copy").addEventListener("click", copyPassword);
   try {
     signedIn(await api("GET", "/me"));
   } catch (e) {
     signedOut(e.status === 401 ? "" : e.message);
+    if (e.status !== 401) status(e.message, true);
   }
 }
 

@@ -1,0 +1,49 @@
+# Broker tests: the API against real PostgreSQL and slapd from the harness,
+# the broker running in-process (its HTTPS server on threads).
+BROKER_TEST_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(PQ_CFLAGS) $(LDAP_CFLAGS) \
+	$(JANSSON_CFLAGS) $(CURL_CFLAGS) -DPORTAL_SRC_DIR='"$(abs_top_srcdir)/broker/portal"'
+
+check_LIBRARIES += tests/broker/libbrokerfixture.a
+tests_broker_libbrokerfixture_a_SOURCES = tests/broker/fixture.c tests/broker/fixture.h
+tests_broker_libbrokerfixture_a_CPPFLAGS = $(BROKER_TEST_CPPFLAGS)
+
+BROKER_TESTS = tests/broker/files tests/broker/hostd-client tests/broker/api tests/broker/portal \
+	tests/broker/vdictl tests/broker/with-hostd
+check_PROGRAMS += $(BROKER_TESTS)
+TESTS += $(BROKER_TESTS)
+
+tests_broker_files_SOURCES = tests/broker/files.c
+tests_broker_files_CPPFLAGS = $(BROKER_TEST_CPPFLAGS)
+tests_broker_files_LDADD = $(LIBVDIBROKER) $(TEST_LIBS)
+
+tests_broker_api_SOURCES = tests/broker/api.c
+tests_broker_api_CPPFLAGS = $(BROKER_TEST_CPPFLAGS)
+tests_broker_api_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(HARNESS_LIB) \
+	$(CURL_LIBS) $(TEST_LIBS)
+
+tests_broker_portal_SOURCES = tests/broker/portal.c
+tests_broker_portal_CPPFLAGS = $(BROKER_TEST_CPPFLAGS)
+tests_broker_portal_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(HARNESS_LIB) \
+	$(CURL_LIBS) $(TEST_LIBS)
+
+# Screenshots the portal test leaves for people to look at.
+CLEANFILES += tests/broker/portal-desktops.png tests/broker/portal-signed-out.png
+
+TESTS += tests/broker/example.sh
+EXTRA_DIST += tests/broker/example.sh
+
+# Runs the built tools/vdictl (make check builds all programs first).
+tests_broker_vdictl_SOURCES = tests/broker/vdictl.c
+tests_broker_vdictl_CPPFLAGS = $(BROKER_TEST_CPPFLAGS)
+tests_broker_vdictl_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(HARNESS_LIB) \
+	$(CURL_LIBS) $(TEST_LIBS)
+
+tests_broker_hostd_client_SOURCES = tests/broker/hostd-client.c
+tests_broker_hostd_client_CPPFLAGS = $(BROKER_TEST_CPPFLAGS) $(MHD_CFLAGS)
+tests_broker_hostd_client_LDADD = $(LIBVDIBROKER) $(TEST_LIBS)
+
+# Against the real hostd/vdi-hostd of this tree (skips when it is not built).
+tests_broker_with_hostd_SOURCES = tests/broker/with-hostd.c
+tests_broker_with_hostd_CPPFLAGS = $(BROKER_TEST_CPPFLAGS)
+tests_broker_with_hostd_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(HARNESS_LIB) \
+	$(CURL_LIBS) $(TEST_LIBS)

@@ -1,0 +1,428 @@
+/* bench/login-storm (DESIGN.md §10): N concurrent simulated users sign in
+ * to vdi-brokerd over HTTPS and list their desktops, against real slapd
+ * and PostgreSQL started by the test harness; the broker runs in this
+ * process exactly as the daemon runs it. Reported: logins/s, client-side
+ * p50/p99 of sign-in and desktop listing, and the broker's own per-phase
+ * p50/p99 from login_timings. Next to it, in the same run and with the
+ * same concurrency, the floor: the wire work a sign-in cannot avoid, done
+ * with plain libldap and libpq (user search, user bind, service re-bind,
+ * group search, session INSERT, entitled-pools SELECT), without HTTP/TLS
+ * to a browser, throttling, timings or audit.
+ *
+ *   bench/login-storm      BENCH_USERS=N (8) concurrent users,
+ *                          BENCH_LOGINS=N (400) sign-ins in total
+ *
+ * Launch is not part of the storm yet: tickets need desktops running under
+ * vdi-hostd, which needs KVM (the lab); add it when pools/ can provision
+ * desktops there. */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <glib.h>
+#include <inttypes.h>
+#include <ldap.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/broker.h"
+#include "harness/harness.h"
+#include "log.h"
+
+static const char *const users[] = { "alice", "bob", "carol" };
+
+struct ctx {
+        struct harness_pg *pg;
+        struct harness_ldap *ldap;
+        char *pki, *base;
+        int per_thread;
+};
+
+struct worker {
+        struct ctx *c;
+        int index;
+        GArray *login_us, *list_us; /* int64 */
+        int failures;
+        double start, end;
+};
+
+static double now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int env_count(const char *name, int def)
+{
+        const char *v = getenv(name);
+        int n = v ? atoi(v) : 0;
+        return n > 0 ? n : def;
+}
+
+static void die(const char *what, const char *why)
+{
+        fprintf(stderr, "login-storm: %s: %s\n", what, why ? why : "failed");
+        exit(1);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+        return (x > y) - (x < y);
+}
+
+static double pct_ms(GArray *a, double p)
+{
+        if (a->len == 0)
+                return 0;
+        qsort(a->data, a->len, sizeof(int64_t), cmp_i64);
+        size_t i = (size_t)(p * (double)(a->len - 1) + 0.5);
+        return (double)g_array_index(a, int64_t, i) / 1e3;
+}
+
+static size_t sink(char *p, size_t sz, size_t n, void *ud)
+{
+        g_string_append_len(ud, p, (gssize)(sz * n));
+        return sz * n;
+}
+
+/* ---- ours: through the broker ---- */
+
+static void *user_thread(void *arg)
+{
+        struct worker *w = arg;
+        CURL *h = curl_easy_init();
+        g_autofree char *ca = g_build_filename(w->c->pki, "ca.pem", NULL);
+        g_autofree char *login_url = g_strdup_printf("%s/api/v1/login", w->c->base);
+        g_autofree char *list_url = g_strdup_printf("%s/api/v1/desktops", w->c->base);
+        GString *body = g_string_new(NULL);
+        struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+
+        curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+        w->start = now_s();
+        for (int i = 0; i < w->c->per_thread; i++) {
+                const char *u = users[(w->index + i) % G_N_ELEMENTS(users)];
+                g_autofree char *json = g_strdup_printf(
+                        "{\"username\":\"%s\",\"password\":\"%s-pw\"}", u, u);
+                long status = 0;
+                /* Each sign-in is a new user: fresh cookie jar. */
+                curl_easy_setopt(h, CURLOPT_COOKIELIST, "ALL");
+                curl_easy_setopt(h, CURLOPT_COOKIEFILE, "");
+                curl_easy_setopt(h, CURLOPT_URL, login_url);
+                curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+                curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
+                g_string_truncate(body, 0);
+                double t0 = now_s();
+                if (curl_easy_perform(h) != CURLE_OK)
+                        status = 0;
+                else
+                        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+                int64_t us = (int64_t)((now_s() - t0) * 1e6);
+                if (status != 200) {
+                        w->failures++;
+                        continue;
+                }
+                g_array_append_val(w->login_us, us);
+                curl_easy_setopt(h, CURLOPT_URL, list_url);
+                curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+                curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+                g_string_truncate(body, 0);
+                t0 = now_s();
+                if (curl_easy_perform(h) != CURLE_OK)
+                        status = 0;
+                else
+                        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+                us = (int64_t)((now_s() - t0) * 1e6);
+                if (status != 200 || !strstr(body->str, "\"office\""))
+                        w->failures++;
+                else
+                        g_array_append_val(w->list_us, us);
+        }
+        w->end = now_s();
+        curl_slist_free_all(hdrs);
+        curl_easy_cleanup(h);
+        g_string_free(body, TRUE);
+        return NULL;
+}
+
+/* ---- the floor: plain libldap + libpq ---- */
+
+static int raw_bind(LDAP *ld, const char *dn, const char *pw)
+{
+        struct berval cred = { .bv_len = strlen(pw), .bv_val = (char *)pw };
+        return ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+}
+
+static void *floor_thread(void *arg)
+{
+        struct worker *w = arg;
+        struct harness_ldap *l = w->c->ldap;
+        int v = LDAP_VERSION3, req = LDAP_OPT_X_TLS_DEMAND, zero = 0;
+        LDAP *ld = NULL;
+        PGconn *pg = PQconnectdb(w->c->pg->conninfo);
+
+        if (PQstatus(pg) != CONNECTION_OK)
+                die("floor: connect to PostgreSQL", PQerrorMessage(pg));
+        if (ldap_initialize(&ld, l->ldaps_uri) != LDAP_SUCCESS)
+                die("floor: ldap", "initialize");
+        ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v);
+        ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
+        ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req);
+        ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, l->ca_file);
+        ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+        if (raw_bind(ld, l->service_dn, l->service_pw) != LDAP_SUCCESS)
+                die("floor: ldap", "service bind");
+
+        w->start = now_s();
+        for (int i = 0; i < w->c->per_thread; i++) {
+                const char *u = users[(w->index + i) % G_N_ELEMENTS(users)];
+                char filter[256], pw[32], token[80];
+                char *attrs[] = { "uid", "cn", "mail", "memberOf", NULL };
+                char *noattrs[] = { LDAP_NO_ATTRS, NULL };
+                LDAPMessage *res = NULL;
+                struct timeval tv = { .tv_sec = 5 };
+                double t0 = now_s();
+
+                snprintf(filter, sizeof(filter), "(&(objectClass=inetOrgPerson)(uid=%s))", u);
+                snprintf(pw, sizeof(pw), "%s-pw", u);
+                if (ldap_search_ext_s(ld, l->base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 0, NULL,
+                                      NULL, &tv, 2, &res) != LDAP_SUCCESS)
+                        die("floor: user search", NULL);
+                LDAPMessage *e = ldap_first_entry(ld, res);
+                char *dn = ldap_get_dn(ld, e);
+                struct berval **mo = ldap_get_values_len(ld, e, "memberOf");
+                GString *gf = g_string_new("(|");
+                GString *groups = g_string_new("[");
+                for (int k = 0; mo && mo[k]; k++) {
+                        g_string_append_printf(gf, "(member=%.*s)", (int)mo[k]->bv_len,
+                                               mo[k]->bv_val);
+                        g_string_append_printf(groups, "%s\"%.*s\"", k ? "," : "",
+                                               (int)mo[k]->bv_len, mo[k]->bv_val);
+                }
+                g_string_append_c(gf, ')');
+                ldap_value_free_len(mo);
+                ldap_msgfree(res);
+                if (raw_bind(ld, dn, pw) != LDAP_SUCCESS)
+                        die("floor: user bind", NULL);
+                if (raw_bind(ld, l->service_dn, l->service_pw) != LDAP_SUCCESS)
+                        die("floor: service bind", NULL);
+                /* One level of nesting (what the sample directory has). */
+                if (ldap_search_ext_s(ld, l->base_dn, LDAP_SCOPE_SUBTREE, gf->str, noattrs, 0,
+                                      NULL, NULL, &tv, 0, &res) != LDAP_SUCCESS)
+                        die("floor: group search", NULL);
+                for (e = ldap_first_entry(ld, res); e; e = ldap_next_entry(ld, e)) {
+                        char *g = ldap_get_dn(ld, e);
+                        g_string_append_printf(groups, ",\"%s\"", g);
+                        ldap_memfree(g);
+                }
+                g_string_append_c(groups, ']');
+                ldap_msgfree(res);
+                ldap_memfree(dn);
+                g_string_free(gf, TRUE);
+
+                snprintf(token, sizeof(token), "%064x", (unsigned)(w->index * 1000000 + i));
+                const char *ip[] = { token, u };
+                PGresult *r = PQexecParams(pg,
+                                           "INSERT INTO portal_sessions (token_hash, csrf_hash,"
+                                           " user_name, expires_at) VALUES ($1, $1, $2,"
+                                           " now() + interval '1 hour')",
+                                           2, NULL, ip, NULL, NULL, 0);
+                if (PQresultStatus(r) != PGRES_COMMAND_OK)
+                        die("floor: session insert", PQerrorMessage(pg));
+                PQclear(r);
+                int64_t us = (int64_t)((now_s() - t0) * 1e6);
+                g_array_append_val(w->login_us, us);
+                t0 = now_s();
+                const char *lp[] = { u, groups->str };
+                r = PQexecParams(pg,
+                                 "SELECT p.id, p.name, p.protocols FROM pools p WHERE EXISTS"
+                                 " (SELECT 1 FROM pool_entitlements e WHERE e.pool_id = p.id AND"
+                                 " ((e.kind = 'user' AND e.subject = $1) OR (e.kind = 'group' AND"
+                                 " lower(e.subject) IN (SELECT lower(json_array_elements_text("
+                                 "$2::json))))))",
+                                 2, NULL, lp, NULL, NULL, 0);
+                if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1)
+                        die("floor: pools", PQerrorMessage(pg));
+                PQclear(r);
+                us = (int64_t)((now_s() - t0) * 1e6);
+                g_array_append_val(w->list_us, us);
+                g_string_free(groups, TRUE);
+        }
+        w->end = now_s();
+        ldap_unbind_ext_s(ld, NULL, NULL);
+        PQfinish(pg);
+        return NULL;
+}
+
+/* Run n workers of fn; logins/s over the whole storm. */
+static double storm(struct ctx *c, int n, void *(*fn)(void *), GArray *login, GArray *list,
+                    int *failures)
+{
+        struct worker *w = g_new0(struct worker, n);
+        pthread_t *t = g_new(pthread_t, n);
+        double start = 1e300, end = 0;
+        size_t ok = 0;
+
+        for (int i = 0; i < n; i++) {
+                w[i] = (struct worker){ .c = c, .index = i,
+                                        .login_us = g_array_new(FALSE, FALSE, sizeof(int64_t)),
+                                        .list_us = g_array_new(FALSE, FALSE, sizeof(int64_t)) };
+                pthread_create(&t[i], NULL, fn, &w[i]);
+        }
+        for (int i = 0; i < n; i++) {
+                pthread_join(t[i], NULL);
+                start = MIN(start, w[i].start);
+                end = MAX(end, w[i].end);
+                ok += w[i].login_us->len;
+                *failures += w[i].failures;
+                g_array_append_vals(login, w[i].login_us->data, w[i].login_us->len);
+                g_array_append_vals(list, w[i].list_us->data, w[i].list_us->len);
+                g_array_free(w[i].login_us, TRUE);
+                g_array_free(w[i].list_us, TRUE);
+        }
+        g_free(w);
+        g_free(t);
+        return (double)ok / (end - start);
+}
+
+static void print_phases(struct ctx *c)
+{
+        PGconn *pg = PQconnectdb(c->pg->conninfo);
+        PGresult *r = PQexec(pg,
+                             "SELECT phase, count(*),"
+                             " percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_us) / 1000,"
+                             " percentile_cont(0.99) WITHIN GROUP (ORDER BY duration_us) / 1000"
+                             " FROM login_timings GROUP BY phase"
+                             " ORDER BY CASE phase WHEN 'throttle' THEN 1 WHEN 'ldap' THEN 2"
+                             " WHEN 'session' THEN 3 ELSE 4 END");
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+                die("phases", PQerrorMessage(pg));
+        printf("  broker phases (login_timings, server side):\n");
+        for (int i = 0; i < PQntuples(r); i++)
+                printf("    %-12s n=%-5s p50=%7.2f ms  p99=%7.2f ms\n", PQgetvalue(r, i, 0),
+                       PQgetvalue(r, i, 1), atof(PQgetvalue(r, i, 2)), atof(PQgetvalue(r, i, 3)));
+        PQclear(r);
+        PQfinish(pg);
+}
+
+int main(void)
+{
+        int n_users = env_count("BENCH_USERS", 8);
+        int total = env_count("BENCH_LOGINS", 400);
+        struct ctx c = { .per_thread = (total + n_users - 1) / n_users };
+        struct broker_config cfg = { 0 };
+        struct broker *b = NULL;
+        g_autoptr(GError) gerr = NULL;
+        char *err = NULL;
+        int fail_ours = 0, fail_floor = 0;
+
+        log_setup("login-storm", LOG_LEVEL_ERROR);
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        if (harness_pg_start(&c.pg) < 0 || harness_ldap_start(&c.ldap) < 0)
+                die("harness", "cannot start PostgreSQL or slapd");
+        c.pki = g_dir_make_tmp("vdi-storm-XXXXXX", &gerr);
+        g_autofree char *cmd = g_strdup_printf("%s/make-pki %s", HARNESS_DIR, c.pki);
+        if (!c.pki || system(cmd) != 0)
+                die("make-pki", NULL);
+        g_autofree char *ini = g_strdup_printf(
+                "[http]\nlisten = 127.0.0.1\nport = 0\ncert = %1$s/server.pem\n"
+                "key = %1$s/server.key\nthreads = %2$d\n"
+                "[database]\nconninfo = %3$s\npool_size = %2$d\nauto_migrate = true\n"
+                "[ldap]\nuri = %4$s\nbase_dn = %5$s\nbind_dn = %6$s\nbind_password = %7$s\n"
+                "ca_file = %8$s\npool_size = %2$d\n"
+                "[throttle]\naccount_failures = 1000\naddress_failures = 100000\n"
+                "[hosts]\nclient_cert = %1$s/client.pem\nclient_key = %1$s/client.key\n"
+                "ca_file = %1$s/ca.pem\n[portal]\nassets = %9$s\n[log]\nlevel = error\n",
+                c.pki, n_users, c.pg->conninfo, c.ldap->ldaps_uri, c.ldap->base_dn,
+                c.ldap->service_dn, c.ldap->service_pw, c.ldap->ca_file, PORTAL_SRC_DIR);
+        if (conf_load_data("login-storm.conf", ini, broker_conf_options,
+                           broker_conf_options_count, &cfg, &err) < 0 ||
+            broker_new(&cfg, &b, &err) < 0 || db_migrate(b->db, true, &err) < 0 ||
+            broker_start(b, &err) < 0)
+                die("broker", err);
+        c.base = g_strdup_printf("https://127.0.0.1:%u", broker_port(b));
+        {
+                PGconn *pg = PQconnectdb(c.pg->conninfo);
+                PGresult *r = PQexec(
+                        pg, "INSERT INTO images (name) VALUES ('deb12');"
+                            "INSERT INTO image_versions (image_id, version, path, state)"
+                            " VALUES (1, 1, '/img/deb12.qcow2', 'published');"
+                            "INSERT INTO pools (name, kind, image_version_id, max_size)"
+                            " VALUES ('office', 'floating', 1, 10), ('eng', 'floating', 1, 10);"
+                            "INSERT INTO pool_entitlements (pool_id, kind, subject) VALUES"
+                            " (1, 'group', 'cn=staff,ou=groups,dc=example,dc=org'),"
+                            " (2, 'group', 'cn=engineering,ou=groups,dc=example,dc=org')");
+                if (PQresultStatus(r) != PGRES_COMMAND_OK)
+                        die("seed", PQerrorMessage(pg));
+                PQclear(r);
+                PQfinish(pg);
+        }
+
+        /* Warm-up: connection pools, TLS session caches, slapd's caches. */
+        {
+                struct ctx warm = c;
+                warm.per_thread = 2;
+                GArray *a = g_array_new(FALSE, FALSE, sizeof(int64_t));
+                GArray *l = g_array_new(FALSE, FALSE, sizeof(int64_t));
+                int fails = 0;
+                storm(&warm, n_users, user_thread, a, l, &fails);
+                storm(&warm, n_users, floor_thread, a, l, &fails);
+                g_array_free(a, TRUE);
+                g_array_free(l, TRUE);
+                PGconn *pg = PQconnectdb(c.pg->conninfo);
+                PQclear(PQexec(pg, "TRUNCATE login_timings, portal_sessions"));
+                PQfinish(pg);
+        }
+
+        GArray *ol = g_array_new(FALSE, FALSE, sizeof(int64_t)), *od = g_array_new(FALSE, FALSE, sizeof(int64_t));
+        GArray *fl = g_array_new(FALSE, FALSE, sizeof(int64_t)), *fd = g_array_new(FALSE, FALSE, sizeof(int64_t));
+        double ours = storm(&c, n_users, user_thread, ol, od, &fail_ours);
+        double floor_rate = storm(&c, n_users, floor_thread, fl, fd, &fail_floor);
+
+        printf("login-storm: %d concurrent users, %d sign-ins each way (alice, bob, carol over "
+               "ldaps:// to slapd; PostgreSQL %s)\n",
+               n_users, c.per_thread * n_users, "local TCP");
+        printf("  ours  (HTTPS to vdi-brokerd: sign in + list desktops): %8.1f logins/s  "
+               "failures=%d\n", ours, fail_ours);
+        printf("    sign-in      p50=%7.2f ms  p99=%7.2f ms (client side)\n", pct_ms(ol, 0.5),
+               pct_ms(ol, 0.99));
+        printf("    desktops     p50=%7.2f ms  p99=%7.2f ms (client side)\n", pct_ms(od, 0.5),
+               pct_ms(od, 0.99));
+        print_phases(&c);
+        printf("  floor (plain libldap + libpq, same LDAP and SQL work): %8.1f logins/s\n",
+               floor_rate);
+        printf("    sign-in      p50=%7.2f ms  p99=%7.2f ms\n", pct_ms(fl, 0.5), pct_ms(fl, 0.99));
+        printf("    pools query  p50=%7.2f ms  p99=%7.2f ms\n", pct_ms(fd, 0.5), pct_ms(fd, 0.99));
+        printf("  launch: not measured (tickets need desktops running under vdi-hostd, i.e. KVM)\n");
+#ifdef __SANITIZE_ADDRESS__
+        printf("  note: this build has AddressSanitizer; absolute figures are slower than a "
+               "release build\n");
+#endif
+        printf("RESULT login-storm ours=%.1flogins/s theirs=%.1flogins/s ratio=%.3f "
+               "better=higher\n",
+               ours, floor_rate, ours / floor_rate);
+
+        g_array_free(ol, TRUE);
+        g_array_free(od, TRUE);
+        g_array_free(fl, TRUE);
+        g_array_free(fd, TRUE);
+        broker_free(b);
+        conf_free(broker_conf_options, broker_conf_options_count, &cfg);
+        harness_ldap_stop(c.ldap);
+        harness_pg_stop(c.pg);
+        g_autofree char *rm = g_strdup_printf("rm -rf '%s'", c.pki);
+        if (system(rm) != 0)
+                fprintf(stderr, "login-storm: cannot remove %s\n", c.pki);
+        g_free(c.pki);
+        g_free(c.base);
+        free(err);
+        curl_global_cleanup();
+        return fail_ours || fail_floor ? 1 : 0;
+}

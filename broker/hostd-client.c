@@ -1,0 +1,207 @@
+/* libcurl client for the vdi-hostd API (broker/hostd-client.h). */
+#include "config.h"
+
+#include "broker/hostd-client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <glib.h>
+#include <string.h>
+
+/* Largest answer we accept from a host. */
+#define HOSTD_MAX_REPLY (256 * 1024)
+
+struct hostd_client {
+        char *cert_file, *key_file, *ca_file;
+        unsigned connect_timeout_ms, timeout_ms;
+};
+
+int hostd_client_new(const struct hostd_client_config *cfg, struct hostd_client **out,
+                     char **error)
+{
+        struct hostd_client *c;
+
+        if (!cfg->ca_file || !cfg->cert_file || !cfg->key_file) {
+                *error = g_strdup("hostd client: [hosts] client_cert, client_key and ca_file "
+                                  "are all required (mutual TLS)");
+                return -EINVAL;
+        }
+        c = g_new0(struct hostd_client, 1);
+        c->cert_file = g_strdup(cfg->cert_file);
+        c->key_file = g_strdup(cfg->key_file);
+        c->ca_file = g_strdup(cfg->ca_file);
+        c->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
+        c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 10000;
+        *out = c;
+        return 0;
+}
+
+void hostd_client_free(struct hostd_client *c)
+{
+        if (!c)
+                return;
+        g_free(c->cert_file);
+        g_free(c->key_file);
+        g_free(c->ca_file);
+        g_free(c);
+}
+
+void hostd_ticket_clear(struct hostd_ticket *t)
+{
+        if (!t)
+                return;
+        if (t->password)
+                explicit_bzero(t->password, strlen(t->password));
+        g_free(t->protocol);
+        g_free(t->host);
+        g_free(t->password);
+        g_free(t->username);
+        g_free(t->routing_token);
+        memset(t, 0, sizeof(*t));
+}
+
+static size_t collect(char *p, size_t sz, size_t n, void *ud)
+{
+        GString *s = ud;
+        size_t len = sz * n;
+        if (s->len + len > HOSTD_MAX_REPLY)
+                return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+        g_string_append_len(s, p, (gssize)len);
+        return len;
+}
+
+/* One call: method and path on host, optional JSON body. On HTTP 2xx the
+ * parsed JSON object is stored in *out. */
+static int call(struct hostd_client *c, const struct hostd_endpoint *host, const char *method,
+                const char *path, json_t *body, json_t **out, char **error)
+{
+        g_autofree char *url = NULL, *text = NULL;
+        g_autoptr(GString) reply = g_string_new(NULL);
+        struct curl_slist *hdrs = NULL;
+        json_error_t jerr;
+        long status = 0;
+        CURLcode rc;
+        CURL *h;
+        int r = 0;
+
+        /* IPv6 literals need brackets in a URL. */
+        if (strchr(host->address, ':'))
+                url = g_strdup_printf("https://[%s]:%d%s", host->address, host->port, path);
+        else
+                url = g_strdup_printf("https://%s:%d%s", host->address, host->port, path);
+        h = curl_easy_init();
+        if (!h) {
+                *error = g_strdup("hostd client: cannot create a curl handle");
+                return -ENOMEM;
+        }
+        curl_easy_setopt(h, CURLOPT_URL, url);
+        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
+        curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+        curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, reply);
+        hdrs = curl_slist_append(hdrs, "Accept: application/json");
+        if (body) {
+                text = json_dumps(body, JSON_COMPACT);
+                hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+                curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
+        }
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        rc = curl_easy_perform(h);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        curl_slist_free_all(hdrs);
+        curl_easy_cleanup(h);
+        if (text)
+                explicit_bzero(text, strlen(text));
+
+        if (rc != CURLE_OK) {
+                *error = g_strdup_printf("desktop host %s is not reachable (%s:%d: %s)",
+                                         host->name, host->address, host->port,
+                                         curl_easy_strerror(rc));
+                return -EHOSTUNREACH;
+        }
+        json_t *v = json_loadb(reply->str, reply->len, 0, &jerr);
+        /* The answer may carry a ticket password. */
+        explicit_bzero(reply->str, reply->len);
+        const char *msg = json_string_value(json_object_get(v, "message"));
+        if (status == 404) {
+                *error = g_strdup_printf("desktop host %s: %s", host->name,
+                                         msg ? msg : "not found");
+                r = -ENOENT;
+        } else if (status < 200 || status > 299) {
+                *error = g_strdup_printf("desktop host %s refused: HTTP %ld%s%s", host->name,
+                                         status, msg ? ": " : "", msg ? msg : "");
+                r = -EIO;
+        } else if (!json_is_object(v)) {
+                *error = g_strdup_printf("desktop host %s answered %s, not a JSON object",
+                                         host->name, v ? "JSON" : "malformed JSON");
+                r = -EPROTO;
+        }
+        if (r < 0) {
+                json_decref(v);
+                return r;
+        }
+        *out = v;
+        return 0;
+}
+
+int hostd_ticket_request(struct hostd_client *c, const struct hostd_endpoint *host,
+                         const char *vm_id, const char *protocol, const char *user,
+                         int expiry_s, struct hostd_ticket *out, char **error)
+{
+        g_autofree char *esc = g_uri_escape_string(vm_id, NULL, FALSE);
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s/tickets", esc);
+        json_t *body = json_pack("{s:s, s:s, s:i}", "protocol", protocol, "user", user,
+                                 "expiry_s", expiry_s);
+        json_t *v = NULL;
+        const char *proto, *addr, *pw, *uname, *rt;
+        json_int_t port, expires;
+        int r;
+
+        if (!body) {
+                *error = g_strdup("hostd client: out of memory");
+                return -ENOMEM;
+        }
+        r = call(c, host, "POST", path, body, &v, error);
+        json_decref(body);
+        if (r < 0)
+                return r;
+        if (json_unpack(v, "{s:s, s:s, s:I, s:s, s?s, s?s, s:I}", "protocol", &proto, "host",
+                        &addr, "port", &port, "password", &pw, "username", &uname,
+                        "routing_token", &rt, "expires_in", &expires) != 0 ||
+            port < 1 || port > 65535 || expires < 1 || strcmp(proto, protocol) != 0 ||
+            strlen(pw) == 0) {
+                json_decref(v);
+                *error = g_strdup_printf("desktop host %s: ticket answer lacks protocol, host, "
+                                         "port, password or expires_in", host->name);
+                return -EPROTO;
+        }
+        uname = json_string_value(json_object_get(v, "username"));
+        rt = json_string_value(json_object_get(v, "routing_token"));
+        *out = (struct hostd_ticket){
+                .protocol = g_strdup(proto),
+                .host = g_strdup(addr),
+                .port = (int)port,
+                .password = g_strdup(pw),
+                .username = g_strdup(uname ? uname : user),
+                .routing_token = g_strdup(rt ? rt : ""),
+                .expires_in = (int)expires,
+        };
+        json_decref(v);
+        return 0;
+}
+
+int hostd_status(struct hostd_client *c, const struct hostd_endpoint *host, json_t **out,
+                 char **error)
+{
+        return call(c, host, "GET", "/api/v1/status", NULL, out, error);
+}

@@ -1,0 +1,64 @@
+/* Client side of the vdi-hostd API (DESIGN.md §4): HTTPS + JSON with
+ * mutual TLS. The broker presents its own certificate and trusts only the
+ * cluster CA; every call has a connect and a total timeout, so an
+ * unreachable host fails a request in bounded time.
+ *
+ *   POST /api/v1/vms/{id}/tickets  {protocol, user, expiry_s}
+ *        → {protocol, host, port, password, username, routing_token, expires_in}
+ *   GET  /api/v1/status            → host status object
+ *
+ * Errors: 0 or a negative errno and a malloc'd message in *error:
+ *   -EHOSTUNREACH  could not connect, TLS failed, or no answer in time
+ *   -EPROTO        the host answered something that is not the expected JSON
+ *   -ENOENT        the host does not know the VM (HTTP 404)
+ *   -EIO           the host refused (other 4xx/5xx); its message is passed on
+ * The ticket password is never logged nor put in a message. */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct hostd_client_config {
+        const char *cert_file; /* broker's client certificate (PEM) */
+        const char *key_file;
+        const char *ca_file; /* cluster CA that signed the hosts' certificates */
+        unsigned connect_timeout_ms;
+        unsigned timeout_ms;
+};
+
+/* Where a host's API listens. */
+struct hostd_endpoint {
+        const char *name; /* for messages */
+        const char *address;
+        int port;
+};
+
+struct hostd_ticket {
+        char *protocol;
+        char *host; /* address the client connects to */
+        int port;
+        char *password; /* the one-time credential: never log it */
+        char *username;
+        char *routing_token; /* RDP load-balancing cookie; may be "" */
+        int expires_in;
+};
+
+struct hostd_client;
+
+/* Copy cfg. No connection is made. 0 or -errno. */
+int hostd_client_new(const struct hostd_client_config *cfg, struct hostd_client **out,
+                     char **error);
+void hostd_client_free(struct hostd_client *c);
+
+/* Ask host for a one-time ticket for VM vm_id. On success fills *out
+ * (free with hostd_ticket_clear). Safe to call from several threads. */
+int hostd_ticket_request(struct hostd_client *c, const struct hostd_endpoint *host,
+                         const char *vm_id, const char *protocol, const char *user,
+                         int expiry_s, struct hostd_ticket *out, char **error);
+
+/* Free the strings in t (wiping the password). Accepts NULL. */
+void hostd_ticket_clear(struct hostd_ticket *t);
+
+/* GET /api/v1/status; the JSON object in *out (caller decrefs). */
+int hostd_status(struct hostd_client *c, const struct hostd_endpoint *host, json_t **out,
+                 char **error);

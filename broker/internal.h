@@ -1,0 +1,106 @@
+/* Shared by the broker's source files (not a public interface): the
+ * signed-in user, request helpers and the handlers the route table names. */
+#pragma once
+
+#include <glib.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/broker.h"
+
+/* A portal session, read from portal_sessions. */
+struct broker_session {
+        int64_t id;
+        char *user_name;
+        char *user_dn; /* NULL for the local admin */
+        char *display_name;
+        char *email;
+        char *backend;
+        bool is_admin;
+        json_t *groups; /* JSON array of lowercased group DNs/names */
+        char *csrf;     /* the session's CSRF token (derived, see session.c) */
+};
+
+void broker_session_free(struct broker_session *s);
+static inline void broker_session_freep(struct broker_session **s)
+{
+        broker_session_free(*s);
+}
+
+/* session.c */
+/* Create a session for id; store the new session token and CSRF token
+ * (malloc'd) in *token and *csrf. Also drops the user's dead sessions and
+ * the failed sign-ins counted against throttle_account. */
+int session_create(struct broker *b, const struct auth_identity *id, bool is_admin,
+                   const char *remote_addr, const char *throttle_account, char **token, char **csrf, char **error);
+/* The session for a cookie token, touching last_seen_at; -ENOENT when
+ * unknown, idle too long or past its absolute lifetime. */
+int session_lookup(struct broker *b, const char *token, struct broker_session **out,
+                   char **error);
+int session_delete(struct broker *b, const char *token, char **error);
+/* The CSRF token that belongs to a session token. */
+char *session_csrf_for(const char *token);
+
+/* Answer 401/403 unless the request carries a live session (and, when
+ * csrf is set, the session's X-CSRF-Token). On success returns the
+ * session (caller frees); otherwise NULL with resp filled. The CSRF check
+ * comes first and needs no database, so a refused request changes nothing. */
+struct broker_session *api_session(struct broker *b, const struct http_request *req,
+                                   struct http_response *resp, bool csrf);
+/* Same, and 403 unless the user is an administrator. */
+struct broker_session *api_admin_session(struct broker *b, const struct http_request *req,
+                                         struct http_response *resp);
+
+/* Log an unexpected failure and answer 500 without internals. */
+void api_internal_error(struct http_response *resp, const char *event, const char *what,
+                        const char *error);
+/* Map a data-layer error to a response: timeouts and lost connections
+ * are 503, everything else 500. */
+void api_db_error(struct http_response *resp, const char *what, int r, const char *error);
+
+/* Body field helpers: on a missing (when required) or mistyped field they
+ * answer 400 naming the field and return false. */
+bool api_field_string(json_t *body, const char *key, bool required, const char **out,
+                      struct http_response *resp);
+bool api_field_int(json_t *body, const char *key, bool required, int64_t min, int64_t max,
+                   int64_t *out, struct http_response *resp);
+bool api_field_bool(json_t *body, const char *key, bool *out, struct http_response *resp);
+/* Refuse keys not in allowed (NULL-terminated): a typo must not be ignored. */
+bool api_only_fields(json_t *body, const char *const *allowed, struct http_response *resp);
+
+/* libpq result helpers. */
+int64_t pg_i64(const PGresult *res, int row, int col);
+const char *pg_str(const PGresult *res, int row, int col); /* NULL for SQL NULL */
+bool pg_bool(const PGresult *res, int row, int col);
+/* Parse a json column (e.g. array_to_json(x)); json null for SQL NULL. */
+json_t *pg_json(const PGresult *res, int row, int col);
+/* Row as a JSON object: keys are column names; int8/int4 as integers,
+ * bool as booleans, json columns parsed, other types as strings. */
+json_t *pg_row_object(const PGresult *res, int row);
+json_t *pg_rows_array(const PGresult *res);
+
+/* Store phase timings of one request in login_timings and the histograms. */
+void broker_record_timings(struct broker *b, const char *request_id, const char *user,
+                           const struct broker_timer *t);
+/* Audit row; failures are logged, not returned (audit must not break a request). */
+void broker_audit(struct broker *b, const struct db_audit *ev);
+
+/* api-user.c */
+void api_login(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_logout(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_me(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_desktops(void *ctx, const struct http_request *req, struct http_response *resp);
+/* api-launch.c */
+void api_launch(void *ctx, const struct http_request *req, struct http_response *resp);
+/* api-ops.c */
+void api_healthz(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_metrics(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_portal_index(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_portal_asset(void *ctx, const struct http_request *req, struct http_response *resp);
+/* api-admin.c: the admin routes, appended to the route table. */
+extern const struct http_route api_admin_routes[];
+extern const size_t api_admin_routes_count;
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_t, json_decref)
