@@ -8,7 +8,7 @@ vm=$1 kernel=$2 initrd=$3 out=$4
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 fails=0 n=0
-limit=${VMM_BOOT_TIMEOUT:-300}
+limit=${VMM_BOOT_TIMEOUT:-240}
 
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
 bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
@@ -18,12 +18,20 @@ check() { # check DESC COMMAND...
 }
 
 # run NAME EXPECTED_STATUS CPUS MEM ACTION [vdi-vm options...]
+# A run that hangs is killed at the limit (SIGTERM, then SIGKILL) and tried
+# once more: nested KVM under TCG on a loaded machine has been seen to stall
+# a guest boot (1 in ~30 runs). The retry is reported, so a real hang that
+# repeats still fails.
 run() {
     _name=$1 _want=$2 _cpus=$3 _mem=$4 _action=$5; shift 5
-    timeout "$limit" "$vm" --kernel "$kernel" --initrd "$initrd" --cpus "$_cpus" --memory "$_mem" \
-        --cmdline "console=ttyS0 quiet agent.action=$_action" "$@" \
-        </dev/null >"$out/$_name.console" 2>"$out/$_name.log"
-    _rc=$?
+    for _try in 1 2; do
+        timeout -k 10 "$limit" "$vm" --kernel "$kernel" --initrd "$initrd" --cpus "$_cpus" \
+            --memory "$_mem" --cmdline "console=ttyS0 quiet agent.action=$_action" "$@" \
+            </dev/null >"$out/$_name.console" 2>"$out/$_name.log"
+        _rc=$?
+        [ "$_rc" = 124 ] || [ "$_rc" = 137 ] || break
+        echo "# $_name: no exit after ${limit}s (try $_try); console: $(tail -c 300 "$out/$_name.console" | tr '\n' ' ')"
+    done
     check "$_name: exit status $_rc (want $_want)" [ "$_rc" = "$_want" ]
 }
 
@@ -54,7 +62,7 @@ feed_shell() {
     printf 'echo INPUT-$((6*7))\nexit\n'
 }
 : >"$out/up-shell.console"
-feed_shell | timeout "$limit" "$vm" --kernel "$kernel" --initrd "$initrd" --cpus 1 --memory 256 \
+feed_shell | timeout -k 10 "$limit" "$vm" --kernel "$kernel" --initrd "$initrd" --cpus 1 --memory 256 \
     --cmdline "console=ttyS0 quiet agent.action=shell" >"$out/up-shell.console" 2>"$out/up-shell.log"
 rc=$?
 check "up-shell: exit status $rc (want 0)" [ "$rc" = 0 ]
@@ -87,8 +95,12 @@ else
     bad "reboot: no second AGENT ready line"
 fi
 kill -TERM "$pid" 2>/dev/null
+# Never wait forever: a VM that ignores SIGTERM is killed (and fails below).
+( sleep 30; kill -KILL "$pid" 2>/dev/null ) &
+guard=$!
 wait "$pid"
 rc=$?
+kill "$guard" 2>/dev/null
 check "reboot: SIGTERM stops it with status 4 (got $rc)" [ "$rc" = 4 ]
 check "reboot: event reset through the i8042" has reboot 'event=reset how=i8042' log
 check "reboot: booted twice or more" [ "$(grep -c 'event=booting' "$out/reboot.log")" -ge 2 ]
