@@ -1,0 +1,374 @@
+/* The control API (DESIGN.md §4), HTTPS + JSON with mutual TLS:
+ *
+ *   GET    /api/v1/status                 host capacity, load, VMs and states
+ *   GET    /api/v1/images                 {"images": [...]}
+ *   GET    /api/v1/images/{id}
+ *   PUT    /api/v1/images/{id}            import {version, kernel, initrd?, disk,
+ *                                         format?, cmdline?, mode?: copy|link}
+ *   GET    /api/v1/vms                    {"vms": [...]}
+ *   GET    /api/v1/vms/{id}
+ *   PUT    /api/v1/vms/{id}               linked clone {image, cpus?, memory_mb?}
+ *   DELETE /api/v1/vms/{id}               stop and remove (200 also when absent)
+ *   POST   /api/v1/vms/{id}/start|stop|reset|refresh
+ *   POST   /api/v1/vms/{id}/tickets       {protocol, user, expiry_s?} →
+ *          {protocol, host, port, password, username, routing_token, expires_in}
+ *
+ * Every call is idempotent under retry: ids are chosen by the client; a
+ * PUT of an identical object answers 200 (201 when it made it), a
+ * different one 409; start of a running VM and stop of a stopped one
+ * answer 200. Errors are {"error": code, "message": text}; a refused
+ * request changes nothing. */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "hostd/hostd.h"
+#include "http.h"
+#include "log.h"
+#include "token.h"
+
+/* Ticket password: 18 random bytes = 144 bits (DESIGN.md asks >= 72). */
+#define TICKET_BYTES 18
+
+static void respond_status(struct http_response *resp, unsigned status, const char *code,
+                           char *error, json_t *ok)
+{
+        if (status >= 400)
+                http_respond_error(resp, status, code, "%s", error ? error : code);
+        else
+                http_respond_json(resp, status, ok ? ok : json_object());
+        g_free(error);
+}
+
+static void h_status(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        http_respond_json(resp, 200, hostd_status_json(ctx));
+}
+
+static void h_images(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        struct hostd *h = ctx;
+        json_t *arr = json_array();
+        GHashTableIter it;
+        struct hostd_image *img;
+
+        pthread_mutex_lock(&h->lock);
+        g_hash_table_iter_init(&it, h->images);
+        while (g_hash_table_iter_next(&it, NULL, (void **)&img))
+                json_array_append_new(arr, hostd_image_json(img));
+        pthread_mutex_unlock(&h->lock);
+        http_respond_json(resp, 200, json_pack("{s:o}", "images", arr));
+}
+
+static void h_image_get(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        struct hostd *h = ctx;
+        struct hostd_image *img;
+        json_t *v = NULL;
+
+        pthread_mutex_lock(&h->lock);
+        img = g_hash_table_lookup(h->images, req->params[0]);
+        if (img)
+                v = hostd_image_json(img);
+        pthread_mutex_unlock(&h->lock);
+        if (!v)
+                http_respond_error(resp, 404, "not_found", "image \"%s\" is not on this host",
+                                   req->params[0]);
+        else
+                http_respond_json(resp, 200, v);
+}
+
+static void h_image_put(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        struct hostd *h = ctx;
+        g_autoptr(json_t) body = http_json_body(req, resp);
+        struct hostd_image *img = NULL;
+        const char *code = NULL;
+        char *error = NULL;
+        unsigned status;
+
+        if (!body)
+                return;
+        status = hostd_image_put(h, req->params[0], body, &img, &code, &error);
+        if (status >= 400) {
+                g_autofree char *quoted = log_quote(error);
+                log_warning("image_refused", "image=%s status=%u error=%s", req->params[0],
+                            status, quoted);
+        }
+        /* Images are never freed while the daemon runs: img stays valid. */
+        respond_status(resp, status, code, error, status < 400 ? hostd_image_json(img) : NULL);
+}
+
+static void h_vms(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        struct hostd *h = ctx;
+        json_t *arr = json_array();
+        GHashTableIter it;
+        struct hostd_vm *vm;
+
+        pthread_mutex_lock(&h->lock);
+        g_hash_table_iter_init(&it, h->vms);
+        while (g_hash_table_iter_next(&it, NULL, (void **)&vm))
+                json_array_append_new(arr, hostd_vm_json(vm));
+        pthread_mutex_unlock(&h->lock);
+        http_respond_json(resp, 200, json_pack("{s:o}", "vms", arr));
+}
+
+static void h_vm_get(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        struct hostd *h = ctx;
+        struct hostd_vm *vm;
+        json_t *v = NULL;
+
+        pthread_mutex_lock(&h->lock);
+        vm = g_hash_table_lookup(h->vms, req->params[0]);
+        if (vm)
+                v = hostd_vm_json(vm);
+        pthread_mutex_unlock(&h->lock);
+        if (!v)
+                http_respond_error(resp, 404, "not_found", "VM \"%s\" does not exist",
+                                   req->params[0]);
+        else
+                http_respond_json(resp, 200, v);
+}
+
+static void h_vm_put(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        g_autoptr(json_t) body = http_json_body(req, resp);
+        json_t *out = NULL;
+        const char *code = NULL;
+        char *error = NULL;
+        unsigned status;
+
+        if (!body)
+                return;
+        status = hostd_vm_put(ctx, req->params[0], body, &out, &code, &error);
+        if (status >= 400) {
+                g_autofree char *quoted = log_quote(error);
+                log_warning("vm_refused", "vm=%s status=%u error=%s", req->params[0], status,
+                            quoted);
+        }
+        respond_status(resp, status, code, error, out);
+}
+
+static void h_vm_delete(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        const char *code = NULL;
+        char *error = NULL;
+        unsigned status = hostd_vm_delete(ctx, req->params[0], &code, &error);
+
+        respond_status(resp, status, code, error,
+                       json_pack("{s:s, s:b}", "id", req->params[0], "deleted", 1));
+}
+
+static void h_vm_refresh(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        json_t *out = NULL;
+        const char *code = NULL;
+        char *error = NULL;
+        unsigned status = hostd_vm_refresh(ctx, req->params[0], &out, &code, &error);
+
+        respond_status(resp, status, code, error, out);
+}
+
+/* start/stop under the lock; the VM's JSON afterwards. */
+static void power(struct hostd *h, const struct http_request *req, struct http_response *resp,
+                  bool start)
+{
+        struct hostd_vm *vm;
+        char *error = NULL;
+        const char *code = NULL;
+        unsigned status = 200;
+        json_t *out = NULL;
+
+        pthread_mutex_lock(&h->lock);
+        vm = g_hash_table_lookup(h->vms, req->params[0]);
+        if (!vm) {
+                status = 404;
+                code = "not_found";
+                error = g_strdup_printf("VM \"%s\" does not exist", req->params[0]);
+        } else if (vm->busy) {
+                status = 409;
+                code = "busy";
+                error = g_strdup_printf("VM \"%s\" is being changed; retry shortly", vm->id);
+        } else if (start && vm->state != VM_RUNNING) {
+                if (hostd_vm_spawn(h, vm, &error) < 0) {
+                        g_autofree char *quoted = log_quote(error);
+                        log_error("vm_start_failed", "vm=%s error=%s", vm->id, quoted);
+                        g_free(vm->last_error);
+                        vm->last_error = g_strdup(error);
+                        hostd_vm_event(h, vm, "start_failed", json_pack("{s:s}", "reason", error));
+                        status = 500;
+                        code = "start_failed";
+                }
+        } else if (!start && vm->state == VM_RUNNING) {
+                vm->busy = true;
+                if (hostd_vm_halt(h, vm) < 0) {
+                        status = 500;
+                        code = "stop_failed";
+                        error = g_strdup_printf("VM \"%s\" did not stop", vm->id);
+                }
+                vm->busy = false;
+        } else if (!start && vm->state == VM_CRASHED) {
+                /* Acknowledge the crash: a stopped VM again. */
+                vm->state = VM_STOPPED;
+        }
+        if (vm && status < 400)
+                out = hostd_vm_json(vm);
+        pthread_mutex_unlock(&h->lock);
+        respond_status(resp, status, code, error, out);
+}
+
+static void h_vm_start(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        power(ctx, req, resp, true);
+}
+
+static void h_vm_stop(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        power(ctx, req, resp, false);
+}
+
+static void command_error(struct http_response *resp, int r, char *error)
+{
+        switch (r) {
+        case -ENOENT:
+                http_respond_error(resp, 404, "not_found", "%s", error);
+                break;
+        case -ESRCH:
+                http_respond_error(resp, 409, "vm_not_running", "%s", error);
+                break;
+        case -ENOTCONN:
+                http_respond_error(resp, 503, "no_control", "%s", error);
+                break;
+        case -ETIMEDOUT:
+                http_respond_error(resp, 504, "vm_timeout", "%s", error);
+                break;
+        default:
+                http_respond_error(resp, 502, "vm_refused", "vdi-vm: %s", error);
+        }
+        g_free(error);
+}
+
+static void h_vm_reset(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        json_t *cmd = json_pack("{s:s}", "cmd", "reset"), *reply = NULL;
+        char *error = NULL;
+        int r = hostd_vm_command(ctx, req->params[0], cmd, &reply, &error);
+
+        json_decref(cmd);
+        json_decref(reply);
+        if (r < 0) {
+                command_error(resp, r, error);
+                return;
+        }
+        http_respond_json(resp, 200, json_pack("{s:s, s:b}", "id", req->params[0], "reset", 1));
+}
+
+static bool user_ok(const char *s)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n > 256)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+                        return false;
+        return true;
+}
+
+static void h_ticket(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        struct hostd *h = ctx;
+        g_autoptr(json_t) body = http_json_body(req, resp);
+        const char *protocol = NULL, *user = NULL;
+        json_int_t expiry = h->cfg->ticket_default_s;
+        json_error_t jerr;
+        g_autofree char *routing = NULL;
+        char *password = NULL, *error = NULL;
+        json_t *cmd, *reply = NULL;
+        int port = 0, r;
+
+        if (!body)
+                return;
+        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?I}", "protocol", &protocol,
+                           "user", &user, "expiry_s", &expiry) != 0) {
+                http_respond_error(resp, 400, "bad_request",
+                                   "ticket: %s (fields: protocol, user; optional expiry_s)",
+                                   jerr.text);
+                return;
+        }
+        if (strcmp(protocol, "spice") != 0 && strcmp(protocol, "rdp") != 0) {
+                http_respond_error(resp, 400, "bad_request",
+                                   "ticket: \"protocol\" must be spice or rdp");
+                return;
+        }
+        if (!user_ok(user)) {
+                http_respond_error(resp, 400, "bad_request",
+                                   "ticket: \"user\" must be 1-256 printable characters");
+                return;
+        }
+        if (expiry < 1 || expiry > h->cfg->ticket_max_s) {
+                http_respond_error(resp, 400, "bad_request",
+                                   "ticket: \"expiry_s\" must be 1-%lld ([vm] ticket_max_s)",
+                                   (long long)h->cfg->ticket_max_s);
+                return;
+        }
+        pthread_mutex_lock(&h->lock);
+        struct hostd_vm *vm = g_hash_table_lookup(h->vms, req->params[0]);
+        if (vm)
+                port = strcmp(protocol, "spice") == 0 ? vm->spice_port : vm->rdp_port;
+        pthread_mutex_unlock(&h->lock);
+
+        r = token_new(TICKET_BYTES, &password);
+        if (r < 0) {
+                http_respond_error(resp, 500, "internal", "no randomness for a ticket");
+                return;
+        }
+        cmd = json_pack("{s:s, s:s, s:s, s:s, s:I}", "cmd", "set-ticket", "protocol", protocol,
+                        "user", user, "password", password, "expiry_s", expiry);
+        r = hostd_vm_command(h, req->params[0], cmd, &reply, &error);
+        json_decref(cmd);
+        json_decref(reply);
+        if (r < 0) {
+                explicit_bzero(password, strlen(password));
+                free(password);
+                g_autofree char *quoted = log_quote(error);
+                g_autofree char *quser = log_quote(user);
+                log_warning("ticket_refused", "vm=%s protocol=%s user=%s error=%s",
+                            req->params[0], protocol, quser, quoted);
+                command_error(resp, r, error);
+                return;
+        }
+        /* RDP load balancers route on this cookie (loadbalanceinfo). */
+        routing = strcmp(protocol, "rdp") == 0 ? g_strdup_printf("vdi.%s.%s", h->cfg->name,
+                                                                  req->params[0])
+                                               : g_strdup("");
+        g_autofree char *quser = log_quote(user);
+        log_notice("ticket_issued", "vm=%s protocol=%s user=%s expires_in=%lld", req->params[0],
+                   protocol, quser, (long long)expiry);
+        http_respond_json(resp, 200,
+                          json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:I}", "protocol", protocol,
+                                    "host", h->cfg->public_address, "port", port, "password",
+                                    password, "username", user, "routing_token", routing,
+                                    "expires_in", expiry));
+        explicit_bzero(password, strlen(password));
+        free(password);
+}
+
+const struct http_route hostd_routes[] = {
+        { "GET", "/api/v1/status", h_status },
+        { "GET", "/api/v1/images", h_images },
+        { "GET", "/api/v1/images/{id}", h_image_get },
+        { "PUT", "/api/v1/images/{id}", h_image_put },
+        { "GET", "/api/v1/vms", h_vms },
+        { "GET", "/api/v1/vms/{id}", h_vm_get },
+        { "PUT", "/api/v1/vms/{id}", h_vm_put },
+        { "DELETE", "/api/v1/vms/{id}", h_vm_delete },
+        { "POST", "/api/v1/vms/{id}/start", h_vm_start },
+        { "POST", "/api/v1/vms/{id}/stop", h_vm_stop },
+        { "POST", "/api/v1/vms/{id}/reset", h_vm_reset },
+        { "POST", "/api/v1/vms/{id}/refresh", h_vm_refresh },
+        { "POST", "/api/v1/vms/{id}/tickets", h_ticket },
+};
+const size_t hostd_n_routes = sizeof(hostd_routes) / sizeof(hostd_routes[0]);

@@ -1,0 +1,199 @@
+/* vdi-hostd: one host's images, linked clones, vdi-vm processes, ports and
+ * tickets, behind an HTTPS + JSON API with mutual TLS (DESIGN.md §2, §4).
+ *
+ * State lives in files under state_dir, so a restarted daemon finds
+ * everything again:
+ *   images/ID/image.json   an imported golden image (read-only files beside it)
+ *   vms/ID/vm.json         a VM: image, size, ports (written at create)
+ *   vms/ID/disk.qcow2      its overlay over the image's disk (linked clone)
+ *   vms/ID/run.json        present while its vdi-vm runs: pid, start time
+ *   vms/ID/control.sock    vdi-vm's control socket (when vdi-vm has one)
+ *   vms/ID/console.log     guest console; vdi-vm.log its own stderr
+ *
+ * Threads: HTTP handlers (lib/http.c pool), one monitor thread (process
+ * exits and control-socket events), one reporter thread (PostgreSQL).
+ * struct hostd.lock guards the image and VM tables and every field of the
+ * objects in them; hostd.cond is broadcast whenever a VM changes state. */
+#pragma once
+
+#include <glib.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conf.h"
+#include "disk.h"
+#include "http.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_t, json_decref)
+
+/* Longest image or VM id: the control socket path must fit sun_path. */
+#define HOSTD_ID_MAX 48
+/* Events kept per VM for GET /api/v1/vms/{id}. */
+#define HOSTD_VM_EVENTS 16
+
+struct hostd_config {
+        char *name;          /* host name registered in the database */
+        char *state_dir;
+        char *log_level;
+        char *listen;
+        int64_t port;
+        char *cert, *key, *client_ca;
+        int64_t threads, max_body;
+        char *public_address; /* where SPICE/RDP clients connect */
+        char *vm_binary;
+        char *vm_user;
+        int64_t port_min, port_max;
+        char *framebuffer;
+        int64_t stop_timeout_s;
+        int64_t ticket_default_s, ticket_max_s;
+        int64_t reserve_memory_mb;
+        char *conninfo;
+        int64_t heartbeat_s;
+};
+
+extern const struct conf_option hostd_conf_options[];
+extern const size_t hostd_conf_n_options;
+
+/* Load and check the config (ranges, sun_path room, port range). 0 or
+ * -EINVAL with a malloc'd message naming file, key and reason. */
+int hostd_config_load(const char *path, struct hostd_config *cfg, char **error);
+void hostd_config_free(struct hostd_config *cfg);
+
+struct hostd_image {
+        char *id;
+        int version;
+        char *kernel, *initrd, *disk; /* paths inside the store */
+        enum disk_format format;
+        char *cmdline;
+        json_t *source; /* the request as given: compared on a repeated PUT */
+        uint64_t virtual_size;
+        char *created_at;
+};
+
+enum hostd_vm_state {
+        VM_STOPPED,  /* defined, no process */
+        VM_RUNNING,  /* vdi-vm process alive */
+        VM_CRASHED,  /* the process died without being asked to */
+};
+
+struct vmctl;
+
+struct hostd_vm {
+        char *id;
+        char *image_id;
+        int cpus;
+        int64_t memory_mb;
+        int spice_port, rdp_port;
+        char *dir, *disk;
+        char *created_at;
+
+        enum hostd_vm_state state;
+        bool booted;          /* the guest reported "booted" (control socket) */
+        bool stopping;        /* hostd asked it to stop: the exit is no crash */
+        bool busy;            /* a create/refresh/delete works on its files */
+        bool exit_reported;   /* vdi-vm said powered_off: its exit is expected */
+        bool adopted;         /* found running at hostd start; not our child */
+        pid_t pid;
+        unsigned long long starttime; /* /proc/PID/stat field 22: pid reuse check */
+        int pidfd;
+        struct vmctl *ctl;    /* NULL when vdi-vm has no control socket */
+        char *last_error;     /* crash reason, spawn failure */
+        json_t *events;       /* array of the last HOSTD_VM_EVENTS {event, at, ...} */
+};
+
+/* What the installed vdi-vm understands (probed from its --help). */
+struct hostd_vm_caps {
+        bool disk, control, framebuffer, user, spice_port, rdp_port;
+};
+
+struct hostd_report;
+
+struct hostd {
+        struct hostd_config *cfg;
+        struct hostd_vm_caps caps;
+        int api_port; /* the port the API really listens on */
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        GHashTable *images; /* id → struct hostd_image * */
+        GHashTable *vms;    /* id → struct hostd_vm * */
+        GHashTable *importing; /* image ids being imported (set) */
+        int wake_fd[2];     /* pipe: poke the monitor to rebuild its poll set */
+        bool quit;
+        pthread_t monitor;
+        struct hostd_report *report; /* NULL without [database] conninfo */
+};
+
+/* ---- context (hostd.c) ---- */
+int hostd_init(struct hostd *h, struct hostd_config *cfg, char **error);
+void hostd_fini(struct hostd *h);
+bool hostd_id_valid(const char *id);
+char *hostd_now_iso(void);
+
+/* ---- image store (store.c) ---- */
+/* Load images/ at start. */
+int hostd_images_load(struct hostd *h, char **error);
+/* PUT /api/v1/images/{id}. Returns 201 (imported), 200 (identical exists),
+ * or an HTTP error status with *code and *error set. *out (borrowed) on success. */
+unsigned hostd_image_put(struct hostd *h, const char *id, json_t *body,
+                         struct hostd_image **out, const char **code, char **error);
+json_t *hostd_image_json(const struct hostd_image *img);
+void hostd_image_free(struct hostd_image *img);
+
+/* ---- VMs (vm.c); call with h->lock held unless noted ---- */
+int hostd_vms_load(struct hostd *h, char **error);
+/* PUT /api/v1/vms/{id}: as hostd_image_put. Takes the lock itself. */
+unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **out,
+                      const char **code, char **error);
+/* Drop the overlay and make a fresh one (VM must be stopped). Takes the lock. */
+unsigned hostd_vm_refresh(struct hostd *h, const char *id, json_t **out, const char **code,
+                          char **error);
+/* Stop (if running) and remove. Takes the lock. */
+unsigned hostd_vm_delete(struct hostd *h, const char *id, const char **code, char **error);
+json_t *hostd_vm_json(const struct hostd_vm *vm);
+const char *hostd_vm_state_name(enum hostd_vm_state s);
+void hostd_vm_free(struct hostd_vm *vm);
+/* Record an event on vm (log, memory, database). Lock held. extra may be NULL
+ * (reference stolen otherwise). */
+void hostd_vm_event(struct hostd *h, struct hostd_vm *vm, const char *event, json_t *extra);
+int hostd_vm_save_run(struct hostd_vm *vm);
+
+/* ---- supervision (supervise.c) ---- */
+void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps);
+int hostd_monitor_start(struct hostd *h, char **error);
+void hostd_monitor_stop(struct hostd *h);
+void hostd_monitor_wake(struct hostd *h);
+/* Start vm's vdi-vm (lock held). 0 or -errno with *error. */
+int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error);
+/* Stop vm and wait for its exit, at most stop_timeout_s, then SIGKILL
+ * (lock held; released while waiting). 0 or -ETIMEDOUT. */
+int hostd_vm_halt(struct hostd *h, struct hostd_vm *vm);
+/* Re-adopt a VM whose run.json names a live vdi-vm (at start, lock held). */
+void hostd_vm_adopt(struct hostd *h, struct hostd_vm *vm);
+/* Send one control command; reply object in *reply (caller decrefs).
+ * Takes no hostd lock (call without it). */
+int hostd_vm_command(struct hostd *h, const char *vm_id, json_t *cmd, json_t **reply,
+                     char **error);
+
+/* ---- reporting to PostgreSQL (report.c) ---- */
+int hostd_report_start(struct hostd *h, char **error);
+void hostd_report_stop(struct hostd *h);
+/* Queue a VM event for the database (no-op without one). Lock may be held. */
+void hostd_report_event(struct hostd *h, const char *vm_id, const char *event,
+                        const char *detail);
+
+/* ---- host facts (hostd.c) ---- */
+json_t *hostd_status_json(struct hostd *h);
+
+/* ---- HTTP API (api.c) ---- */
+extern const struct http_route hostd_routes[];
+extern const size_t hostd_n_routes;
+
+/* ---- files (fsutil.c) ---- */
+int hostd_write_json(const char *path, json_t *v, char **error);
+json_t *hostd_read_json(const char *path, char **error);
+/* Copy src to dst (reflink when the file system can), mode 0444. */
+int hostd_copy_file(const char *src, const char *dst, char **error);
+int hostd_rm_rf(const char *path);

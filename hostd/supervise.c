@@ -1,0 +1,541 @@
+/* Supervision of vdi-vm processes: spawn (fork/exec in a session of its
+ * own, so hostd's exit or restart never takes a VM down), watch (pidfd +
+ * control socket, one monitor thread), stop, and re-adopt after a hostd
+ * restart. A VM that dies unasked is reported as "crashed" and left
+ * stopped: nothing is restarted silently (DESIGN.md §2). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/close_range.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hostd/hostd.h"
+#include "hostd/vmctl.h"
+#include "log.h"
+#include "macro.h"
+
+/* How long a control-socket request (stop, set-ticket, ...) may take. */
+#define CTL_TIMEOUT_MS 5000
+
+void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps)
+{
+        g_autofree char *out = NULL;
+        const char *argv[] = { binary, "--help", NULL };
+
+        memset(caps, 0, sizeof(*caps));
+        if (!g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out,
+                          NULL, NULL, NULL) ||
+            !out)
+                return;
+        caps->disk = strstr(out, "--disk") != NULL;
+        caps->control = strstr(out, "--control") != NULL;
+        caps->framebuffer = strstr(out, "--framebuffer") != NULL;
+        caps->user = strstr(out, "--user") != NULL;
+        caps->spice_port = strstr(out, "--spice-port") != NULL;
+        caps->rdp_port = strstr(out, "--rdp-port") != NULL;
+}
+
+/* Field 22 of /proc/PID/stat: start time in clock ticks since boot. With
+ * the pid it identifies a process: a reused pid has a different one. */
+static int proc_starttime(pid_t pid, unsigned long long *out)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+        g_autofree char *text = NULL;
+        char *p;
+        unsigned long long v;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return -ESRCH;
+        /* comm may hold spaces and parentheses: skip to the last ')'. */
+        p = strrchr(text, ')');
+        if (!p)
+                return -EIO;
+        p++;
+        for (int field = 3; field < 22; field++) {
+                p = strchr(p + 1, ' ');
+                if (!p)
+                        return -EIO;
+        }
+        if (sscanf(p, " %llu", &v) != 1)
+                return -EIO;
+        *out = v;
+        return 0;
+}
+
+static char *ctl_path(const struct hostd_vm *vm)
+{
+        return g_build_filename(vm->dir, "control.sock", NULL);
+}
+
+int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
+{
+        struct hostd_image *img = g_hash_table_lookup(h->images, vm->image_id);
+        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+        g_autofree char *console = g_build_filename(vm->dir, "console.log", NULL);
+        g_autofree char *log = g_build_filename(vm->dir, "vdi-vm.log", NULL);
+        g_autofree char *sock = ctl_path(vm);
+        int pipefd[2], logfd, child_errno = 0;
+        pid_t pid;
+
+        if (!img) {
+                *error = g_strdup_printf("image \"%s\" is gone from this host", vm->image_id);
+                return -ENOENT;
+        }
+#define ARG(...) g_ptr_array_add(argv, g_strdup_printf(__VA_ARGS__))
+        ARG("%s", h->cfg->vm_binary);
+        ARG("--kernel");
+        ARG("%s", img->kernel);
+        if (img->initrd) {
+                ARG("--initrd");
+                ARG("%s", img->initrd);
+        }
+        ARG("--cmdline");
+        ARG("%s", img->cmdline);
+        ARG("--cpus");
+        ARG("%d", vm->cpus);
+        ARG("--memory");
+        ARG("%lld", (long long)vm->memory_mb);
+        ARG("--console");
+        ARG("%s", console);
+        if (h->caps.disk) {
+                ARG("--disk");
+                ARG("%s,format=qcow2", vm->disk);
+        }
+        if (h->caps.framebuffer) {
+                ARG("--framebuffer");
+                ARG("%s", h->cfg->framebuffer);
+        }
+        if (h->caps.control) {
+                unlink(sock);
+                ARG("--control");
+                ARG("%s", sock);
+        }
+        if (h->caps.spice_port) {
+                ARG("--spice-port");
+                ARG("%d", vm->spice_port);
+        }
+        if (h->caps.rdp_port) {
+                ARG("--rdp-port");
+                ARG("%d", vm->rdp_port);
+        }
+        if (h->caps.user && getuid() == 0) {
+                ARG("--user");
+                ARG("%s", h->cfg->vm_user);
+        }
+#undef ARG
+        g_ptr_array_add(argv, NULL);
+
+        logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+        if (logfd < 0) {
+                *error = g_strdup_printf("%s: %s", log, g_strerror(errno));
+                return -errno;
+        }
+        if (pipe2(pipefd, O_CLOEXEC) < 0) {
+                close(logfd);
+                *error = g_strdup_printf("pipe: %s", g_strerror(errno));
+                return -errno;
+        }
+        pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(logfd);
+                close(pipefd[0]);
+                close(pipefd[1]);
+                *error = g_strdup_printf("fork: %s", g_strerror(-r));
+                return r;
+        }
+        if (pid == 0) {
+                /* Child: only async-signal-safe calls until exec. A session
+                 * of its own: hostd's stop, crash or restart leaves it be. */
+                sigset_t all;
+                int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                sigemptyset(&all);
+                sigprocmask(SIG_SETMASK, &all, NULL);
+                signal(SIGPIPE, SIG_DFL);
+                setsid();
+                /* Nothing of hostd's (API sockets, database, other VMs'
+                 * sockets) may leak into a VM process. */
+                close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+                if (nul < 0 || dup2(nul, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 ||
+                    chdir(vm->dir) < 0)
+                        goto fail;
+                execv(argv->pdata[0], (char **)argv->pdata);
+fail:
+                child_errno = errno;
+                (void)!write(pipefd[1], &child_errno, sizeof(child_errno));
+                _exit(127);
+        }
+        close(logfd);
+        close(pipefd[1]);
+        /* EOF (exec succeeded, CLOEXEC) or the child's errno. */
+        ssize_t n;
+        do
+                n = read(pipefd[0], &child_errno, sizeof(child_errno));
+        while (n < 0 && errno == EINTR);
+        close(pipefd[0]);
+        if (n == (ssize_t)sizeof(child_errno)) {
+                waitpid(pid, NULL, 0);
+                *error = g_strdup_printf("cannot run %s: %s (check [vm] binary)",
+                                         h->cfg->vm_binary, g_strerror(child_errno));
+                return -child_errno;
+        }
+        vm->pidfd = pidfd_open(pid, 0);
+        if (vm->pidfd < 0 || proc_starttime(pid, &vm->starttime) < 0) {
+                /* It already died: the monitor cannot watch it; reap here. */
+                int st = 0;
+                if (vm->pidfd >= 0)
+                        close(vm->pidfd);
+                vm->pidfd = -1;
+                waitpid(pid, &st, 0);
+                *error = g_strdup_printf("vdi-vm exited at once (status %d); see %s",
+                                         WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st),
+                                         log);
+                return -ECHILD;
+        }
+        vm->pid = pid;
+        vm->state = VM_RUNNING;
+        vm->booted = false;
+        vm->stopping = false;
+        vm->exit_reported = false;
+        vm->adopted = false;
+        g_clear_pointer(&vm->last_error, g_free);
+        hostd_vm_save_run(vm);
+        hostd_vm_event(h, vm,  "started", json_pack("{s:i}", "pid", (int)pid));
+        hostd_monitor_wake(h);
+        return 0;
+}
+
+void hostd_vm_adopt(struct hostd *h, struct hostd_vm *vm)
+{
+        g_autofree char *path = g_build_filename(vm->dir, "run.json", NULL);
+        g_autofree char *err = NULL;
+        json_int_t pid, st;
+        unsigned long long now_st;
+        json_t *v;
+
+        if (access(path, F_OK) < 0)
+                return; /* not running when hostd last saw it */
+        v = hostd_read_json(path, &err);
+        if (!v || json_unpack(v, "{s:I, s:I}", "pid", &pid, "starttime", &st) != 0 || pid <= 1) {
+                json_decref(v);
+                unlink(path);
+                return;
+        }
+        json_decref(v);
+        if (proc_starttime((pid_t)pid, &now_st) == 0 && now_st == (unsigned long long)st)
+                vm->pidfd = pidfd_open((pid_t)pid, 0);
+        if (vm->pidfd < 0) {
+                /* It died while hostd was not watching. */
+                unlink(path);
+                vm->state = VM_CRASHED;
+                g_free(vm->last_error);
+                vm->last_error = g_strdup("vdi-vm exited while vdi-hostd was not running");
+                hostd_vm_event(h, vm, "crashed", json_pack("{s:s}", "reason", vm->last_error));
+                return;
+        }
+        vm->pid = (pid_t)pid;
+        vm->starttime = now_st;
+        vm->state = VM_RUNNING;
+        vm->adopted = true;
+        /* Whether the guest booted: the control socket's status answers,
+         * once the monitor has connected. */
+        hostd_vm_event(h, vm, "adopted", json_pack("{s:i}", "pid", (int)pid));
+}
+
+/* The process behind vm exited (lock held). */
+static void on_exit_(struct hostd *h, struct hostd_vm *vm)
+{
+        g_autofree char *run = g_build_filename(vm->dir, "run.json", NULL);
+        g_autofree char *reason = NULL;
+        int st = 0;
+        bool known = false, clean;
+
+        if (!vm->adopted && waitpid(vm->pid, &st, WNOHANG) == vm->pid)
+                known = true;
+        close(vm->pidfd);
+        vm->pidfd = -1;
+        if (vm->ctl) {
+                vmctl_shutdown(vm->ctl);
+                vmctl_unref(vm->ctl);
+                vm->ctl = NULL;
+        }
+        unlink(run);
+        vm->pid = 0;
+        vm->booted = false;
+        clean = known && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        if (known && WIFSIGNALED(st))
+                reason = g_strdup_printf("vdi-vm killed by signal %d (%s)", WTERMSIG(st),
+                                         strsignal(WTERMSIG(st)));
+        else if (known && WIFEXITED(st))
+                reason = g_strdup_printf("vdi-vm exited with status %d (see vdi-vm.log)",
+                                         WEXITSTATUS(st));
+        else
+                reason = g_strdup("vdi-vm exited (status unknown: adopted process)");
+
+        if (vm->exit_reported) {
+                vm->state = VM_STOPPED;
+        } else if (vm->stopping) {
+                vm->state = VM_STOPPED;
+                hostd_vm_event(h, vm, "stopped", NULL);
+        } else if (clean) {
+                vm->state = VM_STOPPED;
+                hostd_vm_event(h, vm, "powered_off", NULL);
+        } else if (vm->state == VM_CRASHED) {
+                /* The control socket already said why. */
+        } else {
+                vm->state = VM_CRASHED;
+                g_free(vm->last_error);
+                vm->last_error = g_strdup(reason);
+                hostd_vm_event(h, vm, "crashed", json_pack("{s:s}", "reason", reason));
+        }
+        if (vm->state != VM_CRASHED)
+                vm->state = VM_STOPPED;
+        vm->stopping = false;
+        vm->exit_reported = false;
+        pthread_cond_broadcast(&h->cond);
+}
+
+/* One event line from vdi-vm (lock held). */
+static void on_ctl_event(struct hostd *h, struct hostd_vm *vm, json_t *ev)
+{
+        const char *name = json_string_value(json_object_get(ev, "event"));
+        const char *reason = json_string_value(json_object_get(ev, "reason"));
+        json_t *extra = json_object();
+
+        if (!name || strlen(name) > 32)
+                goto out;
+        for (const char *p = name; *p; p++)
+                if (!g_ascii_isalnum(*p) && *p != '_' && *p != '-')
+                        goto out; /* not an event name we could log safely */
+        if (reason)
+                json_object_set_new(extra, "reason", json_string(reason));
+        if (strcmp(name, "booted") == 0) {
+                vm->booted = true;
+        } else if (strcmp(name, "powered_off") == 0) {
+                vm->booted = false;
+                vm->exit_reported = true; /* the exit that follows is no crash */
+        } else if (strcmp(name, "reset") == 0) {
+                vm->booted = false;
+        } else if (strcmp(name, "crashed") == 0) {
+                vm->state = VM_CRASHED;
+                g_free(vm->last_error);
+                vm->last_error = g_strdup(reason ? reason : "vdi-vm reported a crash");
+        }
+        hostd_vm_event(h, vm, name, extra);
+        extra = NULL;
+out:
+        json_decref(extra);
+}
+
+struct watch {
+        char *id;
+        int fd;
+        bool ctl;
+};
+
+static void *monitor_main(void *arg)
+{
+        struct hostd *h = arg;
+        g_autoptr(GArray) pfds = g_array_new(FALSE, TRUE, sizeof(struct pollfd));
+        g_autoptr(GArray) watches = g_array_new(FALSE, TRUE, sizeof(struct watch));
+
+        for (;;) {
+                GHashTableIter it;
+                struct hostd_vm *vm;
+
+                g_array_set_size(pfds, 0);
+                for (guint i = 0; i < watches->len; i++)
+                        g_free(g_array_index(watches, struct watch, i).id);
+                g_array_set_size(watches, 0);
+                g_array_append_val(pfds, ((struct pollfd){ .fd = h->wake_fd[0], .events = POLLIN }));
+                g_array_append_val(watches, ((struct watch){ 0 }));
+
+                pthread_mutex_lock(&h->lock);
+                if (h->quit) {
+                        pthread_mutex_unlock(&h->lock);
+                        break;
+                }
+                g_hash_table_iter_init(&it, h->vms);
+                while (g_hash_table_iter_next(&it, NULL, (void **)&vm)) {
+                        if (vm->pidfd < 0)
+                                continue;
+                        if (!vm->ctl && h->caps.control) {
+                                g_autofree char *sock = ctl_path(vm);
+                                struct vmctl *c;
+                                if (vmctl_connect(sock, &c) == 0) {
+                                        vm->ctl = c;
+                                        log_info("vm_control_connected", "vm=%s", vm->id);
+                                }
+                        }
+                        g_array_append_val(pfds, ((struct pollfd){ .fd = vm->pidfd,
+                                                                   .events = POLLIN }));
+                        g_array_append_val(watches, ((struct watch){ g_strdup(vm->id),
+                                                                     vm->pidfd, false }));
+                        if (vm->ctl) {
+                                int fd = vmctl_fd(vm->ctl);
+                                g_array_append_val(pfds, ((struct pollfd){ .fd = fd,
+                                                                           .events = POLLIN }));
+                                g_array_append_val(watches,
+                                                   ((struct watch){ g_strdup(vm->id), fd, true }));
+                        }
+                }
+                pthread_mutex_unlock(&h->lock);
+
+                /* Short timeout: sockets of freshly started VMs appear late. */
+                if (poll((struct pollfd *)pfds->data, pfds->len, 200) < 0 && errno != EINTR)
+                        break;
+
+                struct pollfd *pf = (struct pollfd *)pfds->data;
+                if (pf[0].revents) {
+                        char buf[64];
+                        while (read(h->wake_fd[0], buf, sizeof(buf)) > 0)
+                                ;
+                }
+                pthread_mutex_lock(&h->lock);
+                for (guint i = 1; i < pfds->len; i++) {
+                        struct watch *w = &g_array_index(watches, struct watch, i);
+                        if (!pf[i].revents)
+                                continue;
+                        vm = g_hash_table_lookup(h->vms, w->id);
+                        if (!vm)
+                                continue;
+                        if (w->ctl && vm->ctl && vmctl_fd(vm->ctl) == w->fd) {
+                                g_autoptr(GPtrArray) evs =
+                                        g_ptr_array_new_with_free_func((GDestroyNotify)json_decref);
+                                int r = vmctl_read(vm->ctl, evs);
+                                for (guint k = 0; k < evs->len; k++)
+                                        on_ctl_event(h, vm, evs->pdata[k]);
+                                if (r < 0) {
+                                        log_info("vm_control_closed", "vm=%s", vm->id);
+                                        vmctl_shutdown(vm->ctl);
+                                        vmctl_unref(vm->ctl);
+                                        vm->ctl = NULL;
+                                }
+                        } else if (!w->ctl && vm->pidfd == w->fd) {
+                                on_exit_(h, vm);
+                        }
+                }
+                pthread_mutex_unlock(&h->lock);
+        }
+        for (guint i = 0; i < watches->len; i++)
+                g_free(g_array_index(watches, struct watch, i).id);
+        return NULL;
+}
+
+void hostd_monitor_wake(struct hostd *h)
+{
+        (void)!write(h->wake_fd[1], "w", 1);
+}
+
+int hostd_monitor_start(struct hostd *h, char **error)
+{
+        int r = pthread_create(&h->monitor, NULL, monitor_main, h);
+        if (r) {
+                *error = g_strdup_printf("cannot start the monitor thread: %s", g_strerror(r));
+                return -r;
+        }
+        return 0;
+}
+
+void hostd_monitor_stop(struct hostd *h)
+{
+        pthread_mutex_lock(&h->lock);
+        h->quit = true;
+        pthread_mutex_unlock(&h->lock);
+        hostd_monitor_wake(h);
+        pthread_join(h->monitor, NULL);
+}
+
+/* Wait until vm is no longer running or the deadline passes (lock held). */
+static bool wait_exit(struct hostd *h, struct hostd_vm *vm, unsigned seconds)
+{
+        struct timespec dl;
+
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += seconds;
+        while (vm->state == VM_RUNNING)
+                if (pthread_cond_timedwait(&h->cond, &h->lock, &dl) == ETIMEDOUT)
+                        break;
+        return vm->state != VM_RUNNING;
+}
+
+static void signal_vm(struct hostd_vm *vm, int sig)
+{
+        /* Through the pidfd: never a reused pid. */
+        if (vm->pidfd >= 0)
+                pidfd_send_signal(vm->pidfd, sig, NULL, 0);
+}
+
+int hostd_vm_halt(struct hostd *h, struct hostd_vm *vm)
+{
+        unsigned t = (unsigned)h->cfg->stop_timeout_s;
+
+        if (vm->state != VM_RUNNING)
+                return 0;
+        vm->stopping = true;
+        if (vm->ctl) {
+                struct vmctl *c = vmctl_ref(vm->ctl);
+                json_t *cmd = json_pack("{s:s}", "cmd", "stop"), *reply = NULL;
+                g_autofree char *err = NULL;
+                pthread_mutex_unlock(&h->lock);
+                if (vmctl_request(c, cmd, CTL_TIMEOUT_MS, &reply, &err) < 0) {
+                        g_autofree char *quoted = log_quote(err);
+                        log_warning("vm_stop_command_failed", "vm=%s error=%s", vm->id, quoted);
+                }
+                json_decref(cmd);
+                json_decref(reply);
+                vmctl_unref(c);
+                pthread_mutex_lock(&h->lock);
+                if (wait_exit(h, vm, t))
+                        return 0;
+        }
+        /* vdi-vm stops the guest and exits on SIGTERM (status 4). */
+        signal_vm(vm, SIGTERM);
+        if (wait_exit(h, vm, vm->ctl ? 3 : t))
+                return 0;
+        log_warning("vm_kill", "vm=%s reason=\"no exit %u s after stop\"", vm->id, t);
+        signal_vm(vm, SIGKILL);
+        return wait_exit(h, vm, 10) ? 0 : -ETIMEDOUT;
+}
+
+int hostd_vm_command(struct hostd *h, const char *vm_id, json_t *cmd, json_t **reply,
+                     char **error)
+{
+        struct hostd_vm *vm;
+        struct vmctl *c = NULL;
+        int r;
+
+        pthread_mutex_lock(&h->lock);
+        vm = g_hash_table_lookup(h->vms, vm_id);
+        if (!vm) {
+                r = -ENOENT;
+                *error = g_strdup_printf("VM \"%s\" does not exist", vm_id);
+        } else if (vm->state != VM_RUNNING) {
+                r = -ESRCH;
+                *error = g_strdup_printf("VM \"%s\" is not running (start it first)", vm_id);
+        } else if (!vm->ctl) {
+                r = -ENOTCONN;
+                *error = g_strdup_printf(
+                        "VM \"%s\" has no control connection%s", vm_id,
+                        h->caps.control ? " yet (vdi-vm is starting; retry shortly)"
+                                        : " (this host's vdi-vm lacks --control)");
+        } else {
+                c = vmctl_ref(vm->ctl);
+                r = 0;
+        }
+        pthread_mutex_unlock(&h->lock);
+        if (r < 0)
+                return r;
+        r = vmctl_request(c, cmd, CTL_TIMEOUT_MS, reply, error);
+        vmctl_unref(c);
+        return r;
+}

@@ -1,0 +1,383 @@
+/* VM records: a linked clone (qcow2 overlay over an image's disk), its
+ * size and ports, persisted in state_dir/vms/ID/vm.json. Create, refresh
+ * (new overlay) and delete; the process side is in supervise.c. */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hostd/hostd.h"
+#include "log.h"
+
+const char *hostd_vm_state_name(enum hostd_vm_state s)
+{
+        switch (s) {
+        case VM_RUNNING:
+                return "running";
+        case VM_CRASHED:
+                return "crashed";
+        case VM_STOPPED:
+        default:
+                return "stopped";
+        }
+}
+
+void hostd_vm_free(struct hostd_vm *vm)
+{
+        if (!vm)
+                return;
+        g_free(vm->id);
+        g_free(vm->image_id);
+        g_free(vm->dir);
+        g_free(vm->disk);
+        g_free(vm->created_at);
+        g_free(vm->last_error);
+        json_decref(vm->events);
+        g_free(vm);
+}
+
+static json_t *vm_spec(const struct hostd_vm *vm)
+{
+        return json_pack("{s:s, s:i, s:I}", "image", vm->image_id, "cpus", vm->cpus,
+                         "memory_mb", (json_int_t)vm->memory_mb);
+}
+
+json_t *hostd_vm_json(const struct hostd_vm *vm)
+{
+        json_t *v = json_pack("{s:s, s:s, s:i, s:I, s:s, s:b, s:i, s:i, s:s, s:s, s:b, s:b, s:O}",
+                              "id", vm->id, "image", vm->image_id, "cpus", vm->cpus, "memory_mb",
+                              (json_int_t)vm->memory_mb, "state",
+                              hostd_vm_state_name(vm->state), "booted", vm->booted,
+                              "spice_port", vm->spice_port, "rdp_port", vm->rdp_port, "disk",
+                              vm->disk, "created_at", vm->created_at, "control", vm->ctl != NULL,
+                              "adopted", vm->adopted, "events", vm->events);
+        if (vm->state == VM_RUNNING)
+                json_object_set_new(v, "pid", json_integer(vm->pid));
+        if (vm->last_error)
+                json_object_set_new(v, "last_error", json_string(vm->last_error));
+        return v;
+}
+
+static int vm_save(const struct hostd_vm *vm, char **error)
+{
+        g_autofree char *path = g_build_filename(vm->dir, "vm.json", NULL);
+        json_t *v = vm_spec(vm);
+        int r;
+
+        json_object_set_new(v, "id", json_string(vm->id));
+        json_object_set_new(v, "spice_port", json_integer(vm->spice_port));
+        json_object_set_new(v, "rdp_port", json_integer(vm->rdp_port));
+        json_object_set_new(v, "created_at", json_string(vm->created_at));
+        r = hostd_write_json(path, v, error);
+        json_decref(v);
+        return r;
+}
+
+int hostd_vm_save_run(struct hostd_vm *vm)
+{
+        g_autofree char *path = g_build_filename(vm->dir, "run.json", NULL);
+        g_autofree char *err = NULL;
+        json_t *v = json_pack("{s:i, s:I}", "pid", (int)vm->pid, "starttime",
+                              (json_int_t)vm->starttime);
+        int r = hostd_write_json(path, v, &err);
+
+        json_decref(v);
+        if (r < 0) {
+                g_autofree char *quoted = log_quote(err);
+                log_error("vm_state_write_failed", "vm=%s error=%s", vm->id, quoted);
+        }
+        return r;
+}
+
+void hostd_vm_event(struct hostd *h, struct hostd_vm *vm, const char *event, json_t *extra)
+{
+        g_autofree char *at = hostd_now_iso();
+        json_t *ev = extra ? extra : json_object();
+        const char *reason = json_string_value(json_object_get(ev, "reason"));
+
+        json_object_set_new(ev, "event", json_string(event));
+        json_object_set_new(ev, "at", json_string(at));
+        json_array_append_new(vm->events, ev);
+        while (json_array_size(vm->events) > HOSTD_VM_EVENTS)
+                json_array_remove(vm->events, 0);
+        if (reason) {
+                g_autofree char *quoted = log_quote(reason);
+                log_notice("vm_event", "vm=%s event=%s reason=%s", vm->id, event, quoted);
+        } else
+                log_notice("vm_event", "vm=%s event=%s", vm->id, event);
+        hostd_report_event(h, vm->id, event, reason);
+}
+
+/* Two free ports in [port_min, port_max] not used by any VM. */
+static int alloc_ports(struct hostd *h, int *spice, int *rdp)
+{
+        GHashTable *used = g_hash_table_new(g_direct_hash, g_direct_equal);
+        GHashTableIter it;
+        struct hostd_vm *vm;
+        int found[2], n = 0;
+
+        g_hash_table_iter_init(&it, h->vms);
+        while (g_hash_table_iter_next(&it, NULL, (void **)&vm)) {
+                g_hash_table_add(used, GINT_TO_POINTER(vm->spice_port));
+                g_hash_table_add(used, GINT_TO_POINTER(vm->rdp_port));
+        }
+        for (int p = (int)h->cfg->port_min; p <= (int)h->cfg->port_max && n < 2; p++)
+                if (!g_hash_table_contains(used, GINT_TO_POINTER(p)))
+                        found[n++] = p;
+        g_hash_table_destroy(used);
+        if (n < 2)
+                return -ENOSPC;
+        *spice = found[0];
+        *rdp = found[1];
+        return 0;
+}
+
+static int make_overlay(struct hostd *h, struct hostd_vm *vm, char **error)
+{
+        struct hostd_image *img = g_hash_table_lookup(h->images, vm->image_id);
+        struct disk_create_opts o = { .format = DISK_FORMAT_QCOW2 };
+        g_autofree char *tmp = g_strdup_printf("%s.new", vm->disk);
+        int r;
+
+        if (!img) {
+                *error = g_strdup_printf("image \"%s\" is gone from this host", vm->image_id);
+                return -ENOENT;
+        }
+        o.backing_file = img->disk;
+        o.backing_format = img->format;
+        /* Build aside, then rename over the old overlay: never half a disk. */
+        r = disk_create(tmp, &o, error);
+        if (r < 0) {
+                unlink(tmp);
+                return r;
+        }
+        if (rename(tmp, vm->disk) < 0) {
+                r = -errno;
+                *error = g_strdup_printf("%s: %s", vm->disk, g_strerror(errno));
+                unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+static struct hostd_vm *vm_new(struct hostd *h, const char *id)
+{
+        struct hostd_vm *vm = g_new0(struct hostd_vm, 1);
+
+        vm->id = g_strdup(id);
+        vm->dir = g_build_filename(h->cfg->state_dir, "vms", id, NULL);
+        vm->disk = g_build_filename(vm->dir, "disk.qcow2", NULL);
+        vm->events = json_array();
+        vm->pidfd = -1;
+        vm->state = VM_STOPPED;
+        return vm;
+}
+
+int hostd_vms_load(struct hostd *h, char **error)
+{
+        g_autofree char *dir = g_build_filename(h->cfg->state_dir, "vms", NULL);
+        g_autoptr(GError) gerr = NULL;
+        g_autoptr(GDir) d = NULL;
+        const char *name;
+
+        if (g_mkdir_with_parents(dir, 0700) < 0) {
+                *error = g_strdup_printf("%s: %s", dir, g_strerror(errno));
+                return -errno;
+        }
+        d = g_dir_open(dir, 0, &gerr);
+        if (!d) {
+                *error = g_strdup_printf("%s: %s", dir, gerr->message);
+                return -EIO;
+        }
+        while ((name = g_dir_read_name(d))) {
+                g_autofree char *path = g_build_filename(dir, name, "vm.json", NULL);
+                g_autofree char *err = NULL;
+                const char *image, *created;
+                json_int_t cpus, mem, sp, rp;
+                json_t *v;
+
+                if (!hostd_id_valid(name))
+                        continue;
+                v = hostd_read_json(path, &err);
+                if (!v || json_unpack(v, "{s:s, s:I, s:I, s:I, s:I, s:s}", "image", &image, "cpus",
+                                      &cpus, "memory_mb", &mem, "spice_port", &sp, "rdp_port", &rp,
+                                      "created_at", &created) != 0) {
+                        /* A create interrupted before vm.json landed. */
+                        g_autofree char *quoted = log_quote(err ? err : "vm.json lacks fields");
+                        log_warning("vm_skipped", "dir=%s/%s error=%s", dir, name, quoted);
+                        json_decref(v);
+                        continue;
+                }
+                struct hostd_vm *vm = vm_new(h, name);
+                vm->image_id = g_strdup(image);
+                vm->cpus = (int)cpus;
+                vm->memory_mb = mem;
+                vm->spice_port = (int)sp;
+                vm->rdp_port = (int)rp;
+                vm->created_at = g_strdup(created);
+                json_decref(v);
+                g_hash_table_insert(h->vms, vm->id, vm);
+                hostd_vm_adopt(h, vm);
+        }
+        return 0;
+}
+
+unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **out,
+                      const char **code, char **error)
+{
+        const char *image = NULL;
+        json_int_t cpus = 1, mem = 512;
+        json_error_t jerr;
+        struct hostd_vm *vm, *old;
+        unsigned status = 201;
+        int r;
+
+        *code = "bad_request";
+        if (!hostd_id_valid(id)) {
+                *error = g_strdup_printf("VM id \"%s\" is not valid (1-%d of A-Z a-z 0-9 . _ -)",
+                                         id, HOSTD_ID_MAX);
+                return 400;
+        }
+        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?I, s?I}", "image", &image, "cpus",
+                           &cpus, "memory_mb", &mem) != 0) {
+                *error = g_strdup_printf("VM: %s (fields: image; optional cpus, memory_mb)",
+                                         jerr.text);
+                return 400;
+        }
+        if (cpus < 1 || cpus > 64 || mem < 64 || mem > (1 << 22)) {
+                *error = g_strdup_printf("VM: cpus must be 1-64 and memory_mb 64-%d", 1 << 22);
+                return 400;
+        }
+
+        pthread_mutex_lock(&h->lock);
+        old = g_hash_table_lookup(h->vms, id);
+        if (old) {
+                bool same = strcmp(old->image_id, image) == 0 && old->cpus == cpus &&
+                            old->memory_mb == mem;
+                if (!same) {
+                        *code = "conflict";
+                        *error = g_strdup_printf("VM \"%s\" already exists as a clone of image "
+                                                 "\"%s\" with %d vCPUs and %lld MiB; delete it "
+                                                 "first to change it",
+                                                 id, old->image_id, old->cpus,
+                                                 (long long)old->memory_mb);
+                        status = 409;
+                } else {
+                        *out = hostd_vm_json(old);
+                        status = 200;
+                }
+                goto out;
+        }
+        if (!g_hash_table_contains(h->images, image)) {
+                *code = "unknown_image";
+                *error = g_strdup_printf("image \"%s\" is not on this host (import it with PUT "
+                                         "/api/v1/images/%s)",
+                                         image, image);
+                status = 422;
+                goto out;
+        }
+        vm = vm_new(h, id);
+        vm->image_id = g_strdup(image);
+        vm->cpus = (int)cpus;
+        vm->memory_mb = mem;
+        vm->created_at = hostd_now_iso();
+        if (alloc_ports(h, &vm->spice_port, &vm->rdp_port) < 0) {
+                *code = "no_ports";
+                *error = g_strdup_printf("no free ports left in [vm] port_min..port_max "
+                                         "(%lld-%lld); widen the range or delete VMs",
+                                         (long long)h->cfg->port_min, (long long)h->cfg->port_max);
+                hostd_vm_free(vm);
+                status = 503;
+                goto out;
+        }
+        /* A leftover directory without vm.json is an interrupted create. */
+        hostd_rm_rf(vm->dir);
+        if (g_mkdir_with_parents(vm->dir, 0700) < 0) {
+                *error = g_strdup_printf("%s: %s", vm->dir, g_strerror(errno));
+                r = -errno;
+        } else {
+                r = make_overlay(h, vm, error);
+                /* vm.json last: its presence means the VM exists. */
+                if (r == 0)
+                        r = vm_save(vm, error);
+        }
+        if (r < 0) {
+                *code = "create_failed";
+                hostd_rm_rf(vm->dir);
+                hostd_vm_free(vm);
+                status = 500;
+                goto out;
+        }
+        g_hash_table_insert(h->vms, vm->id, vm);
+        hostd_vm_event(h, vm, "created", NULL);
+        *out = hostd_vm_json(vm);
+out:
+        pthread_mutex_unlock(&h->lock);
+        return status;
+}
+
+unsigned hostd_vm_refresh(struct hostd *h, const char *id, json_t **out, const char **code,
+                          char **error)
+{
+        struct hostd_vm *vm;
+        unsigned status = 200;
+
+        pthread_mutex_lock(&h->lock);
+        vm = g_hash_table_lookup(h->vms, id);
+        if (!vm) {
+                *code = "not_found";
+                *error = g_strdup_printf("VM \"%s\" does not exist", id);
+                status = 404;
+        } else if (vm->state == VM_RUNNING || vm->busy) {
+                *code = "vm_running";
+                *error = g_strdup_printf("VM \"%s\" is running; stop it before a refresh", id);
+                status = 409;
+        } else if (make_overlay(h, vm, error) < 0) {
+                *code = "refresh_failed";
+                status = 500;
+        } else {
+                vm->booted = false;
+                if (vm->state == VM_CRASHED)
+                        vm->state = VM_STOPPED;
+                hostd_vm_event(h, vm, "refreshed", NULL);
+                *out = hostd_vm_json(vm);
+        }
+        pthread_mutex_unlock(&h->lock);
+        return status;
+}
+
+unsigned hostd_vm_delete(struct hostd *h, const char *id, const char **code, char **error)
+{
+        struct hostd_vm *vm;
+        unsigned status = 200;
+
+        pthread_mutex_lock(&h->lock);
+        vm = g_hash_table_lookup(h->vms, id);
+        if (!vm) {
+                /* Already gone: a retried DELETE succeeds. */
+                goto out;
+        }
+        if (vm->busy) {
+                *code = "busy";
+                *error = g_strdup_printf("VM \"%s\" is being changed; retry shortly", id);
+                status = 409;
+                goto out;
+        }
+        vm->busy = true;
+        if (hostd_vm_halt(h, vm) < 0) {
+                vm->busy = false;
+                *code = "stop_failed";
+                *error = g_strdup_printf("VM \"%s\" did not stop; not deleted", id);
+                status = 500;
+                goto out;
+        }
+        g_hash_table_steal(h->vms, id);
+        hostd_report_event(h, vm->id, "deleted", NULL);
+        log_notice("vm_deleted", "vm=%s", vm->id);
+        hostd_rm_rf(vm->dir);
+        hostd_vm_free(vm);
+out:
+        pthread_mutex_unlock(&h->lock);
+        return status;
+}

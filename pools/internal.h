@@ -1,0 +1,31 @@
+/* Shared between pools/loop.c, snapshot.c and execute.c. */
+#pragma once
+
+#include <libpq-fe.h>
+
+#include "pools/loop.h"
+
+/* A snapshot and the memory behind its strings. */
+struct snapshot_buf {
+        struct pool_snapshot snap;
+        struct pool_spec *pools;
+        struct pool_host *hosts;
+        struct pool_desktop *desktops;
+        char **host_addr; /* parallel to hosts */
+        int *host_port;
+        PGresult *res[3];
+};
+
+int pool_snapshot_load(PGconn *c, struct snapshot_buf *b, char **error);
+void pool_snapshot_free(struct snapshot_buf *b);
+
+/* Execute one action. Failures of the action itself are recorded in the
+ * database (desktop error, failures + 1) and logged; the return value is
+ * -errno only when the database could not be written. */
+int pool_execute(PGconn *c, const struct pool_loop_config *cfg, const struct snapshot_buf *b,
+                 const struct pool_action *a, char **error);
+
+/* PQexecParams with text parameters; 0 with *out (PQclear it; may be NULL)
+ * or -EIO with *error. */
+int pool_sql(PGconn *c, const char *sql, int n, const char *const *params, PGresult **out,
+             char **error);

@@ -1,0 +1,634 @@
+/* vdi-hostd's control API against a real vdi-hostd process (mutual TLS,
+ * certificates from tests/harness/make-pki), real images made by
+ * qemu-img, clones checked with qemu-img and qemu-io. */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <glib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hostd-proc.h"
+#include "check-main.h"
+
+#ifndef QEMU_IMG
+#define QEMU_IMG "qemu-img"
+#endif
+
+static char *fixdir; /* PKI and source images, shared by all cases */
+static struct hostd_proc hp;
+
+static char *run(const char *cmd, int *status)
+{
+        g_autofree char *out = NULL, *err = NULL;
+        int st = -1;
+        const char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+        g_spawn_sync(NULL, (char **)argv, NULL, 0, NULL, NULL, &out, &err, &st, NULL);
+        if (status)
+                *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        return g_strconcat(out ? out : "", err ? err : "", NULL);
+}
+
+static void fixture_up(void)
+{
+        g_autofree char *cmd = NULL, *o = NULL;
+        int st;
+
+        fixdir = g_dir_make_tmp("vdi-hostd-test-XXXXXX", NULL);
+        ck_assert_ptr_nonnull(fixdir);
+        ck_assert_int_eq(hostd_proc_pki(fixdir), 0);
+        cmd = g_strdup_printf("cd %s && head -c 4096 /dev/urandom > vmlinuz && "
+                              "head -c 2048 /dev/urandom > initrd.gz && "
+                              "%s create -q -f qcow2 base.qcow2 64M && "
+                              "%s create -q -f raw base.raw 16M && "
+                              "%s create -q -f qcow2 -b base.qcow2 -F qcow2 layered.qcow2 && "
+                              "head -c 65536 /dev/urandom > garbage.qcow2",
+                              fixdir, QEMU_IMG, QEMU_IMG, QEMU_IMG);
+        o = run(cmd, &st);
+        ck_assert_msg(st == 0, "fixture: %s", o);
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void fixture_down(void)
+{
+        g_autofree char *cmd = g_strdup_printf("rm -rf %s", fixdir);
+        (void)!system(cmd);
+        g_free(fixdir);
+}
+
+static void hostd_up_with(const char *vm_binary)
+{
+        memset(&hp, 0, sizeof(hp));
+        hp.pki = fixdir;
+        hp.vm_binary = vm_binary ? g_strdup(vm_binary) : NULL;
+        ck_assert_int_eq(hostd_proc_start(&hp), 0);
+}
+
+static void hostd_up(void)
+{
+        hostd_up_with(NULL); /* the real vdi-vm of this tree */
+}
+
+static void hostd_down(void)
+{
+        hostd_proc_destroy(&hp);
+}
+
+/* Request with the good client certificate; body is printf-formatted. */
+static struct hostd_reply call(const char *method, const char *path, const char *fmt, ...)
+{
+        struct hostd_reply r;
+        g_autofree char *body = NULL;
+        va_list ap;
+
+        if (fmt) {
+                va_start(ap, fmt);
+                body = g_strdup_vprintf(fmt, ap);
+                va_end(ap);
+        }
+        hostd_req(&hp, method, path, body, CERT_CLIENT, &r);
+        return r;
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+        return json_string_value(json_object_get(o, k));
+}
+
+static void import_image(const char *id, const char *disk, const char *format, long expect)
+{
+        struct hostd_reply r;
+        g_autofree char *path = g_strdup_printf("/api/v1/images/%s", id);
+
+        r = call("PUT", path,
+                 "{\"version\": 1, \"kernel\": \"%s/vmlinuz\", \"initrd\": \"%s/initrd.gz\", "
+                 "\"disk\": \"%s/%s\", \"format\": \"%s\", \"cmdline\": \"console=ttyS0 quiet\"}",
+                 fixdir, fixdir, fixdir, disk, format);
+        ck_assert_msg(r.status == expect, "PUT %s: %ld %s", path, r.status, r.raw);
+        hostd_reply_clear(&r);
+}
+
+static unsigned count_entries(const char *sub)
+{
+        g_autofree char *dir = g_build_filename(hp.state_dir, sub, NULL);
+        GDir *d = g_dir_open(dir, 0, NULL);
+        unsigned n = 0;
+        const char *name;
+        while (d && (name = g_dir_read_name(d)))
+                n++;
+        if (d)
+                g_dir_close(d);
+        return n;
+}
+
+START_TEST(test_mtls_required)
+{
+        struct hostd_reply r;
+
+        hostd_req(&hp, "GET", "/api/v1/status", NULL, CERT_NONE, &r);
+        /* Either the handshake fails or the request is refused: never served. */
+        ck_assert_msg(r.status == 0 || r.status == 403, "no cert: %ld %s", r.status, r.raw);
+        if (r.status == 403)
+                ck_assert_str_eq(jstr(r.json, "error"), "client_certificate_required");
+        hostd_reply_clear(&r);
+
+        hostd_req(&hp, "GET", "/api/v1/status", NULL, CERT_OTHER_CA, &r);
+        ck_assert_msg(r.status == 0 || r.status == 403, "wrong CA: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+
+        /* A state-changing request without a certificate changes nothing. */
+        g_autofree char *body = g_strdup_printf(
+                "{\"version\":1,\"kernel\":\"%s/vmlinuz\",\"disk\":\"%s/base.qcow2\"}", fixdir,
+                fixdir);
+        hostd_req(&hp, "PUT", "/api/v1/images/sneaky", body, CERT_OTHER_CA, &r);
+        ck_assert(r.status == 0 || r.status == 403);
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(count_entries("images"), 0);
+
+        hostd_req(&hp, "GET", "/api/v1/status", NULL, CERT_CLIENT, &r);
+        ck_assert_int_eq(r.status, 200);
+        hostd_reply_clear(&r);
+}
+END_TEST
+
+START_TEST(test_image_import)
+{
+        struct hostd_reply r;
+        struct stat st;
+        g_autofree char *disk = g_build_filename(hp.state_dir, "images", "deb12-v1", "disk.qcow2",
+                                                 NULL);
+        g_autofree char *kernel = g_build_filename(hp.state_dir, "images", "deb12-v1", "kernel",
+                                                   NULL);
+
+        import_image("deb12-v1", "base.qcow2", "qcow2", 201);
+        ck_assert_int_eq(stat(disk, &st), 0);
+        ck_assert_int_eq(st.st_mode & 0777, 0444); /* read-only base */
+        ck_assert_int_eq(stat(kernel, &st), 0);
+        ck_assert_int_eq(st.st_size, 4096);
+        /* Retried PUT of the same image: 200, nothing new. */
+        import_image("deb12-v1", "base.qcow2", "qcow2", 200);
+        /* Same id, different content: 409. */
+        r = call("PUT", "/api/v1/images/deb12-v1",
+                 "{\"version\": 2, \"kernel\": \"%s/vmlinuz\", \"disk\": \"%s/base.qcow2\"}",
+                 fixdir, fixdir);
+        ck_assert_int_eq(r.status, 409);
+        ck_assert_str_eq(jstr(r.json, "error"), "conflict");
+        ck_assert_ptr_nonnull(strstr(jstr(r.json, "message"), "deb12-v1"));
+        hostd_reply_clear(&r);
+        /* A raw image by hard link. */
+        r = call("PUT", "/api/v1/images/rawimg",
+                 "{\"version\": 3, \"kernel\": \"%s/vmlinuz\", \"disk\": \"%s/base.raw\", "
+                 "\"format\": \"raw\", \"mode\": \"link\"}",
+                 fixdir, fixdir);
+        ck_assert_msg(r.status == 201, "%ld %s", r.status, r.raw);
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "virtual_size")), 16 << 20);
+        hostd_reply_clear(&r);
+
+        r = call("GET", "/api/v1/images", NULL);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_uint_eq(json_array_size(json_object_get(r.json, "images")), 2);
+        hostd_reply_clear(&r);
+        r = call("GET", "/api/v1/images/deb12-v1", NULL);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(jstr(r.json, "cmdline"), "console=ttyS0 quiet");
+        ck_assert_str_eq(jstr(r.json, "disk"), disk);
+        hostd_reply_clear(&r);
+        r = call("GET", "/api/v1/images/nope", NULL);
+        ck_assert_int_eq(r.status, 404);
+        hostd_reply_clear(&r);
+
+        /* Images survive a daemon restart. */
+        hostd_proc_stop(&hp);
+        ck_assert_int_eq(hostd_proc_start(&hp), 0);
+        r = call("GET", "/api/v1/images", NULL);
+        ck_assert_uint_eq(json_array_size(json_object_get(r.json, "images")), 2);
+        hostd_reply_clear(&r);
+}
+END_TEST
+
+static void expect_refused(const char *ctype, const char *body, long status, const char *code,
+                           const char *msg_part)
+{
+        struct hostd_reply r;
+
+        if (ctype) {
+                /* hostd_req always sends JSON; use curl directly for others. */
+                CURL *c = curl_easy_init();
+                g_autofree char *url = g_strdup_printf("https://127.0.0.1:%d/api/v1/images/bad",
+                                                       hp.port);
+                g_autofree char *ca = g_build_filename(fixdir, "ca.pem", NULL);
+                g_autofree char *crt = g_build_filename(fixdir, "client.pem", NULL);
+                g_autofree char *key = g_build_filename(fixdir, "client.key", NULL);
+                g_autofree char *h = g_strdup_printf("Content-Type: %s", ctype);
+                struct curl_slist *hdrs = curl_slist_append(NULL, h);
+                long st = 0;
+                curl_easy_setopt(c, CURLOPT_URL, url);
+                curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+                curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+                curl_easy_setopt(c, CURLOPT_SSLCERT, crt);
+                curl_easy_setopt(c, CURLOPT_SSLKEY, key);
+                curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+                FILE *sink = fopen("/dev/null", "w");
+                curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fwrite);
+                curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
+                ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+                curl_slist_free_all(hdrs);
+                curl_easy_cleanup(c);
+                fclose(sink);
+                ck_assert_int_eq(st, status);
+                return;
+        }
+        hostd_req(&hp, "PUT", "/api/v1/images/bad", body, CERT_CLIENT, &r);
+        ck_assert_msg(r.status == status, "%s → %ld %s", body, r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "error"), code);
+        if (msg_part)
+                ck_assert_msg(strstr(jstr(r.json, "message"), msg_part), "message: %s",
+                              jstr(r.json, "message"));
+        hostd_reply_clear(&r);
+}
+
+START_TEST(test_image_bad_requests)
+{
+        g_autofree char *b = NULL;
+
+        expect_refused(NULL, "{\"version\": 1, \"kernel\": ", 400, "bad_json", "malformed JSON");
+        expect_refused(NULL, "[1,2]", 400, "bad_json", "object");
+        b = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s/vmlinuz\"}", fixdir);
+        expect_refused(NULL, b, 400, "bad_request", "disk");
+        g_free(b);
+        b = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s/vmlinuz\", \"disk\": "
+                            "\"%s/base.qcow2\", \"format\": \"vmdk\"}", fixdir, fixdir);
+        expect_refused(NULL, b, 400, "bad_request", "vmdk");
+        g_free(b);
+        b = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s/vmlinuz\", \"disk\": "
+                            "\"%s/base.qcow2\", \"colour\": \"red\"}", fixdir, fixdir);
+        expect_refused(NULL, b, 400, "bad_request", "colour");
+        g_free(b);
+        b = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s/missing\", \"disk\": "
+                            "\"%s/base.qcow2\"}", fixdir, fixdir);
+        expect_refused(NULL, b, 422, "file_not_found", "missing");
+        g_free(b);
+        b = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s/vmlinuz\", \"disk\": "
+                            "\"%s/garbage.qcow2\"}", fixdir, fixdir);
+        expect_refused(NULL, b, 400, "bad_image", "garbage.qcow2");
+        g_free(b);
+        b = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s/vmlinuz\", \"disk\": "
+                            "\"%s/layered.qcow2\"}", fixdir, fixdir);
+        expect_refused(NULL, b, 400, "bad_image", "backing file");
+        g_free(b);
+        b = g_strdup_printf("{\"version\": 1, \"kernel\": \"vmlinuz\", \"disk\": "
+                            "\"%s/base.qcow2\"}", fixdir);
+        expect_refused(NULL, b, 400, "bad_request", "absolute");
+        expect_refused("text/plain", "hello", 415, NULL, NULL);
+        /* Nothing was written, and nothing is listed. */
+        ck_assert_uint_eq(count_entries("images"), 0);
+        struct hostd_reply r = call("GET", "/api/v1/images", NULL);
+        ck_assert_uint_eq(json_array_size(json_object_get(r.json, "images")), 0);
+        hostd_reply_clear(&r);
+}
+END_TEST
+
+START_TEST(test_vm_linked_clone)
+{
+        struct hostd_reply r;
+        g_autofree char *overlay = g_build_filename(hp.state_dir, "vms", "101", "disk.qcow2", NULL);
+        g_autofree char *base = g_build_filename(hp.state_dir, "images", "deb12-v1", "disk.qcow2",
+                                                 NULL);
+        g_autofree char *cmd = NULL, *out = NULL;
+        int st;
+
+        import_image("deb12-v1", "base.qcow2", "qcow2", 201);
+        r = call("PUT", "/api/v1/vms/101", "{\"image\": \"deb12-v1\", \"cpus\": 2, "
+                 "\"memory_mb\": 256}");
+        ck_assert_msg(r.status == 201, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "state"), "stopped");
+        ck_assert_str_eq(jstr(r.json, "disk"), overlay);
+        int spice = (int)json_integer_value(json_object_get(r.json, "spice_port"));
+        int rdp = (int)json_integer_value(json_object_get(r.json, "rdp_port"));
+        ck_assert_int_ge(spice, 47000);
+        ck_assert_int_ne(spice, rdp);
+        hostd_reply_clear(&r);
+
+        /* qemu-img sees a qcow2 overlay whose backing file is the base. */
+        cmd = g_strdup_printf("%s info --output=json %s", QEMU_IMG, overlay);
+        out = run(cmd, &st);
+        ck_assert_int_eq(st, 0);
+        json_t *info = json_loads(out, 0, NULL);
+        ck_assert_ptr_nonnull(info);
+        ck_assert_str_eq(jstr(info, "format"), "qcow2");
+        ck_assert_str_eq(jstr(info, "backing-filename"), base);
+        ck_assert_str_eq(jstr(info, "backing-filename-format"), "qcow2");
+        ck_assert_int_eq(json_integer_value(json_object_get(info, "virtual-size")), 64 << 20);
+        json_decref(info);
+        g_free(cmd);
+        g_free(out);
+        cmd = g_strdup_printf("%s check %s", QEMU_IMG, overlay);
+        out = run(cmd, &st);
+        ck_assert_msg(st == 0, "qemu-img check: %s", out);
+
+        /* Retry: same answer, same ports. */
+        r = call("PUT", "/api/v1/vms/101", "{\"image\": \"deb12-v1\", \"cpus\": 2, "
+                 "\"memory_mb\": 256}");
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "spice_port")), spice);
+        hostd_reply_clear(&r);
+        /* Conflict. */
+        r = call("PUT", "/api/v1/vms/101", "{\"image\": \"deb12-v1\", \"cpus\": 4}");
+        ck_assert_int_eq(r.status, 409);
+        ck_assert_str_eq(jstr(r.json, "error"), "conflict");
+        hostd_reply_clear(&r);
+        /* Unknown image, malformed JSON, bad fields, bad id: refused, no trace. */
+        r = call("PUT", "/api/v1/vms/102", "{\"image\": \"nope\"}");
+        ck_assert_int_eq(r.status, 422);
+        ck_assert_str_eq(jstr(r.json, "error"), "unknown_image");
+        ck_assert_ptr_nonnull(strstr(jstr(r.json, "message"), "\"nope\""));
+        hostd_reply_clear(&r);
+        r = call("PUT", "/api/v1/vms/102", "{\"image\": \"deb12-v1\", ");
+        ck_assert_int_eq(r.status, 400);
+        ck_assert_str_eq(jstr(r.json, "error"), "bad_json");
+        hostd_reply_clear(&r);
+        r = call("PUT", "/api/v1/vms/102", "{\"cpus\": 2}");
+        ck_assert_int_eq(r.status, 400);
+        hostd_reply_clear(&r);
+        r = call("PUT", "/api/v1/vms/102", "{\"image\": \"deb12-v1\", \"cpus\": 0}");
+        ck_assert_int_eq(r.status, 400);
+        hostd_reply_clear(&r);
+        r = call("PUT", "/api/v1/vms/.hidden", "{\"image\": \"deb12-v1\"}");
+        ck_assert_int_ge(r.status, 400);
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(count_entries("vms"), 1);
+
+        r = call("GET", "/api/v1/vms", NULL);
+        ck_assert_uint_eq(json_array_size(json_object_get(r.json, "vms")), 1);
+        hostd_reply_clear(&r);
+
+        /* Delete: files gone; a retried delete still succeeds. */
+        r = call("DELETE", "/api/v1/vms/101", NULL);
+        ck_assert_int_eq(r.status, 200);
+        hostd_reply_clear(&r);
+        ck_assert_int_ne(access(overlay, F_OK), 0);
+        r = call("DELETE", "/api/v1/vms/101", NULL);
+        ck_assert_int_eq(r.status, 200);
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(count_entries("vms"), 0);
+}
+END_TEST
+
+START_TEST(test_vm_refresh_drops_writes)
+{
+        struct hostd_reply r;
+        g_autofree char *overlay = g_build_filename(hp.state_dir, "vms", "7", "disk.qcow2", NULL);
+        g_autofree char *cmd = NULL, *out = NULL;
+        int st;
+
+        import_image("img", "base.qcow2", "qcow2", 201);
+        r = call("PUT", "/api/v1/vms/7", "{\"image\": \"img\"}");
+        ck_assert_int_eq(r.status, 201);
+        hostd_reply_clear(&r);
+        /* A user writes into the desktop's disk. */
+        cmd = g_strdup_printf("qemu-io -f qcow2 -c 'write -P 0xab 1M 64k' %s", overlay);
+        out = run(cmd, &st);
+        ck_assert_msg(st == 0, "%s", out);
+        g_free(cmd);
+        g_free(out);
+        cmd = g_strdup_printf("qemu-io -f qcow2 -c 'read -P 0xab 1M 64k' %s", overlay);
+        out = run(cmd, &st);
+        ck_assert_msg(st == 0 && !strstr(out, "fail"), "%s", out);
+        g_free(out);
+
+        r = call("POST", "/api/v1/vms/7/refresh", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        /* The write is gone: the base's zeros show through again. */
+        g_free(cmd);
+        cmd = g_strdup_printf("qemu-io -f qcow2 -c 'read -P 0 1M 64k' %s", overlay);
+        out = run(cmd, &st);
+        ck_assert_msg(st == 0 && !strstr(out, "fail"), "%s", out);
+        g_free(out);
+        g_free(cmd);
+        cmd = g_strdup_printf("%s check %s", QEMU_IMG, overlay);
+        out = run(cmd, &st);
+        ck_assert_msg(st == 0, "%s", out);
+
+        r = call("POST", "/api/v1/vms/404/refresh", NULL);
+        ck_assert_int_eq(r.status, 404);
+        hostd_reply_clear(&r);
+}
+END_TEST
+
+START_TEST(test_tickets_and_status)
+{
+        struct hostd_reply r;
+
+        import_image("img", "base.qcow2", "qcow2", 201);
+        r = call("PUT", "/api/v1/vms/55", "{\"image\": \"img\", \"memory_mb\": 128}");
+        ck_assert_int_eq(r.status, 201);
+        hostd_reply_clear(&r);
+
+        r = call("POST", "/api/v1/vms/55/tickets",
+                 "{\"protocol\": \"spice\", \"user\": \"alice\", \"expiry_s\": 120}");
+        ck_assert_int_eq(r.status, 409);
+        ck_assert_str_eq(jstr(r.json, "error"), "vm_not_running");
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/56/tickets", "{\"protocol\": \"rdp\", \"user\": \"alice\"}");
+        ck_assert_int_eq(r.status, 404);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/55/tickets", "{\"protocol\": \"vnc\", \"user\": \"alice\"}");
+        ck_assert_int_eq(r.status, 400);
+        ck_assert_ptr_nonnull(strstr(jstr(r.json, "message"), "spice or rdp"));
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/55/tickets",
+                 "{\"protocol\": \"rdp\", \"user\": \"alice\", \"expiry_s\": 999999}");
+        ck_assert_int_eq(r.status, 400);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/55/tickets", "{\"protocol\": \"rdp\"}");
+        ck_assert_int_eq(r.status, 400);
+        hostd_reply_clear(&r);
+
+        r = call("GET", "/api/v1/status", NULL);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(jstr(r.json, "host"), "test-host");
+        json_t *cpu = json_object_get(r.json, "cpu"), *mem = json_object_get(r.json, "memory_mb");
+        ck_assert_int_ge(json_integer_value(json_object_get(cpu, "count")), 1);
+        ck_assert_int_gt(json_integer_value(json_object_get(mem, "total")), 0);
+        json_t *vms = json_object_get(r.json, "vms");
+        ck_assert_uint_eq(json_array_size(vms), 1);
+        ck_assert_str_eq(jstr(json_array_get(vms, 0), "id"), "55");
+        ck_assert_str_eq(jstr(json_array_get(vms, 0), "state"), "stopped");
+        hostd_reply_clear(&r);
+}
+END_TEST
+
+/* The real vdi-vm without /dev/kvm exits with an error: hostd must report
+ * that as a crash, never restart it. */
+START_TEST(test_real_vdi_vm_failure_is_a_crash)
+{
+        struct hostd_reply r;
+
+        if (access("/dev/kvm", R_OK | W_OK) == 0)
+                return; /* it would boot: tests/hostd/lab.sh covers that */
+        import_image("img", "base.qcow2", "qcow2", 201);
+        r = call("PUT", "/api/v1/vms/9", "{\"image\": \"img\", \"memory_mb\": 128}");
+        ck_assert_int_eq(r.status, 201);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/9/start", NULL);
+        /* Either it is seen starting, or dying at once. */
+        ck_assert_msg(r.status == 200 || r.status == 500, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        ck_assert(hostd_wait_state(&hp, "9", "crashed", 10000) ||
+                  hostd_wait_state(&hp, "9", "stopped", 100));
+        r = call("GET", "/api/v1/vms/9", NULL);
+        ck_assert_ptr_nonnull(jstr(r.json, "last_error"));
+        hostd_reply_clear(&r);
+        /* Not restarted behind our back. */
+        g_usleep(500 * 1000);
+        r = call("GET", "/api/v1/vms/9", NULL);
+        ck_assert_str_ne(jstr(r.json, "state"), "running");
+        hostd_reply_clear(&r);
+}
+END_TEST
+
+static pid_t vm_pid(const char *id)
+{
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", id);
+        struct hostd_reply r = call("GET", path, NULL);
+        pid_t pid = (pid_t)json_integer_value(json_object_get(r.json, "pid"));
+        hostd_reply_clear(&r);
+        return pid;
+}
+
+static bool has_event(const char *id, const char *event, const char *reason_part)
+{
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", id);
+        struct hostd_reply r = call("GET", path, NULL);
+        json_t *evs = json_object_get(r.json, "events"), *ev;
+        size_t i;
+        bool found = false;
+
+        json_array_foreach(evs, i, ev) {
+                if (g_strcmp0(jstr(ev, "event"), event) == 0 &&
+                    (!reason_part || (jstr(ev, "reason") && strstr(jstr(ev, "reason"),
+                                                                   reason_part))))
+                        found = true;
+        }
+        hostd_reply_clear(&r);
+        return found;
+}
+
+/* Supervision with a process stand-in (no KVM here): start, argv, hostd
+ * killed → VM survives and is re-adopted, VM killed → crash event, stop. */
+START_TEST(test_supervision_and_readoption)
+{
+        struct hostd_reply r;
+        g_autofree char *argvf = NULL, *text = NULL;
+        pid_t pid;
+
+        hostd_down();
+        g_autofree char *sleeper = g_strdup_printf("%s/tests/hostd/sleeper-vm",
+                                                   getenv("abs_top_srcdir") ? getenv("abs_top_srcdir")
+                                                                            : TOP_SRCDIR);
+        hostd_up_with(sleeper);
+        import_image("img", "base.qcow2", "qcow2", 201);
+        r = call("PUT", "/api/v1/vms/31", "{\"image\": \"img\", \"cpus\": 2, \"memory_mb\": 300}");
+        ck_assert_int_eq(r.status, 201);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/31/start", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "state"), "running");
+        hostd_reply_clear(&r);
+        /* Idempotent start. */
+        r = call("POST", "/api/v1/vms/31/start", NULL);
+        ck_assert_int_eq(r.status, 200);
+        hostd_reply_clear(&r);
+        pid = vm_pid("31");
+        ck_assert_int_gt(pid, 1);
+
+        /* The arguments vdi-hostd gave "vdi-vm". */
+        argvf = g_build_filename(hp.state_dir, "vms", "31", "argv", NULL);
+        for (int i = 0; i < 50 && access(argvf, F_OK) != 0; i++)
+                g_usleep(100 * 1000);
+        ck_assert(g_file_get_contents(argvf, &text, NULL, NULL));
+        ck_assert_ptr_nonnull(strstr(text, "--kernel\n"));
+        ck_assert_ptr_nonnull(strstr(text, "/images/img/kernel\n"));
+        ck_assert_ptr_nonnull(strstr(text, "--initrd\n"));
+        ck_assert_ptr_nonnull(strstr(text, "--cmdline\nconsole=ttyS0 quiet\n"));
+        ck_assert_ptr_nonnull(strstr(text, "--cpus\n2\n--memory\n300\n"));
+        ck_assert_ptr_nonnull(strstr(text, "--console\n"));
+
+        /* hostd dies hard: the VM lives on; a new hostd adopts it. */
+        hostd_proc_kill(&hp);
+        ck_assert_int_eq(kill(pid, 0), 0);
+        ck_assert_int_eq(hostd_proc_start(&hp), 0);
+        r = call("GET", "/api/v1/vms/31", NULL);
+        ck_assert_str_eq(jstr(r.json, "state"), "running");
+        ck_assert(json_is_true(json_object_get(r.json, "adopted")));
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "pid")), pid);
+        hostd_reply_clear(&r);
+        ck_assert(has_event("31", "adopted", NULL));
+        /* Orderly hostd stop: VM lives on too. */
+        hostd_proc_stop(&hp);
+        ck_assert_int_eq(kill(pid, 0), 0);
+        ck_assert_int_eq(hostd_proc_start(&hp), 0);
+        ck_assert_int_eq(vm_pid("31"), pid);
+
+        /* The VM process dies unasked: a crash, reported, not restarted. */
+        kill(pid, SIGKILL);
+        ck_assert(hostd_wait_state(&hp, "31", "crashed", 5000));
+        ck_assert(has_event("31", "crashed", "vdi-vm exited"));
+        g_usleep(300 * 1000);
+        ck_assert(hostd_wait_state(&hp, "31", "crashed", 100));
+
+        /* Started again by request; stopped by request: no crash. */
+        r = call("POST", "/api/v1/vms/31/start", NULL);
+        ck_assert_int_eq(r.status, 200);
+        hostd_reply_clear(&r);
+        pid = vm_pid("31");
+        r = call("POST", "/api/v1/vms/31/stop", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "state"), "stopped");
+        hostd_reply_clear(&r);
+        ck_assert(has_event("31", "stopped", NULL));
+        ck_assert_int_ne(kill(pid, 0), 0);
+        r = call("POST", "/api/v1/vms/31/stop", NULL);
+        ck_assert_int_eq(r.status, 200);
+        hostd_reply_clear(&r);
+        /* No control socket in the stand-in: tickets say so clearly. */
+        r = call("POST", "/api/v1/vms/31/start", NULL);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/31/tickets", "{\"protocol\": \"spice\", \"user\": \"bob\"}");
+        ck_assert_int_eq(r.status, 503);
+        ck_assert_str_eq(jstr(r.json, "error"), "no_control");
+        hostd_reply_clear(&r);
+        /* Delete stops it first. */
+        pid = vm_pid("31");
+        r = call("DELETE", "/api/v1/vms/31", NULL);
+        ck_assert_int_eq(r.status, 200);
+        hostd_reply_clear(&r);
+        ck_assert_int_ne(kill(pid, 0), 0);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+        Suite *s = suite_create("hostd-api");
+        TCase *tc = tcase_create("api");
+
+        tcase_add_unchecked_fixture(tc, fixture_up, fixture_down);
+        tcase_add_checked_fixture(tc, hostd_up, hostd_down);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_mtls_required);
+        tcase_add_test(tc, test_image_import);
+        tcase_add_test(tc, test_image_bad_requests);
+        tcase_add_test(tc, test_vm_linked_clone);
+        tcase_add_test(tc, test_vm_refresh_drops_writes);
+        tcase_add_test(tc, test_tickets_and_status);
+        tcase_add_test(tc, test_real_vdi_vm_failure_is_a_crash);
+        tcase_add_test(tc, test_supervision_and_readoption);
+        suite_add_tcase(s, tc);
+        return s;
+}

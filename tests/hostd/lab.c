@@ -1,0 +1,260 @@
+/* vdi-hostd with the real vdi-vm on /dev/kvm: run through
+ * tests/lab/needs-kvm (tests/hostd/lab.sh), all cases in one lab boot.
+ * The guest is tests/guest's initramfs (agent as PID 1) on the Debian
+ * kernel; its console (a file vdi-hostd hands to vdi-vm) shows it booted.
+ *
+ *   - a VM started through the API boots (AGENT ready on its console) and
+ *     is reported running;
+ *   - vdi-hostd killed: the VM keeps running; a restarted vdi-hostd
+ *     re-adopts it (same pid, state running);
+ *   - vdi-vm killed: a "crashed" event, not restarted;
+ *   - a guest that powers off: "powered_off", state stopped;
+ *   - stop through the API: "stopped".
+ * When this tree's vdi-vm has --control / --disk (engine part 2), the
+ * booted event and the disk are checked too; else those cases say so. */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <glib.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHECK_NOFORK
+#include "check-main.h"
+#include "hostd-proc.h"
+
+#ifndef QEMU_IMG
+#define QEMU_IMG "qemu-img"
+#endif
+
+static struct hostd_proc hp;
+static char *work, *kernel, *initrd;
+static bool has_control, has_disk;
+
+static void setup(void)
+{
+        g_autofree char *out = NULL, *cmd = NULL, *help = NULL;
+        const char *top = getenv("abs_top_builddir") ? getenv("abs_top_builddir") : TOP_BUILDDIR;
+        const char *src = getenv("abs_top_srcdir") ? getenv("abs_top_srcdir") : TOP_SRCDIR;
+
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        work = g_dir_make_tmp("vdi-hostd-lab-XXXXXX", NULL);
+        ck_assert_ptr_nonnull(work);
+        ck_assert_int_eq(hostd_proc_pki(work), 0);
+        initrd = g_strdup_printf("%s/tests/guest/initrd.gz", top);
+        ck_assert_msg(access(initrd, R_OK) == 0, "%s missing: make tests/guest/initrd.gz", initrd);
+        cmd = g_strdup_printf("%s/tests/guest/build-initrd --print-kernel", src);
+        ck_assert(g_spawn_command_line_sync(cmd, &out, NULL, NULL, NULL));
+        kernel = g_strdup(g_strstrip(out));
+        g_free(cmd);
+        cmd = g_strdup_printf("%s create -q -f qcow2 %s/golden.qcow2 64M", QEMU_IMG, work);
+        ck_assert_int_eq(system(cmd), 0);
+        g_free(cmd);
+        cmd = g_strdup_printf("%s/hostd/vdi-vm --help", top);
+        g_spawn_command_line_sync(cmd, &help, NULL, NULL, NULL);
+        has_control = help && strstr(help, "--control");
+        has_disk = help && strstr(help, "--disk");
+        printf("# vdi-vm: control socket %s, disk %s\n", has_control ? "yes" : "PENDING (part 2)",
+               has_disk ? "yes" : "PENDING (part 2)");
+
+        hp.pki = work;
+        ck_assert_int_eq(hostd_proc_start(&hp), 0);
+}
+
+static void teardown(void)
+{
+        g_autofree char *cmd = g_strdup_printf("rm -rf %s", work);
+        hostd_proc_destroy(&hp);
+        (void)!system(cmd);
+}
+
+static struct hostd_reply call(const char *method, const char *path, const char *body)
+{
+        struct hostd_reply r;
+        hostd_req(&hp, method, path, body, CERT_CLIENT, &r);
+        return r;
+}
+
+static void import(const char *id, const char *action)
+{
+        g_autofree char *body = g_strdup_printf(
+                "{\"version\": 1, \"kernel\": \"%s\", \"initrd\": \"%s\", \"disk\": "
+                "\"%s/golden.qcow2\", \"cmdline\": \"console=ttyS0 quiet agent.action=%s\"}",
+                kernel, initrd, work, action);
+        g_autofree char *path = g_strdup_printf("/api/v1/images/%s", id);
+        struct hostd_reply r = call("PUT", path, body);
+        ck_assert_msg(r.status == 201 || r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+}
+
+static void create_start(const char *id, const char *image)
+{
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", id);
+        g_autofree char *start = g_strdup_printf("/api/v1/vms/%s/start", id);
+        g_autofree char *body = g_strdup_printf("{\"image\": \"%s\", \"cpus\": 1, "
+                                                "\"memory_mb\": 256}", image);
+        struct hostd_reply r = call("PUT", path, body);
+        ck_assert_msg(r.status == 201, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        r = call("POST", start, NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+}
+
+static bool console_has(const char *id, const char *text, unsigned seconds)
+{
+        g_autofree char *path = g_build_filename(hp.state_dir, "vms", id, "console.log", NULL);
+        for (unsigned i = 0; i < seconds * 4; i++) {
+                g_autofree char *c = NULL;
+                if (g_file_get_contents(path, &c, NULL, NULL) && strstr(c, text))
+                        return true;
+                g_usleep(250 * 1000);
+        }
+        return false;
+}
+
+static json_t *vm(const char *id)
+{
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", id);
+        struct hostd_reply r = call("GET", path, NULL);
+        json_t *v = json_incref(r.json);
+        hostd_reply_clear(&r);
+        return v;
+}
+
+static bool has_event(json_t *v, const char *event)
+{
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(v, "events"), i, e)
+                if (g_strcmp0(json_string_value(json_object_get(e, "event")), event) == 0)
+                        return true;
+        return false;
+}
+
+START_TEST(test_boot_adopt_crash)
+{
+        json_t *v;
+        pid_t pid;
+
+        import("agent-sleep", "sleep");
+        create_start("1", "agent-sleep");
+        ck_assert_msg(console_has("1", "AGENT ready", 240), "guest did not boot");
+        v = vm("1");
+        ck_assert_str_eq(json_string_value(json_object_get(v, "state")), "running");
+        pid = (pid_t)json_integer_value(json_object_get(v, "pid"));
+        json_decref(v);
+        if (has_disk)
+                ck_assert(console_has("1", "driver=virtio_blk", 30));
+        if (has_control) {
+                for (int i = 0; i < 100; i++) {
+                        v = vm("1");
+                        bool booted = json_is_true(json_object_get(v, "booted"));
+                        json_decref(v);
+                        if (booted)
+                                break;
+                        g_usleep(200 * 1000);
+                }
+                v = vm("1");
+                ck_assert(json_is_true(json_object_get(v, "booted")));
+                ck_assert(has_event(v, "booted"));
+                json_decref(v);
+                /* A ticket reaches vdi-vm and comes back in the broker's shape. */
+                struct hostd_reply r = call("POST", "/api/v1/vms/1/tickets",
+                                            "{\"protocol\": \"spice\", \"user\": \"alice\", "
+                                            "\"expiry_s\": 120}");
+                ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+                ck_assert_uint_ge(strlen(json_string_value(json_object_get(r.json, "password"))),
+                                  12);
+                ck_assert_int_eq(json_integer_value(json_object_get(r.json, "expires_in")), 120);
+                ck_assert_str_eq(json_string_value(json_object_get(r.json, "host")), "127.0.0.1");
+                hostd_reply_clear(&r);
+                /* Reset through the control socket: the guest boots again. */
+                r = call("POST", "/api/v1/vms/1/reset", NULL);
+                ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+                hostd_reply_clear(&r);
+                for (int i = 0; i < 100; i++) {
+                        v = vm("1");
+                        bool seen = has_event(v, "reset");
+                        json_decref(v);
+                        if (seen)
+                                break;
+                        g_usleep(100 * 1000);
+                }
+                v = vm("1");
+                ck_assert(has_event(v, "reset"));
+                ck_assert_int_eq(json_integer_value(json_object_get(v, "pid")), pid);
+                json_decref(v);
+        }
+
+        /* hostd dies: the VM does not. */
+        hostd_proc_kill(&hp);
+        ck_assert_int_eq(kill(pid, 0), 0);
+        g_usleep(500 * 1000);
+        ck_assert_int_eq(kill(pid, 0), 0);
+        ck_assert_int_eq(hostd_proc_start(&hp), 0);
+        v = vm("1");
+        ck_assert_str_eq(json_string_value(json_object_get(v, "state")), "running");
+        ck_assert_int_eq(json_integer_value(json_object_get(v, "pid")), pid);
+        ck_assert(json_is_true(json_object_get(v, "adopted")));
+        json_decref(v);
+        if (has_control) {
+                /* vdi-vm repeats "booted" to a client that connects later. */
+                bool booted = false;
+                for (int i = 0; i < 100 && !booted; i++) {
+                        v = vm("1");
+                        booted = json_is_true(json_object_get(v, "booted"));
+                        json_decref(v);
+                        if (!booted)
+                                g_usleep(100 * 1000);
+                }
+                ck_assert_msg(booted, "re-adopted VM not seen booted");
+        }
+
+        /* vdi-vm dies: reported as a crash, left alone. */
+        kill(pid, SIGKILL);
+        ck_assert(hostd_wait_state(&hp, "1", "crashed", 10000));
+        v = vm("1");
+        ck_assert(has_event(v, "crashed"));
+        json_decref(v);
+        g_usleep(500 * 1000);
+        ck_assert(hostd_wait_state(&hp, "1", "crashed", 100));
+
+        /* Started again (by request) and stopped through the API. */
+        struct hostd_reply r = call("POST", "/api/v1/vms/1/start", NULL);
+        ck_assert_int_eq(r.status, 200);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/1/stop", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(json_string_value(json_object_get(r.json, "state")), "stopped");
+        hostd_reply_clear(&r);
+}
+END_TEST
+
+START_TEST(test_guest_poweroff)
+{
+        json_t *v;
+
+        import("agent-off", "poweroff");
+        create_start("2", "agent-off");
+        ck_assert_msg(hostd_wait_state(&hp, "2", "stopped", 240000), "guest did not power off");
+        ck_assert(console_has("2", "AGENT poweroff", 5));
+        v = vm("2");
+        ck_assert(has_event(v, "powered_off"));
+        ck_assert(!has_event(v, "crashed"));
+        json_decref(v);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+        Suite *s = suite_create("hostd-lab");
+        TCase *tc = tcase_create("lab");
+        tcase_add_unchecked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 600);
+        tcase_add_test(tc, test_boot_adopt_crash);
+        tcase_add_test(tc, test_guest_poweroff);
+        suite_add_tcase(s, tc);
+        return s;
+}

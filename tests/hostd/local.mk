@@ -1,0 +1,51 @@
+# vdi-hostd API tests against a real daemon (tests/hostd/hostd-proc.h).
+check_LIBRARIES += tests/hostd/libhostdproc.a
+tests_hostd_libhostdproc_a_SOURCES = tests/hostd/hostd-proc.c tests/hostd/hostd-proc.h
+tests_hostd_libhostdproc_a_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) \
+	$(CURL_CFLAGS) -DTOP_BUILDDIR='"$(abs_top_builddir)"'
+HOSTD_PROC_LIB = tests/hostd/libhostdproc.a $(CURL_LIBS) $(JANSSON_LIBS) $(GLIB_LIBS)
+
+HOSTD_TESTS = tests/hostd/api
+check_PROGRAMS += $(HOSTD_TESTS)
+TESTS += $(HOSTD_TESTS)
+tests_hostd_api_SOURCES = tests/hostd/api.c
+tests_hostd_api_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) \
+	-I$(top_srcdir)/tests/hostd -DQEMU_IMG='"$(QEMU_IMG)"' \
+	-DTOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_hostd_api_LDADD = $(HOSTD_PROC_LIB) $(TEST_LIBS)
+# The test drives the daemon and vdi-vm binaries of this tree.
+EXTRA_tests_hostd_api_DEPENDENCIES = hostd/vdi-hostd hostd/vdi-vm
+
+EXTRA_DIST += tests/hostd/sleeper-vm
+
+# The real vdi-vm under vdi-hostd, in the KVM lab (one boot for all cases).
+check_PROGRAMS += tests/hostd/lab
+TESTS += tests/hostd/lab.sh
+tests_hostd_lab_SOURCES = tests/hostd/lab.c
+tests_hostd_lab_CPPFLAGS = $(tests_hostd_api_CPPFLAGS) -DTOP_BUILDDIR='"$(abs_top_builddir)"'
+tests_hostd_lab_LDADD = $(HOSTD_PROC_LIB) $(TEST_LIBS)
+EXTRA_tests_hostd_lab_DEPENDENCIES = hostd/vdi-hostd hostd/vdi-vm
+tests/hostd/lab.log: tests/guest/initrd.gz tests/hostd/lab tests/pools/loop
+EXTRA_DIST += tests/hostd/lab.sh
+
+# The control-socket client (hostd/vmctl.c) against a peer on a unix socket.
+check_PROGRAMS += tests/hostd/vmctl
+TESTS += tests/hostd/vmctl
+tests_hostd_vmctl_SOURCES = tests/hostd/vmctl.c hostd/vmctl.c hostd/vmctl.h
+tests_hostd_vmctl_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS)
+tests_hostd_vmctl_LDADD = $(JANSSON_LIBS) $(GLIB_LIBS) $(TEST_LIBS) -lpthread
+
+# The shipped example matches the schema in hostd/config.c.
+TESTS += tests/hostd/example.sh
+EXTRA_DIST += tests/hostd/example.sh
+tests/hostd/example.log: hostd/vdi-hostd
+
+# libFuzzer target over the control-socket reader (clang; see tests/fuzz/run).
+FUZZ_TARGETS += tests/hostd/vmctl-fuzz
+TESTS += tests/hostd/fuzz-vmctl.sh
+EXTRA_DIST += tests/hostd/fuzz-vmctl.c tests/hostd/fuzz-vmctl.sh
+tests/hostd/vmctl-fuzz: $(top_srcdir)/tests/hostd/fuzz-vmctl.c $(top_srcdir)/hostd/vmctl.c \
+		$(top_srcdir)/hostd/vmctl.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) -o $@ \
+		$(top_srcdir)/tests/hostd/fuzz-vmctl.c $(top_srcdir)/hostd/vmctl.c \
+		$(JANSSON_LIBS) $(GLIB_LIBS) -lpthread

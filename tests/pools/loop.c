@@ -1,0 +1,347 @@
+/* The reconcile loop against the harness PostgreSQL and a real vdi-hostd:
+ *   - leadership: two loops, one advisory lock; only one holds it, the
+ *     other takes over when the holder's connection dies or it stops;
+ *   - a pool converges from empty (rows, VMs on the host, clones on disk),
+ *     a claim makes the loop add a replacement, a release refreshes, a
+ *     killed VM is repaired, a silent host is marked down.
+ * Without KVM the host runs tests/hostd/sleeper-vm as its "vdi-vm", and
+ * lacking a control socket it reports a started VM as booted. With
+ * VDI_POOLS_REAL_VM=1 (tests/hostd/lab.sh, in the KVM lab) the host runs
+ * the real vdi-vm booting tests/guest's initramfs, and "ready" means the
+ * guest booted (the control socket's "booted" event). */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <glib.h>
+#include <libpq-fe.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CHECK_NOFORK
+#include "check-main.h"
+#include "harness/harness.h"
+#include "hostd-proc.h"
+#include "log.h"
+#include "pools/loop.h"
+#include "sql/db.h"
+
+static struct harness_pg *pg;
+static char *pki;
+static bool real_vm;
+static unsigned converge_ms = 15000;
+
+static void setup(void)
+{
+        g_autofree char *err = NULL;
+        struct db *db = NULL;
+
+        ck_assert_int_eq(harness_pg_start(&pg), 0);
+        struct db_config dc = { .conninfo = pg->conninfo };
+        ck_assert_int_eq(db_open(&dc, &db, &err), 0);
+        ck_assert_msg(db_migrate(db, true, &err) == 0, "migrate: %s", err);
+        db_close(db);
+        pki = g_dir_make_tmp("vdi-pools-pki-XXXXXX", NULL);
+        ck_assert_int_eq(hostd_proc_pki(pki), 0);
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        log_setup("test-pools", LOG_LEVEL_WARNING);
+        real_vm = g_strcmp0(getenv("VDI_POOLS_REAL_VM"), "1") == 0;
+        if (real_vm)
+                converge_ms = 240000; /* nested guests under TCG boot slowly */
+}
+
+static void teardown(void)
+{
+        g_autofree char *cmd = g_strdup_printf("rm -rf %s", pki);
+        harness_pg_stop(pg);
+        (void)!system(cmd);
+        g_free(pki);
+}
+
+static PGconn *conn(void)
+{
+        PGconn *c = PQconnectdb(pg->conninfo);
+        ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+        return c;
+}
+
+static char *q1(PGconn *c, const char *sql)
+{
+        PGresult *r = PQexec(c, sql);
+        ck_assert_msg(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK,
+                      "%s: %s", sql, PQresultErrorMessage(r));
+        char *v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0
+                          ? g_strdup(PQgetvalue(r, 0, 0))
+                          : g_strdup("");
+        PQclear(r);
+        return v;
+}
+
+static long qn(PGconn *c, const char *sql)
+{
+        g_autofree char *v = q1(c, sql);
+        return strtol(v, NULL, 10);
+}
+
+/* Holders of the loop's advisory lock, as the server sees them. */
+static long lock_holders(PGconn *c)
+{
+        return qn(c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                     "AND ((classid::bigint << 32) | objid::bigint) = 8531059525790166892");
+}
+
+static struct pool_loop_config loop_cfg(const char *name)
+{
+        static char cert[512], key[512], ca[512];
+        snprintf(cert, sizeof(cert), "%s/client.pem", pki);
+        snprintf(key, sizeof(key), "%s/client.key", pki);
+        snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
+        return (struct pool_loop_config){
+                .conninfo = pg->conninfo,
+                .hosts = { .cert_file = cert, .key_file = key, .ca_file = ca },
+                .interval_ms = 100,
+                .takeover_backoff_ms = 1500,
+                .policy = { .heartbeat_timeout_s = 3, .provision_timeout_s = 60,
+                            .max_failures = 3, .retry_backoff_s = 1, .vcpu_overcommit = 8 },
+                .name = name,
+        };
+}
+
+static bool wait_for(bool (*cond)(void *), void *arg, unsigned ms)
+{
+        gint64 end = g_get_monotonic_time() + (gint64)ms * 1000;
+        do {
+                if (cond(arg))
+                        return true;
+                g_usleep(50 * 1000);
+        } while (g_get_monotonic_time() < end);
+        return cond(arg);
+}
+
+static bool is_leader(void *l)
+{
+        return pool_loop_is_leader(l);
+}
+
+START_TEST(test_one_leader_and_takeover)
+{
+        struct pool_loop_config ca = loop_cfg("broker-a"), cb = loop_cfg("broker-b");
+        struct pool_loop *a = NULL, *b = NULL, *first, *second;
+        g_autofree char *err = NULL;
+        PGconn *c = conn();
+
+        /* The assertion below reads the key as the server splits it. */
+        ck_assert_int_eq(POOL_LOOP_LOCK_KEY, 8531059525790166892LL);
+        ck_assert_int_eq(pool_loop_start(&ca, &a, &err), 0);
+        ck_assert_int_eq(pool_loop_start(&cb, &b, &err), 0);
+        gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+        while (!pool_loop_is_leader(a) && !pool_loop_is_leader(b) &&
+               g_get_monotonic_time() < end)
+                g_usleep(20 * 1000);
+        /* Over two seconds: one leader, one lock holder, the other waits. */
+        for (int i = 0; i < 20; i++) {
+                ck_assert_int_eq(pool_loop_is_leader(a) + pool_loop_is_leader(b), 1);
+                ck_assert_int_eq(lock_holders(c), 1);
+                g_usleep(100 * 1000);
+        }
+        first = pool_loop_is_leader(a) ? a : b;
+        second = first == a ? b : a;
+        unsigned passes = pool_loop_passes(first);
+        ck_assert_uint_gt(passes, 3);
+        ck_assert_uint_eq(pool_loop_passes(second), 0);
+
+        /* The leader's connection dies (a crashed broker, a cut network). */
+        g_autofree char *kill = g_strdup_printf("SELECT pg_terminate_backend(%d)",
+                                                pool_loop_backend_pid(first));
+        g_free(q1(c, kill));
+        ck_assert(wait_for(is_leader, second, 5000));
+        /* Never two holders while the former leader notices and backs off. */
+        for (int i = 0; i < 20; i++) {
+                ck_assert_int_le(lock_holders(c), 1);
+                g_usleep(100 * 1000);
+        }
+        ck_assert(!pool_loop_is_leader(first));
+        ck_assert_uint_gt(pool_loop_passes(second), 0);
+
+        /* The new leader stops (clean shutdown): the first takes over again. */
+        pool_loop_stop(second);
+        ck_assert(wait_for(is_leader, first, 5000));
+        ck_assert_int_eq(lock_holders(c), 1);
+        pool_loop_stop(first);
+        g_usleep(200 * 1000);
+        ck_assert_int_eq(lock_holders(c), 0);
+        PQfinish(c);
+}
+END_TEST
+
+struct count_arg {
+        PGconn *c;
+        const char *sql;
+        long want;
+        struct pool_loop_config *cfg;
+};
+
+/* Reconcile once, then check a count. */
+static bool pass_until(void *arg)
+{
+        struct count_arg *x = arg;
+        g_autofree char *err = NULL;
+        if (x->cfg)
+                ck_assert_msg(pool_reconcile_once(x->c, x->cfg, NULL, &err) == 0, "%s", err);
+        return qn(x->c, x->sql) == x->want;
+}
+
+static void converge(PGconn *c, struct pool_loop_config *cfg, const char *sql, long want)
+{
+        struct count_arg x = { c, sql, want, cfg };
+        if (wait_for(pass_until, &x, converge_ms))
+                return;
+        /* Say what the world looks like before failing. */
+        PGresult *r = PQexec(c, "SELECT id, state, failures, last_error, pending_action "
+                                "FROM desktops ORDER BY id");
+        for (int i = 0; i < PQntuples(r); i++)
+                fprintf(stderr, "desktop %s state=%s failures=%s error=%s pending=%s\n",
+                        PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+                        PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+        PQclear(r);
+        ck_abort_msg("%s: want %ld, have %ld", sql, want, qn(c, sql));
+}
+
+START_TEST(test_pool_lifecycle_with_real_hostd)
+{
+        struct pool_loop_config cfg = loop_cfg("broker");
+        if (real_vm) {
+                /* A loaded lab must not look like a dead host or a failed boot. */
+                cfg.policy.heartbeat_timeout_s = 120;
+                cfg.policy.provision_timeout_s = 600;
+        }
+        struct hostd_proc hp = { .pki = pki, .conninfo = pg->conninfo, .name = "host-a" };
+        g_autofree char *sleeper = g_strdup_printf("%s/tests/hostd/sleeper-vm", TOP_SRCDIR);
+        g_autofree char *base = NULL, *cmd = NULL, *sql = NULL, *err = NULL;
+        PGconn *c = conn();
+
+        if (!real_vm)
+                hp.vm_binary = g_strdup(sleeper);
+        ck_assert_int_eq(hostd_proc_start(&hp), 0);
+        /* The host registers itself through its heartbeat. */
+        converge(c, NULL, "SELECT count(*) FROM hosts WHERE name = 'host-a' AND state = 'up'", 1);
+
+        /* A golden image version and a floating pool: min 2, keep 2 ready, max 4. */
+        base = g_build_filename(hp.dir, "golden.qcow2", NULL);
+        cmd = g_strdup_printf("qemu-img create -q -f qcow2 %s 32M && head -c 1024 /dev/urandom > "
+                              "%s/vmlinuz", base, hp.dir);
+        ck_assert_int_eq(system(cmd), 0);
+        if (real_vm) {
+                const char *top = getenv("abs_top_builddir");
+                g_autofree char *out = NULL;
+                g_autofree char *kcmd = g_strdup_printf(
+                        "%s/tests/guest/build-initrd --print-kernel", TOP_SRCDIR);
+                ck_assert(g_spawn_command_line_sync(kcmd, &out, NULL, NULL, NULL));
+                sql = g_strdup_printf(
+                        "WITH i AS (INSERT INTO images (name) VALUES ('deb12') RETURNING id), "
+                        "v AS (INSERT INTO image_versions (image_id, version, path, kernel_path, "
+                        "initrd_path, cmdline, state) SELECT id, 1, '%s', '%s', "
+                        "'%s/tests/guest/initrd.gz', 'console=ttyS0 quiet agent.action=sleep', "
+                        "'published' FROM i RETURNING id) "
+                        "INSERT INTO pools (name, kind, image_version_id, min_size, max_size, "
+                        "ready_size, vcpus, memory_mb) SELECT 'eng', 'floating', id, 2, 4, 2, 1, "
+                        "128 FROM v RETURNING id",
+                        base, g_strstrip(out), top ? top : TOP_SRCDIR);
+        } else {
+                sql = g_strdup_printf(
+                        "WITH i AS (INSERT INTO images (name) VALUES ('deb12') RETURNING id), "
+                        "v AS (INSERT INTO image_versions (image_id, version, path, kernel_path, "
+                        "state) SELECT id, 1, '%s', '%s/vmlinuz', 'published' FROM i RETURNING id) "
+                        "INSERT INTO pools (name, kind, image_version_id, min_size, max_size, "
+                        "ready_size, vcpus, memory_mb) SELECT 'eng', 'floating', id, 2, 4, 2, 1, "
+                        "128 FROM v RETURNING id",
+                        base, hp.dir);
+        }
+        g_free(q1(c, sql));
+
+        /* Converges from empty: 2 desktops, both ready (booted). */
+        converge(c, &cfg, "SELECT count(*) FROM desktops WHERE state = 'ready'", 2);
+        ck_assert_int_eq(qn(c, "SELECT count(*) FROM desktops"), 2);
+        ck_assert_int_eq(qn(c, "SELECT count(*) FROM desktops WHERE spice_port IS NOT NULL "
+                               "AND disk_path IS NOT NULL"), 2);
+        struct hostd_reply r;
+        hostd_req(&hp, "GET", "/api/v1/vms", NULL, CERT_CLIENT, &r);
+        ck_assert_uint_eq(json_array_size(json_object_get(r.json, "vms")), 2);
+        hostd_reply_clear(&r);
+        ck_assert_int_eq(qn(c, "SELECT count(*) FROM desktop_events WHERE event = 'started'"), 2);
+        if (real_vm)
+                ck_assert_int_eq(qn(c, "SELECT count(*) FROM desktop_events WHERE event = "
+                                       "'booted'"), 2);
+
+        /* A user takes one: the loop adds a replacement (1 assigned + 2 ready). */
+        g_autofree char *did = q1(c, "SELECT id FROM desktops ORDER BY id LIMIT 1");
+        g_free(q1(c, "UPDATE desktops SET state = 'assigned' WHERE id = (SELECT min(id) FROM desktops)"));
+        g_autofree char *asg = g_strdup_printf(
+                "INSERT INTO assignments (pool_id, desktop_id, user_name) SELECT pool_id, id, "
+                "'alice' FROM desktops WHERE id = %s RETURNING id", did);
+        g_autofree char *aid = q1(c, asg);
+        converge(c, &cfg, "SELECT count(*) FROM desktops WHERE state = 'ready'", 2);
+        ck_assert_int_eq(qn(c, "SELECT count(*) FROM desktops"), 3);
+
+        /* She signs out: the desktop is wiped (refreshed) and back to ready. */
+        g_autofree char *rel = g_strdup_printf(
+                "UPDATE assignments SET released_at = now() WHERE id = %s", aid);
+        g_free(q1(c, rel));
+        g_autofree char *refr = g_strdup_printf(
+                "UPDATE desktops SET state = 'refreshing' WHERE id = %s", did);
+        g_free(q1(c, refr));
+        g_autofree char *ev = g_strdup_printf(
+                "SELECT count(*) FROM desktop_events WHERE vm_id = '%s' AND event = 'refreshed'",
+                did);
+        converge(c, &cfg, ev, 1);
+        /* ... and the pool shrinks back to its size: 2 desktops, none assigned. */
+        converge(c, &cfg, "SELECT count(*) FROM desktops WHERE state = 'ready'", 2);
+        converge(c, &cfg, "SELECT count(*) FROM desktops", 2);
+
+        /* A VM dies: crash event, desktop in error, the loop repairs it. */
+        g_autofree char *victim = q1(c, "SELECT id FROM desktops ORDER BY id DESC LIMIT 1");
+        g_autofree char *vpath = g_strdup_printf("/api/v1/vms/%s", victim);
+        hostd_req(&hp, "GET", vpath, NULL, CERT_CLIENT, &r);
+        pid_t pid = (pid_t)json_integer_value(json_object_get(r.json, "pid"));
+        hostd_reply_clear(&r);
+        ck_assert_int_gt(pid, 1);
+        kill(pid, SIGKILL);
+        g_autofree char *crashed = g_strdup_printf(
+                "SELECT count(*) FROM desktop_events WHERE vm_id = '%s' AND event = 'crashed'",
+                victim);
+        converge(c, NULL, crashed, 1);
+        g_autofree char *failed = g_strdup_printf(
+                "SELECT count(*) FROM desktops WHERE id = %s AND (failures = 1 OR state = 'ready')",
+                victim);
+        converge(c, NULL, failed, 1);
+        converge(c, &cfg, "SELECT count(*) FROM desktops WHERE state = 'ready'", 2);
+
+        /* The host goes silent: marked down, its floating desktops dropped.
+         * (Not in the lab: a loaded TCG lab makes that timeout long.) */
+        if (real_vm)
+                goto out;
+        hostd_proc_stop(&hp);
+        sleep((unsigned)cfg.policy.heartbeat_timeout_s + 1);
+        ck_assert_int_eq(pool_reconcile_once(c, &cfg, NULL, &err), 0);
+        ck_assert_int_eq(qn(c, "SELECT count(*) FROM hosts WHERE state = 'down' AND "
+                               "down_reason LIKE 'host host-a: no heartbeat%'"), 1);
+        converge(c, &cfg, "SELECT count(*) FROM desktops WHERE host_id IS NOT NULL", 0);
+        ck_assert_int_ge(qn(c, "SELECT count(*) FROM audit_events WHERE action = 'pool.host_down'"),
+                         1);
+out:
+        hostd_proc_destroy(&hp);
+        PQfinish(c);
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+        Suite *s = suite_create("pools-loop");
+        TCase *tc = tcase_create("loop");
+        tcase_add_unchecked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 900);
+        tcase_add_test(tc, test_one_leader_and_takeover);
+        tcase_add_test(tc, test_pool_lifecycle_with_real_hostd);
+        suite_add_tcase(s, tc);
+        return s;
+}
