@@ -9,7 +9,9 @@
  *   0x00100000  protected-mode kernel (bzImage payload), then RAM
  *   ...         initrd at the top of low RAM
  *   0xc0000000  32-bit PCI hole: RAM above 3 GiB is relocated to 4 GiB
- *   0xc0000000  PCI MMIO window (BARs), up to 0xfebfffff
+ *   0xc0000000  PCI MMIO window (BARs), up to 0xdfffffff
+ *   0xe0000000  framebuffer memslot (fb.h), up to 256 MiB; outside the
+ *               window so the guest never places a BAR over it
  *   0xfec00000  IOAPIC (in-kernel), 0xfee00000 LAPIC (in-kernel)
  *   0xfffbc000  KVM identity map page and TSS (reserved)
  *   0x100000000 high RAM (memory beyond 3 GiB)
@@ -37,7 +39,8 @@
 
 #define LAYOUT_PCI_HOLE 0xc0000000ULL /* 3 GiB: low RAM ends here at most */
 #define LAYOUT_PCI_MMIO 0xc0000000ULL
-#define LAYOUT_PCI_MMIO_END 0xfec00000ULL /* exclusive */
+#define LAYOUT_PCI_MMIO_END 0xe0000000ULL /* exclusive */
+#define LAYOUT_FB 0xe0000000ULL       /* framebuffer (fb.h FB_GPA) */
 #define LAYOUT_IOAPIC 0xfec00000ULL
 #define LAYOUT_LAPIC 0xfee00000ULL
 #define LAYOUT_IDENTITY_MAP 0xfffbc000ULL

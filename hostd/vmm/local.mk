@@ -34,3 +34,30 @@ bench_boot_timer_SOURCES = bench/boot-timer.c
 dist_noinst_SCRIPTS += bench/boot
 BENCHES += bench/boot
 CLEANFILES += bench/boot-initrd.gz
+
+# Engine part 2 (issue 5): virtio-pci with split
+# virtqueues, virtio-blk over hostd/storage, virtio-input, the framebuffer
+# with dirty-log damage, the control socket.
+hostd_vmm_libvmm_a_SOURCES += \
+	hostd/vmm/virtqueue.c hostd/vmm/virtqueue.h \
+	hostd/vmm/virtio-pci.c hostd/vmm/virtio-pci.h \
+	hostd/vmm/virtio-blk.c hostd/vmm/virtio-input.c hostd/vmm/virtio-devices.h \
+	hostd/vmm/fb.c hostd/vmm/fb.h \
+	hostd/vmm/vm-devices.c hostd/vmm/vm-devices.h \
+	hostd/vmm/control.c hostd/vmm/control.h
+
+# The engine now needs the disk backends and, for the control socket, jansson.
+LIBVMM += $(STORAGE_LIBS) $(JANSSON_LIBS)
+
+# libFuzzer target: hostile descriptor chains against the virtqueue code.
+FUZZ_TARGETS += tests/fuzz/virtqueue-fuzz
+EXTRA_DIST += tests/fuzz/virtqueue.c
+tests/fuzz/virtqueue-fuzz: $(top_srcdir)/tests/fuzz/virtqueue.c $(top_srcdir)/hostd/vmm/virtqueue.c \
+		$(top_srcdir)/hostd/vmm/virtqueue.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/virtqueue.c \
+		$(top_srcdir)/hostd/vmm/virtqueue.c
+
+# bench/disk: guest I/O on our virtio-blk vs QEMU's (in the KVM lab).
+dist_noinst_SCRIPTS += bench/disk
+BENCHES += bench/disk
+CLEANFILES += bench/disk-initrd.gz

@@ -13,6 +13,7 @@
 #include "pci.h"
 #include "power.h"
 #include "serial.h"
+#include "vm-devices.h"
 #include "vm.h"
 
 struct vcpu {
@@ -41,6 +42,7 @@ struct vm {
         struct pci_device host_bridge;
         struct serial serial;
         struct power power;
+        struct vm_devices dev;          /* virtio disks and input, framebuffer */
 
         atomic_bool stopping;           /* vCPU threads leave their loop */
         atomic_uint unclaimed_logged;

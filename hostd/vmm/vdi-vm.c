@@ -8,11 +8,15 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "control.h"
+#include "fb.h"
 #include "log.h"
 #include "vm.h"
 
@@ -41,6 +45,15 @@ static void usage(FILE *f)
                 "                        stdout; \"-\" is stdout, \"none\" discards it. With\n"
                 "                        stdout, stdin is the console's input\n"
                 "      --no-reboot       when the guest resets, stop instead of rebooting it\n"
+                "  -d, --disk PATH,format=qcow2|raw[,ro]\n"
+                "                        attach a virtio-blk disk (repeatable, at most %d; the\n"
+                "                        first is /dev/vda). The format is required and never\n"
+                "                        guessed; ro makes the guest's writes fail (and the\n"
+                "                        image is opened read-only)\n"
+                "      --framebuffer WxH a WxH XRGB8888 framebuffer (e.g. 1024x768, 1920x1080)\n"
+                "                        that the guest's vesafb shows as /dev/fb0\n"
+                "      --no-input        no virtio keyboard and tablet (present by default)\n"
+                "      --control PATH    serve the JSON control socket at PATH (see below)\n"
                 "      --kvm PATH        KVM device (default /dev/kvm)\n"
                 "      --log-level LVL   error|warning|notice|info|debug (default notice)\n"
                 "  -h, --help            show this help\n"
@@ -48,15 +61,34 @@ static void usage(FILE *f)
                 "Events (booting, reset, powered_off, stopped) are logged on stderr as\n"
                 "\"level=notice event=NAME key=value...\" lines.\n"
                 "\n"
+                "Control socket: one JSON object per line (at most 64 KiB). Requests\n"
+                "  {\"id\":N,\"cmd\":\"status\"}      -> {\"id\":N,\"ok\":true,\"state\":\"running\",\"cpus\":C,\"memory_mb\":M,\"pid\":P}\n"
+                "  {\"id\":N,\"cmd\":\"stop\"}        hard stop; vdi-vm exits 0 after the reply\n"
+                "  {\"id\":N,\"cmd\":\"reset\"}       the guest reboots\n"
+                "  {\"id\":N,\"cmd\":\"key\",\"code\":EVDEV,\"pressed\":true|false}\n"
+                "  {\"id\":N,\"cmd\":\"pointer\",\"x\":0-32767,\"y\":0-32767,\"buttons\":0-7}\n"
+                "  {\"id\":N,\"cmd\":\"wheel\",\"delta\":D}\n"
+                "  {\"id\":N,\"cmd\":\"screenshot\",\"path\":\"/abs/file.ppm\"}   binary PPM (P6)\n"
+                "  {\"id\":N,\"cmd\":\"set-ticket\",\"protocol\":\"spice\"|\"rdp\",\"user\":U,\"password\":P,\"expiry_s\":S}\n"
+                "  {\"id\":N,\"cmd\":\"damage\"}      (tests) rectangles changed since the last call\n"
+                "answer {\"id\":N,\"ok\":true,...} or {\"id\":N,\"ok\":false,\"error\":\"...\"}. Events\n"
+                "without id: {\"event\":\"booted\"} (first byte on the serial console; repeated\n"
+                "to clients that connect later), {\"event\":\"reset\"}, {\"event\":\"powered_off\"},\n"
+                "{\"event\":\"crashed\",\"reason\":\"...\"}.\n"
+                "\n"
                 "The guest has: COM1 16550A at 0x3f8/IRQ 4, ACPI tables (MADT with every\n"
                 "vCPU; PM1 registers for S5 poweroff; a reset register), a PCI host bridge\n"
-                "(config ports 0xCF8/0xCFC), in-kernel LAPIC/IOAPIC/PIC/PIT. A guest reset\n"
+                "(config ports 0xCF8/0xCFC), in-kernel LAPIC/IOAPIC/PIC/PIT; on PCI the\n"
+                "virtio 1.x (modern, MSI-X) disks in --disk order, then a virtio keyboard\n"
+                "and an absolute tablet (0..32767, 3 buttons, wheel); with --framebuffer a\n"
+                "VESA linear framebuffer at 0xe0000000 (boot_params.screen_info). A guest reset\n"
                 "(ACPI reset, i8042 0xFE, port 0xCF9, triple fault) reboots the VM from\n"
                 "scratch unless --no-reboot.\n"
                 "\n"
-                "Exit status: 0 guest powered off; 1 error (message on stderr); 2 bad\n"
-                "arguments; 3 guest reset with --no-reboot; 4 stopped by SIGINT/SIGTERM.\n",
-                VM_MAX_CPUS, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB);
+                "Exit status: 0 guest powered off or stopped by the control socket; 1 error\n"
+                "(message on stderr); 2 bad arguments; 3 guest reset with --no-reboot;\n"
+                "4 stopped by SIGINT/SIGTERM.\n",
+                VM_MAX_CPUS, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, VM_MAX_DISKS);
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned long long max, unsigned long long *out)
@@ -77,11 +109,142 @@ bad:
         return -EINVAL;
 }
 
+/* What the control socket needs besides the VM. */
+struct app {
+        struct vm *vm;
+        struct control *ctl;
+        unsigned cpus;
+        uint64_t memory_mb;
+        atomic_bool stop_requested; /* by the control socket: exit 0 */
+        pthread_mutex_t ticket_lock;
+        char ticket_protocol[8], ticket_user[257], ticket_password[257];
+        time_t ticket_expiry;
+        /* Console tee: the guest's serial output goes through a pipe so that
+         * its first byte can be reported as "booted". */
+        int console_out, pipe_rd;
+        pthread_t tee;
+};
+
 static void on_event(void *opaque, const char *event, const char *detail)
 {
-        (void)opaque;
+        struct app *a = opaque;
+
         log_notice(event, "%s", detail);
+        if (strcmp(event, "reset") == 0 || strcmp(event, "powered_off") == 0)
+                control_event(a->ctl, event, NULL);
 }
+
+static void *console_tee(void *arg)
+{
+        struct app *a = arg;
+        char buf[4096];
+        bool first = true;
+
+        for (;;) {
+                ssize_t n = read(a->pipe_rd, buf, sizeof(buf)), done = 0;
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return NULL;
+                if (first) {
+                        control_event(a->ctl, "booted", NULL);
+                        first = false;
+                }
+                while (a->console_out >= 0 && done < n) {
+                        ssize_t w = write(a->console_out, buf + done, (size_t)(n - done));
+                        if (w < 0 && errno == EINTR)
+                                continue;
+                        if (w <= 0)
+                                break;
+                        done += w;
+                }
+        }
+}
+
+static void h_status(void *o, struct control_status *st)
+{
+        struct app *a = o;
+
+        st->state = "running";
+        st->cpus = a->cpus;
+        st->memory_mb = a->memory_mb;
+}
+
+static void h_stop(void *o)
+{
+        struct app *a = o;
+
+        atomic_store(&a->stop_requested, true);
+        vm_request_stop(a->vm);
+}
+
+static int h_reset(void *o, char *err, size_t n)
+{
+        vm_request_reset(((struct app *)o)->vm);
+        return 0;
+}
+
+static void h_key(void *o, uint16_t code, bool pressed)
+{
+        vm_input_key(((struct app *)o)->vm, code, pressed);
+}
+
+static void h_pointer(void *o, uint32_t x, uint32_t y, uint32_t buttons)
+{
+        vm_input_pointer(((struct app *)o)->vm, x, y, buttons);
+}
+
+static void h_wheel(void *o, int32_t delta)
+{
+        vm_input_wheel(((struct app *)o)->vm, delta);
+}
+
+static int h_screenshot(void *o, const char *path, char *err, size_t n)
+{
+        int r = vm_screenshot(((struct app *)o)->vm, path);
+
+        if (r == -ENODEV)
+                snprintf(err, n, "this VM has no framebuffer (start vdi-vm with --framebuffer WxH)");
+        else if (r < 0)
+                snprintf(err, n, "%s", strerror(-r));
+        return r;
+}
+
+/* Kept for the display servers (wired in later); never logged. */
+static int h_set_ticket(void *o, const char *protocol, const char *user, const char *password, unsigned expiry_s,
+                        char *err, size_t n)
+{
+        struct app *a = o;
+
+        pthread_mutex_lock(&a->ticket_lock);
+        explicit_bzero(a->ticket_password, sizeof(a->ticket_password));
+        snprintf(a->ticket_protocol, sizeof(a->ticket_protocol), "%s", protocol);
+        snprintf(a->ticket_user, sizeof(a->ticket_user), "%s", user);
+        snprintf(a->ticket_password, sizeof(a->ticket_password), "%s", password);
+        a->ticket_expiry = time(NULL) + expiry_s;
+        pthread_mutex_unlock(&a->ticket_lock);
+        log_info("ticket_set", "protocol=%s expiry_s=%u", protocol, expiry_s);
+        return 0;
+}
+
+static int h_damage(void *o, struct display_rect *rects, size_t max)
+{
+        struct display_source ds = vm_display_source(((struct app *)o)->vm);
+
+        return ds.ops->collect_damage(ds.opaque, rects, max);
+}
+
+static const struct control_handler control_handler = {
+        .status = h_status,
+        .stop = h_stop,
+        .reset = h_reset,
+        .key = h_key,
+        .pointer = h_pointer,
+        .wheel = h_wheel,
+        .screenshot = h_screenshot,
+        .set_ticket = h_set_ticket,
+        .damage = h_damage,
+};
 
 struct sigwaiter {
         struct vm *vm;
@@ -112,6 +275,10 @@ int main(int argc, char **argv)
                 { "console", required_argument, NULL, 'C' },
                 { "no-reboot", no_argument, NULL, 'R' },
                 { "kvm", required_argument, NULL, 'K' },
+                { "disk", required_argument, NULL, 'd' },
+                { "framebuffer", required_argument, NULL, 'F' },
+                { "no-input", no_argument, NULL, 'I' },
+                { "control", required_argument, NULL, 'S' },
                 { "log-level", required_argument, NULL, 'L' },
                 { "help", no_argument, NULL, 'h' },
                 {},
@@ -125,7 +292,9 @@ int main(int argc, char **argv)
                 .console_in_fd = STDIN_FILENO,
                 .event = on_event,
         };
-        const char *console = NULL;
+        const char *console = NULL, *control_path = NULL;
+        static struct app app = { .console_out = -1, .pipe_rd = -1 };
+        bool tee_started = false;
         enum log_level level = LOG_LEVEL_NOTICE;
         unsigned long long n;
         struct vm_err err = { "" };
@@ -135,7 +304,7 @@ int main(int argc, char **argv)
         enum vm_stop why = VM_STOP_NONE;
         int c, r, console_fd = -1;
 
-        while ((c = getopt_long(argc, argv, "k:i:a:c:m:h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "k:i:a:c:m:d:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'k':
                         cfg.kernel = optarg;
@@ -164,6 +333,31 @@ int main(int argc, char **argv)
                         break;
                 case 'K':
                         cfg.kvm_path = optarg;
+                        break;
+                case 'd':
+                        if (cfg.devices.ndisks == VM_MAX_DISKS) {
+                                fprintf(stderr, "vdi-vm: too many --disk options (at most %d)\n", VM_MAX_DISKS);
+                                return EXIT_USAGE;
+                        }
+                        if (vm_disk_parse(optarg, &cfg.devices.disks[cfg.devices.ndisks], &err) < 0) {
+                                fprintf(stderr, "vdi-vm: %s\n", err.msg);
+                                return EXIT_USAGE;
+                        }
+                        cfg.devices.ndisks++;
+                        break;
+                case 'F':
+                        if (fb_parse_size(optarg, &cfg.devices.fb_width, &cfg.devices.fb_height) < 0) {
+                                fprintf(stderr,
+                                        "vdi-vm: invalid --framebuffer \"%s\": expected WIDTHxHEIGHT between %ux%u and %ux%u (e.g. 1920x1080)\n",
+                                        optarg, FB_MIN_WIDTH, FB_MIN_HEIGHT, FB_MAX_DIM, FB_MAX_DIM);
+                                return EXIT_USAGE;
+                        }
+                        break;
+                case 'I':
+                        cfg.devices.no_input = true;
+                        break;
+                case 'S':
+                        control_path = optarg;
                         break;
                 case 'L':
                         if (log_level_from_string(optarg, &level) < 0) {
@@ -201,20 +395,54 @@ int main(int argc, char **argv)
                 cfg.console_input = false;
         }
         signal(SIGPIPE, SIG_IGN);
+        /* SIGINT/SIGTERM go to one thread that asks the VM to stop: block
+         * them before any thread exists (devices, vCPUs and the console
+         * tee inherit the mask), so none of those dies of them. */
+        sigemptyset(&w.set);
+        sigaddset(&w.set, SIGINT);
+        sigaddset(&w.set, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &w.set, NULL);
+        pthread_mutex_init(&app.ticket_lock, NULL);
+        cfg.event_opaque = &app;
+        if (control_path) {
+                int p[2];
+                if (pipe2(p, O_CLOEXEC) < 0) {
+                        fprintf(stderr, "vdi-vm: pipe: %s\n", strerror(errno));
+                        return EXIT_ERROR;
+                }
+                app.console_out = cfg.console_fd;
+                app.pipe_rd = p[0];
+                cfg.console_fd = p[1];
+        }
 
         r = vm_create(&cfg, &vm, &err);
         if (r < 0) {
                 fprintf(stderr, "vdi-vm: %s\n", err.msg);
                 return EXIT_ERROR;
         }
+        app.vm = vm;
+        app.cpus = cfg.ncpus;
+        app.memory_mb = cfg.mem_mib;
+        if (control_path) {
+                char *msg = NULL;
+                if (control_start(control_path, &control_handler, &app, &app.ctl, &msg) < 0) {
+                        fprintf(stderr, "vdi-vm: %s\n", msg ? msg : "cannot start the control socket");
+                        free(msg);
+                        vm_free(vm);
+                        return EXIT_ERROR;
+                }
+                if (app.pipe_rd >= 0) {
+                        if (pthread_create(&app.tee, NULL, console_tee, &app) != 0) {
+                                fprintf(stderr, "vdi-vm: cannot start the console thread\n");
+                                control_stop(app.ctl);
+                                vm_free(vm);
+                                return EXIT_ERROR;
+                        }
+                        tee_started = true;
+                }
+        }
 
-        /* SIGINT/SIGTERM go to one thread that asks the VM to stop; vCPU
-         * threads inherit the blocked mask. */
         w.vm = vm;
-        sigemptyset(&w.set);
-        sigaddset(&w.set, SIGINT);
-        sigaddset(&w.set, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &w.set, NULL);
         if (pthread_create(&sigthr, NULL, signal_thread, &w) != 0) {
                 fprintf(stderr, "vdi-vm: cannot start the signal thread\n");
                 vm_free(vm);
@@ -223,7 +451,17 @@ int main(int argc, char **argv)
         pthread_detach(sigthr);
 
         r = vm_run(vm, &why, &err);
+        if (r < 0)
+                control_event(app.ctl, "crashed", err.msg);
         vm_free(vm);
+        if (tee_started) {
+                /* vm_free closed nothing of ours: end the tee by closing
+                 * the pipe's write end after the guest is gone. */
+                close(cfg.console_fd);
+                pthread_join(app.tee, NULL);
+                close(app.pipe_rd);
+        }
+        control_stop(app.ctl);
         if (console_fd >= 0)
                 close(console_fd);
         if (r < 0) {
@@ -236,6 +474,6 @@ int main(int argc, char **argv)
         case VM_STOP_RESET:
                 return EXIT_RESET;
         default:
-                return EXIT_STOPPED;
+                return atomic_load(&app.stop_requested) ? EXIT_POWEROFF : EXIT_STOPPED;
         }
 }

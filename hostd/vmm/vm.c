@@ -54,6 +54,11 @@ void vm_signal_stop(struct vm *vm, enum vm_stop why, const char *how, const char
         pthread_mutex_unlock(&vm->lock);
 }
 
+void vm_request_reset(struct vm *vm)
+{
+        vm_signal_stop(vm, VM_STOP_RESET, "request", NULL);
+}
+
 void vm_request_stop(struct vm *vm)
 {
         pthread_mutex_lock(&vm->lock);
@@ -184,6 +189,10 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct vm_err *err)
         r = boot_image_load(&vm->image, cfg->kernel, cfg->initrd, mem, err);
         if (r < 0)
                 goto fail;
+        /* Disks too: a bad one is reported before KVM is touched. */
+        r = vm_devices_create(&vm->dev, &cfg->devices, &vm->mem, &vm->pci, err);
+        if (r < 0)
+                goto fail;
         {
                 uint64_t low, high;
                 guest_mem_layout(mem, &low, &high);
@@ -235,6 +244,7 @@ static void machine_stop(struct vm *vm)
                 if (vm->vcpus[i].vm)
                         vcpu_destroy(&vm->vcpus[i]);
         serial_attach(&vm->serial, -1);
+        vm_devices_detach(&vm->dev);
         if (vm->vm_fd >= 0)
                 close(vm->vm_fd);
         vm->vm_fd = -1;
@@ -273,6 +283,9 @@ static int machine_start(struct vm *vm, struct vm_err *err)
         if (r < 0)
                 return r;
         r = boot_setup(&vm->mem, &vm->image, vm->cfg.cmdline, vm->cfg.ncpus, &vm->entry, err);
+        if (r < 0)
+                return r;
+        r = vm_devices_attach(&vm->dev, vm->vm_fd, guest_mem_ptr(&vm->mem, LAYOUT_ZERO_PAGE, 4096), err);
         if (r < 0)
                 return r;
         serial_attach(&vm->serial, vm->vm_fd);
@@ -343,6 +356,33 @@ int vm_run(struct vm *vm, enum vm_stop *why, struct vm_err *err)
         }
 }
 
+void vm_input_key(struct vm *vm, uint16_t evdev_code, bool pressed)
+{
+        vm_devices_key(&vm->dev, evdev_code, pressed);
+}
+
+void vm_input_pointer(struct vm *vm, uint32_t x, uint32_t y, uint32_t buttons)
+{
+        vm_devices_pointer(&vm->dev, x, y, buttons);
+}
+
+void vm_input_wheel(struct vm *vm, int32_t delta)
+{
+        vm_devices_wheel(&vm->dev, delta);
+}
+
+struct display_source vm_display_source(struct vm *vm)
+{
+        return vm_devices_display(&vm->dev);
+}
+
+int vm_screenshot(struct vm *vm, const char *path)
+{
+        if (!vm->dev.has_fb)
+                return -ENODEV;
+        return fb_screenshot_ppm(&vm->dev.fb, path);
+}
+
 void *vm_guest_ptr(struct vm *vm, uint64_t gpa, uint64_t len)
 {
         return guest_mem_ptr(&vm->mem, gpa, len);
@@ -357,6 +397,7 @@ void vm_free(struct vm *vm)
         else if (vm->vm_fd >= 0)
                 close(vm->vm_fd);
         free(vm->vcpus);
+        vm_devices_destroy(&vm->dev);
         serial_destroy(&vm->serial);
         pci_bus_destroy(&vm->pci);
         power_destroy(&vm->power);

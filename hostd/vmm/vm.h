@@ -14,6 +14,8 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "protocols/display.h"
+#include "vm-devices.h"
 
 #define VM_MAX_CPUS 64
 #define VM_MIN_MEM_MIB 32
@@ -43,6 +45,8 @@ struct vm_config {
          * called from any thread; detail is key=value text. May be NULL. */
         void (*event)(void *opaque, const char *event, const char *detail);
         void *event_opaque;
+        /* Disks, framebuffer, input (vm-devices.h). */
+        struct vm_dev_config devices;
 };
 
 struct vm;
@@ -61,6 +65,23 @@ int vm_run(struct vm *vm, enum vm_stop *why, struct vm_err *err);
 
 /* Ask vm_run to stop the VM; safe from any thread. */
 void vm_request_stop(struct vm *vm);
+
+/* Ask vm_run to reset the guest (it reboots unless cfg.no_reboot). */
+void vm_request_reset(struct vm *vm);
+
+/* Input for the guest's virtio keyboard and tablet; any thread. Codes are
+ * Linux evdev KEY_*; x, y 0..32767; buttons bit 0 left, 1 middle, 2 right;
+ * wheel delta > 0 scrolls up. Events wait (bounded) while the guest has
+ * no buffers. */
+void vm_input_key(struct vm *vm, uint16_t evdev_code, bool pressed);
+void vm_input_pointer(struct vm *vm, uint32_t x, uint32_t y, uint32_t buttons);
+void vm_input_wheel(struct vm *vm, int32_t delta);
+
+/* The framebuffer and input as protocols/display.h's display_source. */
+struct display_source vm_display_source(struct vm *vm);
+
+/* Write the framebuffer as a binary PPM; -ENODEV without --framebuffer. */
+int vm_screenshot(struct vm *vm, const char *path);
 
 /* Guest memory, e.g. for the display path (valid until vm_free). */
 void *vm_guest_ptr(struct vm *vm, uint64_t gpa, uint64_t len);

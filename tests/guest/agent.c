@@ -14,6 +14,11 @@
  *   reboot    sync and reboot
  *   shell     run busybox sh on the console, power off when it exits
  *   sleep     stay up, reaping orphans, until the VMM stops the guest
+ *   devtest   exercise our VMM's devices (disks, /dev/fb0, input), then
+ *             echo input events until the host presses KEY_F3 (see
+ *             agent_act_devtest)
+ *   diskbench time sequential and 4 KiB random I/O on /dev/vda (bench/disk),
+ *             then power off
  *
  * Report lines are "AGENT <event> key=value ..." so that host-side tests can
  * match them; errors are "AGENT error what=... errno=...".  New checks (disk,
@@ -22,16 +27,26 @@
  *
  * Built static (-static -O2) without sanitizers: the initramfs has no libc.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fb.h>
+#include <linux/fs.h>
+#include <linux/input.h>
+#include <linux/kd.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -209,8 +224,65 @@ static void agent_probe_virtio(void)
 	agent_report("virtio", "count=%d", found);
 }
 
+/* Report every virtio disk: its size in 512-byte sectors and whether the
+ * kernel sees it read-only. */
+static void agent_probe_disks(void)
+{
+	char path[128], buf[64], ro[8];
+	struct dirent *de;
+	DIR *d;
+
+	d = opendir("/sys/block");
+	if (!d) {
+		agent_error("opendir", "/sys/block", errno);
+		return;
+	}
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "vd", 2) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%.32s/size", de->d_name);
+		if (agent_read_file(path, buf, sizeof(buf)) < 0)
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%.32s/ro", de->d_name);
+		if (agent_read_file(path, ro, sizeof(ro)) < 0)
+			snprintf(ro, sizeof(ro), "?");
+		agent_report("disk", "dev=%s sectors=%s ro=%s", de->d_name, buf, ro);
+	}
+	closedir(d);
+}
+
+/* How the virtio devices interrupt (MSI-X per queue, or INTx): their
+ * lines of /proc/interrupts, the per-CPU counts left out. */
+static void agent_probe_interrupts(void)
+{
+	char line[512];
+	FILE *f = fopen("/proc/interrupts", "re");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *name, *type;
+
+		if (!strstr(line, "virtio"))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		/* "  24:  5  PCI-MSIX-0000:00:01.0  0-edge  virtio0-config" */
+		name = strrchr(p, ' ');
+		while (*p == ' ')
+			p++;
+		type = strstr(p, "PCI-") ? strstr(p, "PCI-") : strstr(p, "IO-APIC");
+		if (!name || !type)
+			continue;
+		agent_report("irq", "irq=%.*s chip=%.*s name=%s", (int)strcspn(p, ":"), p, (int)strcspn(type, " "), type,
+			     name + 1);
+	}
+	fclose(f);
+}
+
 static const struct agent_probe agent_probes[] = {
 	{ .name = "virtio", .run = agent_probe_virtio },
+	{ .name = "disks", .run = agent_probe_disks },
+	{ .name = "interrupts", .run = agent_probe_interrupts },
 };
 
 /* ------------------------------------------------------------- actions -- */
@@ -275,11 +347,319 @@ static int agent_act_sleep(void)
 	return RB_POWER_OFF;
 }
 
+/* ----------------------------------------------------- device tests -- */
+
+#define AGENT_DISK_OFFSET  (1024 * 1024)
+#define AGENT_DISK_LEN     (64 * 1024)
+#define AGENT_IO_ALIGN     4096
+
+/* FNV-1a, to report what a disk holds in a few characters. */
+static uint32_t agent_fnv1a(const uint8_t *p, size_t len)
+{
+	uint32_t h = 2166136261u;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/* The pattern the agent writes to disk DEV: host-side tests compute the
+ * same bytes (tests/vmm/devices-lab.py). */
+static void agent_disk_pattern(uint8_t *buf, size_t len, const char *dev)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		buf[i] = (uint8_t)(i * 31 + (unsigned char)dev[2] + i / 4096);
+	snprintf((char *)buf, 32, "VDI-GUEST-WROTE-%.8s", dev);
+}
+
+/* One disk: report a checksum of its first 4 KiB (the host filled them),
+ * then write a pattern at 1 MiB and read it back, with O_DIRECT so that
+ * the bytes really go through the device. A read-only disk is made
+ * writable in the kernel (BLKROSET) so that the write reaches the device,
+ * which must refuse it. */
+static void agent_disk_test(const char *dev, int ro)
+{
+	char path[64];
+	uint8_t *buf = NULL, *want = NULL;
+	ssize_t n;
+	int fd, zero = 0;
+
+	snprintf(path, sizeof(path), "/dev/%.32s", dev);
+	if (posix_memalign((void **)&buf, AGENT_IO_ALIGN, AGENT_DISK_LEN) ||
+	    posix_memalign((void **)&want, AGENT_IO_ALIGN, AGENT_DISK_LEN)) {
+		agent_error("memalign", dev, ENOMEM);
+		goto out;
+	}
+	fd = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (fd < 0) {
+		agent_error("open", path, errno);
+		goto out;
+	}
+	n = pread(fd, buf, 4096, 0);
+	if (n != 4096)
+		agent_error("disk-read", dev, n < 0 ? errno : EIO);
+	else
+		agent_report("disk-read", "dev=%s offset=0 len=4096 fnv=%08x", dev, agent_fnv1a(buf, 4096));
+
+	agent_disk_pattern(want, AGENT_DISK_LEN, dev);
+	if (ro) {
+		if (ioctl(fd, BLKROSET, &zero) < 0)
+			agent_error("blkroset", dev, errno);
+		n = pwrite(fd, want, AGENT_DISK_LEN, AGENT_DISK_OFFSET);
+		agent_report("disk-ro", "dev=%s write=%s errno=%d", dev, n < 0 ? "refused" : "accepted",
+			     n < 0 ? errno : 0);
+		close(fd);
+		goto out;
+	}
+	n = pwrite(fd, want, AGENT_DISK_LEN, AGENT_DISK_OFFSET);
+	if (n != AGENT_DISK_LEN || fsync(fd) < 0) {
+		agent_error("disk-write", dev, n < 0 ? errno : EIO);
+		close(fd);
+		goto out;
+	}
+	memset(buf, 0, AGENT_DISK_LEN);
+	n = pread(fd, buf, AGENT_DISK_LEN, AGENT_DISK_OFFSET);
+	agent_report("disk-write", "dev=%s offset=%d len=%d readback=%s", dev, AGENT_DISK_OFFSET, AGENT_DISK_LEN,
+		     n == AGENT_DISK_LEN && memcmp(buf, want, AGENT_DISK_LEN) == 0 ? "ok" : "mismatch");
+	close(fd);
+out:
+	free(buf);
+	free(want);
+}
+
+static void agent_disks_test(void)
+{
+	char path[128], ro[8];
+	struct dirent *de;
+	DIR *d = opendir("/sys/block");
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strncmp(de->d_name, "vd", 2) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/sys/block/%.32s/ro", de->d_name);
+		if (agent_read_file(path, ro, sizeof(ro)) < 0)
+			continue;
+		agent_disk_test(de->d_name, strcmp(ro, "1") == 0);
+	}
+	closedir(d);
+}
+
+struct agent_fb {
+	uint8_t *pixels;
+	uint32_t width, height, stride;
+	size_t size;
+};
+
+/* Map /dev/fb0, stop the console drawing on it (KD_GRAPHICS, as X does)
+ * and clear it to black.  Returns 0 or a negative errno. */
+static int agent_fb_open(struct agent_fb *fb)
+{
+	struct fb_var_screeninfo var;
+	struct fb_fix_screeninfo fix;
+	int fd, tty;
+
+	fd = open("/dev/fb0", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		agent_error("open", "/dev/fb0", errno);
+		return -errno;
+	}
+	if (ioctl(fd, FBIOGET_VSCREENINFO, &var) < 0 || ioctl(fd, FBIOGET_FSCREENINFO, &fix) < 0) {
+		agent_error("fbioget", "/dev/fb0", errno);
+		close(fd);
+		return -EIO;
+	}
+	agent_report("fb", "dev=fb0 id=%.16s width=%u height=%u bpp=%u stride=%u base=0x%lx", fix.id, var.xres,
+		     var.yres, var.bits_per_pixel, fix.line_length, fix.smem_start);
+	fb->width = var.xres;
+	fb->height = var.yres;
+	fb->stride = fix.line_length;
+	fb->size = (size_t)fix.line_length * var.yres;
+	fb->pixels = mmap(NULL, fb->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (fb->pixels == MAP_FAILED) {
+		agent_error("mmap", "/dev/fb0", errno);
+		return -errno;
+	}
+	tty = open("/dev/tty0", O_RDWR | O_CLOEXEC);
+	if (tty < 0 || ioctl(tty, KDSETMODE, KD_GRAPHICS) < 0)
+		agent_error("kdsetmode", "/dev/tty0", errno);
+	if (tty >= 0)
+		close(tty);
+	memset(fb->pixels, 0, fb->size);
+	return 0;
+}
+
+static void agent_fb_fill(struct agent_fb *fb, uint32_t x, uint32_t y, uint32_t w, uint32_t h, uint32_t color)
+{
+	uint32_t i, j;
+
+	for (j = y; j < y + h && j < fb->height; j++)
+		for (i = x; i < x + w && i < fb->width; i++)
+			memcpy(fb->pixels + (size_t)j * fb->stride + 4 * i, &color, 4);
+}
+
+/* Open every evdev device the kernel made (virtio-input binds shortly
+ * after the module loads: wait up to 5 s for want of them). */
+static int agent_input_open(int *fds, int max, int want)
+{
+	char path[64], name[128];
+	int n = 0, tries, i;
+
+	for (tries = 0; tries < 50; tries++) {
+		for (i = 0; i < n; i++)
+			close(fds[i]);
+		n = 0;
+		for (i = 0; i < 32 && n < max; i++) {
+			snprintf(path, sizeof(path), "/dev/input/event%d", i);
+			fds[n] = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+			if (fds[n] >= 0)
+				n++;
+		}
+		if (n >= want)
+			break;
+		usleep(100000);
+	}
+	for (i = 0; i < n; i++) {
+		if (ioctl(fds[i], EVIOCGNAME(sizeof(name)), name) < 0)
+			snprintf(name, sizeof(name), "?");
+		agent_report("input-dev", "index=%d name=\"%s\"", i, name);
+	}
+	return n;
+}
+
+/* The device test: disks, then the framebuffer, then input.  The host
+ * drives the rest through the keyboard:
+ *   KEY_F1  draw two rectangles (red 200x50 at 100,100; green 64x64 at
+ *           400,300), then report "AGENT fb-drawn"
+ *   KEY_F3  power off
+ * and every other input event is echoed as
+ *   AGENT input type=T code=C value=V
+ * (SYN_REPORT omitted). */
+static int agent_act_devtest(void)
+{
+	struct agent_fb fb = { 0 };
+	struct input_event ev;
+	struct pollfd pfd[8];
+	int fds[8], n, i;
+	int have_fb;
+
+	agent_disks_test();
+	have_fb = agent_fb_open(&fb) == 0;
+	n = agent_input_open(fds, 8, 2);
+	agent_report("devtest-ready", "fb=%d inputs=%d", have_fb, n);
+	for (i = 0; i < n; i++)
+		pfd[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	for (;;) {
+		if (poll(pfd, (nfds_t)n, -1) < 0)
+			continue;
+		for (i = 0; i < n; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			while (read(fds[i], &ev, sizeof(ev)) == sizeof(ev)) {
+				if (ev.type == EV_SYN)
+					continue;
+				agent_report("input", "dev=%d type=%u code=%u value=%d", i, ev.type, ev.code, ev.value);
+				if (ev.type == EV_KEY && ev.code == KEY_F1 && ev.value == 1 && have_fb) {
+					agent_fb_fill(&fb, 100, 100, 200, 50, 0x00ff0000);
+					agent_fb_fill(&fb, 400, 300, 64, 64, 0x0000ff00);
+					agent_report("fb-drawn", NULL);
+				}
+				if (ev.type == EV_KEY && ev.code == KEY_F3 && ev.value == 1)
+					return RB_POWER_OFF;
+			}
+		}
+	}
+}
+
+static double agent_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Queue depth 1, O_DIRECT (no guest page cache): sequential writes and
+ * reads of agent.bench_mb MiB (default 32) in 1 MiB requests, then
+ * agent.bench_ios (default 2000) random 4 KiB reads and as many writes
+ * inside that range.  One result line:
+ *   AGENT diskbench seq_write_mbs=.. seq_read_mbs=.. rand_read_iops=.. rand_write_iops=.. */
+static int agent_act_diskbench(void)
+{
+	char val[32];
+	unsigned long mb = 32, ios = 2000, i;
+	uint32_t lcg = 12345;
+	double t, seq_w, seq_r, rnd_r, rnd_w;
+	uint8_t *buf = NULL;
+	int fd;
+
+	if (agent_param("agent.bench_mb", val, sizeof(val)) == 0)
+		mb = strtoul(val, NULL, 10);
+	if (agent_param("agent.bench_ios", val, sizeof(val)) == 0)
+		ios = strtoul(val, NULL, 10);
+	if (mb == 0 || ios == 0 || posix_memalign((void **)&buf, AGENT_IO_ALIGN, 1 << 20)) {
+		agent_error("diskbench", "parameters", EINVAL);
+		return RB_POWER_OFF;
+	}
+	memset(buf, 0x5a, 1 << 20);
+	fd = open("/dev/vda", O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (fd < 0) {
+		agent_error("open", "/dev/vda", errno);
+		free(buf);
+		return RB_POWER_OFF;
+	}
+	t = agent_now();
+	for (i = 0; i < mb; i++)
+		if (pwrite(fd, buf, 1 << 20, (off_t)i << 20) != 1 << 20)
+			goto fail;
+	if (fsync(fd) < 0)
+		goto fail;
+	seq_w = (double)mb / (agent_now() - t);
+	t = agent_now();
+	for (i = 0; i < mb; i++)
+		if (pread(fd, buf, 1 << 20, (off_t)i << 20) != 1 << 20)
+			goto fail;
+	seq_r = (double)mb / (agent_now() - t);
+	t = agent_now();
+	for (i = 0; i < ios; i++) {
+		lcg = lcg * 1103515245u + 12345u;
+		if (pread(fd, buf, 4096, (off_t)(lcg % (mb * 256)) * 4096) != 4096)
+			goto fail;
+	}
+	rnd_r = (double)ios / (agent_now() - t);
+	t = agent_now();
+	for (i = 0; i < ios; i++) {
+		lcg = lcg * 1103515245u + 12345u;
+		if (pwrite(fd, buf, 4096, (off_t)(lcg % (mb * 256)) * 4096) != 4096)
+			goto fail;
+	}
+	if (fsync(fd) < 0)
+		goto fail;
+	rnd_w = (double)ios / (agent_now() - t);
+	agent_report("diskbench", "seq_write_mbs=%.1f seq_read_mbs=%.1f rand_read_iops=%.0f rand_write_iops=%.0f",
+		     seq_w, seq_r, rnd_r, rnd_w);
+	close(fd);
+	free(buf);
+	return RB_POWER_OFF;
+fail:
+	agent_error("diskbench", "/dev/vda", errno);
+	close(fd);
+	free(buf);
+	return RB_POWER_OFF;
+}
+
 static const struct agent_action agent_actions[] = {
 	{ .name = "poweroff", .run = agent_act_poweroff },
 	{ .name = "reboot", .run = agent_act_reboot },
 	{ .name = "shell", .run = agent_act_shell },
 	{ .name = "sleep", .run = agent_act_sleep },
+	{ .name = "devtest", .run = agent_act_devtest },
+	{ .name = "diskbench", .run = agent_act_diskbench },
 };
 
 static const struct agent_action *agent_find_action(const char *name)
@@ -323,7 +703,7 @@ int main(void)
 	agent_param("agent.action", name, sizeof(name));
 	action = agent_find_action(name);
 	if (!action) {
-		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell or sleep)", name);
+		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, devtest or diskbench)", name);
 		action = agent_find_action("poweroff");
 	}
 	agent_report("action", "name=%s", action->name);

@@ -37,3 +37,27 @@ tests_vmm_power_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_power_LDADD = $(VMM_TEST_LDADD)
 
 CLEANFILES += tests/vmm/guest-initrd.gz
+
+# Tests of engine part 2 (issue 5).
+VIRTIO_TESTS = tests/vmm/virtqueue tests/vmm/virtio tests/vmm/fb tests/vmm/control
+check_PROGRAMS += $(VIRTIO_TESTS)
+TESTS += $(VIRTIO_TESTS) tests/fuzz/virtqueue.sh tests/vmm/devices.sh
+EXTRA_DIST += tests/fuzz/virtqueue.sh tests/vmm/devices.sh tests/vmm/devices-lab.py
+CLEANFILES += tests/vmm/devices-initrd.gz
+tests/vmm/devices.log: hostd/vdi-vm hostd/vdi-img tests/guest/agent
+
+tests_vmm_virtqueue_SOURCES = tests/vmm/virtqueue.c
+tests_vmm_virtqueue_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_virtqueue_LDADD = $(VMM_TEST_LDADD)
+
+tests_vmm_virtio_SOURCES = tests/vmm/virtio.c
+tests_vmm_virtio_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_virtio_LDADD = $(VMM_TEST_LDADD)
+
+tests_vmm_fb_SOURCES = tests/vmm/fb.c
+tests_vmm_fb_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_fb_LDADD = $(VMM_TEST_LDADD)
+
+tests_vmm_control_SOURCES = tests/vmm/control.c
+tests_vmm_control_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_control_LDADD = $(VMM_TEST_LDADD)

@@ -1,0 +1,464 @@
+#include "config.h"
+
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "macro.h"
+
+#define TICKET_FIELD_MAX 256
+#define EXPIRY_MAX (24 * 3600)
+#define WHEEL_MAX 1000
+
+struct client {
+        int fd;
+        char *buf;        /* CONTROL_MAX_LINE + 1 */
+        size_t len;
+        bool skipping;    /* discarding the rest of an oversize line */
+};
+
+struct control {
+        const struct control_handler *h;
+        void *opaque;
+        char *path;
+        int listen_fd, wake_fd;
+        pthread_t thread;
+        bool thread_started;
+        pthread_mutex_t lock; /* clients[].fd for writers, booted */
+        bool booted;
+        struct client clients[CONTROL_MAX_CLIENTS];
+};
+
+/* One line to one client, never blocking (events come from the VM's own
+ * threads): a client whose socket buffer is full is not reading, and is
+ * dropped. */
+static void send_line(struct control *c, int fd, json_t *msg)
+{
+        char *text = json_dumps(msg, JSON_COMPACT);
+        size_t len, done = 0;
+
+        if (!text)
+                return;
+        len = strlen(text);
+        text[len] = '\n'; /* replaces the NUL; length tracked separately */
+        while (done < len + 1) {
+                ssize_t n = send(fd, text + done, len + 1 - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        shutdown(fd, SHUT_RDWR); /* the poll loop closes it */
+                        break;
+                }
+                done += (size_t)n;
+        }
+        free(text);
+}
+
+/* {"id":…} first, then the members of msg (which is consumed). */
+static void reply(struct control *c, int fd, json_t *id, json_t *msg)
+{
+        json_t *out = json_object();
+
+        if (out && msg) {
+                json_object_set(out, "id", id ? id : json_null());
+                json_object_update(out, msg);
+                pthread_mutex_lock(&c->lock);
+                send_line(c, fd, out);
+                pthread_mutex_unlock(&c->lock);
+        }
+        json_decref(out);
+        json_decref(msg);
+}
+
+static void reply_error(struct control *c, int fd, json_t *id, const char *fmt, ...) _printf_(4, 5);
+static void reply_error(struct control *c, int fd, json_t *id, const char *fmt, ...)
+{
+        char msg[512];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        reply(c, fd, id, json_pack("{s:b, s:s}", "ok", 0, "error", msg));
+}
+
+static void reply_ok(struct control *c, int fd, json_t *id)
+{
+        reply(c, fd, id, json_pack("{s:b}", "ok", 1));
+}
+
+/* Integer member name of req within [min, max]. */
+static bool get_int(json_t *req, const char *name, json_int_t min, json_int_t max, json_int_t *out)
+{
+        json_t *v = json_object_get(req, name);
+
+        if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+                return false;
+        *out = json_integer_value(v);
+        return true;
+}
+
+static const char *get_str(json_t *req, const char *name, size_t max)
+{
+        json_t *v = json_object_get(req, name);
+
+        if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max ||
+            strlen(json_string_value(v)) != json_string_length(v))
+                return NULL;
+        return json_string_value(v);
+}
+
+static void handle(struct control *c, int fd, const char *line, size_t len)
+{
+        json_error_t jerr;
+        json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *id = NULL;
+        const struct control_handler *h = c->h;
+        char err[256] = "";
+        const char *cmd;
+        json_int_t a, b, d;
+
+        if (!req) {
+                reply_error(c, fd, NULL, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
+                            jerr.column);
+                return;
+        }
+        if (!json_is_object(req)) {
+                reply_error(c, fd, NULL, "request must be a JSON object");
+                goto out;
+        }
+        id = json_object_get(req, "id");
+        if (id && !json_is_integer(id)) {
+                reply_error(c, fd, NULL, "\"id\" must be an integer");
+                goto out;
+        }
+        cmd = get_str(req, "cmd", 64);
+        if (!cmd) {
+                reply_error(c, fd, id, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, set-ticket)");
+                goto out;
+        }
+
+        if (strcmp(cmd, "status") == 0) {
+                struct control_status st = { "running", 0, 0 };
+                h->status(c->opaque, &st);
+                reply(c, fd, id, json_pack("{s:b, s:s, s:I, s:I, s:I}", "ok", 1, "state", st.state, "cpus",
+                                           (json_int_t)st.cpus, "memory_mb", (json_int_t)st.memory_mb, "pid",
+                                           (json_int_t)getpid()));
+        } else if (strcmp(cmd, "stop") == 0) {
+                reply_ok(c, fd, id);
+                h->stop(c->opaque);
+        } else if (strcmp(cmd, "reset") == 0) {
+                if (h->reset(c->opaque, err, sizeof(err)) < 0)
+                        reply_error(c, fd, id, "reset failed: %s", err);
+                else
+                        reply_ok(c, fd, id);
+        } else if (strcmp(cmd, "key") == 0) {
+                json_t *p = json_object_get(req, "pressed");
+                if (!get_int(req, "code", 1, 0x2ff, &a) || !json_is_boolean(p)) {
+                        reply_error(c, fd, id, "key needs \"code\" (evdev key code 1..767) and \"pressed\" (true/false)");
+                } else {
+                        h->key(c->opaque, (uint16_t)a, json_is_true(p));
+                        reply_ok(c, fd, id);
+                }
+        } else if (strcmp(cmd, "pointer") == 0) {
+                if (!get_int(req, "x", 0, 32767, &a) || !get_int(req, "y", 0, 32767, &b) ||
+                    !get_int(req, "buttons", 0, 7, &d)) {
+                        reply_error(c, fd, id, "pointer needs \"x\" and \"y\" (0..32767) and \"buttons\" (0..7: 1 left, 2 middle, 4 right)");
+                } else {
+                        h->pointer(c->opaque, (uint32_t)a, (uint32_t)b, (uint32_t)d);
+                        reply_ok(c, fd, id);
+                }
+        } else if (strcmp(cmd, "wheel") == 0) {
+                if (!get_int(req, "delta", -WHEEL_MAX, WHEEL_MAX, &a) || a == 0) {
+                        reply_error(c, fd, id, "wheel needs a non-zero \"delta\" between -%d and %d", WHEEL_MAX,
+                                    WHEEL_MAX);
+                } else {
+                        h->wheel(c->opaque, (int32_t)a);
+                        reply_ok(c, fd, id);
+                }
+        } else if (strcmp(cmd, "screenshot") == 0) {
+                const char *path = get_str(req, "path", 4096);
+                if (!path || path[0] != '/')
+                        reply_error(c, fd, id, "screenshot needs an absolute \"path\"");
+                else if (h->screenshot(c->opaque, path, err, sizeof(err)) < 0)
+                        reply_error(c, fd, id, "screenshot to %s failed: %s", path, err);
+                else
+                        reply_ok(c, fd, id);
+        } else if (strcmp(cmd, "set-ticket") == 0) {
+                const char *proto = get_str(req, "protocol", 16);
+                const char *user = get_str(req, "user", TICKET_FIELD_MAX);
+                const char *pw = get_str(req, "password", TICKET_FIELD_MAX);
+                if (!proto || (strcmp(proto, "spice") != 0 && strcmp(proto, "rdp") != 0))
+                        reply_error(c, fd, id, "set-ticket needs \"protocol\": \"spice\" or \"rdp\"");
+                else if (!user || !pw)
+                        reply_error(c, fd, id, "set-ticket needs non-empty \"user\" and \"password\" (at most %d bytes, no NUL)",
+                                    TICKET_FIELD_MAX);
+                else if (!get_int(req, "expiry_s", 1, EXPIRY_MAX, &a))
+                        reply_error(c, fd, id, "set-ticket needs \"expiry_s\" between 1 and %d", EXPIRY_MAX);
+                else if (h->set_ticket(c->opaque, proto, user, pw, (unsigned)a, err, sizeof(err)) < 0)
+                        reply_error(c, fd, id, "set-ticket failed: %s", err);
+                else
+                        reply_ok(c, fd, id);
+        } else if (strcmp(cmd, "damage") == 0 && h->damage) {
+                struct display_rect rects[64];
+                json_t *arr = json_array();
+                int n = h->damage(c->opaque, rects, 64);
+                if (n < 0) {
+                        reply_error(c, fd, id, "no damage: %s", strerror(-n));
+                        json_decref(arr);
+                } else {
+                        for (int i = 0; i < n; i++)
+                                json_array_append_new(arr, json_pack("[I,I,I,I]", (json_int_t)rects[i].x,
+                                                                     (json_int_t)rects[i].y, (json_int_t)rects[i].w,
+                                                                     (json_int_t)rects[i].h));
+                        reply(c, fd, id, json_pack("{s:b, s:o}", "ok", 1, "rects", arr));
+                }
+        } else {
+                reply_error(c, fd, id,
+                            "unknown command \"%s\" (use status, stop, reset, key, pointer, wheel, screenshot or set-ticket)",
+                            cmd);
+        }
+out:
+        json_decref(req);
+}
+
+static void client_close(struct control *c, struct client *cl)
+{
+        pthread_mutex_lock(&c->lock);
+        close(cl->fd);
+        cl->fd = -1;
+        pthread_mutex_unlock(&c->lock);
+        cl->len = 0;
+        cl->skipping = false;
+}
+
+/* Read what is there and handle each complete line. */
+static void client_read(struct control *c, struct client *cl)
+{
+        ssize_t n = read(cl->fd, cl->buf + cl->len, CONTROL_MAX_LINE + 1 - cl->len);
+        size_t start = 0;
+
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                return;
+        if (n <= 0) {
+                client_close(c, cl);
+                return;
+        }
+        cl->len += (size_t)n;
+        for (size_t i = 0; i < cl->len; i++) {
+                if (cl->buf[i] != '\n')
+                        continue;
+                if (cl->skipping)
+                        cl->skipping = false;
+                else if (i > start)
+                        handle(c, cl->fd, cl->buf + start, i - start);
+                start = i + 1;
+                if (cl->fd < 0)
+                        return;
+        }
+        memmove(cl->buf, cl->buf + start, cl->len - start);
+        cl->len -= start;
+        if (cl->len > CONTROL_MAX_LINE) {
+                if (!cl->skipping)
+                        reply_error(c, cl->fd, NULL, "request line longer than %d bytes", CONTROL_MAX_LINE);
+                cl->skipping = true;
+                cl->len = 0;
+        }
+}
+
+static void client_accept(struct control *c)
+{
+        int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+        if (fd < 0)
+                return;
+        for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+                if (c->clients[i].fd < 0) {
+                        pthread_mutex_lock(&c->lock);
+                        c->clients[i].fd = fd;
+                        if (c->booted) {
+                                json_t *m = json_pack("{s:s}", "event", "booted");
+                                send_line(c, fd, m);
+                                json_decref(m);
+                        }
+                        pthread_mutex_unlock(&c->lock);
+                        c->clients[i].len = 0;
+                        c->clients[i].skipping = false;
+                        return;
+                }
+        }
+        {
+                json_t *m = json_pack("{s:n, s:b, s:s}", "id", "ok", 0, "error", "too many control connections");
+                send_line(c, fd, m);
+                json_decref(m);
+        }
+        close(fd);
+}
+
+/* Start fn with every signal blocked: process-directed signals (SIGTERM,
+ * SIGINT) must go to the thread the program chose for them, never here. */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+        sigset_t all, old;
+        int r;
+
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        r = pthread_create(t, NULL, fn, arg);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return -r;
+}
+
+static void *control_thread(void *arg)
+{
+        struct control *c = arg;
+
+        for (;;) {
+                struct pollfd pfd[CONTROL_MAX_CLIENTS + 2];
+                int idx[CONTROL_MAX_CLIENTS];
+                unsigned n = 0;
+
+                pfd[n++] = (struct pollfd){ .fd = c->wake_fd, .events = POLLIN };
+                pfd[n++] = (struct pollfd){ .fd = c->listen_fd, .events = POLLIN };
+                for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+                        if (c->clients[i].fd < 0)
+                                continue;
+                        idx[n - 2] = (int)i;
+                        pfd[n++] = (struct pollfd){ .fd = c->clients[i].fd, .events = POLLIN };
+                }
+                if (poll(pfd, n, -1) < 0)
+                        continue;
+                if (pfd[0].revents)
+                        return NULL;
+                if (pfd[1].revents & POLLIN)
+                        client_accept(c);
+                for (unsigned k = 2; k < n; k++)
+                        if (pfd[k].revents)
+                                client_read(c, &c->clients[idx[k - 2]]);
+        }
+}
+
+int control_start(const char *path, const struct control_handler *h, void *opaque, struct control **out,
+                  char **err)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct control *c;
+        struct stat st;
+        mode_t old;
+        int r;
+
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                if (asprintf(err, "control socket path %s is too long (at most %zu bytes)", path,
+                             sizeof(sa.sun_path) - 1) < 0)
+                        *err = NULL;
+                return -ENAMETOOLONG;
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->h = h;
+        c->opaque = opaque;
+        c->listen_fd = c->wake_fd = -1;
+        for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
+                c->clients[i].fd = -1;
+        pthread_mutex_init(&c->lock, NULL);
+        c->path = strdup(path);
+        for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
+                if (!(c->clients[i].buf = malloc(CONTROL_MAX_LINE + 1)))
+                        goto nomem;
+        if (!c->path)
+                goto nomem;
+        strcpy(sa.sun_path, path);
+        /* A socket left by an earlier vdi-vm is replaced; anything else is not. */
+        if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+                unlink(path);
+        c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        c->wake_fd = eventfd(0, EFD_CLOEXEC);
+        if (c->listen_fd < 0 || c->wake_fd < 0)
+                goto sys;
+        old = umask(0077);
+        r = bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
+        umask(old);
+        if (r < 0 || listen(c->listen_fd, 8) < 0)
+                goto sys;
+        r = -start_thread(&c->thread, control_thread, c);
+        if (r) {
+                errno = r;
+                goto sys;
+        }
+        c->thread_started = true;
+        *out = c;
+        return 0;
+sys:
+        r = -errno;
+        if (asprintf(err, "control socket %s: %s", path, strerror(-r)) < 0)
+                *err = NULL;
+        free(c->path);
+        c->path = NULL; /* do not unlink what we may not have made */
+        control_stop(c);
+        return r;
+nomem:
+        control_stop(c);
+        return -ENOMEM;
+}
+
+void control_event(struct control *c, const char *event, const char *reason)
+{
+        json_t *m;
+
+        if (!c)
+                return;
+        m = reason ? json_pack("{s:s, s:s}", "event", event, "reason", reason) : json_pack("{s:s}", "event", event);
+        if (!m)
+                return;
+        pthread_mutex_lock(&c->lock);
+        if (strcmp(event, "booted") == 0)
+                c->booted = true;
+        for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
+                if (c->clients[i].fd >= 0)
+                        send_line(c, c->clients[i].fd, m);
+        pthread_mutex_unlock(&c->lock);
+        json_decref(m);
+}
+
+void control_stop(struct control *c)
+{
+        uint64_t one = 1;
+
+        if (!c)
+                return;
+        if (c->thread_started) {
+                if (write(c->wake_fd, &one, sizeof(one)) < 0) {
+                        /* a fresh eventfd does not fail */
+                }
+                pthread_join(c->thread, NULL);
+        }
+        for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
+                if (c->clients[i].fd >= 0)
+                        close(c->clients[i].fd);
+                free(c->clients[i].buf);
+        }
+        if (c->listen_fd >= 0)
+                close(c->listen_fd);
+        if (c->wake_fd >= 0)
+                close(c->wake_fd);
+        if (c->path)
+                unlink(c->path);
+        free(c->path);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+}

@@ -1,0 +1,236 @@
+#include "config.h"
+
+#include "vm-devices.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ISA IRQs left for INTx (COM1 has 4, the ACPI SCI 9): one per device,
+ * since KVM_IRQ_LINE levels from user space cannot be shared. MSI-X is
+ * what Linux uses; these only matter for drivers without it. */
+static const unsigned intx_irqs[] = { 10, 11, 5, 6, 7, 12, 14, 15 };
+
+int vm_disk_parse(const char *arg, struct vm_disk_config *out, struct vm_err *err)
+{
+        char *copy = strdup(arg), *save = NULL, *tok;
+        struct vm_disk_config c = { 0 };
+        bool have_format = false;
+        int r = 0;
+
+        if (!copy)
+                return vm_err_set(err, -ENOMEM, "out of memory");
+        tok = strtok_r(copy, ",", &save);
+        if (!tok || arg[0] == ',') {
+                r = vm_err_set(err, -EINVAL, "invalid --disk \"%s\": expected PATH,format=qcow2|raw[,ro]", arg);
+                goto out;
+        }
+        /* The path is the first field of arg itself (copy is freed). */
+        c.path = arg;
+        while ((tok = strtok_r(NULL, ",", &save))) {
+                if (strncmp(tok, "format=", 7) == 0) {
+                        if (disk_format_from_string(tok + 7, &c.format) < 0) {
+                                r = vm_err_set(err, -EINVAL, "invalid --disk \"%s\": unknown format \"%s\" (qcow2 or raw)",
+                                               arg, tok + 7);
+                                goto out;
+                        }
+                        have_format = true;
+                } else if (strcmp(tok, "ro") == 0) {
+                        c.readonly = true;
+                } else {
+                        r = vm_err_set(err, -EINVAL, "invalid --disk \"%s\": unknown option \"%s\" (format=, ro)", arg,
+                                       tok);
+                        goto out;
+                }
+        }
+        if (!have_format) {
+                r = vm_err_set(err, -EINVAL,
+                               "invalid --disk \"%s\": the format must be given (format=qcow2 or format=raw); it is never guessed",
+                               arg);
+                goto out;
+        }
+        *out = c;
+out:
+        free(copy);
+        return r;
+}
+
+static void *translate(void *opaque, uint64_t gpa, uint64_t len)
+{
+        return guest_mem_ptr(opaque, gpa, len);
+}
+
+/* Disk paths in out->disks point into the caller's strings up to the
+ * first comma: make each a separate string. */
+static int open_disk(const struct vm_disk_config *c, struct disk **out, struct vm_err *err)
+{
+        size_t len = strcspn(c->path, ",");
+        char *path = strndup(c->path, len), *msg = NULL;
+        int r;
+
+        if (!path)
+                return vm_err_set(err, -ENOMEM, "out of memory");
+        r = disk_open(path, c->format, c->readonly ? DISK_OPEN_READONLY : 0, out, &msg);
+        if (r < 0)
+                vm_err_set(err, r, "disk %s", msg ? msg : path);
+        free(msg);
+        free(path);
+        return r;
+}
+
+int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, const struct guest_mem *mem,
+                      struct pci_bus *bus, struct vm_err *err)
+{
+        const struct vq_mem vmem = { translate, (void *)mem };
+        unsigned slot = 1, irq = 0;
+        int r;
+
+        memset(d, 0, sizeof(*d));
+        d->fb.fd = -1;
+        d->mem = mem;
+        if (cfg->ndisks > VM_MAX_DISKS)
+                return vm_err_set(err, -EINVAL, "too many disks: at most %d", VM_MAX_DISKS);
+        for (unsigned i = 0; i < cfg->ndisks; i++) {
+                char serial[21];
+
+                r = open_disk(&cfg->disks[i], &d->disk[i], err);
+                if (r < 0)
+                        return r;
+                d->ndisks = i + 1;
+                snprintf(serial, sizeof(serial), "vdi-disk-%u", i);
+                r = virtio_blk_create(d->disk[i], cfg->disks[i].readonly, serial, intx_irqs[irq++], &vmem, &d->blk[i]);
+                if (r < 0)
+                        return vm_err_set(err, r, "cannot create the virtio-blk device for %s", cfg->disks[i].path);
+                r = pci_bus_add(bus, &virtio_blk_dev(d->blk[i])->pci, slot++);
+                if (r < 0)
+                        return vm_err_set(err, r, "no PCI slot for disk %u", i);
+        }
+        if (!cfg->no_input) {
+                r = virtio_input_create(VIRTIO_INPUT_KEYBOARD, intx_irqs[irq++], &vmem, &d->kbd);
+                if (r >= 0)
+                        r = pci_bus_add(bus, &virtio_input_dev(d->kbd)->pci, slot++);
+                if (r >= 0)
+                        r = virtio_input_create(VIRTIO_INPUT_TABLET, intx_irqs[irq++], &vmem, &d->tablet);
+                if (r >= 0)
+                        r = pci_bus_add(bus, &virtio_input_dev(d->tablet)->pci, slot++);
+                if (r < 0)
+                        return vm_err_set(err, r, "cannot create the virtio-input devices");
+        }
+        if (cfg->fb_width) {
+                r = fb_create(&d->fb, cfg->fb_width, cfg->fb_height, err);
+                if (r < 0)
+                        return r;
+                d->has_fb = true;
+        }
+        return 0;
+}
+
+int vm_devices_attach(struct vm_devices *d, int vm_fd, uint8_t *zero_page, struct vm_err *err)
+{
+        for (unsigned i = 0; i < d->ndisks; i++)
+                virtio_pci_attach(virtio_blk_dev(d->blk[i]), vm_fd);
+        if (d->kbd)
+                virtio_pci_attach(virtio_input_dev(d->kbd), vm_fd);
+        if (d->tablet)
+                virtio_pci_attach(virtio_input_dev(d->tablet), vm_fd);
+        if (d->has_fb) {
+                int r = fb_attach(&d->fb, vm_fd, err);
+                if (r < 0)
+                        return r;
+                fb_fill_screen_info(&d->fb, zero_page);
+        }
+        return 0;
+}
+
+void vm_devices_detach(struct vm_devices *d)
+{
+        for (unsigned i = 0; i < d->ndisks; i++)
+                virtio_pci_detach(virtio_blk_dev(d->blk[i]));
+        if (d->kbd)
+                virtio_pci_detach(virtio_input_dev(d->kbd));
+        if (d->tablet)
+                virtio_pci_detach(virtio_input_dev(d->tablet));
+        if (d->has_fb)
+                fb_detach(&d->fb);
+}
+
+void vm_devices_destroy(struct vm_devices *d)
+{
+        for (unsigned i = 0; i < d->ndisks; i++) {
+                virtio_blk_free(d->blk[i]);
+                if (d->disk[i])
+                        disk_flush(d->disk[i]);
+                disk_close(d->disk[i]);
+        }
+        virtio_input_free(d->kbd);
+        virtio_input_free(d->tablet);
+        if (d->has_fb)
+                fb_destroy(&d->fb);
+        memset(d, 0, sizeof(*d));
+}
+
+void vm_devices_key(struct vm_devices *d, uint16_t evdev_code, bool pressed)
+{
+        if (d->kbd)
+                virtio_input_key(d->kbd, evdev_code, pressed);
+}
+
+void vm_devices_pointer(struct vm_devices *d, uint32_t x, uint32_t y, uint32_t buttons)
+{
+        if (d->tablet)
+                virtio_input_pointer(d->tablet, x, y, buttons);
+}
+
+void vm_devices_wheel(struct vm_devices *d, int32_t delta)
+{
+        if (d->tablet)
+                virtio_input_wheel(d->tablet, delta);
+}
+
+/* ---- display_source ---- */
+
+static int ds_get_surface(void *opaque, struct display_surface *out)
+{
+        struct vm_devices *d = opaque;
+
+        if (!d->has_fb)
+                return -ENODEV;
+        return fb_get_surface(&d->fb, out);
+}
+
+static int ds_collect_damage(void *opaque, struct display_rect *rects, size_t max)
+{
+        struct vm_devices *d = opaque;
+
+        if (!d->has_fb)
+                return -ENODEV;
+        return fb_collect_damage(&d->fb, rects, max);
+}
+
+static void ds_key(void *opaque, uint16_t code, bool pressed)
+{
+        vm_devices_key(opaque, code, pressed);
+}
+
+static void ds_pointer(void *opaque, uint32_t x, uint32_t y, uint32_t buttons)
+{
+        vm_devices_pointer(opaque, x, y, buttons);
+}
+
+static void ds_wheel(void *opaque, int32_t delta)
+{
+        vm_devices_wheel(opaque, delta);
+}
+
+static const struct display_source_ops ds_ops = {
+        .get_surface = ds_get_surface,
+        .collect_damage = ds_collect_damage,
+        .input_key = ds_key,
+        .input_pointer = ds_pointer,
+        .input_wheel = ds_wheel,
+};
+
+struct display_source vm_devices_display(struct vm_devices *d)
+{
+        return (struct display_source){ .ops = &ds_ops, .opaque = d };
+}

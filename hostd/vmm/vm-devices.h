@@ -1,0 +1,67 @@
+/* The devices of part 2 as one unit the engine (vm.c) drives: virtio-blk
+ * disks, the virtio-input keyboard and tablet, the framebuffer. Created
+ * once with the VM; attached to every boot's KVM VM (memslot, ioeventfds,
+ * screen_info), detached when it stops. Also the VM's display_source
+ * (protocols/display.h). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "fb.h"
+#include "hostd/storage/disk.h"
+#include "mem.h"
+#include "pci.h"
+#include "protocols/display.h"
+#include "virtio-devices.h"
+
+#define VM_MAX_DISKS 6
+
+struct vm_disk_config {
+        const char *path;
+        enum disk_format format; /* always given: never probed */
+        bool readonly;
+};
+
+struct vm_dev_config {
+        struct vm_disk_config disks[VM_MAX_DISKS];
+        unsigned ndisks;
+        uint32_t fb_width, fb_height; /* 0 x 0: no framebuffer */
+        bool no_input;                /* leave out keyboard and tablet */
+};
+
+struct vm_devices {
+        struct disk *disk[VM_MAX_DISKS];
+        struct virtio_blk *blk[VM_MAX_DISKS];
+        unsigned ndisks;
+        struct virtio_input *kbd, *tablet;
+        struct fb fb;
+        bool has_fb;
+        const struct guest_mem *mem;
+};
+
+/* Parse a --disk argument "PATH,format=qcow2|raw[,ro]". 0 or -EINVAL with
+ * the reason in err. PATH may not contain a comma. */
+int vm_disk_parse(const char *arg, struct vm_disk_config *out, struct vm_err *err);
+
+/* Open the disks, create the devices and put them on bus (slots 1...).
+ * 0 or negative errno with err naming the disk or device. */
+int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, const struct guest_mem *mem,
+                      struct pci_bus *bus, struct vm_err *err);
+
+/* Per boot: bind to vm_fd and describe the framebuffer in the zero page
+ * (boot_setup has filled it already). */
+int vm_devices_attach(struct vm_devices *d, int vm_fd, uint8_t *zero_page, struct vm_err *err);
+void vm_devices_detach(struct vm_devices *d);
+
+/* Flush and close the disks, stop the device threads. */
+void vm_devices_destroy(struct vm_devices *d);
+
+/* Input for the guest (any thread); no-ops without input devices. */
+void vm_devices_key(struct vm_devices *d, uint16_t evdev_code, bool pressed);
+void vm_devices_pointer(struct vm_devices *d, uint32_t x, uint32_t y, uint32_t buttons);
+void vm_devices_wheel(struct vm_devices *d, int32_t delta);
+
+/* The display_source for protocol servers (valid while d lives). */
+struct display_source vm_devices_display(struct vm_devices *d);

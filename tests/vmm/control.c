@@ -1,0 +1,239 @@
+/* The control socket (hostd/vmm/control.c) with a fake VM behind it: the
+ * exact reply lines of the contract, bad requests, events. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CHECK_NOFORK
+#include "check-main.h"
+#include "control.h"
+
+struct fake {
+        int stops, resets;
+        int key_code, key_pressed;
+        uint32_t px, py, pb;
+        int32_t wheel;
+        char shot[256];
+        char ticket[512];
+};
+
+static void f_status(void *o, struct control_status *st)
+{
+        st->state = "running";
+        st->cpus = 2;
+        st->memory_mb = 512;
+}
+static void f_stop(void *o)
+{
+        ((struct fake *)o)->stops++;
+}
+static int f_reset(void *o, char *err, size_t n)
+{
+        ((struct fake *)o)->resets++;
+        return 0;
+}
+static void f_key(void *o, uint16_t code, bool pressed)
+{
+        ((struct fake *)o)->key_code = code;
+        ((struct fake *)o)->key_pressed = pressed;
+}
+static void f_pointer(void *o, uint32_t x, uint32_t y, uint32_t b)
+{
+        struct fake *f = o;
+        f->px = x;
+        f->py = y;
+        f->pb = b;
+}
+static void f_wheel(void *o, int32_t d)
+{
+        ((struct fake *)o)->wheel = d;
+}
+static int f_shot(void *o, const char *path, char *err, size_t n)
+{
+        if (strstr(path, "fail")) {
+                snprintf(err, n, "No such file or directory");
+                return -ENOENT;
+        }
+        snprintf(((struct fake *)o)->shot, 256, "%s", path);
+        return 0;
+}
+static int f_ticket(void *o, const char *proto, const char *user, const char *pw, unsigned exp, char *err, size_t n)
+{
+        snprintf(((struct fake *)o)->ticket, 512, "%s/%s/%s/%u", proto, user, pw, exp);
+        return 0;
+}
+
+static int f_damage(void *o, struct display_rect *r, size_t max)
+{
+        r[0] = (struct display_rect){ 1, 2, 3, 4 };
+        r[1] = (struct display_rect){ 5, 6, 7, 8 };
+        return 2;
+}
+
+static const struct control_handler handler = {
+        f_status, f_stop, f_reset, f_key, f_pointer, f_wheel, f_shot, f_ticket, f_damage,
+};
+
+static struct fake fake;
+static struct control *ctl;
+static char path[108];
+static int fd;
+static FILE *in;
+
+static void setup(void)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char *err = NULL;
+
+        memset(&fake, 0, sizeof(fake));
+        snprintf(path, sizeof(path), "/tmp/ctl-test-%d.sock", getpid());
+        ck_assert_int_eq(control_start(path, &handler, &fake, &ctl, &err), 0);
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        in = fdopen(dup(fd), "r");
+}
+
+static void teardown(void)
+{
+        fclose(in);
+        close(fd);
+        control_stop(ctl);
+        ck_assert_int_eq(access(path, F_OK), -1);
+}
+
+/* Send one request line, return the reply line (static buffer). */
+static const char *ask(const char *req)
+{
+        static char line[4096];
+
+        ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        ck_assert_int_eq(write(fd, "\n", 1), 1);
+        ck_assert_ptr_nonnull(fgets(line, sizeof(line), in));
+        line[strcspn(line, "\n")] = '\0';
+        return line;
+}
+
+START_TEST(test_contract)
+{
+        char want[128];
+
+        snprintf(want, sizeof(want), "{\"id\":1,\"ok\":true,\"state\":\"running\",\"cpus\":2,\"memory_mb\":512,\"pid\":%d}",
+                 getpid());
+        ck_assert_str_eq(ask("{\"id\":1,\"cmd\":\"status\"}"), want);
+        ck_assert_str_eq(ask("{\"id\":2,\"cmd\":\"key\",\"code\":30,\"pressed\":true}"), "{\"id\":2,\"ok\":true}");
+        ck_assert_int_eq(fake.key_code, 30);
+        ck_assert_int_eq(fake.key_pressed, 1);
+        ck_assert_str_eq(ask("{\"id\":3,\"cmd\":\"pointer\",\"x\":100,\"y\":32767,\"buttons\":5}"), "{\"id\":3,\"ok\":true}");
+        ck_assert_uint_eq(fake.px, 100);
+        ck_assert_uint_eq(fake.py, 32767);
+        ck_assert_uint_eq(fake.pb, 5);
+        ck_assert_str_eq(ask("{\"id\":4,\"cmd\":\"wheel\",\"delta\":-2}"), "{\"id\":4,\"ok\":true}");
+        ck_assert_int_eq(fake.wheel, -2);
+        ck_assert_str_eq(ask("{\"id\":5,\"cmd\":\"screenshot\",\"path\":\"/tmp/x.ppm\"}"), "{\"id\":5,\"ok\":true}");
+        ck_assert_str_eq(fake.shot, "/tmp/x.ppm");
+        ck_assert_str_eq(ask("{\"id\":6,\"cmd\":\"set-ticket\",\"protocol\":\"rdp\",\"user\":\"alice\",\"password\":\"s3cret\",\"expiry_s\":120}"),
+                         "{\"id\":6,\"ok\":true}");
+        ck_assert_str_eq(fake.ticket, "rdp/alice/s3cret/120");
+        ck_assert_str_eq(ask("{\"id\":7,\"cmd\":\"reset\"}"), "{\"id\":7,\"ok\":true}");
+        ck_assert_str_eq(ask("{\"id\":71,\"cmd\":\"damage\"}"), "{\"id\":71,\"ok\":true,\"rects\":[[1,2,3,4],[5,6,7,8]]}");
+        ck_assert_int_eq(fake.resets, 1);
+        ck_assert_str_eq(ask("{\"id\":8,\"cmd\":\"stop\"}"), "{\"id\":8,\"ok\":true}");
+        /* the reply goes out first, then the VM is stopped */
+        for (int i = 0; i < 1000 && __atomic_load_n(&fake.stops, __ATOMIC_ACQUIRE) == 0; i++)
+                usleep(1000);
+        ck_assert_int_eq(__atomic_load_n(&fake.stops, __ATOMIC_ACQUIRE), 1);
+}
+END_TEST
+
+START_TEST(test_errors)
+{
+        char *big;
+
+        ck_assert_str_eq(ask("not json"),
+                         "{\"id\":null,\"ok\":false,\"error\":\"malformed JSON: '[' or '{' expected near 'not' (line 1, column 3)\"}");
+        ck_assert_str_eq(ask("[1,2]"), "{\"id\":null,\"ok\":false,\"error\":\"request must be a JSON object\"}");
+        ck_assert_str_eq(ask("{\"id\":\"x\",\"cmd\":\"status\"}"), "{\"id\":null,\"ok\":false,\"error\":\"\\\"id\\\" must be an integer\"}");
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":9}"), "missing \\\"cmd\\\""));
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"fly\"}"), "unknown command \\\"fly\\\""));
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"key\",\"code\":0,\"pressed\":true}"), "\"ok\":false"));
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"key\",\"code\":30,\"pressed\":1}"), "\"ok\":false"));
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"pointer\",\"x\":40000,\"y\":0,\"buttons\":0}"), "0..32767"));
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"pointer\",\"x\":1,\"y\":1,\"buttons\":8}"), "\"ok\":false"));
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"wheel\",\"delta\":0}"), "\"ok\":false"));
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"screenshot\",\"path\":\"rel.ppm\"}"), "absolute"));
+        ck_assert_str_eq(ask("{\"id\":10,\"cmd\":\"screenshot\",\"path\":\"/fail/x.ppm\"}"),
+                         "{\"id\":10,\"ok\":false,\"error\":\"screenshot to /fail/x.ppm failed: No such file or directory\"}");
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"set-ticket\",\"protocol\":\"vnc\",\"user\":\"a\",\"password\":\"b\",\"expiry_s\":1}"),
+                                     "\\\"spice\\\" or \\\"rdp\\\""));
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"set-ticket\",\"protocol\":\"spice\",\"user\":\"a\",\"password\":\"\",\"expiry_s\":1}"),
+                                     "\"ok\":false"));
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"set-ticket\",\"protocol\":\"spice\",\"user\":\"a\",\"password\":\"b\",\"expiry_s\":0}"),
+                                     "expiry_s"));
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":1,\"id\":2,\"cmd\":\"status\"}"), "malformed JSON"));
+        ck_assert_str_eq(fake.ticket, "");
+
+        /* oversize line: one error, then the connection still works */
+        big = malloc(CONTROL_MAX_LINE + 100);
+        memset(big, ' ', CONTROL_MAX_LINE + 99);
+        big[CONTROL_MAX_LINE + 99] = '\0';
+        ck_assert_str_eq(ask(big), "{\"id\":null,\"ok\":false,\"error\":\"request line longer than 65536 bytes\"}");
+        free(big);
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":11,\"cmd\":\"status\"}"), "\"id\":11"));
+        /* two requests in one write, and a blank line in between */
+        {
+                char l1[256], l2[256];
+                const char *two = "{\"id\":12,\"cmd\":\"status\"}\n\n{\"id\":13,\"cmd\":\"wheel\",\"delta\":1}\n";
+                ck_assert_int_eq(write(fd, two, strlen(two)), (ssize_t)strlen(two));
+                ck_assert_ptr_nonnull(fgets(l1, sizeof(l1), in));
+                ck_assert_ptr_nonnull(fgets(l2, sizeof(l2), in));
+                ck_assert_ptr_nonnull(strstr(l1, "\"id\":12"));
+                ck_assert_str_eq(l2, "{\"id\":13,\"ok\":true}\n");
+        }
+}
+END_TEST
+
+START_TEST(test_events)
+{
+        char line[256];
+
+        ask("{\"id\":1,\"cmd\":\"status\"}"); /* the connection is accepted */
+        control_event(ctl, "booted", NULL);
+        control_event(ctl, "crashed", "vCPU 0: KVM internal error");
+        ck_assert_ptr_nonnull(fgets(line, sizeof(line), in));
+        ck_assert_str_eq(line, "{\"event\":\"booted\"}\n");
+        ck_assert_ptr_nonnull(fgets(line, sizeof(line), in));
+        ck_assert_str_eq(line, "{\"event\":\"crashed\",\"reason\":\"vCPU 0: KVM internal error\"}\n");
+        /* a client connecting later still learns that the guest booted */
+        {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                int fd2 = socket(AF_UNIX, SOCK_STREAM, 0);
+                FILE *in2;
+                strcpy(sa.sun_path, path);
+                ck_assert_int_eq(connect(fd2, (struct sockaddr *)&sa, sizeof(sa)), 0);
+                in2 = fdopen(fd2, "r");
+                ck_assert_ptr_nonnull(fgets(line, sizeof(line), in2));
+                ck_assert_str_eq(line, "{\"event\":\"booted\"}\n");
+                fclose(in2);
+        }
+}
+END_TEST
+
+static Suite *make_suite(void)
+{
+        Suite *s = suite_create("control");
+        TCase *tc = tcase_create("socket");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_contract);
+        tcase_add_test(tc, test_errors);
+        tcase_add_test(tc, test_events);
+        suite_add_tcase(s, tc);
+        return s;
+}
