@@ -117,6 +117,25 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
         return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
+int hostd_open_dir(const char *dir, GDir **out, char **error)
+{
+        g_autoptr(GError) gerr = NULL;
+        GDir *d;
+
+        if (g_mkdir_with_parents(dir, 0700) < 0) {
+                int r = -errno;
+                *error = g_strdup_printf("%s: %s", dir, g_strerror(errno));
+                return r;
+        }
+        d = g_dir_open(dir, 0, &gerr);
+        if (!d) {
+                *error = g_strdup_printf("%s: %s", dir, gerr->message);
+                return -EIO;
+        }
+        *out = d;
+        return 0;
+}
+
 int hostd_rm_rf(const char *path)
 {
         if (access(path, F_OK) < 0)

@@ -197,3 +197,6 @@ json_t *hostd_read_json(const char *path, char **error);
 /* Copy src to dst (reflink when the file system can), mode 0444. */
 int hostd_copy_file(const char *src, const char *dst, char **error);
 int hostd_rm_rf(const char *path);
+/* Create dir (0700, with parents) if needed and open it for listing. 0 and
+ * *out, or -errno with a message naming the directory. */
+int hostd_open_dir(const char *dir, GDir **out, char **error);

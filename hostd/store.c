@@ -70,19 +70,12 @@ static struct hostd_image *image_from_json(json_t *v, char **error)
 int hostd_images_load(struct hostd *h, char **error)
 {
         g_autofree char *dir = g_build_filename(h->cfg->state_dir, "images", NULL);
-        g_autoptr(GError) gerr = NULL;
         g_autoptr(GDir) d = NULL;
         const char *name;
+        int r = hostd_open_dir(dir, &d, error);
 
-        if (g_mkdir_with_parents(dir, 0700) < 0) {
-                *error = g_strdup_printf("%s: %s", dir, g_strerror(errno));
-                return -errno;
-        }
-        d = g_dir_open(dir, 0, &gerr);
-        if (!d) {
-                *error = g_strdup_printf("%s: %s", dir, gerr->message);
-                return -EIO;
-        }
+        if (r < 0)
+                return r;
         while ((name = g_dir_read_name(d))) {
                 g_autofree char *path = g_build_filename(dir, name, "image.json", NULL);
                 g_autofree char *err = NULL;

@@ -177,19 +177,12 @@ static struct hostd_vm *vm_new(struct hostd *h, const char *id)
 int hostd_vms_load(struct hostd *h, char **error)
 {
         g_autofree char *dir = g_build_filename(h->cfg->state_dir, "vms", NULL);
-        g_autoptr(GError) gerr = NULL;
         g_autoptr(GDir) d = NULL;
         const char *name;
+        int r = hostd_open_dir(dir, &d, error);
 
-        if (g_mkdir_with_parents(dir, 0700) < 0) {
-                *error = g_strdup_printf("%s: %s", dir, g_strerror(errno));
-                return -errno;
-        }
-        d = g_dir_open(dir, 0, &gerr);
-        if (!d) {
-                *error = g_strdup_printf("%s: %s", dir, gerr->message);
-                return -EIO;
-        }
+        if (r < 0)
+                return r;
         while ((name = g_dir_read_name(d))) {
                 g_autofree char *path = g_build_filename(dir, name, "vm.json", NULL);
                 g_autofree char *err = NULL;
