@@ -11,33 +11,7 @@ src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${abs_top_builddir:-$src}
 . "$src/tests/vmm/lib.sh"
 vm=$build/hostd/vdi-vm
-fails=0 n=0
-
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-
-tmp=$(mktemp -d "$build/tests/vmm/boot-out.XXXXXX")
-cleanup() { [ "$fails" -gt 0 ] || rm -rf "$tmp"; }
-trap cleanup EXIT
-
-# expect DESC STATUS PATTERN -- vdi-vm args: status and a stderr message.
-expect() {
-    _d=$1 _want=$2 _pat=$3; shift 4
-    "$vm" "$@" >"$tmp/out" 2>"$tmp/err"
-    _rc=$?
-    if [ "$_rc" = "$_want" ] && grep -qF -- "$_pat" "$tmp/err" "$tmp/out"; then
-        ok "$_d"
-    else
-        bad "$_d: status $_rc (want $_want), output:"
-        sed 's/^/#   /' "$tmp/err" "$tmp/out"
-    fi
-}
-
-kernel=$(vmm_kernel "$src")
-if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then
-    echo "# no readable Debian kernel in /boot: skipped"
-    exit 77
-fi
+vmm_suite_init boot
 
 # --- bad inputs (no KVM needed) ---
 expect "--help documents the options" 0 "--no-reboot" -- --help

@@ -12,33 +12,7 @@ build=${abs_top_builddir:-$src}
 . "$src/tests/vmm/lib.sh"
 vm=$build/hostd/vdi-vm
 img=$build/hostd/vdi-img
-fails=0 n=0
-
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
-
-tmp=$(mktemp -d "$build/tests/vmm/devices-out.XXXXXX")
-cleanup() { [ "$fails" -gt 0 ] || rm -rf "$tmp"; }
-trap cleanup EXIT
-
-# expect DESC STATUS PATTERN -- vdi-vm args
-expect() {
-    _d=$1 _want=$2 _pat=$3; shift 4
-    "$vm" "$@" >"$tmp/out" 2>"$tmp/err"
-    _rc=$?
-    if [ "$_rc" = "$_want" ] && grep -qF -- "$_pat" "$tmp/err" "$tmp/out"; then
-        ok "$_d"
-    else
-        bad "$_d: status $_rc (want $_want), output:"
-        sed 's/^/#   /' "$tmp/err" "$tmp/out"
-    fi
-}
-
-kernel=$(vmm_kernel "$src")
-if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then
-    echo "# no readable Debian kernel in /boot: skipped"
-    exit 77
-fi
+vmm_suite_init devices
 truncate -s 1M "$tmp/d.raw"
 
 # --- bad inputs (no KVM needed: disks are opened before KVM) ---

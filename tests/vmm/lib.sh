@@ -19,3 +19,35 @@ vmm_wait_lines() {
     done
     return 1
 }
+
+# The shared start of tests/vmm/*.sh suites: TAP helpers ok/bad/expect, the
+# counters n and fails, tmp (a fresh directory under the build tree, kept
+# only when something failed) and kernel; exits 77 when there is no Debian
+# kernel to boot. Needs src, build and vm set.
+vmm_suite_init() { # NAME
+    fails=0 n=0
+    tmp=$(mktemp -d "$build/tests/vmm/$1-out.XXXXXX")
+    trap '[ "$fails" -gt 0 ] || rm -rf "$tmp"' EXIT
+    kernel=$(vmm_kernel "$src")
+    if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then
+        echo "# no readable Debian kernel in /boot: skipped"
+        exit 77
+    fi
+}
+
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+
+# expect DESC STATUS PATTERN -- vdi-vm args: the exit status and a message
+# (on stderr or stdout) of one vdi-vm run.
+expect() {
+    _d=$1 _want=$2 _pat=$3; shift 4
+    "$vm" "$@" >"$tmp/out" 2>"$tmp/err"
+    _rc=$?
+    if [ "$_rc" = "$_want" ] && grep -qF -- "$_pat" "$tmp/err" "$tmp/out"; then
+        ok "$_d"
+    else
+        bad "$_d: status $_rc (want $_want), output:"
+        sed 's/^/#   /' "$tmp/err" "$tmp/out"
+    fi
+}
