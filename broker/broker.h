@@ -57,6 +57,9 @@ struct broker_config {
         int64_t host_connect_timeout_ms;
         int64_t host_timeout_ms;
         int64_t ticket_ttl_s;
+        /* [pools]: the reconcile loop (pools/loop.h) */
+        bool pools_enabled;
+        int64_t pools_interval_ms;
         /* [portal] */
         char *assets;
         /* [log] */

@@ -74,6 +74,12 @@ const struct conf_option broker_conf_options[] = {
         { "hosts", "ticket_ttl_s", CONF_INT, O(ticket_ttl_s), "120", 10, 3600, 0,
           "lifetime of one-time connection tickets" },
 
+        { "pools", "enabled", CONF_BOOL, O(pools_enabled), "true", 0, 0, 0,
+          "run the pool reconcile loop here; with several brokers exactly one reconciles at a time "
+          "(PostgreSQL advisory lock) and the others take over if it dies" },
+        { "pools", "interval_ms", CONF_INT, O(pools_interval_ms), "5000", 500, 600000, 0,
+          "time between two reconcile passes" },
+
         { "portal", "assets", CONF_PATH, O(assets), PORTAL_ASSETS_DIR, 0, 0, 0,
           "directory with the portal's index.html, app.js and style.css" },
 

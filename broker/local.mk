@@ -20,7 +20,7 @@ LIBVDIBROKER = broker/libvdibroker.a $(LIBVDIAUTH) $(LIBVDISQL) $(LIBVDIHTTP) $(
 sbin_PROGRAMS += broker/vdi-brokerd
 broker_vdi_brokerd_SOURCES = broker/main.c
 broker_vdi_brokerd_CPPFLAGS = $(BROKER_CPPFLAGS)
-broker_vdi_brokerd_LDADD = $(LIBVDIBROKER)
+broker_vdi_brokerd_LDADD = $(LIBVDIBROKER) $(LIBPOOLS)
 
 portaldir = $(pkgdatadir)/portal
 dist_portal_DATA = broker/portal/index.html broker/portal/app.js broker/portal/style.css

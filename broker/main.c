@@ -22,6 +22,7 @@
 
 #include "broker/broker.h"
 #include "log.h"
+#include "pools/loop.h"
 
 #define DEFAULT_CONFIG SYSCONFDIR "/vdi/broker.conf"
 
@@ -51,6 +52,7 @@ int main(int argc, char **argv)
         bool foreground = false, migrate = false, check = false;
         struct broker_config cfg = { 0 };
         struct broker *b = NULL;
+        struct pool_loop *loop = NULL;
         char *err = NULL;
         enum log_level level = LOG_LEVEL_INFO;
         sigset_t sigs;
@@ -128,6 +130,24 @@ int main(int argc, char **argv)
         }
         log_notice("started", "listen=%s port=%u schema=%u", cfg.listen, broker_port(b),
                    db_schema_known_version());
+        if (cfg.pools_enabled) {
+                struct pool_loop_config pcfg = {
+                        .conninfo = cfg.conninfo,
+                        .hosts = { .cert_file = cfg.host_cert,
+                                   .key_file = cfg.host_key,
+                                   .ca_file = cfg.host_ca,
+                                   .connect_timeout_ms = (unsigned)cfg.host_connect_timeout_ms },
+                        .interval_ms = (unsigned)cfg.pools_interval_ms,
+                        .host_timeout_ms = (unsigned)cfg.host_timeout_ms,
+                        .name = "vdi-brokerd",
+                };
+                r = pool_loop_start(&pcfg, &loop, &err);
+                if (r < 0) {
+                        log_error("pool_loop_failed", "error=\"%s\"", err);
+                        fprintf(stderr, "vdi-brokerd: pool loop: %s\n", err);
+                        goto out;
+                }
+        }
         for (;;) {
                 if (sigwait(&sigs, &sig) != 0)
                         continue;
@@ -140,6 +160,7 @@ int main(int argc, char **argv)
         log_notice("stopping", "signal=%d", sig);
         status = EXIT_SUCCESS;
 out:
+        pool_loop_stop(loop);
         broker_free(b);
         conf_free(broker_conf_options, broker_conf_options_count, &cfg);
         free(err);
