@@ -49,6 +49,9 @@ const struct conf_option hostd_conf_options[] = {
           "first TCP port handed to VMs' SPICE and RDP servers" },
         { "vm", "port_max", CONF_INT, O(port_max), "6899", 1024, 65535, 0,
           "last such port (two per VM)" },
+        { "vm", "display_listen", CONF_STRING, O(display_listen), "0.0.0.0", 0, 0, 0,
+          "address the VMs' SPICE and RDP servers listen on (they use the [api] certificate, "
+          "key and CA)" },
         { "vm", "framebuffer", CONF_STRING, O(framebuffer), "1280x800", 0, 0, 0,
           "guest framebuffer size WxH" },
         { "vm", "stop_timeout_s", CONF_INT, O(stop_timeout_s), "15", 1, 600, 0,

@@ -47,6 +47,7 @@ struct hostd_config {
         char *vm_user;
         int64_t port_min, port_max;
         char *framebuffer;
+        char *display_listen;
         int64_t stop_timeout_s;
         int64_t ticket_default_s, ticket_max_s;
         int64_t reserve_memory_mb;
@@ -106,7 +107,7 @@ struct hostd_vm {
 
 /* What the installed vdi-vm understands (probed from its --help). */
 struct hostd_vm_caps {
-        bool disk, control, framebuffer, user, spice_port, rdp_port;
+        bool disk, control, framebuffer, user, spice_port, rdp_port, tls;
 };
 
 struct hostd_report;

@@ -42,6 +42,7 @@ void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps)
         caps->user = strstr(out, "--user") != NULL;
         caps->spice_port = strstr(out, "--spice-port") != NULL;
         caps->rdp_port = strstr(out, "--rdp-port") != NULL;
+        caps->tls = strstr(out, "--tls-cert") != NULL;
 }
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot. With
@@ -126,6 +127,16 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         if (h->caps.rdp_port) {
                 ARG("--rdp-port");
                 ARG("%d", vm->rdp_port);
+        }
+        if (h->caps.tls && (h->caps.spice_port || h->caps.rdp_port)) {
+                ARG("--display-listen");
+                ARG("%s", h->cfg->display_listen);
+                ARG("--tls-cert");
+                ARG("%s", h->cfg->cert);
+                ARG("--tls-key");
+                ARG("%s", h->cfg->key);
+                ARG("--tls-ca");
+                ARG("%s", h->cfg->client_ca);
         }
         if (h->caps.user && getuid() == 0) {
                 ARG("--user");

@@ -5,19 +5,22 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "control.h"
 #include "fb.h"
 #include "log.h"
+#include "remote.h"
 #include "vm.h"
 
 /* Exit statuses (documented in --help). */
@@ -54,6 +57,17 @@ static void usage(FILE *f)
                 "                        that the guest's vesafb shows as /dev/fb0\n"
                 "      --no-input        no virtio keyboard and tablet (present by default)\n"
                 "      --control PATH    serve the JSON control socket at PATH (see below)\n"
+                "      --spice-port PORT serve the framebuffer and input over SPICE (TLS only) on\n"
+                "                        PORT; clients need a ticket (set-ticket below)\n"
+                "      --rdp-port PORT   the same over RDP (TLS + NLA against the ticket)\n"
+                "      --display-listen ADDR  address both listen on (default 127.0.0.1)\n"
+                "      --tls-cert PEM    certificate chain of the display servers\n"
+                "      --tls-key PEM     its private key (read before --user takes effect)\n"
+                "      --tls-ca PEM      CA that signed it (SPICE clients verify against it)\n"
+                "      --display-lossless never use lossy encodings (pixel-exact tests)\n"
+                "      --user NAME       after opening /dev/kvm, the disks, the sockets and the\n"
+                "                        key files, switch to this user (needs root) and forbid\n"
+                "                        regaining privileges\n"
                 "      --kvm PATH        KVM device (default /dev/kvm)\n"
                 "      --log-level LVL   error|warning|notice|info|debug (default notice)\n"
                 "  -h, --help            show this help\n"
@@ -84,6 +98,10 @@ static void usage(FILE *f)
                 "VESA linear framebuffer at 0xe0000000 (boot_params.screen_info). A guest reset\n"
                 "(ACPI reset, i8042 0xFE, port 0xCF9, triple fault) reboots the VM from\n"
                 "scratch unless --no-reboot.\n"
+                "\n"
+                "With --spice-port/--rdp-port the guest's framebuffer is sent to clients as it\n"
+                "changes (damage from the dirty log) and their keyboard and pointer go to the\n"
+                "virtio keyboard and tablet. A ticket admits one client session once.\n"
                 "\n"
                 "Exit status: 0 guest powered off or stopped by the control socket; 1 error\n"
                 "(message on stderr); 2 bad arguments; 3 guest reset with --no-reboot;\n"
@@ -116,9 +134,7 @@ struct app {
         unsigned cpus;
         uint64_t memory_mb;
         atomic_bool stop_requested; /* by the control socket: exit 0 */
-        pthread_mutex_t ticket_lock;
-        char ticket_protocol[8], ticket_user[257], ticket_password[257];
-        time_t ticket_expiry;
+        struct remote *remote;      /* SPICE/RDP servers, or NULL */
         /* Console tee: the guest's serial output goes through a pipe so that
          * its first byte can be reported as "booted". */
         int console_out, pipe_rd;
@@ -210,21 +226,16 @@ static int h_screenshot(void *o, const char *path, char *err, size_t n)
         return r;
 }
 
-/* Kept for the display servers (wired in later); never logged. */
+/* The password is never logged. */
 static int h_set_ticket(void *o, const char *protocol, const char *user, const char *password, unsigned expiry_s,
                         char *err, size_t n)
 {
         struct app *a = o;
+        int r = remote_set_ticket(a->remote, protocol, user, password, expiry_s, err, n);
 
-        pthread_mutex_lock(&a->ticket_lock);
-        explicit_bzero(a->ticket_password, sizeof(a->ticket_password));
-        snprintf(a->ticket_protocol, sizeof(a->ticket_protocol), "%s", protocol);
-        snprintf(a->ticket_user, sizeof(a->ticket_user), "%s", user);
-        snprintf(a->ticket_password, sizeof(a->ticket_password), "%s", password);
-        a->ticket_expiry = time(NULL) + expiry_s;
-        pthread_mutex_unlock(&a->ticket_lock);
-        log_info("ticket_set", "protocol=%s expiry_s=%u", protocol, expiry_s);
-        return 0;
+        if (r == 0)
+                log_info("ticket_set", "protocol=%s expiry_s=%u", protocol, expiry_s);
+        return r;
 }
 
 static int h_damage(void *o, struct display_rect *rects, size_t max)
@@ -245,6 +256,57 @@ static const struct control_handler control_handler = {
         .set_ticket = h_set_ticket,
         .damage = h_damage,
 };
+
+/* Become user for good: supplementary groups, gid, uid, and no way back
+ * (no setuid binaries, no file capabilities) for this process or its
+ * threads (glibc applies set*id to every thread). */
+static int drop_privileges(const char *user)
+{
+        struct passwd *pw = getpwnam(user);
+
+        if (!pw) {
+                fprintf(stderr, "vdi-vm: --user %s: no such user (create it: useradd --system %s)\n", user,
+                        user);
+                return -ENOENT;
+        }
+        if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid)
+                goto done;
+        if (geteuid() != 0) {
+                fprintf(stderr, "vdi-vm: --user %s needs root (running as uid %u)\n", user, (unsigned)geteuid());
+                return -EPERM;
+        }
+        if (setgroups(0, NULL) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
+                fprintf(stderr, "vdi-vm: cannot switch to user %s: %s\n", user, strerror(errno));
+                return -errno;
+        }
+        if (setresuid(0, 0, 0) == 0) {
+                fprintf(stderr, "vdi-vm: could regain root after switching to %s; refusing to run\n", user);
+                return -EPERM;
+        }
+done:
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+                fprintf(stderr, "vdi-vm: PR_SET_NO_NEW_PRIVS: %s\n", strerror(errno));
+                return -errno;
+        }
+        log_info("privileges_dropped", "user=%s uid=%u gid=%u", user, (unsigned)pw->pw_uid,
+                 (unsigned)pw->pw_gid);
+        return 0;
+}
+
+static int parse_port(const char *opt, const char *s, uint16_t *out)
+{
+        unsigned long long v;
+
+        if (parse_uint(opt, s, 65535, &v) < 0)
+                return -EINVAL;
+        if (v == 0) {
+                fprintf(stderr, "vdi-vm: invalid %s 0: expected a port 1-65535\n", opt);
+                return -EINVAL;
+        }
+        *out = (uint16_t)v;
+        return 0;
+}
 
 struct sigwaiter {
         struct vm *vm;
@@ -280,6 +342,14 @@ int main(int argc, char **argv)
                 { "no-input", no_argument, NULL, 'I' },
                 { "control", required_argument, NULL, 'S' },
                 { "log-level", required_argument, NULL, 'L' },
+                { "spice-port", required_argument, NULL, 'P' },
+                { "rdp-port", required_argument, NULL, 'Q' },
+                { "display-listen", required_argument, NULL, 'D' },
+                { "tls-cert", required_argument, NULL, 'T' },
+                { "tls-key", required_argument, NULL, 'Y' },
+                { "tls-ca", required_argument, NULL, 'A' },
+                { "display-lossless", no_argument, NULL, 'l' },
+                { "user", required_argument, NULL, 'U' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -292,7 +362,8 @@ int main(int argc, char **argv)
                 .console_in_fd = STDIN_FILENO,
                 .event = on_event,
         };
-        const char *console = NULL, *control_path = NULL;
+        const char *console = NULL, *control_path = NULL, *user = NULL;
+        struct remote_options ropt = { 0 };
         static struct app app = { .console_out = -1, .pipe_rd = -1 };
         bool tee_started = false;
         enum log_level level = LOG_LEVEL_NOTICE;
@@ -365,6 +436,32 @@ int main(int argc, char **argv)
                                 return EXIT_USAGE;
                         }
                         break;
+                case 'P':
+                        if (parse_port("--spice-port", optarg, &ropt.spice_port) < 0)
+                                return EXIT_USAGE;
+                        break;
+                case 'Q':
+                        if (parse_port("--rdp-port", optarg, &ropt.rdp_port) < 0)
+                                return EXIT_USAGE;
+                        break;
+                case 'D':
+                        ropt.listen = optarg;
+                        break;
+                case 'T':
+                        ropt.cert_file = optarg;
+                        break;
+                case 'Y':
+                        ropt.key_file = optarg;
+                        break;
+                case 'A':
+                        ropt.ca_file = optarg;
+                        break;
+                case 'l':
+                        ropt.lossless = true;
+                        break;
+                case 'U':
+                        user = optarg;
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -380,6 +477,15 @@ int main(int argc, char **argv)
         log_setup("vdi-vm", level);
         if (vm_config_check(&cfg, &err) < 0) {
                 fprintf(stderr, "vdi-vm: %s\n", err.msg);
+                return EXIT_USAGE;
+        }
+        if ((ropt.spice_port || ropt.rdp_port) && (!cfg.devices.fb_width || cfg.devices.no_input)) {
+                fprintf(stderr, "vdi-vm: --spice-port/--rdp-port need --framebuffer and the input devices "
+                                "(drop --no-input)\n");
+                return EXIT_USAGE;
+        }
+        if (ropt.spice_port && ropt.spice_port == ropt.rdp_port) {
+                fprintf(stderr, "vdi-vm: --spice-port and --rdp-port must differ\n");
                 return EXIT_USAGE;
         }
         if (console && strcmp(console, "none") == 0) {
@@ -402,7 +508,6 @@ int main(int argc, char **argv)
         sigaddset(&w.set, SIGINT);
         sigaddset(&w.set, SIGTERM);
         pthread_sigmask(SIG_BLOCK, &w.set, NULL);
-        pthread_mutex_init(&app.ticket_lock, NULL);
         cfg.event_opaque = &app;
         if (control_path) {
                 int p[2];
@@ -423,11 +528,21 @@ int main(int argc, char **argv)
         app.vm = vm;
         app.cpus = cfg.ncpus;
         app.memory_mb = cfg.mem_mib;
+        if (ropt.spice_port || ropt.rdp_port) {
+                char *msg = NULL;
+                if (remote_start(&ropt, vm_display_source(vm), &app.remote, &msg) < 0) {
+                        fprintf(stderr, "vdi-vm: %s\n", msg ? msg : "cannot start the display servers");
+                        free(msg);
+                        vm_free(vm);
+                        return EXIT_ERROR;
+                }
+        }
         if (control_path) {
                 char *msg = NULL;
                 if (control_start(control_path, &control_handler, &app, &app.ctl, &msg) < 0) {
                         fprintf(stderr, "vdi-vm: %s\n", msg ? msg : "cannot start the control socket");
                         free(msg);
+                        remote_stop(app.remote);
                         vm_free(vm);
                         return EXIT_ERROR;
                 }
@@ -435,6 +550,7 @@ int main(int argc, char **argv)
                         if (pthread_create(&app.tee, NULL, console_tee, &app) != 0) {
                                 fprintf(stderr, "vdi-vm: cannot start the console thread\n");
                                 control_stop(app.ctl);
+                                remote_stop(app.remote);
                                 vm_free(vm);
                                 return EXIT_ERROR;
                         }
@@ -442,9 +558,17 @@ int main(int argc, char **argv)
                 }
         }
 
+        if (user && drop_privileges(user) < 0) {
+                control_stop(app.ctl);
+                remote_stop(app.remote);
+                vm_free(vm);
+                return EXIT_ERROR;
+        }
         w.vm = vm;
         if (pthread_create(&sigthr, NULL, signal_thread, &w) != 0) {
                 fprintf(stderr, "vdi-vm: cannot start the signal thread\n");
+                control_stop(app.ctl);
+                remote_stop(app.remote);
                 vm_free(vm);
                 return EXIT_ERROR;
         }
@@ -453,6 +577,8 @@ int main(int argc, char **argv)
         r = vm_run(vm, &why, &err);
         if (r < 0)
                 control_event(app.ctl, "crashed", err.msg);
+        /* The servers read the framebuffer: stop them before it goes. */
+        remote_stop(app.remote);
         vm_free(vm);
         if (tee_started) {
                 /* vm_free closed nothing of ours: end the tee by closing

@@ -27,12 +27,15 @@ struct rdp_ticket {
 struct rdp_tickets {
         GMutex lock;
         GPtrArray *list; /* struct rdp_ticket * */
-        char *dir;       /* private runtime directory, 0700 */
+        char *parent;    /* where dir is made */
+        char *dir;       /* private runtime directory, 0700; made at the first ticket */
         char *sam_path;  /* dir/sam, 0600 */
 };
 
 int rdp_tickets_init(struct rdp_tickets *t, const char *parent, char **error);
 void rdp_tickets_fini(struct rdp_tickets *t);
+/* A copy of the SAM file's path (free()), NULL before the first ticket. */
+char *rdp_tickets_sam_path(struct rdp_tickets *t);
 int rdp_tickets_set(struct rdp_tickets *t, const char *user, const char *password,
                     unsigned expiry_seconds);
 /* Consume user's ticket after NLA admitted it (the SAM entry matched).
@@ -48,6 +51,9 @@ struct rdp_peer;
 struct rdp_server {
         struct rdp_server_config cfg; /* strings owned below */
         char *bind_address, *cert_file, *key_file, *h264_encoder;
+        /* The certificate and key, read once at start: vdi-vm drops root
+         * after starting its servers, and the key file stays root-only. */
+        char *cert_pem, *key_pem;
         struct display_source source;
         GMainContext *ctx;
         GSource *listen_src, *tick_src;

@@ -295,10 +295,12 @@ static gpointer peer_thread(gpointer data)
         rdpSettings *st = client->settings;
         HANDLE handles[40];
 
-        st->CertificateFile = strdup(p->srv->cert_file);
-        st->PrivateKeyFile = strdup(p->srv->key_file);
-        st->NtlmSamFile = strdup(p->srv->tickets.sam_path);
-        if (!st->CertificateFile || !st->PrivateKeyFile || !st->NtlmSamFile)
+        /* Key material from memory (read at start, before any privilege
+         * drop); no SAM file yet means no ticket was ever set: refuse. */
+        st->CertificateContent = strdup(p->srv->cert_pem);
+        st->PrivateKeyContent = strdup(p->srv->key_pem);
+        st->NtlmSamFile = rdp_tickets_sam_path(&p->srv->tickets);
+        if (!st->CertificateContent || !st->PrivateKeyContent || !st->NtlmSamFile)
                 goto out;
         st->RdpSecurity = FALSE;
         st->TlsSecurity = p->srv->cfg.allow_tls_only;

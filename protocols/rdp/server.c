@@ -245,6 +245,14 @@ int rdp_server_start(const struct rdp_server_config *cfg, struct display_source 
         srv->cfg.key_file = srv->key_file;
         srv->cfg.h264_encoder = srv->h264_encoder;
         srv->cfg.runtime_dir = NULL;
+        if (!g_file_get_contents(cfg->cert_file, &srv->cert_pem, NULL, NULL) ||
+            !g_file_get_contents(cfg->key_file, &srv->key_pem, NULL, NULL) ||
+            !strstr(srv->cert_pem, "-----BEGIN") || !strstr(srv->key_pem, "-----BEGIN")) {
+                *error = g_strdup_printf("rdp: cannot read a PEM certificate from %s and key from %s",
+                                         cfg->cert_file, cfg->key_file);
+                r = -EINVAL;
+                goto fail;
+        }
         if (!srv->cfg.fps)
                 srv->cfg.fps = 30;
         if (!srv->cfg.max_frames_in_flight)
@@ -308,6 +316,11 @@ void rdp_server_stop(struct rdp_server *srv)
         g_free(srv->bind_address);
         g_free(srv->cert_file);
         g_free(srv->key_file);
+        g_free(srv->cert_pem);
+        if (srv->key_pem) {
+                explicit_bzero(srv->key_pem, strlen(srv->key_pem));
+                g_free(srv->key_pem);
+        }
         g_free(srv->h264_encoder);
         free(srv);
 }

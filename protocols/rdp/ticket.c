@@ -19,6 +19,7 @@
 #include <winpr/ntlm.h>
 
 #include "internal.h"
+#include "log.h"
 #include "macro.h"
 
 static void ticket_free(gpointer p)
@@ -33,27 +34,45 @@ static void ticket_free(gpointer p)
 
 int rdp_tickets_init(struct rdp_tickets *t, const char *parent, char **error)
 {
-        char *tmpl;
-
+        (void)error;
         g_mutex_init(&t->lock);
         t->list = g_ptr_array_new_with_free_func(ticket_free);
         if (!parent)
                 parent = g_getenv("XDG_RUNTIME_DIR");
-        if (!parent || !*parent)
-                parent = "/tmp";
-        tmpl = g_strdup_printf("%s/vdi-rdp-XXXXXX", parent);
+        t->parent = g_strdup(parent && *parent ? parent : "/tmp");
+        return 0;
+}
+
+/* The private directory is made at the first ticket, not at start: vdi-vm
+ * starts its servers as root and then drops to an unprivileged user, who
+ * must own the directory it writes tickets into. Lock held. */
+static int dir_locked(struct rdp_tickets *t)
+{
+        g_autofree char *tmpl = NULL;
+
+        if (t->dir)
+                return 0;
+        tmpl = g_strdup_printf("%s/vdi-rdp-XXXXXX", t->parent);
         /* mkdtemp makes the directory 0700: only this process reads the SAM. */
         if (!mkdtemp(tmpl)) {
                 int r = -errno;
-                *error = g_strdup_printf("cannot create a private directory under %s: %s "
-                                         "(set runtime_dir to a writable directory)",
-                                         parent, strerror(errno));
-                g_free(tmpl);
+                log_error("rdp_ticket_dir", "parent=%s error=\"%s\" hint=\"set runtime_dir to a "
+                          "directory this user can write\"", t->parent, strerror(-r));
                 return r;
         }
-        t->dir = tmpl;
+        t->dir = TAKE_PTR(tmpl);
         t->sam_path = g_strdup_printf("%s/sam", t->dir);
         return 0;
+}
+
+char *rdp_tickets_sam_path(struct rdp_tickets *t)
+{
+        char *path;
+
+        g_mutex_lock(&t->lock);
+        path = t->sam_path ? strdup(t->sam_path) : NULL;
+        g_mutex_unlock(&t->lock);
+        return path;
 }
 
 void rdp_tickets_fini(struct rdp_tickets *t)
@@ -66,6 +85,7 @@ void rdp_tickets_fini(struct rdp_tickets *t)
                 rmdir(t->dir);
         g_free(t->sam_path);
         g_free(t->dir);
+        g_free(t->parent);
         g_ptr_array_unref(t->list);
         t->list = NULL;
         g_mutex_clear(&t->lock);
@@ -75,10 +95,16 @@ void rdp_tickets_fini(struct rdp_tickets *t)
  * over the old one, so NTLM never reads a half-written file. Lock held. */
 static int sam_write_locked(struct rdp_tickets *t)
 {
-        g_autofree char *tmp = g_strdup_printf("%s.new", t->sam_path);
+        g_autofree char *tmp = NULL;
         _cleanup_close_ int fd = -1;
-        GString *text = g_string_new(NULL);
+        GString *text;
         ssize_t n;
+        int r = dir_locked(t);
+
+        if (r < 0)
+                return r;
+        tmp = g_strdup_printf("%s.new", t->sam_path);
+        text = g_string_new(NULL);
 
         for (guint i = 0; i < t->list->len; i++) {
                 struct rdp_ticket *k = g_ptr_array_index(t->list, i);
@@ -98,8 +124,8 @@ static int sam_write_locked(struct rdp_tickets *t)
         OPENSSL_cleanse(text->str, text->allocated_len);
         g_string_free(text, TRUE);
         return 0;
-fail:;
-        int r = errno ? -errno : -EIO;
+fail:
+        r = errno ? -errno : -EIO;
         unlink(tmp);
         OPENSSL_cleanse(text->str, text->allocated_len);
         g_string_free(text, TRUE);

@@ -16,10 +16,16 @@ control socket and checks:
   those two rectangles, then empty again; a screenshot has their pixels;
 - keys, pointer moves, buttons and the wheel sent over the socket come out
   of the guest's evdev devices as the same events;
+- the SPICE and RDP servers (second guest) listen with TLS (the SPICE
+  certificate verifies against the test CA), tickets reach both, and with
+  --user (as root) the process runs as the unprivileged vdi-vm user, unable
+  to regain root;
 - status, set-ticket, errors, events booted / reset / powered_off; reset
   reboots the guest; a guest poweroff ends vdi-vm with status 0;
 - interrupts are MSI-X; a second guest booted with pci=nomsi works on
   INTx (disk I/O and input), and the control "stop" ends it with status 0;
+  that guest also runs the remote display servers (they consume the
+  framebuffer damage, so the first guest has none) and --user;
 - after the VM stopped, the image files hold the guest's data (the qcow2
   overlay passes vdi-img check; the base and the read-only image are
   untouched).
@@ -28,8 +34,10 @@ Prints TAP-ish "ok"/"not ok" lines; exit 0 when all passed, 1 otherwise.
 """
 import json
 import os
+import pwd
 import re
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -91,6 +99,29 @@ with open(f"{out}/data.raw", "wb") as f:
     f.truncate(4 << 20)
 with open(f"{out}/ro.raw", "wb") as f:
     f.truncate(2 << 20)
+
+# ---- display TLS material and ports ----
+pki = f"{out}/pki"
+src = os.environ.get("abs_top_srcdir") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
+r = run(f"{src}/tests/harness/make-pki", pki)
+check("test PKI for the display servers", r.returncode == 0, r.stdout)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+spice_port, rdp_port = free_port(), free_port()
+while rdp_port == spice_port:
+    rdp_port = free_port()
+drop_user = None
+if os.geteuid() == 0:
+    try:
+        drop_user = pwd.getpwnam("vdi-vm")
+    except KeyError:
+        print("# no vdi-vm user (scripts/install-deps makes it): --user not tested", flush=True)
 
 # ---- the VM ----
 # Unix sockets cannot live on the lab's 9p shares: use a local directory.
@@ -284,7 +315,8 @@ if ready:
 
     # ---- the rest of the contract ----
     r = ctl("set-ticket", protocol="spice", user="alice", password="one-time-secret", expiry_s=120)
-    check("set-ticket", r is not None and r.get("ok") is True, str(r))
+    check("set-ticket without display servers: a clear error", r is not None and r.get("ok") is False
+          and "serves no spice display" in r.get("error", ""), str(r))
     r = ctl.raw("{oops", None)
     check("malformed JSON gets an error reply", r is not None and r.get("ok") is False
           and "malformed JSON" in r.get("error", ""), str(r))
@@ -316,7 +348,10 @@ console2 = open(f"{out}/intx.console", "wb")
 proc = subprocess.Popen(
     [vm, "--kernel", kernel, "--initrd", initrd, "--cpus", "1", "--memory", "256",
      "--cmdline", "console=ttyS0 quiet pci=nomsi agent.action=devtest",
-     "--disk", f"{out}/intx.raw,format=raw", "--control", sock2],
+     "--disk", f"{out}/intx.raw,format=raw", "--control", sock2, "--framebuffer", "640x480",
+     "--spice-port", str(spice_port), "--rdp-port", str(rdp_port), "--display-listen", "127.0.0.1",
+     "--tls-cert", f"{pki}/server.pem", "--tls-key", f"{pki}/server.key", "--tls-ca", f"{pki}/ca.pem"]
+    + (["--user", "vdi-vm"] if drop_user else []),
     stdin=subprocess.DEVNULL, stdout=console2, stderr=log)
 try:
     ctl2 = Control(sock2)
@@ -346,6 +381,34 @@ if ctl2:
         time.sleep(0.2)
     check("intx: key event reaches the guest", re.search(r"^AGENT input dev=\d+ type=1 code=30 value=1$", intx_text(), re.M)
           is not None)
+    # ---- remote display servers and privileges ----
+    if drop_user:
+        ids = {k: v.split() for k, v in (l.split(":", 1) for l in open(f"/proc/{proc.pid}/status") if ":" in l)}
+        check("--user: real, effective and saved uid and gid are vdi-vm's",
+              ids["Uid"][:3] == [str(drop_user.pw_uid)] * 3 and ids["Gid"][:3] == [str(drop_user.pw_gid)] * 3
+              and ids.get("NoNewPrivs") == ["1"], f"Uid {ids['Uid']} Gid {ids['Gid']}")
+    tls = ssl.create_default_context(cafile=f"{pki}/ca.pem")
+    try:
+        with socket.create_connection(("127.0.0.1", spice_port), timeout=30) as raw:
+            with tls.wrap_socket(raw, server_hostname="localhost"):
+                pass  # the handshake verified the chain and the name
+        check("SPICE port: TLS with the given certificate, verified against the CA", True)
+    except OSError as e:
+        check("SPICE port: TLS with the given certificate, verified against the CA", False, str(e))
+    try:
+        socket.create_connection(("127.0.0.1", rdp_port), timeout=30).close()
+        check("RDP port listens", True)
+    except OSError as e:
+        check("RDP port listens", False, str(e))
+    r = ctl2("set-ticket", protocol="rdp", user="alice", password="one-time-secret", expiry_s=120)
+    check("set-ticket rdp (its private ticket directory made after --user)", r is not None and r.get("ok") is True, str(r))
+    r = ctl2("set-ticket", protocol="rdp", user="al:ice", password="x", expiry_s=120)
+    check("set-ticket rdp: a user name the SAM file cannot hold is refused", r is not None and r.get("ok") is False, str(r))
+    r = ctl2("set-ticket", protocol="spice", user="alice", password="one-time-secret", expiry_s=120)
+    check("set-ticket spice", r is not None and r.get("ok") is True, str(r))
+    log.flush()
+    check("tickets are not logged", b"one-time-secret" not in open(f"{out}/devices.log", "rb").read())
+
     r = ctl2("stop")
     check("stop reply", r is not None and r.get("ok") is True, str(r))
 try:

@@ -1,0 +1,35 @@
+/* vdi-vm's remote display: the SPICE and RDP servers of
+ * protocols/display-server.h serving the VM's framebuffer and input, on a
+ * GLib main loop thread of their own. Only vdi-vm links this (libvmm stays
+ * free of protocol libraries). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "protocols/display.h"
+
+struct remote_options {
+        const char *listen;   /* NULL = 127.0.0.1 */
+        uint16_t spice_port;  /* 0 = no SPICE */
+        uint16_t rdp_port;    /* 0 = no RDP */
+        const char *cert_file, *key_file, *ca_file;
+        bool lossless;        /* no lossy encodings (pixel-exact tests) */
+};
+
+struct remote;
+
+/* Start the servers named in o on source and the thread that runs them.
+ * 0, or -errno and a malloc'd message in *error (which server, what to fix).
+ * Nothing listens for a protocol whose port is 0. */
+int remote_start(const struct remote_options *o, struct display_source source, struct remote **out,
+                 char **error);
+
+/* Admit one client of protocol ("spice" or "rdp") with a one-time password.
+ * Any thread. 0, or -errno with a message in err (-ENOENT: this VM does not
+ * serve that protocol). */
+int remote_set_ticket(struct remote *r, const char *protocol, const char *user, const char *password,
+                      unsigned expiry_s, char *err, size_t n);
+
+/* Disconnect every client, stop the thread, free. NULL is fine. */
+void remote_stop(struct remote *r);
