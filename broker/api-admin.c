@@ -459,6 +459,7 @@ DB_STMT(images_list,
         "SELECT i.id, i.name, i.description, i.created_at,"
         "  coalesce((SELECT json_agg(json_build_object('id', v.id, 'version', v.version,"
         "   'path', v.path, 'format', v.format, 'size_bytes', v.size_bytes, 'state', v.state,"
+        "   'kernel', v.kernel_path, 'initrd', v.initrd_path, 'cmdline', v.cmdline,"
         "   'created_at', v.created_at) ORDER BY v.version)"
         "   FROM image_versions v WHERE v.image_id = i.id), '[]'::json) AS versions"
         " FROM images i ORDER BY i.name",
@@ -467,10 +468,13 @@ DB_STMT(image_insert,
         "INSERT INTO images (name, description) VALUES ($1, $2) RETURNING id, name, description",
         2);
 DB_STMT(image_version_insert,
-        "INSERT INTO image_versions (image_id, version, path, format, size_bytes, state)"
-        " SELECT i.id, $2::integer, $3, $4, $5::bigint, $6 FROM images i WHERE i.name = $1"
-        " RETURNING id, version, path, format, size_bytes, state",
-        6);
+        "INSERT INTO image_versions (image_id, version, path, format, size_bytes, state,"
+        " kernel_path, initrd_path, cmdline)"
+        " SELECT i.id, $2::integer, $3, $4, $5::bigint, $6, $7, $8, coalesce($9, 'console=ttyS0')"
+        " FROM images i WHERE i.name = $1"
+        " RETURNING id, version, path, format, size_bytes, state, kernel_path AS kernel,"
+        " initrd_path AS initrd, cmdline",
+        9);
 
 static void h_images_list(void *ctx, const struct http_request *req, struct http_response *resp)
 {
@@ -537,9 +541,10 @@ static void h_image_version_add(void *ctx, const struct http_request *req,
 {
         ADMIN_ENTER(b, req, resp, s);
         static const char *const fields[] = { "version", "path", "format", "size_bytes", "state",
-                                              NULL };
+                                              "kernel", "initrd", "cmdline", NULL };
         g_autoptr(json_t) body = http_json_body(req, resp);
-        const char *path, *format = NULL, *state = NULL;
+        const char *path, *format = NULL, *state = NULL, *kernel = NULL, *initrd = NULL,
+                          *cmdline = NULL;
         int64_t version = 0, size = 0;
         char vb[24], sb[24];
 
@@ -548,8 +553,25 @@ static void h_image_version_add(void *ctx, const struct http_request *req,
             !api_field_string(body, "path", true, &path, resp) ||
             !api_field_string(body, "format", false, &format, resp) ||
             !api_field_int(body, "size_bytes", false, 0, INT64_MAX, &size, resp) ||
-            !api_field_string(body, "state", false, &state, resp))
+            !api_field_string(body, "state", false, &state, resp) ||
+            !api_field_string(body, "kernel", false, &kernel, resp) ||
+            !api_field_string(body, "initrd", false, &initrd, resp) ||
+            !api_field_string(body, "cmdline", false, &cmdline, resp))
                 return;
+        if ((kernel && kernel[0] != '/') || (initrd && initrd[0] != '/')) {
+                http_respond_error(resp, 400, "bad_path",
+                                   "kernel and initrd must be absolute paths (on the hosts)");
+                return;
+        }
+        if (initrd && !kernel) {
+                http_respond_error(resp, 400, "bad_boot", "an initrd needs a kernel");
+                return;
+        }
+        if (cmdline && (strlen(cmdline) > 2048 || strpbrk(cmdline, "\r\n"))) {
+                http_respond_error(resp, 400, "bad_cmdline",
+                                   "cmdline must be one line of at most 2048 bytes");
+                return;
+        }
         if (path[0] != '/') {
                 http_respond_error(resp, 400, "bad_path",
                                    "image version path \"%s\" must be absolute (a path on the "
@@ -572,7 +594,7 @@ static void h_image_version_add(void *ctx, const struct http_request *req,
         snprintf(sb, sizeof(sb), "%" PRId64, size);
         g_autofree char *exists = g_strdup_printf("image \"%s\" already has version %s",
                                                   req->params[0], vb);
-        const char *params[] = { req->params[0], vb, path, format, sb, state };
+        const char *params[] = { req->params[0], vb, path, format, sb, state, kernel, initrd, cmdline };
         respond_insert(b, resp, &image_version_insert, params, "version",
                        "register the image version", exists);
         if (resp->status == 201) {

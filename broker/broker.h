@@ -60,6 +60,7 @@ struct broker_config {
         /* [pools]: the reconcile loop (pools/loop.h) */
         bool pools_enabled;
         int64_t pools_interval_ms;
+        int64_t pools_release_idle_s;
         /* [portal] */
         char *assets;
         /* [log] */

@@ -79,6 +79,9 @@ const struct conf_option broker_conf_options[] = {
           "(PostgreSQL advisory lock) and the others take over if it dies" },
         { "pools", "interval_ms", CONF_INT, O(pools_interval_ms), "5000", 500, 600000, 0,
           "time between two reconcile passes" },
+        { "pools", "release_idle_s", CONF_INT, O(pools_release_idle_s), "300", 1, 86400, 0,
+          "floating pools: a claimed desktop without a connected client for this long is "
+          "released and refreshed for the next user" },
 
         { "portal", "assets", CONF_PATH, O(assets), PORTAL_ASSETS_DIR, 0, 0, 0,
           "directory with the portal's index.html, app.js and style.css" },

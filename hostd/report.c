@@ -68,6 +68,61 @@ DB_STMT(st_crashed,
         "AND host_id = (SELECT id FROM hosts WHERE name = $2)",
         3);
 
+/* Client sessions (vdi-vm's client-connected / client-disconnected): one
+ * open desktop_sessions row per desktop (both protocols admit one client at
+ * a time, so a new one closes any other), and the desktop in_use while it is
+ * open, back to assigned when it ends. */
+#define DESKTOP_OF "d AS (SELECT id FROM desktops WHERE id = $1::bigint " \
+                   "AND host_id = (SELECT id FROM hosts WHERE name = $2))"
+#define CLOSE_SESSIONS "closed AS (UPDATE desktop_sessions SET disconnected_at = now() " \
+                       "WHERE desktop_id IN (SELECT id FROM d) AND disconnected_at IS NULL)"
+DB_STMT(st_client_on,
+        "WITH " DESKTOP_OF ", " CLOSE_SESSIONS ", "
+        "ins AS (INSERT INTO desktop_sessions (desktop_id, assignment_id, user_name, protocol, "
+        "client_addr) SELECT d.id, (SELECT a.id FROM assignments a WHERE a.desktop_id = d.id "
+        "AND a.released_at IS NULL ORDER BY a.id DESC LIMIT 1), $4, $3, $5::inet FROM d) "
+        "UPDATE desktops SET state = 'in_use', state_changed_at = now() "
+        "WHERE id IN (SELECT id FROM d) AND state = 'assigned'",
+        5);
+DB_STMT(st_client_off,
+        "WITH " DESKTOP_OF ", " CLOSE_SESSIONS " "
+        "UPDATE desktops SET state = 'assigned', state_changed_at = now() "
+        "WHERE id IN (SELECT id FROM d) AND state = 'in_use'",
+        2);
+DB_STMT(st_sessions_close, "WITH " DESKTOP_OF ", " CLOSE_SESSIONS " SELECT 1", 2);
+
+/* "protocol=P user=U address=A" (U percent-encoded) from vdi-vm. */
+static void client_fields(const char *detail, char **protocol, char **user, char **address)
+{
+        g_auto(GStrv) kv = g_strsplit(detail ? detail : "", " ", -1);
+
+        for (char **f = kv; *f; f++) {
+                if (g_str_has_prefix(*f, "protocol="))
+                        *protocol = g_strdup(*f + 9);
+                else if (g_str_has_prefix(*f, "user="))
+                        *user = g_uri_unescape_string(*f + 5, NULL);
+                else if (g_str_has_prefix(*f, "address="))
+                        *address = g_strdup(*f + 8);
+        }
+}
+
+static int client_event(struct hostd_report *rp, struct rep_event *e, bool on, char **err)
+{
+        g_autofree char *protocol = NULL, *user = NULL, *address = NULL;
+        const char *name = rp->h->cfg->name;
+
+        if (!on) {
+                const char *q[] = { e->vm_id, name };
+                return db_exec(rp->db, &st_client_off, q, DB_IDEMPOTENT, NULL, err);
+        }
+        client_fields(e->detail, &protocol, &user, &address);
+        if (!protocol || (strcmp(protocol, "spice") != 0 && strcmp(protocol, "rdp") != 0))
+                return 0; /* not from our vdi-vm: the event row is all there is */
+        const char *q[] = { e->vm_id, name, protocol, user && *user ? user : "unknown",
+                            address && g_hostname_is_ip_address(address) ? address : NULL };
+        return db_exec(rp->db, &st_client_on, q, 0, NULL, err);
+}
+
 static void rep_event_free(struct rep_event *e)
 {
         if (!e)
@@ -116,6 +171,15 @@ static int deliver(struct hostd_report *rp, struct rep_event *e, char **err)
         if (strcmp(ev, "started") == 0 && !rp->h->caps.control)
                 ev = "booted";
         const char *q[] = { e->vm_id, name, e->detail ? e->detail : "crashed" };
+        if (strcmp(ev, "client-connected") == 0 || strcmp(ev, "client-disconnected") == 0)
+                return client_event(rp, e, strcmp(ev, "client-connected") == 0, err);
+        /* Whatever ends the VM ends its client session. */
+        if (strcmp(ev, "powered_off") == 0 || strcmp(ev, "stopped") == 0 ||
+            strcmp(ev, "crashed") == 0) {
+                r = db_exec(rp->db, &st_sessions_close, q, DB_IDEMPOTENT, NULL, err);
+                if (r < 0)
+                        return r;
+        }
         if (strcmp(ev, "booted") == 0)
                 r = db_exec(rp->db, &st_booted, q, DB_IDEMPOTENT, NULL, err);
         else if (strcmp(ev, "powered_off") == 0 || strcmp(ev, "stopped") == 0)

@@ -353,9 +353,19 @@ int pool_execute(PGconn *c, const struct pool_loop_config *cfg, const struct sna
                              1, p, NULL, error);
                 break;
         }
-        case ACT_REFRESH:
-                r = pool ? provision(&x, pool, a->image_version_id, true, "refresh", error) : 0;
+        case ACT_REFRESH: {
+                /* A floating desktop is wiped: whoever held it lets go. */
+                const char *p[] = { x.id };
+                r = pool && pool->floating
+                            ? pool_sql(c,
+                                       "UPDATE assignments SET released_at = now() "
+                                       "WHERE desktop_id = $1 AND released_at IS NULL",
+                                       1, p, NULL, error)
+                            : 0;
+                if (r == 0 && pool)
+                        r = provision(&x, pool, a->image_version_id, true, "refresh", error);
                 break;
+        }
         case ACT_RECOMPOSE:
                 r = pool ? provision(&x, pool, a->image_version_id, false, "recompose", error)
                          : 0;

@@ -230,6 +230,8 @@ int pool_loop_start(const struct pool_loop_config *cfg, struct pool_loop **out, 
                 l->cfg.policy.vcpu_overcommit = 4;
         if (!l->cfg.policy.retry_backoff_s)
                 l->cfg.policy.retry_backoff_s = 15;
+        if (!l->cfg.policy.release_idle_s)
+                l->cfg.policy.release_idle_s = 300;
         pthread_mutex_init(&l->lock, NULL);
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

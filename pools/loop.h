@@ -29,7 +29,8 @@ struct pool_loop_config {
         unsigned host_timeout_ms;      /* per host call; default 15000 */
         unsigned import_timeout_ms;    /* per image import; default 600000 */
         struct pool_policy policy;     /* zeros: 30 s heartbeat, 300 s boot, 3 failures,
-                                        * 15 s retry back-off per failure, 4 vCPUs per CPU */
+                                        * 15 s retry back-off per failure, 4 vCPUs per CPU,
+                                        * floating desktops released after 300 s without a client */
         const char *name;              /* this broker, for logs */
 };
 

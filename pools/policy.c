@@ -274,6 +274,13 @@ int pool_plan(const struct pool_snapshot *s, const struct pool_policy *p,
                                 "start requested (launch)");
                         goto next;
                 }
+                if (pool->floating && d->assigned && d->state == DESK_ASSIGNED &&
+                    p->release_idle_s > 0 && d->idle_s >= p->release_idle_s) {
+                        acted[k] = 1;
+                        r = add(out, ACT_REFRESH, d->pool_id, d->id, d->host_id, iv,
+                                "released: no client for %lld s", (long long)d->idle_s);
+                        goto next;
+                }
                 if (stale_image && !d->assigned &&
                     (d->state == DESK_READY || d->state == DESK_STOPPED)) {
                         acted[k] = 1;

@@ -78,6 +78,10 @@ struct pool_policy {
         int max_failures;             /* failures in a row before quarantine */
         int64_t retry_backoff_s;      /* error desktops retried after this × failures */
         int vcpu_overcommit;          /* vCPUs placed per host CPU (desktops idle a lot); 0 = 1 */
+        /* Floating pools: a claimed desktop with no client connected for this
+         * long (after a launch nobody used, or after the client left) is
+         * released and refreshed for the next user; 0 = never. */
+        int64_t release_idle_s;
 };
 
 enum pool_action_kind {

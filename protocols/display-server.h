@@ -32,6 +32,12 @@ struct display_server_config {
         unsigned fps;
         /* Never use lossy encodings (JPEG, video): pixel-exact tests. */
         bool lossless;
+        /* Client sessions: called with connected = true once a client was
+         * admitted with a ticket and its session is up, and false when that
+         * session ends (one call each). peer is the client's "ADDRESS" (or
+         * "unknown"). Called from the server's threads; NULL = not wanted. */
+        void (*client_event)(void *opaque, const char *protocol, bool connected, const char *peer);
+        void *client_event_opaque;
 };
 
 struct display_server_ops;

@@ -46,6 +46,7 @@ static void usage(FILE *f)
               "  images                             list golden images and versions\n"
               "  image-add NAME [DESCRIPTION]       register a golden image\n"
               "  image-version NAME VERSION PATH [format=qcow2|raw] [state=published|importing]\n"
+              "                [kernel=PATH] [initrd=PATH] [cmdline=TEXT]   (how hosts boot it)\n"
               "  hosts                              list hosts\n"
               "  desktops [pool=P] [state=S] [user=U]\n"
               "  desktop-refresh ID | desktop-delete ID   ask the reconcile loop to act\n"
@@ -535,7 +536,7 @@ static int run(struct ctl *c, int argc, char **argv)
                               done);
         }
         if (!strcmp(cmd, "image-version")) {
-                need_args(argc, 3, 5);
+                need_args(argc, 3, 8);
                 char *end = NULL;
                 long v = strtol(argv[1], &end, 10);
                 if (!*argv[1] || *end) {
@@ -548,6 +549,12 @@ static int run(struct ctl *c, int argc, char **argv)
                                 json_object_set_new(body, "format", json_string(argv[i] + 7));
                         else if (g_str_has_prefix(argv[i], "state="))
                                 json_object_set_new(body, "state", json_string(argv[i] + 6));
+                        else if (g_str_has_prefix(argv[i], "kernel="))
+                                json_object_set_new(body, "kernel", json_string(argv[i] + 7));
+                        else if (g_str_has_prefix(argv[i], "initrd="))
+                                json_object_set_new(body, "initrd", json_string(argv[i] + 7));
+                        else if (g_str_has_prefix(argv[i], "cmdline="))
+                                json_object_set_new(body, "cmdline", json_string(argv[i] + 8));
                         else {
                                 json_decref(body);
                                 fprintf(stderr, "vdictl: unexpected argument \"%s\"\n", argv[i]);

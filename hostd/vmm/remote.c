@@ -43,6 +43,8 @@ static int start_one(const struct display_server_ops *ops, const struct remote_o
                 .key_file = o->key_file,
                 .ca_file = o->ca_file,
                 .lossless = o->lossless,
+                .client_event = o->client_event,
+                .client_event_opaque = o->client_event_opaque,
         };
 
         if (!port)

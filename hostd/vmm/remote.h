@@ -15,6 +15,9 @@ struct remote_options {
         uint16_t rdp_port;    /* 0 = no RDP */
         const char *cert_file, *key_file, *ca_file;
         bool lossless;        /* no lossy encodings (pixel-exact tests) */
+        /* Client sessions starting and ending (display-server.h). */
+        void (*client_event)(void *opaque, const char *protocol, bool connected, const char *peer);
+        void *client_event_opaque;
 };
 
 struct remote;

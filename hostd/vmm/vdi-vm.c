@@ -17,6 +17,8 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "control.h"
 #include "fb.h"
 #include "log.h"
@@ -88,7 +90,9 @@ static void usage(FILE *f)
                 "answer {\"id\":N,\"ok\":true,...} or {\"id\":N,\"ok\":false,\"error\":\"...\"}. Events\n"
                 "without id: {\"event\":\"booted\"} (first byte on the serial console; repeated\n"
                 "to clients that connect later), {\"event\":\"reset\"}, {\"event\":\"powered_off\"},\n"
-                "{\"event\":\"crashed\",\"reason\":\"...\"}.\n"
+                "{\"event\":\"crashed\",\"reason\":\"...\"}, and with display servers\n"
+                "{\"event\":\"client-connected\"|\"client-disconnected\",\n"
+                " \"reason\":\"protocol=P user=U address=A\"} (U percent-encoded).\n"
                 "\n"
                 "The guest has: COM1 16550A at 0x3f8/IRQ 4, ACPI tables (MADT with every\n"
                 "vCPU; PM1 registers for S5 poweroff; a reset register), a PCI host bridge\n"
@@ -135,6 +139,8 @@ struct app {
         uint64_t memory_mb;
         atomic_bool stop_requested; /* by the control socket: exit 0 */
         struct remote *remote;      /* SPICE/RDP servers, or NULL */
+        pthread_mutex_t users_lock;
+        char *spice_user, *rdp_user; /* of the last ticket: named in client events */
         /* Console tee: the guest's serial output goes through a pipe so that
          * its first byte can be reported as "booted". */
         int console_out, pipe_rd;
@@ -233,9 +239,36 @@ static int h_set_ticket(void *o, const char *protocol, const char *user, const c
         struct app *a = o;
         int r = remote_set_ticket(a->remote, protocol, user, password, expiry_s, err, n);
 
-        if (r == 0)
+        if (r == 0) {
+                char **slot = strcmp(protocol, "spice") == 0 ? &a->spice_user : &a->rdp_user;
+                pthread_mutex_lock(&a->users_lock);
+                free(*slot);
+                *slot = strdup(user);
+                pthread_mutex_unlock(&a->users_lock);
                 log_info("ticket_set", "protocol=%s expiry_s=%u", protocol, expiry_s);
+        }
         return r;
+}
+
+/* A client session of a display server started or ended: an event on
+ * the control socket, "client-connected" or "client-disconnected", with
+ * reason "protocol=P user=U address=A" (U percent-encoded: the user of
+ * the protocol's last ticket, which is the one that admitted it). */
+static void on_client(void *opaque, const char *protocol, bool connected, const char *peer)
+{
+        struct app *a = opaque;
+        char *user, *detail;
+
+        pthread_mutex_lock(&a->users_lock);
+        user = strcmp(protocol, "spice") == 0 ? a->spice_user : a->rdp_user;
+        user = g_uri_escape_string(user ? user : "", NULL, FALSE);
+        pthread_mutex_unlock(&a->users_lock);
+        detail = g_strdup_printf("protocol=%s user=%s address=%s", protocol, user ? user : "",
+                                 peer);
+        log_notice(connected ? "client_connected" : "client_disconnected", "%s", detail);
+        control_event(a->ctl, connected ? "client-connected" : "client-disconnected", detail);
+        g_free(user);
+        g_free(detail);
 }
 
 static int h_damage(void *o, struct display_rect *rects, size_t max)
@@ -509,6 +542,7 @@ int main(int argc, char **argv)
         sigaddset(&w.set, SIGTERM);
         pthread_sigmask(SIG_BLOCK, &w.set, NULL);
         cfg.event_opaque = &app;
+        pthread_mutex_init(&app.users_lock, NULL);
         if (control_path) {
                 int p[2];
                 if (pipe2(p, O_CLOEXEC) < 0) {
@@ -530,6 +564,8 @@ int main(int argc, char **argv)
         app.memory_mb = cfg.mem_mib;
         if (ropt.spice_port || ropt.rdp_port) {
                 char *msg = NULL;
+                ropt.client_event = on_client;
+                ropt.client_event_opaque = &app;
                 if (remote_start(&ropt, vm_display_source(vm), &app.remote, &msg) < 0) {
                         fprintf(stderr, "vdi-vm: %s\n", msg ? msg : "cannot start the display servers");
                         free(msg);

@@ -117,6 +117,10 @@ static BOOL on_activate(freerdp_peer *client)
 
         if (!p->authorized)
                 return FALSE;
+        /* Activate comes again after a reactivation: one event per session. */
+        if (!p->activated && p->srv->cfg.client_event)
+                p->srv->cfg.client_event(p->srv->cfg.client_event_opaque, "rdp", true,
+                                         client->hostname[0] ? client->hostname : "unknown");
         p->activated = true;
         g_mutex_lock(&p->lock);
         p->full_refresh = true;
@@ -361,6 +365,9 @@ out:
         }
         log_info("rdp_disconnected", "port=%u admitted=%s", p->srv->port,
                  p->authorized && !p->refused ? "yes" : "no");
+        if (p->activated && p->srv->cfg.client_event)
+                p->srv->cfg.client_event(p->srv->cfg.client_event_opaque, "rdp", false,
+                                         client->hostname[0] ? client->hostname : "unknown");
         rdp_gfx_close(p);
         if (p->vcm)
                 WTSCloseServer(p->vcm);

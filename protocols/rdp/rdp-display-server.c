@@ -27,6 +27,8 @@ static int rds_start(const struct display_server_config *dc, struct display_sour
                 /* lossless, or "" (no video codecs): planar only. */
                 .disable_h264 = dc->lossless || (dc->video_codecs && !*dc->video_codecs),
                 .h264_encoder = dc->video_codecs && *dc->video_codecs ? dc->video_codecs : NULL,
+                .client_event = dc->client_event,
+                .client_event_opaque = dc->client_event_opaque,
         };
         struct rdp_display_server *s;
         int r;

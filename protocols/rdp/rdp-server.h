@@ -38,6 +38,9 @@ struct rdp_server_config {
         unsigned h264_qp;          /* 0 → 22 */
         unsigned max_frames_in_flight; /* unacknowledged GFX frames; 0 → 2 */
         unsigned fps;              /* damage tick rate; 0 → 30 */
+        /* Admitted sessions starting and ending (display-server.h). */
+        void (*client_event)(void *opaque, const char *protocol, bool connected, const char *peer);
+        void *client_event_opaque;
 };
 
 /* Counters over the server's life, all clients together. */

@@ -47,6 +47,11 @@ struct spice_display {
         unsigned siblings; /* SIBLING_* linked in the grace period */
         GSource *expiry, *grace, *kick;
         uint64_t sessions, refused;
+        /* The admitted client's connection id (-1: none) for client_event. */
+        int client;
+        void (*client_event)(void *opaque, const char *protocol, bool connected, const char *peer);
+        void *client_event_opaque;
+        char client_peer[NI_MAXHOST];
 };
 
 static struct spice_display *from_base(struct display_server *srv)
@@ -180,10 +185,23 @@ static void peer_text(SpiceChannelEventInfo *info, char *buf, size_t size)
                 g_snprintf(buf, size, "%s:%s", host, serv);
 }
 
-static void on_linked(struct spice_display *d, SpiceChannelEventInfo *info)
+static void client_changed(struct spice_display *d, int connection, const char *peer)
+{
+        if (d->client >= 0 && d->client_event)
+                d->client_event(d->client_event_opaque, "spice", false, d->client_peer);
+        d->client = connection;
+        if (connection >= 0) {
+                g_strlcpy(d->client_peer, peer, sizeof(d->client_peer));
+                if (d->client_event)
+                        d->client_event(d->client_event_opaque, "spice", true, d->client_peer);
+        }
+}
+
+static void on_linked(struct spice_display *d, SpiceChannelEventInfo *info, const char *peer)
 {
         if (info->type == SPICE_CHANNEL_MAIN) {
                 if (d->ticket == TICKET_ARMED) {
+                        client_changed(d, info->connection_id, peer);
                         d->ticket = TICKET_GRACE;
                         d->session = info->connection_id;
                         d->siblings = 0;
@@ -233,10 +251,18 @@ static void on_channel_event(int event, SpiceChannelEventInfo *info, void *opaqu
                  (info->flags & SPICE_CHANNEL_EVENT_FLAG_TLS) ? "yes" : "no", peer);
 
         if (event == SPICE_CHANNEL_EVENT_INITIALIZED) {
-                on_linked(d, info);
-        } else if (event == SPICE_CHANNEL_EVENT_DISCONNECTED && info->type == SPICE_CHANNEL_MAIN &&
-                   d->ticket == TICKET_GRACE && info->connection_id == d->session) {
-                ticket_clear(d, "session-ended");
+                char addr[NI_MAXHOST];
+                /* The address without the port, like RDP's. */
+                g_strlcpy(addr, peer, sizeof(addr));
+                char *colon = strrchr(addr, ':');
+                if (colon && strcmp(addr, "unknown") != 0)
+                        *colon = 0;
+                on_linked(d, info, addr);
+        } else if (event == SPICE_CHANNEL_EVENT_DISCONNECTED && info->type == SPICE_CHANNEL_MAIN) {
+                if (d->ticket == TICKET_GRACE && info->connection_id == d->session)
+                        ticket_clear(d, "session-ended");
+                if (info->connection_id == d->client)
+                        client_changed(d, -1, NULL);
         }
 }
 
@@ -278,6 +304,9 @@ int spice_display_start(const struct display_server_config *cfg, struct display_
 
         d = g_new0(struct spice_display, 1);
         d->base.ops = &spice_display_server_ops;
+        d->client = -1;
+        d->client_event = cfg->client_event;
+        d->client_event_opaque = cfg->client_event_opaque;
         d->ctx = g_main_context_ref(ctx);
         d->core = spice_core_new(ctx, on_channel_event, d);
         if (!d->core) {
@@ -369,6 +398,8 @@ void spice_display_stop(struct display_server *srv)
         source_drop(&d->expiry);
         source_drop(&d->grace);
         source_drop(&d->kick);
+        if (d->client >= 0)
+                client_changed(d, -1, NULL);
         spice_agent_free(d->agent);
         spice_fb_stop(d->fb);
         if (d->server) {

@@ -672,6 +672,24 @@ START_TEST(test_admin_inventory)
                  "{\"version\":2,\"path\":\"images/x.qcow2\"}");
         expect_error(r, 400, "bad_path", "must be absolute");
         breply_free(&r);
+        /* How hosts boot it: kernel, initrd, command line. */
+        r = post(d, "POST", "/api/v1/admin/images/win11/versions",
+                 "{\"version\":2,\"path\":\"/images/w2.qcow2\",\"kernel\":\"/images/vmlinuz\","
+                 "\"initrd\":\"/images/initrd\",\"cmdline\":\"console=ttyS0 quiet\"}");
+        ck_assert_msg(r.status == 201, "%s", r.body->str);
+        json_t *v2 = json_object_get(r.json, "version");
+        ck_assert_str_eq(json_string_value(json_object_get(v2, "kernel")), "/images/vmlinuz");
+        ck_assert_str_eq(json_string_value(json_object_get(v2, "cmdline")), "console=ttyS0 quiet");
+        breply_free(&r);
+        r = post(d, "POST", "/api/v1/admin/images/win11/versions",
+                 "{\"version\":3,\"path\":\"/images/w3.qcow2\",\"initrd\":\"/images/initrd\"}");
+        expect_error(r, 400, "bad_boot", "an initrd needs a kernel");
+        breply_free(&r);
+        r = post(d, "POST", "/api/v1/admin/images/win11/versions",
+                 "{\"version\":3,\"path\":\"/images/w3.qcow2\",\"kernel\":\"/k\","
+                 "\"cmdline\":\"a\\nb\"}");
+        expect_error(r, 400, "bad_cmdline", "one line");
+        breply_free(&r);
         r = post(d, "POST", "/api/v1/admin/images/nope/versions",
                  "{\"version\":1,\"path\":\"/x.qcow2\"}");
         expect_error(r, 404, "not_found", "the image does not exist");
@@ -680,7 +698,7 @@ START_TEST(test_admin_inventory)
         ck_assert_int_eq(r.status, 200);
         json_t *win = json_array_get(json_object_get(r.json, "images"), 1);
         ck_assert_str_eq(json_string_value(json_object_get(win, "name")), "win11");
-        ck_assert_int_eq(json_array_size(json_object_get(win, "versions")), 1);
+        ck_assert_int_eq(json_array_size(json_object_get(win, "versions")), 2);
         breply_free(&r);
 
         r = bclient_req(d, "GET", "/api/v1/admin/hosts", NULL, NULL, false);

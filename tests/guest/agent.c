@@ -19,6 +19,8 @@
  *             agent_act_devtest)
  *   diskbench time sequential and 4 KiB random I/O on /dev/vda (bench/disk),
  *             then power off
+ *   desktop   a tiny "desktop" for end-to-end tests: a known picture on
+ *             /dev/fb0 that typing and clicking change (agent_act_desktop)
  *
  * Report lines are "AGENT <event> key=value ..." so that host-side tests can
  * match them; errors are "AGENT error what=... errno=...".  New checks (disk,
@@ -576,6 +578,86 @@ static int agent_act_devtest(void)
 	}
 }
 
+/* The desktop of the end-to-end tests (tests/e2e): the whole framebuffer
+ * DESKTOP_BG with a DESKTOP_BAR strip DESKTOP_BAR_H pixels high on top.
+ * Each key press of KEY_1..KEY_SLASH (letters, digits, punctuation) draws
+ * a DESKTOP_CELL_W x DESKTOP_CELL_H block in desktop_color(code) at the
+ * next cell of the text line (x = DESKTOP_MARGIN + n * DESKTOP_CELL_W,
+ * y = DESKTOP_TEXT_Y); BACKSPACE erases the last one; a left click draws
+ * a DESKTOP_MARK x DESKTOP_MARK white square centred on the pointer.
+ * Reports "AGENT desktop-ready", "AGENT desktop-key code=C n=N" and
+ * "AGENT desktop-click x=X y=Y". Runs until the VM is stopped. */
+#define DESKTOP_BG 0x00204060u
+#define DESKTOP_BAR 0x00c0c0c0u
+#define DESKTOP_BAR_H 24
+#define DESKTOP_MARGIN 16
+#define DESKTOP_TEXT_Y 48
+#define DESKTOP_CELL_W 24
+#define DESKTOP_CELL_H 32
+#define DESKTOP_MARK 8
+
+static uint32_t desktop_color(unsigned code)
+{
+	static const uint32_t palette[7] = { 0x00ff2020, 0x0020e020, 0x002040ff, 0x00ffff20,
+					     0x00ff20ff, 0x0020ffff, 0x00ff9000 };
+
+	return palette[code % 7];
+}
+
+static int agent_act_desktop(void)
+{
+	struct agent_fb fb = { 0 };
+	struct input_event ev;
+	struct pollfd pfd[8];
+	int32_t ax = 0, ay = 0;
+	unsigned cells = 0, max_cells;
+	int fds[8], n, i;
+
+	if (agent_fb_open(&fb) < 0)
+		return RB_POWER_OFF;
+	agent_fb_fill(&fb, 0, 0, fb.width, fb.height, DESKTOP_BG);
+	agent_fb_fill(&fb, 0, 0, fb.width, DESKTOP_BAR_H, DESKTOP_BAR);
+	max_cells = (fb.width - 2 * DESKTOP_MARGIN) / DESKTOP_CELL_W;
+	n = agent_input_open(fds, 8, 2);
+	agent_report("desktop-ready", "width=%u height=%u inputs=%d", fb.width, fb.height, n);
+	for (i = 0; i < n; i++)
+		pfd[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	for (;;) {
+		if (poll(pfd, (nfds_t)n, -1) < 0)
+			continue;
+		for (i = 0; i < n; i++) {
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			while (read(fds[i], &ev, sizeof(ev)) == sizeof(ev)) {
+				if (ev.type == EV_ABS && ev.code == ABS_X)
+					ax = ev.value;
+				else if (ev.type == EV_ABS && ev.code == ABS_Y)
+					ay = ev.value;
+				if (ev.type != EV_KEY || ev.value != 1)
+					continue;
+				if (ev.code == BTN_LEFT) {
+					uint32_t x = (uint32_t)((int64_t)ax * (fb.width - 1) / 32767);
+					uint32_t y = (uint32_t)((int64_t)ay * (fb.height - 1) / 32767);
+					agent_fb_fill(&fb, x >= DESKTOP_MARK / 2 ? x - DESKTOP_MARK / 2 : 0,
+						      y >= DESKTOP_MARK / 2 ? y - DESKTOP_MARK / 2 : 0, DESKTOP_MARK,
+						      DESKTOP_MARK, 0x00ffffff);
+					agent_report("desktop-click", "x=%u y=%u", x, y);
+				} else if (ev.code == KEY_BACKSPACE && cells > 0) {
+					cells--;
+					agent_fb_fill(&fb, DESKTOP_MARGIN + cells * DESKTOP_CELL_W, DESKTOP_TEXT_Y,
+						      DESKTOP_CELL_W, DESKTOP_CELL_H, DESKTOP_BG);
+					agent_report("desktop-key", "code=%u n=%u", ev.code, cells);
+				} else if (ev.code >= KEY_1 && ev.code <= KEY_SLASH && cells < max_cells) {
+					agent_fb_fill(&fb, DESKTOP_MARGIN + cells * DESKTOP_CELL_W + 2, DESKTOP_TEXT_Y,
+						      DESKTOP_CELL_W - 4, DESKTOP_CELL_H, desktop_color(ev.code));
+					cells++;
+					agent_report("desktop-key", "code=%u n=%u", ev.code, cells);
+				}
+			}
+		}
+	}
+}
+
 static double agent_now(void)
 {
 	struct timespec ts;
@@ -660,6 +742,7 @@ static const struct agent_action agent_actions[] = {
 	{ .name = "sleep", .run = agent_act_sleep },
 	{ .name = "devtest", .run = agent_act_devtest },
 	{ .name = "diskbench", .run = agent_act_diskbench },
+	{ .name = "desktop", .run = agent_act_desktop },
 };
 
 static const struct agent_action *agent_find_action(const char *name)
@@ -703,7 +786,7 @@ int main(void)
 	agent_param("agent.action", name, sizeof(name));
 	action = agent_find_action(name);
 	if (!action) {
-		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, devtest or diskbench)", name);
+		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, devtest, diskbench or desktop)", name);
 		action = agent_find_action("poweroff");
 	}
 	agent_report("action", "name=%s", action->name);

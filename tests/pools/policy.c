@@ -21,7 +21,7 @@ struct world {
 
 static const struct pool_policy policy = {
         .heartbeat_timeout_s = 30, .provision_timeout_s = 300, .max_failures = 3,
-        .retry_backoff_s = 15,
+        .retry_backoff_s = 15, .release_idle_s = 600,
 };
 
 static struct world *w_new(void)
@@ -293,6 +293,34 @@ START_TEST(test_floating_release_refresh_and_recompose)
 }
 END_TEST
 
+/* A floating desktop claimed but without a client (launch never used, or
+ * the client left) goes back to the pool, wiped; one in use never does,
+ * and a dedicated one is the user's for good. */
+START_TEST(test_floating_released_without_client)
+{
+        struct world *w = w_new();
+        w_pool(w, "f", true, 0, 10, 0);
+        struct pool_spec *ded = w_pool(w, "d", false, 0, 10, 0);
+        w_host(w, "h", 64, 65536);
+        struct pool_desktop *left = w_desk(w, 1, 1, DESK_ASSIGNED);
+        struct pool_desktop *recent = w_desk(w, 1, 1, DESK_ASSIGNED);
+        struct pool_desktop *inuse = w_desk(w, 1, 1, DESK_IN_USE);
+        struct pool_desktop *mine = w_desk(w, ded->id, 1, DESK_ASSIGNED);
+        left->idle_s = 601;
+        recent->idle_s = 30;
+        mine->idle_s = 100000;
+        struct pool_actions a = plan(w);
+        const struct pool_action *x = find(&a, ACT_REFRESH, left->id);
+        ck_assert_ptr_nonnull(x);
+        ck_assert_ptr_nonnull(strstr(x->reason, "released: no client for 601 s"));
+        ck_assert_ptr_null(find(&a, ACT_REFRESH, recent->id));
+        ck_assert_ptr_null(find(&a, ACT_REFRESH, inuse->id));
+        ck_assert_ptr_null(find(&a, ACT_REFRESH, mine->id));
+        pool_actions_clear(&a);
+        free(w);
+}
+END_TEST
+
 START_TEST(test_dedicated_idle_power_off_and_start)
 {
         struct world *w = w_new();
@@ -437,6 +465,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_host_down_replaces_floating_reports_dedicated);
         tcase_add_test(tc, test_floating_release_refresh_and_recompose);
         tcase_add_test(tc, test_dedicated_idle_power_off_and_start);
+        tcase_add_test(tc, test_floating_released_without_client);
         tcase_add_test(tc, test_failures_quarantine);
         tcase_add_test(tc, test_shrink_removes_least_useful_unassigned);
         tcase_add_test(tc, test_admin_requests);
