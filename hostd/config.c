@@ -18,7 +18,9 @@ const struct conf_option hostd_conf_options[] = {
         { "hostd", "name", CONF_STRING, O(name), NULL, 0, 0, 0,
           "this host's name in the database (default: the system host name)" },
         { "hostd", "state_dir", CONF_PATH, O(state_dir), "/var/lib/vdi-hostd", 0, 0, 0,
-          "images, linked clones and per-VM runtime directories (control sockets, logs)" },
+          "images, linked clones and per-VM directories (consoles, logs)" },
+        { "hostd", "runtime_dir", CONF_PATH, O(runtime_dir), "/run/vdi-hostd", 0, 0, 0,
+          "the VMs' control sockets (a local file system: not NFS or 9p); one per host daemon" },
         { "hostd", "log_level", CONF_STRING, O(log_level), "info", 0, 0, 0,
           "error|warning|notice|info|debug" },
 
@@ -102,14 +104,14 @@ int hostd_config_load(const char *path, struct hostd_config *cfg, char **error)
                                          path, cfg->framebuffer);
                 return -EINVAL;
         }
-        /* state_dir/vms/ID/control.sock must fit sockaddr_un.sun_path. */
-        if (strlen(cfg->state_dir) + strlen("/vms//control.sock") + HOSTD_ID_MAX >=
+        /* runtime_dir/ID.sock must fit sockaddr_un.sun_path. */
+        if (strlen(cfg->runtime_dir) + strlen("/.sock") + HOSTD_ID_MAX >=
             sizeof(((struct sockaddr_un *)0)->sun_path)) {
-                *error = g_strdup_printf("%s: [hostd] state_dir: \"%s\" is too long for VM "
+                *error = g_strdup_printf("%s: [hostd] runtime_dir: \"%s\" is too long for VM "
                                          "control sockets (at most %zu characters)",
-                                         path, cfg->state_dir,
+                                         path, cfg->runtime_dir,
                                          sizeof(((struct sockaddr_un *)0)->sun_path) - 1 -
-                                                 strlen("/vms//control.sock") - HOSTD_ID_MAX);
+                                                 strlen("/.sock") - HOSTD_ID_MAX);
                 return -EINVAL;
         }
         return 0;

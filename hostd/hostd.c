@@ -56,6 +56,11 @@ int hostd_init(struct hostd *h, struct hostd_config *cfg, char **error)
                                          g_strerror(errno));
                 return -errno;
         }
+        if (g_mkdir_with_parents(cfg->runtime_dir, 0700) < 0) {
+                *error = g_strdup_printf("[hostd] runtime_dir %s: %s", cfg->runtime_dir,
+                                         g_strerror(errno));
+                return -errno;
+        }
         hostd_probe_caps(cfg->vm_binary, &h->caps);
         r = hostd_images_load(h, error);
         if (r == 0) {

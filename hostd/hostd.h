@@ -48,6 +48,7 @@ struct hostd_config {
         int64_t port_min, port_max;
         char *framebuffer;
         char *display_listen;
+        char *runtime_dir;
         int64_t stop_timeout_s;
         int64_t ticket_default_s, ticket_max_s;
         int64_t reserve_memory_mb;

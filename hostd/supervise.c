@@ -72,9 +72,12 @@ static int proc_starttime(pid_t pid, unsigned long long *out)
         return 0;
 }
 
-static char *ctl_path(const struct hostd_vm *vm)
+/* Control sockets live in runtime_dir, not with the VM's files: state_dir
+ * may be a file system without sockets (9p, NFS). */
+static char *ctl_path(const struct hostd *h, const struct hostd_vm *vm)
 {
-        return g_build_filename(vm->dir, "control.sock", NULL);
+        g_autofree char *name = g_strdup_printf("%s.sock", vm->id);
+        return g_build_filename(h->cfg->runtime_dir, name, NULL);
 }
 
 int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
@@ -83,7 +86,7 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
         g_autofree char *console = g_build_filename(vm->dir, "console.log", NULL);
         g_autofree char *log = g_build_filename(vm->dir, "vdi-vm.log", NULL);
-        g_autofree char *sock = ctl_path(vm);
+        g_autofree char *sock = ctl_path(h, vm);
         int pipefd[2], logfd, child_errno = 0;
         pid_t pid;
 
@@ -380,7 +383,7 @@ static void *monitor_main(void *arg)
                         if (vm->pidfd < 0)
                                 continue;
                         if (!vm->ctl && h->caps.control) {
-                                g_autofree char *sock = ctl_path(vm);
+                                g_autofree char *sock = ctl_path(h, vm);
                                 struct vmctl *c;
                                 if (vmctl_connect(sock, &c) == 0) {
                                         vm->ctl = c;

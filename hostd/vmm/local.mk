@@ -23,7 +23,8 @@ hostd_vmm_libvmm_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hostd/vmm
 LIBVMM = hostd/vmm/libvmm.a $(LIBVDI) -lpthread
 
 bin_PROGRAMS += hostd/vdi-vm
-hostd_vdi_vm_SOURCES = hostd/vmm/vdi-vm.c hostd/vmm/remote.c hostd/vmm/remote.h
+hostd_vdi_vm_SOURCES = hostd/vmm/vdi-vm.c hostd/vmm/remote.c hostd/vmm/remote.h \
+	protocols/lsan.c protocols/lsan-unwind.c
 hostd_vdi_vm_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hostd/vmm
 hostd_vdi_vm_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(GST_CFLAGS)
 # The remote display servers (protocols/) come after libvmm's own needs.

@@ -31,10 +31,10 @@ static void setup(void)
         hostd_port = bfx_free_port();
         g_autofree char *conf = g_build_filename(f->pki, "hostd.conf", NULL);
         g_autofree char *ini = g_strdup_printf(
-                "[hostd]\nname = h3\nstate_dir = %s\nlog_level = warning\n"
+                "[hostd]\nname = h3\nstate_dir = %s\nruntime_dir = %s/run\nlog_level = warning\n"
                 "[api]\nlisten = 127.0.0.1\nport = %d\ncert = %s/server.pem\n"
                 "key = %s/server.key\nclient_ca = %s/ca.pem\npublic_address = 127.0.0.1\n",
-                state, hostd_port, f->pki, f->pki, f->pki);
+                state, state, hostd_port, f->pki, f->pki, f->pki);
         ck_assert(g_file_set_contents(conf, ini, -1, NULL));
         char *argv[] = { hostd_bin, "--config", conf, "--foreground", NULL };
         ck_assert_msg(g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,

@@ -7,14 +7,14 @@ TCLIENT_LIBS = tests/rdp/libtclient.a $(FREERDP_CLIENT_LIBS) $(FREERDP_LIBS) $(G
 
 check_PROGRAMS += tests/rdp/rdp
 TESTS += tests/rdp/rdp
-tests_rdp_rdp_SOURCES = tests/rdp/rdp.c tests/rdp/lsan.c tests/rdp/lsan-unwind.c
+tests_rdp_rdp_SOURCES = tests/rdp/rdp.c protocols/lsan.c protocols/lsan-unwind.c
 tests_rdp_rdp_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_rdp_rdp_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(FREERDP_CFLAGS)
 tests_rdp_rdp_LDADD = $(TCLIENT_LIBS) $(RDP_SERVER_LIBS) $(TESTSRC_LIB) $(TEST_LIBS) -lm
 
 # xfreerdp under Xvfb against a stand-alone server.
 check_PROGRAMS += tests/rdp/serve
-tests_rdp_serve_SOURCES = tests/rdp/serve.c tests/rdp/lsan.c tests/rdp/lsan-unwind.c
+tests_rdp_serve_SOURCES = tests/rdp/serve.c protocols/lsan.c protocols/lsan-unwind.c
 tests_rdp_serve_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_rdp_serve_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 tests_rdp_serve_LDADD = $(RDP_SERVER_LIBS) $(TESTSRC_LIB)
@@ -25,7 +25,7 @@ EXTRA_DIST += tests/rdp/xfreerdp.sh
 # time of a scripted desktop workload to a real FreeRDP client.
 noinst_PROGRAMS += bench/display-rdp
 BENCHES += bench/display-rdp
-bench_display_rdp_SOURCES = bench/display-rdp.c tests/rdp/lsan.c tests/rdp/lsan-unwind.c
+bench_display_rdp_SOURCES = bench/display-rdp.c protocols/lsan.c protocols/lsan-unwind.c
 bench_display_rdp_CPPFLAGS = $(TEST_CPPFLAGS)
 bench_display_rdp_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
 bench_display_rdp_LDADD = $(TCLIENT_LIBS) $(RDP_SERVER_LIBS) $(TESTSRC_LIB) $(X11_LIBS)

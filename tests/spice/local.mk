@@ -6,7 +6,7 @@ SPICE_CLIENT_LIB = tests/spice/libspiceclient.a $(SPICE_CLIENT_LIBS)
 
 check_PROGRAMS += tests/spice/test-spice
 TESTS += tests/spice/test-spice
-tests_spice_test_spice_SOURCES = tests/spice/test-spice.c tests/spice/lsan.c tests/rdp/lsan-unwind.c
+tests_spice_test_spice_SOURCES = tests/spice/test-spice.c protocols/lsan.c protocols/lsan-unwind.c
 tests_spice_test_spice_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS) $(SPICE_CFLAGS)
 tests_spice_test_spice_LDADD = $(SPICE_CLIENT_LIB) $(SPICE_DISPLAY_LIB) $(TESTSRC_LIB) $(TEST_LIBS)
 
@@ -14,6 +14,6 @@ tests_spice_test_spice_LDADD = $(SPICE_CLIENT_LIB) $(SPICE_DISPLAY_LIB) $(TESTSR
 # CPU per frame of a scripted desktop workload to a real SPICE client.
 noinst_PROGRAMS += bench/display-spice
 BENCHES += bench/display-spice
-bench_display_spice_SOURCES = bench/display-spice.c tests/spice/lsan.c tests/rdp/lsan-unwind.c
+bench_display_spice_SOURCES = bench/display-spice.c protocols/lsan.c protocols/lsan-unwind.c
 bench_display_spice_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS) $(SPICE_CFLAGS)
 bench_display_spice_LDADD = $(SPICE_CLIENT_LIB) $(SPICE_DISPLAY_LIB) $(TESTSRC_LIB)

@@ -1,7 +1,7 @@
 /* Full stack unwinding on malloc for LeakSanitizer, so suppressions in
  * lsan.c can match by function (GLib's quark table, allocated from its
- * library constructor) and not only by module. Slower mallocs: linked into
- * tests/rdp/serve and bench/display-rdp, and tests/rdp/rdp (all of which load GStreamer). */
+ * library constructor) and not only by module. Slower mallocs (sanitizer
+ * builds only): linked into the programs that load GStreamer, next to lsan.c. */
 #include "config.h"
 
 const char *__asan_default_options(void);

@@ -1,6 +1,7 @@
-/* LeakSanitizer suppressions for programs that run the RDP server or the
- * FreeRDP client library (tests/rdp, bench/display-rdp): compiled into
- * each such program (the runtime looks the function up by name). */
+/* LeakSanitizer suppressions for programs that run the RDP or SPICE server
+ * or their client libraries (vdi-vm, tests/rdp, tests/spice, tests/e2e,
+ * the display benches): compiled into each such program (the runtime looks
+ * the function up by name; without sanitizers it is never called). */
 #include "config.h"
 
 /* Leaks inside FreeRDP 2.11.7 / winpr that no caller can free, suppressed
@@ -17,7 +18,7 @@
  *   constructor, is dropped on purpose when it grows (GStreamer registers
  *   thousands of quarks).
  * The peer identity FreeRDP copies and never frees is freed in peer.c.
- * The last needs full stacks (tests/rdp/lsan-unwind.c): the long-running
+ * The last needs full stacks (protocols/lsan-unwind.c): the long-running
  * programs that load GStreamer's many quarks link that too. */
 const char *__lsan_default_suppressions(void);
 const char *__lsan_default_suppressions(void)
