@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <freerdp/channels/channels.h>
 #include <freerdp/channels/wtsvc.h>
+#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <winpr/sspi.h>
 #include <winpr/string.h>
@@ -392,6 +394,12 @@ int rdp_peer_spawn(struct rdp_server *srv, int fd)
                 free(p);
                 return -ENOMEM;
         }
+        /* The client's address, as FreeRDP's own listener records it. */
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+                getnameinfo((struct sockaddr *)&ss, len, client->hostname, sizeof(client->hostname),
+                            NULL, 0, NI_NUMERICHOST);
         p->srv = srv;
         p->client = client;
         g_mutex_init(&p->lock);

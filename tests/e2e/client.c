@@ -2,13 +2,14 @@
  * thin client would take it.
  *
  *   client --broker URL --ca FILE --user U --password P --pool NAME
- *          --protocol rdp|spice [--keys TEXT] [--timeout S]
+ *          --protocol rdp|spice [--keys TEXT] [--timeout S] [--h264]
  *
  * Signs in through the portal API, launches the pool's desktop, takes the
  * connection file the broker returned (.rdp: "full address" and
  * "username", with the one-time password the portal shows; .vv: host,
  * tls-port, password and the CA it names), connects a real client library
- * (FreeRDP's, as tests/rdp/client.c; spice-client-glib, as
+ * (FreeRDP's over the graphics pipeline, planar unless --h264 asks for
+ * AVC420, as tests/rdp/client.c; spice-client-glib, as
  * tests/spice/client.c), waits for the guest's desktop picture (the
  * agent's "desktop" action, tests/guest/agent.c: background, top bar),
  * types TEXT (letters) and waits for one coloured block per key at the
@@ -148,10 +149,14 @@ static bool region_is(const uint8_t *px, uint32_t stride, uint32_t x, uint32_t y
         return true;
 }
 
+/* Fixed places inside the smallest screen (640x480): a client's buffer
+ * may be larger than the guest's screen. */
+#define CLICK_X 200
+#define CLICK_Y 300
 static bool desktop_shown(const uint8_t *px, uint32_t w, uint32_t h, uint32_t stride)
 {
-        return px && w >= 320 && h >= 200 && region_is(px, stride, 0, 0, w, DESKTOP_BAR_H, DESKTOP_BAR) &&
-               region_is(px, stride, w / 4, h / 2, w / 2, h / 4, DESKTOP_BG);
+        return px && w >= 640 && h >= 480 && region_is(px, stride, 0, 0, 320, DESKTOP_BAR_H, DESKTOP_BAR) &&
+               region_is(px, stride, 100, 160, 400, 240, DESKTOP_BG);
 }
 
 static bool text_shown(const uint8_t *px, uint32_t w, uint32_t stride, const uint16_t *codes, size_t n)
@@ -204,7 +209,7 @@ static bool rdp_wait(struct tclient *c, double deadline, const uint16_t *codes, 
         return false;
 }
 
-static void run_rdp(const char *content, const char *password, const uint16_t *codes, size_t n,
+static void run_rdp(const char *content, const char *password, bool h264, const uint16_t *codes, size_t n,
                     double timeout_ms, struct timing *t)
 {
         g_autofree char *addr = file_value(content, "full address", ":s:");
@@ -218,8 +223,8 @@ static void run_rdp(const char *content, const char *password, const uint16_t *c
                 return;
         *colon = 0;
         struct tclient_opts o = { .host = addr, .port = (uint16_t)atoi(colon + 1), .user = user,
-                                  .password = password, .security = TCLIENT_NLA, .gfx = true, .h264 = true,
-                                  .width = 1024, .height = 768 };
+                                  .password = password, .security = TCLIENT_NLA, .gfx = true, .h264 = h264,
+                                  .width = 640, .height = 480 };
         t0 = now_ms();
         int r = tclient_connect(&o, &c);
         t->handshake = now_ms() - t0;
@@ -238,19 +243,16 @@ static void run_rdp(const char *content, const char *password, const uint16_t *c
                 bool typed = rdp_wait(c, t0 + timeout_ms, codes, n);
                 t->input = now_ms() - t0;
                 check(typed, "RDP: typed keys reached the guest and its picture came back (%.0f ms)", t->input);
-                /* A click in the middle: the agent draws a white square there. */
+                /* A click: the agent draws a white square under the pointer. */
                 uint32_t w, h, stride;
-                tclient_lock(c);
-                tclient_pixels(c, &w, &h, &stride);
-                tclient_unlock(c);
-                tclient_mouse(c, PTR_FLAGS_MOVE, (uint16_t)(w / 2), (uint16_t)(h / 2));
-                tclient_mouse(c, PTR_FLAGS_DOWN | PTR_FLAGS_BUTTON1, (uint16_t)(w / 2), (uint16_t)(h / 2));
-                tclient_mouse(c, PTR_FLAGS_BUTTON1, (uint16_t)(w / 2), (uint16_t)(h / 2));
+                tclient_mouse(c, PTR_FLAGS_MOVE, CLICK_X, CLICK_Y);
+                tclient_mouse(c, PTR_FLAGS_DOWN | PTR_FLAGS_BUTTON1, CLICK_X, CLICK_Y);
+                tclient_mouse(c, PTR_FLAGS_BUTTON1, CLICK_X, CLICK_Y);
                 bool marked = false;
                 for (double end = now_ms() + timeout_ms; !marked && now_ms() < end; g_usleep(20000)) {
                         tclient_lock(c);
                         const uint8_t *px = tclient_pixels(c, &w, &h, &stride);
-                        marked = px && region_is(px, stride, w / 2 - 3, h / 2 - 3, 6, 6, 0xffffff);
+                        marked = px && region_is(px, stride, CLICK_X - 3, CLICK_Y - 3, 6, 6, 0xffffff);
                         tclient_unlock(c);
                 }
                 check(marked, "RDP: a click drew the agent's mark under the pointer");
@@ -338,12 +340,14 @@ int main(int argc, char **argv)
                 { "user", required_argument, NULL, 'u' },   { "password", required_argument, NULL, 'p' },
                 { "pool", required_argument, NULL, 'P' },   { "protocol", required_argument, NULL, 'r' },
                 { "keys", required_argument, NULL, 'k' },   { "timeout", required_argument, NULL, 't' },
+                { "h264", no_argument, NULL, 'H' },
                 {},
         };
         const char *user = NULL, *password = NULL, *pool = NULL, *protocol = "rdp", *keys = "hello";
         struct api a = { 0 };
         struct timing t = { 0 };
         double timeout_ms = 120000, t0, login_ms, launch_ms;
+        bool h264 = false;
         uint16_t codes[32];
         size_t n;
         long st;
@@ -359,13 +363,14 @@ int main(int argc, char **argv)
                 case 'r': protocol = optarg; break;
                 case 'k': keys = optarg; break;
                 case 't': timeout_ms = atof(optarg) * 1000; break;
+                case 'H': h264 = true; break;
                 default: return 2;
                 }
         }
         if (!a.base || !a.ca || !user || !password || !pool ||
             (strcmp(protocol, "rdp") && strcmp(protocol, "spice"))) {
                 fprintf(stderr, "usage: client --broker URL --ca FILE --user U --password P --pool NAME "
-                                "--protocol rdp|spice [--keys TEXT] [--timeout S]\n");
+                                "--protocol rdp|spice [--keys TEXT] [--timeout S] [--h264]\n");
                 return 2;
         }
         n = letters_to_codes(keys, codes, G_N_ELEMENTS(codes));
@@ -394,8 +399,8 @@ int main(int argc, char **argv)
         if (check(st == 200 && content, "launch %s/%s: desktop %s and a connection file (HTTP %ld, %.0f ms)", pool,
                   protocol, desktop ? desktop : "-", st, launch_ms)) {
                 if (!strcmp(protocol, "rdp"))
-                        run_rdp(content, json_string_value(json_object_get(r, "password")), codes, n, timeout_ms,
-                                &t);
+                        run_rdp(content, json_string_value(json_object_get(r, "password")), h264, codes, n,
+                                timeout_ms, &t);
                 else
                         run_spice(content, codes, n, timeout_ms, &t);
         } else {

@@ -69,7 +69,8 @@ PY
 export VDI_PG_PORT=$ports VDI_LDAP_PORT=$((ports + 1)) VDI_LDAPS_PORT=$((ports + 2))
 export VDI_BROKER_PORT=$((ports + 3)) VDI_HOSTD_PORT=$((ports + 4))
 export VDI_DISPLAY_PORTS=$((ports + 5))-$((ports + 12))
-export VDI_IMAGE=tiny VDI_RELEASE_IDLE_S=20
+# Small screens: the host's display servers run under TCG in the lab.
+export VDI_IMAGE=tiny VDI_RELEASE_IDLE_S=20 VDI_FRAMEBUFFER=640x480
 cat >"$dir/pools.conf" <<'POOLS'
 [pool office]
 display_name = Office desktop
@@ -145,11 +146,11 @@ d_spice=$(sed -n 's/^TIMING protocol=spice desktop=\([^ ]*\).*/\1/p' "$dir/clien
 check "the host recorded alice's RDP session on $d_rdp (connected, disconnected)" \
     wait_sql 30 "SELECT count(*) = 1 FROM desktop_sessions s JOIN desktops d ON d.id = s.desktop_id
                  WHERE d.name = '$d_rdp' AND s.user_name = 'alice' AND s.protocol = 'rdp'
-                   AND s.client_addr = '127.0.0.1' AND s.disconnected_at >= s.connected_at"
+                   AND s.client_addr IS NOT NULL AND s.disconnected_at >= s.connected_at"
 check "the host recorded bob's SPICE session on $d_spice (connected, disconnected)" \
     wait_sql 30 "SELECT count(*) = 1 FROM desktop_sessions s JOIN desktops d ON d.id = s.desktop_id
                  WHERE d.name = '$d_spice' AND s.user_name = 'bob' AND s.protocol = 'spice'
-                   AND s.client_addr = '127.0.0.1' AND s.disconnected_at >= s.connected_at"
+                   AND s.client_addr IS NOT NULL AND s.disconnected_at >= s.connected_at"
 
 refreshed() { # DESKTOP: released, booted again after the disconnect, ready
     wait_sql 300 "SELECT d.state = 'ready'
@@ -238,7 +239,7 @@ if command -v xfreerdp >/dev/null && command -v Xvfb >/dev/null; then
     pw=$(launch_file carol rdp "$dir/desktop.rdp")
     xv=$(xvfb 91)
     sleep 1
-    DISPLAY=:91 timeout 120 xfreerdp "$dir/desktop.rdp" /p:"$pw" /cert:ignore /size:1024x768 \
+    DISPLAY=:91 timeout 120 xfreerdp "$dir/desktop.rdp" /p:"$pw" /cert:ignore /size:640x480 \
         >"$dir/xfreerdp.log" 2>&1 &
     xf=$!
     shown=1

@@ -14,3 +14,7 @@ tests/e2e/e2e.log: tests/e2e/client tests/guest/initrd.gz hostd/vdi-vm hostd/vdi
 EXTRA_DIST += tests/e2e/e2e.sh
 CLEANFILES += tests/e2e/xfreerdp.png tests/e2e/remote-viewer.png
 dist_noinst_SCRIPTS += scripts/stack scripts/lab-hostd
+
+# bench/e2e: Connect to first frame, per phase, on the same stack.
+dist_noinst_SCRIPTS += bench/e2e
+BENCHES += bench/e2e
