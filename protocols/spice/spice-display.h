@@ -13,8 +13,9 @@
  * other channels (display, cursor, inputs) with it. spice-server checks
  * the ticket on every channel link, so it cannot be cleared the moment the
  * main channel connects; it is cleared as soon as the session's channels are
- * all linked, or when this runs out, whichever comes first. */
-#define SPICE_TICKET_GRACE_MS 5000
+ * all linked, or when this runs out, whichever comes first. Generous: every
+ * channel is a TLS handshake of its own, seconds each on a loaded host. */
+#define SPICE_TICKET_GRACE_MS 30000
 
 int spice_display_start(const struct display_server_config *config, struct display_source source,
                         GMainContext *ctx, struct display_server **out, char **error);

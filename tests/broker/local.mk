@@ -21,7 +21,7 @@ tests_broker_api_CPPFLAGS = $(BROKER_TEST_CPPFLAGS)
 tests_broker_api_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(HARNESS_LIB) \
 	$(CURL_LIBS) $(TEST_LIBS)
 
-tests_broker_portal_SOURCES = tests/broker/portal.c
+tests_broker_portal_SOURCES = tests/broker/portal.c tests/broker/cdp.c tests/broker/cdp.h
 tests_broker_portal_CPPFLAGS = $(BROKER_TEST_CPPFLAGS)
 tests_broker_portal_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(HARNESS_LIB) \
 	$(CURL_LIBS) $(TEST_LIBS)

@@ -172,6 +172,20 @@ static bool text_shown(const uint8_t *px, uint32_t w, uint32_t stride, const uin
                          DESKTOP_CELL_W - 4, DESKTOP_CELL_H, DESKTOP_BG);
 }
 
+/* What the client shows at the places the checks look at (on failure). */
+static void describe(const uint8_t *px, uint32_t w, uint32_t h, uint32_t stride)
+{
+        static const uint32_t at[][2] = { { 10, 10 }, { 300, 280 }, { DESKTOP_MARGIN + 12, DESKTOP_TEXT_Y + 16 },
+                                          { DESKTOP_MARGIN + 36, DESKTOP_TEXT_Y + 16 }, { CLICK_X, CLICK_Y } };
+
+        printf("# client picture %ux%u:", w, h);
+        for (size_t i = 0; px && i < G_N_ELEMENTS(at); i++)
+                if (at[i][0] < w && at[i][1] < h)
+                        printf(" (%u,%u)=%06x", at[i][0], at[i][1],
+                               *(const uint32_t *)(px + (size_t)at[i][1] * stride + 4 * at[i][0]) & 0xffffff);
+        printf("\n");
+}
+
 /* Letters to Linux key codes, which are also the XT scancodes both
  * protocols send for them. */
 static size_t letters_to_codes(const char *text, uint16_t *codes, size_t max)
@@ -195,17 +209,27 @@ struct timing {
 
 static bool rdp_wait(struct tclient *c, double deadline, const uint16_t *codes, size_t n)
 {
+        uint32_t w, h, stride;
+        const uint8_t *px;
+
         while (now_ms() < deadline && tclient_connected(c)) {
-                uint32_t w, h, stride;
                 bool ok;
                 tclient_lock(c);
-                const uint8_t *px = tclient_pixels(c, &w, &h, &stride);
+                px = tclient_pixels(c, &w, &h, &stride);
                 ok = codes ? text_shown(px, w, stride, codes, n) : desktop_shown(px, w, h, stride);
                 tclient_unlock(c);
                 if (ok)
                         return true;
                 g_usleep(20000);
         }
+        struct tclient_counts k;
+        tclient_counts(c, &k);
+        printf("# RDP: connected=%d avc420=%u planar=%u other=%u frames_ended=%u bitmap_updates=%u\n",
+               tclient_connected(c), k.avc420, k.planar, k.other, k.frames_ended, k.bitmap_updates);
+        tclient_lock(c);
+        px = tclient_pixels(c, &w, &h, &stride);
+        describe(px, w, h, stride);
+        tclient_unlock(c);
         return false;
 }
 
@@ -267,6 +291,7 @@ struct spice_wait {
         const uint16_t *codes;
         size_t n;
         bool ok;
+        uint32_t w, h;
 };
 
 static bool spice_done(void *data)
@@ -276,6 +301,8 @@ static bool spice_done(void *data)
 
         if (spice_client_error(s->c) || !spice_client_primary(s->c, &p))
                 return spice_client_error(s->c) != 0;
+        s->w = (uint32_t)p.width;
+        s->h = (uint32_t)p.height;
         s->ok = s->codes ? text_shown(p.data, (uint32_t)p.width, (uint32_t)p.stride, s->codes, s->n)
                          : desktop_shown(p.data, (uint32_t)p.width, (uint32_t)p.height, (uint32_t)p.stride);
         return s->ok;
@@ -316,6 +343,9 @@ static void run_spice(const char *content, const uint16_t *codes, size_t n, doub
                 t0 = now_ms();
                 spice_client_run((unsigned)timeout_ms, spice_done, &w);
                 t->first_frame = now_ms() - t0;
+                SpiceDisplayPrimary p;
+                if (!w.ok && spice_client_primary(c, &p))
+                        describe(p.data, (uint32_t)p.width, (uint32_t)p.height, (uint32_t)p.stride);
                 check(w.ok, "SPICE: the guest's desktop is on the client (%.0f ms)", t->first_frame);
                 if (w.ok) {
                         SpiceInputsChannel *in = spice_client_inputs(c);
@@ -325,6 +355,8 @@ static void run_spice(const char *content, const uint16_t *codes, size_t n, doub
                         w = (struct spice_wait){ .c = c, .codes = codes, .n = n };
                         spice_client_run((unsigned)timeout_ms, spice_done, &w);
                         t->input = now_ms() - t0;
+                        if (!w.ok && spice_client_primary(c, &p))
+                                describe(p.data, (uint32_t)p.width, (uint32_t)p.height, (uint32_t)p.stride);
                         check(w.ok, "SPICE: typed keys reached the guest and its picture came back (%.0f ms)",
                               t->input);
                 }

@@ -16,8 +16,9 @@
 #   5. the stock clients under Xvfb: xfreerdp with a downloaded .rdp file and
 #      remote-viewer with a .vv file show the desktop; screenshots are kept
 #      as tests/e2e/xfreerdp.png and tests/e2e/remote-viewer.png;
-#   6. headless Chromium signs in on the portal and presses Connect
-#      (tests/e2e/portal), when Chromium is installed.
+#   6. (before 5) headless Chromium signs in on the portal and presses
+#      Connect (tests/e2e/portal): the .rdp file xfreerdp opens is the one
+#      the browser downloaded, with the password the page shows.
 # Skips (77) when neither /dev/kvm nor the lab can run here.
 set -u
 b=${abs_top_builddir:-$(pwd)}
@@ -235,11 +236,28 @@ xvfb() { # DISPLAYNUMBER
 }
 
 ready || bad "a desktop became ready for the stock clients"
+# The .rdp file and its one-time password as a person gets them: from the
+# portal in a browser (headless Chromium), else from the API.
+rdp_file=$dir/desktop.rdp
+mkdir -p "$dir/dl"
+if E2E_PORTAL=$PORTAL E2E_USER=carol E2E_PASSWORD=carol-pw E2E_OUT=$dir/dl "$b/tests/e2e/portal" >"$dir/portal.out" 2>&1 &&
+    [ -f "$dir/dl/otp" ]; then
+    ok "Chromium: carol signs in on the portal, presses Connect (RDP), gets the .rdp file and password"
+    cp "$dir/dl/portal.png" "$b/tests/e2e/portal.png" 2>/dev/null
+    rdp_file=$(cat "$dir/dl/rdp-file")
+    pw=$(cat "$dir/dl/otp")
+elif grep -q "SKIP" "$dir/portal.out"; then
+    echo "# $(grep SKIP "$dir/portal.out"): the .rdp file comes from the API"
+    pw=$(launch_file carol rdp "$rdp_file")
+else
+    bad "Chromium: sign in on the portal and Connect"
+    sed 's/^/#   /' "$dir/portal.out" | tail -n 20
+    pw=$(launch_file carol rdp "$rdp_file")
+fi
 if command -v xfreerdp >/dev/null && command -v Xvfb >/dev/null; then
-    pw=$(launch_file carol rdp "$dir/desktop.rdp")
     xv=$(xvfb 91)
     sleep 1
-    DISPLAY=:91 timeout 120 xfreerdp "$dir/desktop.rdp" /p:"$pw" /cert:ignore /size:640x480 \
+    DISPLAY=:91 timeout 120 xfreerdp "$rdp_file" /p:"$pw" /cert:ignore /size:640x480 \
         >"$dir/xfreerdp.log" 2>&1 &
     xf=$!
     shown=1

@@ -12,9 +12,16 @@ TESTS += tests/e2e/e2e.sh
 tests/e2e/e2e.log: tests/e2e/client tests/guest/initrd.gz hostd/vdi-vm hostd/vdi-hostd broker/vdi-brokerd \
 	tools/vdictl hostd/vdi-img
 EXTRA_DIST += tests/e2e/e2e.sh
-CLEANFILES += tests/e2e/xfreerdp.png tests/e2e/remote-viewer.png
+CLEANFILES += tests/e2e/xfreerdp.png tests/e2e/remote-viewer.png tests/e2e/portal.png
 dist_noinst_SCRIPTS += scripts/stack scripts/lab-hostd
 
 # bench/e2e: Connect to first frame, per phase, on the same stack.
 dist_noinst_SCRIPTS += bench/e2e
 BENCHES += bench/e2e
+
+# The portal in headless Chromium, on the e2e stack (run by e2e.sh).
+check_PROGRAMS += tests/e2e/portal
+tests_e2e_portal_SOURCES = tests/e2e/portal.c tests/broker/cdp.c tests/broker/cdp.h
+tests_e2e_portal_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS)
+tests_e2e_portal_LDADD = $(JANSSON_LIBS) $(GLIB_LIBS) $(TEST_LIBS)
+tests/e2e/e2e.log: tests/e2e/portal
