@@ -15,11 +15,111 @@
 /* How long a ticket call waits for the display thread. */
 #define TICKET_TIMEOUT_US (5 * G_USEC_PER_SEC)
 
+/* Damage kept for one server between its polls (more is merged). */
+#define VIEW_RECTS 64
+
+/* The VM's damage is read-once (collect_damage returns what changed since
+ * the previous call): each server gets a view of the source that sees
+ * every change, whichever server polled the VM. */
+struct view {
+        struct remote *r;
+        struct display_rect rects[VIEW_RECTS];
+        size_t n;
+};
+
 struct remote {
         GMainContext *ctx;
         GMainLoop *loop;
         GThread *thread;
         struct display_server *spice, *rdp;
+        struct display_source source;
+        GMutex damage_lock;
+        struct view views[2]; /* spice, rdp */
+};
+
+static void rect_union(struct display_rect *a, const struct display_rect *b)
+{
+        uint32_t x2 = MAX(a->x + a->w, b->x + b->w), y2 = MAX(a->y + a->h, b->y + b->h);
+
+        a->x = MIN(a->x, b->x);
+        a->y = MIN(a->y, b->y);
+        a->w = x2 - a->x;
+        a->h = y2 - a->y;
+}
+
+static void view_add(struct view *v, const struct display_rect *rects, size_t n)
+{
+        for (size_t i = 0; i < n; i++) {
+                if (v->n < VIEW_RECTS) {
+                        v->rects[v->n++] = rects[i];
+                        continue;
+                }
+                /* Full: everything it holds becomes one bounding box. */
+                for (size_t k = 1; k < v->n; k++)
+                        rect_union(&v->rects[0], &v->rects[k]);
+                v->n = 1;
+                rect_union(&v->rects[0], &rects[i]);
+        }
+}
+
+static int view_get_surface(void *opaque, struct display_surface *out)
+{
+        struct view *v = opaque;
+        return v->r->source.ops->get_surface(v->r->source.opaque, out);
+}
+
+static int view_collect_damage(void *opaque, struct display_rect *rects, size_t max)
+{
+        struct view *v = opaque;
+        struct remote *r = v->r;
+        struct display_rect fresh[VIEW_RECTS];
+        int n;
+
+        if (max == 0)
+                return -EINVAL;
+        g_mutex_lock(&r->damage_lock);
+        n = r->source.ops->collect_damage(r->source.opaque, fresh, G_N_ELEMENTS(fresh));
+        if (n > 0)
+                for (size_t i = 0; i < G_N_ELEMENTS(r->views); i++)
+                        view_add(&r->views[i], fresh, (size_t)n);
+        if (n >= 0) {
+                if (v->n > max) {
+                        for (size_t k = max; k < v->n; k++)
+                                rect_union(&v->rects[max - 1], &v->rects[k]);
+                        v->n = max;
+                }
+                memcpy(rects, v->rects, v->n * sizeof(*rects));
+                n = (int)v->n;
+                v->n = 0;
+        }
+        g_mutex_unlock(&r->damage_lock);
+        return n;
+}
+
+static void view_input_key(void *opaque, uint16_t code, bool pressed)
+{
+        struct view *v = opaque;
+        v->r->source.ops->input_key(v->r->source.opaque, code, pressed);
+}
+
+static void view_input_pointer(void *opaque, uint32_t x, uint32_t y, uint32_t buttons)
+{
+        struct view *v = opaque;
+        v->r->source.ops->input_pointer(v->r->source.opaque, x, y, buttons);
+}
+
+static void view_input_wheel(void *opaque, int32_t delta)
+{
+        struct view *v = opaque;
+        v->r->source.ops->input_wheel(v->r->source.opaque, delta);
+}
+
+static const struct display_source_ops view_ops = {
+        .get_surface = view_get_surface,
+        .collect_damage = view_collect_damage,
+        .input_key = view_input_key,
+        .input_pointer = view_input_pointer,
+        .input_wheel = view_input_wheel,
 };
 
 static gpointer loop_thread(gpointer arg)
@@ -33,9 +133,9 @@ static gpointer loop_thread(gpointer arg)
 }
 
 static int start_one(const struct display_server_ops *ops, const struct remote_options *o, uint16_t port,
-                     struct display_source source, struct remote *r, struct display_server **out,
-                     char **error)
+                     struct view *v, struct remote *r, struct display_server **out, char **error)
 {
+        struct display_source source = { &view_ops, v };
         const struct display_server_config cfg = {
                 .listen_address = o->listen,
                 .tls_port = port,
@@ -76,11 +176,15 @@ int remote_start(const struct remote_options *o, struct display_source source, s
                             gerr ? gerr->message : "unknown");
                 g_clear_error(&gerr);
         }
+        r->source = source;
+        g_mutex_init(&r->damage_lock);
+        for (size_t i = 0; i < G_N_ELEMENTS(r->views); i++)
+                r->views[i].r = r;
         r->ctx = g_main_context_new();
         r->loop = g_main_loop_new(r->ctx, FALSE);
-        ret = start_one(&spice_display_server_ops, o, o->spice_port, source, r, &r->spice, error);
+        ret = start_one(&spice_display_server_ops, o, o->spice_port, &r->views[0], r, &r->spice, error);
         if (ret == 0)
-                ret = start_one(&rdp_display_server_ops, o, o->rdp_port, source, r, &r->rdp, error);
+                ret = start_one(&rdp_display_server_ops, o, o->rdp_port, &r->views[1], r, &r->rdp, error);
         if (ret < 0)
                 goto fail;
         r->thread = g_thread_try_new("display", loop_thread, r, &gerr);
@@ -193,5 +297,6 @@ void remote_stop(struct remote *r)
                 r->rdp->ops->stop(r->rdp);
         g_main_loop_unref(r->loop);
         g_main_context_unref(r->ctx);
+        g_mutex_clear(&r->damage_lock);
         free(r);
 }

@@ -7,7 +7,7 @@
 set -u
 b=${abs_top_builddir:-$(pwd)}
 s=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_OPTS="${LAB_OPTS:-} --timeout 1500 --mem 2048"
+LAB_OPTS="${LAB_OPTS:-} --timeout 1500 --mem 4096"
 export LAB_OPTS
 "$s/tests/lab/needs-kvm" sh -c '
     st=0
