@@ -12,7 +12,8 @@
 #      the CA in the .vv file);
 #   4. the host reported both sessions (desktop_sessions: user, protocol,
 #      connect and disconnect times); both floating desktops are released
-#      and refreshed (booted again, ready) once no client is connected;
+#      and their disks wiped once no client is connected for
+#      VDI_RELEASE_IDLE_S, then boot again (or go, when the pool shrinks);
 #   5. the stock clients under Xvfb: xfreerdp with a downloaded .rdp file and
 #      remote-viewer with a .vv file show the desktop; screenshots are kept
 #      as tests/e2e/xfreerdp.png and tests/e2e/remote-viewer.png;
@@ -77,6 +78,7 @@ cat >"$dir/pools.conf" <<'POOLS'
 display_name = Office desktop
 kind = floating
 image = tiny
+min_size = 2
 max_size = 3
 ready_size = 1
 protocols = rdp;spice
@@ -153,15 +155,23 @@ check "the host recorded bob's SPICE session on $d_spice (connected, disconnecte
                  WHERE d.name = '$d_spice' AND s.user_name = 'bob' AND s.protocol = 'spice'
                    AND s.client_addr IS NOT NULL AND s.disconnected_at >= s.connected_at"
 
-refreshed() { # DESKTOP: released, booted again after the disconnect, ready
-    wait_sql 300 "SELECT d.state = 'ready'
-        AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.desktop_id = d.id AND a.released_at IS NULL)
-        AND EXISTS (SELECT 1 FROM desktop_events e WHERE e.vm_id = d.id::text AND e.event = 'booted'
-                    AND e.at > (SELECT max(disconnected_at) FROM desktop_sessions s WHERE s.desktop_id = d.id))
-        FROM desktops d WHERE d.name = '$1'"
+refreshed() { # DESKTOP: released, its disk wiped after the disconnect, then ready
+    # again (booted after the wipe) or removed because the pool shrank
+    wait_sql 300 "WITH d AS (SELECT id, state FROM desktops WHERE name = '$1'),
+        gone AS (SELECT max(s.disconnected_at) AS at FROM desktop_sessions s, d WHERE s.desktop_id = d.id),
+        wiped AS (SELECT min(e.at) AS at FROM desktop_events e, d, gone
+                  WHERE e.vm_id = d.id::text AND e.event = 'refreshed' AND e.at > gone.at)
+        SELECT NOT EXISTS (SELECT 1 FROM assignments a, d WHERE a.desktop_id = d.id AND a.released_at IS NULL)
+           AND (SELECT at FROM wiped) IS NOT NULL
+           AND ((SELECT state FROM d) = 'ready' AND EXISTS (SELECT 1 FROM desktop_events e, d, wiped
+                    WHERE e.vm_id = d.id::text AND e.event = 'booted' AND e.at > wiped.at)
+                OR EXISTS (SELECT 1 FROM desktop_events e, d, wiped
+                    WHERE e.vm_id = d.id::text AND e.event = 'deleted' AND e.at > wiped.at))"
 }
-check "alice's floating desktop $d_rdp was released and refreshed (booted again, ready)" refreshed "$d_rdp"
-check "bob's floating desktop $d_spice was released and refreshed (booted again, ready)" refreshed "$d_spice"
+check "alice's floating desktop $d_rdp was released and wiped (then ready again, or removed by the pool)" \
+    refreshed "$d_rdp"
+check "bob's floating desktop $d_spice was released and wiped (then ready again, or removed by the pool)" \
+    refreshed "$d_spice"
 
 # ---- stock clients under Xvfb, with the downloaded files ----
 launch_file() { # USER PROTOCOL OUT: sign in, launch, save the file; prints the RDP password
