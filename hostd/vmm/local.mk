@@ -46,6 +46,11 @@ hostd_vmm_libvmm_a_SOURCES += \
 	hostd/vmm/vm-devices.c hostd/vmm/vm-devices.h \
 	hostd/vmm/control.c hostd/vmm/control.h
 
+# Engine part 3 (issue 13): virtio-net on tap devices.
+hostd_vmm_libvmm_a_SOURCES += \
+	hostd/vmm/virtio-net.c hostd/vmm/virtio-net-proto.c hostd/vmm/virtio-net-proto.h \
+	hostd/vmm/tap.c hostd/vmm/tap.h
+
 # The engine now needs the disk backends and, for the control socket, jansson.
 LIBVMM += $(STORAGE_LIBS) $(JANSSON_LIBS)
 

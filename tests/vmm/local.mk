@@ -61,3 +61,9 @@ tests_vmm_fb_LDADD = $(VMM_TEST_LDADD)
 tests_vmm_control_SOURCES = tests/vmm/control.c
 tests_vmm_control_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_control_LDADD = $(VMM_TEST_LDADD)
+
+# virtio-net (issue 13): argument checks here, guests on bridges in the lab.
+TESTS += tests/vmm/net.sh
+EXTRA_DIST += tests/vmm/net.sh tests/vmm/net-lab.py
+CLEANFILES += tests/vmm/net-initrd.gz
+tests/vmm/net.log: hostd/vdi-vm tests/guest/agent
