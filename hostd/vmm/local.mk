@@ -66,3 +66,12 @@ tests/fuzz/virtqueue-fuzz: $(top_srcdir)/tests/fuzz/virtqueue.c $(top_srcdir)/ho
 dist_noinst_SCRIPTS += bench/disk
 BENCHES += bench/disk
 CLEANFILES += bench/disk-initrd.gz
+
+# libFuzzer target: virtio-net framing on hostile descriptor chains.
+FUZZ_TARGETS += tests/fuzz/virtio-net-fuzz
+EXTRA_DIST += tests/fuzz/virtio-net.c
+tests/fuzz/virtio-net-fuzz: $(top_srcdir)/tests/fuzz/virtio-net.c $(top_srcdir)/hostd/vmm/virtio-net-proto.c \
+		$(top_srcdir)/hostd/vmm/virtio-net-proto.h $(top_srcdir)/hostd/vmm/virtqueue.c \
+		$(top_srcdir)/hostd/vmm/virtqueue.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/hostd/vmm -o $@ $(top_srcdir)/tests/fuzz/virtio-net.c \
+		$(top_srcdir)/hostd/vmm/virtio-net-proto.c $(top_srcdir)/hostd/vmm/virtqueue.c

@@ -61,12 +61,15 @@ static void net_cfg_read(struct virtio_dev *vd, unsigned off, uint8_t *data, uns
                 memcpy(data, nt->config + off, size);
 }
 
-static bool net_mrg(struct virtio_net *nt)
+/* Negotiated MRG_RXBUF, and the receive queue's size (the most chains
+ * one frame may take). */
+static bool net_mrg(struct virtio_net *nt, unsigned *qsize)
 {
         bool on;
 
         pthread_mutex_lock(&nt->vd.lock);
         on = nt->vd.guest_features & (1ull << VIRTIO_NET_F_MRG_RXBUF);
+        *qsize = nt->vd.q[RXQ].vq.size;
         pthread_mutex_unlock(&nt->vd.lock);
         return on;
 }
@@ -143,8 +146,8 @@ static int net_read_frame(struct virtio_net *nt)
 static void net_rx(struct virtio_net *nt)
 {
         struct virtio_dev *vd = &nt->vd;
-        bool mrg = net_mrg(nt);
-        unsigned gen, done = 0;
+        unsigned gen, done = 0, qsize;
+        bool mrg = net_mrg(nt, &qsize);
         int r;
 
         while (done < NET_BUDGET) {
@@ -174,7 +177,7 @@ static void net_rx(struct virtio_net *nt)
                 if (nt->rx.n && gen != nt->rx_gen)
                         vnet_rx_begin(&nt->rx); /* the device was reset meanwhile */
                 nt->rx_gen = gen;
-                r = vnet_rx_place(&nt->rx, &nt->rxe, nt->frame, nt->frame_len, mrg, NET_QUEUE_SIZE);
+                r = vnet_rx_place(&nt->rx, &nt->rxe, nt->frame, nt->frame_len, mrg, qsize);
                 if (r < 0) {
                         virtio_set_broken(vd, "virtio-net: receive chain with readable or too small buffers");
                         nt->frame_pending = false;
