@@ -18,9 +18,10 @@ the peer and B; B pings A; A sends 4 MiB over TCP to the peer and gets
 listening), CRCs compared; C (same subnet, other bridge) reaches neither
 the peer nor A. All guests power off by themselves (vdi-vm exits 0).
 
+br-a filters VLANs: its ports are untagged members of VLAN 10 only.
 With TAP_HELPER (tests/hostd/net-tap): B's tap is made by hostd/net.c
-(tap on br-a with VLAN 1 untagged... see net.sh), and the helper checks it
-is gone after the VM exits.
+(on br-a, VLAN 10 untagged), and the helper checks it is gone after the
+VM exits.
 
 Prints TAP-ish "ok"/"not ok" lines; exit 0 when all passed.
 """
@@ -111,7 +112,19 @@ sh("ip", "link", "set", "lo", "up", ns=P)
 for tap, br in (("ta1", "br-a"), ("tc1", "br-b")):
     sh("ip", "tuntap", "add", "dev", tap, "mode", "tap", ns=H)
     sh("ip", "link", "set", tap, "master", br, "up", ns=H)
-check("namespaces, bridges, veth and taps made", True)
+
+
+def vlan10(port):
+    """port: untagged member of VLAN 10 only (as hostd/net.c does)."""
+    sh("bridge", "vlan", "add", "dev", port, "vid", "10", "pvid", "untagged", ns=H)
+    sh("bridge", "vlan", "del", "dev", port, "vid", "1", ns=H)
+
+
+# br-a carries the desktops' VLAN 10 untagged on every port.
+sh("ip", "link", "set", "br-a", "type", "bridge", "vlan_filtering", "1", ns=H)
+vlan10("va")
+vlan10("ta1")
+check("namespaces, bridges (br-a with VLAN 10), veth and taps made", True)
 
 peer_result = f"{out}/peer.result"
 peer = subprocess.Popen(["ip", "netns", "exec", P, sys.executable, sys.argv[0], "--peer", "5001", "3", peer_result],
@@ -138,7 +151,15 @@ b_params = "agent.ip=10.77.1.20/24 agent.ping=10.77.1.10 agent.tcp=10.77.1.10:60
 if helper:
     # hostd's code makes the tap on br-a and hands vdi-vm its fd.
     procs["b"] = guest("b", f"fd=3,mac={MAC['b']}", b_params,
-                       prefix=["ip", "netns", "exec", H, helper, "tb1", "br-a", "--"])
+                       prefix=["ip", "netns", "exec", H, helper, "tb1", "br-a", "10", "--"])
+    vl = ""
+    for _ in range(100):
+        vl = sh("bridge", "vlan", "show", "dev", "tb1", ns=H, check_rc=False)
+        if "PVID" in vl:
+            break
+        time.sleep(0.1)
+    check("hostd's tap: on br-a, untagged in VLAN 10 only", re.search(r"\b10 PVID Egress Untagged", vl) is not None
+          and not re.search(r"\s1( PVID|\s|$)", vl.split("tb1", 1)[-1]), vl)
 else:
     TUNSETIFF = 0x400454CA
     tfd = os.open("/dev/net/tun", os.O_RDWR)
@@ -147,6 +168,7 @@ else:
     name = struct.unpack("16sH", fcntl.ioctl(tfd, 0x800454D2, b"\0" * 18))[0].rstrip(b"\0").decode()
     sh("ip", "link", "set", name, "netns", H)
     sh("ip", "link", "set", name, "master", "br-a", "up", ns=H)
+    vlan10(name)
     os.dup2(tfd, 3, inheritable=True)
     procs["b"] = guest("b", f"fd=3,mac={MAC['b']}", b_params, pass_fds=(3,))
     os.close(3)
