@@ -231,7 +231,8 @@ int net_tap_create(const char *name, const char *bridge, int vlan, uid_t uid, gi
         if (fd < 0)
                 return fail(err, errlen, -errno, "cannot open /dev/net/tun: %s (modprobe tun)", strerror(errno));
         snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-        ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+        /* vnet header: vdi-vm passes checksum/TSO offloads through. */
+        ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
         if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
                 r = -errno;
                 fail(err, errlen, r, "tap %s: cannot create it: %s%s", name, strerror(-r),

@@ -40,7 +40,7 @@ int net_mac_parse(const char *s, uint8_t mac[6]);
  * in hex ("vdi3fa01c"); unique among a host's desktops as the MACs are. */
 void net_tap_name(const uint8_t mac[6], char out[IFNAMSIZ]);
 
-/* Make tap name (IFF_TAP, no packet info, not persistent, owned by
+/* Make tap name (IFF_TAP, no packet info, vnet header, not persistent, owned by
  * uid:gid), bring it up, make it a port of bridge and, with vlan 1..4094,
  * an untagged member of that VLAN only (PVID; the bridge needs
  * vlan_filtering on). 0 and *fd (close-on-exec) or negative errno with a

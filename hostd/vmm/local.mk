@@ -75,3 +75,8 @@ tests/fuzz/virtio-net-fuzz: $(top_srcdir)/tests/fuzz/virtio-net.c $(top_srcdir)/
 		$(top_srcdir)/hostd/vmm/virtqueue.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/hostd/vmm -o $@ $(top_srcdir)/tests/fuzz/virtio-net.c \
 		$(top_srcdir)/hostd/vmm/virtio-net-proto.c $(top_srcdir)/hostd/vmm/virtqueue.c
+
+# bench/net: TCP throughput through our virtio-net vs QEMU's (in the KVM lab).
+dist_noinst_SCRIPTS += bench/net
+BENCHES += bench/net
+CLEANFILES += bench/net-initrd.gz

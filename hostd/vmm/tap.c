@@ -15,7 +15,7 @@
 int tap_open(const char *name, int *out, struct vm_err *err)
 {
         struct ifreq ifr = { 0 };
-        int fd, r;
+        int fd, r, hdr = 12;
 
         if (!name[0] || strlen(name) >= IFNAMSIZ || strchr(name, '/') || strchr(name, ' '))
                 return vm_err_set(err, -EINVAL, "invalid tap name \"%s\" (1-%d characters, no '/' or blank)", name,
@@ -27,7 +27,7 @@ int tap_open(const char *name, int *out, struct vm_err *err)
                                   TUN_PATH, strerror(-r));
         }
         snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-        ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+        ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
         if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
                 r = -errno;
                 close(fd);
@@ -40,6 +40,12 @@ int tap_open(const char *name, int *out, struct vm_err *err)
                 if (r == -EINVAL)
                         return vm_err_set(err, r, "tap %s: an interface of that name exists and is not a tap", name);
                 return vm_err_set(err, r, "tap %s: TUNSETIFF: %s", name, strerror(-r));
+        }
+        /* virtio_net_hdr_v1 is 12 bytes; no offloads until a driver asks. */
+        if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0 || ioctl(fd, TUNSETOFFLOAD, 0) < 0) {
+                r = -errno;
+                close(fd);
+                return vm_err_set(err, r, "tap %s: cannot set its vnet header: %s", name, strerror(-r));
         }
         *out = fd;
         return 0;
@@ -58,8 +64,8 @@ int tap_check_fd(int fd, bool *vnet_hdr, char name[IFNAMSIZ], struct vm_err *err
         if ((ifr.ifr_flags & (IFF_TAP | IFF_TUN)) != IFF_TAP)
                 return vm_err_set(err, -EINVAL, "fd %d is a tun (layer 3) device, not a tap", fd);
         if (ifr.ifr_flags & IFF_VNET_HDR) {
-                /* Our header is virtio_net_hdr_v1; no offloads, so the
-                 * kernel never hands us partial checksums or GSO frames. */
+                /* Our header is virtio_net_hdr_v1; offloads stay off
+                 * until a driver negotiates them (virtio-net.c). */
                 if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0 || ioctl(fd, TUNSETOFFLOAD, 0) < 0)
                         return vm_err_set(err, -errno, "tap %.*s: cannot set its vnet header: %s", IFNAMSIZ,
                                           ifr.ifr_name, strerror(errno));

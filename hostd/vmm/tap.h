@@ -8,7 +8,8 @@
 
 #include "err.h"
 
-/* Attach to tap NAME (IFF_TAP | IFF_NO_PI, no vnet header). An existing
+/* Attach to tap NAME (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, header size 12,
+ * offloads off until virtio-net turns them on). An existing
  * persistent tap must be usable by this user (ip tuntap add ... user U);
  * a missing one is created (needs CAP_NET_ADMIN) and vanishes with the fd.
  * The fd is non-blocking and close-on-exec. 0 and *fd, or negative errno

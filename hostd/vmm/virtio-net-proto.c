@@ -31,6 +31,61 @@ int vnet_tx_frame(const struct vq_elem *e, struct iovec *out, size_t *len)
         return (int)n;
 }
 
+static bool has(uint64_t features, unsigned bit)
+{
+        return features & (1ull << bit);
+}
+
+int vnet_tx_hdr(uint8_t hdr[VNET_HDR_LEN], uint64_t features)
+{
+        uint8_t flags = hdr[0], gso = hdr[1];
+
+        hdr[10] = hdr[11] = 0; /* num_buffers: receive only */
+        flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        if (!has(features, VIRTIO_NET_F_CSUM))
+                flags = 0;
+        hdr[0] = flags;
+        switch (gso) {
+        case VIRTIO_NET_HDR_GSO_NONE:
+                memset(hdr + 1, 0, 5); /* gso_type, hdr_len, gso_size */
+                return 0;
+        case VIRTIO_NET_HDR_GSO_TCPV4:
+                if (!has(features, VIRTIO_NET_F_HOST_TSO4))
+                        return -EPROTO;
+                break;
+        case VIRTIO_NET_HDR_GSO_TCPV6:
+                if (!has(features, VIRTIO_NET_F_HOST_TSO6))
+                        return -EPROTO;
+                break;
+        default: /* UDP, ECN: never offered */
+                return -EPROTO;
+        }
+        /* 5.1.6.2: segmentation needs the checksum offload too. */
+        return flags & VIRTIO_NET_HDR_F_NEEDS_CSUM ? 0 : -EPROTO;
+}
+
+int vnet_rx_hdr(uint8_t hdr[VNET_HDR_LEN], uint64_t features)
+{
+        uint8_t flags = hdr[0], gso = hdr[1];
+        bool csum = has(features, VIRTIO_NET_F_GUEST_CSUM);
+
+        hdr[10] = hdr[11] = 0;
+        if ((flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !csum)
+                return -EPROTO;
+        hdr[0] = csum ? flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID) : 0;
+        switch (gso) {
+        case VIRTIO_NET_HDR_GSO_NONE:
+                memset(hdr + 1, 0, 5);
+                return 0;
+        case VIRTIO_NET_HDR_GSO_TCPV4:
+                return has(features, VIRTIO_NET_F_GUEST_TSO4) ? 0 : -EPROTO;
+        case VIRTIO_NET_HDR_GSO_TCPV6:
+                return has(features, VIRTIO_NET_F_GUEST_TSO6) ? 0 : -EPROTO;
+        default:
+                return -EPROTO;
+        }
+}
+
 void vnet_rx_begin(struct vnet_rx *rx)
 {
         rx->n = 0;
@@ -38,11 +93,11 @@ void vnet_rx_begin(struct vnet_rx *rx)
         rx->first_n = 0;
 }
 
-int vnet_rx_place(struct vnet_rx *rx, const struct vq_elem *e, const uint8_t *frame, size_t len, bool mrg,
-                  unsigned max_chains)
+int vnet_rx_place(struct vnet_rx *rx, const struct vq_elem *e, const uint8_t hdr_in[VNET_HDR_LEN],
+                  const uint8_t *frame, size_t len, bool mrg, unsigned max_chains)
 {
         const struct iovec *in = e->iov + e->n_out;
-        uint8_t hdr[VNET_HDR_LEN] = { 0 };
+        uint8_t hdr[VNET_HDR_LEN];
         size_t room, skip = 0, c;
         uint16_t nb;
 
@@ -80,6 +135,7 @@ int vnet_rx_place(struct vnet_rx *rx, const struct vq_elem *e, const uint8_t *fr
                 return 0;
         }
         /* 5.1.6.4: num_buffers in the first chain's header. */
+        memcpy(hdr, hdr_in, VNET_HDR_LEN);
         nb = (uint16_t)rx->n;
         memcpy(hdr + 10, &nb, 2);
         iov_from_buf(rx->first, rx->first_n, 0, hdr, sizeof(hdr));

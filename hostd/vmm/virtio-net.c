@@ -6,14 +6,20 @@
  * copied into the guest's buffers, over several of them with
  * VIRTIO_NET_F_MRG_RXBUF.
  *
- * Features: MAC, STATUS (link always up), MRG_RXBUF. No checksum or
- * segmentation offloads (CSUM, GUEST_CSUM, TSO/UFO): the tap is opened
- * without IFF_VNET_HDR (or, for a passed fd that has it, with offloads
- * off), so the host stack checksums and segments every frame itself. */
+ * Features: MAC, STATUS (link always up), MRG_RXBUF and, when the tap has
+ * a vnet header (IFF_VNET_HDR, header size 12: always for taps we open,
+ * and for passed fds opened that way), the checksum and TCP segmentation
+ * offloads both ways: CSUM, HOST_TSO4/6 (the guest's checked header goes
+ * to the tap with the frame, the kernel segments and checksums) and
+ * GUEST_CSUM, GUEST_TSO4/6 (TUNSETOFFLOAD follows what the driver
+ * negotiated, so the tap only hands us frames the driver accepts). No
+ * UFO, no ECN, no control queue. */
 #include "config.h"
 
 #include <errno.h>
+#include <linux/if_tun.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
@@ -39,12 +45,17 @@
 struct virtio_net {
         struct virtio_dev vd;
         int tap_fd;
-        bool vnet_hdr;          /* the tap wants a 12-byte header too */
+        bool vnet_hdr;          /* the tap has a 12-byte vnet header: offloads */
         uint8_t config[CONFIG_SIZE];
 
         /* device thread only */
         struct vq_elem txe, rxe;
         struct vnet_rx rx;
+        uint16_t rxb_heads[VQ_MAX_SIZE]; /* received frames not yet published */
+        uint32_t rxb_lens[VQ_MAX_SIZE];
+        unsigned rxb_n, rxb_gen;
+        uint8_t rx_hdr[VNET_HDR_LEN]; /* of the pending frame */
+        unsigned tap_offload;   /* TUNSETOFFLOAD flags in force */
         unsigned rx_gen;
         uint8_t *frame;         /* VNET_MAX_FRAME (+ header) bounce buffer */
         size_t frame_len;
@@ -61,35 +72,72 @@ static void net_cfg_read(struct virtio_dev *vd, unsigned off, uint8_t *data, uns
                 memcpy(data, nt->config + off, size);
 }
 
-/* Negotiated MRG_RXBUF, and the receive queue's size (the most chains
+/* The negotiated features, and the receive queue's size (the most chains
  * one frame may take). */
-static bool net_mrg(struct virtio_net *nt, unsigned *qsize)
+static uint64_t net_features(struct virtio_net *nt, unsigned *qsize)
 {
-        bool on;
+        uint64_t f;
 
         pthread_mutex_lock(&nt->vd.lock);
-        on = nt->vd.guest_features & (1ull << VIRTIO_NET_F_MRG_RXBUF);
-        *qsize = nt->vd.q[RXQ].vq.size;
+        f = nt->vd.guest_features;
+        if (qsize)
+                *qsize = nt->vd.q[RXQ].vq.size;
         pthread_mutex_unlock(&nt->vd.lock);
-        return on;
+        return f;
+}
+
+/* Let the tap give us only the offloaded frames the driver takes. */
+static void net_apply_offloads(struct virtio_net *nt, uint64_t f)
+{
+        unsigned want = 0;
+
+        if (!nt->vnet_hdr)
+                return;
+        if (f & (1ull << VIRTIO_NET_F_GUEST_CSUM)) {
+                want |= TUN_F_CSUM;
+                if (f & (1ull << VIRTIO_NET_F_GUEST_TSO4))
+                        want |= TUN_F_TSO4;
+                if (f & (1ull << VIRTIO_NET_F_GUEST_TSO6))
+                        want |= TUN_F_TSO6;
+        }
+        if (want != nt->tap_offload && ioctl(nt->tap_fd, TUNSETOFFLOAD, (unsigned long)want) == 0)
+                nt->tap_offload = want;
 }
 
 static void net_tx(struct virtio_net *nt)
 {
-        static const uint8_t zero_hdr[VNET_HDR_LEN];
         struct virtio_dev *vd = &nt->vd;
         struct iovec iov[VQ_MAX_SIZE + 1];
-        unsigned gen, done = 0;
+        uint8_t hdr[VNET_HDR_LEN];
+        uint64_t feats = net_features(nt, NULL);
+        uint16_t heads[NET_BUDGET];
+        uint32_t lens[NET_BUDGET] = { 0 };
+        unsigned gen, bgen = 0, nb = 0, done = 0;
         int r;
 
+        /* Completions go back in batches, with one interrupt decision each
+         * (EVENT_IDX): an interrupt per frame is what a VMM cannot afford. */
+#define TX_FLUSH()                                                                  \
+        do {                                                                        \
+                if (nb)                                                             \
+                        virtio_push_batch(vd, TXQ, heads, lens, nb, bgen);          \
+                nb = 0;                                                             \
+        } while (0)
         for (;;) {
                 while ((r = virtio_pop(vd, TXQ, &nt->txe, &gen)) == 1) {
                         size_t len;
                         int n = vnet_tx_frame(&nt->txe, iov + 1, &len);
 
                         if (n < 0) {
+                                TX_FLUSH();
                                 virtio_set_broken(vd, "virtio-net: transmit chain without a header or with writable buffers");
                                 return;
+                        }
+                        if (n > 0 && nt->vnet_hdr) {
+                                /* The guest's header, checked, goes with the frame. */
+                                iov_to_buf(nt->txe.iov, nt->txe.n_out, 0, hdr, sizeof(hdr));
+                                if (vnet_tx_hdr(hdr, feats) < 0)
+                                        n = 0;
                         }
                         if (n == 0) {
                                 atomic_fetch_add(&nt->tx_dropped, 1);
@@ -97,9 +145,8 @@ static void net_tx(struct virtio_net *nt)
                                 struct iovec *v = iov + 1;
                                 ssize_t w;
                                 if (nt->vnet_hdr) {
-                                        /* Never pass the guest's header on: we offered no offloads. */
-                                        iov[0].iov_base = (void *)zero_hdr;
-                                        iov[0].iov_len = sizeof(zero_hdr);
+                                        iov[0].iov_base = hdr;
+                                        iov[0].iov_len = sizeof(hdr);
                                         v = iov;
                                         n++;
                                 }
@@ -109,15 +156,21 @@ static void net_tx(struct virtio_net *nt)
                                 /* A full or downed tap drops the frame, like a wire. */
                                 atomic_fetch_add(w < 0 ? &nt->tx_dropped : &nt->tx_packets, 1);
                         }
-                        virtio_push(vd, TXQ, nt->txe.head, 0, gen);
+                        if (nb && gen != bgen)
+                                TX_FLUSH(); /* reset meanwhile: the old ones are dropped */
+                        bgen = gen;
+                        heads[nb++] = nt->txe.head;
                         if (++done >= NET_BUDGET) {
+                                TX_FLUSH();
                                 virtio_kick(vd, TXQ); /* come back after the others */
                                 return;
                         }
                 }
+                TX_FLUSH();
                 if (r < 0 || !virtio_enable_notify(vd, TXQ))
                         return;
         }
+#undef TX_FLUSH
 }
 
 /* Read one frame from the tap into the bounce buffer. 1, 0 (none), <0. */
@@ -135,21 +188,45 @@ static int net_read_frame(struct virtio_net *nt)
                 atomic_fetch_add(&nt->rx_dropped, 1);
                 return 1; /* nothing to deliver; try the next one */
         }
-        if (hdr)
+        memset(nt->rx_hdr, 0, sizeof(nt->rx_hdr));
+        if (hdr) {
+                memcpy(nt->rx_hdr, nt->frame, VNET_HDR_LEN);
                 memmove(nt->frame, nt->frame + hdr, (size_t)n - hdr);
+        }
         nt->frame_len = (size_t)n - hdr;
         nt->frame_pending = true;
         vnet_rx_begin(&nt->rx);
         return 1;
 }
 
-static void net_rx(struct virtio_net *nt)
+/* Publish the received frames batched so far (one interrupt decision). */
+static void net_rx_flush(struct virtio_net *nt)
+{
+        if (nt->rxb_n)
+                virtio_push_batch(&nt->vd, RXQ, nt->rxb_heads, nt->rxb_lens, nt->rxb_n, nt->rxb_gen);
+        nt->rxb_n = 0;
+}
+
+/* A frame's chains (all of them, in order) join the batch. */
+static void net_rx_complete(struct virtio_net *nt, unsigned gen)
+{
+        if (nt->rxb_n + nt->rx.n > VQ_MAX_SIZE || (nt->rxb_n && gen != nt->rxb_gen))
+                net_rx_flush(nt);
+        memcpy(nt->rxb_heads + nt->rxb_n, nt->rx.heads, sizeof(uint16_t) * nt->rx.n);
+        memcpy(nt->rxb_lens + nt->rxb_n, nt->rx.lens, sizeof(uint32_t) * nt->rx.n);
+        nt->rxb_n += nt->rx.n;
+        nt->rxb_gen = gen;
+}
+
+static void net_rx_work(struct virtio_net *nt)
 {
         struct virtio_dev *vd = &nt->vd;
         unsigned gen, done = 0, qsize;
-        bool mrg = net_mrg(nt, &qsize);
+        uint64_t feats = net_features(nt, &qsize);
+        bool mrg = feats & (1ull << VIRTIO_NET_F_MRG_RXBUF);
         int r;
 
+        net_apply_offloads(nt, feats);
         while (done < NET_BUDGET) {
                 if (!nt->frame_pending) {
                         r = net_read_frame(nt);
@@ -160,6 +237,12 @@ static void net_rx(struct virtio_net *nt)
                         }
                         if (!nt->frame_pending)
                                 continue;
+                        /* Offloads of an older negotiation: drop. */
+                        if (nt->rx.n == 0 && vnet_rx_hdr(nt->rx_hdr, feats) < 0) {
+                                atomic_fetch_add(&nt->rx_dropped, 1);
+                                nt->frame_pending = false;
+                                continue;
+                        }
                 }
                 r = virtio_pop(vd, RXQ, &nt->rxe, &gen);
                 if (r == 0) {
@@ -177,7 +260,7 @@ static void net_rx(struct virtio_net *nt)
                 if (nt->rx.n && gen != nt->rx_gen)
                         vnet_rx_begin(&nt->rx); /* the device was reset meanwhile */
                 nt->rx_gen = gen;
-                r = vnet_rx_place(&nt->rx, &nt->rxe, nt->frame, nt->frame_len, mrg, qsize);
+                r = vnet_rx_place(&nt->rx, &nt->rxe, nt->rx_hdr, nt->frame, nt->frame_len, mrg, qsize);
                 if (r < 0) {
                         virtio_set_broken(vd, "virtio-net: receive chain with readable or too small buffers");
                         nt->frame_pending = false;
@@ -185,7 +268,7 @@ static void net_rx(struct virtio_net *nt)
                         return;
                 }
                 if (r == 1) {
-                        virtio_push_batch(vd, RXQ, nt->rx.heads, nt->rx.lens, nt->rx.n, gen);
+                        net_rx_complete(nt, gen);
                         atomic_fetch_add(nt->rx.lens[0] ? &nt->rx_packets : &nt->rx_dropped, 1);
                         nt->frame_pending = false;
                         done++;
@@ -193,6 +276,12 @@ static void net_rx(struct virtio_net *nt)
         }
         /* Budget used: let the other queue run, then continue. */
         vd->ext_events = POLLIN;
+}
+
+static void net_rx(struct virtio_net *nt)
+{
+        net_rx_work(nt);
+        net_rx_flush(nt);
 }
 
 static void net_queue_notify(struct virtio_dev *vd, unsigned q)
@@ -226,6 +315,10 @@ int virtio_net_create(int tap_fd, bool vnet_hdr, const uint8_t mac[6], unsigned 
                       struct virtio_net **out)
 {
         uint64_t features = 1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS | 1ull << VIRTIO_NET_F_MRG_RXBUF;
+        if (vnet_hdr)
+                features |= 1ull << VIRTIO_NET_F_CSUM | 1ull << VIRTIO_NET_F_GUEST_CSUM |
+                            1ull << VIRTIO_NET_F_GUEST_TSO4 | 1ull << VIRTIO_NET_F_GUEST_TSO6 |
+                            1ull << VIRTIO_NET_F_HOST_TSO4 | 1ull << VIRTIO_NET_F_HOST_TSO6;
         struct virtio_net *nt;
         int r;
 

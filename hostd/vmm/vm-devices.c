@@ -207,6 +207,7 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
                                 return r;
                         d->net_fd_owned[i] = true;
                         fd = d->net_fd[i];
+                        vnet_hdr = true;
                 } else {
                         r = tap_check_fd(fd, &vnet_hdr, name, err);
                         if (r < 0)

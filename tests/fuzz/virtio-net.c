@@ -4,7 +4,9 @@
  * through the transmit parser (every byte of the frame it finds is read,
  * so ASan sees any iovec outside RAM) and through the receive placer (a
  * frame written into the chain, over several chains with mergeable
- * buffers). Rule breaking must end in -EIO, never a crash or a hang. */
+ * buffers), and the offload headers through vnet_tx_hdr/vnet_rx_hdr with
+ * fuzzed features. Rule breaking must end in -EIO, never a crash or a
+ * hang. */
 #include "config.h"
 
 #include <stdint.h>
@@ -48,6 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct vq_mem mem = { translate, &ram };
         uint8_t flags;
         size_t frame_len;
+        uint64_t features;
+        uint8_t rx_hdr_in[VNET_HDR_LEN];
         int rounds = 0;
         bool mrg, rx_open = false;
 
@@ -58,6 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vq.avail_gpa = get(&data, &size, 2);
         vq.used_gpa = get(&data, &size, 2);
         frame_len = (size_t)get(&data, &size, 3) % (VNET_MAX_FRAME + 1);
+        features = get(&data, &size, 2);
+        for (unsigned i = 0; i < VNET_HDR_LEN; i++)
+                rx_hdr_in[i] = (uint8_t)get(&data, &size, 1);
         vq.event_idx = flags & 1;
         vq.indirect = flags & 2;
         mrg = flags & 4;
@@ -80,6 +87,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         if (r <= 0)
                                 break;
                         n = vnet_tx_frame(&e, iov, &len);
+                        if (n >= 0) {
+                                uint8_t hdr[VNET_HDR_LEN];
+                                iov_to_buf(e.iov, e.n_out, 0, hdr, sizeof(hdr));
+                                if (vnet_tx_hdr(hdr, features) == 0 && hdr[1] != 0 && !(hdr[0] & 1))
+                                        abort(); /* GSO always with NEEDS_CSUM */
+                                if (hdr[10] || hdr[11])
+                                        abort();
+                        }
                         if (n > 0) {
                                 size_t seen = 0;
                                 for (int i = 0; i < n; i++) {
@@ -91,7 +106,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                         abort();
                         }
                         if (frame_len >= VNET_ETH_HLEN) {
-                                r = vnet_rx_place(&rx, &e, frame, frame_len, mrg, vq.size);
+                                uint8_t hdr[VNET_HDR_LEN];
+                                memcpy(hdr, rx_hdr_in, sizeof(hdr));
+                                if (vnet_rx_hdr(hdr, features) < 0)
+                                        memset(hdr, 0, sizeof(hdr));
+                                r = vnet_rx_place(&rx, &e, hdr, frame, frame_len, mrg, vq.size);
                                 rx_open = r == 0;
                                 if (r == 1) {
                                         if (rx.n == 0 || rx.n > vq.size)

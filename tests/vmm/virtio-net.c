@@ -131,16 +131,21 @@ static uint8_t driver_init(uint64_t features)
         return (uint8_t)rd(0x14, 1);
 }
 
-static void setup(void)
+static void setup_hdr(bool vnet_hdr)
 {
         int sp[2];
 
         ram = calloc(1, RAM);
         ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sp), 0);
         peer = sp[1];
-        ck_assert_int_eq(virtio_net_create(sp[0], false, mac, 10, &mem, &nt), 0);
+        ck_assert_int_eq(virtio_net_create(sp[0], vnet_hdr, mac, 10, &mem, &nt), 0);
         vd = virtio_net_dev(nt);
         devfd = sp[0];
+}
+
+static void setup(void)
+{
+        setup_hdr(false);
 }
 
 static void teardown(void)
@@ -351,6 +356,96 @@ START_TEST(test_net_hostile)
 }
 END_TEST
 
+/* Offloads through a vnet header: the guest's header goes out checked; the
+ * "tap"'s header comes in only as negotiated. */
+START_TEST(test_net_offloads)
+{
+        uint8_t f[1000], got[2000], hdr[VNET_HDR_LEN] = { 0 }, pkt[VNET_HDR_LEN + 1000];
+        const uint64_t csum = 1ull << VIRTIO_NET_F_CSUM, gcsum = 1ull << VIRTIO_NET_F_GUEST_CSUM;
+        const uint64_t tso4 = 1ull << VIRTIO_NET_F_HOST_TSO4, gtso4 = 1ull << VIRTIO_NET_F_GUEST_TSO4;
+        struct virtio_net_stats st;
+
+        setup_hdr(true);
+        wr(0x00, 0, 4);
+        ck_assert_uint_eq(rd(0x04, 4) & (csum | gcsum | tso4 | gtso4), csum | gcsum | tso4 | gtso4);
+        driver_init(FEAT_V1 | MRG | csum | tso4);
+        frame(f, sizeof(f), 2);
+
+        /* NEEDS_CSUM + TSO4 header: passed on, num_buffers and junk flags cleared */
+        hdr[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM | 0x40;
+        hdr[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+        hdr[2] = 54;    /* hdr_len */
+        hdr[4] = 0xb4;  /* gso_size 1460 */
+        hdr[5] = 0x05;
+        hdr[6] = 34;    /* csum_start */
+        hdr[8] = 16;    /* csum_offset */
+        hdr[10] = 7;    /* num_buffers: receive only */
+        memcpy(ram + BUF, hdr, VNET_HDR_LEN);
+        memcpy(ram + BUF + VNET_HDR_LEN, f, sizeof(f));
+        put_desc(TXB, 0, BUF, VNET_HDR_LEN + sizeof(f), 0, 0);
+        offer(TXB, 1, 0);
+        ck_assert(wait_used(TXB, 1));
+        ck_assert_int_eq(peer_recv(got, sizeof(got)), VNET_HDR_LEN + sizeof(f));
+        ck_assert_uint_eq(got[0], VIRTIO_NET_HDR_F_NEEDS_CSUM);
+        ck_assert_mem_eq(got + 1, hdr + 1, 9);
+        ck_assert_uint_eq(got[10] | got[11], 0);
+        ck_assert_mem_eq(got + VNET_HDR_LEN, f, sizeof(f));
+
+        /* TSO6 was not negotiated, GSO without NEEDS_CSUM, UDP GSO: dropped */
+        hdr[1] = VIRTIO_NET_HDR_GSO_TCPV6;
+        memcpy(ram + BUF, hdr, VNET_HDR_LEN);
+        put_desc(TXB, 1, BUF, VNET_HDR_LEN + sizeof(f), 0, 0);
+        offer(TXB, 1, 1);
+        hdr[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+        hdr[0] = 0;
+        memcpy(ram + BUF + 0x2000, hdr, VNET_HDR_LEN);
+        memcpy(ram + BUF + 0x2000 + VNET_HDR_LEN, f, sizeof(f));
+        put_desc(TXB, 2, BUF + 0x2000, VNET_HDR_LEN + sizeof(f), 0, 0);
+        offer(TXB, 1, 2);
+        ck_assert(wait_used(TXB, 3));
+        ck_assert_int_eq(recv(peer, got, sizeof(got), 0), -1);
+        virtio_net_stats(nt, &st);
+        ck_assert_uint_eq(st.tx_dropped, 2);
+
+        /* receive: a GSO frame the driver did not negotiate (GUEST_TSO4) is
+         * dropped; a plain one gets its header with num_buffers */
+        put_desc(RXB, 0, BUF + 0x4000, 2048, VIRTQ_DESC_F_WRITE, 0);
+        offer(RXB, 0, 0);
+        memset(pkt, 0, VNET_HDR_LEN);
+        pkt[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        pkt[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+        memcpy(pkt + VNET_HDR_LEN, f, sizeof(f));
+        ck_assert_int_eq(send(peer, pkt, sizeof(pkt), 0), sizeof(pkt));
+        memset(pkt, 0, VNET_HDR_LEN);
+        pkt[0] = VIRTIO_NET_HDR_F_DATA_VALID; /* kept only with GUEST_CSUM */
+        ck_assert_int_eq(send(peer, pkt, sizeof(pkt), 0), sizeof(pkt));
+        ck_assert(wait_used(RXB, 1));
+        ck_assert_uint_eq(get32(RXB + USED + 4 + 4), VNET_HDR_LEN + sizeof(f));
+        ck_assert_uint_eq(ram[BUF + 0x4000], 0);
+        ck_assert_uint_eq(ram[BUF + 0x4000 + 10], 1);
+        virtio_net_stats(nt, &st);
+        ck_assert_uint_eq(st.rx_dropped, 1);
+
+        /* with GUEST_CSUM + GUEST_TSO4 the GSO frame goes in, header intact */
+        driver_init(FEAT_V1 | MRG | gcsum | gtso4);
+        put_desc(RXB, 0, BUF + 0x4000, 2048, VIRTQ_DESC_F_WRITE, 0);
+        offer(RXB, 0, 0);
+        memset(pkt, 0, VNET_HDR_LEN);
+        pkt[0] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        pkt[1] = VIRTIO_NET_HDR_GSO_TCPV4;
+        pkt[4] = 0xb4;
+        pkt[5] = 0x05;
+        ck_assert_int_eq(send(peer, pkt, sizeof(pkt), 0), sizeof(pkt));
+        ck_assert(wait_used(RXB, 1));
+        ck_assert_uint_eq(ram[BUF + 0x4000], VIRTIO_NET_HDR_F_NEEDS_CSUM);
+        ck_assert_uint_eq(ram[BUF + 0x4000 + 1], VIRTIO_NET_HDR_GSO_TCPV4);
+        ck_assert_uint_eq(ram[BUF + 0x4000 + 4], 0xb4);
+        ck_assert_mem_eq(ram + BUF + 0x4000 + VNET_HDR_LEN, f, sizeof(f));
+        ck_assert_uint_eq(rd(0x14, 1) & VIRTIO_STATUS_NEEDS_RESET, 0);
+        teardown();
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("virtio-net");
@@ -361,6 +456,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_net_rx_mergeable);
         tcase_add_test(tc, test_net_rx_small_buffer_no_mrg);
         tcase_add_test(tc, test_net_hostile);
+        tcase_add_test(tc, test_net_offloads);
         suite_add_tcase(s, tc);
         return s;
 }
