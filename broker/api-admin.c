@@ -54,6 +54,7 @@ DB_STMT(pools_list,
         "SELECT p.id, p.name, p.display_name, p.description, p.kind, i.name AS image,"
         "  v.version AS image_version, p.image_version_id, p.min_size, p.max_size, p.ready_size,"
         "  array_to_json(p.protocols) AS protocols, p.vcpus, p.memory_mb, p.enabled,"
+        "  p.bridge, p.vlan,"
         "  coalesce((SELECT json_agg(json_build_object('kind', e.kind, 'subject', e.subject)"
         "            ORDER BY e.kind, e.subject) FROM pool_entitlements e"
         "            WHERE e.pool_id = p.id), '[]'::json) AS entitlements,"
@@ -73,18 +74,19 @@ DB_STMT(pool_image_version,
         2);
 DB_STMT(pool_insert,
         "INSERT INTO pools (name, display_name, description, kind, image_version_id, min_size,"
-        " max_size, ready_size, protocols, vcpus, memory_mb, enabled)"
+        " max_size, ready_size, protocols, vcpus, memory_mb, enabled, bridge, vlan)"
         " VALUES ($1, $2, $3, $4, $5::bigint, $6::integer, $7::integer, $8::integer,"
         "  ARRAY(SELECT json_array_elements_text($9::json)), $10::integer, $11::integer,"
-        "  $12::boolean) RETURNING id",
-        12);
+        "  $12::boolean, $13, $14::integer) RETURNING id",
+        14);
 DB_STMT(pool_update,
         "UPDATE pools SET display_name = $2, description = $3, kind = $4,"
         " image_version_id = $5::bigint, min_size = $6::integer, max_size = $7::integer,"
         " ready_size = $8::integer, protocols = ARRAY(SELECT json_array_elements_text($9::json)),"
         " vcpus = $10::integer, memory_mb = $11::integer, enabled = $12::boolean,"
+        " bridge = $13, vlan = $14::integer,"
         " updated_at = now() WHERE name = $1 RETURNING id",
-        12);
+        14);
 DB_STMT(pool_ents_clear, "DELETE FROM pool_entitlements WHERE pool_id = $1::bigint", 1);
 DB_STMT(pool_ents_add,
         "INSERT INTO pool_entitlements (pool_id, kind, subject)"
@@ -107,6 +109,8 @@ struct pool_write {
         const char *display_name, *description, *kind;
         char *protocols;    /* JSON array text */
         char *entitlements; /* JSON array text, NULL = keep (update only) */
+        const char *bridge; /* NULL = no network */
+        char vlan[8];       /* "" = none */
 };
 
 static bool valid_pool_name(const char *n)
@@ -126,10 +130,10 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
         static const char *const fields[] = {
                 "name", "display_name", "description", "kind", "image", "image_version",
                 "min_size", "max_size", "ready_size", "protocols", "vcpus", "memory_mb",
-                "enabled", "entitlements", NULL,
+                "enabled", "entitlements", "bridge", "vlan", NULL,
         };
         const char *image = NULL;
-        int64_t version = 0, min = 0, max = -1, ready = 0, vcpus = 2, mem = 2048;
+        int64_t version = 0, min = 0, max = -1, ready = 0, vcpus = 2, mem = 2048, vlan = 0;
         bool enabled = true;
         json_t *v;
         size_t i;
@@ -145,8 +149,31 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
             !api_field_int(body, "ready_size", false, 0, 100000, &ready, resp) ||
             !api_field_int(body, "vcpus", false, 1, 256, &vcpus, resp) ||
             !api_field_int(body, "memory_mb", false, 64, 4194304, &mem, resp) ||
-            !api_field_bool(body, "enabled", &enabled, resp))
+            !api_field_bool(body, "enabled", &enabled, resp) ||
+            !api_field_string(body, "bridge", false, &w->bridge, resp) ||
+            !api_field_int(body, "vlan", false, 1, 4094, &vlan, resp))
                 return false;
+        if (w->bridge) {
+                size_t n = strlen(w->bridge);
+                bool ok = n >= 1 && n <= 15;
+                for (const char *c = w->bridge; ok && *c; c++)
+                        ok = g_ascii_isalnum(*c) || *c == '_' || *c == '.' || *c == '-';
+                if (!ok) {
+                        http_respond_error(resp, 400, "bad_network",
+                                           "pool \"%s\": bridge \"%s\" is not a Linux interface name "
+                                           "(1-15 of A-Z a-z 0-9 _ . -)",
+                                           w->name, w->bridge);
+                        return false;
+                }
+        }
+        if (vlan && !w->bridge) {
+                http_respond_error(resp, 400, "bad_network",
+                                   "pool \"%s\": vlan %" PRId64 " needs a bridge (set \"bridge\" too)",
+                                   w->name, vlan);
+                return false;
+        }
+        if (vlan)
+                snprintf(w->vlan, sizeof(w->vlan), "%" PRId64, vlan);
         if (strcmp(w->kind, "dedicated") && strcmp(w->kind, "floating")) {
                 http_respond_error(resp, 400, "bad_kind",
                                    "pool \"%s\": kind must be \"dedicated\" or \"floating\"",
@@ -291,7 +318,7 @@ static int pool_write_tx(struct db_conn *c, void *userdata, char **error)
         const char *params[] = { w->name, w->display_name ? w->display_name : "",
                                  w->description ? w->description : "", w->kind, w->p[4],
                                  w->p[5], w->p[6], w->p[7], w->protocols, w->p[9], w->p[10],
-                                 w->p[11] };
+                                 w->p[11], w->bridge, w->vlan[0] ? w->vlan : NULL };
         PGresult *res = NULL;
         char id[24];
         int r;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "hostd/hostd.h"
+#include "hostd/net.h"
 
 #define C struct hostd_config
 #define O(f) offsetof(C, f)
@@ -70,6 +71,11 @@ const struct conf_option hostd_conf_options[] = {
           "writes VM events and desktop states there (prefer ~/.pgpass for the password)" },
         { "database", "heartbeat_s", CONF_INT, O(heartbeat_s), "10", 1, 3600, 0,
           "seconds between heartbeats" },
+
+        { "network", "mac_prefix", CONF_STRING, O(mac_prefix), "02:56:44", 0, 0, 0,
+          "first three bytes of desktops' MAC addresses (the rest hashes the VM id); must be "
+          "locally administered and unicast (second-lowest bit of the first byte set, lowest "
+          "clear), e.g. 02:xx:xx, 06:xx:xx, 0a:xx:xx" },
 };
 const size_t hostd_conf_n_options = sizeof(hostd_conf_options) / sizeof(hostd_conf_options[0]);
 
@@ -102,6 +108,16 @@ int hostd_config_load(const char *path, struct hostd_config *cfg, char **error)
                 *error = g_strdup_printf("%s: [vm] framebuffer: \"%s\" is not WxH (320x200 to "
                                          "8192x8192)",
                                          path, cfg->framebuffer);
+                return -EINVAL;
+        }
+        r = net_mac_prefix_parse(cfg->mac_prefix, cfg->mac_prefix_bytes);
+        if (r < 0) {
+                *error = g_strdup_printf(r == -EINVAL ? "%s: [network] mac_prefix: \"%s\" is not three hex bytes "
+                                                        "like 02:56:44"
+                                                      : "%s: [network] mac_prefix: \"%s\" is not a locally "
+                                                        "administered unicast prefix (first byte with bit 1 set and "
+                                                        "bit 0 clear, e.g. 02:56:44)",
+                                         path, cfg->mac_prefix);
                 return -EINVAL;
         }
         /* runtime_dir/ID.sock must fit sockaddr_un.sun_path. */

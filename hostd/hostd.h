@@ -54,6 +54,8 @@ struct hostd_config {
         int64_t reserve_memory_mb;
         char *conninfo;
         int64_t heartbeat_s;
+        char *mac_prefix;
+        uint8_t mac_prefix_bytes[3]; /* parsed from mac_prefix at load */
 };
 
 extern const struct conf_option hostd_conf_options[];
@@ -91,6 +93,9 @@ struct hostd_vm {
         int spice_port, rdp_port;
         char *dir, *disk;
         char *created_at;
+        char *bridge;         /* network: the pool's bridge, NULL for none */
+        int vlan;             /* 0 or 1..4094: untagged VLAN on that bridge */
+        uint8_t mac[6];       /* with bridge: deterministic (hostd/net.h) */
 
         enum hostd_vm_state state;
         bool booted;          /* the guest reported "booted" (control socket) */
@@ -108,7 +113,7 @@ struct hostd_vm {
 
 /* What the installed vdi-vm understands (probed from its --help). */
 struct hostd_vm_caps {
-        bool disk, control, framebuffer, user, spice_port, rdp_port, tls;
+        bool disk, control, framebuffer, user, spice_port, rdp_port, tls, net;
 };
 
 struct hostd_report;
@@ -178,6 +183,12 @@ void hostd_vm_adopt(struct hostd *h, struct hostd_vm *vm);
  * Takes no hostd lock (call without it). */
 int hostd_vm_command(struct hostd *h, const char *vm_id, json_t *cmd, json_t **reply,
                      char **error);
+
+/* ---- the VM's network card (vmnet.c) ---- */
+/* Make vm's tap on its bridge (and VLAN), owned by the VM process's user.
+ * 0 and *fd (close-on-exec; the tap goes with its last fd) or -errno with
+ * *error naming the VM, tap or bridge and the fix. */
+int hostd_net_open_tap(struct hostd *h, struct hostd_vm *vm, int *fd, char **error);
 
 /* ---- reporting to PostgreSQL (report.c) ---- */
 int hostd_report_start(struct hostd *h, char **error);

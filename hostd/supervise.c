@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "hostd/hostd.h"
+#include "hostd/net.h"
 #include "hostd/vmctl.h"
 #include "log.h"
 #include "macro.h"
@@ -37,6 +38,7 @@ void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps)
             !out)
                 return;
         caps->disk = strstr(out, "--disk") != NULL;
+        caps->net = strstr(out, "--net") != NULL;
         caps->control = strstr(out, "--control") != NULL;
         caps->framebuffer = strstr(out, "--framebuffer") != NULL;
         caps->user = strstr(out, "--user") != NULL;
@@ -87,12 +89,17 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         g_autofree char *console = g_build_filename(vm->dir, "console.log", NULL);
         g_autofree char *log = g_build_filename(vm->dir, "vdi-vm.log", NULL);
         g_autofree char *sock = ctl_path(h, vm);
-        int pipefd[2], logfd, child_errno = 0;
+        int pipefd[2], logfd, child_errno = 0, tapfd = -1;
         pid_t pid;
 
         if (!img) {
                 *error = g_strdup_printf("image \"%s\" is gone from this host", vm->image_id);
                 return -ENOENT;
+        }
+        if (vm->bridge) {
+                int r = hostd_net_open_tap(h, vm, &tapfd, error); /* net.c's tap, for --net fd= */
+                if (r < 0)
+                        return r;
         }
 #define ARG(...) g_ptr_array_add(argv, g_strdup_printf(__VA_ARGS__))
         ARG("%s", h->cfg->vm_binary);
@@ -141,6 +148,12 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
                 ARG("--tls-ca");
                 ARG("%s", h->cfg->client_ca);
         }
+        if (tapfd >= 0) {
+                char mac[18];
+                net_mac_format(vm->mac, mac);
+                ARG("--net");
+                ARG("fd=%d,mac=%s", tapfd, mac);
+        }
         if (h->caps.user && getuid() == 0) {
                 ARG("--user");
                 ARG("%s", h->cfg->vm_user);
@@ -150,17 +163,25 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
 
         logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
         if (logfd < 0) {
+                int r = -errno;
                 *error = g_strdup_printf("%s: %s", log, g_strerror(errno));
-                return -errno;
+                if (tapfd >= 0)
+                        close(tapfd);
+                return r;
         }
         if (pipe2(pipefd, O_CLOEXEC) < 0) {
+                int r = -errno;
                 close(logfd);
+                if (tapfd >= 0)
+                        close(tapfd);
                 *error = g_strdup_printf("pipe: %s", g_strerror(errno));
-                return -errno;
+                return r;
         }
         pid = fork();
         if (pid < 0) {
                 int r = -errno;
+                if (tapfd >= 0)
+                        close(tapfd);
                 close(logfd);
                 close(pipefd[0]);
                 close(pipefd[1]);
@@ -179,6 +200,9 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
                 /* Nothing of hostd's (API sockets, database, other VMs'
                  * sockets) may leak into a VM process. */
                 close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+                /* ...but the tap: vdi-vm gets it as --net fd=N. */
+                if (tapfd >= 0 && fcntl(tapfd, F_SETFD, 0) < 0)
+                        goto fail;
                 if (nul < 0 || dup2(nul, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0 ||
                     chdir(vm->dir) < 0)
                         goto fail;
@@ -190,6 +214,9 @@ fail:
         }
         close(logfd);
         close(pipefd[1]);
+        /* The tap is vdi-vm's now: it goes away with that process. */
+        if (tapfd >= 0)
+                close(tapfd);
         /* EOF (exec succeeded, CLOEXEC) or the child's errno. */
         ssize_t n;
         do

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "hostd/hostd.h"
+#include "hostd/net.h"
 #include "log.h"
 
 const char *hostd_vm_state_name(enum hostd_vm_state s)
@@ -32,19 +33,93 @@ void hostd_vm_free(struct hostd_vm *vm)
         g_free(vm->dir);
         g_free(vm->disk);
         g_free(vm->created_at);
+        g_free(vm->bridge);
         g_free(vm->last_error);
         json_decref(vm->events);
         g_free(vm);
 }
 
+/* {"bridge", "vlan"?, "mac", "tap"?} of a VM with a network, else NULL. */
+static json_t *vm_network(const struct hostd_vm *vm, bool with_tap)
+{
+        char mac[18], tap[IFNAMSIZ];
+        json_t *n;
+
+        if (!vm->bridge)
+                return NULL;
+        net_mac_format(vm->mac, mac);
+        n = json_pack("{s:s, s:s}", "bridge", vm->bridge, "mac", mac);
+        if (vm->vlan)
+                json_object_set_new(n, "vlan", json_integer(vm->vlan));
+        if (with_tap) {
+                net_tap_name(vm->mac, tap);
+                json_object_set_new(n, "tap", json_string(tap));
+        }
+        return n;
+}
+
 static json_t *vm_spec(const struct hostd_vm *vm)
 {
-        return json_pack("{s:s, s:i, s:I}", "image", vm->image_id, "cpus", vm->cpus,
-                         "memory_mb", (json_int_t)vm->memory_mb);
+        json_t *v = json_pack("{s:s, s:i, s:I}", "image", vm->image_id, "cpus", vm->cpus,
+                              "memory_mb", (json_int_t)vm->memory_mb);
+        json_t *net = vm_network(vm, false);
+
+        if (net)
+                json_object_set_new(v, "network", net);
+        return v;
+}
+
+/* Is mac used by a VM of this host other than skip? (lock held) */
+struct mac_query {
+        struct hostd *h;
+        const char *skip;
+};
+
+static bool mac_in_use(const uint8_t mac[6], void *opaque)
+{
+        struct mac_query *q = opaque;
+        GHashTableIter it;
+        struct hostd_vm *vm;
+
+        g_hash_table_iter_init(&it, q->h->vms);
+        while (g_hash_table_iter_next(&it, NULL, (void **)&vm))
+                if (vm->bridge && strcmp(vm->id, q->skip) != 0 && memcmp(vm->mac, mac, 6) == 0)
+                        return true;
+        return false;
+}
+
+/* "network" of a PUT body or vm.json: bridge and optional vlan (0: none). 0,
+ * or -EINVAL with *error. */
+static int network_parse(json_t *net, char **bridge, int *vlan, const char **mac, char **error)
+{
+        const char *br = NULL;
+        json_int_t v = 0;
+        json_error_t jerr;
+
+        *mac = NULL;
+        if (json_unpack_ex(net, &jerr, JSON_STRICT, "{s:s, s?I, s?s}", "bridge", &br, "vlan", &v, "mac", mac) != 0) {
+                *error = g_strdup_printf("VM: network: %s (fields: bridge; optional vlan)", jerr.text);
+                return -EINVAL;
+        }
+        if (!net_ifname_valid(br)) {
+                *error = g_strdup_printf("VM: network: bridge \"%s\" is not a valid interface name "
+                                         "(1-15 characters, no '/', ':' or blanks)",
+                                         br);
+                return -EINVAL;
+        }
+        if (v < 0 || v > 4094) {
+                *error = g_strdup_printf("VM: network: vlan %lld is out of range 1..4094 (0 or absent: none)",
+                                         (long long)v);
+                return -EINVAL;
+        }
+        *bridge = g_strdup(br);
+        *vlan = (int)v;
+        return 0;
 }
 
 json_t *hostd_vm_json(const struct hostd_vm *vm)
 {
+        json_t *net = vm_network(vm, true);
         json_t *v = json_pack("{s:s, s:s, s:i, s:I, s:s, s:b, s:i, s:i, s:s, s:s, s:b, s:b, s:O}",
                               "id", vm->id, "image", vm->image_id, "cpus", vm->cpus, "memory_mb",
                               (json_int_t)vm->memory_mb, "state",
@@ -52,6 +127,8 @@ json_t *hostd_vm_json(const struct hostd_vm *vm)
                               "spice_port", vm->spice_port, "rdp_port", vm->rdp_port, "disk",
                               vm->disk, "created_at", vm->created_at, "control", vm->ctl != NULL,
                               "adopted", vm->adopted, "events", vm->events);
+        if (net)
+                json_object_set_new(v, "network", net);
         if (vm->state == VM_RUNNING)
                 json_object_set_new(v, "pid", json_integer(vm->pid));
         if (vm->last_error)
@@ -203,6 +280,16 @@ int hostd_vms_load(struct hostd *h, char **error)
                         continue;
                 }
                 struct hostd_vm *vm = vm_new(h, name);
+                json_t *net = json_object_get(v, "network");
+                if (net) {
+                        const char *mac = NULL;
+                        if (network_parse(net, &vm->bridge, &vm->vlan, &mac, &err) < 0 || !mac ||
+                            net_mac_parse(mac, vm->mac) < 0) {
+                                g_autofree char *quoted = log_quote(err ? err : "bad network.mac");
+                                log_warning("vm_network_ignored", "vm=%s error=%s", name, quoted);
+                                g_clear_pointer(&vm->bridge, g_free);
+                        }
+                }
                 vm->image_id = g_strdup(image);
                 vm->cpus = (int)cpus;
                 vm->memory_mb = mem;
@@ -219,9 +306,12 @@ int hostd_vms_load(struct hostd *h, char **error)
 unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **out,
                       const char **code, char **error)
 {
-        const char *image = NULL;
+        const char *image = NULL, *mac_given = NULL;
         json_int_t cpus = 1, mem = 512;
         json_error_t jerr;
+        json_t *net = NULL;
+        g_autofree char *bridge = NULL;
+        int vlan = 0;
         struct hostd_vm *vm, *old;
         unsigned status = 201;
         int r;
@@ -232,11 +322,20 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
                                          id, HOSTD_ID_MAX);
                 return 400;
         }
-        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?I, s?I}", "image", &image, "cpus",
-                           &cpus, "memory_mb", &mem) != 0) {
-                *error = g_strdup_printf("VM: %s (fields: image; optional cpus, memory_mb)",
+        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?I, s?I, s?o}", "image", &image, "cpus",
+                           &cpus, "memory_mb", &mem, "network", &net) != 0) {
+                *error = g_strdup_printf("VM: %s (fields: image; optional cpus, memory_mb, network)",
                                          jerr.text);
                 return 400;
+        }
+        if (net && !json_is_null(net)) {
+                if (network_parse(net, &bridge, &vlan, &mac_given, error) < 0)
+                        return 400;
+                if (mac_given) {
+                        *error = g_strdup("VM: network: mac is chosen by the host (from [network] mac_prefix "
+                                          "and the VM id); leave it out");
+                        return 400;
+                }
         }
         if (cpus < 1 || cpus > 64 || mem < 64 || mem > (1 << 22)) {
                 *error = g_strdup_printf("VM: cpus must be 1-64 and memory_mb 64-%d", 1 << 22);
@@ -247,14 +346,16 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
         old = g_hash_table_lookup(h->vms, id);
         if (old) {
                 bool same = strcmp(old->image_id, image) == 0 && old->cpus == cpus &&
-                            old->memory_mb == mem;
+                            old->memory_mb == mem && g_strcmp0(old->bridge, bridge) == 0 &&
+                            old->vlan == vlan;
                 if (!same) {
                         *code = "conflict";
                         *error = g_strdup_printf("VM \"%s\" already exists as a clone of image "
-                                                 "\"%s\" with %d vCPUs and %lld MiB; delete it "
-                                                 "first to change it",
+                                                 "\"%s\" with %d vCPUs and %lld MiB (network: %s, "
+                                                 "VLAN %d); delete it first to change it",
                                                  id, old->image_id, old->cpus,
-                                                 (long long)old->memory_mb);
+                                                 (long long)old->memory_mb,
+                                                 old->bridge ? old->bridge : "none", old->vlan);
                         status = 409;
                 } else {
                         *out = hostd_vm_json(old);
@@ -275,6 +376,20 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
         vm->cpus = (int)cpus;
         vm->memory_mb = mem;
         vm->created_at = hostd_now_iso();
+        if (bridge) {
+                struct mac_query q = { h, id };
+                if (net_mac_for(h->cfg->mac_prefix_bytes, id, mac_in_use, &q, vm->mac) < 0) {
+                        *code = "no_mac";
+                        *error = g_strdup_printf("no free MAC address for VM \"%s\" under [network] "
+                                                 "mac_prefix %s",
+                                                 id, h->cfg->mac_prefix);
+                        hostd_vm_free(vm);
+                        status = 503;
+                        goto out;
+                }
+                vm->bridge = g_steal_pointer(&bridge);
+                vm->vlan = vlan;
+        }
         if (alloc_ports(h, &vm->spice_port, &vm->rdp_port) < 0) {
                 *code = "no_ports";
                 *error = g_strdup_printf("no free ports left in [vm] port_min..port_max "

@@ -124,6 +124,13 @@ static int ensure_vm(struct ctx *x, const struct pool_spec *pool, int64_t iv, js
         long st = 0;
         int r;
 
+        if (pool->bridge) {
+                json_t *net = json_pack("{s:s}", "bridge", pool->bridge);
+                if (pool->vlan)
+                        json_object_set_new(net, "vlan", json_integer(pool->vlan));
+                json_object_set_new(body, "network", net);
+        }
+
         r = ensure_image(x, iv, error);
         if (r < 0)
                 return r;

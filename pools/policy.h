@@ -24,6 +24,8 @@ struct pool_spec {
         int vcpus;
         int64_t memory_mb;
         int64_t idle_poweroff_s;  /* dedicated: power off after this idle time; 0 = never */
+        const char *bridge;       /* desktops' network: host bridge, NULL = none */
+        int vlan;                 /* untagged VLAN on it, 0 = none */
 };
 
 struct pool_host {

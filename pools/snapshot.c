@@ -30,7 +30,8 @@ int pool_sql(PGconn *c, const char *sql, int n, const char *const *params, PGres
 
 static const char *q_pools =
         "SELECT id, name, kind = 'floating', enabled, image_version_id, min_size, max_size, "
-        "ready_size, vcpus, memory_mb, COALESCE(idle_poweroff_s, 0) FROM pools ORDER BY id";
+        "ready_size, vcpus, memory_mb, COALESCE(idle_poweroff_s, 0), bridge, COALESCE(vlan, 0) "
+        "FROM pools ORDER BY id";
 static const char *q_hosts =
         "SELECT id, name, state = 'up', "
         "COALESCE(EXTRACT(EPOCH FROM now() - last_heartbeat)::bigint, -1), vcpus, memory_mb, "
@@ -112,6 +113,8 @@ int pool_snapshot_load(PGconn *c, struct snapshot_buf *sb, char **error)
                         .max_size = (int)i64(rp, i, 6), .ready_size = (int)i64(rp, i, 7),
                         .vcpus = (int)i64(rp, i, 8), .memory_mb = i64(rp, i, 9),
                         .idle_poweroff_s = i64(rp, i, 10),
+                        .bridge = PQgetisnull(rp, i, 11) ? NULL : PQgetvalue(rp, i, 11),
+                        .vlan = (int)i64(rp, i, 12),
                 };
         for (int i = 0; i < nh; i++) {
                 sb->hosts[i] = (struct pool_host){

@@ -318,12 +318,13 @@ static char *query(int argc, char **argv, const char *const *allowed)
 static const char *const pool_keys[] = { "display_name", "description", "kind", "image",
                                          "image_version", "min_size", "max_size", "ready_size",
                                          "protocols", "vcpus", "memory_mb", "enabled", "groups",
-                                         "users", NULL };
+                                         "users", "bridge", "vlan", NULL };
 
 static bool is_int_key(const char *k)
 {
         return !strcmp(k, "image_version") || !strcmp(k, "min_size") || !strcmp(k, "max_size") ||
-               !strcmp(k, "ready_size") || !strcmp(k, "vcpus") || !strcmp(k, "memory_mb");
+               !strcmp(k, "ready_size") || !strcmp(k, "vcpus") || !strcmp(k, "memory_mb") ||
+               !strcmp(k, "vlan");
 }
 
 /* One [pool NAME] section as an API body; NULL with a message on errors. */

@@ -58,6 +58,16 @@ static void usage(FILE *f)
                 "      --framebuffer WxH a WxH XRGB8888 framebuffer (e.g. 1024x768, 1920x1080)\n"
                 "                        that the guest's vesafb shows as /dev/fb0\n"
                 "      --no-input        no virtio keyboard and tablet (present by default)\n"
+                "  -n, --net tap=NAME[,mac=MAC] | fd=N[,mac=MAC]\n"
+                "                        attach a virtio-net card (repeatable, at most %d) on the\n"
+                "                        Linux tap NAME (an existing tap this user may use, e.g.\n"
+                "                        \"ip tuntap add dev NAME mode tap user USER\", or a new one\n"
+                "                        with CAP_NET_ADMIN) or on tap fd N inherited from the\n"
+                "                        parent (how vdi-hostd passes it). MAC like 02:56:44:00:00:01\n"
+                "                        (unicast); without it a random locally administered one.\n"
+                "                        Link up, mergeable receive buffers, checksum and TSO\n"
+                "                        offloads (when the tap has IFF_VNET_HDR, as taps\n"
+                "                        vdi-vm or vdi-hostd open do)\n"
                 "      --control PATH    serve the JSON control socket at PATH (see below)\n"
                 "      --spice-port PORT serve the framebuffer and input over SPICE (TLS only) on\n"
                 "                        PORT; clients need a ticket (set-ticket below)\n"
@@ -98,7 +108,8 @@ static void usage(FILE *f)
                 "vCPU; PM1 registers for S5 poweroff; a reset register), a PCI host bridge\n"
                 "(config ports 0xCF8/0xCFC), in-kernel LAPIC/IOAPIC/PIC/PIT; on PCI the\n"
                 "virtio 1.x (modern, MSI-X) disks in --disk order, then a virtio keyboard\n"
-                "and an absolute tablet (0..32767, 3 buttons, wheel); with --framebuffer a\n"
+                "and an absolute tablet (0..32767, 3 buttons, wheel), then the network cards\n"
+                "in --net order (eth0, eth1...); with --framebuffer a\n"
                 "VESA linear framebuffer at 0xe0000000 (boot_params.screen_info). A guest reset\n"
                 "(ACPI reset, i8042 0xFE, port 0xCF9, triple fault) reboots the VM from\n"
                 "scratch unless --no-reboot.\n"
@@ -110,7 +121,7 @@ static void usage(FILE *f)
                 "Exit status: 0 guest powered off or stopped by the control socket; 1 error\n"
                 "(message on stderr); 2 bad arguments; 3 guest reset with --no-reboot;\n"
                 "4 stopped by SIGINT/SIGTERM.\n",
-                VM_MAX_CPUS, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, VM_MAX_DISKS);
+                VM_MAX_CPUS, VM_MIN_MEM_MIB, VM_MAX_MEM_MIB, VM_MAX_DISKS, VM_MAX_NICS);
 }
 
 static int parse_uint(const char *opt, const char *s, unsigned long long max, unsigned long long *out)
@@ -373,6 +384,7 @@ int main(int argc, char **argv)
                 { "disk", required_argument, NULL, 'd' },
                 { "framebuffer", required_argument, NULL, 'F' },
                 { "no-input", no_argument, NULL, 'I' },
+                { "net", required_argument, NULL, 'n' },
                 { "control", required_argument, NULL, 'S' },
                 { "log-level", required_argument, NULL, 'L' },
                 { "spice-port", required_argument, NULL, 'P' },
@@ -408,7 +420,7 @@ int main(int argc, char **argv)
         enum vm_stop why = VM_STOP_NONE;
         int c, r, console_fd = -1;
 
-        while ((c = getopt_long(argc, argv, "k:i:a:c:m:d:h", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "k:i:a:c:m:d:n:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'k':
                         cfg.kernel = optarg;
@@ -459,6 +471,17 @@ int main(int argc, char **argv)
                         break;
                 case 'I':
                         cfg.devices.no_input = true;
+                        break;
+                case 'n':
+                        if (cfg.devices.nnics == VM_MAX_NICS) {
+                                fprintf(stderr, "vdi-vm: too many --net options (at most %d)\n", VM_MAX_NICS);
+                                return EXIT_USAGE;
+                        }
+                        if (vm_net_parse(optarg, &cfg.devices.nics[cfg.devices.nnics], &err) < 0) {
+                                fprintf(stderr, "vdi-vm: %s\n", err.msg);
+                                return EXIT_USAGE;
+                        }
+                        cfg.devices.nnics++;
                         break;
                 case 'S':
                         control_path = optarg;

@@ -1,6 +1,6 @@
 /* The virtio device models on top of virtio-pci: a block device over the
- * disk interface (hostd/storage/disk.h) and the keyboard and tablet of
- * virtio-input. */
+ * disk interface (hostd/storage/disk.h), a network card on a tap device,
+ * and the keyboard and tablet of virtio-input. */
 #pragma once
 
 #include <stdbool.h>
@@ -22,6 +22,26 @@ int virtio_blk_create(struct disk *disk, bool readonly, const char *serial, unsi
                       const struct vq_mem *mem, struct virtio_blk **out);
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *b);
 void virtio_blk_free(struct virtio_blk *b);
+
+/* ---- virtio-net (virtio 1.x 5.1) ---- */
+
+struct virtio_net;
+
+struct virtio_net_stats {
+        unsigned long rx_packets, tx_packets, rx_dropped, tx_dropped;
+};
+
+/* A network card on tap_fd (not owned: the caller closes it after
+ * virtio_net_free). vnet_hdr: the tap was opened with IFF_VNET_HDR and
+ * its header length set to 12 (tap_check_fd does that). Frames move on
+ * the device's own thread. 0 or negative errno. */
+int virtio_net_create(int tap_fd, bool vnet_hdr, const uint8_t mac[6], unsigned intx_gsi, const struct vq_mem *mem,
+                      struct virtio_net **out);
+struct virtio_dev *virtio_net_dev(struct virtio_net *nt);
+/* Counters (any thread). Dropped: frames too short/long, tap errors,
+ * frames larger than a non-mergeable receive buffer. */
+void virtio_net_stats(struct virtio_net *nt, struct virtio_net_stats *st);
+void virtio_net_free(struct virtio_net *nt);
 
 /* ---- virtio-input (virtio 1.x 5.8) ---- */
 

@@ -475,18 +475,26 @@ static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 static void *device_thread(void *arg)
 {
         struct virtio_dev *vd = arg;
-        struct pollfd pfd[VIRTIO_MAX_QUEUES + 1];
+        struct pollfd pfd[VIRTIO_MAX_QUEUES + 2];
 
         for (;;) {
-                unsigned n = 0;
+                unsigned n = 0, stop, ext = 0;
 
                 for (unsigned q = 0; q < vd->nqueues; q++)
                         pfd[n++] = (struct pollfd){ .fd = vd->q[q].kick_fd, .events = POLLIN };
+                stop = n;
                 pfd[n++] = (struct pollfd){ .fd = vd->stop_fd, .events = POLLIN };
+                int efd = __atomic_load_n(&vd->ext_fd, __ATOMIC_ACQUIRE);
+                if (efd >= 0 && vd->ext_events) {
+                        ext = n;
+                        pfd[n++] = (struct pollfd){ .fd = efd, .events = vd->ext_events };
+                }
                 if (poll(pfd, n, -1) < 0)
                         continue;
-                if (pfd[n - 1].revents)
+                if (pfd[stop].revents)
                         return NULL;
+                if (ext && pfd[ext].revents && vd->ops->ext_ready)
+                        vd->ops->ext_ready(vd, pfd[ext].revents);
                 for (unsigned q = 0; q < vd->nqueues; q++) {
                         uint64_t cnt;
                         if (!(pfd[q].revents & POLLIN))
@@ -524,6 +532,19 @@ void virtio_push(struct virtio_dev *vd, unsigned q, uint16_t head, uint32_t len,
         if (q < vd->nqueues && gen == vd->generation && vd->q[q].enabled && !vd->broken) {
                 struct virtio_queue *vq = &vd->q[q];
                 vq_push(&vq->vq, head, len);
+                if (vq_should_notify(&vq->vq))
+                        raise_irq(vd, vq->msix_vector, ISR_QUEUE);
+        }
+        pthread_mutex_unlock(&vd->lock);
+}
+
+void virtio_push_batch(struct virtio_dev *vd, unsigned q, const uint16_t *heads, const uint32_t *lens, unsigned n,
+                       unsigned gen)
+{
+        pthread_mutex_lock(&vd->lock);
+        if (n && q < vd->nqueues && gen == vd->generation && vd->q[q].enabled && !vd->broken) {
+                struct virtio_queue *vq = &vd->q[q];
+                vq_push_batch(&vq->vq, heads, lens, n);
                 if (vq_should_notify(&vq->vq))
                         raise_irq(vd, vq->msix_vector, ISR_QUEUE);
         }
@@ -614,6 +635,7 @@ int virtio_pci_init(struct virtio_dev *vd, const char *name, uint16_t device_id,
         vd->intx_gsi = intx_gsi;
         vd->vm_fd = -1;
         vd->stop_fd = -1;
+        vd->ext_fd = -1;
         for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
                 vd->q[q].kick_fd = -1;
         for (unsigned q = 0; q < nqueues; q++) {
@@ -647,6 +669,12 @@ fail:
                 close(vd->stop_fd);
         vd->stop_fd = -1;
         return r;
+}
+
+void virtio_pci_set_ext_fd(struct virtio_dev *vd, int fd)
+{
+        __atomic_store_n(&vd->ext_fd, fd, __ATOMIC_RELEASE);
+        virtio_kick(vd, 0);
 }
 
 void virtio_pci_destroy(struct virtio_dev *vd)

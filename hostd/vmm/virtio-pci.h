@@ -46,6 +46,7 @@
 #define VIRTIO_F_VERSION_1 32
 
 /* Device ids (5) */
+#define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_INPUT 18
 
@@ -60,6 +61,9 @@ struct virtio_dev_ops {
         void (*queue_notify)(struct virtio_dev *vd, unsigned q);
         /* The driver reset the device; vd->lock held. May be NULL. */
         void (*reset)(struct virtio_dev *vd);
+        /* vd->ext_fd polled ready with revents; on the device thread, no
+         * lock held. May be NULL when the device has no ext_fd. */
+        void (*ext_ready)(struct virtio_dev *vd, short revents);
 };
 
 struct virtio_queue {
@@ -101,6 +105,11 @@ struct virtio_dev {
 
         int vm_fd;              /* -1 while no guest runs */
         int stop_fd;
+        /* An extra fd the device thread polls for the device model (e.g.
+         * virtio-net's tap) with ext_events; -1 for none. ext_fd is set
+         * with virtio_pci_set_ext_fd, ext_events on the device thread only. */
+        int ext_fd;
+        short ext_events;
         pthread_t thread;
         bool thread_started;
 };
@@ -112,6 +121,10 @@ struct virtio_dev {
 int virtio_pci_init(struct virtio_dev *vd, const char *name, uint16_t device_id, uint32_t class_code,
                     uint64_t features, unsigned nqueues, uint16_t qsize, unsigned intx_gsi,
                     const struct virtio_dev_ops *ops, void *opaque, const struct vq_mem *mem);
+
+/* Have the device thread also poll fd (with vd->ext_events) and call
+ * ops->ext_ready; wakes the thread through queue 0. */
+void virtio_pci_set_ext_fd(struct virtio_dev *vd, int fd);
 
 /* Stop the thread and free the eventfds. */
 void virtio_pci_destroy(struct virtio_dev *vd);
@@ -128,6 +141,10 @@ int virtio_pop(struct virtio_dev *vd, unsigned q, struct vq_elem *e, unsigned *g
 /* Return a chain taken under generation gen (dropped when the device was
  * reset since) and interrupt the guest if it asked for it. */
 void virtio_push(struct virtio_dev *vd, unsigned q, uint16_t head, uint32_t len, unsigned gen);
+
+/* virtio_push for n chains published together (vq_push_batch). */
+void virtio_push_batch(struct virtio_dev *vd, unsigned q, const uint16_t *heads, const uint32_t *lens, unsigned n,
+                       unsigned gen);
 
 /* Re-arm guest notifications for q; true when buffers arrived meanwhile. */
 bool virtio_enable_notify(struct virtio_dev *vd, unsigned q);

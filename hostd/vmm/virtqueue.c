@@ -183,6 +183,19 @@ void vq_push(struct virtq *vq, uint16_t head, uint32_t len)
         st16(vq->used + 2, vq->used_idx);
 }
 
+void vq_push_batch(struct virtq *vq, const uint16_t *heads, const uint32_t *lens, unsigned n)
+{
+        if (!vq->started)
+                return;
+        for (unsigned i = 0; i < n; i++) {
+                volatile uint8_t *slot = vq->used + 4 + 8 * (size_t)((uint16_t)(vq->used_idx + i) & (vq->size - 1));
+                st32(slot, heads[i]);
+                st32(slot + 4, lens[i]);
+        }
+        vq->used_idx = (uint16_t)(vq->used_idx + n);
+        st16(vq->used + 2, vq->used_idx);
+}
+
 /* 2.7.10.1: true when event lies in (old, new]. */
 static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
 {

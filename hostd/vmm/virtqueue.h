@@ -82,6 +82,11 @@ int vq_pop(struct virtq *vq, struct vq_elem *e);
 /* Return chain head with len bytes written into its writable buffers. */
 void vq_push(struct virtq *vq, uint16_t head, uint32_t len);
 
+/* Return n chains at once: the driver sees all of them or none (used->idx
+ * moves once, after every entry is written). virtio-net needs this for a
+ * packet spread over several mergeable receive buffers (5.1.6.4). */
+void vq_push_batch(struct virtq *vq, const uint16_t *heads, const uint32_t *lens, unsigned n);
+
 /* After pushes: does the guest want an interrupt now? (2.7.7/2.7.10,
  * used_event with EVENT_IDX, else the NO_INTERRUPT flag.) Updates the
  * bookkeeping, so call it once per batch and signal when true. */

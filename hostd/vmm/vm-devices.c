@@ -3,13 +3,87 @@
 #include "vm-devices.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "tap.h"
 
 /* ISA IRQs left for INTx (COM1 has 4, the ACPI SCI 9): one per device,
  * since KVM_IRQ_LINE levels from user space cannot be shared. MSI-X is
  * what Linux uses; these only matter for drivers without it. */
-static const unsigned intx_irqs[] = { 10, 11, 5, 6, 7, 12, 14, 15 };
+static const unsigned intx_irqs[] = { 10, 11, 5, 6, 7, 12, 14, 15, 3 };
+#define N_INTX (sizeof(intx_irqs) / sizeof(intx_irqs[0]))
+
+int vm_net_parse(const char *arg, struct vm_net_config *out, struct vm_err *err)
+{
+        char *copy = strdup(arg), *save = NULL, *tok;
+        struct vm_net_config c = { .fd = -1 };
+        bool have_dev = false, have_mac = false;
+        int r = 0;
+
+        if (!copy)
+                return vm_err_set(err, -ENOMEM, "out of memory");
+        for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                if (strncmp(tok, "tap=", 4) == 0 && !have_dev) {
+                        if (!tok[4] || strlen(tok + 4) >= sizeof(c.tap)) {
+                                r = vm_err_set(err, -EINVAL, "invalid --net \"%s\": tap name must be 1-%zu characters",
+                                               arg, sizeof(c.tap) - 1);
+                                goto out;
+                        }
+                        snprintf(c.tap, sizeof(c.tap), "%s", tok + 4);
+                        have_dev = true;
+                } else if (strncmp(tok, "fd=", 3) == 0 && !have_dev) {
+                        char *end;
+                        long v;
+                        errno = 0;
+                        v = strtol(tok + 3, &end, 10);
+                        if (errno || end == tok + 3 || *end || v < 3 || v > INT_MAX) {
+                                r = vm_err_set(err, -EINVAL, "invalid --net \"%s\": fd must be a number >= 3", arg);
+                                goto out;
+                        }
+                        c.fd = (int)v;
+                        have_dev = true;
+                } else if (strncmp(tok, "mac=", 4) == 0 && !have_mac) {
+                        int m = mac_parse(tok + 4, c.mac);
+                        if (m == -EADDRNOTAVAIL) {
+                                r = vm_err_set(err, -EINVAL,
+                                               "invalid --net \"%s\": %s is a multicast or zero address (the first byte must be even, e.g. 02:...)",
+                                               arg, tok + 4);
+                                goto out;
+                        }
+                        if (m < 0) {
+                                r = vm_err_set(err, -EINVAL, "invalid --net \"%s\": bad MAC \"%s\" (expected xx:xx:xx:xx:xx:xx)",
+                                               arg, tok + 4);
+                                goto out;
+                        }
+                        have_mac = true;
+                } else {
+                        r = vm_err_set(err, -EINVAL,
+                                       "invalid --net \"%s\": unexpected \"%s\" (expected tap=NAME or fd=N, and optionally mac=MAC, once each)",
+                                       arg, tok);
+                        goto out;
+                }
+        }
+        if (!have_dev) {
+                r = vm_err_set(err, -EINVAL, "invalid --net \"%s\": give tap=NAME or fd=N", arg);
+                goto out;
+        }
+        if (!have_mac) {
+                if (getrandom(c.mac, 6, 0) != 6) {
+                        r = vm_err_set(err, -EIO, "no random bytes for a MAC address");
+                        goto out;
+                }
+                c.mac[0] = (uint8_t)((c.mac[0] & 0xfc) | 0x02); /* unicast, locally administered */
+        }
+        *out = c;
+out:
+        free(copy);
+        return r;
+}
 
 int vm_disk_parse(const char *arg, struct vm_disk_config *out, struct vm_err *err)
 {
@@ -87,6 +161,11 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
 
         memset(d, 0, sizeof(*d));
         d->fb.fd = -1;
+        if (cfg->nnics > VM_MAX_NICS)
+                return vm_err_set(err, -EINVAL, "too many network cards: at most %d", VM_MAX_NICS);
+        if (cfg->ndisks + cfg->nnics + (cfg->no_input ? 0 : 2) > N_INTX)
+                return vm_err_set(err, -EINVAL,
+                                  "too many devices: disks + network cards + 2 input devices must be at most %zu", N_INTX);
         d->mem = mem;
         if (cfg->ndisks > VM_MAX_DISKS)
                 return vm_err_set(err, -EINVAL, "too many disks: at most %d", VM_MAX_DISKS);
@@ -116,6 +195,32 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
                 if (r < 0)
                         return vm_err_set(err, r, "cannot create the virtio-input devices");
         }
+        for (unsigned i = 0; i < cfg->nnics; i++) {
+                const struct vm_net_config *c = &cfg->nics[i];
+                char name[IFNAMSIZ];
+                bool vnet_hdr = false;
+                int fd = c->fd;
+
+                if (fd < 0) {
+                        r = tap_open(c->tap, &d->net_fd[i], err);
+                        if (r < 0)
+                                return r;
+                        d->net_fd_owned[i] = true;
+                        fd = d->net_fd[i];
+                        vnet_hdr = true;
+                } else {
+                        r = tap_check_fd(fd, &vnet_hdr, name, err);
+                        if (r < 0)
+                                return r;
+                }
+                r = virtio_net_create(fd, vnet_hdr, c->mac, intx_irqs[irq++], &vmem, &d->net[i]);
+                if (r < 0)
+                        return vm_err_set(err, r, "cannot create the virtio-net device %u", i);
+                d->nnics = i + 1;
+                r = pci_bus_add(bus, &virtio_net_dev(d->net[i])->pci, slot++);
+                if (r < 0)
+                        return vm_err_set(err, r, "no PCI slot for network card %u", i);
+        }
         if (cfg->fb_width) {
                 r = fb_create(&d->fb, cfg->fb_width, cfg->fb_height, err);
                 if (r < 0)
@@ -133,6 +238,8 @@ int vm_devices_attach(struct vm_devices *d, int vm_fd, uint8_t *zero_page, struc
                 virtio_pci_attach(virtio_input_dev(d->kbd), vm_fd);
         if (d->tablet)
                 virtio_pci_attach(virtio_input_dev(d->tablet), vm_fd);
+        for (unsigned i = 0; i < d->nnics; i++)
+                virtio_pci_attach(virtio_net_dev(d->net[i]), vm_fd);
         if (d->has_fb) {
                 int r = fb_attach(&d->fb, vm_fd, err);
                 if (r < 0)
@@ -150,6 +257,8 @@ void vm_devices_detach(struct vm_devices *d)
                 virtio_pci_detach(virtio_input_dev(d->kbd));
         if (d->tablet)
                 virtio_pci_detach(virtio_input_dev(d->tablet));
+        for (unsigned i = 0; i < d->nnics; i++)
+                virtio_pci_detach(virtio_net_dev(d->net[i]));
         if (d->has_fb)
                 fb_detach(&d->fb);
 }
@@ -164,6 +273,11 @@ void vm_devices_destroy(struct vm_devices *d)
         }
         virtio_input_free(d->kbd);
         virtio_input_free(d->tablet);
+        for (unsigned i = 0; i < VM_MAX_NICS; i++) {
+                virtio_net_free(d->net[i]);
+                if (d->net_fd_owned[i])
+                        close(d->net_fd[i]);
+        }
         if (d->has_fb)
                 fb_destroy(&d->fb);
         memset(d, 0, sizeof(*d));

@@ -17,6 +17,13 @@
 #include "virtio-devices.h"
 
 #define VM_MAX_DISKS 6
+#define VM_MAX_NICS 4
+
+struct vm_net_config {
+        char tap[16];           /* IFNAMSIZ: open this tap by name, or */
+        int fd;                 /* use this tap fd (-1: by name) */
+        uint8_t mac[6];
+};
 
 struct vm_disk_config {
         const char *path;
@@ -29,6 +36,8 @@ struct vm_dev_config {
         unsigned ndisks;
         uint32_t fb_width, fb_height; /* 0 x 0: no framebuffer */
         bool no_input;                /* leave out keyboard and tablet */
+        struct vm_net_config nics[VM_MAX_NICS];
+        unsigned nnics;
 };
 
 struct vm_devices {
@@ -36,6 +45,10 @@ struct vm_devices {
         struct virtio_blk *blk[VM_MAX_DISKS];
         unsigned ndisks;
         struct virtio_input *kbd, *tablet;
+        struct virtio_net *net[VM_MAX_NICS];
+        int net_fd[VM_MAX_NICS];      /* taps opened by name: ours to close */
+        bool net_fd_owned[VM_MAX_NICS];
+        unsigned nnics;
         struct fb fb;
         bool has_fb;
         const struct guest_mem *mem;
@@ -44,6 +57,11 @@ struct vm_devices {
 /* Parse a --disk argument "PATH,format=qcow2|raw[,ro]". 0 or -EINVAL with
  * the reason in err. PATH may not contain a comma. */
 int vm_disk_parse(const char *arg, struct vm_disk_config *out, struct vm_err *err);
+
+/* Parse a --net argument "tap=NAME[,mac=MAC]" or "fd=N[,mac=MAC]". Without
+ * mac=, a random locally administered address is chosen. 0 or -EINVAL
+ * with the reason in err. */
+int vm_net_parse(const char *arg, struct vm_net_config *out, struct vm_err *err);
 
 /* Open the disks, create the devices and put them on bus (slots 1...).
  * 0 or negative errno with err naming the disk or device. */

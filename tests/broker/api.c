@@ -588,6 +588,12 @@ START_TEST(test_admin_pools)
                 { "{\"name\":\"office\",\"kind\":\"floating\",\"image\":\"deb12\",\"max_size\":1}",
                   409, "exists", "pool \"office\" already exists" },
                 { "{\"name\":\"dev\",", 400, "bad_json", "malformed JSON" },
+                { "{\"name\":\"dev\",\"kind\":\"floating\",\"image\":\"deb12\",\"max_size\":1,"
+                  "\"bridge\":\"br/0\"}", 400, "bad_network", "bridge \"br/0\" is not a Linux interface name" },
+                { "{\"name\":\"dev\",\"kind\":\"floating\",\"image\":\"deb12\",\"max_size\":1,"
+                  "\"vlan\":20}", 400, "bad_network", "vlan 20 needs a bridge" },
+                { "{\"name\":\"dev\",\"kind\":\"floating\",\"image\":\"deb12\",\"max_size\":1,"
+                  "\"bridge\":\"br0\",\"vlan\":4095}", 400, "out_of_range", "field \"vlan\" must be between 1 and 4094" },
         };
         for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
                 r = post(d, "POST", "/api/v1/admin/pools", bad[i].body);
@@ -601,10 +607,13 @@ START_TEST(test_admin_pools)
                  "{\"name\":\"dev\",\"display_name\":\"Developer VMs\",\"kind\":\"dedicated\","
                  "\"image\":\"deb12\",\"min_size\":1,\"max_size\":4,\"ready_size\":1,"
                  "\"protocols\":[\"spice\"],\"vcpus\":4,\"memory_mb\":8192,"
+                 "\"bridge\":\"br-desk\",\"vlan\":20,"
                  "\"entitlements\":[{\"kind\":\"group\","
                  "\"subject\":\"cn=staff,ou=groups,dc=example,dc=org\"}]}");
         ck_assert_msg(r.status == 201, "%s", r.body->str);
         json_t *p = json_object_get(r.json, "pool");
+        ck_assert_str_eq(json_string_value(json_object_get(p, "bridge")), "br-desk");
+        ck_assert_int_eq(json_integer_value(json_object_get(p, "vlan")), 20);
         ck_assert_str_eq(json_string_value(json_object_get(p, "kind")), "dedicated");
         ck_assert_int_eq(json_integer_value(json_object_get(p, "vcpus")), 4);
         breply_free(&r);
@@ -621,7 +630,8 @@ START_TEST(test_admin_pools)
         ck_assert_msg(r.status == 200, "%s", r.body->str);
         breply_free(&r);
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE name = 'dev' AND"
-                                     " max_size = 3 AND NOT enabled AND display_name = ''"), 1);
+                                     " max_size = 3 AND NOT enabled AND display_name = ''"
+                                     " AND bridge IS NULL AND vlan IS NULL"), 1);
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pool_entitlements e JOIN pools p ON"
                                      " p.id = e.pool_id WHERE p.name = 'dev'"), 1);
         r = post(d, "PUT", "/api/v1/admin/pools/dev",

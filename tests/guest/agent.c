@@ -21,6 +21,8 @@
  *             then power off
  *   desktop   a tiny "desktop" for end-to-end tests: a known picture on
  *             /dev/fb0 that typing and clicking change (agent_act_desktop)
+ *   nettest   configure eth0, ping, TCP transfers with CRC-32s (virtio-net
+ *             tests and bench/net; see agent_act_nettest), then power off
  *
  * Report lines are "AGENT <event> key=value ..." so that host-side tests can
  * match them; errors are "AGENT error what=... errno=...".  New checks (disk,
@@ -36,6 +38,9 @@
 #include <linux/fs.h>
 #include <linux/input.h>
 #include <linux/kd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -735,6 +740,257 @@ fail:
 	return RB_POWER_OFF;
 }
 
+
+/* ------------------------------------------------------------ network -- */
+
+/* CRC-32 (zlib's polynomial): the host side checks transfers with
+ * Python's zlib.crc32, which runs at C speed even inside the lab. */
+static uint32_t agent_crc32(uint32_t crc, const uint8_t *p, size_t len)
+{
+	static uint32_t table[256];
+	size_t i;
+
+	if (!table[1])
+		for (i = 0; i < 256; i++) {
+			uint32_t c = (uint32_t)i;
+			int k;
+
+			for (k = 0; k < 8; k++)
+				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+	crc = ~crc;
+	for (i = 0; i < len; i++)
+		crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+/* Run a busybox applet (argv[0] found in /bin); its exit status or -1. */
+static int agent_run(char *const argv[], int quiet)
+{
+	char path[64];
+	int st;
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "/bin/%s", argv[0]);
+	pid = fork();
+	if (pid == 0) {
+		if (quiet) {
+			int fd = open("/dev/null", O_WRONLY);
+
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+			}
+		}
+		execv(path, argv);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -1;
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int agent_sockaddr(const char *spec, struct sockaddr_in *sa)
+{
+	char host[256], *colon;
+
+	snprintf(host, sizeof(host), "%s", spec);
+	colon = strchr(host, ':');
+	if (!colon)
+		return -EINVAL;
+	*colon = '\0';
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)atoi(colon + 1));
+	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -EINVAL;
+}
+
+/* Receive until EOF; bytes and CRC out. */
+static long long agent_recv_all(int fd, uint32_t *crc)
+{
+	static uint8_t buf[65536];
+	long long total = 0;
+	ssize_t n;
+
+	*crc = 0;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		*crc = agent_crc32(*crc, buf, (size_t)n);
+		total += n;
+	}
+	return n < 0 ? -1 : total;
+}
+
+/* agent.listen=PORT: accept one connection, receive until EOF. Runs in a
+ * child so that the other checks go on meanwhile. */
+static pid_t agent_net_listen(const char *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int one = 1, s, c;
+	pid_t pid;
+
+	sa.sin_port = htons((uint16_t)atoi(port));
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0 || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(s, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s, 1) < 0) {
+		agent_error("listen", port, errno);
+		return -1;
+	}
+	agent_report("net", "listening port=%s", port);
+	pid = fork();
+	if (pid == 0) {
+		uint32_t crc;
+		long long n;
+
+		c = accept(s, NULL, NULL);
+		if (c < 0) {
+			agent_error("accept", port, errno);
+			_exit(1);
+		}
+		n = agent_recv_all(c, &crc);
+		agent_report("net", "accepted recv=%lld crc=%08x", n, crc);
+		close(c);
+		_exit(0);
+	}
+	close(s);
+	return pid;
+}
+
+/* agent.tcp=IP:PORT: connect (retrying while refused), send agent.tcp_mb
+ * MiB (default 4) of a fixed pseudo-random stream, half-close, receive
+ * until EOF. One line with both CRCs and the send rate. */
+static void agent_net_tcp(const char *spec)
+{
+	static uint8_t buf[65536];
+	struct sockaddr_in sa;
+	char val[32];
+	unsigned long mb = 4, left;
+	uint32_t lcg = 0x1234567u, crc = 0, rcrc;
+	long long rn;
+	double t0, t1, t2;
+	int s = -1, i;
+
+	if (agent_param("agent.tcp_mb", val, sizeof(val)) == 0)
+		mb = strtoul(val, NULL, 10);
+	if (agent_sockaddr(spec, &sa) < 0) {
+		agent_error("tcp", spec, EINVAL);
+		return;
+	}
+	for (i = 0; i < 300; i++) {
+		s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s >= 0 && connect(s, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		if (s >= 0)
+			close(s);
+		s = -1;
+		usleep(200000);
+	}
+	if (s < 0) {
+		agent_error("connect", spec, errno);
+		return;
+	}
+	t0 = agent_now();
+	for (left = mb << 20; left;) {
+		size_t chunk = left < sizeof(buf) ? left : sizeof(buf), k, off = 0;
+
+		for (k = 0; k < chunk; k++) {
+			lcg = lcg * 1103515245u + 12345u;
+			buf[k] = (uint8_t)(lcg >> 16);
+		}
+		crc = agent_crc32(crc, buf, chunk);
+		while (off < chunk) {
+			ssize_t w = write(s, buf + off, chunk - off);
+
+			if (w <= 0) {
+				agent_error("send", spec, errno);
+				close(s);
+				return;
+			}
+			off += (size_t)w;
+		}
+		left -= chunk;
+	}
+	t1 = agent_now();
+	shutdown(s, SHUT_WR);
+	rn = agent_recv_all(s, &rcrc);
+	t2 = agent_now();
+	close(s);
+	agent_report("net", "tcp peer=%s sent=%lu sent_crc=%08x recv=%lld recv_crc=%08x send_s=%.3f mbs=%.2f", spec,
+		     mb << 20, crc, rn, rcrc, t1 - t0, (double)mb / (t2 - t0));
+}
+
+/* Ping each address in a comma list: want_reply says whether it should
+ * answer (tries up to 20 one-second pings) or must not (3 pings). */
+static void agent_net_pings(const char *list, int want_reply)
+{
+	char copy[256], *save = NULL, *ip;
+
+	snprintf(copy, sizeof(copy), "%s", list);
+	for (ip = strtok_r(copy, ",", &save); ip; ip = strtok_r(NULL, ",", &save)) {
+		char *ok_argv[] = { "ping", "-c", "1", "-W", "1", ip, NULL };
+		char *no_argv[] = { "ping", "-c", "3", "-W", "1", ip, NULL };
+		int tries = 0, r = -1;
+
+		if (want_reply) {
+			while (tries++ < 20 && (r = agent_run(ok_argv, 1)) != 0)
+				;
+			agent_report("net", "ping ip=%s reply=%d tries=%d", ip, r == 0, tries > 20 ? 20 : tries);
+		} else {
+			r = agent_run(no_argv, 1);
+			agent_report("net", "ping ip=%s reply=%d tries=3", ip, r == 0);
+		}
+	}
+}
+
+/* The guest side of the virtio-net tests (tests/vmm/net-lab.py) and of
+ * bench/net. Parameters (kernel command line): agent.ip=A.B.C.D/N for
+ * eth0; agent.listen=PORT; agent.ping=IP,...; agent.noping=IP,...;
+ * agent.tcp=IP:PORT with agent.tcp_mb=MiB. Lines "AGENT net ...". */
+static int agent_act_nettest(void)
+{
+	char ip[64], val[256], mac[32] = "", carrier[8] = "";
+	char *addr_argv[] = { "ip", "addr", "add", ip, "dev", "eth0", NULL };
+	char *up_argv[] = { "ip", "link", "set", "eth0", "up", NULL };
+	char *lo_argv[] = { "ip", "link", "set", "lo", "up", NULL };
+	pid_t listener = -1;
+	int i;
+
+	for (i = 0; i < 100 && access("/sys/class/net/eth0", F_OK) != 0; i++)
+		usleep(100000);
+	agent_read_file("/sys/class/net/eth0/address", mac, sizeof(mac));
+	agent_report("net", "dev=eth0 present=%d mac=%s", access("/sys/class/net/eth0", F_OK) == 0, mac);
+	agent_run(lo_argv, 1);
+	if (agent_param("agent.ip", ip, sizeof(ip)) == 0) {
+		if (agent_run(addr_argv, 0) != 0 || agent_run(up_argv, 0) != 0)
+			agent_error("ip", ip, EIO);
+	}
+	for (i = 0; i < 100; i++) {
+		if (agent_read_file("/sys/class/net/eth0/carrier", carrier, sizeof(carrier)) == 0 &&
+		    strcmp(carrier, "1") == 0)
+			break;
+		usleep(100000);
+	}
+	agent_report("net", "up ip=%s carrier=%s", ip, carrier);
+	if (agent_param("agent.listen", val, sizeof(val)) == 0)
+		listener = agent_net_listen(val);
+	if (agent_param("agent.ping", val, sizeof(val)) == 0)
+		agent_net_pings(val, 1);
+	if (agent_param("agent.noping", val, sizeof(val)) == 0)
+		agent_net_pings(val, 0);
+	if (agent_param("agent.tcp", val, sizeof(val)) == 0)
+		agent_net_tcp(val);
+	if (listener > 0) {
+		for (i = 0; i < 1200 && waitpid(listener, NULL, WNOHANG) == 0; i++)
+			usleep(100000);
+		if (i == 1200)
+			agent_report("net", "listen timeout");
+	}
+	agent_report("net", "done");
+	return RB_POWER_OFF;
+}
+
 static const struct agent_action agent_actions[] = {
 	{ .name = "poweroff", .run = agent_act_poweroff },
 	{ .name = "reboot", .run = agent_act_reboot },
@@ -743,6 +999,7 @@ static const struct agent_action agent_actions[] = {
 	{ .name = "devtest", .run = agent_act_devtest },
 	{ .name = "diskbench", .run = agent_act_diskbench },
 	{ .name = "desktop", .run = agent_act_desktop },
+	{ .name = "nettest", .run = agent_act_nettest },
 };
 
 static const struct agent_action *agent_find_action(const char *name)
@@ -786,7 +1043,7 @@ int main(void)
 	agent_param("agent.action", name, sizeof(name));
 	action = agent_find_action(name);
 	if (!action) {
-		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, devtest, diskbench or desktop)", name);
+		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, devtest, diskbench, nettest or desktop)", name);
 		action = agent_find_action("poweroff");
 	}
 	agent_report("action", "name=%s", action->name);

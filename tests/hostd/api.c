@@ -613,6 +613,82 @@ START_TEST(test_supervision_and_readoption)
 }
 END_TEST
 
+
+/* Pool networking on the host (issue 13): the VM's "network" (bridge,
+ * VLAN), its MAC from [network] mac_prefix and the id, bad requests. The
+ * tap itself is made on a real bridge in tests/vmm/net.sh's lab run. */
+START_TEST(test_vm_network)
+{
+        struct hostd_reply r;
+        g_autofree char *mac1 = NULL;
+        json_t *net;
+
+        import_image("img", "base.qcow2", "qcow2", 201);
+        r = call("PUT", "/api/v1/vms/n1", "{\"image\": \"img\", \"network\": {\"bridge\": \"br/0\"}}");
+        ck_assert_int_eq(r.status, 400);
+        ck_assert_msg(strstr(r.raw, "bridge \\\"br/0\\\" is not a valid interface name"), "%s", r.raw);
+        hostd_reply_clear(&r);
+        r = call("PUT", "/api/v1/vms/n1", "{\"image\": \"img\", \"network\": {\"bridge\": \"br0\", \"vlan\": 4095}}");
+        ck_assert_int_eq(r.status, 400);
+        ck_assert_msg(strstr(r.raw, "vlan 4095 is out of range 1..4094"), "%s", r.raw);
+        hostd_reply_clear(&r);
+        r = call("PUT", "/api/v1/vms/n1",
+                 "{\"image\": \"img\", \"network\": {\"bridge\": \"br0\", \"mac\": \"02:00:00:00:00:01\"}}");
+        ck_assert_int_eq(r.status, 400);
+        ck_assert_msg(strstr(r.raw, "mac is chosen by the host"), "%s", r.raw);
+        hostd_reply_clear(&r);
+        r = call("PUT", "/api/v1/vms/n1", "{\"image\": \"img\", \"network\": {\"brige\": \"br0\"}}");
+        ck_assert_int_eq(r.status, 400);
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(count_entries("vms"), 0);
+
+        r = call("PUT", "/api/v1/vms/n1",
+                 "{\"image\": \"img\", \"memory_mb\": 128, \"network\": {\"bridge\": \"vdinobr0\", \"vlan\": 10}}");
+        ck_assert_msg(r.status == 201, "%ld %s", r.status, r.raw);
+        net = json_object_get(r.json, "network");
+        ck_assert_str_eq(jstr(net, "bridge"), "vdinobr0");
+        ck_assert_int_eq(json_integer_value(json_object_get(net, "vlan")), 10);
+        ck_assert_int_eq(strncmp(jstr(net, "mac"), "02:56:44:", 9), 0);
+        mac1 = g_strdup(jstr(net, "mac"));
+        ck_assert_int_eq(strncmp(jstr(net, "tap"), "vdi", 3), 0);
+        hostd_reply_clear(&r);
+        /* idempotent repeat; a different network is a conflict */
+        r = call("PUT", "/api/v1/vms/n1",
+                 "{\"image\": \"img\", \"memory_mb\": 128, \"network\": {\"bridge\": \"vdinobr0\", \"vlan\": 10}}");
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(jstr(json_object_get(r.json, "network"), "mac"), mac1);
+        hostd_reply_clear(&r);
+        r = call("PUT", "/api/v1/vms/n1",
+                 "{\"image\": \"img\", \"memory_mb\": 128, \"network\": {\"bridge\": \"vdinobr0\", \"vlan\": 11}}");
+        ck_assert_int_eq(r.status, 409);
+        hostd_reply_clear(&r);
+        /* another desktop, another MAC */
+        r = call("PUT", "/api/v1/vms/n2", "{\"image\": \"img\", \"memory_mb\": 128, \"network\": {\"bridge\": \"vdinobr0\"}}");
+        ck_assert_int_eq(r.status, 201);
+        ck_assert_str_ne(jstr(json_object_get(r.json, "network"), "mac"), mac1);
+        ck_assert_ptr_null(json_object_get(json_object_get(r.json, "network"), "vlan"));
+        hostd_reply_clear(&r);
+        /* the same id gets the same MAC again after a delete */
+        r = call("DELETE", "/api/v1/vms/n1", NULL);
+        ck_assert_int_eq(r.status, 200);
+        hostd_reply_clear(&r);
+        r = call("PUT", "/api/v1/vms/n1",
+                 "{\"image\": \"img\", \"memory_mb\": 128, \"network\": {\"bridge\": \"vdinobr0\", \"vlan\": 10}}");
+        ck_assert_int_eq(r.status, 201);
+        ck_assert_str_eq(jstr(json_object_get(r.json, "network"), "mac"), mac1);
+        hostd_reply_clear(&r);
+        /* a start on a bridge that does not exist fails, naming it */
+        r = call("POST", "/api/v1/vms/n1/start", NULL);
+        ck_assert_int_eq(r.status, 500);
+        ck_assert_msg(strstr(r.raw, "bridge vdinobr0 does not exist (create it: ip link add vdinobr0 type bridge)"),
+                      "%s", r.raw);
+        hostd_reply_clear(&r);
+        r = call("GET", "/api/v1/vms/n1", NULL);
+        ck_assert_str_eq(jstr(r.json, "state"), "stopped");
+        hostd_reply_clear(&r);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("hostd-api");
@@ -629,6 +705,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_tickets_and_status);
         tcase_add_test(tc, test_real_vdi_vm_failure_is_a_crash);
         tcase_add_test(tc, test_supervision_and_readoption);
+        tcase_add_test(tc, test_vm_network);
         suite_add_tcase(s, tc);
         return s;
 }

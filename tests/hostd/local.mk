@@ -49,3 +49,14 @@ tests/hostd/vmctl-fuzz: $(top_srcdir)/tests/hostd/fuzz-vmctl.c $(top_srcdir)/hos
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) -o $@ \
 		$(top_srcdir)/tests/hostd/fuzz-vmctl.c $(top_srcdir)/hostd/vmctl.c \
 		$(JANSSON_LIBS) $(GLIB_LIBS) -lpthread
+
+# Desktop networking on the host (issue 13): MACs and names here; real taps
+# on bridges through net-tap inside tests/vmm/net.sh's lab run.
+check_PROGRAMS += tests/hostd/net tests/hostd/net-tap
+TESTS += tests/hostd/net
+tests_hostd_net_SOURCES = tests/hostd/net.c hostd/net.c hostd/net.h
+tests_hostd_net_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_hostd_net_LDADD = $(TEST_LIBS)
+tests_hostd_net_tap_SOURCES = tests/hostd/net-tap.c hostd/net.c hostd/net.h
+tests_hostd_net_tap_CPPFLAGS = $(TEST_CPPFLAGS)
+tests/vmm/net.log: tests/hostd/net-tap

@@ -61,3 +61,14 @@ tests_vmm_fb_LDADD = $(VMM_TEST_LDADD)
 tests_vmm_control_SOURCES = tests/vmm/control.c
 tests_vmm_control_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_control_LDADD = $(VMM_TEST_LDADD)
+
+# virtio-net (issue 13): argument checks here, guests on bridges in the lab.
+check_PROGRAMS += tests/vmm/virtio-net
+TESTS += tests/vmm/virtio-net tests/vmm/net.sh tests/fuzz/virtio-net.sh
+EXTRA_DIST += tests/vmm/net.sh tests/vmm/net-lab.py tests/fuzz/virtio-net.sh
+CLEANFILES += tests/vmm/net-initrd.gz
+tests/vmm/net.log: hostd/vdi-vm tests/guest/agent
+
+tests_vmm_virtio_net_SOURCES = tests/vmm/virtio-net.c
+tests_vmm_virtio_net_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_virtio_net_LDADD = $(VMM_TEST_LDADD)
