@@ -158,9 +158,80 @@ static int start_one(const struct display_server_ops *ops, const struct remote_o
         return ops->start(&cfg, source, r->ctx, out, error);
 }
 
+/* Run fn(r, data) on the display thread and wait for it: spice-server
+ * ties its channels to the thread that made them, so the servers are
+ * started and stopped where they run. */
+struct loop_call {
+        struct remote *r;
+        int (*fn)(struct remote *r, void *data);
+        void *data;
+        int ret;
+        bool done;
+        GMutex lock;
+        GCond cond;
+};
+
+static gboolean loop_call_run(gpointer arg)
+{
+        struct loop_call *c = arg;
+        int ret = c->fn(c->r, c->data);
+
+        g_mutex_lock(&c->lock);
+        c->ret = ret;
+        c->done = true;
+        g_cond_signal(&c->cond);
+        g_mutex_unlock(&c->lock);
+        return G_SOURCE_REMOVE;
+}
+
+static int on_loop(struct remote *r, int (*fn)(struct remote *r, void *data), void *data)
+{
+        struct loop_call c = { .r = r, .fn = fn, .data = data };
+
+        g_mutex_init(&c.lock);
+        g_cond_init(&c.cond);
+        g_main_context_invoke(r->ctx, loop_call_run, &c);
+        g_mutex_lock(&c.lock);
+        while (!c.done)
+                g_cond_wait(&c.cond, &c.lock);
+        g_mutex_unlock(&c.lock);
+        g_mutex_clear(&c.lock);
+        g_cond_clear(&c.cond);
+        return c.ret;
+}
+
+struct start_args {
+        const struct remote_options *o;
+        char **error;
+};
+
+static int start_servers(struct remote *r, void *data)
+{
+        struct start_args *a = data;
+        int ret = start_one(&spice_display_server_ops, a->o, a->o->spice_port, &r->views[0], r, &r->spice,
+                            a->error);
+
+        if (ret == 0)
+                ret = start_one(&rdp_display_server_ops, a->o, a->o->rdp_port, &r->views[1], r, &r->rdp,
+                                a->error);
+        return ret;
+}
+
+static int stop_servers(struct remote *r, void *data)
+{
+        (void)data;
+        if (r->spice)
+                r->spice->ops->stop(r->spice);
+        if (r->rdp)
+                r->rdp->ops->stop(r->rdp);
+        r->spice = r->rdp = NULL;
+        return 0;
+}
+
 int remote_start(const struct remote_options *o, struct display_source source, struct remote **out,
                  char **error)
 {
+        struct start_args args = { o, error };
         struct remote *r = calloc(1, sizeof(*r));
         GError *gerr = NULL;
         int ret;
@@ -182,11 +253,6 @@ int remote_start(const struct remote_options *o, struct display_source source, s
                 r->views[i].r = r;
         r->ctx = g_main_context_new();
         r->loop = g_main_loop_new(r->ctx, FALSE);
-        ret = start_one(&spice_display_server_ops, o, o->spice_port, &r->views[0], r, &r->spice, error);
-        if (ret == 0)
-                ret = start_one(&rdp_display_server_ops, o, o->rdp_port, &r->views[1], r, &r->rdp, error);
-        if (ret < 0)
-                goto fail;
         r->thread = g_thread_try_new("display", loop_thread, r, &gerr);
         if (!r->thread) {
                 *error = g_strdup_printf("cannot start the display thread: %s", gerr->message);
@@ -194,6 +260,9 @@ int remote_start(const struct remote_options *o, struct display_source source, s
                 ret = -EAGAIN;
                 goto fail;
         }
+        ret = on_loop(r, start_servers, &args);
+        if (ret < 0)
+                goto fail;
         *out = r;
         return 0;
 fail:
@@ -287,14 +356,10 @@ void remote_stop(struct remote *r)
         if (!r)
                 return;
         if (r->thread) {
+                on_loop(r, stop_servers, NULL);
                 g_main_loop_quit(r->loop);
                 g_thread_join(r->thread);
         }
-        /* Nobody iterates ctx any more: this thread may stop the servers. */
-        if (r->spice)
-                r->spice->ops->stop(r->spice);
-        if (r->rdp)
-                r->rdp->ops->stop(r->rdp);
         g_main_loop_unref(r->loop);
         g_main_context_unref(r->ctx);
         g_mutex_clear(&r->damage_lock);

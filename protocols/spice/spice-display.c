@@ -47,7 +47,8 @@ struct spice_display {
         unsigned siblings; /* SIBLING_* linked in the grace period */
         GSource *expiry, *grace, *kick;
         uint64_t sessions, refused;
-        /* The admitted client's connection id (-1: none) for client_event. */
+        /* The admitted client's connection id (any int) for client_event. */
+        bool has_client;
         int client;
         void (*client_event)(void *opaque, const char *protocol, bool connected, const char *peer);
         void *client_event_opaque;
@@ -185,12 +186,15 @@ static void peer_text(SpiceChannelEventInfo *info, char *buf, size_t size)
                 g_snprintf(buf, size, "%s:%s", host, serv);
 }
 
+/* The admitted session changed: peer is the new one's address, NULL when
+ * none is left. Connection ids are random ints, negative ones included. */
 static void client_changed(struct spice_display *d, int connection, const char *peer)
 {
-        if (d->client >= 0 && d->client_event)
+        if (d->has_client && d->client_event)
                 d->client_event(d->client_event_opaque, "spice", false, d->client_peer);
+        d->has_client = peer != NULL;
         d->client = connection;
-        if (connection >= 0) {
+        if (peer) {
                 g_strlcpy(d->client_peer, peer, sizeof(d->client_peer));
                 if (d->client_event)
                         d->client_event(d->client_event_opaque, "spice", true, d->client_peer);
@@ -261,8 +265,8 @@ static void on_channel_event(int event, SpiceChannelEventInfo *info, void *opaqu
         } else if (event == SPICE_CHANNEL_EVENT_DISCONNECTED && info->type == SPICE_CHANNEL_MAIN) {
                 if (d->ticket == TICKET_GRACE && info->connection_id == d->session)
                         ticket_clear(d, "session-ended");
-                if (info->connection_id == d->client)
-                        client_changed(d, -1, NULL);
+                if (d->has_client && info->connection_id == d->client)
+                        client_changed(d, 0, NULL);
         }
 }
 
@@ -304,7 +308,6 @@ int spice_display_start(const struct display_server_config *cfg, struct display_
 
         d = g_new0(struct spice_display, 1);
         d->base.ops = &spice_display_server_ops;
-        d->client = -1;
         d->client_event = cfg->client_event;
         d->client_event_opaque = cfg->client_event_opaque;
         d->ctx = g_main_context_ref(ctx);
@@ -398,8 +401,8 @@ void spice_display_stop(struct display_server *srv)
         source_drop(&d->expiry);
         source_drop(&d->grace);
         source_drop(&d->kick);
-        if (d->client >= 0)
-                client_changed(d, -1, NULL);
+        if (d->has_client)
+                client_changed(d, 0, NULL);
         spice_agent_free(d->agent);
         spice_fb_stop(d->fb);
         if (d->server) {

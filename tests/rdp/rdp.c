@@ -40,7 +40,15 @@ static struct {
         gint stop;
         struct rdp_server *srv;
         char *rundir;
+        gint connected, disconnected; /* client_event calls */
 } F;
+
+static void on_client_event(void *opaque, const char *protocol, bool connected, const char *peer)
+{
+        ck_assert_str_eq(protocol, "rdp");
+        ck_assert_str_eq(peer, "127.0.0.1");
+        g_atomic_int_inc(connected ? &F.connected : &F.disconnected);
+}
 
 static void make_pki(void)
 {
@@ -84,6 +92,7 @@ static void start_server(const struct rdp_server_config *extra)
         cfg.cert_file = cert_path;
         cfg.key_file = key_path;
         cfg.runtime_dir = F.rundir;
+        cfg.client_event = on_client_event;
         ck_assert_msg(rdp_server_start(&cfg, testsrc_source(F.src), F.ctx, &F.srv, &err) == 0,
                       "%s", err ? err : "");
 }
@@ -96,6 +105,7 @@ static void setup(void)
         F.ctx = g_main_context_new();
         F.rundir = g_dir_make_tmp("rdp-run-XXXXXX", NULL);
         F.stop = 0;
+        F.connected = F.disconnected = 0;
         F.loop = g_thread_new("loop", loop_thread, NULL);
         F.srv = NULL;
 }
@@ -369,6 +379,10 @@ START_TEST(ticket_works_once)
         g_autofree char *before = NULL, *after = NULL;
 
         start_server(NULL);
+        /* The private directory is made at the first ticket, not before. */
+        GDir *none = g_dir_open(F.rundir, 0, NULL);
+        ck_assert_ptr_null(g_dir_read_name(none));
+        g_dir_close(none);
         ck_assert_int_eq(rdp_server_set_ticket(F.srv, USER, PASS, 60), 0);
         before = sam_contents();
         /* NT hash of the password, never the password itself. */
@@ -378,8 +392,15 @@ START_TEST(ticket_works_once)
         c = connect_ok(opts(true, false));
         after = sam_contents();
         ck_assert_ptr_null(strstr(after, USER)); /* removed after the first logon */
+        /* The session was reported once when it came up, once when it ended. */
+        for (int i = 0; i < 100 && !g_atomic_int_get(&F.connected); i++)
+                g_usleep(50000);
+        ck_assert_int_eq(g_atomic_int_get(&F.connected), 1);
         tclient_free(c);
         c = NULL;
+        for (int i = 0; i < 100 && !g_atomic_int_get(&F.disconnected); i++)
+                g_usleep(50000);
+        ck_assert_int_eq(g_atomic_int_get(&F.disconnected), 1);
         o = opts(true, false);
         ck_assert_int_eq(tclient_connect(&o, &c), -EACCES);
         rdp_server_get_stats(F.srv, &st);

@@ -44,7 +44,23 @@ struct server {
         GMutex m;
         GCond c;
         bool ready;
+        /* client_event calls: sessions admitted and ended; the last peer */
+        gint connected, disconnected;
+        char peer[64];
 };
+
+static void on_client_event(void *opaque, const char *protocol, bool connected, const char *peer)
+{
+        struct server *s = opaque;
+        ck_assert_str_eq(protocol, "spice");
+        g_strlcpy(s->peer, peer, sizeof(s->peer));
+        g_atomic_int_inc(connected ? &s->connected : &s->disconnected);
+}
+
+static bool disconnected_once(void *data)
+{
+        return g_atomic_int_get(&((struct server *)data)->disconnected) == 1;
+}
 
 static gpointer server_main(gpointer data)
 {
@@ -97,6 +113,8 @@ static struct server *server_start_src(struct display_source src, bool plain)
                         .ca_file = ca_file,
                         .fps = 60,
                         .lossless = true,
+                        .client_event = on_client_event,
+                        .client_event_opaque = s,
                 };
                 g_mutex_init(&s->m);
                 g_cond_init(&s->c);
@@ -297,7 +315,13 @@ START_TEST(test_pixels_over_tls)
         ck_assert_uint_eq(GUINT32_FROM_LE(tip), 0xff000000u);
         g_boxed_free(SPICE_TYPE_CURSOR_SHAPE, shape);
 
+        /* The session was reported once, with the client's address; its end too. */
+        ck_assert_int_eq(g_atomic_int_get(&s->connected), 1);
+        ck_assert_int_eq(g_atomic_int_get(&s->disconnected), 0);
+        ck_assert_str_eq(s->peer, "127.0.0.1");
         spice_client_free(c);
+        spice_client_run(5000, disconnected_once, s);
+        ck_assert_int_eq(g_atomic_int_get(&s->disconnected), 1);
         server_stop(s);
         testsrc_free(ts);
 }
