@@ -30,6 +30,7 @@ py=$(command -v /usr/bin/python3 || command -v python3)
 [ -n "$py" ] || { echo "# python3 missing: skipped"; exit 77; }
 
 t0=$(date +%s)
+# shellcheck disable=SC2086 # GOLDEN_BUILD_OPTS is a list of options
 bundle=$("$src/tools/image-build" ${GOLDEN_BUILD_OPTS:-})
 rc=$?
 t1=$(date +%s)
