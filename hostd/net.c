@@ -131,21 +131,74 @@ __attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, 
         return r;
 }
 
-static int read_sys_int(const char *bridge, const char *leaf, int *out)
+/* Is ifindex a Linux bridge, and does it filter VLANs? Asked over
+ * rtnetlink (RTM_GETLINK, IFLA_LINKINFO), not sysfs: /sys shows the
+ * network namespace it was mounted in, which need not be ours. 0 or
+ * -errno. */
+static int bridge_info(int ifindex, bool *is_bridge, bool *filtering)
 {
-        char path[128], buf[32] = "";
-        int fd;
+        struct {
+                struct nlmsghdr nh;
+                struct ifinfomsg ifi;
+        } req = { 0 };
+        struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+        static char reply[16384];
+        struct nlmsghdr *h = (struct nlmsghdr *)reply;
+        struct rtattr *a;
         ssize_t n;
+        int fd, len;
 
-        snprintf(path, sizeof(path), "/sys/class/net/%s/bridge/%s", bridge, leaf);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.ifi));
+        req.nh.nlmsg_type = RTM_GETLINK;
+        req.nh.nlmsg_flags = NLM_F_REQUEST;
+        req.nh.nlmsg_seq = 1;
+        req.ifi.ifi_family = AF_UNSPEC;
+        req.ifi.ifi_index = ifindex;
+        fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
         if (fd < 0)
                 return -errno;
-        n = read(fd, buf, sizeof(buf) - 1);
+        if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        do
+                n = recv(fd, reply, sizeof(reply), 0);
+        while (n < 0 && errno == EINTR);
         close(fd);
-        if (n <= 0)
+        if (n < 0 || !NLMSG_OK(h, (unsigned)n))
                 return -EIO;
-        *out = (int)strtol(buf, NULL, 0);
+        if (h->nlmsg_type == NLMSG_ERROR) {
+                struct nlmsgerr e;
+                memcpy(&e, NLMSG_DATA(h), sizeof(e));
+                return e.error ? e.error : -EIO;
+        }
+        if (h->nlmsg_type != RTM_NEWLINK)
+                return -EIO;
+        *is_bridge = *filtering = false;
+        len = (int)IFLA_PAYLOAD(h);
+        for (a = IFLA_RTA(NLMSG_DATA(h)); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+                struct rtattr *li;
+                int llen;
+
+                if ((a->rta_type & NLA_TYPE_MASK) != IFLA_LINKINFO)
+                        continue;
+                llen = (int)RTA_PAYLOAD(a);
+                for (li = RTA_DATA(a); RTA_OK(li, llen); li = RTA_NEXT(li, llen)) {
+                        unsigned t = li->rta_type & NLA_TYPE_MASK;
+                        if (t == IFLA_INFO_KIND)
+                                *is_bridge = RTA_PAYLOAD(li) >= 6 && memcmp(RTA_DATA(li), "bridge", 6) == 0 &&
+                                             (RTA_PAYLOAD(li) == 6 || ((char *)RTA_DATA(li))[6] == '\0');
+                        if (t == IFLA_INFO_DATA) {
+                                struct rtattr *d;
+                                int dlen = (int)RTA_PAYLOAD(li);
+                                for (d = RTA_DATA(li); RTA_OK(d, dlen); d = RTA_NEXT(d, dlen))
+                                        if ((d->rta_type & NLA_TYPE_MASK) == IFLA_BR_VLAN_FILTERING &&
+                                            RTA_PAYLOAD(d) >= 1)
+                                                *filtering = *(uint8_t *)RTA_DATA(d) != 0;
+                        }
+                }
+        }
         return 0;
 }
 
@@ -207,7 +260,8 @@ int net_tap_create(const char *name, const char *bridge, int vlan, uid_t uid, gi
                    size_t errlen)
 {
         struct ifreq ifr = { 0 };
-        int fd = -1, sk = -1, r, tap_index, br_index, filtering = 0;
+        int fd = -1, sk = -1, r, tap_index, br_index;
+        bool is_bridge = false, filtering = false;
 
         if (!net_ifname_valid(name))
                 return fail(err, errlen, -EINVAL, "invalid tap name \"%s\"", name);
@@ -217,7 +271,10 @@ int net_tap_create(const char *name, const char *bridge, int vlan, uid_t uid, gi
         if (!br_index)
                 return fail(err, errlen, -ENODEV, "bridge %s does not exist (create it: ip link add %s type bridge)",
                             bridge, bridge);
-        if (read_sys_int(bridge, "vlan_filtering", &filtering) < 0)
+        r = bridge_info(br_index, &is_bridge, &filtering);
+        if (r < 0)
+                return fail(err, errlen, r, "bridge %s: cannot read its settings: %s", bridge, strerror(-r));
+        if (!is_bridge)
                 return fail(err, errlen, -ENOTTY, "%s is not a bridge (its pool's bridge must be a Linux bridge)",
                             bridge);
         if (vlan && (vlan < 1 || vlan > 4094))

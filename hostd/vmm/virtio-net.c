@@ -237,12 +237,13 @@ static void net_rx_work(struct virtio_net *nt)
                         }
                         if (!nt->frame_pending)
                                 continue;
-                        /* Offloads of an older negotiation: drop. */
-                        if (nt->rx.n == 0 && vnet_rx_hdr(nt->rx_hdr, feats) < 0) {
-                                atomic_fetch_add(&nt->rx_dropped, 1);
-                                nt->frame_pending = false;
-                                continue;
-                        }
+                }
+                /* Before its first buffer (again, for a frame that waited
+                 * over a reset): offloads the driver did not take, drop. */
+                if (nt->rx.n == 0 && vnet_rx_hdr(nt->rx_hdr, feats) < 0) {
+                        atomic_fetch_add(&nt->rx_dropped, 1);
+                        nt->frame_pending = false;
+                        continue;
                 }
                 r = virtio_pop(vd, RXQ, &nt->rxe, &gen);
                 if (r == 0) {

@@ -9,13 +9,19 @@
  *     re-adopts it (same pid, state running);
  *   - vdi-vm killed: a "crashed" event, not restarted;
  *   - a guest that powers off: "powered_off", state stopped;
- *   - stop through the API: "stopped".
+ *   - stop through the API: "stopped";
+ *   - a VM with a network (issue 13): vdi-hostd makes its tap on a bridge,
+ *     passes it to vdi-vm; the guest sees its MAC and pings the bridge's
+ *     address; the tap goes with the VM. The whole test runs in a network
+ *     namespace of its own (unshare at start), so no bridge of the machine
+ *     running it is touched.
  * When this tree's vdi-vm has --control / --disk (engine part 2), the
  * booted event and the disk are checked too; else those cases say so. */
 #include "config.h"
 
 #include <curl/curl.h>
 #include <glib.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,7 +36,7 @@
 
 static struct hostd_proc hp;
 static char *work, *kernel, *initrd;
-static bool has_control, has_disk;
+static bool has_control, has_disk, has_netns;
 
 static void setup(void)
 {
@@ -58,6 +64,11 @@ static void setup(void)
         printf("# vdi-vm: control socket %s, disk %s\n", has_control ? "yes" : "PENDING (part 2)",
                has_disk ? "yes" : "PENDING (part 2)");
 
+        /* A network namespace of our own (vdi-hostd and its VMs inherit it)
+         * with lo up, for the bridge of test_network. */
+        (void)!system("PATH=$PATH:/usr/sbin:/sbin; modprobe tun; modprobe bridge");
+        has_netns = getuid() == 0 && unshare(CLONE_NEWNET) == 0 && system("ip link set lo up") == 0;
+        printf("# network namespace: %s\n", has_netns ? "yes" : "no (not root?): network case skipped");
         hp.pki = work;
         ck_assert_int_eq(hostd_proc_start(&hp), 0);
 }
@@ -247,6 +258,48 @@ START_TEST(test_guest_poweroff)
 }
 END_TEST
 
+START_TEST(test_network)
+{
+        g_autofree char *mac_line = NULL, *port_cmd = NULL, *gone_cmd = NULL;
+        struct hostd_reply r;
+        const char *tap, *mac;
+        json_t *v, *net;
+
+        if (!has_netns)
+                return;
+        ck_assert_int_eq(system("ip link add vdilabbr0 type bridge && ip link set vdilabbr0 up && "
+                                "ip addr add 10.79.0.1/24 dev vdilabbr0"), 0);
+        import("agent-net", "nettest agent.ip=10.79.0.2/24 agent.ping=10.79.0.1");
+        r = call("PUT", "/api/v1/vms/3",
+                 "{\"image\": \"agent-net\", \"memory_mb\": 256, \"network\": {\"bridge\": \"vdilabbr0\"}}");
+        ck_assert_msg(r.status == 201, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/3/start", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        v = vm("3");
+        net = json_object_get(v, "network");
+        tap = json_string_value(json_object_get(net, "tap"));
+        mac = json_string_value(json_object_get(net, "mac"));
+        ck_assert_ptr_nonnull(tap);
+        ck_assert_ptr_nonnull(mac);
+        /* (ip, not /sys: sysfs shows the lab's first namespace.) */
+        port_cmd = g_strdup_printf("ip -o link show dev %s | grep -q 'master vdilabbr0'", tap);
+        gone_cmd = g_strdup_printf("ip link show dev %s >/dev/null 2>&1", tap);
+        mac_line = g_strdup_printf("AGENT net dev=eth0 present=1 mac=%s", mac);
+        /* The tap is a port of the bridge while the VM runs. */
+        ck_assert_msg(system(port_cmd) == 0, "%s is not a port of vdilabbr0", tap);
+        ck_assert_msg(console_has("3", mac_line, 240), "guest did not see %s", mac_line);
+        ck_assert_msg(console_has("3", "AGENT net ping ip=10.79.0.1 reply=1", 120), "guest did not reach the bridge");
+        ck_assert_msg(hostd_wait_state(&hp, "3", "stopped", 120000), "guest did not power off");
+        /* Gone with the VM. */
+        for (int i = 0; i < 40 && system(gone_cmd) == 0; i++)
+                g_usleep(100 * 1000);
+        ck_assert_msg(system(gone_cmd) != 0, "%s still there", tap);
+        json_decref(v);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("hostd-lab");
@@ -255,6 +308,7 @@ static Suite *make_suite(void)
         tcase_set_timeout(tc, 600);
         tcase_add_test(tc, test_boot_adopt_crash);
         tcase_add_test(tc, test_guest_poweroff);
+        tcase_add_test(tc, test_network);
         suite_add_tcase(s, tc);
         return s;
 }
