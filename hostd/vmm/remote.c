@@ -35,7 +35,26 @@ struct remote {
         struct display_source source;
         GMutex damage_lock;
         struct view views[2]; /* spice, rdp */
+        /* Clients connected to either server. Without one the dirty log is
+         * not read at all: an idle desktop costs no KVM_GET_DIRTY_LOG, and
+         * what changed meanwhile stays in KVM's bitmap for the next read
+         * (a new client gets a full frame anyway). */
+        gint clients;
+        void (*client_event)(void *opaque, const char *protocol, bool connected, const char *peer);
+        void *client_event_opaque;
 };
+
+static void on_client_event(void *opaque, const char *protocol, bool connected, const char *peer)
+{
+        struct remote *r = opaque;
+
+        if (connected)
+                g_atomic_int_inc(&r->clients);
+        else
+                g_atomic_int_dec_and_test(&r->clients);
+        if (r->client_event)
+                r->client_event(r->client_event_opaque, protocol, connected, peer);
+}
 
 static void rect_union(struct display_rect *a, const struct display_rect *b)
 {
@@ -77,6 +96,8 @@ static int view_collect_damage(void *opaque, struct display_rect *rects, size_t 
 
         if (max == 0)
                 return -EINVAL;
+        if (g_atomic_int_get(&r->clients) <= 0)
+                return 0;
         g_mutex_lock(&r->damage_lock);
         n = r->source.ops->collect_damage(r->source.opaque, fresh, G_N_ELEMENTS(fresh));
         if (n > 0)
@@ -143,8 +164,8 @@ static int start_one(const struct display_server_ops *ops, const struct remote_o
                 .key_file = o->key_file,
                 .ca_file = o->ca_file,
                 .lossless = o->lossless,
-                .client_event = o->client_event,
-                .client_event_opaque = o->client_event_opaque,
+                .client_event = on_client_event,
+                .client_event_opaque = r,
         };
 
         if (!port)
@@ -248,6 +269,8 @@ int remote_start(const struct remote_options *o, struct display_source source, s
                 g_clear_error(&gerr);
         }
         r->source = source;
+        r->client_event = o->client_event;
+        r->client_event_opaque = o->client_event_opaque;
         g_mutex_init(&r->damage_lock);
         for (size_t i = 0; i < G_N_ELEMENTS(r->views); i++)
                 r->views[i].r = r;
