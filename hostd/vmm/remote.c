@@ -181,44 +181,72 @@ static int start_one(const struct display_server_ops *ops, const struct remote_o
 
 /* Run fn(r, data) on the display thread and wait for it: spice-server
  * ties its channels to the thread that made them, so the servers are
- * started and stopped where they run. */
+ * started and stopped where they run, and tickets are set there too.
+ * timeout_us 0 waits for good; otherwise -ETIMEDOUT once it passed, and
+ * the call is abandoned: the thread frees it if it ever gets to it, and
+ * then does not run fn (data may be gone by then). */
 struct loop_call {
         struct remote *r;
         int (*fn)(struct remote *r, void *data);
         void *data;
         int ret;
-        bool done;
+        bool done, abandoned;
         GMutex lock;
         GCond cond;
 };
 
+static void loop_call_free(struct loop_call *c)
+{
+        g_mutex_clear(&c->lock);
+        g_cond_clear(&c->cond);
+        free(c);
+}
+
 static gboolean loop_call_run(gpointer arg)
 {
         struct loop_call *c = arg;
-        int ret = c->fn(c->r, c->data);
+        bool abandoned;
 
         g_mutex_lock(&c->lock);
-        c->ret = ret;
+        abandoned = c->abandoned;
+        if (!abandoned)
+                c->ret = c->fn(c->r, c->data);
         c->done = true;
         g_cond_signal(&c->cond);
         g_mutex_unlock(&c->lock);
+        if (abandoned)
+                loop_call_free(c);
         return G_SOURCE_REMOVE;
 }
 
-static int on_loop(struct remote *r, int (*fn)(struct remote *r, void *data), void *data)
+static int on_loop(struct remote *r, int (*fn)(struct remote *r, void *data), void *data, gint64 timeout_us)
 {
-        struct loop_call c = { .r = r, .fn = fn, .data = data };
+        struct loop_call *c = calloc(1, sizeof(*c));
+        gint64 deadline = g_get_monotonic_time() + timeout_us;
+        int ret;
 
-        g_mutex_init(&c.lock);
-        g_cond_init(&c.cond);
-        g_main_context_invoke(r->ctx, loop_call_run, &c);
-        g_mutex_lock(&c.lock);
-        while (!c.done)
-                g_cond_wait(&c.cond, &c.lock);
-        g_mutex_unlock(&c.lock);
-        g_mutex_clear(&c.lock);
-        g_cond_clear(&c.cond);
-        return c.ret;
+        if (!c)
+                return -ENOMEM;
+        *c = (struct loop_call){ .r = r, .fn = fn, .data = data };
+        g_mutex_init(&c->lock);
+        g_cond_init(&c->cond);
+        g_main_context_invoke(r->ctx, loop_call_run, c);
+        g_mutex_lock(&c->lock);
+        while (!c->done) {
+                if (!timeout_us)
+                        g_cond_wait(&c->cond, &c->lock);
+                else if (!g_cond_wait_until(&c->cond, &c->lock, deadline))
+                        break;
+        }
+        if (!c->done) {
+                c->abandoned = true;
+                g_mutex_unlock(&c->lock);
+                return -ETIMEDOUT;
+        }
+        ret = c->ret;
+        g_mutex_unlock(&c->lock);
+        loop_call_free(c);
+        return ret;
 }
 
 struct start_args {
@@ -283,7 +311,7 @@ int remote_start(const struct remote_options *o, struct display_source source, s
                 ret = -EAGAIN;
                 goto fail;
         }
-        ret = on_loop(r, start_servers, &args);
+        ret = on_loop(r, start_servers, &args, 0);
         if (ret < 0)
                 goto fail;
         *out = r;
@@ -293,46 +321,25 @@ fail:
         return ret;
 }
 
-struct ticket_call {
+struct ticket_args {
         struct display_server *srv;
         const char *user, *password;
         unsigned expiry_s;
-        GMutex lock;
-        GCond cond;
-        bool done, abandoned;
-        int ret;
 };
 
-static void ticket_call_free(struct ticket_call *c)
+static int set_ticket(struct remote *r, void *data)
 {
-        g_mutex_clear(&c->lock);
-        g_cond_clear(&c->cond);
-        free(c);
-}
+        struct ticket_args *t = data;
 
-static gboolean ticket_on_loop(gpointer arg)
-{
-        struct ticket_call *c = arg;
-        bool abandoned;
-
-        g_mutex_lock(&c->lock);
-        abandoned = c->abandoned;
-        if (!abandoned)
-                c->ret = c->srv->ops->set_ticket(c->srv, c->user, c->password, c->expiry_s);
-        c->done = true;
-        g_cond_signal(&c->cond);
-        g_mutex_unlock(&c->lock);
-        if (abandoned)
-                ticket_call_free(c);
-        return G_SOURCE_REMOVE;
+        (void)r;
+        return t->srv->ops->set_ticket(t->srv, t->user, t->password, t->expiry_s);
 }
 
 int remote_set_ticket(struct remote *r, const char *protocol, const char *user, const char *password,
                       unsigned expiry_s, char *err, size_t n)
 {
         struct display_server *srv = NULL;
-        struct ticket_call *c;
-        gint64 deadline = g_get_monotonic_time() + TICKET_TIMEOUT_US;
+        struct ticket_args t;
         int ret;
 
         if (r && strcmp(protocol, "spice") == 0)
@@ -344,29 +351,13 @@ int remote_set_ticket(struct remote *r, const char *protocol, const char *user, 
                          protocol);
                 return -ENOENT;
         }
-        c = calloc(1, sizeof(*c));
-        if (!c)
-                return -ENOMEM;
-        *c = (struct ticket_call){ .srv = srv, .user = user, .password = password, .expiry_s = expiry_s };
-        g_mutex_init(&c->lock);
-        g_cond_init(&c->cond);
-        g_main_context_invoke(r->ctx, ticket_on_loop, c);
-        g_mutex_lock(&c->lock);
-        while (!c->done)
-                if (!g_cond_wait_until(&c->cond, &c->lock, deadline))
-                        break;
-        if (!c->done) {
-                /* The loop thread is stuck: it frees the call if it ever
-                 * gets to it, and then does not touch user or password. */
-                c->abandoned = true;
-                g_mutex_unlock(&c->lock);
+        t = (struct ticket_args){ srv, user, password, expiry_s };
+        ret = on_loop(r, set_ticket, &t, TICKET_TIMEOUT_US);
+        if (ret == -ETIMEDOUT) {
                 snprintf(err, n, "the display thread did not answer within %d s",
                          (int)(TICKET_TIMEOUT_US / G_USEC_PER_SEC));
-                return -ETIMEDOUT;
+                return ret;
         }
-        ret = c->ret;
-        g_mutex_unlock(&c->lock);
-        ticket_call_free(c);
         if (ret < 0)
                 snprintf(err, n, "%s ticket refused: %s", protocol,
                          ret == -EINVAL ? "empty or oversize user or password, or zero expiry"
@@ -379,7 +370,7 @@ void remote_stop(struct remote *r)
         if (!r)
                 return;
         if (r->thread) {
-                on_loop(r, stop_servers, NULL);
+                on_loop(r, stop_servers, NULL, 0);
                 g_main_loop_quit(r->loop);
                 g_thread_join(r->thread);
         }
