@@ -53,24 +53,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Free loopback ports: PostgreSQL, LDAP, LDAPS, broker, hostd, 8 display.
-ports=$(python3 - <<'PY'
-import random, socket
-def free(p):
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", p)); return True
-        except OSError:
-            return False
-while True:
-    base = random.randrange(20000, 60000, 20)
-    if all(free(base + i) for i in range(13)):
-        print(base); break
-PY
-)
-export VDI_PG_PORT=$ports VDI_LDAP_PORT=$((ports + 1)) VDI_LDAPS_PORT=$((ports + 2))
-export VDI_BROKER_PORT=$((ports + 3)) VDI_HOSTD_PORT=$((ports + 4))
-export VDI_DISPLAY_PORTS=$((ports + 5))-$((ports + 12))
+export VDI_PORTS=auto
 # Small screens: the host's display servers run under TCG in the lab.
 export VDI_IMAGE=tiny VDI_RELEASE_IDLE_S=20 VDI_FRAMEBUFFER=640x480
 cat >"$dir/pools.conf" <<'POOLS'
