@@ -1,23 +1,27 @@
-# The KVM engine (libvmm) and vdi-vm.
+# The KVM engine (libvmm) and vdi-vm, in kvmtool's shape: x86/ (boot,
+# bzImage, CPUID, ACPI, e820), hw/ (UART, power, PCI host, framebuffer),
+# virtio/ (transport, queues, one file per device); the core beside them.
+VMM_INCLUDES = -I$(top_srcdir)/hostd/vmm -I$(top_srcdir)/hostd/vmm/x86 \
+	-I$(top_srcdir)/hostd/vmm/hw -I$(top_srcdir)/hostd/vmm/virtio
 noinst_LIBRARIES += hostd/vmm/libvmm.a
 hostd_vmm_libvmm_a_SOURCES = \
 	hostd/vmm/layout.h \
 	hostd/vmm/err.c hostd/vmm/err.h \
-	hostd/vmm/bzimage.c hostd/vmm/bzimage.h \
-	hostd/vmm/e820.c hostd/vmm/e820.h \
-	hostd/vmm/acpi.c hostd/vmm/acpi.h \
-	hostd/vmm/cpuid.c hostd/vmm/cpuid.h \
-	hostd/vmm/uart.c hostd/vmm/uart.h \
-	hostd/vmm/serial.c hostd/vmm/serial.h \
-	hostd/vmm/pci.c hostd/vmm/pci.h \
-	hostd/vmm/power.c hostd/vmm/power.h \
-	hostd/vmm/iobus.c hostd/vmm/iobus.h \
+	hostd/vmm/x86/bzimage.c hostd/vmm/x86/bzimage.h \
+	hostd/vmm/x86/e820.c hostd/vmm/x86/e820.h \
+	hostd/vmm/x86/acpi.c hostd/vmm/x86/acpi.h \
+	hostd/vmm/x86/cpuid.c hostd/vmm/x86/cpuid.h \
+	hostd/vmm/hw/uart.c hostd/vmm/hw/uart.h \
+	hostd/vmm/hw/serial.c hostd/vmm/hw/serial.h \
+	hostd/vmm/hw/pci.c hostd/vmm/hw/pci.h \
+	hostd/vmm/hw/power.c hostd/vmm/hw/power.h \
+	hostd/vmm/hw/iobus.c hostd/vmm/hw/iobus.h \
 	hostd/vmm/mem.c hostd/vmm/mem.h \
 	hostd/vmm/kvm.c hostd/vmm/kvm.h \
-	hostd/vmm/boot.c hostd/vmm/boot.h \
+	hostd/vmm/x86/boot.c hostd/vmm/x86/boot.h \
 	hostd/vmm/vcpu.c hostd/vmm/machine.h \
 	hostd/vmm/vm.c hostd/vmm/vm.h
-hostd_vmm_libvmm_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hostd/vmm
+hostd_vmm_libvmm_a_CPPFLAGS = $(AM_CPPFLAGS) $(VMM_INCLUDES)
 
 # Link line for programs using the engine.
 LIBVMM = hostd/vmm/libvmm.a $(LIBVDI) -lpthread
@@ -25,7 +29,7 @@ LIBVMM = hostd/vmm/libvmm.a $(LIBVDI) -lpthread
 bin_PROGRAMS += hostd/vdi-vm
 hostd_vdi_vm_SOURCES = hostd/vmm/vdi-vm.c hostd/vmm/remote.c hostd/vmm/remote.h \
 	protocols/lsan.c protocols/lsan-unwind.c
-hostd_vdi_vm_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hostd/vmm
+hostd_vdi_vm_CPPFLAGS = $(AM_CPPFLAGS) $(VMM_INCLUDES)
 hostd_vdi_vm_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(GST_CFLAGS)
 # The remote display servers (protocols/) come after libvmm's own needs.
 hostd_vdi_vm_LDADD = $(SPICE_DISPLAY_LIB) $(RDP_SERVER_LIBS) $(LIBVMM)
@@ -42,17 +46,17 @@ CLEANFILES += bench/boot-initrd.gz
 # virtqueues, virtio-blk over hostd/storage, virtio-input, the framebuffer
 # with dirty-log damage, the control socket.
 hostd_vmm_libvmm_a_SOURCES += \
-	hostd/vmm/virtqueue.c hostd/vmm/virtqueue.h \
-	hostd/vmm/virtio-pci.c hostd/vmm/virtio-pci.h \
-	hostd/vmm/virtio-blk.c hostd/vmm/virtio-input.c hostd/vmm/virtio-devices.h \
-	hostd/vmm/fb.c hostd/vmm/fb.h \
+	hostd/vmm/virtio/virtqueue.c hostd/vmm/virtio/virtqueue.h \
+	hostd/vmm/virtio/virtio-pci.c hostd/vmm/virtio/virtio-pci.h \
+	hostd/vmm/virtio/virtio-blk.c hostd/vmm/virtio/virtio-input.c hostd/vmm/virtio/virtio-devices.h \
+	hostd/vmm/hw/fb.c hostd/vmm/hw/fb.h \
 	hostd/vmm/vm-devices.c hostd/vmm/vm-devices.h \
 	hostd/vmm/control.c hostd/vmm/control.h
 
 # Engine part 3 (issue 13): virtio-net on tap devices.
 hostd_vmm_libvmm_a_SOURCES += \
-	hostd/vmm/virtio-net.c hostd/vmm/virtio-net-proto.c hostd/vmm/virtio-net-proto.h \
-	hostd/vmm/tap.c hostd/vmm/tap.h
+	hostd/vmm/virtio/virtio-net.c hostd/vmm/virtio/virtio-net-proto.c hostd/vmm/virtio/virtio-net-proto.h \
+	hostd/vmm/virtio/tap.c hostd/vmm/virtio/tap.h
 
 # The engine now needs the disk backends and, for the control socket, jansson.
 LIBVMM += $(STORAGE_LIBS) $(JANSSON_LIBS)
@@ -60,10 +64,10 @@ LIBVMM += $(STORAGE_LIBS) $(JANSSON_LIBS)
 # libFuzzer target: hostile descriptor chains against the virtqueue code.
 FUZZ_TARGETS += tests/fuzz/virtqueue-fuzz
 EXTRA_DIST += tests/fuzz/virtqueue.c
-tests/fuzz/virtqueue-fuzz: $(top_srcdir)/tests/fuzz/virtqueue.c $(top_srcdir)/hostd/vmm/virtqueue.c \
-		$(top_srcdir)/hostd/vmm/virtqueue.h
+tests/fuzz/virtqueue-fuzz: $(top_srcdir)/tests/fuzz/virtqueue.c $(top_srcdir)/hostd/vmm/virtio/virtqueue.c \
+		$(top_srcdir)/hostd/vmm/virtio/virtqueue.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/virtqueue.c \
-		$(top_srcdir)/hostd/vmm/virtqueue.c
+		$(top_srcdir)/hostd/vmm/virtio/virtqueue.c
 
 # bench/disk: guest I/O on our virtio-blk vs QEMU's (in the KVM lab).
 dist_noinst_SCRIPTS += bench/disk
@@ -73,11 +77,11 @@ CLEANFILES += bench/disk-initrd.gz
 # libFuzzer target: virtio-net framing on hostile descriptor chains.
 FUZZ_TARGETS += tests/fuzz/virtio-net-fuzz
 EXTRA_DIST += tests/fuzz/virtio-net.c
-tests/fuzz/virtio-net-fuzz: $(top_srcdir)/tests/fuzz/virtio-net.c $(top_srcdir)/hostd/vmm/virtio-net-proto.c \
-		$(top_srcdir)/hostd/vmm/virtio-net-proto.h $(top_srcdir)/hostd/vmm/virtqueue.c \
-		$(top_srcdir)/hostd/vmm/virtqueue.h
-	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/hostd/vmm -o $@ $(top_srcdir)/tests/fuzz/virtio-net.c \
-		$(top_srcdir)/hostd/vmm/virtio-net-proto.c $(top_srcdir)/hostd/vmm/virtqueue.c
+tests/fuzz/virtio-net-fuzz: $(top_srcdir)/tests/fuzz/virtio-net.c $(top_srcdir)/hostd/vmm/virtio/virtio-net-proto.c \
+		$(top_srcdir)/hostd/vmm/virtio/virtio-net-proto.h $(top_srcdir)/hostd/vmm/virtio/virtqueue.c \
+		$(top_srcdir)/hostd/vmm/virtio/virtqueue.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/virtio-net.c \
+		$(top_srcdir)/hostd/vmm/virtio/virtio-net-proto.c $(top_srcdir)/hostd/vmm/virtio/virtqueue.c
 
 # bench/net: TCP throughput through our virtio-net vs QEMU's (in the KVM lab).
 dist_noinst_SCRIPTS += bench/net

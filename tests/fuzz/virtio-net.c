@@ -1,4 +1,4 @@
-/* libFuzzer target: virtio-net request parsing (hostd/vmm/virtio-net-proto.c)
+/* libFuzzer target: virtio-net request parsing (hostd/vmm/virtio/virtio-net-proto.c)
  * on hostile split virtqueues. The input is the queue registers, a frame
  * length and flags, then the guest's RAM. Every chain the ring yields goes
  * through the transmit parser (every byte of the frame it finds is read,
@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "hostd/vmm/virtio-net-proto.h"
-#include "hostd/vmm/virtqueue.h"
+#include "hostd/vmm/virtio/virtio-net-proto.h"
+#include "hostd/vmm/virtio/virtqueue.h"
 
 #define RAM_SIZE 65536
 

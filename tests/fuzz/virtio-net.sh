@@ -1,6 +1,6 @@
 #!/bin/sh
 # Short libFuzzer run over virtio-net's request parsing
-# (hostd/vmm/virtio-net-proto.c) on hostile descriptor chains.
+# (hostd/vmm/virtio/virtio-net-proto.c) on hostile descriptor chains.
 set -eu
 top=${abs_top_builddir:?}
 src=${abs_top_srcdir:?}

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "alloc.h"
-#include "hostd/vmm/virtqueue.h"
+#include "hostd/vmm/virtio/virtqueue.h"
 
 #define RAM_SIZE 65536
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Short libFuzzer run over the split-virtqueue code (hostd/vmm/virtqueue.c)
+# Short libFuzzer run over the split-virtqueue code (hostd/vmm/virtio/virtqueue.c)
 # with hostile descriptor chains over a fake guest RAM.
 set -eu
 top=${abs_top_builddir:?}

@@ -1,4 +1,4 @@
-/* Framebuffer damage tracking (hostd/vmm/fb.c) without KVM: the dirty
+/* Framebuffer damage tracking (hostd/vmm/hw/fb.c) without KVM: the dirty
  * bitmap is made by hand, the pixels drawn directly. */
 #include "config.h"
 

@@ -5,7 +5,7 @@ VMM_TESTS = tests/vmm/bzimage tests/vmm/layout tests/vmm/acpi tests/vmm/cpuid \
 check_PROGRAMS += $(VMM_TESTS)
 TESTS += $(VMM_TESTS) tests/vmm/boot.sh
 EXTRA_DIST += tests/vmm/boot.sh tests/vmm/boot-lab.sh tests/vmm/lib.sh
-VMM_TEST_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/hostd/vmm
+VMM_TEST_CPPFLAGS = $(TEST_CPPFLAGS) $(VMM_INCLUDES)
 VMM_TEST_LDADD = $(LIBVMM) $(TEST_LIBS)
 
 tests_vmm_bzimage_SOURCES = tests/vmm/bzimage.c

@@ -1,4 +1,4 @@
-/* Split virtqueue parsing (hostd/vmm/virtqueue.c) over a fake guest RAM:
+/* Split virtqueue parsing (hostd/vmm/virtio/virtqueue.c) over a fake guest RAM:
  * good chains, and every kind of hostile one ending in -EIO. */
 #include "config.h"
 
