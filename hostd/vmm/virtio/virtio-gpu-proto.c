@@ -384,7 +384,7 @@ static uint32_t cmd_attach_backing(struct vgpu *g, const struct req *q)
         table = (uint64_t)nr * sizeof(struct iovec);
         if (table > g->hostmem_max - g->hostmem)
                 return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
-        iov = malloc_array(nr, sizeof(*iov));
+        iov = calloc(nr, sizeof(*iov));
         if (!iov)
                 return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
         for (uint32_t done = 0; done < nr;) {
