@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/virtio_gpu.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "alloc.h"
 #include "check-main.h"
 #include "virtio-devices.h"
+#include "vm-devices.h"
 
 #define RAM_SIZE (4u << 20)
 
@@ -748,6 +750,133 @@ START_TEST(test_pci_device)
 }
 END_TEST
 
+/* ---- the VM's display_source on virtio-gpu scanout 0 ---- */
+
+static uint16_t avail_idx;
+
+/* The driver's side for queue 0 at DESC/AVAIL/USED in ram: one command
+ * (at REQ) and its response (at RESP); returns the response type. */
+static uint32_t queue_cmd(struct virtio_dev *vd, const void *req, uint32_t len)
+{
+        uint16_t flags = VIRTQ_DESC_F_NEXT, slot = avail_idx % QSZ, head = 0;
+        uint32_t rlen = 64, type;
+
+        memcpy(ram + REQ, req, len);
+        memcpy(ram + DESC, &(uint64_t){ REQ }, 8);
+        memcpy(ram + DESC + 8, &len, 4);
+        memcpy(ram + DESC + 12, &flags, 2);
+        memcpy(ram + DESC + 14, &(uint16_t){ 1 }, 2);
+        flags = VIRTQ_DESC_F_WRITE;
+        memcpy(ram + DESC + 16, &(uint64_t){ RESP }, 8);
+        memcpy(ram + DESC + 24, &rlen, 4);
+        memcpy(ram + DESC + 28, &flags, 2);
+        memcpy(ram + AVAIL + 4 + 2 * slot, &head, 2);
+        avail_idx++;
+        __atomic_store_n((uint16_t *)(ram + AVAIL + 2), avail_idx, __ATOMIC_RELEASE);
+        wr(vd, VIRTIO_NOTIFY_OFF, 0, 2);
+        for (int i = 0; i < 2000 && __atomic_load_n((uint16_t *)(ram + USED + 2), __ATOMIC_ACQUIRE) != avail_idx; i++)
+                usleep(1000);
+        ck_assert_uint_eq(__atomic_load_n((uint16_t *)(ram + USED + 2), __ATOMIC_ACQUIRE), avail_idx);
+        memcpy(&type, ram + RESP, 4);
+        return type;
+}
+
+START_TEST(test_vm_display_source)
+{
+        struct vm_dev_config cfg = { .fb_width = 640, .fb_height = 480, .display = VM_DISPLAY_VIRTIO_GPU,
+                                     .no_input = true };
+        struct guest_mem gm;
+        struct pci_bus bus;
+        struct vm_devices d;
+        struct vm_err err = { "" };
+        struct display_source ds;
+        struct display_surface surf;
+        struct display_rect rects[4];
+        struct virtio_dev *vd;
+        char path[] = "/tmp/virtio-gpu-shot-XXXXXX";
+        const uint32_t W = 64, H = 48;
+        uint8_t ppm[32];
+        int fd;
+
+        ck_assert_int_eq(guest_mem_create(&gm, 16u << 20, &err), 0);
+        pci_bus_init(&bus);
+        ck_assert_int_eq(vm_devices_create(&d, &cfg, &gm, &bus, &err), 0);
+        ck_assert_ptr_nonnull(d.gpu);
+        ck_assert(!d.has_fb);
+        ds = vm_devices_display(&d);
+        ck_assert_int_eq(ds.ops->get_surface(ds.opaque, &surf), -ENODEV); /* no driver yet */
+        ck_assert_int_eq(vm_devices_screenshot(&d, "/nonexistent/x.ppm"), -ENODEV);
+
+        /* Play the guest driver: one 64x48 resource over scattered pages. */
+        ram = gm.host;
+        avail_idx = 0;
+        vd = virtio_gpu_dev(d.gpu);
+        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+        wr(vd, 0x08, 1, 4);
+        wr(vd, 0x0c, 1, 4);
+        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
+        wr(vd, 0x16, 0, 2);
+        wr(vd, 0x18, QSZ, 2);
+        wr(vd, 0x20, DESC, 8);
+        wr(vd, 0x28, AVAIL, 8);
+        wr(vd, 0x30, USED, 8);
+        wr(vd, 0x1c, 1, 2);
+        wr(vd, 0x14, 0xf, 1);
+        {
+                struct virtio_gpu_resource_create_2d c = { HDR(VIRTIO_GPU_CMD_RESOURCE_CREATE_2D), 5,
+                                                           VGPU_FORMAT_B8G8R8X8, W, H };
+                struct {
+                        struct virtio_gpu_resource_attach_backing a;
+                        struct virtio_gpu_mem_entry ent[3];
+                } ab = { { HDR(VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING), 5, 3 },
+                         { { 0x100000, 4096, 0 }, { 0x200000, 4096, 0 }, { 0x300000, 4096, 0 } } };
+                struct virtio_gpu_transfer_to_host_2d t = { HDR(VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D), { 0, 0, W, H },
+                                                            0, 5, 0 };
+                struct virtio_gpu_set_scanout so = { HDR(VIRTIO_GPU_CMD_SET_SCANOUT), { 0, 0, W, H }, 0, 5 };
+                struct virtio_gpu_resource_flush f = { HDR(VIRTIO_GPU_CMD_RESOURCE_FLUSH), { 8, 4, 10, 2 }, 5, 0 };
+
+                memset(ram + 0x100000, 0x40, 4096);
+                memset(ram + 0x200000, 0x80, 4096);
+                memset(ram + 0x300000, 0xc0, 4096);
+                ck_assert_uint_eq(queue_cmd(vd, &c, sizeof(c)), OK);
+                ck_assert_uint_eq(queue_cmd(vd, &ab, sizeof(ab)), OK);
+                ck_assert_uint_eq(queue_cmd(vd, &t, sizeof(t)), OK);
+                ck_assert_uint_eq(queue_cmd(vd, &so, sizeof(so)), OK);
+                ck_assert_int_eq(ds.ops->get_surface(ds.opaque, &surf), 0);
+                ck_assert_uint_eq(surf.width, W);
+                ck_assert_uint_eq(surf.height, H);
+                ck_assert_uint_eq(surf.stride, W * 4);
+                ck_assert_uint_eq(surf.format, DISPLAY_FORMAT_XRGB8888);
+                ck_assert_uint_eq(surf.pixels[0], 0x40);
+                ck_assert_uint_eq(surf.pixels[4096 + 5], 0x80);
+                ck_assert_uint_eq(surf.pixels[W * H * 4 - 1], 0xc0);
+                ck_assert_int_eq(ds.ops->collect_damage(ds.opaque, rects, 4), 1); /* SET_SCANOUT: all */
+                ck_assert_uint_eq(queue_cmd(vd, &f, sizeof(f)), OK);
+                ck_assert_int_eq(ds.ops->collect_damage(ds.opaque, rects, 4), 1);
+                ck_assert_uint_eq(rects[0].x, 8);
+                ck_assert_uint_eq(rects[0].y, 4);
+                ck_assert_uint_eq(rects[0].w, 10);
+                ck_assert_uint_eq(rects[0].h, 2);
+                ck_assert_int_eq(ds.ops->collect_damage(ds.opaque, rects, 4), 0);
+        }
+        fd = mkstemp(path);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        ck_assert_int_eq(vm_devices_screenshot(&d, path), 0);
+        fd = open(path, O_RDONLY);
+        ck_assert_int_eq(read(fd, ppm, sizeof(ppm)), sizeof(ppm));
+        close(fd);
+        unlink(path);
+        ck_assert_mem_eq(ppm, "P6\n64 48\n255\n", 13);
+        ck_assert_uint_eq(ppm[13], 0x40);
+
+        vm_devices_destroy(&d);
+        pci_bus_destroy(&bus);
+        guest_mem_destroy(&gm);
+        ram = NULL;
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("virtio-gpu");
@@ -769,6 +898,7 @@ static Suite *make_suite(void)
         suite_add_tcase(s, tc);
         tcase_set_timeout(dev, 30);
         tcase_add_test(dev, test_pci_device);
+        tcase_add_test(dev, test_vm_display_source);
         suite_add_tcase(s, dev);
         return s;
 }
