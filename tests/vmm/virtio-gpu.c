@@ -221,6 +221,8 @@ START_TEST(test_edid)
 
         ck_assert_uint_eq(send(&c, sizeof(c)), VIRTIO_GPU_RESP_OK_EDID);
         ck_assert_uint_eq(r->size, 128);
+        ck_assert_uint_eq(r->padding, 0); /* no stale host bytes */
+        ck_assert_uint_eq(r->edid[128], 0);
         check_edid(r->edid, 1024, 768);
         ck_assert_int_eq(vgpu_set_layout(g, heads, 2), 1);
         send(&c, sizeof(c));

@@ -588,7 +588,7 @@ uint32_t vgpu_ctrl(struct vgpu *g, const struct vq_elem *e)
         uint32_t type;
 
         g->commands++;
-        memset(&resp.hdr, 0, sizeof(resp.hdr));
+        memset(&resp, 0, sizeof(resp)); /* padding included: no host bytes reach the guest */
         if (iov_to_buf(e->iov, e->n_out, 0, &q.hdr, sizeof(q.hdr)) != sizeof(q.hdr)) {
                 memset(&q.hdr, 0, sizeof(q.hdr));
                 type = VIRTIO_GPU_RESP_ERR_UNSPEC;
