@@ -52,3 +52,8 @@ tests_broker_with_hostd_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) 
 # against a real vdi-brokerd (tests/harness/broker-start).
 TESTS += tests/broker/edges.sh
 EXTRA_DIST += tests/broker/edges.sh
+
+# PostgreSQL stopped and started again under a real vdi-brokerd: bounded
+# 503s with Retry-After, recovery without a restart.
+TESTS += tests/broker/db-outage.sh
+EXTRA_DIST += tests/broker/db-outage.sh
