@@ -57,3 +57,8 @@ EXTRA_DIST += tests/broker/edges.sh
 # 503s with Retry-After, recovery without a restart.
 TESTS += tests/broker/db-outage.sh
 EXTRA_DIST += tests/broker/db-outage.sh
+
+# Three real brokers behind HAProxy: sessions valid on any broker, the pool
+# loop's leader fails over when it is SIGKILLed.
+TESTS += tests/broker/active-active.sh
+EXTRA_DIST += tests/broker/active-active.sh
