@@ -30,7 +30,7 @@ fail() { echo "not ok - $*"; [ -f "$dir/broker/broker.log" ] && tail -n 20 "$dir
 "$harness/make-pki" "$dir/pki" || fail "make-pki"
 cat >"$dir/extra.ini" <<'INI'
 [database]
-connect_timeout_ms = 1000
+connect_timeout_ms = 4000
 statement_timeout_ms = 2000
 acquire_timeout_ms = 2000
 [pools]

@@ -535,7 +535,13 @@ START_TEST(test_timeouts)
         int64_t t0;
 
         db_close(db);
-        db = open_db("timeouts", 1, 500);
+        /* Short statement deadline, generous connect: a connect under a loaded
+         * machine took longer than 500 ms and failed the test. */
+        g_autofree char *tci = conninfo_for("timeouts");
+        struct db_config tcfg = { .conninfo = tci, .pool_size = 1, .connect_timeout_ms = 5000,
+                                  .statement_timeout_ms = 500, .acquire_timeout_ms = 10000 };
+        db = NULL;
+        ck_assert_msg(db_open(&tcfg, &db, &err) == 0, "db_open: %s", err);
 
         /* Server-side statement timeout. */
         t0 = now_ms();
