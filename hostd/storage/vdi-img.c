@@ -285,6 +285,63 @@ static bool all_zero(const uint8_t *p, size_t n)
         return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
+struct copy {
+        struct disk *src, *dst;
+        uint8_t *buf;
+        size_t chunk;  /* bytes read at once */
+        size_t grain;  /* zero detection: pieces of this size (aligned) are not written */
+};
+
+static int read_error(struct disk *d, uint64_t off, int r)
+{
+        char msg[256];
+        disk_last_error(d, msg, sizeof(msg));
+        fprintf(stderr, "vdi-img: %s: read at %" PRIu64 " failed: %s\n", d->path, off,
+                msg[0] ? msg : strerror(-r));
+        return r;
+}
+
+/* Copy [off, off+len), a range that may hold data. The destination is new
+ * and reads as zeros, so all-zero grains are left out (holes in a raw
+ * file, unallocated clusters in qcow2) and the others go out in runs. */
+static int copy_range(struct copy *c, uint64_t off, uint64_t len)
+{
+        while (len) {
+                size_t n = len < c->chunk ? (size_t)len : c->chunk, p = 0;
+                int r = disk_read(c->src, c->buf, n, off);
+                if (r < 0)
+                        return read_error(c->src, off, r);
+                while (p < n) {
+                        size_t start, m;
+                        /* grains aligned to the destination's, not to off */
+                        m = c->grain - (size_t)((off + p) % c->grain);
+                        if (m > n - p)
+                                m = n - p;
+                        if (all_zero(c->buf + p, m)) {
+                                p += m;
+                                continue;
+                        }
+                        start = p;
+                        p += m;
+                        while (p < n) {
+                                m = n - p < c->grain ? n - p : c->grain;
+                                if (all_zero(c->buf + p, m))
+                                        break;
+                                p += m;
+                        }
+                        r = disk_write(c->dst, c->buf + start, p - start, off + start);
+                        if (r < 0) {
+                                fprintf(stderr, "vdi-img: %s: write at %" PRIu64 " failed: %s\n",
+                                        c->dst->path, off + start, strerror(-r));
+                                return r;
+                        }
+                }
+                off += n;
+                len -= n;
+        }
+        return 0;
+}
+
 static int cmd_convert(int argc, char **argv)
 {
         _cleanup_disk_ struct disk *src = NULL;
@@ -293,8 +350,8 @@ static int cmd_convert(int argc, char **argv)
         _cleanup_free_ uint8_t *buf = NULL;
         struct disk_create_opts o = { 0 };
         const char *fmt = NULL, *ofmt = NULL;
-        const size_t chunk = 2u << 20;
-        uint64_t size;
+        struct copy cp;
+        uint64_t size, off;
         int c, r;
 
         while ((c = getopt(argc, argv, "f:O:o:h")) != -1) {
@@ -328,33 +385,27 @@ static int cmd_convert(int argc, char **argv)
                 fprintf(stderr, "vdi-img: %s\n", err ? err : strerror(-r));
                 return 1;
         }
-        buf = malloc(chunk);
+        cp = (struct copy){ .src = src, .dst = dst, .chunk = 2u << 20 };
+        /* qcow2: a cluster is the unit of allocation; raw: a file system
+         * block, as qemu-img convert's default -S 4k. */
+        cp.grain = o.format == DISK_FORMAT_QCOW2 ? (o.cluster_size ? o.cluster_size : 65536) : 4096;
+        buf = malloc(cp.chunk);
         if (!buf) {
                 fprintf(stderr, "vdi-img: out of memory\n");
                 return 1;
         }
-        for (uint64_t off = 0; off < size; off += chunk) {
-                size_t n = size - off < chunk ? (size_t)(size - off) : chunk;
-                r = disk_read(src, buf, n, off);
-                if (r < 0) {
-                        char msg[256];
-                        disk_last_error(src, msg, sizeof(msg));
-                        fprintf(stderr, "vdi-img: %s: read at %" PRIu64 " failed: %s\n", src->path,
-                                off, msg[0] ? msg : strerror(-r));
+        cp.buf = buf;
+        /* Walk the allocation of the whole chain, not the virtual size:
+         * ranges that read as zeros in every layer are skipped unread. */
+        for (off = 0; off < size;) {
+                uint64_t want = size - off < (1ULL << 30) ? size - off : 1ULL << 30, n;
+                bool data;
+                r = disk_block_status(src, off, want, &n, &data);
+                if (r < 0)
+                        return read_error(src, off, r), 1;
+                if (data && copy_range(&cp, off, n) < 0)
                         return 1;
-                }
-                /* New images read as zeros: write only non-zero 64 KiB pieces. */
-                for (size_t p = 0; p < n; p += 65536) {
-                        size_t m = n - p < 65536 ? n - p : 65536;
-                        if (all_zero(buf + p, m))
-                                continue;
-                        r = disk_write(dst, buf + p, m, off + p);
-                        if (r < 0) {
-                                fprintf(stderr, "vdi-img: %s: write at %" PRIu64 " failed: %s\n",
-                                        dst->path, off + p, strerror(-r));
-                                return 1;
-                        }
-                }
+                off += n;
         }
         r = disk_flush(dst);
         if (r < 0) {
