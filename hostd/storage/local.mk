@@ -16,9 +16,12 @@ STORAGE_LIBS = hostd/storage/libstorage.a $(ZLIB_LIBS) $(ZSTD_LIBS) -lpthread
 STORAGE_CPPFLAGS = -I$(top_srcdir)/hostd/storage
 
 bin_PROGRAMS += hostd/vdi-img
-hostd_vdi_img_SOURCES = hostd/storage/vdi-img.c
-hostd_vdi_img_CPPFLAGS = $(AM_CPPFLAGS) $(STORAGE_CPPFLAGS)
-hostd_vdi_img_LDADD = $(STORAGE_LIBS)
+# inspect/import: partition tables and ext2/3/4 through libext2fs.
+INSPECT_SOURCES = hostd/storage/partition.c hostd/storage/partition.h \
+	hostd/storage/inspect.c hostd/storage/inspect.h
+hostd_vdi_img_SOURCES = hostd/storage/vdi-img.c $(INSPECT_SOURCES)
+hostd_vdi_img_CPPFLAGS = $(AM_CPPFLAGS) $(STORAGE_CPPFLAGS) $(EXT2FS_CFLAGS)
+hostd_vdi_img_LDADD = $(STORAGE_LIBS) $(EXT2FS_LIBS)
 
 # libFuzzer target over the qcow2 open/read/check path (clang; see tests/fuzz/run).
 STORAGE_C = hostd/storage/disk.c hostd/storage/raw.c hostd/storage/qcow2.c \
@@ -28,6 +31,14 @@ EXTRA_DIST += tests/fuzz/qcow2.c
 tests/fuzz/qcow2-fuzz: $(top_srcdir)/tests/fuzz/qcow2.c $(STORAGE_SOURCES)
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/hostd/storage -o $@ \
 		$(top_srcdir)/tests/fuzz/qcow2.c $(STORAGE_C:%=$(top_srcdir)/%) $(ZLIB_LIBS) $(ZSTD_LIBS)
+
+# libFuzzer target over the MBR/GPT parser.
+FUZZ_TARGETS += tests/fuzz/partition-fuzz
+EXTRA_DIST += tests/fuzz/partition.c
+tests/fuzz/partition-fuzz: $(top_srcdir)/tests/fuzz/partition.c $(STORAGE_SOURCES) hostd/storage/partition.c
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/hostd/storage -o $@ \
+		$(top_srcdir)/tests/fuzz/partition.c $(top_srcdir)/hostd/storage/partition.c \
+		$(STORAGE_C:%=$(top_srcdir)/%) $(ZLIB_LIBS) $(ZSTD_LIBS)
 
 # Benchmarks (see DESIGN.md §10). Built without sanitizers so the figures
 # mean something: the storage sources are compiled again for these targets.
@@ -50,8 +61,8 @@ bench_qcow2_io_LDFLAGS =
 bench_qcow2_io_LDADD = $(ZLIB_LIBS) $(ZSTD_LIBS) -lpthread -lm
 
 # vdi-img without sanitizers, for the process-vs-process clone benchmark.
-bench_clone_vdi_img_SOURCES = hostd/storage/vdi-img.c $(STORAGE_SOURCES)
-bench_clone_vdi_img_CPPFLAGS = $(BENCH_STORAGE_CPPFLAGS)
+bench_clone_vdi_img_SOURCES = hostd/storage/vdi-img.c $(INSPECT_SOURCES) $(STORAGE_SOURCES)
+bench_clone_vdi_img_CPPFLAGS = $(BENCH_STORAGE_CPPFLAGS) $(EXT2FS_CFLAGS)
 bench_clone_vdi_img_CFLAGS = $(BENCH_STORAGE_CFLAGS)
 bench_clone_vdi_img_LDFLAGS =
-bench_clone_vdi_img_LDADD = $(ZLIB_LIBS) $(ZSTD_LIBS) -lpthread
+bench_clone_vdi_img_LDADD = $(ZLIB_LIBS) $(ZSTD_LIBS) $(EXT2FS_LIBS) -lpthread

@@ -449,6 +449,21 @@ static int bad_entry(struct qcow2 *q, uint64_t gi, uint64_t e)
         return -EIO;
 }
 
+/* A data cluster that starts at or past the end of the file: the image was
+ * truncated (reading it as zeros would hide that). */
+static bool past_end(struct qcow2 *q, uint64_t host)
+{
+        return host >= (q->file_end > q->next_alloc ? q->file_end : q->next_alloc);
+}
+
+static int truncated(struct qcow2 *q, uint64_t gi, uint64_t host)
+{
+        disk_set_error(&q->disk, "%s: data cluster for guest offset %#llx at %#llx is past the end of the file (image corrupt or truncated)",
+                       q->disk.path, (unsigned long long)(gi << q->cluster_bits),
+                       (unsigned long long)host);
+        return -EIO;
+}
+
 enum piece { PIECE_HOST, PIECE_COMPRESSED, PIECE_ZERO, PIECE_BACKING };
 
 /* What guest bytes from off on hold, and how many of them (*span, up to the
@@ -487,6 +502,8 @@ static int classify(struct qcow2 *q, uint64_t off, enum piece *kind, uint64_t *h
                 } else if (h) {
                         if ((*e & QCOW2_L2_RESERVED) || (h & (q->cluster_size - 1)))
                                 return bad_entry(q, gi, *e);
+                        if (past_end(q, h))
+                                return truncated(q, gi, h);
                         *kind = PIECE_HOST;
                         *host = h + in;
                 } else {
@@ -499,6 +516,8 @@ static int classify(struct qcow2 *q, uint64_t off, enum piece *kind, uint64_t *h
         if ((bm & (bm >> 32) & 0xffffffffULL) || (!h && (bm & 0xffffffffULL)) ||
             (*e & QCOW2_L2_RESERVED) || (h & (q->cluster_size - 1)))
                 return bad_entry(q, gi, *e);
+        if (h && (bm & 0xffffffffULL) && past_end(q, h))
+                return truncated(q, gi, h);
         {
                 unsigned sc = (unsigned)(in >> q->sc_bits), last = sc;
                 uint64_t sc_size = 1ULL << q->sc_bits;
