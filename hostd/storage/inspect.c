@@ -12,6 +12,7 @@
 
 #include <ext2fs/ext2fs.h>
 
+#include "initrd.h"
 #include "inspect.h"
 #include "macro.h"
 
@@ -264,8 +265,9 @@ static bool exists(ext2_filsys fs, const char *path)
         return lookup(fs, path, &ino) == 0;
 }
 
-/* Whole small file into a NUL-terminated buffer. */
-static int read_text(ext2_filsys fs, const char *path, char **out, uint64_t *size_out)
+/* Whole file (at most max bytes) into a NUL-terminated buffer. */
+static int read_file(ext2_filsys fs, const char *path, uint64_t max, char **out,
+                     uint64_t *size_out)
 {
         ext2_file_t file;
         ext2_ino_t ino;
@@ -282,7 +284,7 @@ static int read_text(ext2_filsys fs, const char *path, char **out, uint64_t *siz
                 ext2fs_file_close(file);
                 return -EIO;
         }
-        if (size > MAX_TEXT) {
+        if (size > max || size > UINT32_MAX - 1) {
                 ext2fs_file_close(file);
                 return -EFBIG;
         }
@@ -302,6 +304,11 @@ static int read_text(ext2_filsys fs, const char *path, char **out, uint64_t *siz
         if (size_out)
                 *size_out = size;
         return 0;
+}
+
+static int read_text(ext2_filsys fs, const char *path, char **out, uint64_t *size_out)
+{
+        return read_file(fs, path, MAX_TEXT, out, size_out);
 }
 
 static int file_size(ext2_filsys fs, const char *path, uint64_t *size)
@@ -730,6 +737,49 @@ static int mod_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *de, int offs
         return 0;
 }
 
+/* Modules the root disk needs must be in the initramfs: the kernel loads
+ * them from there before the root file system is mounted. */
+static int check_initrd(struct inspect *in, const char *const *mods, const bool *builtin,
+                        char **err)
+{
+        _cleanup_free_ char *data = NULL;
+        bool found[2] = { false, false };
+        const char *what = NULL;
+        char missing[64] = "";
+        uint64_t len;
+        int r;
+
+        if (!in->initrd)
+                return 0; /* refused later, with its own message */
+        r = read_file(FS(in, in->initrd_fs), in->initrd, 512u << 20, &data, &len);
+        if (r < 0)
+                return errf(err, r, "cannot read the initrd %s: %s", in->initrd, strerror(-r));
+        r = initrd_find_modules((const uint8_t *)data, len, mods, 2, found, &what);
+        if (r == -ENOTSUP) {
+                note(in, "initrd: compressed with %s, which vdi-img cannot read: not checked for virtio_pci and virtio_blk",
+                     what);
+                return 0;
+        }
+        if (r == -EFBIG)
+                return errf(err, r, "initrd %s unpacks to more than %u MiB", in->initrd,
+                            INITRD_MAX_UNPACKED >> 20);
+        if (r < 0)
+                return errf(err, r, "initrd %s is not an initramfs (no cpio archive, plain, gzip or zstd)",
+                            in->initrd);
+        for (unsigned i = 0; i < 2; i++) {
+                if (builtin[i] || found[i])
+                        continue;
+                size_t l = strlen(missing);
+                snprintf(missing + l, sizeof(missing) - l, "%s%s", l ? " and " : "", mods[i]);
+        }
+        if (missing[0])
+                return errf(err, -ENOTSUP,
+                            "initrd %s lacks the virtio drivers our VMs need: %s (modules of kernel %s, but not in its initramfs, so the root disk would not be found); add them to /etc/initramfs-tools/modules and run update-initramfs -u in the guest",
+                            in->initrd, missing, in->kversion);
+        note(in, "initrd: has virtio_pci and virtio_blk");
+        return 0;
+}
+
 static int check_drivers(struct inspect *in, char **err)
 {
         static const char *const mods[] = { "virtio_pci", "virtio_blk", "virtio_gpu" };
@@ -786,7 +836,9 @@ static int check_drivers(struct inspect *in, char **err)
                 return errf(err, -ENOTSUP,
                             "kernel %s lacks the virtio drivers our VMs need: %s (neither a module under %s nor in its modules.builtin); install a kernel that has them, such as Debian's linux-image-amd64",
                             in->kversion, missing, dir);
-        return 0;
+        if (builtin[0] && builtin[1])
+                return 0;
+        return check_initrd(in, mods, builtin, err);
 }
 
 /* ---- the whole inspection ---- */

@@ -18,7 +18,8 @@ STORAGE_CPPFLAGS = -I$(top_srcdir)/hostd/storage
 bin_PROGRAMS += hostd/vdi-img
 # inspect/import: partition tables and ext2/3/4 through libext2fs.
 INSPECT_SOURCES = hostd/storage/partition.c hostd/storage/partition.h \
-	hostd/storage/inspect.c hostd/storage/inspect.h
+	hostd/storage/inspect.c hostd/storage/inspect.h \
+	hostd/storage/initrd.c hostd/storage/initrd.h
 hostd_vdi_img_SOURCES = hostd/storage/vdi-img.c $(INSPECT_SOURCES)
 hostd_vdi_img_CPPFLAGS = $(AM_CPPFLAGS) $(STORAGE_CPPFLAGS) $(EXT2FS_CFLAGS)
 hostd_vdi_img_LDADD = $(STORAGE_LIBS) $(EXT2FS_LIBS)
@@ -39,6 +40,13 @@ tests/fuzz/partition-fuzz: $(top_srcdir)/tests/fuzz/partition.c $(STORAGE_SOURCE
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/hostd/storage -o $@ \
 		$(top_srcdir)/tests/fuzz/partition.c $(top_srcdir)/hostd/storage/partition.c \
 		$(STORAGE_C:%=$(top_srcdir)/%) $(ZLIB_LIBS) $(ZSTD_LIBS)
+
+# libFuzzer target over the initramfs scanner.
+FUZZ_TARGETS += tests/fuzz/initrd-fuzz
+EXTRA_DIST += tests/fuzz/initrd.c
+tests/fuzz/initrd-fuzz: $(top_srcdir)/tests/fuzz/initrd.c hostd/storage/initrd.c
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/hostd/storage -o $@ \
+		$(top_srcdir)/tests/fuzz/initrd.c $(top_srcdir)/hostd/storage/initrd.c $(ZLIB_LIBS) $(ZSTD_LIBS)
 
 # Benchmarks (see DESIGN.md §10). Built without sanitizers so the figures
 # mean something: the storage sources are compiled again for these targets.
