@@ -60,6 +60,9 @@ struct disk_info {
         bool dirty;                /* qcow2 dirty bit */
         bool corrupt;              /* qcow2 corrupt bit */
         unsigned refcount_bits;
+        const char *compression;   /* qcow2: "zlib" or "zstd"; NULL for raw */
+        bool extended_l2;          /* qcow2 subclusters */
+        unsigned snapshots;        /* qcow2 internal snapshots */
 };
 
 struct disk_check_result {

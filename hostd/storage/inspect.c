@@ -535,18 +535,18 @@ static const char *grub_path(const char *p)
  * (as given, or without "/boot"), then on the root's. */
 static int locate(struct inspect *in, const char *path, char **found, int *fsi)
 {
-        const char *tries[3][2] = {
-                { (const char *)(intptr_t)in->boot, path },
-                { (const char *)(intptr_t)in->root, path },
-                { (const char *)(intptr_t)in->boot, strncmp(path, "/boot/", 6) == 0 ? path + 5 : NULL },
+        const struct { int fs; const char *path; } tries[3] = {
+                { in->boot, path },
+                { in->root, path },
+                { in->boot, strncmp(path, "/boot/", 6) == 0 ? path + 5 : NULL },
         };
         for (unsigned i = 0; i < 3; i++) {
-                int f = (int)(intptr_t)tries[i][0];
+                int f = tries[i].fs;
                 uint64_t size;
-                if (!tries[i][1] || f < 0)
+                if (!tries[i].path || f < 0)
                         continue;
-                if (file_size(FS(in, f), tries[i][1], &size) == 0) {
-                        *found = strdup(tries[i][1]);
+                if (file_size(FS(in, f), tries[i].path, &size) == 0) {
+                        *found = strdup(tries[i].path);
                         *fsi = f;
                         return *found ? 0 : -ENOMEM;
                 }

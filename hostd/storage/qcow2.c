@@ -870,6 +870,9 @@ static int qcow2_get_info(struct disk *d, struct disk_info *out)
                 .dirty = q->incompat & QCOW2_INCOMPAT_DIRTY,
                 .corrupt = q->incompat & QCOW2_INCOMPAT_CORRUPT,
                 .refcount_bits = 1u << q->refcount_order,
+                .compression = q->compression_type == QCOW2_COMPRESSION_ZSTD ? "zstd" : "zlib",
+                .extended_l2 = q->extl2,
+                .snapshots = q->nb_snapshots,
         };
         struct stat st;
 

@@ -218,6 +218,9 @@ static int print_info(struct disk *d)
                 }
                 printf("Format specific information:\n");
                 printf("    compat: %s\n", i.version >= 3 ? "1.1" : "0.10");
+                printf("    compression type: %s\n", i.compression);
+                printf("    extended l2: %s\n", i.extended_l2 ? "true" : "false");
+                printf("    internal snapshots: %u\n", i.snapshots);
                 printf("    refcount bits: %u\n", i.refcount_bits);
                 printf("    dirty: %s\n", i.dirty ? "true" : "false");
                 printf("    corrupt: %s\n", i.corrupt ? "true" : "false");

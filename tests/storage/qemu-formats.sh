@@ -53,6 +53,8 @@ qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=32k,compression_type=
 qio ez.qcow2 'write -c -P 0xa1 0 32k' 'write -P 0xa2 40k 2k'
 same ez.qcow2
 qemu-img info eb.qcow2 | grep -q "extended l2: true" || fail "not an extended-L2 image"
+"$img" info eb.qcow2 | grep -q "^    extended l2: true$" || fail "info: extended l2"
+"$img" info ez.qcow2 | grep -q "^    compression type: zstd$" || fail "info: zstd"
 
 # Internal snapshots: checked (table, snapshot L1/L2 tables, shared data),
 # and a broken refcount of a cluster only a snapshot uses is found.
@@ -62,6 +64,7 @@ qio s.qcow2 'write -P 0x99 0 128k' 'discard 6M 64k'
 qemu-img snapshot -c two s.qcow2
 qio s.qcow2 'write -P 0x98 1M 64k'
 same s.qcow2
+"$img" info s.qcow2 | grep -q "^    internal snapshots: 2$" || fail "info: snapshots"
 grep -q "^Checked 2 internal snapshots" s.qcow2.check || fail "check does not say it checked snapshots"
 # zero the refcount of snapshot "one"'s L1 table (16-bit refcounts)
 python3 - s.qcow2 <<'PY'
