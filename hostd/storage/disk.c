@@ -243,6 +243,37 @@ int disk_get_info(struct disk *d, struct disk_info *out)
         return LOCKED(d, d->ops->get_info(d, out));
 }
 
+int disk_block_status(struct disk *d, uint64_t offset, uint64_t len, uint64_t *pnum, bool *data)
+{
+        enum disk_extent kind = DISK_EXTENT_DATA;
+        uint64_t n = len, blen;
+        int r;
+
+        if (len == 0 || !in_range(d, offset, len))
+                return -EINVAL;
+        if (d->ops->block_status) {
+                r = LOCKED(d, d->ops->block_status(d, offset, len, &n, &kind));
+                if (r < 0)
+                        return r;
+                if (n == 0 || n > len)
+                        return -EIO;
+        }
+        if (kind != DISK_EXTENT_BACKING) {
+                *pnum = n;
+                *data = kind == DISK_EXTENT_DATA;
+                return 0;
+        }
+        blen = d->backing ? disk_get_length(d->backing) : 0;
+        if (offset >= blen) {
+                *pnum = n;
+                *data = false;
+                return 0;
+        }
+        if (n > blen - offset)
+                n = blen - offset;
+        return disk_block_status(d->backing, offset, n, pnum, data);
+}
+
 int disk_check(struct disk *d, struct disk_check_result *res, FILE *report, char **err)
 {
         if (!d->ops->check) {

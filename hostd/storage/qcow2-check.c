@@ -60,8 +60,11 @@ static void ref(struct check *c, uint64_t off, uint64_t len, const char *what)
         }
 }
 
+/* Count the references of one L2 table. active: the image's own L1 (the
+ * COPIED flags are checked, and entries must lie inside the virtual size);
+ * otherwise an internal snapshot's, whose VM state may lie beyond it. */
 static int check_l2(struct check *c, uint64_t l1i, uint64_t l2_off, uint8_t *table,
-                    uint64_t *allocated)
+                    uint64_t *allocated, bool active)
 {
         struct qcow2 *q = c->q;
         uint64_t gclusters = (q->size + q->cluster_size - 1) >> q->cluster_bits;
@@ -69,10 +72,11 @@ static int check_l2(struct check *c, uint64_t l1i, uint64_t l2_off, uint8_t *tab
         if (r < 0)
                 return r;
         for (uint64_t j = 0; j < q->l2_entries; j++) {
-                uint64_t e = get_be64(table + 8 * j), host, gi = l1i * q->l2_entries + j, rc;
+                uint64_t e = qcow2_l2e(q, (const uint64_t *)table, j), host;
+                uint64_t gi = l1i * q->l2_entries + j, rc;
                 if (e == 0)
                         continue;
-                if (gi >= gclusters) {
+                if (active && gi >= gclusters) {
                         say(c, "ERROR L2 entry for guest cluster %" PRIu64 " lies beyond the virtual size\n", gi);
                         c->corruptions++;
                         continue;
@@ -81,13 +85,14 @@ static int check_l2(struct check *c, uint64_t l1i, uint64_t l2_off, uint8_t *tab
                         uint64_t x = 62 - (q->cluster_bits - 8);
                         uint64_t off = e & ((1ULL << x) - 1);
                         uint64_t nsec = ((e & ~(QCOW2_OFLAG_COPIED | QCOW2_OFLAG_COMPRESSED)) >> x) + 1;
-                        if (e & QCOW2_OFLAG_COPIED) {
+                        if (active && (e & QCOW2_OFLAG_COPIED)) {
                                 say(c, "ERROR compressed cluster for guest offset %#" PRIx64 " has the COPIED flag\n",
                                     gi << q->cluster_bits);
                                 c->corruptions++;
                         }
                         ref(c, off & ~511ULL, nsec * 512, "compressed cluster");
-                        (*allocated)++;
+                        if (active)
+                                (*allocated)++;
                         continue;
                 }
                 host = e & QCOW2_OFFSET_MASK;
@@ -104,7 +109,9 @@ static int check_l2(struct check *c, uint64_t l1i, uint64_t l2_off, uint8_t *tab
                         continue;
                 }
                 ref(c, host, q->cluster_size, "data");
-                if (!(e & QCOW2_OFLAG_ZERO))
+                if (!active)
+                        continue;
+                if (q->extl2 || !(e & QCOW2_OFLAG_ZERO))
                         (*allocated)++;
                 r = qcow2_get_refcount(q, host >> q->cluster_bits, &rc);
                 if (r < 0)
@@ -118,6 +125,82 @@ static int check_l2(struct check *c, uint64_t l1i, uint64_t l2_off, uint8_t *tab
         return 0;
 }
 
+/* qcow2 spec "Snapshots": the snapshot table and, for every snapshot, its
+ * L1 table, the L2 tables and the clusters they reference, counted once per
+ * L1 table that references them (QEMU raises the refcounts that way when it
+ * takes a snapshot). Snapshot L1 entries carry no COPIED flags to check. */
+static int check_snapshots(struct check *c, uint8_t *table)
+{
+        struct qcow2 *q = c->q;
+        uint64_t off = q->snapshots_offset, allocated = 0;
+        _cleanup_free_ uint64_t *l1 = NULL;
+        uint8_t h[40];
+        int r;
+
+        if (off & 7 || off < q->cluster_size || off >= q->file_end) {
+                say(c, "ERROR snapshot table offset %#" PRIx64 " is invalid\n", off);
+                c->corruptions++;
+                return 0;
+        }
+        for (uint32_t i = 0; i < q->nb_snapshots; i++) {
+                uint64_t l1_off, l1_size, len;
+                uint32_t extra, id_len, name_len;
+                size_t got;
+
+                r = pread_full(q->fd, h, sizeof(h), off, &got);
+                if (r < 0)
+                        return r;
+                if (got < sizeof(h)) {
+                        say(c, "ERROR snapshot %" PRIu32 " lies past the end of the file\n", i);
+                        c->corruptions++;
+                        return 0;
+                }
+                l1_off = get_be64(h);
+                l1_size = get_be32(h + 8);
+                id_len = get_be16(h + 12);
+                name_len = get_be16(h + 14);
+                extra = get_be32(h + 36);
+                len = (40ULL + extra + id_len + name_len + 7) & ~7ULL;
+                off += len;
+                if (l1_size * 8 > QCOW2_MAX_L1_BYTES || (l1_off & (q->cluster_size - 1)) ||
+                    (l1_size && l1_off < q->cluster_size)) {
+                        say(c, "ERROR snapshot %" PRIu32 ": L1 table (offset %#" PRIx64 ", %" PRIu64 " entries) is invalid\n",
+                            i, l1_off, l1_size);
+                        c->corruptions++;
+                        continue;
+                }
+                ref(c, l1_off, l1_size * 8, "snapshot L1 table");
+                free(l1);
+                l1 = malloc(l1_size ? l1_size * 8 : 1);
+                if (!l1)
+                        return -ENOMEM;
+                r = pread_full(q->fd, l1, l1_size * 8, l1_off, NULL);
+                if (r < 0)
+                        return r;
+                for (uint64_t j = 0; j < l1_size; j++) {
+                        uint64_t l2 = get_be64(&l1[j]) & QCOW2_OFFSET_MASK;
+                        if (!l2)
+                                continue;
+                        if (l2 & (q->cluster_size - 1) || l2 < q->cluster_size ||
+                            l2 + q->cluster_size > q->file_end) {
+                                say(c, "ERROR snapshot %" PRIu32 ": L2 table offset %#" PRIx64 " (L1 index %" PRIu64 ") is invalid\n",
+                                    i, l2, j);
+                                c->corruptions++;
+                                continue;
+                        }
+                        ref(c, l2, q->cluster_size, "L2 table");
+                        r = check_l2(c, j, l2, table, &allocated, false);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        /* The table as a whole holds one reference per cluster it spans. */
+        ref(c, q->snapshots_offset, off - q->snapshots_offset, "snapshot table");
+        say(c, "Checked %" PRIu32 " internal snapshot%s: table, L1/L2 tables and data clusters\n",
+            q->nb_snapshots, q->nb_snapshots == 1 ? "" : "s");
+        return 0;
+}
+
 int qcow2_check(struct disk *d, struct disk_check_result *res, FILE *report, char **err)
 {
         struct qcow2 *q = to_qcow2(d);
@@ -128,10 +211,6 @@ int qcow2_check(struct disk *d, struct disk_check_result *res, FILE *report, cha
         size_t bytes;
         int r;
 
-        if (q->nb_snapshots)
-                return disk_errorf(err, -ENOTSUP,
-                                   "%s: checking images with internal snapshots is not supported (use qemu-img check)",
-                                   d->path);
         if (q->autoclear & 1)
                 return disk_errorf(err, -ENOTSUP,
                                    "%s: checking images with persistent bitmaps is not supported (use qemu-img check)",
@@ -182,10 +261,17 @@ int qcow2_check(struct disk *d, struct disk_check_result *res, FILE *report, cha
                             i, e, rc);
                         c.corruptions++;
                 }
-                r = check_l2(&c, i, off, table, &allocated);
+                r = check_l2(&c, i, off, table, &allocated, true);
                 if (r < 0)
                         return disk_errorf(err, r, "%s: cannot read L2 table: %s", d->path,
                                            strerror(-r));
+        }
+
+        if (q->nb_snapshots) {
+                r = check_snapshots(&c, table);
+                if (r < 0)
+                        return disk_errorf(err, r, "%s: cannot read the snapshot table: %s",
+                                           d->path, strerror(-r));
         }
 
         /* Compare with the stored refcounts, including clusters the

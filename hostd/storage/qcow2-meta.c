@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "alloc.h"
 #include "qcow2.h"
@@ -494,15 +495,54 @@ int qcow2_get_l2(struct qcow2 *q, uint64_t l1i, bool alloc, int32_t *slot)
 
 /* ---- compressed clusters (zlib raw deflate, qcow2 spec "Compressed Clusters") ---- */
 
+/* Inflate q->zin[0..n) into the whole of q->zbuf: raw deflate, as QEMU. */
+static bool zlib_cluster(struct qcow2 *q, size_t n)
+{
+        z_stream z;
+        int zr;
+
+        memset(&z, 0, sizeof(z));
+        if (inflateInit2(&z, -12) != Z_OK)
+                return false;
+        z.next_in = q->zin;
+        z.avail_in = (uInt)n;
+        z.next_out = q->zbuf;
+        z.avail_out = (uInt)q->cluster_size;
+        zr = inflate(&z, Z_FINISH);
+        inflateEnd(&z);
+        return (zr == Z_STREAM_END || zr == Z_BUF_ERROR || zr == Z_OK) && z.avail_out == 0;
+}
+
+/* zstd: one frame, followed by padding up to the sector end (QEMU's
+ * qcow2_zstd_decompress reads with the streaming API for that reason). */
+static bool zstd_cluster(struct qcow2 *q, size_t n)
+{
+        ZSTD_inBuffer in = { q->zin, n, 0 };
+        ZSTD_outBuffer out = { q->zbuf, q->cluster_size, 0 };
+
+        if (!q->zstd && !(q->zstd = ZSTD_createDCtx()))
+                return false;
+        ZSTD_DCtx_reset(q->zstd, ZSTD_reset_session_only);
+        while (out.pos < out.size) {
+                size_t before = in.pos, made = out.pos;
+                size_t zr = ZSTD_decompressStream(q->zstd, &out, &in);
+                if (ZSTD_isError(zr))
+                        return false;
+                if (zr == 0 || (in.pos == before && out.pos == made))
+                        break; /* frame ended, or no progress: input exhausted */
+        }
+        return out.pos == out.size;
+}
+
 int qcow2_read_compressed(struct qcow2 *q, uint64_t e)
 {
         uint64_t x = 62 - (q->cluster_bits - 8);
         uint64_t off = e & ((1ULL << x) - 1);
         uint64_t nsec = ((e & ~QCOW2_OFLAG_COPIED & ~QCOW2_OFLAG_COMPRESSED) >> x) + 1;
         uint64_t clen = nsec * 512 - (off & 511);
-        z_stream z;
         size_t got;
-        int r, zr;
+        bool ok;
+        int r;
 
         if (q->zbuf_entry == e)
                 return 0;
@@ -526,16 +566,11 @@ int qcow2_read_compressed(struct qcow2 *q, uint64_t e)
         r = pread_full(q->fd, q->zin, clen, off, &got);
         if (r < 0)
                 return r;
-        memset(&z, 0, sizeof(z));
-        if (inflateInit2(&z, -12) != Z_OK)
-                return -ENOMEM;
-        z.next_in = q->zin;
-        z.avail_in = (uInt)got;
-        z.next_out = q->zbuf;
-        z.avail_out = (uInt)q->cluster_size;
-        zr = inflate(&z, Z_FINISH);
-        inflateEnd(&z);
-        if ((zr != Z_STREAM_END && zr != Z_BUF_ERROR && zr != Z_OK) || z.avail_out != 0) {
+        if (q->compression_type == QCOW2_COMPRESSION_ZSTD)
+                ok = zstd_cluster(q, got);
+        else
+                ok = zlib_cluster(q, got);
+        if (!ok) {
                 q->zbuf_entry = 0;
                 disk_set_error(&q->disk, "%s: compressed cluster at %#llx does not decompress (image corrupt)",
                                q->disk.path, (unsigned long long)off);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "alloc.h"
 #include "macro.h"
@@ -34,6 +35,7 @@ static void qcow2_free(struct qcow2 *q)
         free(q->cbuf);
         free(q->zbuf);
         free(q->zin);
+        ZSTD_freeDCtx(q->zstd);
         if (q->disk.path)
                 disk_fini(&q->disk);
         free(q);
@@ -189,14 +191,33 @@ static int qcow2_open(const char *path, unsigned flags, unsigned depth, struct d
         if (q->incompat & QCOW2_INCOMPAT_DATA_FILE)
                 return disk_errorf(err, -ENOTSUP, "%s: uses an external data file, which is not supported",
                                    path);
-        if (q->incompat & QCOW2_INCOMPAT_EXTL2)
-                return disk_errorf(err, -ENOTSUP,
-                                   "%s: uses extended L2 entries (subclusters), which is not supported",
-                                   path);
-        if ((q->incompat & QCOW2_INCOMPAT_COMPRESSION) && q->header_length > 104 && hdr[104] != 0)
-                return disk_errorf(err, -ENOTSUP,
-                                   "%s: uses compression type %u (zstd), which is not supported",
-                                   path, hdr[104]);
+        if (q->incompat & QCOW2_INCOMPAT_COMPRESSION) {
+                if (q->header_length <= 104)
+                        return disk_errorf(err, -EINVAL,
+                                           "%s: compression type bit set but the header has no compression_type field (image corrupt)",
+                                           path);
+                q->compression_type = hdr[104];
+                if (q->compression_type != QCOW2_COMPRESSION_ZLIB &&
+                    q->compression_type != QCOW2_COMPRESSION_ZSTD)
+                        return disk_errorf(err, -ENOTSUP,
+                                           "%s: unknown compression type %u (only zlib and zstd)", path,
+                                           q->compression_type);
+        }
+        q->sc_bits = q->cluster_bits;
+        if (q->incompat & QCOW2_INCOMPAT_EXTL2) {
+                /* qcow2 spec: subclusters of at least 512 bytes */
+                if (q->cluster_bits < 14)
+                        return disk_errorf(err, -EINVAL,
+                                           "%s: extended L2 entries need clusters of 16 KiB or more (image corrupt)",
+                                           path);
+                q->extl2 = true;
+                q->l2_shift = 1;
+                q->sc_bits = q->cluster_bits - 5;
+                if (!ro)
+                        return disk_errorf(err, -EROFS,
+                                           "%s: uses extended L2 entries (subclusters), which are read-only here (open it read-only, or make a plain copy with vdi-img convert -O qcow2)",
+                                           path);
+        }
         if (q->crypt_method)
                 return disk_errorf(err, -ENOTSUP,
                                    "%s: image is encrypted, which is not supported (decrypt it with qemu-img convert)",
@@ -228,7 +249,7 @@ static int qcow2_open(const char *path, unsigned flags, unsigned depth, struct d
         if (q->size > QCOW2_MAX_SIZE)
                 return disk_errorf(err, -EFBIG, "%s: virtual size %llu is absurd (image corrupt)", path,
                                    (unsigned long long)q->size);
-        q->l2_entries = q->cluster_size / 8;
+        q->l2_entries = q->cluster_size / 8 >> q->l2_shift;
         q->rb_entries = q->cluster_size * 8 >> q->refcount_order;
         per_l1 = q->cluster_size * q->l2_entries;
         l1_needed = q->size / per_l1 + (q->size % per_l1 != 0);
@@ -335,6 +356,7 @@ static int qcow2_open(const char *path, unsigned flags, unsigned depth, struct d
                 if (r < 0)
                         return disk_errorf(err, r, "%s: cannot open backing file: %s", path,
                                            suberr ? suberr : strerror(-r));
+                q->disk.backing = q->backing;
         }
 
         if (!ro && q->autoclear) {
@@ -415,7 +437,7 @@ static int l2_entry(struct qcow2 *q, uint64_t gi, bool alloc, int32_t *slot, uin
         int r = qcow2_get_l2(q, l1i, alloc, slot);
         if (r < 0)
                 return r;
-        *e = *slot < 0 ? 0 : get_be64(&q->l2.slots[*slot].data[gi % q->l2_entries]);
+        *e = *slot < 0 ? 0 : qcow2_l2e(q, q->l2.slots[*slot].data, gi % q->l2_entries);
         return 0;
 }
 
@@ -427,6 +449,94 @@ static int bad_entry(struct qcow2 *q, uint64_t gi, uint64_t e)
         return -EIO;
 }
 
+/* A data cluster that starts at or past the end of the file: the image was
+ * truncated (reading it as zeros would hide that). */
+static bool past_end(struct qcow2 *q, uint64_t host)
+{
+        return host >= (q->file_end > q->next_alloc ? q->file_end : q->next_alloc);
+}
+
+static int truncated(struct qcow2 *q, uint64_t gi, uint64_t host)
+{
+        disk_set_error(&q->disk, "%s: data cluster for guest offset %#llx at %#llx is past the end of the file (image corrupt or truncated)",
+                       q->disk.path, (unsigned long long)(gi << q->cluster_bits),
+                       (unsigned long long)host);
+        return -EIO;
+}
+
+enum piece { PIECE_HOST, PIECE_COMPRESSED, PIECE_ZERO, PIECE_BACKING };
+
+/* What guest bytes from off on hold, and how many of them (*span, up to the
+ * end of their cluster, or of their L1 range when it has no L2 table) hold
+ * the same: host bytes at *host, a compressed cluster (L2 entry *e), zeros
+ * or the backing file's bytes. */
+static int classify(struct qcow2 *q, uint64_t off, enum piece *kind, uint64_t *host,
+                    uint64_t *e, uint64_t *span)
+{
+        uint64_t gi = off >> q->cluster_bits, in = off & (q->cluster_size - 1), l1i, h, bm;
+        enum piece unalloc = q->backing ? PIECE_BACKING : PIECE_ZERO;
+        int32_t s;
+        int r;
+
+        l1i = gi / q->l2_entries;
+        if (l1i < q->l1_size && !(q->l1[l1i] & QCOW2_OFFSET_MASK)) {
+                *kind = unalloc;
+                *e = 0;
+                *span = ((l1i + 1) * q->l2_entries << q->cluster_bits) - off;
+                return 0;
+        }
+        r = qcow2_get_l2(q, l1i, false, &s);
+        if (r < 0)
+                return r;
+        *e = s < 0 ? 0 : qcow2_l2e(q, q->l2.slots[s].data, gi % q->l2_entries);
+        bm = s < 0 ? 0 : qcow2_l2bm(q, q->l2.slots[s].data, gi % q->l2_entries);
+        *span = q->cluster_size - in;
+        h = *e & QCOW2_OFFSET_MASK;
+        if (*e & QCOW2_OFLAG_COMPRESSED) {
+                *kind = PIECE_COMPRESSED;
+                return 0;
+        }
+        if (!q->extl2) {
+                if (q->version >= 3 && (*e & QCOW2_OFLAG_ZERO)) {
+                        *kind = PIECE_ZERO;
+                } else if (h) {
+                        if ((*e & QCOW2_L2_RESERVED) || (h & (q->cluster_size - 1)))
+                                return bad_entry(q, gi, *e);
+                        if (past_end(q, h))
+                                return truncated(q, gi, h);
+                        *kind = PIECE_HOST;
+                        *host = h + in;
+                } else {
+                        *kind = unalloc;
+                }
+                return 0;
+        }
+        /* qcow2 spec "Extended L2 Entries": per subcluster, allocated (data
+         * at the same offset inside the host cluster), zero, or neither. */
+        if ((bm & (bm >> 32) & 0xffffffffULL) || (!h && (bm & 0xffffffffULL)) ||
+            (*e & QCOW2_L2_RESERVED) || (h & (q->cluster_size - 1)))
+                return bad_entry(q, gi, *e);
+        if (h && (bm & 0xffffffffULL) && past_end(q, h))
+                return truncated(q, gi, h);
+        {
+                unsigned sc = (unsigned)(in >> q->sc_bits), last = sc;
+                uint64_t sc_size = 1ULL << q->sc_bits;
+                enum piece k = (bm >> sc) & 1 ? PIECE_HOST : (bm >> (32 + sc)) & 1 ? PIECE_ZERO : unalloc;
+                while (last + 1 < QCOW2_SUBCLUSTERS) {
+                        unsigned n = last + 1;
+                        enum piece kn = (bm >> n) & 1 ? PIECE_HOST
+                                        : (bm >> (32 + n)) & 1 ? PIECE_ZERO : unalloc;
+                        if (kn != k)
+                                break;
+                        last = n;
+                }
+                *kind = k;
+                *host = h + in;
+                *span = (last + 1) * sc_size - in;
+        }
+        return 0;
+}
+
 static int qcow2_read(struct disk *d, void *buf, size_t len, uint64_t off)
 {
         struct qcow2 *q = to_qcow2(d);
@@ -435,41 +545,73 @@ static int qcow2_read(struct disk *d, void *buf, size_t len, uint64_t off)
         int r;
 
         while (len) {
-                uint64_t gi = off >> q->cluster_bits, in = off & (q->cluster_size - 1), e, host;
-                size_t n = q->cluster_size - in < len ? (size_t)(q->cluster_size - in) : len;
-                int32_t s;
+                uint64_t host = 0, e, span;
+                enum piece kind;
+                size_t n;
 
-                r = l2_entry(q, gi, false, &s, &e);
+                r = classify(q, off, &kind, &host, &e, &span);
                 if (r < 0)
                         return r;
-                host = e & QCOW2_OFFSET_MASK;
-                if (e & QCOW2_OFLAG_COMPRESSED) {
+                n = span < len ? (size_t)span : len;
+                switch (kind) {
+                case PIECE_COMPRESSED:
                         r = run_flush(q, &run);
                         if (r == 0)
                                 r = qcow2_read_compressed(q, e);
                         if (r < 0)
                                 return r;
-                        memcpy(out, q->zbuf + in, n);
-                } else if (q->version >= 3 && (e & QCOW2_OFLAG_ZERO)) {
+                        memcpy(out, q->zbuf + (off & (q->cluster_size - 1)), n);
+                        break;
+                case PIECE_ZERO:
                         memset(out, 0, n);
-                } else if (host) {
-                        if ((e & QCOW2_L2_RESERVED) || (host & (q->cluster_size - 1)))
-                                return bad_entry(q, gi, e);
-                        r = run_add(q, &run, RUN_HOST, host + in, out, n);
-                        if (r < 0)
-                                return r;
-                } else if (q->backing) {
+                        break;
+                case PIECE_HOST:
+                        r = run_add(q, &run, RUN_HOST, host, out, n);
+                        break;
+                case PIECE_BACKING:
                         r = run_add(q, &run, RUN_BACKING, off, out, n);
-                        if (r < 0)
-                                return r;
-                } else {
-                        memset(out, 0, n);
+                        break;
                 }
+                if (r < 0)
+                        return r;
                 out += n;
                 off += n;
                 len -= n;
         }
         return run_flush(q, &run);
+}
+
+static int qcow2_block_status(struct disk *d, uint64_t off, uint64_t len, uint64_t *pnum,
+                              enum disk_extent *out)
+{
+        static const enum disk_extent ext[] = {
+                [PIECE_HOST] = DISK_EXTENT_DATA,
+                [PIECE_COMPRESSED] = DISK_EXTENT_DATA,
+                [PIECE_ZERO] = DISK_EXTENT_ZERO,
+                [PIECE_BACKING] = DISK_EXTENT_BACKING,
+        };
+        struct qcow2 *q = to_qcow2(d);
+        enum disk_extent first = DISK_EXTENT_DATA;
+        uint64_t done = 0;
+
+        while (done < len) {
+                uint64_t host, e, span;
+                enum piece kind;
+                int r = classify(q, off + done, &kind, &host, &e, &span);
+                if (r < 0) {
+                        if (done)
+                                break; /* report what is known; the error comes next call */
+                        return r;
+                }
+                if (done == 0)
+                        first = ext[kind];
+                else if (ext[kind] != first)
+                        break;
+                done += span < len - done ? span : len - done;
+        }
+        *pnum = done;
+        *out = first;
+        return 0;
 }
 
 /* ---- write ---- */
@@ -728,6 +870,9 @@ static int qcow2_get_info(struct disk *d, struct disk_info *out)
                 .dirty = q->incompat & QCOW2_INCOMPAT_DIRTY,
                 .corrupt = q->incompat & QCOW2_INCOMPAT_CORRUPT,
                 .refcount_bits = 1u << q->refcount_order,
+                .compression = q->compression_type == QCOW2_COMPRESSION_ZSTD ? "zstd" : "zlib",
+                .extended_l2 = q->extl2,
+                .snapshots = q->nb_snapshots,
         };
         struct stat st;
 
@@ -774,6 +919,7 @@ const struct disk_ops disk_qcow2_ops = {
         .flush = qcow2_flush,
         .discard = qcow2_discard,
         .get_length = qcow2_get_length,
+        .block_status = qcow2_block_status,
         .get_info = qcow2_get_info,
         .check = qcow2_check,
         .close = qcow2_close,

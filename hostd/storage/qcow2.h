@@ -54,6 +54,14 @@
 #define QCOW2_INCOMPAT_EXTL2 (1ULL << 4)
 #define QCOW2_INCOMPAT_KNOWN 0x1fULL
 
+/* qcow2 spec: header byte 104, compression_type */
+#define QCOW2_COMPRESSION_ZLIB 0
+#define QCOW2_COMPRESSION_ZSTD 1
+
+/* qcow2 spec: "Extended L2 Entries": bitmap word after each L2 entry,
+ * bits 0..31 allocated, 32..63 reads as zeros, one bit per subcluster. */
+#define QCOW2_SUBCLUSTERS 32
+
 /* qcow2 spec: L1/L2 entries */
 #define QCOW2_OFLAG_COPIED (1ULL << 63)
 #define QCOW2_OFLAG_COMPRESSED (1ULL << 62)
@@ -99,6 +107,11 @@ struct qcow2 {
         uint32_t crypt_method;
 
         uint64_t l2_entries;   /* entries per L2 table */
+        unsigned l2_shift;     /* 64-bit words per L2 entry: 1 << l2_shift (2 with extended L2) */
+        bool extl2;            /* extended L2 entries: 32 subclusters per cluster */
+        uint32_t sc_bits;      /* log2 of the subcluster size (= cluster_bits without extl2) */
+        uint8_t compression_type; /* QCOW2_COMPRESSION_* */
+        void *zstd;            /* ZSTD_DCtx, made on first use */
         uint64_t rb_entries;   /* refcounts per block */
 
         uint64_t l1_offset;
@@ -192,6 +205,17 @@ static inline void put_be16(void *p, uint16_t v)
 {
         v = __builtin_bswap16(v);
         __builtin_memcpy(p, &v, 2);
+}
+
+/* L2 entry of guest cluster index i in a table (host-endian), and its
+ * subcluster bitmap (0 without extended L2). */
+static inline uint64_t qcow2_l2e(const struct qcow2 *q, const uint64_t *table, uint64_t i)
+{
+        return get_be64(&table[i << q->l2_shift]);
+}
+static inline uint64_t qcow2_l2bm(const struct qcow2 *q, const uint64_t *table, uint64_t i)
+{
+        return q->extl2 ? get_be64(&table[(i << 1) + 1]) : 0;
 }
 
 /* Refcount entry of width 2^order bits at index i in a block (any order). */

@@ -111,6 +111,38 @@ static uint64_t raw_get_length(struct disk *d)
         return to_raw(d)->size;
 }
 
+/* Holes of the file are zeros; SEEK_DATA/SEEK_HOLE find them without
+ * reading. File systems (and block devices) without them: all data. */
+static int raw_block_status(struct disk *d, uint64_t off, uint64_t len, uint64_t *pnum,
+                            enum disk_extent *out)
+{
+        int fd = to_raw(d)->fd;
+        off_t data = lseek(fd, (off_t)off, SEEK_DATA), hole;
+
+        if (data < 0 && errno == ENXIO) {
+                *pnum = len; /* only holes up to the end of the file */
+                *out = DISK_EXTENT_ZERO;
+                return 0;
+        }
+        if (data < 0) {
+                *pnum = len;
+                *out = DISK_EXTENT_DATA;
+                return 0;
+        }
+        if ((uint64_t)data > off) {
+                *pnum = (uint64_t)data - off < len ? (uint64_t)data - off : len;
+                *out = DISK_EXTENT_ZERO;
+                return 0;
+        }
+        hole = lseek(fd, (off_t)off, SEEK_HOLE);
+        if (hole < 0 || (uint64_t)hole <= off || (uint64_t)hole - off > len)
+                *pnum = len;
+        else
+                *pnum = (uint64_t)hole - off;
+        *out = DISK_EXTENT_DATA;
+        return 0;
+}
+
 static int raw_get_info(struct disk *d, struct disk_info *out)
 {
         struct raw *r = to_raw(d);
@@ -146,6 +178,7 @@ const struct disk_ops disk_raw_ops = {
         .flush = raw_flush,
         .discard = raw_discard,
         .get_length = raw_get_length,
+        .block_status = raw_block_status,
         .get_info = raw_get_info,
         .check = NULL,
         .close = raw_close,

@@ -1,5 +1,7 @@
-/* libFuzzer target: qcow2 header/table parsing, the read path, the check
- * and (on a private copy) one allocating write. The input is the image. */
+/* libFuzzer target: qcow2 header/table parsing (zlib and zstd compressed
+ * clusters, extended L2 entries, internal snapshots for the check), the
+ * read path, the block-status walk convert uses, the check and (on a
+ * private copy) one allocating write. The input is the image. */
 #include "config.h"
 
 #include <stdint.h>
@@ -33,6 +35,20 @@ static void exercise(const char *path, unsigned flags)
                 if (len - off < n)
                         n = (size_t)(len - off);
                 (void)disk_read(d, buf, n, off);
+        }
+        /* The allocation walk of vdi-img convert; each step must advance. */
+        for (uint64_t off = 0, steps = 0; off < len && steps < 256; steps++) {
+                uint64_t pnum = 0;
+                bool data;
+                if (disk_block_status(d, off, len - off, &pnum, &data) < 0)
+                        break;
+                if (pnum == 0 || pnum > len - off)
+                        abort();
+                if (data) {
+                        size_t n = pnum < sizeof(buf) ? (size_t)pnum : sizeof(buf);
+                        (void)disk_read(d, buf, n, off);
+                }
+                off += pnum;
         }
         if (!(flags & DISK_OPEN_READONLY) && len) {
                 (void)disk_write(d, buf, len < 70000 ? (size_t)len : 70000, len / 4);

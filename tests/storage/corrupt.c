@@ -254,9 +254,15 @@ START_TEST(test_features_refused)
         patch_be64(p, 72, 1ULL << 2);
         expect_open_error(p, DISK_OPEN_READONLY, -ENOTSUP,
                           "uses an external data file, which is not supported");
-        patch_be64(p, 72, 1ULL << 4);
+        patch_be64(p, 72, 1ULL << 4); /* extended L2: readable, not writable */
+        expect_open_error(p, 0, -EROFS,
+                          "uses extended L2 entries (subclusters), which are read-only here (open it read-only, or make a plain copy with vdi-img convert -O qcow2)");
+        disk_close(open_or_fail(p, DISK_FORMAT_QCOW2, DISK_OPEN_READONLY));
+        patch_be64(p, 72, 1ULL << 3); /* compression type: zlib 0, zstd 1, nothing else */
+        patch_be32(p, 104, 0x02000000u); /* byte 104 = 2, then padding */
         expect_open_error(p, DISK_OPEN_READONLY, -ENOTSUP,
-                          "uses extended L2 entries (subclusters), which is not supported");
+                          "unknown compression type 2 (only zlib and zstd)");
+        patch_be32(p, 104, 0);
         patch_be64(p, 72, 1ULL << 0); /* dirty: readable, not writable */
         expect_open_error(p, 0, -EROFS,
                           "dirty bit set (lazy refcounts after a crash); repair it with 'qemu-img check -r all' first");

@@ -21,6 +21,13 @@ if command -v qemu-img >/dev/null && command -v qemu-io >/dev/null; then
     qemu-img create -q -f qcow2 -o cluster_size=512 v3.qcow2 32K
     qemu-io -f qcow2 -c 'write -P 0x11 0 1k' -c 'write -z 4k 1k' v3.qcow2 >/dev/null
     qemu-img convert -c -O qcow2 -o cluster_size=512 v3.qcow2 z.qcow2
+    qemu-img convert -c -O qcow2 -o cluster_size=512,compression_type=zstd v3.qcow2 zstd.qcow2
+    qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=16k extl2.qcow2 64K
+    qemu-io -f qcow2 -c 'write -P 0x22 1k 2k' -c 'write -z 8k 1k' extl2.qcow2 >/dev/null
+    qemu-img create -q -f qcow2 -o cluster_size=512 snap.qcow2 16K
+    qemu-io -f qcow2 -c 'write -P 0x33 0 1k' snap.qcow2 >/dev/null
+    qemu-img snapshot -c s1 snap.qcow2
+    qemu-io -f qcow2 -c 'write -P 0x44 512 1k' snap.qcow2 >/dev/null
 fi
 rm -f pattern.raw
 cd "$top"

@@ -1,8 +1,12 @@
 # Storage suites (Check → TAP) and shell tests.
 STORAGE_TESTS = tests/storage/disk tests/storage/interop tests/storage/crash tests/storage/corrupt
 check_PROGRAMS += $(STORAGE_TESTS)
-TESTS += $(STORAGE_TESTS) tests/storage/vdi-img.sh tests/storage/fuzz-qcow2.sh
-EXTRA_DIST += tests/storage/storage-test.h tests/storage/vdi-img.sh tests/storage/fuzz-qcow2.sh
+TESTS += $(STORAGE_TESTS) tests/storage/vdi-img.sh tests/storage/convert.sh tests/storage/qemu-formats.sh \
+	tests/storage/fuzz-qcow2.sh tests/storage/inspect.sh tests/fuzz/partition.sh \
+	tests/fuzz/initrd.sh
+EXTRA_DIST += tests/storage/storage-test.h tests/storage/vdi-img.sh tests/storage/convert.sh \
+	tests/storage/qemu-formats.sh tests/storage/fuzz-qcow2.sh \
+	tests/storage/inspect.sh tests/fuzz/partition.sh tests/fuzz/initrd.sh
 
 STORAGE_TEST_CPPFLAGS = $(TEST_CPPFLAGS) $(STORAGE_CPPFLAGS) -DQEMU_IMG='"$(QEMU_IMG)"'
 STORAGE_TEST_LDADD = $(STORAGE_LIBS) $(LIBVDI) $(TEST_LIBS)
