@@ -51,9 +51,25 @@ cleanup() {
     if [ "$keep" = 0 ]; then rm -rf "$dir"; else echo "# state kept in $dir"; fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# scripts/stack's watcher sends SIGTERM when the host or the broker died
+# (DIR/stack-failed says how): fail at once with that, instead of waiting
+# for desktops that can never come.
+child=""
+stack_died() {
+    trap - TERM
+    [ -z "$child" ] || kill "$child" 2>/dev/null
+    if [ -f "$dir/stack-failed" ]; then
+        bad "the stack stays up (scripts/stack's watcher saw a part of it die)"
+        sed 's/^/#   /' "$dir/stack-failed"
+        keep=1
+        finish
+    fi
+    exit 130
+}
+trap stack_died TERM
+trap 'exit 130' INT
 
-export VDI_PORTS=auto
+export VDI_PORTS=auto VDI_STACK_NOTIFY_PID=$$
 # Small screens: the host's display servers run under TCG in the lab.
 export VDI_IMAGE=tiny VDI_RELEASE_IDLE_S=20 VDI_FRAMEBUFFER=640x480
 cat >"$dir/pools.conf" <<'POOLS'
@@ -87,6 +103,7 @@ sql() { psql -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
 wait_sql() { # SECONDS SQL: until SQL prints "t"
     end=$(($(date +%s) + $1))
     while [ "$(date +%s)" -lt "$end" ]; do
+        [ ! -f "$dir/stack-failed" ] || stack_died
         [ "$(sql "$2")" = t ] && return 0
         sleep 1
     done
@@ -113,9 +130,13 @@ else
 fi
 
 client() { # USER PROTOCOL KEYS
+    # In the background: a signal from the stack's watcher ends the wait.
     "$b/tests/e2e/client" --broker "${PORTAL%/}" --ca "$CA" --user "$1" --password "$1-pw" \
-        --pool office --protocol "$2" --keys "$3" --timeout 180 >"$dir/client-$2.out" 2>"$dir/client-$2.err"
+        --pool office --protocol "$2" --keys "$3" --timeout 180 >"$dir/client-$2.out" 2>"$dir/client-$2.err" &
+    child=$!
+    wait "$child"
     st=$?
+    child=""
     sed 's/^/#   /' "$dir/client-$2.out"
     [ "$st" = 0 ] || tail -n 20 "$dir/client-$2.err" | sed 's/^/#   stderr: /'
     return "$st"
