@@ -196,7 +196,7 @@ PY
 
 screenshot() { # DISPLAY OUT.png: the root window, with GStreamer
     gst-launch-1.0 -q ximagesrc display-name="$1" num-buffers=1 use-damage=false ! videoconvert ! \
-        pngenc ! filesink location="$2" >/dev/null 2>&1
+        pngenc ! filesink location="$2" >>"$dir/gst.log" 2>&1
 }
 
 # Whether the screen shows the agent's desktop (background 0x204060): the
@@ -204,7 +204,7 @@ screenshot() { # DISPLAY OUT.png: the root window, with GStreamer
 # screen) is a quarter of it, and most of that must be the background.
 shows_desktop() { # DISPLAY
     gst-launch-1.0 -q ximagesrc display-name="$1" num-buffers=1 use-damage=false ! videoconvert ! \
-        video/x-raw,format=RGB ! filesink location="$dir/screen.rgb" >/dev/null 2>&1 || return 1
+        video/x-raw,format=RGB ! filesink location="$dir/screen.rgb" >>"$dir/gst.log" 2>&1 || return 1
     python3 - "$dir/screen.rgb" <<'PY'
 import sys
 data = open(sys.argv[1], "rb").read()
@@ -223,7 +223,7 @@ PY
 }
 
 xvfb() { # DISPLAYNUMBER
-    Xvfb ":$1" -screen 0 1280x900x24 -nolisten tcp >/dev/null 2>&1 &
+    Xvfb ":$1" -screen 0 1280x900x24 -nolisten tcp >"$dir/xvfb-$1.log" 2>&1 &
     echo $!
 }
 
@@ -260,7 +260,8 @@ if command -v xfreerdp >/dev/null && command -v Xvfb >/dev/null; then
     shows_desktop :91
     screenshot :91 "$b/tests/e2e/xfreerdp.png"
     [ "$shown" = 0 ] && ok "xfreerdp with the downloaded .rdp file shows the desktop (tests/e2e/xfreerdp.png)" ||
-        { bad "xfreerdp shows the desktop"; tail -n 20 "$dir/xfreerdp.log" | sed 's/^/#   /'; }
+        { bad "xfreerdp shows the desktop"; tail -n 20 "$dir/xfreerdp.log" | sed 's/^/#   /'
+          tail -n 5 "$dir/xvfb-91.log" "$dir/gst.log" 2>/dev/null | sed 's/^/#   /'; }
     kill "$xf" "$xv" 2>/dev/null
     wait "$xf" 2>/dev/null
 else
@@ -281,7 +282,8 @@ if command -v remote-viewer >/dev/null && command -v Xvfb >/dev/null; then
     shows_desktop :92
     screenshot :92 "$b/tests/e2e/remote-viewer.png"
     [ "$shown" = 0 ] && ok "remote-viewer with the downloaded .vv file shows the desktop (tests/e2e/remote-viewer.png)" ||
-        { bad "remote-viewer shows the desktop"; tail -n 20 "$dir/remote-viewer.log" | sed 's/^/#   /'; }
+        { bad "remote-viewer shows the desktop"; tail -n 20 "$dir/remote-viewer.log" | sed 's/^/#   /'
+          tail -n 5 "$dir/xvfb-92.log" "$dir/gst.log" 2>/dev/null | sed 's/^/#   /'; }
     kill "$rv" "$xv" 2>/dev/null
     wait "$rv" 2>/dev/null
 else
