@@ -162,6 +162,9 @@ int main(void)
                 n_lost--;
         }
         free(failures);
+        if (n_lost > 0)
+                printf("not ok %d - %d failure(s) that Check reported without a TAP line\n",
+                       n_run + ++n_extra, n_lost);
         if (n_run == 0) {
                 printf("not ok %d - %s: no test ran (srunner_ntests_run %d): "
                        "a fixture's setup failed or no test was added\n",
