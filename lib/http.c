@@ -13,6 +13,12 @@
 #include <time.h>
 
 #include "log.h"
+#include "tls-policy.h"
+
+/* A body that turns out too large only while it arrives (chunked, no
+ * Content-Length) is read and thrown away so the client gets its 413;
+ * past this many bytes the connection is simply closed. */
+#define HTTP_DISCARD_MIN (16u << 20)
 
 struct http_server {
         struct MHD_Daemon *daemon;
@@ -27,6 +33,7 @@ struct http_server {
 /* Per-request state kept by MHD between calls of the access handler. */
 struct pending {
         GString *body;
+        size_t discarded; /* bytes dropped after the body went over max_body */
         bool too_large;
         struct timespec start;
 };
@@ -107,6 +114,16 @@ json_t *http_json_body(const struct http_request *req, struct http_response *res
                 return NULL;
         }
         v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+        if (!v && (json_error_code(&err) == json_error_null_character ||
+                   memchr(req->body, '\0', req->body_len))) {
+                /* Say what is wrong with the input, not which parser flag
+                 * would have let it through. */
+                http_respond_error(resp, 400, "bad_json",
+                                   "the request contains a NUL character (\\u0000) at line %d "
+                                   "column %d; no field may contain one",
+                                   err.line, err.column);
+                return NULL;
+        }
         if (!v) {
                 http_respond_error(resp, 400, "bad_json", "malformed JSON at line %d column %d: %s",
                                    err.line, err.column, err.text);
@@ -309,25 +326,45 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (cl && g_ascii_strtoull(cl, NULL, 10) > srv->max_body)
                         p->too_large = true;
                 *con_cls = p;
+                /* A declared length over the limit is answered at once,
+                 * before any of the body is read. */
                 if (!p->too_large)
                         return MHD_YES;
-        }
-        if (*upload_data_size > 0 && !p->too_large) {
-                if (p->body->len + *upload_data_size > srv->max_body)
-                        p->too_large = true;
-                else
-                        g_string_append_len(p->body, upload_data, (gssize)*upload_data_size);
+        } else if (*upload_data_size > 0) {
+                size_t n = *upload_data_size;
                 *upload_data_size = 0;
-                if (!p->too_large)
+                if (!p->too_large && p->body->len + n <= srv->max_body) {
+                        g_string_append_len(p->body, upload_data, (gssize)n);
                         return MHD_YES;
+                }
+                /* Over the limit while it arrives (chunked): libmicrohttpd
+                 * accepts a response only once the whole request is read,
+                 * so drop the rest and answer 413 at the end. */
+                if (!p->too_large) {
+                        p->too_large = true;
+                        g_string_truncate(p->body, 0);
+                }
+                p->discarded += n;
+                if (p->discarded > MAX(HTTP_DISCARD_MIN, 4 * srv->max_body)) {
+                        client_address(conn, addr, sizeof(addr));
+                        log_notice("http_body_dropped",
+                                   "method=%s path=%s client=%s reason=\"body over %zu bytes "
+                                   "kept coming\"",
+                                   method, url, addr, srv->max_body);
+                        return MHD_NO;
+                }
+                return MHD_YES;
         }
 
         client_address(conn, addr, sizeof(addr));
         if (p->too_large) {
-                /* Answer at once; MHD closes the connection afterwards. */
-                *upload_data_size = 0;
+                /* At once for a declared length, after the last chunk
+                 * otherwise; MHD closes the connection afterwards. */
                 http_respond_error(&resp, 413, "too_large",
                                    "request body larger than %zu bytes", srv->max_body);
+                /* The rest of an unread body must not be taken for the
+                 * next request. */
+                http_add_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
         } else if (srv->trust_pem && !peer_verified(conn, cn, sizeof(cn))) {
                 http_respond_error(&resp, 403, "client_certificate_required",
                                    "a client certificate signed by the cluster CA is required");
@@ -422,7 +459,7 @@ int http_server_start(const struct http_config *cfg, const struct http_route *ro
         srv->daemon = MHD_start_daemon(
                 flags, cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, &ss,
                 MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem,
-                MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
+                MHD_OPTION_HTTPS_PRIORITIES, TLS_POLICY_GNUTLS,
                 MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads ? cfg->threads : 4),
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(cfg->timeout_s ? cfg->timeout_s : 30),
                 MHD_OPTION_CONNECTION_LIMIT,

@@ -4,7 +4,8 @@ lib_libvdi_a_SOURCES = \
 	lib/alloc.c lib/alloc.h \
 	lib/log.c lib/log.h \
 	lib/conf.c lib/conf.h \
-	lib/token.c lib/token.h
+	lib/token.c lib/token.h \
+	lib/tls-policy.h
 lib_libvdi_a_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(OPENSSL_CFLAGS)
 
 # Link line for programs using lib/.

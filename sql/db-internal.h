@@ -23,7 +23,18 @@ struct db {
         struct db_conn **idle; /* stack of connected, unused connections */
         unsigned n_idle;
         unsigned n_open; /* idle + in use + being connected */
+        /* Re-dial with backoff: after a failed connect, calls that need a
+         * new connection fail at once until redial_at; one call then tries
+         * (probing) and on failure the wait doubles, up to DB_REDIAL_MAX_MS. */
+        unsigned redial_backoff_ms; /* 0 while the server answers */
+        int64_t redial_at_ms;
+        bool probing;
+        int last_dial_error;
+        char *last_dial_message;
 };
+
+#define DB_REDIAL_MIN_MS 100
+#define DB_REDIAL_MAX_MS 3000
 
 struct db_conn {
         struct db *db;

@@ -71,7 +71,46 @@ void db_close(struct db *db)
         free(db->conninfo);
         free(db->application_name);
         free(db->options);
+        free(db->last_dial_message);
         free(db);
+}
+
+/* Under db->lock: may this call dial now? While the server is known to be
+ * down, only one call at a time, and only once the backoff has passed. */
+static bool may_dial(struct db *db, int64_t now)
+{
+        if (db->redial_backoff_ms == 0)
+                return true;
+        if (db->probing || now < db->redial_at_ms)
+                return false;
+        db->probing = true;
+        return true;
+}
+
+/* Under db->lock: record the outcome of a dial. */
+static void dial_done(struct db *db, int r, const char *error)
+{
+        db->probing = false;
+        if (r == 0) {
+                db->redial_backoff_ms = 0;
+                return;
+        }
+        db->redial_backoff_ms = db->redial_backoff_ms == 0 ? DB_REDIAL_MIN_MS
+                                : MIN(db->redial_backoff_ms * 2, DB_REDIAL_MAX_MS);
+        db->redial_at_ms = db_now_ms() + db->redial_backoff_ms;
+        db->last_dial_error = r;
+        free(db->last_dial_message);
+        db->last_dial_message = error ? strdup(error) : NULL;
+}
+
+unsigned db_redial_wait_ms(struct db *db)
+{
+        int64_t left;
+
+        pthread_mutex_lock(&db->lock);
+        left = db->redial_backoff_ms ? db->redial_at_ms - db_now_ms() : 0;
+        pthread_mutex_unlock(&db->lock);
+        return left > 0 ? (unsigned)left : 0;
 }
 
 int db_acquire(struct db *db, struct db_conn **out, char **error)
@@ -117,13 +156,32 @@ int db_acquire(struct db *db, struct db_conn **out, char **error)
                 return 0;
         }
         db_conn_free(c);
-        r = db_conn_new(db, out, error);
-        if (r < 0) {
-                pthread_mutex_lock(&db->lock);
+        pthread_mutex_lock(&db->lock);
+        int64_t now = db_now_ms();
+        if (!may_dial(db, now)) {
+                /* Known down: answer now instead of every request
+                 * dialling (and, for an unreachable host, each waiting
+                 * connect_timeout_ms). */
+                int64_t left = db->redial_at_ms - now;
+                r = db->last_dial_error ? db->last_dial_error : -ECONNREFUSED;
+                db_set_error(error, "%s (not retried for another %lld ms)",
+                             db->last_dial_message ? db->last_dial_message
+                                                   : "database: cannot connect",
+                             (long long)(left > 0 ? left : 0));
                 db->n_open--;
                 pthread_cond_signal(&db->cond);
                 pthread_mutex_unlock(&db->lock);
+                return r;
         }
+        pthread_mutex_unlock(&db->lock);
+        r = db_conn_new(db, out, error);
+        pthread_mutex_lock(&db->lock);
+        dial_done(db, r, r < 0 && error ? *error : NULL);
+        if (r < 0) {
+                db->n_open--;
+                pthread_cond_signal(&db->cond);
+        }
+        pthread_mutex_unlock(&db->lock);
         return r;
 }
 

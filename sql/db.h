@@ -65,6 +65,12 @@ int db_open(const struct db_config *cfg, struct db **out, char **error);
  * may be in use. */
 void db_close(struct db *db);
 
+/* While the server does not answer, new connections are re-dialled with
+ * backoff (100 ms doubling to 3 s): calls in between fail at once with the
+ * last connect error. Milliseconds until the next attempt, 0 when the
+ * server answers (or the wait is over). For Retry-After. */
+unsigned db_redial_wait_ms(struct db *db);
+
 /* Run "SELECT 1" on a pooled connection. 0 or -errno. */
 int db_ping(struct db *db, char **error);
 

@@ -83,6 +83,20 @@ tests/fuzz/virtio-net-fuzz: $(top_srcdir)/tests/fuzz/virtio-net.c $(top_srcdir)/
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/virtio-net.c \
 		$(top_srcdir)/hostd/vmm/virtio/virtio-net-proto.c $(top_srcdir)/hostd/vmm/virtio/virtqueue.c
 
+# virtio-gpu (issue 18): 2D, commands separate from the transport.
+hostd_vmm_libvmm_a_SOURCES += \
+	hostd/vmm/virtio/virtio-gpu.c hostd/vmm/virtio/virtio-gpu-proto.c hostd/vmm/virtio/virtio-gpu-proto.h \
+	hostd/vmm/virtio/virtio-gpu-edid.c
+
+# libFuzzer target: hostile virtio-gpu command streams and queues.
+FUZZ_TARGETS += tests/fuzz/virtio-gpu-fuzz
+EXTRA_DIST += tests/fuzz/virtio-gpu.c
+VGPU_FUZZ_SRC = $(top_srcdir)/hostd/vmm/virtio/virtio-gpu-proto.c $(top_srcdir)/hostd/vmm/virtio/virtio-gpu-edid.c \
+	$(top_srcdir)/hostd/vmm/virtio/virtqueue.c
+tests/fuzz/virtio-gpu-fuzz: $(top_srcdir)/tests/fuzz/virtio-gpu.c $(VGPU_FUZZ_SRC) \
+		$(top_srcdir)/hostd/vmm/virtio/virtio-gpu-proto.h $(top_srcdir)/hostd/vmm/virtio/virtqueue.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/virtio-gpu.c $(VGPU_FUZZ_SRC)
+
 # bench/net: TCP throughput through our virtio-net vs QEMU's (in the KVM lab).
 dist_noinst_SCRIPTS += bench/net
 BENCHES += bench/net

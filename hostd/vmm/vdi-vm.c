@@ -57,6 +57,12 @@ static void usage(FILE *f)
                 "                        image is opened read-only)\n"
                 "      --framebuffer WxH a WxH XRGB8888 framebuffer (e.g. 1024x768, 1920x1080)\n"
                 "                        that the guest's vesafb shows as /dev/fb0\n"
+                "      --display vesa|virtio-gpu\n"
+                "                        how the guest gets the --framebuffer display: vesa\n"
+                "                        (default) is the VESA framebuffer above, for guests\n"
+                "                        without a driver; virtio-gpu is a 2D virtio-gpu on PCI\n"
+                "                        (the guest loads virtio_gpu) whose first head asks for\n"
+                "                        WxH, with damage from the guest's own flushes\n"
                 "      --no-input        no virtio keyboard and tablet (present by default)\n"
                 "  -n, --net tap=NAME[,mac=MAC] | fd=N[,mac=MAC]\n"
                 "                        attach a virtio-net card (repeatable, at most %d) on the\n"
@@ -110,7 +116,8 @@ static void usage(FILE *f)
                 "virtio 1.x (modern, MSI-X) disks in --disk order, then a virtio keyboard\n"
                 "and an absolute tablet (0..32767, 3 buttons, wheel), then the network cards\n"
                 "in --net order (eth0, eth1...); with --framebuffer a\n"
-                "VESA linear framebuffer at 0xe0000000 (boot_params.screen_info). A guest reset\n"
+                "VESA linear framebuffer at 0xe0000000 (boot_params.screen_info), or with\n"
+                "--display virtio-gpu a virtio-gpu after the network cards. A guest reset\n"
                 "(ACPI reset, i8042 0xFE, port 0xCF9, triple fault) reboots the VM from\n"
                 "scratch unless --no-reboot.\n"
                 "\n"
@@ -237,7 +244,8 @@ static int h_screenshot(void *o, const char *path, char *err, size_t n)
         int r = vm_screenshot(((struct app *)o)->vm, path);
 
         if (r == -ENODEV)
-                snprintf(err, n, "this VM has no framebuffer (start vdi-vm with --framebuffer WxH)");
+                snprintf(err, n, "this VM shows nothing: no framebuffer (start vdi-vm with --framebuffer WxH), "
+                                 "or the guest's virtio-gpu driver has not set a scanout yet");
         else if (r < 0)
                 snprintf(err, n, "%s", strerror(-r));
         return r;
@@ -384,6 +392,7 @@ int main(int argc, char **argv)
                 { "disk", required_argument, NULL, 'd' },
                 { "framebuffer", required_argument, NULL, 'F' },
                 { "no-input", no_argument, NULL, 'I' },
+                { "display", required_argument, NULL, 'G' },
                 { "net", required_argument, NULL, 'n' },
                 { "control", required_argument, NULL, 'S' },
                 { "log-level", required_argument, NULL, 'L' },
@@ -472,6 +481,13 @@ int main(int argc, char **argv)
                 case 'I':
                         cfg.devices.no_input = true;
                         break;
+                case 'G':
+                        if (vm_display_parse(optarg, &cfg.devices.display) < 0) {
+                                fprintf(stderr, "vdi-vm: invalid --display \"%s\": expected vesa or virtio-gpu\n",
+                                        optarg);
+                                return EXIT_USAGE;
+                        }
+                        break;
                 case 'n':
                         if (cfg.devices.nnics == VM_MAX_NICS) {
                                 fprintf(stderr, "vdi-vm: too many --net options (at most %d)\n", VM_MAX_NICS);
@@ -533,6 +549,11 @@ int main(int argc, char **argv)
         log_setup("vdi-vm", level);
         if (vm_config_check(&cfg, &err) < 0) {
                 fprintf(stderr, "vdi-vm: %s\n", err.msg);
+                return EXIT_USAGE;
+        }
+        if (cfg.devices.display == VM_DISPLAY_VIRTIO_GPU && !cfg.devices.fb_width) {
+                fprintf(stderr, "vdi-vm: --display virtio-gpu needs --framebuffer WxH (the size its first head "
+                                "asks the guest for)\n");
                 return EXIT_USAGE;
         }
         if ((ropt.spice_port || ropt.rdp_port) && (!cfg.devices.fb_width || cfg.devices.no_input)) {

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -129,6 +130,17 @@ out:
         return r;
 }
 
+int vm_display_parse(const char *s, enum vm_display *out)
+{
+        if (strcmp(s, "vesa") == 0)
+                *out = VM_DISPLAY_VESA;
+        else if (strcmp(s, "virtio-gpu") == 0)
+                *out = VM_DISPLAY_VIRTIO_GPU;
+        else
+                return -EINVAL;
+        return 0;
+}
+
 static void *translate(void *opaque, uint64_t gpa, uint64_t len)
 {
         return guest_mem_ptr(opaque, gpa, len);
@@ -156,16 +168,22 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
                       struct pci_bus *bus, struct vm_err *err)
 {
         const struct vq_mem vmem = { translate, (void *)mem };
+        bool gpu = cfg->fb_width && cfg->display == VM_DISPLAY_VIRTIO_GPU;
         unsigned slot = 1, irq = 0;
         int r;
 
         memset(d, 0, sizeof(*d));
         d->fb.fd = -1;
+        pthread_mutex_init(&d->held_lock, NULL);
+        d->held_lock_init = true;
         if (cfg->nnics > VM_MAX_NICS)
                 return vm_err_set(err, -EINVAL, "too many network cards: at most %d", VM_MAX_NICS);
-        if (cfg->ndisks + cfg->nnics + (cfg->no_input ? 0 : 2) > N_INTX)
+        if (cfg->ndisks + cfg->nnics + (cfg->no_input ? 0 : 2) + gpu > N_INTX)
                 return vm_err_set(err, -EINVAL,
-                                  "too many devices: disks + network cards + 2 input devices must be at most %zu", N_INTX);
+                                  "too many devices: disks + network cards + 2 input devices + the GPU must be at most %zu",
+                                  N_INTX);
+        if (gpu && cfg->gpu_heads > VGPU_MAX_SCANOUTS)
+                return vm_err_set(err, -EINVAL, "too many display heads: at most %d", VGPU_MAX_SCANOUTS);
         d->mem = mem;
         if (cfg->ndisks > VM_MAX_DISKS)
                 return vm_err_set(err, -EINVAL, "too many disks: at most %d", VM_MAX_DISKS);
@@ -221,7 +239,15 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
                 if (r < 0)
                         return vm_err_set(err, r, "no PCI slot for network card %u", i);
         }
-        if (cfg->fb_width) {
+        if (gpu) {
+                r = virtio_gpu_create(cfg->gpu_heads ? cfg->gpu_heads : 1, cfg->fb_width, cfg->fb_height, 0,
+                                      intx_irqs[irq++], &vmem, &d->gpu);
+                if (r < 0)
+                        return vm_err_set(err, r, "cannot create the virtio-gpu device");
+                r = pci_bus_add(bus, &virtio_gpu_dev(d->gpu)->pci, slot++);
+                if (r < 0)
+                        return vm_err_set(err, r, "no PCI slot for the virtio-gpu device");
+        } else if (cfg->fb_width) {
                 r = fb_create(&d->fb, cfg->fb_width, cfg->fb_height, err);
                 if (r < 0)
                         return r;
@@ -240,6 +266,8 @@ int vm_devices_attach(struct vm_devices *d, int vm_fd, uint8_t *zero_page, struc
                 virtio_pci_attach(virtio_input_dev(d->tablet), vm_fd);
         for (unsigned i = 0; i < d->nnics; i++)
                 virtio_pci_attach(virtio_net_dev(d->net[i]), vm_fd);
+        if (d->gpu)
+                virtio_pci_attach(virtio_gpu_dev(d->gpu), vm_fd);
         if (d->has_fb) {
                 int r = fb_attach(&d->fb, vm_fd, err);
                 if (r < 0)
@@ -259,6 +287,8 @@ void vm_devices_detach(struct vm_devices *d)
                 virtio_pci_detach(virtio_input_dev(d->tablet));
         for (unsigned i = 0; i < d->nnics; i++)
                 virtio_pci_detach(virtio_net_dev(d->net[i]));
+        if (d->gpu)
+                virtio_pci_detach(virtio_gpu_dev(d->gpu));
         if (d->has_fb)
                 fb_detach(&d->fb);
 }
@@ -280,6 +310,11 @@ void vm_devices_destroy(struct vm_devices *d)
         }
         if (d->has_fb)
                 fb_destroy(&d->fb);
+        for (unsigned i = 0; i < VM_GPU_HELD_VIEWS; i++)
+                vgpu_view_release(&d->held[i]);
+        virtio_gpu_free(d->gpu);
+        if (d->held_lock_init)
+                pthread_mutex_destroy(&d->held_lock);
         memset(d, 0, sizeof(*d));
 }
 
@@ -303,10 +338,47 @@ void vm_devices_wheel(struct vm_devices *d, int32_t delta)
 
 /* ---- display_source ---- */
 
+/* virtio-gpu scanout 0 as a display_surface. Its pixels are the guest's
+ * backing (in place) or the device's shadow; a shadow handed out is kept
+ * (held[]) until VM_GPU_HELD_VIEWS newer ones were, since display.h
+ * readers do not release surfaces. */
+static int gpu_surface(struct vm_devices *d, struct display_surface *out)
+{
+        struct vgpu_view v;
+        int r = virtio_gpu_scanout(d->gpu, 0, &v);
+
+        if (r < 0)
+                return r;
+        if (v.format != VGPU_FORMAT_B8G8R8X8 && v.format != VGPU_FORMAT_B8G8R8A8) {
+                vgpu_view_release(&v); /* Linux uses XRGB8888 = B8G8R8X8 on x86 */
+                return -ENOTSUP;
+        }
+        *out = (struct display_surface){
+                .pixels = v.pixels,
+                .width = v.width,
+                .height = v.height,
+                .stride = v.stride,
+                .format = DISPLAY_FORMAT_XRGB8888,
+                .generation = v.generation,
+        };
+        pthread_mutex_lock(&d->held_lock);
+        if (v.ref && v.ref != d->held[0].ref) {
+                vgpu_view_release(&d->held[VM_GPU_HELD_VIEWS - 1]);
+                memmove(&d->held[1], &d->held[0], sizeof(d->held[0]) * (VM_GPU_HELD_VIEWS - 1));
+                d->held[0] = v;
+        } else {
+                vgpu_view_release(&v);
+        }
+        pthread_mutex_unlock(&d->held_lock);
+        return 0;
+}
+
 static int ds_get_surface(void *opaque, struct display_surface *out)
 {
         struct vm_devices *d = opaque;
 
+        if (d->gpu)
+                return gpu_surface(d, out);
         if (!d->has_fb)
                 return -ENODEV;
         return fb_get_surface(&d->fb, out);
@@ -316,9 +388,51 @@ static int ds_collect_damage(void *opaque, struct display_rect *rects, size_t ma
 {
         struct vm_devices *d = opaque;
 
+        if (d->gpu)
+                return virtio_gpu_collect_damage(d->gpu, 0, rects, max);
         if (!d->has_fb)
                 return -ENODEV;
         return fb_collect_damage(&d->fb, rects, max);
+}
+
+int vm_devices_screenshot(struct vm_devices *d, const char *path)
+{
+        struct display_surface s;
+        uint8_t *line;
+        FILE *f;
+        int r;
+
+        if (d->has_fb)
+                return fb_screenshot_ppm(&d->fb, path);
+        if (!d->gpu)
+                return -ENODEV;
+        r = gpu_surface(d, &s); /* held[] keeps the pixels alive meanwhile */
+        if (r < 0)
+                return r;
+        line = malloc((size_t)s.width * 3);
+        if (!line)
+                return -ENOMEM;
+        f = fopen(path, "we");
+        if (!f) {
+                r = -errno;
+                free(line);
+                return r;
+        }
+        fprintf(f, "P6\n%u %u\n255\n", s.width, s.height);
+        for (uint32_t y = 0; y < s.height; y++) {
+                const uint8_t *p = s.pixels + (size_t)y * s.stride;
+                for (uint32_t x = 0; x < s.width; x++) {
+                        line[3 * x] = p[4 * x + 2];
+                        line[3 * x + 1] = p[4 * x + 1];
+                        line[3 * x + 2] = p[4 * x];
+                }
+                fwrite(line, 3, s.width, f);
+        }
+        r = ferror(f) ? -EIO : 0;
+        if (fclose(f) != 0 && r == 0)
+                r = -errno;
+        free(line);
+        return r;
 }
 
 static void ds_key(void *opaque, uint16_t code, bool pressed)

@@ -1,5 +1,6 @@
 /* The devices of part 2 as one unit the engine (vm.c) drives: virtio-blk
- * disks, the virtio-input keyboard and tablet, the framebuffer. Created
+ * disks, the virtio-input keyboard and tablet, the display (the VESA
+ * framebuffer or a virtio-gpu), the network cards. Created
  * once with the VM; attached to every boot's KVM VM (memslot, ioeventfds,
  * screen_info), detached when it stops. Also the VM's display_source
  * (protocols/display.h). */
@@ -31,10 +32,26 @@ struct vm_disk_config {
         bool readonly;
 };
 
+enum vm_display {
+        VM_DISPLAY_VESA,        /* framebuffer in screen_info, dirty-log damage */
+        VM_DISPLAY_VIRTIO_GPU,  /* virtio-gpu; damage from the guest's flushes */
+};
+
+/* Parse "vesa" or "virtio-gpu". 0 or -EINVAL. */
+int vm_display_parse(const char *s, enum vm_display *out);
+
+/* The VM's display_source shows virtio-gpu scanout 0; shadow buffers it
+ * handed out stay alive until this many newer ones were (display.h has no
+ * release call yet: a reader must get_surface again on every tick). */
+#define VM_GPU_HELD_VIEWS 4
+
 struct vm_dev_config {
         struct vm_disk_config disks[VM_MAX_DISKS];
         unsigned ndisks;
-        uint32_t fb_width, fb_height; /* 0 x 0: no framebuffer */
+        uint32_t fb_width, fb_height; /* 0 x 0: no display; with virtio-gpu the
+                                       * size the first head asks for */
+        enum vm_display display;
+        unsigned gpu_heads;           /* virtio-gpu scanouts, 1..4 (0: 1) */
         bool no_input;                /* leave out keyboard and tablet */
         struct vm_net_config nics[VM_MAX_NICS];
         unsigned nnics;
@@ -51,6 +68,10 @@ struct vm_devices {
         unsigned nnics;
         struct fb fb;
         bool has_fb;
+        struct virtio_gpu *gpu;
+        pthread_mutex_t held_lock;    /* held[] */
+        bool held_lock_init;
+        struct vgpu_view held[VM_GPU_HELD_VIEWS]; /* newest first */
         const struct guest_mem *mem;
 };
 
@@ -80,6 +101,10 @@ void vm_devices_destroy(struct vm_devices *d);
 void vm_devices_key(struct vm_devices *d, uint16_t evdev_code, bool pressed);
 void vm_devices_pointer(struct vm_devices *d, uint32_t x, uint32_t y, uint32_t buttons);
 void vm_devices_wheel(struct vm_devices *d, int32_t delta);
+
+/* Write what the display shows as a binary PPM (P6). 0 or -errno
+ * (-ENODEV: nothing shown). */
+int vm_devices_screenshot(struct vm_devices *d, const char *path);
 
 /* The display_source for protocol servers (valid while d lives). */
 struct display_source vm_devices_display(struct vm_devices *d);

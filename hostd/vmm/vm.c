@@ -378,9 +378,7 @@ struct display_source vm_display_source(struct vm *vm)
 
 int vm_screenshot(struct vm *vm, const char *path)
 {
-        if (!vm->dev.has_fb)
-                return -ENODEV;
-        return fb_screenshot_ppm(&vm->dev.fb, path);
+        return vm_devices_screenshot(&vm->dev, path);
 }
 
 void *vm_guest_ptr(struct vm *vm, uint64_t gpa, uint64_t len)

@@ -18,6 +18,7 @@
 #include "internal.h"
 #include "log.h"
 #include "macro.h"
+#include "tls-policy.h"
 
 static struct rdp_peer *peer_of(rdpContext *c)
 {
@@ -308,6 +309,12 @@ static gpointer peer_thread(gpointer data)
         st->NtlmSamFile = rdp_tickets_sam_path(&p->srv->tickets);
         if (!st->CertificateContent || !st->PrivateKeyContent || !st->NtlmSamFile)
                 goto out;
+        /* Mozilla "intermediate" (lib/tls-policy.h): TLS 1.2+, ECDHE with
+         * AEAD suites only. */
+        if (!freerdp_settings_set_string(st, FreeRDP_AllowedTlsCiphers,
+                                         TLS_POLICY_OPENSSL_CIPHERS))
+                goto out;
+        st->TLSMinVersion = 0x0303; /* TLS1_2_VERSION */
         st->RdpSecurity = FALSE;
         st->TlsSecurity = p->srv->cfg.allow_tls_only;
         st->NlaSecurity = TRUE;

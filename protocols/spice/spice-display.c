@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "tls-policy.h"
 #include "protocols/spice/agent.h"
 #include "protocols/spice/core.h"
 #include "protocols/spice/input.h"
@@ -328,7 +329,9 @@ int spice_display_start(const struct display_server_config *cfg, struct display_
                 spice_server_set_port(d->server, cfg->plain_port);
         if (cfg->tls_port) {
                 if (spice_server_set_tls(d->server, cfg->tls_port, cfg->ca_file, cfg->cert_file,
-                                         cfg->key_file, NULL, NULL, NULL) != 0) {
+                                         cfg->key_file, NULL, NULL,
+                                         /* Mozilla "intermediate" (lib/tls-policy.h) */
+                                         TLS_POLICY_OPENSSL_CIPHERS) != 0) {
                         *error = g_strdup_printf("spice: cannot use TLS port %u", cfg->tls_port);
                         r = -EINVAL;
                         goto fail;

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <glib.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fixture.h"
@@ -488,6 +489,31 @@ START_TEST(test_session_expiry)
         /* A new sign-in tidies the user's dead sessions. */
         ck_assert_int_eq(bclient_login(c, "alice", "alice-pw"), 200);
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM portal_sessions"), 1);
+
+        /* ... without reading the live ones (sql/005): with 400 live
+         * sessions and 3 dead, the prune reads only the dead rows. */
+        bfx_exec(f, "INSERT INTO portal_sessions (token_hash, csrf_hash, user_name, expires_at,"
+                    " last_seen_at, created_at)"
+                    " SELECT md5(i::text) || md5(i::text), md5(i::text) || md5(i::text), 'alice',"
+                    "  now() + interval '1 hour' - CASE WHEN i <= 3 THEN interval '2 hours'"
+                    "  ELSE interval '0' END, now(), now() - interval '2 hours'"
+                    " FROM generate_series(1, 400) AS i");
+        bfx_exec(f, "ANALYZE portal_sessions");
+        bfx_exec(f, "CREATE OR REPLACE FUNCTION prune_plan() RETURNS text LANGUAGE plpgsql AS $$"
+                    " DECLARE l text; out text := ''; BEGIN"
+                    " FOR l IN EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)"
+                    "  DELETE FROM portal_sessions WHERE user_name = 'alice'"
+                    "  AND (expires_at <= now() OR last_seen_at <= now() - interval '600 seconds')"
+                    " LOOP out := out || l || E'\\n'; END LOOP; RETURN out; END $$");
+        g_autofree char *plan = bfx_str(f, "SELECT prune_plan()");
+        bfx_exec(f, "DROP FUNCTION prune_plan()");
+        /* Index scans only, none of them reading the 398 live rows. */
+        ck_assert_msg(!strstr(plan, "Seq Scan") && strstr(plan, "Index Scan on"), "%s", plan);
+        for (const char *p = strstr(plan, "Index Scan on"); p; p = strstr(p + 1, "Index Scan on")) {
+                const char *rows = strstr(p, "actual rows=");
+                ck_assert_msg(rows && atol(rows + 12) < 50, "%s", plan);
+        }
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM portal_sessions"), 398);
         bclient_free(c);
 }
 END_TEST

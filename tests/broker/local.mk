@@ -47,3 +47,18 @@ tests_broker_with_hostd_SOURCES = tests/broker/with-hostd.c
 tests_broker_with_hostd_CPPFLAGS = $(BROKER_TEST_CPPFLAGS)
 tests_broker_with_hostd_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(HARNESS_LIB) \
 	$(CURL_LIBS) $(TEST_LIBS)
+
+# Body limits (Content-Length and chunked) and NUL in input, with curl
+# against a real vdi-brokerd (tests/harness/broker-start).
+TESTS += tests/broker/edges.sh
+EXTRA_DIST += tests/broker/edges.sh
+
+# PostgreSQL stopped and started again under a real vdi-brokerd: bounded
+# 503s with Retry-After, recovery without a restart.
+TESTS += tests/broker/db-outage.sh
+EXTRA_DIST += tests/broker/db-outage.sh
+
+# Three real brokers behind HAProxy: sessions valid on any broker, the pool
+# loop's leader fails over when it is SIGKILLed.
+TESTS += tests/broker/active-active.sh
+EXTRA_DIST += tests/broker/active-active.sh

@@ -18,4 +18,5 @@ tests_harness_test_ldap_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(LDAP_CFLAGS
 tests_harness_test_ldap_LDADD = $(HARNESS_LIB) $(LDAP_LIBS) $(TEST_LIBS)
 
 EXTRA_DIST += tests/harness/common.sh tests/harness/pg-start tests/harness/pg-stop \
-	tests/harness/slapd-start tests/harness/slapd-stop tests/harness/make-pki tests/harness/sample.ldif
+	tests/harness/slapd-start tests/harness/slapd-stop tests/harness/make-pki tests/harness/sample.ldif \
+	tests/harness/broker-start tests/harness/haproxy-start

@@ -211,9 +211,13 @@ START_TEST(test_pool_lifecycle_with_real_hostd)
 {
         struct pool_loop_config cfg = loop_cfg("broker");
         if (real_vm) {
-                /* A loaded lab must not look like a dead host or a failed boot. */
+                /* A loaded lab must not look like a dead host or a failed boot,
+                 * nor a slow host call (a refresh stops a VM and remakes its
+                 * disk: seen taking over 15 s at load 19) like a dead host. */
                 cfg.policy.heartbeat_timeout_s = 120;
                 cfg.policy.provision_timeout_s = 600;
+                cfg.host_timeout_ms = 120000;
+                cfg.hosts.connect_timeout_ms = 20000;
         }
         struct hostd_proc hp = { .pki = pki, .conninfo = pg->conninfo, .name = "host-a" };
         g_autofree char *sleeper = g_strdup_printf("%s/tests/hostd/sleeper-vm", TOP_SRCDIR);

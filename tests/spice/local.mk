@@ -17,3 +17,9 @@ BENCHES += bench/display-spice
 bench_display_spice_SOURCES = bench/display-spice.c protocols/lsan.c protocols/lsan-unwind.c
 bench_display_spice_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS) $(SPICE_CFLAGS)
 bench_display_spice_LDADD = $(SPICE_CLIENT_LIB) $(SPICE_DISPLAY_LIB) $(TESTSRC_LIB)
+
+# A stand-alone SPICE server for shell probes (tests/tls/profile.sh).
+check_PROGRAMS += tests/spice/serve
+tests_spice_serve_SOURCES = tests/spice/serve.c protocols/lsan.c protocols/lsan-unwind.c
+tests_spice_serve_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CFLAGS) $(GLIB_CFLAGS)
+tests_spice_serve_LDADD = $(SPICE_DISPLAY_LIB) $(TESTSRC_LIB)

@@ -535,7 +535,13 @@ START_TEST(test_timeouts)
         int64_t t0;
 
         db_close(db);
-        db = open_db("timeouts", 1, 500);
+        /* Short statement deadline, generous connect: a connect under a loaded
+         * machine took longer than 500 ms and failed the test. */
+        g_autofree char *tci = conninfo_for("timeouts");
+        struct db_config tcfg = { .conninfo = tci, .pool_size = 1, .connect_timeout_ms = 5000,
+                                  .statement_timeout_ms = 500, .acquire_timeout_ms = 10000 };
+        db = NULL;
+        ck_assert_msg(db_open(&tcfg, &db, &err) == 0, "db_open: %s", err);
 
         /* Server-side statement timeout. */
         t0 = now_ms();
@@ -613,8 +619,27 @@ START_TEST(test_restart_and_pause)
         ck_assert_int_lt(now_ms() - t0, 7000);
         ck_assert_msg(strstr(err, "database"), "%s", err);
         g_clear_pointer(&err, free);
+        /* Known down: the next calls do not dial again until the backoff
+         * has passed; they fail at once with the last reason. */
+        t0 = now_ms();
+        r = db_ping(db, &err);
+        ck_assert_msg(r == -ECONNREFUSED || r == -ETIMEDOUT, "r=%d %s", r, err);
+        ck_assert_msg(strstr(err, "not retried for another"), "%s", err);
+        ck_assert_int_lt(now_ms() - t0, 50);
+        ck_assert_uint_gt(db_redial_wait_ms(db), 0);
+        g_clear_pointer(&err, free);
+        /* The backoff grows while the server stays away, up to 3 s. */
+        for (int i = 0; i < 8; i++) {
+                g_usleep((db_redial_wait_ms(db) + 5) * 1000);
+                ck_assert_int_lt(db_ping(db, &err), 0);
+                g_clear_pointer(&err, free);
+        }
+        ck_assert_uint_gt(db_redial_wait_ms(db), 1500);
+        ck_assert_uint_le(db_redial_wait_ms(db), 3000);
 
         ck_assert_int_eq(harness_pg_restart(pg), 0);
+        /* Back within one backoff period, without reopening anything. */
+        g_usleep((db_redial_wait_ms(db) + 5) * 1000);
         ck_assert_msg(db_desktop_claim(db, pool, "bob", NULL, &cl, &err) == 0, "%s", err);
         ck_assert(!cl.existing);
         db_claim_clear(&cl);

@@ -72,3 +72,12 @@ tests/vmm/net.log: hostd/vdi-vm tests/guest/agent
 tests_vmm_virtio_net_SOURCES = tests/vmm/virtio-net.c
 tests_vmm_virtio_net_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_virtio_net_LDADD = $(VMM_TEST_LDADD)
+
+# virtio-gpu (issue 18): commands and the device without KVM, and a fuzzer.
+check_PROGRAMS += tests/vmm/virtio-gpu
+TESTS += tests/vmm/virtio-gpu tests/fuzz/virtio-gpu.sh
+EXTRA_DIST += tests/fuzz/virtio-gpu.sh
+
+tests_vmm_virtio_gpu_SOURCES = tests/vmm/virtio-gpu.c
+tests_vmm_virtio_gpu_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_virtio_gpu_LDADD = $(VMM_TEST_LDADD)

@@ -1,11 +1,12 @@
 /* The virtio device models on top of virtio-pci: a block device over the
  * disk interface (hostd/storage/disk.h), a network card on a tap device,
- * and the keyboard and tablet of virtio-input. */
+ * the keyboard and tablet of virtio-input, and a 2D virtio-gpu. */
 #pragma once
 
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "virtio-gpu-proto.h"
 #include "virtio-pci.h"
 
 struct disk;
@@ -67,3 +68,32 @@ void virtio_input_pointer(struct virtio_input *in, uint32_t x, uint32_t y, uint3
 void virtio_input_wheel(struct virtio_input *in, int32_t delta);
 /* LED state the guest last set (bit n = LED n), keyboard only. */
 uint32_t virtio_input_leds(struct virtio_input *in);
+
+/* ---- virtio-gpu (virtio 1.x 5.7, 2D) ---- */
+
+struct virtio_gpu;
+
+/* A 2D GPU with num_scanouts (1..VGPU_MAX_SCANOUTS) heads, the first
+ * wanted at width x height; hostmem_max caps the host memory its
+ * resources may take (0: VGPU_DEFAULT_HOSTMEM; see virtio-gpu-proto.h
+ * for every limit). Offers VIRTIO_GPU_F_EDID. Commands run on the
+ * device's own thread. 0 or negative errno. */
+int virtio_gpu_create(unsigned num_scanouts, uint32_t width, uint32_t height, uint64_t hostmem_max,
+                      unsigned intx_gsi, const struct vq_mem *mem, struct virtio_gpu **out);
+struct virtio_dev *virtio_gpu_dev(struct virtio_gpu *gpu);
+void virtio_gpu_free(struct virtio_gpu *gpu);
+
+/* The output, for the display path (any thread). A view holds a
+ * reference: release it with vgpu_view_release. Damage is taken once
+ * (the caller fans it out to several readers). 0 or negative errno
+ * (-ENODEV: the guest shows nothing on that scanout). */
+int virtio_gpu_scanout(struct virtio_gpu *gpu, unsigned s, struct vgpu_view *out);
+int virtio_gpu_collect_damage(struct virtio_gpu *gpu, unsigned s, struct display_rect *rects, size_t max);
+void virtio_gpu_cursor(struct virtio_gpu *gpu, struct vgpu_cursor *out);
+void virtio_gpu_stats(struct virtio_gpu *gpu, struct vgpu_stats *out);
+
+/* Ask the guest for a new layout (any thread): when it differs, the
+ * display event and a configuration interrupt tell the driver, which
+ * re-reads GET_DISPLAY_INFO and the EDIDs. 0 or -EINVAL. */
+int virtio_gpu_set_layout(struct virtio_gpu *gpu, const struct vgpu_head *heads, unsigned n);
+unsigned virtio_gpu_get_layout(struct virtio_gpu *gpu, struct vgpu_head heads[VGPU_MAX_SCANOUTS]);

@@ -562,6 +562,16 @@ bool virtio_enable_notify(struct virtio_dev *vd, unsigned q)
         return more;
 }
 
+void virtio_config_changed(struct virtio_dev *vd)
+{
+        pthread_mutex_lock(&vd->lock);
+        /* 4.1.4.3: a new generation, so that multi-field reads retry. */
+        vd->config_gen++;
+        if ((vd->status & VIRTIO_STATUS_DRIVER_OK) && !vd->broken)
+                raise_irq(vd, vd->msix_config, ISR_CONFIG);
+        pthread_mutex_unlock(&vd->lock);
+}
+
 bool virtio_running(struct virtio_dev *vd)
 {
         bool r;

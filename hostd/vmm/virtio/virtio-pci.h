@@ -48,6 +48,7 @@
 /* Device ids (5) */
 #define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_GPU 16
 #define VIRTIO_ID_INPUT 18
 
 struct virtio_dev;
@@ -148,6 +149,11 @@ void virtio_push_batch(struct virtio_dev *vd, unsigned q, const uint16_t *heads,
 
 /* Re-arm guest notifications for q; true when buffers arrived meanwhile. */
 bool virtio_enable_notify(struct virtio_dev *vd, unsigned q);
+
+/* The device configuration changed (device side, e.g. virtio-gpu's
+ * events_read): bump config_generation and send the configuration
+ * interrupt when the driver is up. vd->lock must NOT be held. */
+void virtio_config_changed(struct virtio_dev *vd);
 
 /* Is the driver up (DRIVER_OK, not broken)? */
 bool virtio_running(struct virtio_dev *vd);

@@ -1,0 +1,129 @@
+#!/bin/sh
+# PostgreSQL goes away under a real vdi-brokerd (tests/harness/broker-start)
+# and comes back:
+#   - while it is stopped (pg_ctl stop), sign-in, launch, the session
+#     check and /healthz answer 503 database_unavailable with Retry-After,
+#     each within a bound (connect and statement timeouts; calls while the
+#     server is known down fail at once: re-dial with backoff);
+#   - the broker keeps running; once PostgreSQL is back (same data, same
+#     port) sign-in and launch work again without restarting the broker,
+#     and a portal session made before the outage is still valid.
+set -u
+top=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+harness=$top/tests/harness
+command -v curl >/dev/null || { echo "curl not found"; exit 77; }
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/broker-db-outage-XXXXXX")
+[ "$(id -u)" != 0 ] || chmod go+x "$dir"
+cleanup() {
+    [ -f "$dir/broker/broker.pid" ] && kill "$(cat "$dir/broker/broker.pid")" 2>/dev/null
+    "$harness/slapd-stop" "$dir/ldap" 2>/dev/null
+    "$harness/pg-stop" "$dir/pg" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+fail() { echo "not ok - $*"; [ -f "$dir/broker/broker.log" ] && tail -n 20 "$dir/broker/broker.log"; exit 1; }
+
+"$harness/pg-start" "$dir/pg" --fast --owner $$ >"$dir/pg.env" || fail "pg-start"
+"$harness/slapd-start" "$dir/ldap" --owner $$ >"$dir/ldap.env" || fail "slapd-start"
+"$harness/make-pki" "$dir/pki" || fail "make-pki"
+cat >"$dir/extra.ini" <<'INI'
+[database]
+connect_timeout_ms = 4000
+statement_timeout_ms = 2000
+acquire_timeout_ms = 2000
+[pools]
+interval_ms = 500
+INI
+"$harness/broker-start" "$dir/broker" --pg "$dir/pg.env" --ldap "$dir/ldap.env" \
+    --pki "$dir/pki" --extra "$dir/extra.ini" --owner $$ >"$dir/broker.env" || fail "broker-start"
+. "$dir/pg.env"
+. "$dir/broker.env"
+
+# req NAME JAR METHOD PATH [BODY]: status in $st, body in $dir/NAME.out,
+# headers in $dir/NAME.hdr, seconds taken in $secs.
+req() {
+    _n=$1 _jar=$2 _m=$3 _p=$4
+    shift 4
+    _csrf=""
+    [ -f "$dir/$_jar.csrf" ] && _csrf=$(cat "$dir/$_jar.csrf")
+    _out=$(curl -sS -m 30 --cacert "$dir/pki/ca.pem" -b "$dir/$_jar.jar" -c "$dir/$_jar.jar" \
+        -X "$_m" -H 'Content-Type: application/json' -H "X-CSRF-Token: $_csrf" \
+        ${1:+--data-binary "$1"} -D "$dir/$_n.hdr" -o "$dir/$_n.out" \
+        -w '%{http_code} %{time_total}' "$BROKER_URL$_p") || fail "$_n: transport error or hang"
+    st=${_out% *}
+    secs=${_out#* }
+}
+login() { # JAR USER PASSWORD
+    req "login-$1" "$1" POST /api/v1/login "{\"username\":\"$2\",\"password\":\"$3\"}"
+    [ "$st" = 200 ] &&
+        sed -n 's/.*"csrf_token":"\([^"]*\)".*/\1/p' "$dir/login-$1.out" >"$dir/$1.csrf"
+}
+under() { awk -v lim="$1" -v t="$2" 'BEGIN { exit !(t < lim) }'; }
+launch_body='{"pool":"no-such-pool","protocol":"rdp"}'
+
+login alice alice alice-pw
+[ "$st" = 200 ] || fail "alice signs in before the outage: $st $(cat "$dir/login-alice.out")"
+echo "ok - alice signed in before the outage"
+
+"$harness/pg-stop" "$dir/pg" || fail "pg-stop"
+t0=$(date +%s)
+expect_503() { # NAME: the last request
+    [ "$st" = 503 ] || fail "$1 during the outage: $st $(cat "$dir/$1.out")"
+    grep -q '"error":"database_unavailable"' "$dir/$1.out" || fail "$1: $(cat "$dir/$1.out")"
+    grep -q "database is not answering" "$dir/$1.out" || fail "$1 message: $(cat "$dir/$1.out")"
+    grep -qi '^Retry-After: [0-9]' "$dir/$1.hdr" || fail "$1: no Retry-After"
+    under 5 "$secs" ||
+        fail "$1 took $secs s during the outage (bound: 5 s)"
+}
+for i in 1 2 3; do
+    req login-bob bob POST /api/v1/login '{"username":"bob","password":"bob-pw"}'
+    expect_503 login-bob
+    req launch alice POST /api/v1/launch "$launch_body"
+    expect_503 launch
+    req me alice GET /api/v1/me
+    expect_503 me
+    req healthz alice GET /healthz
+    [ "$st" = 503 ] || fail "healthz during the outage: $st"
+done
+echo "ok - during the outage: sign-in, launch, session check 503 database_unavailable + Retry-After, each under 5 s ($(cat "$dir/login-bob.out"))"
+
+# Many at once: all bounded, none hangs.
+for i in $(seq 1 16); do
+    ( req "par$i" "par$i" POST /api/v1/login '{"username":"bob","password":"bob-pw"}'
+      echo "$st $secs" >"$dir/par$i.res" ) &
+done
+wait
+for i in $(seq 1 16); do
+    read -r s t <"$dir/par$i.res" || fail "parallel sign-in $i: no answer"
+    [ "$s" = 503 ] || fail "parallel sign-in $i: $s"
+    under 5 "$t" ||
+        fail "parallel sign-in $i took $t s"
+done
+echo "ok - 16 sign-ins at once during the outage: all 503 under 5 s"
+
+kill -0 "$BROKER_PID" || fail "the broker died during the outage"
+sleep 2 # an outage of some seconds, with the backoff growing
+"$harness/pg-start" "$dir/pg" --port "$PGPORT" >/dev/null || fail "pg-start again"
+t1=$(date +%s)
+i=0
+while :; do
+    req login-bob bob POST /api/v1/login '{"username":"bob","password":"bob-pw"}'
+    [ "$st" = 200 ] && break
+    i=$((i + 1))
+    [ "$i" -lt 50 ] || fail "bob cannot sign in 10 s after PostgreSQL came back: $st $(cat "$dir/login-bob.out")"
+    sleep 0.2
+done
+echo "ok - sign-in works again $(($(date +%s) - t1)) s after PostgreSQL came back (outage $((t1 - t0)) s), same broker process"
+kill -0 "$BROKER_PID" || fail "broker restarted?"
+req me alice GET /api/v1/me
+[ "$st" = 200 ] || fail "alice's session after the outage: $st $(cat "$dir/me.out")"
+req launch alice POST /api/v1/launch "$launch_body"
+[ "$st" = 404 ] && grep -q '"error":"unknown_pool"' "$dir/launch.out" ||
+    fail "launch after the outage: $st $(cat "$dir/launch.out")"
+req healthz alice GET /healthz
+[ "$st" = 200 ] || fail "healthz after the outage: $st"
+echo "ok - after the outage: alice's session from before still valid, launch answers from the database, healthz 200"
+grep -q 'pools_leader' "$BROKER_LOG" || fail "pool loop never led"
+exit 0
