@@ -29,6 +29,7 @@
 #include <X11/Xlib.h>
 #include <X11/Xutil.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -331,6 +332,18 @@ static void put_damage(Display *dpy, Window root, GC gc, XImage *img, struct ben
         XSync(dpy, False);
 }
 
+/* The last lines of a helper's log, on stderr (when the reference failed). */
+static void show_log(const char *what, const char *path)
+{
+        g_autofree char *text = NULL;
+        gsize n = 0;
+
+        if (!g_file_get_contents(path, &text, &n, NULL) || n == 0)
+                return;
+        fprintf(stderr, "--- %s (%s), last 4 KiB ---\n%s\n", what, path,
+                n > 4096 ? text + n - 4096 : text);
+}
+
 /* 0 and *out, or -1 with *why when the reference cannot run here. */
 static int run_shadow(const char *dir, int seconds, int fps, struct result *out, const char **why)
 {
@@ -339,6 +352,9 @@ static int run_shadow(const char *dir, int seconds, int fps, struct result *out,
         g_autofree char *helper = bindir ? g_build_filename(bindir, "display-rdp-shadow", NULL) : NULL;
         g_autofree char *xvfb = g_find_program_in_path("Xvfb");
         g_autofree char *disp = NULL, *portarg = NULL, *sock = NULL;
+        g_autofree char *xvfb_log = g_build_filename(dir, "xvfb.log", NULL);
+        g_autofree char *shadow_log = g_build_filename(dir, "shadow.log", NULL);
+        int xvfb_fd = -1, shadow_fd = -1;
         struct bench_src bs = { 0 };
         struct tclient_counts c0, c1;
         struct tclient *c = NULL;
@@ -366,9 +382,10 @@ static int run_shadow(const char *dir, int seconds, int fps, struct result *out,
         sock = g_strdup_printf("/tmp/.X11-unix/X%d", n);
         {
                 char *argv[] = { xvfb, disp, "-screen", "0", "1024x768x24", "-nolisten", "tcp", NULL };
-                if (!g_spawn_async(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD |
-                                   G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
-                                   NULL, NULL, &xpid, NULL)) {
+                /* Its output is kept and shown if the reference fails. */
+                xvfb_fd = open(xvfb_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                if (!g_spawn_async_with_fds(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                            &xpid, -1, xvfb_fd, xvfb_fd, NULL)) {
                         *why = "Xvfb failed to start";
                         return -1;
                 }
@@ -400,9 +417,9 @@ static int run_shadow(const char *dir, int seconds, int fps, struct result *out,
                 env = g_environ_setenv(env, "XDG_CONFIG_HOME", dir, TRUE);
                 env = g_environ_setenv(env, "WLOG_LEVEL", "ERROR", TRUE);
                 env = g_environ_setenv(env, "ASAN_OPTIONS", "detect_leaks=0", TRUE);
-                bool ok = g_spawn_async(NULL, argv, env, G_SPAWN_DO_NOT_REAP_CHILD |
-                                        G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
-                                        NULL, NULL, &spid, NULL);
+                shadow_fd = open(shadow_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                bool ok = g_spawn_async_with_fds(NULL, argv, env, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                                                 NULL, &spid, -1, shadow_fd, shadow_fd, NULL);
                 g_strfreev(env);
                 if (!ok) {
                         *why = "the shadow server failed to start";
@@ -453,6 +470,14 @@ out:
         stop_child(xpid);
         if (bs.ts)
                 testsrc_free(bs.ts);
+        if (rc < 0) {
+                show_log("the shadow server's output", shadow_log);
+                show_log("Xvfb's output", xvfb_log);
+        }
+        if (shadow_fd >= 0)
+                close(shadow_fd);
+        if (xvfb_fd >= 0)
+                close(xvfb_fd);
         return rc;
 }
 

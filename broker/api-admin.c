@@ -632,11 +632,23 @@ static void h_image_version_add(void *ctx, const struct http_request *req,
 
 /* ---- hosts, desktops ---- */
 
+/* A host that stopped heartbeating is down as soon as it is late ($1 s,
+ * [pools] heartbeat_timeout_s), whether or not the pool loop has marked it
+ * so yet (it does the same with the same limit; no loop may be running). */
 DB_STMT(hosts_list,
-        "SELECT h.id, h.name, h.address, h.port, h.state, h.vcpus, h.memory_mb,"
-        "  h.last_heartbeat, (SELECT count(*) FROM desktops d WHERE d.host_id = h.id) AS desktops"
-        " FROM hosts h ORDER BY h.name",
-        0);
+        "SELECT h.id, h.name, h.address, h.port,"
+        "  CASE WHEN h.state = 'up' AND s.stale THEN 'down' ELSE h.state END AS state,"
+        "  CASE WHEN h.state = 'up' AND h.last_heartbeat IS NULL THEN 'never sent a heartbeat'"
+        "       WHEN h.state = 'up' AND s.stale THEN"
+        "         format('no heartbeat for %s s (limit %s s)', s.age, $1::integer)"
+        "       WHEN h.state = 'down' THEN h.down_reason END AS down_reason,"
+        "  h.vcpus, h.memory_mb, h.last_heartbeat, s.age AS heartbeat_age_s,"
+        "  (SELECT count(*) FROM desktops d WHERE d.host_id = h.id) AS desktops"
+        " FROM hosts h,"
+        "  LATERAL (SELECT floor(extract(epoch FROM now() - h.last_heartbeat))::bigint AS age) a,"
+        "  LATERAL (SELECT a.age AS age, a.age IS NULL OR a.age > $1::integer AS stale) s"
+        " ORDER BY h.name",
+        1);
 DB_STMT(desktops_admin_list,
         "SELECT d.id, d.name, p.name AS pool, h.name AS host, d.state, d.pending_action,"
         "  a.user_name AS assigned_to, d.spice_port, d.rdp_port, d.state_changed_at"
@@ -655,7 +667,10 @@ DB_STMT(desktop_mark_stmt,
 static void h_hosts_list(void *ctx, const struct http_request *req, struct http_response *resp)
 {
         ADMIN_ENTER(b, req, resp, s);
-        respond_rows(b, resp, &hosts_list, NULL, "hosts");
+        char limit[24];
+        snprintf(limit, sizeof(limit), "%" PRId64, b->cfg->heartbeat_timeout_s);
+        const char *params[] = { limit };
+        respond_rows(b, resp, &hosts_list, params, "hosts");
 }
 
 static void h_desktops_list(void *ctx, const struct http_request *req,

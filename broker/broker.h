@@ -61,6 +61,7 @@ struct broker_config {
         bool pools_enabled;
         int64_t pools_interval_ms;
         int64_t pools_release_idle_s;
+        int64_t heartbeat_timeout_s; /* a host silent for longer is down */
         /* [portal] */
         char *assets;
         /* [log] */

@@ -82,6 +82,10 @@ const struct conf_option broker_conf_options[] = {
         { "pools", "release_idle_s", CONF_INT, O(pools_release_idle_s), "300", 1, 86400, 0,
           "floating pools: a claimed desktop without a connected client for this long is "
           "released and refreshed for the next user" },
+        { "pools", "heartbeat_timeout_s", CONF_INT, O(heartbeat_timeout_s), "30", 2, 86400, 0,
+          "a host without a heartbeat for this long is down: the admin API shows it so, and the "
+          "loop replaces its floating desktops elsewhere (hosts heartbeat every [database] "
+          "heartbeat_s of hostd.conf)" },
 
         { "portal", "assets", CONF_PATH, O(assets), PORTAL_ASSETS_DIR, 0, 0, 0,
           "directory with the portal's index.html, app.js and style.css" },

@@ -571,7 +571,7 @@ static int run(struct ctl *c, int argc, char **argv)
                 static const struct column cols[] = {
                         { "name", "HOST" },   { "address", "ADDRESS" },     { "port", "PORT" },
                         { "state", "STATE" }, { "desktops", "DESKTOPS" },
-                        { "last_heartbeat", "LAST HEARTBEAT" },
+                        { "last_heartbeat", "LAST HEARTBEAT" }, { "down_reason", "WHY DOWN" },
                 };
                 need_args(argc, 0, 0);
                 return list(c, "/api/v1/admin/hosts", "hosts", cols, G_N_ELEMENTS(cols));

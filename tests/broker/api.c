@@ -811,6 +811,69 @@ START_TEST(test_admin_sessions_audit_timings)
 }
 END_TEST
 
+/* A host that stopped heartbeating shows as down in the admin API, with
+ * the reason, as soon as it is late ([pools] heartbeat_timeout_s, 30 s by
+ * default): no pool loop runs here to mark it. One that heartbeats is up;
+ * one in maintenance stays so; one the loop marked down keeps its reason. */
+static json_t *host_named(json_t *hosts, const char *name)
+{
+        size_t i;
+        json_t *h;
+        json_array_foreach (hosts, i, h)
+                if (!g_strcmp0(json_string_value(json_object_get(h, "name")), name))
+                        return h;
+        return NULL;
+}
+
+START_TEST(test_admin_hosts_heartbeat)
+{
+        struct bclient *d = bclient_new(f);
+        bfx_reset(f);
+        bfx_exec(f, "UPDATE hosts SET last_heartbeat = now() - interval '2 s' WHERE name = 'h1';"
+                    "UPDATE hosts SET last_heartbeat = now() - interval '95 s' WHERE name = 'h2';"
+                    "INSERT INTO hosts (name, address, state, last_heartbeat) VALUES"
+                    " ('h3', '127.0.0.1', 'up', NULL),"
+                    " ('h4', '127.0.0.1', 'maintenance', now() - interval '1 hour'),"
+                    " ('h5', '127.0.0.1', 'up', now() - interval '31 s');"
+                    "INSERT INTO hosts (name, address, state, down_reason, last_heartbeat) VALUES"
+                    " ('h6', '127.0.0.1', 'down', 'host h6: no heartbeat for 40 s (limit 30 s)',"
+                    "  now() - interval '10 minutes')");
+        ck_assert_int_eq(bclient_login(d, BFX_LOCAL_ADMIN, BFX_LOCAL_ADMIN_PW), 200);
+        struct breply r = bclient_req(d, "GET", "/api/v1/admin/hosts", NULL, NULL, false);
+        ck_assert_int_eq(r.status, 200);
+        json_t *hosts = json_object_get(r.json, "hosts");
+        ck_assert_int_eq(json_array_size(hosts), 6);
+        json_t *h1 = host_named(hosts, "h1"), *h2 = host_named(hosts, "h2"),
+               *h3 = host_named(hosts, "h3"), *h4 = host_named(hosts, "h4"),
+               *h5 = host_named(hosts, "h5"), *h6 = host_named(hosts, "h6");
+        ck_assert(h1 && h2 && h3 && h4 && h5 && h6);
+        ck_assert_str_eq(json_string_value(json_object_get(h1, "state")), "up");
+        ck_assert(json_is_null(json_object_get(h1, "down_reason")));
+        ck_assert_int_le(json_integer_value(json_object_get(h1, "heartbeat_age_s")), 5);
+        ck_assert_str_eq(json_string_value(json_object_get(h2, "state")), "down");
+        const char *why = json_string_value(json_object_get(h2, "down_reason"));
+        ck_assert_msg(why && g_str_has_prefix(why, "no heartbeat for 9") && strstr(why, "(limit 30 s)"),
+                      "h2: %s", why ? why : "(null)");
+        ck_assert_str_eq(json_string_value(json_object_get(h3, "state")), "down");
+        ck_assert_str_eq(json_string_value(json_object_get(h3, "down_reason")), "never sent a heartbeat");
+        ck_assert(json_is_null(json_object_get(h3, "heartbeat_age_s")));
+        ck_assert_str_eq(json_string_value(json_object_get(h4, "state")), "maintenance");
+        ck_assert_str_eq(json_string_value(json_object_get(h5, "state")), "down");
+        ck_assert_str_eq(json_string_value(json_object_get(h6, "state")), "down");
+        ck_assert_str_eq(json_string_value(json_object_get(h6, "down_reason")),
+                         "host h6: no heartbeat for 40 s (limit 30 s)");
+        breply_free(&r);
+        /* It heartbeats again (what vdi-hostd's heartbeat does): up. */
+        bfx_exec(f, "UPDATE hosts SET last_heartbeat = now() WHERE name = 'h2'");
+        r = bclient_req(d, "GET", "/api/v1/admin/hosts", NULL, NULL, false);
+        ck_assert_str_eq(json_string_value(json_object_get(host_named(json_object_get(r.json, "hosts"), "h2"),
+                                                           "state")),
+                         "up");
+        breply_free(&r);
+        bclient_free(d);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("broker-api");
@@ -830,6 +893,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_admin_refused_for_users);
         tcase_add_test(tc, test_admin_pools);
         tcase_add_test(tc, test_admin_inventory);
+        tcase_add_test(tc, test_admin_hosts_heartbeat);
         tcase_add_test(tc, test_admin_sessions_audit_timings);
         suite_add_tcase(s, tc);
         return s;

@@ -58,9 +58,25 @@ cleanup() {
     if [ "$keep" = 0 ]; then rm -rf "$dir"; else echo "# state kept in $dir"; fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# scripts/stack's watcher sends SIGTERM when the host or the broker died
+# (DIR/stack-failed says how): fail at once with that, instead of waiting
+# for desktops that can never come.
+child=""
+stack_died() {
+    trap - TERM
+    [ -z "$child" ] || kill "$child" 2>/dev/null
+    if [ -f "$dir/stack-failed" ]; then
+        bad "the stack stays up (scripts/stack's watcher saw a part of it die)"
+        sed 's/^/#   /' "$dir/stack-failed"
+        keep=1
+        finish
+    fi
+    exit 130
+}
+trap stack_died TERM
+trap 'exit 130' INT
 
-export VDI_PORTS=auto
+export VDI_PORTS=auto VDI_STACK_NOTIFY_PID=$$
 # Small screens: the host's display servers run under TCG in the lab.
 export VDI_IMAGE=tiny VDI_RELEASE_IDLE_S=20 VDI_FRAMEBUFFER=640x480
 cat >"$dir/pools.conf" <<'POOLS'
@@ -94,6 +110,7 @@ sql() { psql -XAtq -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
 wait_sql() { # SECONDS SQL: until SQL prints "t"
     end=$(($(date +%s) + $1))
     while [ "$(date +%s)" -lt "$end" ]; do
+        [ ! -f "$dir/stack-failed" ] || stack_died
         [ "$(sql "$2")" = t ] && return 0
         sleep 1
     done
@@ -120,9 +137,13 @@ else
 fi
 
 client() { # USER PROTOCOL KEYS
+    # In the background: a signal from the stack's watcher ends the wait.
     "$b/tests/e2e/client" --broker "${PORTAL%/}" --ca "$CA" --user "$1" --password "$1-pw" \
-        --pool office --protocol "$2" --keys "$3" --timeout 180 >"$dir/client-$2.out" 2>"$dir/client-$2.err"
+        --pool office --protocol "$2" --keys "$3" --timeout 180 >"$dir/client-$2.out" 2>"$dir/client-$2.err" &
+    child=$!
+    wait "$child"
     st=$?
+    child=""
     sed 's/^/#   /' "$dir/client-$2.out"
     [ "$st" = 0 ] || tail -n 20 "$dir/client-$2.err" | sed 's/^/#   stderr: /'
     return "$st"
@@ -182,7 +203,7 @@ PY
 
 screenshot() { # DISPLAY OUT.png: the root window, with GStreamer
     gst-launch-1.0 -q ximagesrc display-name="$1" num-buffers=1 use-damage=false ! videoconvert ! \
-        pngenc ! filesink location="$2" >/dev/null 2>&1
+        pngenc ! filesink location="$2" >>"$dir/gst.log" 2>&1
 }
 
 # Whether the screen shows the agent's desktop (background 0x204060): the
@@ -190,7 +211,7 @@ screenshot() { # DISPLAY OUT.png: the root window, with GStreamer
 # screen) is a quarter of it, and most of that must be the background.
 shows_desktop() { # DISPLAY
     gst-launch-1.0 -q ximagesrc display-name="$1" num-buffers=1 use-damage=false ! videoconvert ! \
-        video/x-raw,format=RGB ! filesink location="$dir/screen.rgb" >/dev/null 2>&1 || return 1
+        video/x-raw,format=RGB ! filesink location="$dir/screen.rgb" >>"$dir/gst.log" 2>&1 || return 1
     python3 - "$dir/screen.rgb" <<'PY'
 import sys
 data = open(sys.argv[1], "rb").read()
@@ -209,7 +230,7 @@ PY
 }
 
 xvfb() { # DISPLAYNUMBER
-    Xvfb ":$1" -screen 0 1280x900x24 -nolisten tcp >/dev/null 2>&1 &
+    Xvfb ":$1" -screen 0 1280x900x24 -nolisten tcp >"$dir/xvfb-$1.log" 2>&1 &
     echo $!
 }
 
@@ -246,7 +267,8 @@ if command -v xfreerdp >/dev/null && command -v Xvfb >/dev/null; then
     shows_desktop :91
     screenshot :91 "$b/tests/e2e/xfreerdp.png"
     [ "$shown" = 0 ] && ok "xfreerdp with the downloaded .rdp file shows the desktop (tests/e2e/xfreerdp.png)" ||
-        { bad "xfreerdp shows the desktop"; tail -n 20 "$dir/xfreerdp.log" | sed 's/^/#   /'; }
+        { bad "xfreerdp shows the desktop"; tail -n 20 "$dir/xfreerdp.log" | sed 's/^/#   /'
+          tail -n 5 "$dir/xvfb-91.log" "$dir/gst.log" 2>/dev/null | sed 's/^/#   /'; }
     kill "$xf" "$xv" 2>/dev/null
     wait "$xf" 2>/dev/null
 else
@@ -267,7 +289,8 @@ if command -v remote-viewer >/dev/null && command -v Xvfb >/dev/null; then
     shows_desktop :92
     screenshot :92 "$b/tests/e2e/remote-viewer.png"
     [ "$shown" = 0 ] && ok "remote-viewer with the downloaded .vv file shows the desktop (tests/e2e/remote-viewer.png)" ||
-        { bad "remote-viewer shows the desktop"; tail -n 20 "$dir/remote-viewer.log" | sed 's/^/#   /'; }
+        { bad "remote-viewer shows the desktop"; tail -n 20 "$dir/remote-viewer.log" | sed 's/^/#   /'
+          tail -n 5 "$dir/xvfb-92.log" "$dir/gst.log" 2>/dev/null | sed 's/^/#   /'; }
     kill "$rv" "$xv" 2>/dev/null
     wait "$rv" 2>/dev/null
 else
