@@ -139,7 +139,10 @@ wait "$bg_pid" || rc=$?
 bg_pid=
 hang_time=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 expect "--timeout: exit 124" 124 "$rc"
-expect "--timeout: says so" "lab: timed out after 20 s running: sleep 1000" "$(cat "$work/hang.err")"
+expect "--timeout: says so" "lab: timed out after 20 s running: sleep 1000" "$(head -n 1 "$work/hang.err")"
+kept=$(sed -n 's/^lab: guest console kept in //p' "$work/hang.err")
+expect "--timeout: the guest console is kept" "yes" "$([ -n "$kept" ] && [ -e "$kept" ] && echo yes || echo "no (${kept:-no path})")"
+[ -z "$kept" ] || rm -f "$kept"
 
 echo "# lab boot with kvm-smoke and checks: ${main_time} s; timeout check: ${hang_time} s"
 if [ "$failed" != 0 ]; then
