@@ -18,6 +18,7 @@ struct hostd_proc {
         int port;
         int port_min;    /* [vm] port range start */
         const char *framebuffer; /* [vm] framebuffer WxH, or NULL for the default */
+        int stop_timeout_s;      /* [vm] stop_timeout_s, 0 for 3 */
 };
 
 /* Make the PKI in dir (make-pki) and, for client certificates signed by
