@@ -28,8 +28,9 @@
 # Knobs: VDI_IMAGE_DIR [/var/cache/vdi/images], VDI_DEB_CACHE
 # [/var/cache/vdi/debs], GOLDEN_BUILD_OPTS (more tools/image-build options,
 # e.g. --force), LAB_OPTS (more tests/lab/run options), GOLDEN_BOOT_TIMEOUT
-# (s, default 900), GOLDEN_CPUS, GOLDEN_MEMORY (MiB), GOLDEN_KEEP=1 (keep
-# the clone and hostd's state in golden-out/state).
+# (s, default 900), GOLDEN_CPUS, GOLDEN_MEMORY (MiB), GOLDEN_RDP_FROM_BOOT=1
+# (RDP connects at the start too: today it is dropped while Xorg starts),
+# GOLDEN_KEEP=1 (keep the clone and hostd's state in golden-out/state).
 set -u
 src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${abs_top_builddir:-$src}
@@ -81,7 +82,7 @@ done
 sum0=$(sha256sum <"$bundle/disk.qcow2")
 
 # ---- one lab boot: vdi-hostd, the desktop, both clients ----
-LAB_OPTS="--timeout 1500 --mem 4096 --env GOLDEN_BOOT_TIMEOUT --env GOLDEN_CPUS --env GOLDEN_MEMORY ${LAB_OPTS:-}"
+LAB_OPTS="--timeout 1500 --mem 4096 --env GOLDEN_BOOT_TIMEOUT --env GOLDEN_CPUS --env GOLDEN_MEMORY --env GOLDEN_RDP_FROM_BOOT ${LAB_OPTS:-}"
 LAB_CONSOLE_LOG=$out/lab-console.log
 export LAB_OPTS LAB_CONSOLE_LOG
 t2=$(date +%s)
