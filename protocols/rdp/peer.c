@@ -301,6 +301,8 @@ static gpointer peer_thread(gpointer data)
         freerdp_peer *client = p->client;
         rdpSettings *st = client->settings;
         HANDLE handles[40];
+        const char *why = "setup failed";
+        bool why_update = false;
 
         /* Key material from memory (read at start, before any privilege
          * drop); no SAM file yet means no ticket was ever set: refuse. */
@@ -346,27 +348,50 @@ static gpointer peer_thread(gpointer data)
 
         for (;;) {
                 DWORD n = client->GetEventHandles(client, handles, ARRAY_SIZE(handles) - 3);
-                if (n == 0)
+                int r;
+                if (n == 0) {
+                        why = "no event handles";
                         break;
+                }
                 handles[n++] = WTSVirtualChannelManagerGetEventHandle(p->vcm);
                 handles[n++] = p->stop_event;
                 handles[n++] = p->update_event;
-                if (WaitForMultipleObjects(n, handles, FALSE, INFINITE) == WAIT_FAILED)
+                if (WaitForMultipleObjects(n, handles, FALSE, INFINITE) == WAIT_FAILED) {
+                        why = "wait failed";
                         break;
-                if (WaitForSingleObject(p->stop_event, 0) == WAIT_OBJECT_0)
+                }
+                if (WaitForSingleObject(p->stop_event, 0) == WAIT_OBJECT_0) {
+                        why = "server stopping";
                         break;
-                if (!client->CheckFileDescriptor(client) || p->refused)
+                }
+                if (p->refused) {
+                        why = "logon refused";
                         break;
-                if (!WTSVirtualChannelManagerCheckFileDescriptor(p->vcm))
+                }
+                if (!client->CheckFileDescriptor(client)) {
+                        why = "client connection closed or unreadable";
                         break;
+                }
+                if (!WTSVirtualChannelManagerCheckFileDescriptor(p->vcm)) {
+                        why = "virtual channel error";
+                        break;
+                }
                 handle_drdynvc(p);
                 if (WaitForSingleObject(p->update_event, 0) == WAIT_OBJECT_0) {
                         ResetEvent(p->update_event);
-                        if (send_update(p) < 0)
+                        if ((r = send_update(p)) < 0) {
+                                why = g_strerror(-r);
+                                why_update = true;
                                 break;
+                        }
                 }
         }
 out:
+        /* Say why a session ended: an update that failed cuts the client
+         * off, and nothing else would tell. */
+        if (p->authorized && !p->refused)
+                log_notice("rdp_session_end", "port=%u reason=\"%s%s\"", p->srv->port,
+                         why_update ? "sending an update failed: " : "", why);
         if (p->refused || !p->authorized) {
                 g_mutex_lock(&p->srv->lock);
                 p->srv->stats.refused++;

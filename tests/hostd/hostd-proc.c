@@ -51,10 +51,13 @@ static int write_config(struct hostd_proc *p, const char *path)
                                "[hostd]\nname=%s\nstate_dir=%s\nruntime_dir=%s/run\nlog_level=debug\n"
                                "[api]\nlisten=127.0.0.1\nport=0\ncert=%s/server.pem\n"
                                "key=%s/server.key\nclient_ca=%s/ca.pem\npublic_address=127.0.0.1\n"
-                               "[vm]\nbinary=%s\nport_min=%d\nport_max=%d\nstop_timeout_s=3\n",
+                               "[vm]\nbinary=%s\nport_min=%d\nport_max=%d\nstop_timeout_s=%d\n",
                                p->name ? p->name : "test-host", p->state_dir, p->dir, p->pki, p->pki,
                                p->pki, p->vm_binary, p->port_min ? p->port_min : 47000,
-                               (p->port_min ? p->port_min : 47000) + 199);
+                               (p->port_min ? p->port_min : 47000) + 199,
+                               p->stop_timeout_s ? p->stop_timeout_s : 3);
+        if (p->framebuffer)
+                g_string_append_printf(s, "framebuffer=%s\n", p->framebuffer);
         if (p->conninfo)
                 g_string_append_printf(s, "[database]\nconninfo=%s\nheartbeat_s=1\n", p->conninfo);
         return g_file_set_contents(path, s->str, (gssize)s->len, NULL) ? 0 : -1;
@@ -98,7 +101,8 @@ int hostd_proc_start(struct hostd_proc *p)
         /* "listening port=N" on stdout once the API is up. */
         while (got < sizeof(buf) - 1) {
                 struct pollfd pf = { .fd = out[0], .events = POLLIN };
-                if (poll(&pf, 1, 20000) <= 0)
+                /* Slow under a loaded lab: ASan start-up under TCG. */
+                if (poll(&pf, 1, 120000) <= 0)
                         break;
                 ssize_t n = read(out[0], buf + got, sizeof(buf) - 1 - got);
                 if (n <= 0)

@@ -17,6 +17,8 @@ struct hostd_proc {
         pid_t pid;
         int port;
         int port_min;    /* [vm] port range start */
+        const char *framebuffer; /* [vm] framebuffer WxH, or NULL for the default */
+        int stop_timeout_s;      /* [vm] stop_timeout_s, 0 for 3 */
 };
 
 /* Make the PKI in dir (make-pki) and, for client certificates signed by
@@ -24,7 +26,9 @@ struct hostd_proc {
 int hostd_proc_pki(const char *dir);
 
 /* Start vdi-hostd (built tree) with p's fields; p->dir is created when
- * NULL and kept across restarts. 0 or -1 (daemon's log on stderr). */
+ * NULL and kept across restarts (set p->dir and p->state_dir yourself to
+ * keep the state elsewhere: the runtime sockets stay in p->dir/run).
+ * 0 or -1 (daemon's log on stderr). */
 int hostd_proc_start(struct hostd_proc *p);
 /* SIGTERM the daemon and wait (VMs keep running). */
 void hostd_proc_stop(struct hostd_proc *p);
