@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tests/tap-check.h"
 #include "tests/rdp/client.h"
 #include "tests/spice/client.h"
 
@@ -46,23 +47,6 @@
 static const uint32_t palette[7] = { 0xff2020, 0x20e020, 0x2040ff, 0xffff20,
                                      0xff20ff, 0x20ffff, 0xff9000 };
 
-static int n_checks, n_failed;
-
-static bool check(bool ok, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static bool check(bool ok, const char *fmt, ...)
-{
-        va_list ap;
-
-        n_checks++;
-        n_failed += !ok;
-        printf("%s %d - ", ok ? "ok" : "not ok", n_checks);
-        va_start(ap, fmt);
-        vprintf(fmt, ap);
-        va_end(ap);
-        putchar('\n');
-        fflush(stdout);
-        return ok;
-}
 
 static double now_ms(void)
 {

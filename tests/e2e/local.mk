@@ -11,7 +11,7 @@ tests_e2e_client_LDADD = $(TCLIENT_LIBS) $(SPICE_CLIENT_LIB) $(CURL_LIBS) $(JANS
 TESTS += tests/e2e/e2e.sh
 tests/e2e/e2e.log: tests/e2e/client tests/guest/initrd.gz hostd/vdi-vm hostd/vdi-hostd broker/vdi-brokerd \
 	tools/vdictl hostd/vdi-img
-EXTRA_DIST += tests/e2e/e2e.sh
+EXTRA_DIST += tests/e2e/e2e.sh tests/tap-check.h
 CLEANFILES += tests/e2e/xfreerdp.png tests/e2e/remote-viewer.png tests/e2e/portal.png
 dist_noinst_SCRIPTS += scripts/stack scripts/lab-hostd
 

@@ -48,6 +48,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "tests/tap-check.h"
 #include "tests/hostd/hostd-proc.h"
 #include "tests/rdp/client.h"
 #include "tests/spice/client.h"
@@ -64,25 +65,8 @@
 #define IMAGE_ID "deb12-golden"
 #define VM_ID "golden1"
 
-static int n_checks, n_failed;
 static const char *out;
 static struct hostd_proc hp;
-
-static bool check(bool ok, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static bool check(bool ok, const char *fmt, ...)
-{
-        va_list ap;
-
-        n_checks++;
-        n_failed += !ok;
-        printf("%s %d - ", ok ? "ok" : "not ok", n_checks);
-        va_start(ap, fmt);
-        vprintf(fmt, ap);
-        va_end(ap);
-        putchar('\n');
-        fflush(stdout);
-        return ok;
-}
 
 static double now_s(void)
 {
