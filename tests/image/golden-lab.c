@@ -695,6 +695,13 @@ int main(int argc, char **argv)
         hp.pki = work;
         hp.dir = g_build_filename(work, "hostd", NULL);
         hp.state_dir = g_build_filename(out, "state", NULL);
+        {
+                /* A fresh store each time: tests/lab/run boots the lab once
+                 * more for the same command when the lab's kernel dies. */
+                g_autofree char *q = g_shell_quote(hp.state_dir);
+                g_autofree char *rm = g_strdup_printf("rm -rf %s", q);
+                (void)!system(rm);
+        }
         hp.framebuffer = G_STRINGIFY(W) "x" G_STRINGIFY(H);
         /* Time for a sanitizer report to be written whole before a kill. */
         hp.stop_timeout_s = 60;

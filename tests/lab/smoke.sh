@@ -3,9 +3,9 @@
 # tests/lab/needs-kvm, and tests/lab/run passes exit status, stdout, stderr,
 # environment and a port forward through, and enforces --timeout.
 #
-# Lab boots cost seconds of CPU under TCG, so there are two, run in
-# parallel: one carries every check of a command that completes, the other
-# a command that hangs.  Exit 0 pass, 1 fail, 77 skip (no lab possible here).
+# Lab boots cost seconds of CPU under TCG, so they run two at a time: one
+# carries every check of a command that completes, one a command that hangs,
+# then a kernel that panics (booted twice) and one that stops answering.  Exit 0 pass, 1 fail, 77 skip (no lab possible here).
 # Bash-only below: re-run with bash if started by another shell ("sh script").
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -eu -o pipefail
@@ -144,7 +144,37 @@ kept=$(sed -n 's/^lab: guest console kept in //p' "$work/hang.err")
 expect "--timeout: the guest console is kept" "yes" "$([ -n "$kept" ] && [ -e "$kept" ] && echo yes || echo "no (${kept:-no path})")"
 [ -z "$kept" ] || rm -f "$kept"
 
-echo "# lab boot with kvm-smoke and checks: ${main_time} s; timeout check: ${hang_time} s"
+# Boots 3 to 5, two at a time: a lab whose kernel dies is booted once more
+# for the same command, said out loud and listed in the deaths file; a lab
+# whose kernel stops answering (its heartbeat stopped) is stopped within
+# LAB_STALL seconds instead of running into --timeout.
+start=$EPOCHREALTIME
+LAB_LOG_DIR=$work/logs LAB_RETRY=1 "$run" --timeout 300 -- \
+    sh -c 'echo c >/proc/sysrq-trigger; sleep 60' >"$work/panic.out" 2>"$work/panic.err" &
+bg_pid=$!
+rc=0
+LAB_LOG_DIR=$work/logs-stall LAB_STALL=20 LAB_RETRY=0 "$run" --timeout 300 -- \
+    sh -c 'pkill -STOP -f "[l]ab-heartbeat"; sleep 250' >"$work/stall.out" 2>"$work/stall.err" || rc=$?
+stall_time=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+expect "a frozen lab: exit 125" 125 "$rc"
+expect "a frozen lab: stopped by its heartbeat, not by --timeout" "yes" \
+    "$(awk -v t="$stall_time" 'BEGIN { print (t < 240 ? "yes" : "no (" t " s)") }')"
+expect "a frozen lab: says so" 1 \
+    "$(grep -c "^lab: the lab froze (no heartbeat from the lab's kernel for [0-9]* s) after .*: giving up after 1 boot(s)" "$work/stall.err" || true)"
+rc=0
+wait "$bg_pid" || rc=$?
+bg_pid=
+expect "a lab whose kernel panics: exit 125 after two boots" 125 "$rc"
+expect "a lab whose kernel panics: booted once more, said out loud" 1 \
+    "$(grep -c '^lab: ===== the lab died (Kernel panic - not syncing: sysrq triggered crash) after .* s; booting it once more' "$work/panic.err" || true)"
+expect "a lab whose kernel panics: both deaths listed" 2 "$(wc -l <"$work/logs/deaths" 2>/dev/null || echo 0)"
+expect "a lab whose kernel panics: both consoles kept" 2 "$(find "$work/logs" -name 'console-*.log' | wc -l)"
+# The dump of the panicking task's stack bottom: a healthy stack (sysrq's
+# crash) still holds the end marker, STACK_END_MAGIC, in its first word.
+expect "a lab whose kernel panics: the stack's end marker is dumped" 0x0000000057ac6e9d \
+    "$(grep -h -A1 'x /32gx' "$work"/logs/console-*.log | grep -m1 -oE ': 0x[0-9a-f]{16}' | cut -c3-)"
+
+echo "# lab boot with kvm-smoke and checks: ${main_time} s; timeout check: ${hang_time} s; stall check: ${stall_time} s"
 if [ "$failed" != 0 ]; then
     echo "# stdout of the lab command:"
     sed 's/^/#   /' "$work/out"
