@@ -149,8 +149,11 @@ bad:
         return -EINVAL;
 }
 
-/* What the control socket needs besides the VM. */
+/* What the control socket needs besides the VM.  Control requests and
+ * signals may arrive while main tears the VM down: they go through the
+ * gate (vm_enter/vm_leave) and find vm and remote gone once it is shut. */
 struct app {
+        pthread_rwlock_t gate;
         struct vm *vm;
         struct control *ctl;
         unsigned cpus;
@@ -164,6 +167,27 @@ struct app {
         int console_out, pipe_rd;
         pthread_t tee;
 };
+
+/* The VM while the gate is open, else NULL; vm_leave() either way. */
+static struct vm *vm_enter(struct app *a)
+{
+        pthread_rwlock_rdlock(&a->gate);
+        return a->vm;
+}
+
+static void vm_leave(struct app *a)
+{
+        pthread_rwlock_unlock(&a->gate);
+}
+
+static void request_stop(struct app *a)
+{
+        struct vm *vm = vm_enter(a);
+
+        if (vm)
+                vm_request_stop(vm);
+        vm_leave(a);
+}
 
 static void on_event(void *opaque, const char *event, const char *detail)
 {
@@ -215,35 +239,57 @@ static void h_stop(void *o)
         struct app *a = o;
 
         atomic_store(&a->stop_requested, true);
-        vm_request_stop(a->vm);
+        request_stop(a);
 }
 
 static int h_reset(void *o, char *err, size_t n)
 {
-        vm_request_reset(((struct app *)o)->vm);
-        return 0;
+        struct vm *vm = vm_enter(o);
+
+        if (vm)
+                vm_request_reset(vm);
+        else
+                snprintf(err, n, "the VM is stopping");
+        vm_leave(o);
+        return vm ? 0 : -ESHUTDOWN;
 }
 
 static void h_key(void *o, uint16_t code, bool pressed)
 {
-        vm_input_key(((struct app *)o)->vm, code, pressed);
+        struct vm *vm = vm_enter(o);
+
+        if (vm)
+                vm_input_key(vm, code, pressed);
+        vm_leave(o);
 }
 
 static void h_pointer(void *o, uint32_t x, uint32_t y, uint32_t buttons)
 {
-        vm_input_pointer(((struct app *)o)->vm, x, y, buttons);
+        struct vm *vm = vm_enter(o);
+
+        if (vm)
+                vm_input_pointer(vm, x, y, buttons);
+        vm_leave(o);
 }
 
 static void h_wheel(void *o, int32_t delta)
 {
-        vm_input_wheel(((struct app *)o)->vm, delta);
+        struct vm *vm = vm_enter(o);
+
+        if (vm)
+                vm_input_wheel(vm, delta);
+        vm_leave(o);
 }
 
 static int h_screenshot(void *o, const char *path, char *err, size_t n)
 {
-        int r = vm_screenshot(((struct app *)o)->vm, path);
+        struct vm *vm = vm_enter(o);
+        int r = vm ? vm_screenshot(vm, path) : -ESHUTDOWN;
 
-        if (r == -ENODEV)
+        vm_leave(o);
+        if (r == -ESHUTDOWN)
+                snprintf(err, n, "the VM is stopping");
+        else if (r == -ENODEV)
                 snprintf(err, n, "this VM shows nothing: no framebuffer (start vdi-vm with --framebuffer WxH), "
                                  "or the guest's virtio-gpu driver has not set a scanout yet");
         else if (r < 0)
@@ -256,7 +302,15 @@ static int h_set_ticket(void *o, const char *protocol, const char *user, const c
                         char *err, size_t n)
 {
         struct app *a = o;
-        int r = remote_set_ticket(a->remote, protocol, user, password, expiry_s, err, n);
+        int r;
+
+        if (vm_enter(a))
+                r = remote_set_ticket(a->remote, protocol, user, password, expiry_s, err, n);
+        else {
+                snprintf(err, n, "the VM is stopping");
+                r = -ESHUTDOWN;
+        }
+        vm_leave(a);
 
         if (r == 0) {
                 char **slot = strcmp(protocol, "spice") == 0 ? &a->spice_user : &a->rdp_user;
@@ -292,9 +346,15 @@ static void on_client(void *opaque, const char *protocol, bool connected, const 
 
 static int h_damage(void *o, struct display_rect *rects, size_t max)
 {
-        struct display_source ds = vm_display_source(((struct app *)o)->vm);
+        struct vm *vm = vm_enter(o);
+        int r = -ESHUTDOWN;
 
-        return ds.ops->collect_damage(ds.opaque, rects, max);
+        if (vm) {
+                struct display_source ds = vm_display_source(vm);
+                r = ds.ops->collect_damage(ds.opaque, rects, max);
+        }
+        vm_leave(o);
+        return r;
 }
 
 static const struct control_handler control_handler = {
@@ -361,9 +421,10 @@ static int parse_port(const char *opt, const char *s, uint16_t *out)
 }
 
 struct sigwaiter {
-        struct vm *vm;
+        struct app *app;
         sigset_t set;
         volatile sig_atomic_t got;
+        atomic_bool done; /* main is past the VM: the next signal ends the thread */
 };
 
 static void *signal_thread(void *arg)
@@ -371,9 +432,9 @@ static void *signal_thread(void *arg)
         struct sigwaiter *w = arg;
         int sig;
 
-        if (sigwait(&w->set, &sig) == 0 && (sig == SIGINT || sig == SIGTERM)) {
+        while (sigwait(&w->set, &sig) == 0 && !atomic_load(&w->done)) {
                 w->got = sig;
-                vm_request_stop(w->vm);
+                request_stop(w->app);
         }
         return NULL;
 }
@@ -587,6 +648,7 @@ int main(int argc, char **argv)
         pthread_sigmask(SIG_BLOCK, &w.set, NULL);
         cfg.event_opaque = &app;
         pthread_mutex_init(&app.users_lock, NULL);
+        pthread_rwlock_init(&app.gate, NULL);
         if (control_path) {
                 int p[2];
                 if (pipe2(p, O_CLOEXEC) < 0) {
@@ -644,7 +706,7 @@ int main(int argc, char **argv)
                 vm_free(vm);
                 return EXIT_ERROR;
         }
-        w.vm = vm;
+        w.app = &app;
         if (pthread_create(&sigthr, NULL, signal_thread, &w) != 0) {
                 fprintf(stderr, "vdi-vm: cannot start the signal thread\n");
                 control_stop(app.ctl);
@@ -652,13 +714,22 @@ int main(int argc, char **argv)
                 vm_free(vm);
                 return EXIT_ERROR;
         }
-        pthread_detach(sigthr);
 
         r = vm_run(vm, &why, &err);
         if (r < 0)
                 control_event(app.ctl, "crashed", err.msg);
+        /* Shut the gate: control requests and signals from now on find no
+         * VM (a SIGTERM during a slow stop used to reach a freed one). */
+        pthread_rwlock_wrlock(&app.gate);
+        app.vm = NULL;
+        struct remote *remote = app.remote;
+        app.remote = NULL;
+        pthread_rwlock_unlock(&app.gate);
+        atomic_store(&w.done, true);
+        pthread_kill(sigthr, SIGTERM);
+        pthread_join(sigthr, NULL);
         /* The servers read the framebuffer: stop them before it goes. */
-        remote_stop(app.remote);
+        remote_stop(remote);
         vm_free(vm);
         if (tee_started) {
                 /* vm_free closed nothing of ours: end the tee by closing
