@@ -9,7 +9,9 @@
 struct testsrc {
         GMutex lock;
         uint32_t width, height;
+        uint64_t generation;
         uint32_t *pixels;
+        GPtrArray *retired; /* pixels of earlier modes: servers may still read them */
         GArray *damage; /* struct display_rect */
         GArray *events; /* struct testsrc_event */
 };
@@ -17,14 +19,16 @@ struct testsrc {
 static int ts_get_surface(void *opaque, struct display_surface *out)
 {
         struct testsrc *t = opaque;
+        g_mutex_lock(&t->lock);
         *out = (struct display_surface){
                 .pixels = (const uint8_t *)t->pixels,
                 .width = t->width,
                 .height = t->height,
                 .stride = t->width * 4,
                 .format = DISPLAY_FORMAT_XRGB8888,
-                .generation = 1,
+                .generation = t->generation,
         };
+        g_mutex_unlock(&t->lock);
         return 0;
 }
 
@@ -100,7 +104,9 @@ struct testsrc *testsrc_new(uint32_t width, uint32_t height)
         g_mutex_init(&t->lock);
         t->width = width;
         t->height = height;
+        t->generation = 1;
         t->pixels = g_new0(uint32_t, (gsize)width * height);
+        t->retired = g_ptr_array_new_with_free_func(g_free);
         t->damage = g_array_new(FALSE, FALSE, sizeof(struct display_rect));
         t->events = g_array_new(FALSE, FALSE, sizeof(struct testsrc_event));
         return t;
@@ -112,6 +118,7 @@ void testsrc_free(struct testsrc *t)
                 return;
         g_array_free(t->damage, TRUE);
         g_array_free(t->events, TRUE);
+        g_ptr_array_free(t->retired, TRUE);
         g_free(t->pixels);
         g_mutex_clear(&t->lock);
         g_free(t);
@@ -159,6 +166,28 @@ void testsrc_pattern(struct testsrc *t, struct display_rect r, uint32_t seed)
                 }
                 g_array_append_val(t->damage, r);
         }
+        g_mutex_unlock(&t->lock);
+}
+
+void testsrc_resize(struct testsrc *t, uint32_t width, uint32_t height)
+{
+        g_mutex_lock(&t->lock);
+        g_ptr_array_add(t->retired, t->pixels);
+        t->pixels = g_new0(uint32_t, (gsize)width * height);
+        t->width = width;
+        t->height = height;
+        t->generation++;
+        g_array_set_size(t->damage, 0);
+        struct display_rect all = { 0, 0, width, height };
+        g_array_append_val(t->damage, all);
+        g_mutex_unlock(&t->lock);
+}
+
+void testsrc_size(struct testsrc *t, uint32_t *width, uint32_t *height)
+{
+        g_mutex_lock(&t->lock);
+        *width = t->width;
+        *height = t->height;
         g_mutex_unlock(&t->lock);
 }
 

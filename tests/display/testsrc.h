@@ -33,6 +33,11 @@ void testsrc_fill(struct testsrc *t, struct display_rect r, uint32_t color);
 /* A deterministic, non-repeating pattern (seeded) over r: hard to compress,
  * good for pixel-exact comparisons. */
 void testsrc_pattern(struct testsrc *t, struct display_rect r, uint32_t seed);
+/* A mode change, as a guest makes one: a new, black framebuffer of
+ * width x height (a new surface generation), all of it damaged. Pixel
+ * pointers of earlier modes stay valid until testsrc_free. */
+void testsrc_resize(struct testsrc *t, uint32_t width, uint32_t height);
+void testsrc_size(struct testsrc *t, uint32_t *width, uint32_t *height);
 /* Read one pixel (for comparisons). */
 uint32_t testsrc_pixel(struct testsrc *t, uint32_t x, uint32_t y);
 /* Pointer to the pixels (width*height, stride width*4) for bulk compares. */

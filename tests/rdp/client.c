@@ -133,6 +133,13 @@ static BOOL end_paint(rdpContext *ctx)
         return TRUE; /* the picture is read straight from the GDI buffer */
 }
 
+/* The server changed the desktop's size (a new mode in the guest, or the
+ * graphics pipeline's ResetGraphics): the picture follows, as xfreerdp's. */
+static BOOL desktop_resize(rdpContext *ctx)
+{
+        return gdi_resize(ctx->gdi, ctx->settings->DesktopWidth, ctx->settings->DesktopHeight);
+}
+
 static BOOL post_connect(freerdp *instance)
 {
         struct tclient *tc = tc_of(instance->context);
@@ -146,6 +153,7 @@ static BOOL post_connect(freerdp *instance)
         instance->update->SurfaceFrameMarker = count_frame_marker;
         instance->update->BeginPaint = begin_paint;
         instance->update->EndPaint = end_paint;
+        instance->update->DesktopResize = desktop_resize;
         return TRUE;
 }
 

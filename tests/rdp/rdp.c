@@ -129,24 +129,26 @@ static struct tclient_opts opts(bool gfx, bool h264)
                                       .width = W, .height = H };
 }
 
-/* PSNR (dB) of the client's picture against the source, RGB channels. */
+/* PSNR (dB) of the client's picture against the source, RGB channels; 0
+ * while the client's picture is not the source's size. */
 static double psnr(struct tclient *c)
 {
         const uint32_t *ref = testsrc_pixels(F.src);
-        uint32_t w, h, stride;
+        uint32_t w, h, stride, sw, sh;
         double se = 0;
         const uint8_t *px;
 
+        testsrc_size(F.src, &sw, &sh);
         tclient_lock(c);
         px = tclient_pixels(c, &w, &h, &stride);
-        if (!px || w != W || h != H) {
+        if (!px || w != sw || h != sh) {
                 tclient_unlock(c);
                 return 0;
         }
-        for (uint32_t y = 0; y < H; y++) {
-                for (uint32_t x = 0; x < W; x++) {
+        for (uint32_t y = 0; y < sh; y++) {
+                for (uint32_t x = 0; x < sw; x++) {
                         const uint8_t *p = px + (size_t)y * stride + x * 4;
-                        uint32_t r = ref[y * W + x];
+                        uint32_t r = ref[y * sw + x];
                         for (int k = 0; k < 3; k++) {
                                 double d = (double)p[k] - (double)((r >> (8 * k)) & 0xff);
                                 se += d * d;
@@ -156,7 +158,7 @@ static double psnr(struct tclient *c)
         tclient_unlock(c);
         if (se == 0)
                 return INFINITY;
-        return 10 * log10(255.0 * 255.0 / (se / (W * H * 3)));
+        return 10 * log10(255.0 * 255.0 / (se / ((double)sw * sh * 3)));
 }
 
 /* Wait until the client's picture reaches min_db (INFINITY: identical). */
@@ -178,8 +180,9 @@ static double wait_psnr(struct tclient *c, double min_db, int timeout_ms)
                         n.avc420, n.planar, n.other, n.frames_ended, n.bitmap_updates, v);
                 tclient_lock(c);
                 px = tclient_pixels(c, &w, &h, &stride);
+                fprintf(stderr, "#  client picture %ux%u\n", px ? w : 0, px ? h : 0);
                 for (uint32_t i = 0; px && i < 4; i++) {
-                        uint32_t x = i * 97 % W, y = i * 61 % H;
+                        uint32_t x = i * 97 % w, y = i * 61 % h;
                         fprintf(stderr, "#  (%u,%u) client %08x source %08x\n", x, y,
                                 *(const uint32_t *)(px + (size_t)y * stride + x * 4),
                                 testsrc_pixel(F.src, x, y));
@@ -284,6 +287,57 @@ static size_t wait_events(struct testsrc_event *ev, size_t want, size_t max)
         }
         return n;
 }
+
+/* The guest changes mode while a client watches (a boot going from the
+ * console to Xorg, or a resize): each kind of client follows to the new
+ * size, larger and then smaller, with the right picture, and stays on. */
+static void follow_mode_changes(bool gfx, bool h264)
+{
+        static const uint32_t modes[][2] = { { 400, 300 }, { 256, 192 } };
+        double min_db = h264 ? 30.0 : INFINITY;
+        struct tclient *c;
+
+        start_server(NULL);
+        ck_assert_int_eq(rdp_server_set_ticket(F.srv, USER, PASS, 60), 0);
+        if (h264)
+                draw_scene(3); /* flat panels: noise is not what H.264 is judged on */
+        else
+                testsrc_pattern(F.src, (struct display_rect){ 0, 0, W, H }, 3);
+        c = connect_ok(opts(gfx, h264));
+        ck_assert(wait_psnr(c, min_db, 8000) >= min_db);
+        for (size_t i = 0; i < G_N_ELEMENTS(modes); i++) {
+                testsrc_resize(F.src, modes[i][0], modes[i][1]);
+                if (h264)
+                        draw_scene((uint32_t)i + 5);
+                else
+                        testsrc_pattern(F.src, (struct display_rect){ 0, 0, modes[i][0], modes[i][1] },
+                                        (uint32_t)i + 5);
+                double db = wait_psnr(c, min_db, 8000);
+                ck_assert_msg(db >= min_db, "mode %ux%u: PSNR %.1f dB", modes[i][0], modes[i][1], db);
+                ck_assert_msg(tclient_connected(c), "the client was dropped at mode %ux%u", modes[i][0],
+                              modes[i][1]);
+        }
+        ck_assert_int_eq(g_atomic_int_get(&F.disconnected), 0);
+        tclient_free(c);
+}
+
+START_TEST(mode_change_h264)
+{
+        follow_mode_changes(true, true);
+}
+END_TEST
+
+START_TEST(mode_change_gfx_planar)
+{
+        follow_mode_changes(true, false);
+}
+END_TEST
+
+START_TEST(mode_change_bitmaps)
+{
+        follow_mode_changes(false, false);
+}
+END_TEST
 
 START_TEST(input_reaches_source)
 {
@@ -627,6 +681,9 @@ static Suite *make_suite(void)
         ADD(tc, h264_frames_reach_client);
         ADD(tc, gfx_planar_is_exact);
         ADD(tc, bitmap_updates_are_exact);
+        ADD(tc, mode_change_h264);
+        ADD(tc, mode_change_gfx_planar);
+        ADD(tc, mode_change_bitmaps);
         ADD(tc, input_reaches_source);
         ADD(tc, ticket_works_once);
         ADD(tc, wrong_password_refused);
