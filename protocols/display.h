@@ -29,6 +29,23 @@ struct display_rect {
         uint32_t x, y, w, h;
 };
 
+/* One head (monitor) of a layout a client asks for, on the client's
+ * virtual desktop; the first is the primary. */
+struct display_head {
+        int32_t x, y;
+        uint32_t width, height;
+};
+
+/* Layout requests: 1..DISPLAY_MAX_HEADS heads, each DISPLAY_HEAD_MIN..
+ * DISPLAY_HEAD_MAX pixels on a side (MS-RDPEDISP's bounds), width even. */
+#define DISPLAY_MAX_HEADS 4u
+#define DISPLAY_HEAD_MIN 200u
+#define DISPLAY_HEAD_MAX 8192u
+
+/* 0 when heads[0..n) is a layout a source may be asked for, else -EINVAL
+ * with the reason in err (for the protocol's log). */
+int display_layout_check(const struct display_head *heads, unsigned n, char *err, size_t errlen);
+
 /* The framebuffer, read in place (no copy). pixels stays valid until the
  * surface changes geometry, which bumps generation. */
 struct display_surface {
@@ -52,6 +69,13 @@ struct display_source_ops {
         void (*input_pointer)(void *opaque, uint32_t x, uint32_t y, uint32_t buttons);
         /* Wheel: positive = away from the user (scroll up), in notches. */
         void (*input_wheel)(void *opaque, int32_t delta);
+        /* A client asks for a new layout (its window was resized, or it
+         * has several monitors); heads passed display_layout_check. The
+         * guest applies it when it can, and the surface then changes
+         * geometry (a new generation). 0, -ENOTSUP when this display
+         * cannot follow (VESA), or -errno. NULL: never follows. Any
+         * thread, like the input calls. */
+        int (*request_layout)(void *opaque, const struct display_head *heads, unsigned n);
 };
 
 struct display_source {

@@ -135,12 +135,20 @@ static void view_input_wheel(void *opaque, int32_t delta)
         v->r->source.ops->input_wheel(v->r->source.opaque, delta);
 }
 
+static int view_request_layout(void *opaque, const struct display_head *heads, unsigned n)
+{
+        struct view *v = opaque;
+        const struct display_source *s = &v->r->source;
+        return s->ops->request_layout ? s->ops->request_layout(s->opaque, heads, n) : -ENOTSUP;
+}
+
 static const struct display_source_ops view_ops = {
         .get_surface = view_get_surface,
         .collect_damage = view_collect_damage,
         .input_key = view_input_key,
         .input_pointer = view_input_pointer,
         .input_wheel = view_input_wheel,
+        .request_layout = view_request_layout,
 };
 
 static gpointer loop_thread(gpointer arg)

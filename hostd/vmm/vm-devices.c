@@ -450,12 +450,29 @@ static void ds_wheel(void *opaque, int32_t delta)
         vm_devices_wheel(opaque, delta);
 }
 
+/* A client's layout: virtio-gpu tells the guest (its display config
+ * event); VESA cannot change mode from outside. */
+static int ds_request_layout(void *opaque, const struct display_head *heads, unsigned n)
+{
+        struct vm_devices *d = opaque;
+        struct vgpu_head h[VGPU_MAX_SCANOUTS] = { { 0 } };
+
+        if (!d->gpu)
+                return -ENOTSUP;
+        if (n == 0 || n > VGPU_MAX_SCANOUTS)
+                return -EINVAL;
+        for (unsigned i = 0; i < n; i++)
+                h[i] = (struct vgpu_head){ true, heads[i].x, heads[i].y, heads[i].width, heads[i].height };
+        return virtio_gpu_set_layout(d->gpu, h, n);
+}
+
 static const struct display_source_ops ds_ops = {
         .get_surface = ds_get_surface,
         .collect_damage = ds_collect_damage,
         .input_key = ds_key,
         .input_pointer = ds_pointer,
         .input_wheel = ds_wheel,
+        .request_layout = ds_request_layout,
 };
 
 struct display_source vm_devices_display(struct vm_devices *d)

@@ -6,6 +6,7 @@
 #include <freerdp/freerdp.h>
 #include <freerdp/listener.h>
 #include <freerdp/peer.h>
+#include <freerdp/server/disp.h>
 #include <freerdp/server/rdpgfx.h>
 #include <glib.h>
 #include <stdbool.h>
@@ -94,6 +95,9 @@ struct rdp_peer {
         char *user;
         RdpgfxServerContext *gfx;
         bool gfx_opened, surface_created;
+        DispServerContext *disp; /* display control: layout requests */
+        enum { RDP_DISP_NONE, RDP_DISP_OPENING, RDP_DISP_READY, RDP_DISP_ON, RDP_DISP_FAILED } disp_state;
+        gint disp_channel_id;
         struct h264enc *enc;
         bool enc_failed;
         BITMAP_PLANAR_CONTEXT *planar;
@@ -120,6 +124,13 @@ void rdp_gfx_close(struct rdp_peer *p);
 /* Send the damaged region of the surface. 0, or -errno to drop the peer. */
 int rdp_gfx_send(struct rdp_peer *p, const struct display_surface *s, const REGION16 *damage,
                  bool reset);
+
+/* disp.c: the display control channel. Open once drdynvc is ready; poll
+ * from the peer thread (sends the capabilities once the client took the
+ * channel); close at the end. */
+bool rdp_disp_open(struct rdp_peer *p);
+void rdp_disp_poll(struct rdp_peer *p);
+void rdp_disp_close(struct rdp_peer *p);
 
 /* legacy.c: planar bitmap updates for clients without the pipeline. */
 int rdp_legacy_send(struct rdp_peer *p, const struct display_surface *s, const REGION16 *damage);

@@ -270,6 +270,9 @@ static void handle_drdynvc(struct rdp_peer *p)
                 WTSVirtualChannelManagerCheckFileDescriptor(p->vcm);
                 break;
         case DRDYNVC_STATE_READY:
+                if (p->activated && p->disp_state == RDP_DISP_NONE && !rdp_disp_open(p))
+                        log_info("rdp_display_control", "port=%u available=no", p->srv->port);
+                rdp_disp_poll(p);
                 if (p->activated && p->client->settings->SupportGraphicsPipeline && !p->gfx_opened) {
                         p->gfx_opened = true;
                         if (!rdp_gfx_open(p)) {
@@ -402,6 +405,7 @@ out:
         if (p->activated && p->srv->cfg.client_event)
                 p->srv->cfg.client_event(p->srv->cfg.client_event_opaque, "rdp", false,
                                          client->hostname[0] ? client->hostname : "unknown");
+        rdp_disp_close(p);
         rdp_gfx_close(p);
         if (p->vcm)
                 WTSCloseServer(p->vcm);

@@ -12,6 +12,9 @@ struct testsrc {
         uint64_t generation;
         uint32_t *pixels;
         GPtrArray *retired; /* pixels of earlier modes: servers may still read them */
+        bool follow_layout;
+        unsigned layouts, last_n;
+        struct display_head last[DISPLAY_MAX_HEADS];
         GArray *damage; /* struct display_rect */
         GArray *events; /* struct testsrc_event */
 };
@@ -66,6 +69,27 @@ static int ts_collect_damage(void *opaque, struct display_rect *rects, size_t ma
         return (int)n;
 }
 
+void testsrc_resize(struct testsrc *t, uint32_t width, uint32_t height);
+
+static int ts_request_layout(void *opaque, const struct display_head *heads, unsigned n)
+{
+        struct testsrc *t = opaque;
+        bool follow;
+
+        if (n == 0 || n > DISPLAY_MAX_HEADS)
+                return -EINVAL;
+        g_mutex_lock(&t->lock);
+        memcpy(t->last, heads, n * sizeof(*heads));
+        t->last_n = n;
+        t->layouts++;
+        follow = t->follow_layout;
+        g_mutex_unlock(&t->lock);
+        if (!follow)
+                return -ENOTSUP;
+        testsrc_resize(t, heads[0].width, heads[0].height);
+        return 0;
+}
+
 static void push_event(struct testsrc *t, struct testsrc_event ev)
 {
         g_mutex_lock(&t->lock);
@@ -92,6 +116,7 @@ static void ts_input_wheel(void *opaque, int32_t delta)
 
 static const struct display_source_ops testsrc_ops = {
         .get_surface = ts_get_surface,
+        .request_layout = ts_request_layout,
         .collect_damage = ts_collect_damage,
         .input_key = ts_input_key,
         .input_pointer = ts_input_pointer,
@@ -181,6 +206,25 @@ void testsrc_resize(struct testsrc *t, uint32_t width, uint32_t height)
         struct display_rect all = { 0, 0, width, height };
         g_array_append_val(t->damage, all);
         g_mutex_unlock(&t->lock);
+}
+
+void testsrc_follow_layout(struct testsrc *t, bool follow)
+{
+        g_mutex_lock(&t->lock);
+        t->follow_layout = follow;
+        g_mutex_unlock(&t->lock);
+}
+
+unsigned testsrc_last_layout(struct testsrc *t, struct display_head *heads, unsigned *n)
+{
+        g_mutex_lock(&t->lock);
+        unsigned count = t->layouts;
+        if (heads)
+                memcpy(heads, t->last, t->last_n * sizeof(*heads));
+        if (n)
+                *n = t->last_n;
+        g_mutex_unlock(&t->lock);
+        return count;
 }
 
 void testsrc_size(struct testsrc *t, uint32_t *width, uint32_t *height)

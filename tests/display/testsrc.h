@@ -38,6 +38,11 @@ void testsrc_pattern(struct testsrc *t, struct display_rect r, uint32_t seed);
  * pointers of earlier modes stay valid until testsrc_free. */
 void testsrc_resize(struct testsrc *t, uint32_t width, uint32_t height);
 void testsrc_size(struct testsrc *t, uint32_t *width, uint32_t *height);
+/* Layout requests from clients: follow (resize to the first head, as a
+ * guest does) or refuse with -ENOTSUP (as VESA does; the default). The
+ * number of requests so far, and the last one. */
+void testsrc_follow_layout(struct testsrc *t, bool follow);
+unsigned testsrc_last_layout(struct testsrc *t, struct display_head *heads, unsigned *n);
 /* Read one pixel (for comparisons). */
 uint32_t testsrc_pixel(struct testsrc *t, uint32_t x, uint32_t y);
 /* Pointer to the pixels (width*height, stride width*4) for bulk compares. */

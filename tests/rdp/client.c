@@ -8,6 +8,7 @@
 #include <freerdp/client.h>
 #include <freerdp/client/channels.h>
 #include <freerdp/client/cmdline.h>
+#include <freerdp/client/disp.h>
 #include <freerdp/client/rdpgfx.h>
 #include <freerdp/event.h>
 #include <freerdp/freerdp.h>
@@ -38,6 +39,8 @@ struct tclient {
         pSurfaceBits gdi_surface_bits;
         pSurfaceFrameMarker gdi_frame_marker;
         RdpgfxClientContext *gfx;
+        DispClientContext *disp;
+        gint disp_ready;
 };
 
 static struct tclient *tc_of(rdpContext *c)
@@ -91,10 +94,21 @@ static BOOL count_frame_marker(rdpContext *ctx, const SURFACE_FRAME_MARKER *m)
         return tc->gdi_frame_marker ? tc->gdi_frame_marker(ctx, m) : TRUE;
 }
 
+static UINT on_disp_caps(DispClientContext *d, UINT32 max_monitors, UINT32 factor_a, UINT32 factor_b)
+{
+        g_atomic_int_set(&((struct tclient *)d->custom)->disp_ready, 1);
+        return CHANNEL_RC_OK;
+}
+
 static void on_channel_connected(void *context, ChannelConnectedEventArgs *e)
 {
         rdpContext *ctx = context;
         struct tclient *tc = tc_of(ctx);
+        if (strcmp(e->name, DISP_DVC_CHANNEL_NAME) == 0) {
+                tc->disp = e->pInterface;
+                tc->disp->custom = tc;
+                tc->disp->DisplayControlCaps = on_disp_caps;
+        }
         if (strcmp(e->name, RDPGFX_DVC_CHANNEL_NAME) == 0) {
                 RdpgfxClientContext *gfx = e->pInterface;
                 gdi_graphics_pipeline_init(ctx->gdi, gfx);
@@ -113,6 +127,8 @@ static void on_channel_disconnected(void *context, ChannelDisconnectedEventArgs 
                 gdi_graphics_pipeline_uninit(ctx->gdi, e->pInterface);
                 tc_of(ctx)->gfx = NULL;
         }
+        if (strcmp(e->name, DISP_DVC_CHANNEL_NAME) == 0)
+                tc_of(ctx)->disp = NULL;
 }
 
 static BOOL pre_connect(freerdp *instance)
@@ -239,7 +255,7 @@ int tclient_connect(const struct tclient_opts *o, struct tclient **out)
         st->GfxAVC444v2 = FALSE;
         st->RemoteFxCodec = FALSE;
         st->NSCodec = FALSE;
-        st->SupportDisplayControl = FALSE;
+        st->SupportDisplayControl = o->display_control;
         st->AudioPlayback = FALSE;
         st->DeviceRedirection = FALSE;
         st->RedirectClipboard = FALSE;
@@ -267,6 +283,36 @@ int tclient_connect(const struct tclient_opts *o, struct tclient **out)
         }
         *out = tc;
         return 0;
+}
+
+bool tclient_display_control_ready(struct tclient *c, int timeout_ms)
+{
+        for (int t = 0; t < timeout_ms; t += 10) {
+                if (g_atomic_int_get(&c->disp_ready))
+                        return true;
+                g_usleep(10000);
+        }
+        return false;
+}
+
+int tclient_send_layout(struct tclient *c, const struct tclient_monitor *m, unsigned n)
+{
+        DISPLAY_CONTROL_MONITOR_LAYOUT layout[16] = { { 0 } };
+        UINT rc;
+
+        if (n > G_N_ELEMENTS(layout))
+                return -EINVAL;
+        for (unsigned i = 0; i < n; i++)
+                layout[i] = (DISPLAY_CONTROL_MONITOR_LAYOUT){
+                        .Flags = i == 0 ? DISPLAY_CONTROL_MONITOR_PRIMARY : 0,
+                        .Left = m[i].x, .Top = m[i].y, .Width = m[i].width, .Height = m[i].height,
+                        .Orientation = ORIENTATION_LANDSCAPE, .DesktopScaleFactor = 100,
+                        .DeviceScaleFactor = 100,
+                };
+        g_mutex_lock(&c->lock);
+        rc = c->disp ? c->disp->SendMonitorLayout(c->disp, n, layout) : ERROR_NOT_CONNECTED;
+        g_mutex_unlock(&c->lock);
+        return rc == CHANNEL_RC_OK ? 0 : -EIO;
 }
 
 void tclient_free(struct tclient *tc)

@@ -20,6 +20,8 @@ struct tclient_opts {
         /* Hold each graphics-pipeline frame this long before finishing it
          * (FreeRDP acknowledges a frame after that): a slow client. */
         unsigned end_frame_delay_ms;
+        /* Load the display control channel, as xfreerdp /dynamic-resolution. */
+        bool display_control;
 };
 
 struct tclient;
@@ -49,6 +51,17 @@ bool tclient_connected(struct tclient *c);
 /* Keyboard (RDP flags, set-1 code) and mouse (RDP flags, desktop pixels). */
 bool tclient_key(struct tclient *c, uint16_t flags, uint16_t code);
 bool tclient_mouse(struct tclient *c, uint16_t flags, uint16_t x, uint16_t y);
+
+/* Display control (opts.display_control): true once the server sent its
+ * capabilities, waiting up to timeout_ms. */
+bool tclient_display_control_ready(struct tclient *c, int timeout_ms);
+/* Ask the server for a layout of n monitors (the first is the primary),
+ * as xfreerdp does when its window is resized. 0 or -errno. */
+struct tclient_monitor {
+        int32_t x, y;
+        uint32_t width, height;
+};
+int tclient_send_layout(struct tclient *c, const struct tclient_monitor *m, unsigned n);
 
 /* Cut the TCP connection under the client, as a vanished client would. */
 void tclient_vanish(struct tclient *c);

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
 #include <dirent.h>
 #include <freerdp/input.h>
 #include <glib.h>
@@ -336,6 +337,90 @@ END_TEST
 START_TEST(mode_change_bitmaps)
 {
         follow_mode_changes(false, false);
+}
+END_TEST
+
+/* xfreerdp /dynamic-resolution: the client's window size becomes a layout
+ * request through the display control channel, the guest (here testsrc)
+ * takes the new mode, and the picture follows; several monitors arrive
+ * whole, primary first. (FreeRDP's client rounds and clamps what it sends:
+ * bad layouts are checked below, on display_layout_check itself.) */
+static unsigned wait_layouts(unsigned above, int timeout_ms)
+{
+        unsigned n = 0;
+        for (int t = 0; t < timeout_ms; t += 10) {
+                n = testsrc_last_layout(F.src, NULL, NULL);
+                if (n > above)
+                        break;
+                g_usleep(10000);
+        }
+        return n;
+}
+
+START_TEST(display_control_follows_client)
+{
+        struct tclient_opts o;
+        struct display_head got[DISPLAY_MAX_HEADS];
+        unsigned n = 0;
+        struct tclient *c;
+
+        start_server(NULL);
+        ck_assert_int_eq(rdp_server_set_ticket(F.srv, USER, PASS, 60), 0);
+        testsrc_follow_layout(F.src, true);
+        testsrc_pattern(F.src, (struct display_rect){ 0, 0, W, H }, 11);
+        o = opts(true, false);
+        o.display_control = true;
+        c = connect_ok(o);
+        ck_assert(isinf(wait_psnr(c, INFINITY, 8000)));
+        ck_assert_msg(tclient_display_control_ready(c, 8000), "no display control capabilities from the server");
+
+        /* The window becomes 640x480: the source is asked, takes the mode,
+         * and the client shows the new picture exactly. */
+        ck_assert_int_eq(tclient_send_layout(c, &(struct tclient_monitor){ 0, 0, 640, 480 }, 1), 0);
+        ck_assert_uint_eq(wait_layouts(0, 5000), 1);
+        testsrc_pattern(F.src, (struct display_rect){ 0, 0, 640, 480 }, 12);
+        ck_assert_msg(isinf(wait_psnr(c, INFINITY, 8000)), "the client did not follow to 640x480");
+
+        /* Two monitors of different sizes, the primary on the right. */
+        struct tclient_monitor two[] = { { 1024, 0, 800, 600 }, { 0, 0, 1024, 768 } };
+        ck_assert_int_eq(tclient_send_layout(c, two, 2), 0);
+        ck_assert_uint_eq(wait_layouts(1, 5000), 2);
+        testsrc_last_layout(F.src, got, &n);
+        ck_assert_uint_eq(n, 2);
+        ck_assert(got[0].x == 1024 && got[0].width == 800 && got[0].height == 600);
+        ck_assert(got[1].x == 0 && got[1].width == 1024 && got[1].height == 768);
+        testsrc_pattern(F.src, (struct display_rect){ 0, 0, 800, 600 }, 13);
+        ck_assert_msg(isinf(wait_psnr(c, INFINITY, 8000)), "the client did not follow to 800x600");
+
+        ck_assert(tclient_connected(c));
+        tclient_free(c);
+}
+END_TEST
+
+/* What every protocol refuses before a layout reaches the VM. */
+START_TEST(layout_check_refuses_bad_layouts)
+{
+        struct display_head four[4] = { { 0, 0, 1920, 1080 }, { 1920, 0, 1280, 1024 }, { -800, 0, 800, 600 },
+                                        { 0, 1080, 200, 200 } };
+        static const struct {
+                struct display_head h;
+                unsigned n;
+        } bad[] = {
+                { { 0, 0, 640, 480 }, 0 },   { { 0, 0, 641, 480 }, 1 },   { { 0, 0, 198, 480 }, 1 },
+                { { 0, 0, 8194, 480 }, 1 },  { { 0, 0, 640, 199 }, 1 },   { { 0, 0, 640, 8193 }, 1 },
+                { { 0, 0, 0, 0 }, 1 },       { { 0, 0, 640, 480 }, 5 },   { { 1 << 30, 0, 640, 480 }, 1 },
+                { { 0, -(1 << 30), 640, 480 }, 1 },
+        };
+        char why[160];
+
+        ck_assert_int_eq(display_layout_check(four, 4, why, sizeof(why)), 0);
+        ck_assert_int_eq(display_layout_check(four, 1, why, sizeof(why)), 0);
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+                struct display_head h[5] = { bad[i].h, bad[i].h, bad[i].h, bad[i].h, bad[i].h };
+                why[0] = 0;
+                ck_assert_msg(display_layout_check(h, bad[i].n, why, sizeof(why)) == -EINVAL, "case %zu passed", i);
+                ck_assert_msg(why[0], "case %zu: no reason given", i);
+        }
 }
 END_TEST
 
@@ -684,6 +769,8 @@ static Suite *make_suite(void)
         ADD(tc, mode_change_h264);
         ADD(tc, mode_change_gfx_planar);
         ADD(tc, mode_change_bitmaps);
+        ADD(tc, display_control_follows_client);
+        ADD(tc, layout_check_refuses_bad_layouts);
         ADD(tc, input_reaches_source);
         ADD(tc, ticket_works_once);
         ADD(tc, wrong_password_refused);
