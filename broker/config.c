@@ -74,6 +74,15 @@ const struct conf_option broker_conf_options[] = {
         { "hosts", "ticket_ttl_s", CONF_INT, O(ticket_ttl_s), "120", 10, 3600, 0,
           "lifetime of one-time connection tickets" },
 
+        { "reconnect", "key", CONF_PATH, O(reconnect_key), NULL, 0, 0, CONF_FILE_EXISTS,
+          "Ed25519 private key (PEM; openssl genpkey -algorithm ed25519), the same on every "
+          "broker: a launch then also gives a reconnect ticket signed with it, which gets the "
+          "user back into the same desktop through POST /api/v1/reconnect even while the "
+          "database is down (hosts check it with the public half, hostd.conf [reconnect] "
+          "public_key); unset, there are none" },
+        { "reconnect", "lifetime_s", CONF_INT, O(reconnect_lifetime_s), "900", 60, 86400, 0,
+          "how long a reconnect ticket is good for; each reconnect hands out a new one" },
+
         { "pools", "enabled", CONF_BOOL, O(pools_enabled), "true", 0, 0, 0,
           "run the pool reconcile loop here; with several brokers exactly one reconciles at a time "
           "(PostgreSQL advisory lock) and the others take over if it dies" },

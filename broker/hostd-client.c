@@ -133,7 +133,12 @@ static int call(struct hostd_client *c, const struct hostd_endpoint *host, const
         /* The answer may carry a ticket password. */
         explicit_bzero(reply->str, reply->len);
         const char *msg = json_string_value(json_object_get(v, "message"));
-        if (status == 404) {
+        const char *code = json_string_value(json_object_get(v, "error"));
+        if (status == 403 || (status == 409 && code && !strcmp(code, "reconnect_used"))) {
+                *error = g_strdup_printf("desktop host %s: %s", host->name,
+                                         msg ? msg : "refused");
+                r = status == 403 ? -EACCES : -EALREADY;
+        } else if (status == 404) {
                 *error = g_strdup_printf("desktop host %s: %s", host->name,
                                          msg ? msg : "not found");
                 r = -ENOENT;
@@ -156,7 +161,8 @@ static int call(struct hostd_client *c, const struct hostd_endpoint *host, const
 
 int hostd_ticket_request(struct hostd_client *c, const struct hostd_endpoint *host,
                          const char *vm_id, const char *protocol, const char *user,
-                         int expiry_s, struct hostd_ticket *out, char **error)
+                         int expiry_s, const char *reconnect, struct hostd_ticket *out,
+                         char **error)
 {
         g_autofree char *esc = g_uri_escape_string(vm_id, NULL, FALSE);
         g_autofree char *path = g_strdup_printf("/api/v1/vms/%s/tickets", esc);
@@ -171,6 +177,8 @@ int hostd_ticket_request(struct hostd_client *c, const struct hostd_endpoint *ho
                 *error = g_strdup("hostd client: out of memory");
                 return -ENOMEM;
         }
+        if (reconnect)
+                json_object_set_new(body, "reconnect_ticket", json_string(reconnect));
         r = call(c, host, "POST", path, body, &v, error);
         json_decref(body);
         if (r < 0)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "broker/broker.h"
+#include "reconnect.h"
 
 /* A portal session, read from portal_sessions. */
 struct broker_session {
@@ -94,6 +95,26 @@ void api_me(void *ctx, const struct http_request *req, struct http_response *res
 void api_desktops(void *ctx, const struct http_request *req, struct http_response *resp);
 /* api-launch.c */
 void api_launch(void *ctx, const struct http_request *req, struct http_response *resp);
+
+/* What a launch or a reconnect answers: the connection file for ticket
+ * and the JSON the portal reads. */
+struct launch_answer {
+        const char *protocol;
+        const char *pool_name, *pool_title;
+        int64_t desktop_id;
+        const char *desktop_name;
+        bool reconnected;
+        const struct hostd_ticket *ticket;
+        const char *reconnect_ticket; /* NULL without [reconnect] key */
+};
+/* 0 with *out, or -errno with a message (the file cannot be written). */
+int launch_answer_json(struct broker *b, const struct launch_answer *a, json_t **out,
+                       char **error);
+/* A reconnect ticket for c (issued now, [reconnect] lifetime_s, fresh
+ * nonce), or NULL when reconnect tickets are off or signing failed (logged). */
+char *launch_reconnect_ticket(struct broker *b, struct reconnect_claims *c);
+/* api-reconnect.c */
+void api_reconnect(void *ctx, const struct http_request *req, struct http_response *resp);
 /* api-ops.c */
 void api_healthz(void *ctx, const struct http_request *req, struct http_response *resp);
 void api_metrics(void *ctx, const struct http_request *req, struct http_response *resp);

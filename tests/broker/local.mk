@@ -62,3 +62,9 @@ EXTRA_DIST += tests/broker/db-outage.sh
 # loop's leader fails over when it is SIGKILLed.
 TESTS += tests/broker/active-active.sh
 EXTRA_DIST += tests/broker/active-active.sh
+
+# Reconnect tickets: a real vdi-brokerd and vdi-hostd (hollow VMs), the
+# desktop reached again while PostgreSQL is stopped.
+TESTS += tests/broker/reconnect.sh
+EXTRA_DIST += tests/broker/reconnect.sh tests/broker/http.sh
+tests/broker/reconnect.log: tests/hostd/hollow-vm hostd/vdi-hostd broker/vdi-brokerd
