@@ -29,7 +29,9 @@ const struct conf_option broker_conf_options[] = {
         { "database", "conninfo", CONF_STRING, O(conninfo), NULL, 0, 0,
           CONF_REQUIRED | CONF_SECRET,
           "libpq connection string, e.g. host=db.example.org dbname=vdi user=vdi "
-          "(prefer a ~/.pgpass or PGPASSFILE over a password here)" },
+          "(prefer a ~/.pgpass or PGPASSFILE over a password here); with a streaming "
+          "replica name both and only accept the writable one, e.g. host=db1,db2 "
+          "target_session_attrs=read-write: after a promotion the broker follows by itself" },
         { "database", "pool_size", CONF_INT, O(db_pool_size), "8", 1, 256, 0,
           "PostgreSQL connections kept by this broker" },
         { "database", "connect_timeout_ms", CONF_INT, O(db_connect_timeout_ms), "5000", 100,

@@ -68,3 +68,8 @@ EXTRA_DIST += tests/broker/active-active.sh
 TESTS += tests/broker/reconnect.sh
 EXTRA_DIST += tests/broker/reconnect.sh tests/broker/http.sh
 tests/broker/reconnect.log: tests/hostd/hollow-vm hostd/vdi-hostd broker/vdi-brokerd
+
+# PostgreSQL failover: a streaming replica promoted under a running broker
+# with a multi-host conninfo (target_session_attrs=read-write).
+TESTS += tests/broker/failover.sh
+EXTRA_DIST += tests/broker/failover.sh
