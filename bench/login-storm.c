@@ -3,7 +3,9 @@
  * and PostgreSQL started by the test harness; the broker runs in this
  * process exactly as the daemon runs it. Reported: logins/s, client-side
  * p50/p99 of sign-in and desktop listing, and the broker's own per-phase
- * p50/p99 from login_timings. Next to it, in the same run and with the
+ * p50/p99 from login_timings (the phases before the session write, which
+ * is stored with them in one commit) and, for the session write and the
+ * whole sign-in, the mean from the broker's /metrics histograms. Next to it, in the same run and with the
  * same concurrency, the floor: the wire work a sign-in cannot avoid, done
  * with plain libldap and libpq (user search, user bind, service re-bind,
  * group search, session INSERT, entitled-pools SELECT), without HTTP/TLS
@@ -292,7 +294,17 @@ static double storm(struct ctx *c, int n, void *(*fn)(void *), GArray *login, GA
         return (double)ok / (end - start);
 }
 
-static void print_phases(struct ctx *c)
+/* The mean of what a histogram gained since before. */
+static void print_hist_mean(const char *name, const struct broker_histogram *now,
+                            const struct broker_histogram *before)
+{
+        uint64_t n = now->count - before->count;
+        printf("    %-12s n=%-5" PRIu64 " mean=%6.2f ms (broker histogram: after the commit)\n", name,
+               n, n ? (double)(now->sum_us - before->sum_us) / (double)n / 1e3 : 0.0);
+}
+
+static void print_phases(struct ctx *c, const struct broker_metrics *m,
+                         const struct broker_histogram before[PHASE_COUNT])
 {
         PGconn *pg = PQconnectdb(c->pg->conninfo);
         PGresult *r = PQexec(pg,
@@ -310,6 +322,8 @@ static void print_phases(struct ctx *c)
                        PQgetvalue(r, i, 1), atof(PQgetvalue(r, i, 2)), atof(PQgetvalue(r, i, 3)));
         PQclear(r);
         PQfinish(pg);
+        print_hist_mean("session", &m->phases[PHASE_SESSION], &before[PHASE_SESSION]);
+        print_hist_mean("login_total", &m->phases[PHASE_TOTAL_LOGIN], &before[PHASE_TOTAL_LOGIN]);
 }
 
 int main(void)
@@ -383,6 +397,8 @@ int main(void)
 
         GArray *ol = g_array_new(FALSE, FALSE, sizeof(int64_t)), *od = g_array_new(FALSE, FALSE, sizeof(int64_t));
         GArray *fl = g_array_new(FALSE, FALSE, sizeof(int64_t)), *fd = g_array_new(FALSE, FALSE, sizeof(int64_t));
+        struct broker_histogram before[PHASE_COUNT];
+        memcpy(before, b->metrics.phases, sizeof(before));
         double ours = storm(&c, n_users, user_thread, ol, od, &fail_ours);
         double floor_rate = storm(&c, n_users, floor_thread, fl, fd, &fail_floor);
 
@@ -395,7 +411,7 @@ int main(void)
                pct_ms(ol, 0.99));
         printf("    desktops     p50=%7.2f ms  p99=%7.2f ms (client side)\n", pct_ms(od, 0.5),
                pct_ms(od, 0.99));
-        print_phases(&c);
+        print_phases(&c, &b->metrics, before);
         printf("  floor (plain libldap + libpq, same LDAP and SQL work): %8.1f logins/s\n",
                floor_rate);
         printf("    sign-in      p50=%7.2f ms  p99=%7.2f ms\n", pct_ms(fl, 0.5), pct_ms(fl, 0.99));

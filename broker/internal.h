@@ -32,10 +32,13 @@ static inline void broker_session_freep(struct broker_session **s)
 
 /* session.c */
 /* Create a session for id; store the new session token and CSRF token
- * (malloc'd) in *token and *csrf. Also drops the user's dead sessions and
- * the failed sign-ins counted against throttle_account. */
+ * (malloc'd) in *token and *csrf. In the same statement (one commit):
+ * drops the user's dead sessions and the failed sign-ins counted against
+ * throttle_account, stores t's finished phases in login_timings (and the
+ * histograms) and the sign-in's audit row. */
 int session_create(struct broker *b, const struct auth_identity *id, bool is_admin,
-                   const char *remote_addr, const char *throttle_account, char **token, char **csrf, char **error);
+                   const char *remote_addr, const char *throttle_account,
+                   const struct broker_timer *t, char **token, char **csrf, char **error);
 /* The session for a cookie token, touching last_seen_at; -ENOENT when
  * unknown, idle too long or past its absolute lifetime. */
 int session_lookup(struct broker *b, const char *token, struct broker_session **out,
@@ -82,6 +85,11 @@ json_t *pg_json(const PGresult *res, int row, int col);
 json_t *pg_row_object(const PGresult *res, int row);
 json_t *pg_rows_array(const PGresult *res);
 
+/* t's finished phases as PostgreSQL array literals of names and
+ * microseconds (malloc'd), for login_timings; each also goes to the
+ * histograms. */
+void broker_timings_arrays(struct broker *b, const struct broker_timer *t, char **phases,
+                           char **us);
 /* Store phase timings of one request in login_timings and the histograms. */
 void broker_record_timings(struct broker *b, const char *request_id, const char *user,
                            const struct broker_timer *t);
