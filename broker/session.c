@@ -34,12 +34,20 @@ DB_STMT(session_insert,
         "  ARRAY(SELECT lower(g) FROM json_array_elements_text($9::json) AS g),"
         "  $10::inet, now() + make_interval(secs => $11::integer))",
         17);
+/* The live session for a token hash. last_seen_at is written only when
+ * it is over SESSION_TOUCH_S old: the requests right after a sign-in (or
+ * any burst) are then read-only transactions, with no commit to flush,
+ * and the idle timeout is exact to within that many seconds. */
+#define SESSION_TOUCH_S "15"
 DB_STMT(session_touch,
-        "UPDATE portal_sessions SET last_seen_at = now()"
-        " WHERE token_hash = $1 AND expires_at > now()"
-        "   AND last_seen_at > now() - make_interval(secs => $2::integer)"
-        " RETURNING id, user_name, user_dn, display_name, email, backend, is_admin,"
-        "   array_to_json(groups)",
+        "WITH s AS (SELECT id, user_name, user_dn, display_name, email, backend, is_admin,"
+        "   groups, last_seen_at FROM portal_sessions"
+        "   WHERE token_hash = $1 AND expires_at > now()"
+        "     AND last_seen_at > now() - make_interval(secs => $2::integer)),"
+        " touched AS (UPDATE portal_sessions p SET last_seen_at = now() FROM s"
+        "   WHERE p.id = s.id AND s.last_seen_at < now() - interval '" SESSION_TOUCH_S " s')"
+        " SELECT id, user_name, user_dn, display_name, email, backend, is_admin,"
+        "   array_to_json(groups) FROM s",
         2);
 DB_STMT(session_del, "DELETE FROM portal_sessions WHERE token_hash = $1", 1);
 

@@ -480,6 +480,16 @@ START_TEST(test_session_expiry)
         struct breply r = bclient_req(c, "GET", "/api/v1/me", NULL, NULL, false);
         ck_assert_int_eq(r.status, 200);
         breply_free(&r);
+        /* Used right after sign-in: not written (read-only requests). */
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM portal_sessions"
+                                     " WHERE last_seen_at = created_at"), 1);
+        /* Last seen over 15 s ago: the next request writes it. */
+        bfx_exec(f, "UPDATE portal_sessions SET last_seen_at = now() - interval '20 seconds'");
+        r = bclient_req(c, "GET", "/api/v1/me", NULL, NULL, false);
+        ck_assert_int_eq(r.status, 200);
+        breply_free(&r);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM portal_sessions"
+                                     " WHERE last_seen_at > now() - interval '5 seconds'"), 1);
         /* Idle longer than idle_timeout_s (600). */
         bfx_exec(f, "UPDATE portal_sessions SET last_seen_at = now() - interval '601 seconds'");
         r = bclient_req(c, "GET", "/api/v1/desktops", NULL, NULL, false);
