@@ -196,7 +196,7 @@ void api_launch(void *ctx, const struct http_request *req, struct http_response 
         _cleanup_(broker_session_freep) struct broker_session *s = api_session(b, req, resp, true);
         static const char *const fields[] = { "pool", "protocol", NULL };
         g_autoptr(json_t) body = NULL;
-        g_autofree char *err = NULL, *request_id = NULL, *thash = NULL;
+        g_autofree char *err = NULL, *request_id = NULL;
         g_autofree char *reconnect_ticket = NULL, *vm_id = NULL;
         struct hostd_ticket ticket = { 0 };
         struct launch l = { .b = b, .req = req };
@@ -255,13 +255,8 @@ void api_launch(void *ctx, const struct http_request *req, struct http_response 
                 goto out;
         broker_timer_mark(&t, PHASE_TICKET);
 
-        /* Kept hashed for the audit trail and for hostd to check against. */
-        g_clear_pointer(&err, g_free);
-        if (token_hash(ticket.password, &thash) == 0 &&
-            db_ticket_create(b->db, thash, l.claim.desktop_id, s->user_name, l.protocol,
-                             ticket.expires_in, &err) < 0)
-                log_warning("ticket_not_recorded", "desktop=%s error=\"%s\"",
-                            l.claim.desktop_name, err);
+        launch_record_ticket(b, &ticket, l.claim.desktop_id, s->user_name, l.protocol,
+                             l.claim.desktop_name);
 
         vm_id = g_strdup_printf("%" PRId64, l.claim.desktop_id);
         reconnect_ticket = launch_reconnect_ticket(
@@ -314,6 +309,16 @@ out:
         g_free(l.pool_title);
         g_free(l.host_name);
         g_free(l.host_address);
+}
+
+void launch_record_ticket(struct broker *b, const struct hostd_ticket *t, int64_t desktop_id,
+                          const char *user, const char *protocol, const char *desktop_name)
+{
+        g_autofree char *thash = NULL, *err = NULL;
+
+        if (token_hash(t->password, &thash) == 0 &&
+            db_ticket_create(b->db, thash, desktop_id, user, protocol, t->expires_in, &err) < 0)
+                log_warning("ticket_not_recorded", "desktop=%s error=\"%s\"", desktop_name, err);
 }
 
 int launch_answer_json(struct broker *b, const struct launch_answer *a, json_t **out,

@@ -140,7 +140,8 @@ void api_reconnect(void *ctx, const struct http_request *req, struct http_respon
                                    c.host);
                 goto out;
         }
-        if (live > 0)
+        if (live > 0) {
+                launch_record_ticket(b, &ticket, a.desktop_id, c.user, c.protocol, c.desktop);
                 broker_audit(b, &(struct db_audit){ .actor = c.user,
                                                     .action = "desktop.reconnect",
                                                     .outcome = "ok",
@@ -149,6 +150,7 @@ void api_reconnect(void *ctx, const struct http_request *req, struct http_respon
                                                     .host_name = c.host,
                                                     .remote_addr = req->client_addr,
                                                     .detail = c.protocol });
+        }
         log_info("reconnect", "user=%s pool=%s desktop=%s host=%s protocol=%s database=%s",
                  c.user, c.pool, c.desktop, c.host, c.protocol, live > 0 ? "up" : "down");
         http_respond_json(resp, 200, out);

@@ -92,7 +92,8 @@ const struct conf_option broker_conf_options[] = {
           "time between two reconcile passes" },
         { "pools", "release_idle_s", CONF_INT, O(pools_release_idle_s), "300", 1, 86400, 0,
           "floating pools: a claimed desktop without a connected client for this long is "
-          "released and refreshed for the next user" },
+          "released and refreshed for the next user; counted from the latest disconnect or "
+          "ticket (a reconnect is activity), and never while a ticket is still good" },
         { "pools", "heartbeat_timeout_s", CONF_INT, O(heartbeat_timeout_s), "30", 2, 86400, 0,
           "a host without a heartbeat for this long is down: the admin API shows it so, and the "
           "loop replaces its floating desktops elsewhere (hosts heartbeat every [database] "

@@ -115,6 +115,11 @@ struct launch_answer {
         const struct hostd_ticket *ticket;
         const char *reconnect_ticket; /* NULL without [reconnect] key */
 };
+/* Keep a ticket hashed (tickets table): the audit trail, and the pool
+ * loop holds a floating desktop while it is good (pools/snapshot.c).
+ * Failures are logged. */
+void launch_record_ticket(struct broker *b, const struct hostd_ticket *t, int64_t desktop_id,
+                          const char *user, const char *protocol, const char *desktop_name);
 /* 0 with *out, or -errno with a message (the file cannot be written). */
 int launch_answer_json(struct broker *b, const struct launch_answer *a, json_t **out,
                        char **error);
