@@ -12,7 +12,7 @@
 #include "auth/auth.h"
 #include "auth/ldap.h"
 #include "auth/local-admin.h"
-#include "broker/hostd-client.h"
+#include "hostd-client.h"
 #include "broker/metrics.h"
 #include "conf.h"
 #include "http.h"

@@ -10,12 +10,11 @@ broker_libvdibroker_a_SOURCES = \
 	broker/api-reconnect.c \
 	broker/api-ops.c broker/api-admin.c \
 	broker/metrics.c broker/metrics.h \
-	broker/launch-file.c broker/launch-file.h \
-	broker/hostd-client.c broker/hostd-client.h
+	broker/launch-file.c broker/launch-file.h
 broker_libvdibroker_a_CPPFLAGS = $(BROKER_CPPFLAGS)
 
 # Link line for programs embedding the broker (tests, benchmarks).
-LIBVDIBROKER = broker/libvdibroker.a $(LIBVDIAUTH) $(LIBVDISQL) $(LIBVDIHTTP) $(LIBVDI) \
+LIBVDIBROKER = broker/libvdibroker.a $(LIBHOSTDCLIENT) $(LIBVDIAUTH) $(LIBVDISQL) $(LIBVDIHTTP) $(LIBVDI) \
 	$(CURL_LIBS) $(JANSSON_LIBS)
 
 sbin_PROGRAMS += broker/vdi-brokerd

@@ -12,6 +12,12 @@ lib_libvdi_a_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(OPENSSL_CFLAGS) $(JANSSON_CF
 # Link line for programs using lib/.
 LIBVDI = lib/libvdi.a $(GLIB_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS)
 
+# The client of vdi-hostd's API (libcurl), used by the broker and the pool loop.
+noinst_LIBRARIES += lib/libvdihostdclient.a
+lib_libvdihostdclient_a_SOURCES = lib/hostd-client.c lib/hostd-client.h
+lib_libvdihostdclient_a_CPPFLAGS = $(AM_CPPFLAGS) $(GLIB_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
+LIBHOSTDCLIENT = lib/libvdihostdclient.a $(CURL_LIBS) $(JANSSON_LIBS) $(GLIB_LIBS)
+
 # HTTPS server (libmicrohttpd) shared by vdi-brokerd and vdi-hostd.
 noinst_LIBRARIES += lib/libvdihttp.a
 lib_libvdihttp_a_SOURCES = lib/http.c lib/http.h

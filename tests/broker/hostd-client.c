@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker/hostd-client.h"
+#include "hostd-client.h"
 #include "http.h"
 #define CHECK_NOFORK
 #include "check-main.h"

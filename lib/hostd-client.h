@@ -1,7 +1,8 @@
-/* Client side of the vdi-hostd API (DESIGN.md §4): HTTPS + JSON with
- * mutual TLS. The broker presents its own certificate and trusts only the
- * cluster CA; every call has a connect and a total timeout, so an
- * unreachable host fails a request in bounded time.
+/* The one client of the vdi-hostd API (DESIGN.md §4), used by the broker
+ * (tickets, status) and the pool loop (images, VMs): HTTPS + JSON with
+ * mutual TLS through libcurl. The caller presents its own certificate and
+ * trusts only the cluster CA; every call has a connect and a total
+ * timeout, so an unreachable host fails a request in bounded time.
  *
  *   POST /api/v1/vms/{id}/tickets  {protocol, user, expiry_s, reconnect_ticket?}
  *        → {protocol, host, port, password, username, routing_token, expires_in}
@@ -44,6 +45,19 @@ struct hostd_ticket {
         char *routing_token; /* RDP load-balancing cookie; may be "" */
         int expires_in;
 };
+
+/* One request, for callers that read the status themselves (the pool
+ * loop); body may be NULL (a POST then sends an empty body). timeout_ms 0
+ * uses cfg->timeout_ms (default 10 s). On any HTTP answer returns 0 with
+ * the status in *status and the parsed JSON in *reply (NULL when the body
+ * is not JSON; caller decrefs). -EHOSTUNREACH with *error when the host
+ * could not be reached, TLS failed, or no answer came in time. */
+int hostd_request(const struct hostd_client_config *cfg, const struct hostd_endpoint *host,
+                  const char *method, const char *path, json_t *body, unsigned timeout_ms,
+                  long *status, json_t **reply, char **error);
+
+/* "HTTP 409: <message>" for a refused call's answer; malloc'd. */
+char *hostd_reply_describe(long status, json_t *reply);
 
 struct hostd_client;
 
