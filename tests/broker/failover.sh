@@ -8,27 +8,11 @@
 # on the old primary is still valid, and new rows land on the new primary.
 set -u
 top=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-harness=$top/tests/harness
-command -v curl >/dev/null || { echo "curl not found"; exit 77; }
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/broker-failover-XXXXXX")
-[ "$(id -u)" != 0 ] || chmod go+x "$dir"
-cleanup() {
-    [ -f "$dir/broker/broker.pid" ] && kill "$(cat "$dir/broker/broker.pid")" 2>/dev/null
-    "$harness/slapd-stop" "$dir/ldap" 2>/dev/null
-    "$harness/pg-stop" "$dir/replica" 2>/dev/null
-    "$harness/pg-stop" "$dir/pg" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
-fail() { echo "not ok - $*"; [ -f "$dir/broker/broker.log" ] && tail -n 20 "$dir/broker/broker.log"; exit 1; }
-
-"$harness/pg-start" "$dir/pg" --fast --owner $$ >"$dir/pg.env" || fail "pg-start"
+test_name=failover
+. "$top/tests/broker/lib.sh"
+start_servers
 "$harness/pg-replica-start" "$dir/replica" --primary "$dir/pg.env" --owner $$ >"$dir/replica.env" ||
     fail "pg-replica-start"
-"$harness/slapd-start" "$dir/ldap" --owner $$ >"$dir/ldap.env" || fail "slapd-start"
-"$harness/make-pki" "$dir/pki" || fail "make-pki"
 . "$dir/replica.env"
 r_port=$PGPORT r_sock=$PGSOCKET
 . "$dir/pg.env"
@@ -40,19 +24,14 @@ sql() { # SOCKET SQL
 [ "$(sql "$r_sock" 'SELECT pg_is_in_recovery()')" = t ] || fail "the replica is not in recovery"
 echo "ok - a primary (port $p_port) and a streaming replica (port $r_port)"
 
-cat >"$dir/extra.ini" <<INI
-[database]
-conninfo = host=127.0.0.1,127.0.0.1 port=$p_port,$r_port user=vdi password=$PGPASSWORD dbname=vdi target_session_attrs=read-write
-connect_timeout_ms = 4000
-statement_timeout_ms = 2000
-acquire_timeout_ms = 2000
-[pools]
-interval_ms = 500
-INI
+{
+    bounded_db_ini
+    echo "[database]"
+    echo "conninfo = host=127.0.0.1,127.0.0.1 port=$p_port,$r_port user=vdi password=$PGPASSWORD dbname=vdi target_session_attrs=read-write"
+} >"$dir/extra.ini"
 "$harness/broker-start" "$dir/broker" --pg "$dir/pg.env" --ldap "$dir/ldap.env" \
     --pki "$dir/pki" --extra "$dir/extra.ini" --owner $$ >"$dir/broker.env" || fail "broker-start"
 . "$dir/broker.env"
-. "$top/tests/broker/http.sh"
 launch_body='{"pool":"no-such-pool","protocol":"rdp"}'
 
 login alice alice alice-pw || fail "alice signs in on the primary: $st $(cat "$dir/login-alice.out")"
@@ -77,15 +56,7 @@ echo "ok - primary stopped, replica still read-only: sign-in 503 database_unavai
 "$harness/pg-promote" "$dir/replica" || fail "pg-promote"
 [ "$(sql "$r_sock" 'SELECT pg_is_in_recovery()')" = f ] || fail "the replica is still in recovery"
 t1=$(date +%s.%N)
-i=0
-while :; do
-    req login-bob bob POST /api/v1/login '{"username":"bob","password":"bob-pw"}'
-    [ "$st" = 200 ] && break
-    i=$((i + 1))
-    [ "$i" -lt 50 ] || fail "bob cannot sign in 10 s after the promotion: $st $(cat "$dir/login-bob.out")"
-    sleep 0.2
-done
-sed -n 's/.*"csrf_token":"\([^"]*\)".*/\1/p' "$dir/login-bob.out" >"$dir/bob.csrf"
+retry 50 "bob cannot sign in 10 s after the promotion" login bob bob bob-pw
 t2=$(date +%s.%N)
 kill -0 "$BROKER_PID" || fail "the broker died"
 echo "ok - promoted: bob signs in $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.1f", b - a }') s after the promotion ($(awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%.1f", b - a }') s after the primary stopped), same broker process"
@@ -97,12 +68,7 @@ req me alice GET /api/v1/me
 req launch alice POST /api/v1/launch "$launch_body"
 [ "$st" = 404 ] && grep -q '"error":"unknown_pool"' "$dir/launch.out" ||
     fail "launch after the failover: $st $(cat "$dir/launch.out")"
-i=0
-until req healthz alice GET /healthz && [ "$st" = 200 ]; do
-    i=$((i + 1))
-    [ "$i" -lt 25 ] || fail "healthz after the failover: $st"
-    sleep 0.2
-done
+retry 25 "healthz after the failover" healthy
 echo "ok - on the promoted server: bob's new session written there, alice's replicated session valid, launch answers, healthz 200"
 
 # The pool loop leads again on the new primary (its advisory lock went

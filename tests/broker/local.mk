@@ -66,7 +66,7 @@ EXTRA_DIST += tests/broker/active-active.sh
 # Reconnect tickets: a real vdi-brokerd and vdi-hostd (hollow VMs), the
 # desktop reached again while PostgreSQL is stopped.
 TESTS += tests/broker/reconnect.sh
-EXTRA_DIST += tests/broker/reconnect.sh tests/broker/http.sh
+EXTRA_DIST += tests/broker/reconnect.sh tests/broker/lib.sh
 tests/broker/reconnect.log: tests/hostd/hollow-vm hostd/vdi-hostd broker/vdi-brokerd
 
 # PostgreSQL failover: a streaming replica promoted under a running broker

@@ -16,52 +16,16 @@
 #   - no ticket appears in any log.
 set -u
 top=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-harness=$top/tests/harness
-command -v curl >/dev/null || { echo "curl not found"; exit 77; }
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/broker-reconnect-XXXXXX")
-[ "$(id -u)" != 0 ] || chmod go+x "$dir"
-cleanup() {
-    [ -f "$dir/broker/broker.pid" ] && kill "$(cat "$dir/broker/broker.pid")" 2>/dev/null
-    if [ -f "$dir/hostd/hostd.pid" ]; then
-        kill "$(cat "$dir/hostd/hostd.pid")" 2>/dev/null
-        for r in "$dir"/hostd/state/vms/*/run.json; do
-            [ -f "$r" ] && kill -9 "$(sed -n 's/.*"pid": *\([0-9]*\).*/\1/p' "$r")" 2>/dev/null
-        done
-    fi
-    "$harness/slapd-stop" "$dir/ldap" 2>/dev/null
-    "$harness/pg-stop" "$dir/pg" 2>/dev/null
-    wait 2>/dev/null
-    [ -n "${KEEP:-}" ] || rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
-fail() {
-    echo "not ok - $*"
-    for f in "$dir/broker/broker.log" "$dir/hostd/hostd.log"; do
-        [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
-    done
-    exit 1
-}
-
-"$harness/pg-start" "$dir/pg" --fast --owner $$ >"$dir/pg.env" || fail "pg-start"
-"$harness/slapd-start" "$dir/ldap" --owner $$ >"$dir/ldap.env" || fail "slapd-start"
-"$harness/make-pki" "$dir/pki" || fail "make-pki"
+test_name=reconnect
+. "$top/tests/broker/lib.sh"
+start_servers
 openssl genpkey -algorithm ed25519 -out "$dir/reconnect.key" 2>/dev/null &&
     openssl pkey -in "$dir/reconnect.key" -pubout -out "$dir/reconnect.pub" || fail "openssl genpkey"
 . "$dir/pg.env"
 psql_() { psql -X -q -t -A -h "$PGSOCKET" -p "$PGPORT" -U vdi vdi -c "$1"; }
 
 printf '[reconnect]\npublic_key = %s\n' "$dir/reconnect.pub" >"$dir/hostd-extra.ini"
-cat >"$dir/broker-extra.ini" <<INI
-[database]
-connect_timeout_ms = 4000
-statement_timeout_ms = 2000
-acquire_timeout_ms = 2000
-[pools]
-interval_ms = 500
-[reconnect]
-key = $dir/reconnect.key
-INI
+{ bounded_db_ini; printf '[reconnect]\nkey = %s\n' "$dir/reconnect.key"; } >"$dir/broker-extra.ini"
 "$harness/broker-start" "$dir/broker" --pg "$dir/pg.env" --ldap "$dir/ldap.env" \
     --pki "$dir/pki" --extra "$dir/broker-extra.ini" --owner $$ >"$dir/broker.env" ||
     fail "broker-start"
@@ -89,7 +53,6 @@ done
 did=$(psql_ "SELECT id FROM desktops")
 echo "ok - the pool loop made desktop $did on the host (hollow VM)"
 
-. "$top/tests/broker/http.sh"
 field() { sed -n "s/.*\"$1\":\"\\([^\"]*\\)\".*/\\1/p" "$dir/$2.out"; }
 reconnect() { # NAME TICKET
     req "$1" anon POST /api/v1/reconnect "{\"reconnect_ticket\":\"$2\"}"
@@ -147,12 +110,7 @@ t3=$(field reconnect_ticket rc2)
 echo "ok - the reconnect's new ticket works once more during the outage"
 
 "$harness/pg-start" "$dir/pg" --port "$PGPORT" >/dev/null || fail "pg-start again"
-i=0
-until req healthz anon GET /healthz && [ "$st" = 200 ]; do
-    i=$((i + 1))
-    [ "$i" -lt 50 ] || fail "the broker does not see PostgreSQL back after 10 s: healthz $st"
-    sleep 0.2
-done
+retry 50 "the broker does not see PostgreSQL back after 10 s" healthy
 reconnect rc3 "$t3"
 [ "$st" = 200 ] || fail "reconnect after the outage: $st $(cat "$dir/rc3.out")"
 grep -q 'event=reconnect .*database=up' "$BROKER_LOG" || fail "broker log: no reconnect database=up"
