@@ -3,11 +3,15 @@
  * and PostgreSQL started by the test harness; the broker runs in this
  * process exactly as the daemon runs it. Reported: logins/s, client-side
  * p50/p99 of sign-in and desktop listing, and the broker's own per-phase
- * p50/p99 from login_timings. Next to it, in the same run and with the
+ * p50/p99 from login_timings (the phases before the session write, which
+ * is stored with them in one commit) and, for the session write and the
+ * whole sign-in, the mean from the broker's /metrics histograms. Next to it, in the same run and with the
  * same concurrency, the floor: the wire work a sign-in cannot avoid, done
  * with plain libldap and libpq (user search, user bind, service re-bind,
  * group search, session INSERT, entitled-pools SELECT), without HTTP/TLS
- * to a browser, throttling, timings or audit.
+ * to a browser, throttling, timings or audit. For each side, the database
+ * work per sign-in read from the WAL (pg_walinspect): commits and bytes,
+ * which the machine's load does not change.
  *
  *   bench/login-storm      BENCH_USERS=N (8) concurrent users,
  *                          BENCH_LOGINS=N (400) sign-ins in total
@@ -292,7 +296,63 @@ static double storm(struct ctx *c, int n, void *(*fn)(void *), GArray *login, GA
         return (double)ok / (end - start);
 }
 
-static void print_phases(struct ctx *c)
+/* The mean of what a histogram gained since before. */
+static void print_hist_mean(const char *name, const struct broker_histogram *now,
+                            const struct broker_histogram *before)
+{
+        uint64_t n = now->count - before->count;
+        printf("    %-12s n=%-5" PRIu64 " mean=%6.2f ms (broker histogram: after the commit)\n", name,
+               n, n ? (double)(now->sum_us - before->sum_us) / (double)n / 1e3 : 0.0);
+}
+
+/* What PostgreSQL wrote between two WAL positions (pg_walinspect). */
+struct wal_use {
+        char start[32];
+        double commits, bytes;
+};
+
+static void wal_mark(PGconn *pg, struct wal_use *w)
+{
+        PGresult *r = PQexec(pg, "SELECT pg_current_wal_insert_lsn()");
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+                die("wal position", PQerrorMessage(pg));
+        g_strlcpy(w->start, PQgetvalue(r, 0, 0), sizeof(w->start));
+        PQclear(r);
+}
+
+static void wal_since(PGconn *pg, struct wal_use *w)
+{
+        struct wal_use end;
+        wal_mark(pg, &end);
+        /* WAL can only be read up to what is flushed: the WAL writer does
+         * that within wal_writer_delay (200 ms) of asynchronous commits. */
+        for (int i = 0; i < 300; i++) {
+                const char *p1[] = { end.start };
+                PGresult *f = PQexecParams(pg, "SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn",
+                                           1, NULL, p1, NULL, NULL, 0);
+                bool done = PQresultStatus(f) == PGRES_TUPLES_OK &&
+                            !strcmp(PQgetvalue(f, 0, 0), "t");
+                PQclear(f);
+                if (done)
+                        break;
+                g_usleep(10000);
+        }
+        const char *params[] = { w->start, end.start };
+        PGresult *r = PQexecParams(
+                pg,
+                "SELECT count(*) FILTER (WHERE resource_manager = 'Transaction'"
+                "   AND record_type LIKE 'COMMIT%'), $2::pg_lsn - $1::pg_lsn"
+                " FROM pg_get_wal_records_info($1::pg_lsn, $2::pg_lsn)",
+                2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_TUPLES_OK)
+                die("wal records", PQerrorMessage(pg));
+        w->commits = atof(PQgetvalue(r, 0, 0));
+        w->bytes = atof(PQgetvalue(r, 0, 1));
+        PQclear(r);
+}
+
+static void print_phases(struct ctx *c, const struct broker_metrics *m,
+                         const struct broker_histogram before[PHASE_COUNT])
 {
         PGconn *pg = PQconnectdb(c->pg->conninfo);
         PGresult *r = PQexec(pg,
@@ -310,6 +370,8 @@ static void print_phases(struct ctx *c)
                        PQgetvalue(r, i, 1), atof(PQgetvalue(r, i, 2)), atof(PQgetvalue(r, i, 3)));
         PQclear(r);
         PQfinish(pg);
+        print_hist_mean("session", &m->phases[PHASE_SESSION], &before[PHASE_SESSION]);
+        print_hist_mean("login_total", &m->phases[PHASE_TOTAL_LOGIN], &before[PHASE_TOTAL_LOGIN]);
 }
 
 int main(void)
@@ -383,8 +445,19 @@ int main(void)
 
         GArray *ol = g_array_new(FALSE, FALSE, sizeof(int64_t)), *od = g_array_new(FALSE, FALSE, sizeof(int64_t));
         GArray *fl = g_array_new(FALSE, FALSE, sizeof(int64_t)), *fd = g_array_new(FALSE, FALSE, sizeof(int64_t));
+        struct broker_histogram before[PHASE_COUNT];
+        memcpy(before, b->metrics.phases, sizeof(before));
+        PGconn *walc = PQconnectdb(c.pg->conninfo);
+        PQclear(PQexec(walc, "CREATE EXTENSION IF NOT EXISTS pg_walinspect"));
+        struct wal_use wal_ours, wal_floor;
+        wal_mark(walc, &wal_ours);
         double ours = storm(&c, n_users, user_thread, ol, od, &fail_ours);
+        wal_since(walc, &wal_ours);
+        wal_mark(walc, &wal_floor);
         double floor_rate = storm(&c, n_users, floor_thread, fl, fd, &fail_floor);
+        wal_since(walc, &wal_floor);
+        PQfinish(walc);
+        int n_ours = (int)ol->len, n_floor = (int)fl->len;
 
         printf("login-storm: %d concurrent users, %d sign-ins each way (alice, bob, carol over "
                "ldaps:// to slapd; PostgreSQL %s)\n",
@@ -395,11 +468,16 @@ int main(void)
                pct_ms(ol, 0.99));
         printf("    desktops     p50=%7.2f ms  p99=%7.2f ms (client side)\n", pct_ms(od, 0.5),
                pct_ms(od, 0.99));
-        print_phases(&c);
+        print_phases(&c, &b->metrics, before);
+        printf("    database     %.2f commits and %.0f WAL bytes per sign-in (pg_walinspect)\n",
+               n_ours ? wal_ours.commits / n_ours : 0.0, n_ours ? wal_ours.bytes / n_ours : 0.0);
         printf("  floor (plain libldap + libpq, same LDAP and SQL work): %8.1f logins/s\n",
                floor_rate);
         printf("    sign-in      p50=%7.2f ms  p99=%7.2f ms\n", pct_ms(fl, 0.5), pct_ms(fl, 0.99));
         printf("    pools query  p50=%7.2f ms  p99=%7.2f ms\n", pct_ms(fd, 0.5), pct_ms(fd, 0.99));
+        printf("    database     %.2f commits and %.0f WAL bytes per sign-in (pg_walinspect)\n",
+               n_floor ? wal_floor.commits / n_floor : 0.0,
+               n_floor ? wal_floor.bytes / n_floor : 0.0);
         printf("  launch: not measured (tickets need desktops running under vdi-hostd, i.e. KVM)\n");
 #ifdef __SANITIZE_ADDRESS__
         printf("  note: this build has AddressSanitizer; absolute figures are slower than a "

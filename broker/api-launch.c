@@ -49,7 +49,8 @@ struct launch {
         char *pool_name, *pool_title;
         struct db_claim claim;
         bool claimed;
-        char *host_name;
+        char *host_name, *host_address;
+        int host_port;
 };
 
 static void launch_audit(struct launch *l, const char *outcome, const char *detail)
@@ -157,11 +158,13 @@ static bool get_ticket(struct launch *l, struct hostd_ticket *t, struct http_res
                 return false;
         }
         l->host_name = g_strdup(pg_str(res, 0, 0));
+        l->host_address = g_strdup(pg_str(res, 0, 1));
+        l->host_port = (int)pg_i64(res, 0, 2);
         struct hostd_endpoint ep = { .name = l->host_name,
-                                     .address = pg_str(res, 0, 1),
-                                     .port = (int)pg_i64(res, 0, 2) };
+                                     .address = l->host_address,
+                                     .port = l->host_port };
         r = hostd_ticket_request(l->b->hosts, &ep, id, l->protocol, l->s->user_name,
-                                 (int)l->b->cfg->ticket_ttl_s, t, &err);
+                                 (int)l->b->cfg->ticket_ttl_s, NULL, t, &err);
         PQclear(res);
         if (r == 0)
                 return true;
@@ -193,10 +196,11 @@ void api_launch(void *ctx, const struct http_request *req, struct http_response 
         _cleanup_(broker_session_freep) struct broker_session *s = api_session(b, req, resp, true);
         static const char *const fields[] = { "pool", "protocol", NULL };
         g_autoptr(json_t) body = NULL;
-        g_autofree char *err = NULL, *request_id = NULL, *thash = NULL;
+        g_autofree char *err = NULL, *request_id = NULL;
+        g_autofree char *reconnect_ticket = NULL, *vm_id = NULL;
         struct hostd_ticket ticket = { 0 };
-        struct launch_file file = { 0 };
         struct launch l = { .b = b, .req = req };
+        json_t *out = NULL;
         struct broker_timer t;
         json_t *pool;
         int r;
@@ -251,26 +255,31 @@ void api_launch(void *ctx, const struct http_request *req, struct http_response 
                 goto out;
         broker_timer_mark(&t, PHASE_TICKET);
 
-        /* Kept hashed for the audit trail and for hostd to check against. */
-        g_clear_pointer(&err, g_free);
-        if (token_hash(ticket.password, &thash) == 0 &&
-            db_ticket_create(b->db, thash, l.claim.desktop_id, s->user_name, l.protocol,
-                             ticket.expires_in, &err) < 0)
-                log_warning("ticket_not_recorded", "desktop=%s error=\"%s\"",
-                            l.claim.desktop_name, err);
+        launch_record_ticket(b, &ticket, l.claim.desktop_id, s->user_name, l.protocol,
+                             l.claim.desktop_name);
 
-        struct launch_file_params fp = {
-                .title = l.pool_title,
-                .host = ticket.host,
-                .port = ticket.port,
-                .username = ticket.username,
-                .password = ticket.password,
-                .routing_token = ticket.routing_token,
-                .ca_pem = b->cluster_ca_pem,
-                .expires_in = ticket.expires_in,
+        vm_id = g_strdup_printf("%" PRId64, l.claim.desktop_id);
+        reconnect_ticket = launch_reconnect_ticket(
+                b, &(struct reconnect_claims){ .user = s->user_name,
+                                               .vm = vm_id,
+                                               .host = l.host_name,
+                                               .address = l.host_address,
+                                               .port = l.host_port,
+                                               .protocol = (char *)l.protocol,
+                                               .pool = l.pool_name,
+                                               .desktop = l.claim.desktop_name });
+        struct launch_answer a = {
+                .protocol = l.protocol,
+                .pool_name = l.pool_name,
+                .pool_title = l.pool_title,
+                .desktop_id = l.claim.desktop_id,
+                .desktop_name = l.claim.desktop_name,
+                .reconnected = l.claim.existing,
+                .ticket = &ticket,
+                .reconnect_ticket = reconnect_ticket,
         };
         g_clear_pointer(&err, g_free);
-        r = launch_file_build(l.protocol, l.pool_name, &fp, &file, &err);
+        r = launch_answer_json(b, &a, &out, &err);
         if (r < 0) {
                 unclaim(&l);
                 broker_metrics_launch(&b->metrics, LAUNCH_HOST_ERROR);
@@ -292,23 +301,84 @@ void api_launch(void *ctx, const struct http_request *req, struct http_response 
                  s->user_name, l.pool_name, l.claim.desktop_name, l.host_name, l.protocol,
                  l.claim.existing ? "yes" : "no", (double)t.us[PHASE_TOTAL_LAUNCH] / 1e3);
 
-        json_t *out = json_pack(
-                "{s:{s:s, s:s, s:s}, s:i, s:s, s:s, s:i, s:s, s:b, s:{s:I, s:s, s:s}}", "file",
-                "name", file.name, "content_type", file.content_type, "content", file.content,
-                "expires_in", ticket.expires_in, "protocol", l.protocol, "host", ticket.host,
-                "port", ticket.port, "username", ticket.username, "reconnected",
-                l.claim.existing, "desktop", "id", (json_int_t)l.claim.desktop_id, "name",
-                l.claim.desktop_name, "pool", l.pool_name);
-        /* RDP's NLA needs the one-time password typed (or pasted) into the
-         * client: mstsc cannot take it from the file. */
-        if (!strcmp(l.protocol, "rdp"))
-                json_object_set_new(out, "password", json_string(ticket.password));
         http_respond_json(resp, 200, out);
 out:
         hostd_ticket_clear(&ticket);
-        launch_file_clear(&file);
         db_claim_clear(&l.claim);
         g_free(l.pool_name);
         g_free(l.pool_title);
         g_free(l.host_name);
+        g_free(l.host_address);
+}
+
+void launch_record_ticket(struct broker *b, const struct hostd_ticket *t, int64_t desktop_id,
+                          const char *user, const char *protocol, const char *desktop_name)
+{
+        g_autofree char *thash = NULL, *err = NULL;
+
+        if (token_hash(t->password, &thash) == 0 &&
+            db_ticket_create(b->db, thash, desktop_id, user, protocol, t->expires_in, &err) < 0)
+                log_warning("ticket_not_recorded", "desktop=%s error=\"%s\"", desktop_name, err);
+}
+
+int launch_answer_json(struct broker *b, const struct launch_answer *a, json_t **out,
+                       char **error)
+{
+        const struct hostd_ticket *t = a->ticket;
+        struct launch_file file = { 0 };
+        struct launch_file_params fp = {
+                .title = a->pool_title,
+                .host = t->host,
+                .port = t->port,
+                .username = t->username,
+                .password = t->password,
+                .routing_token = t->routing_token,
+                .ca_pem = b->cluster_ca_pem,
+                .expires_in = t->expires_in,
+        };
+        int r = launch_file_build(a->protocol, a->pool_name, &fp, &file, error);
+
+        if (r < 0)
+                return r;
+        json_t *v = json_pack(
+                "{s:{s:s, s:s, s:s}, s:i, s:s, s:s, s:i, s:s, s:b, s:{s:I, s:s, s:s}}", "file",
+                "name", file.name, "content_type", file.content_type, "content", file.content,
+                "expires_in", t->expires_in, "protocol", a->protocol, "host", t->host, "port",
+                t->port, "username", t->username, "reconnected", a->reconnected, "desktop", "id",
+                (json_int_t)a->desktop_id, "name", a->desktop_name, "pool", a->pool_name);
+        launch_file_clear(&file);
+        if (!v) {
+                *error = g_strdup("out of memory");
+                return -ENOMEM;
+        }
+        /* RDP's NLA needs the one-time password typed (or pasted) into the
+         * client: mstsc cannot take it from the file. */
+        if (!strcmp(a->protocol, "rdp"))
+                json_object_set_new(v, "password", json_string(t->password));
+        if (a->reconnect_ticket) {
+                json_object_set_new(v, "reconnect_ticket", json_string(a->reconnect_ticket));
+                json_object_set_new(v, "reconnect_expires_in",
+                                    json_integer(b->cfg->reconnect_lifetime_s));
+        }
+        *out = v;
+        return 0;
+}
+
+char *launch_reconnect_ticket(struct broker *b, struct reconnect_claims *c)
+{
+        char *text = NULL;
+        int r;
+
+        if (!b->reconnect_key)
+                return NULL;
+        c->issued_at_ms = g_get_real_time() / 1000;
+        c->expires_at = c->issued_at_ms / 1000 + b->cfg->reconnect_lifetime_s;
+        c->nonce = NULL;
+        r = reconnect_sign(b->reconnect_key, c, &text);
+        if (r < 0) {
+                log_error("reconnect_sign_failed", "user=%s desktop=%s error=\"%s\"", c->user,
+                          c->vm, g_strerror(-r));
+                return NULL;
+        }
+        return text;
 }

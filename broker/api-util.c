@@ -180,12 +180,10 @@ DB_STMT(timings_add,
         " SELECT $1, $2, p, d FROM unnest($3::text[], $4::bigint[]) AS t(p, d)",
         4);
 
-void broker_record_timings(struct broker *b, const char *request_id, const char *user,
-                           const struct broker_timer *t)
+void broker_timings_arrays(struct broker *b, const struct broker_timer *t, char **phases_out,
+                           char **us_out)
 {
-        g_autoptr(GString) phases = g_string_new("{");
-        g_autoptr(GString) us = g_string_new("{");
-        g_autofree char *err = NULL;
+        GString *phases = g_string_new("{"), *us = g_string_new("{");
 
         for (int p = 0; p < PHASE_COUNT; p++) {
                 if (!t->done[p])
@@ -197,7 +195,17 @@ void broker_record_timings(struct broker *b, const char *request_id, const char 
         }
         g_string_append_c(phases, '}');
         g_string_append_c(us, '}');
-        const char *params[] = { request_id, user ? user : "", phases->str, us->str };
+        *phases_out = g_string_free(phases, FALSE);
+        *us_out = g_string_free(us, FALSE);
+}
+
+void broker_record_timings(struct broker *b, const char *request_id, const char *user,
+                           const struct broker_timer *t)
+{
+        g_autofree char *err = NULL, *phases = NULL, *us = NULL;
+
+        broker_timings_arrays(b, t, &phases, &us);
+        const char *params[] = { request_id, user ? user : "", phases, us };
         if (db_exec(b->db, &timings_add, params, 0, NULL, &err) < 0)
                 log_warning("timings_not_stored", "request=%s error=\"%s\"", request_id, err);
 }

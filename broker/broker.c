@@ -7,6 +7,7 @@
 
 #include "broker/internal.h"
 #include "log.h"
+#include "reconnect.h"
 
 static const struct http_route user_routes[] = {
         { "GET", "/", api_portal_index },
@@ -18,6 +19,7 @@ static const struct http_route user_routes[] = {
         { "GET", "/api/v1/me", api_me },
         { "GET", "/api/v1/desktops", api_desktops },
         { "POST", "/api/v1/launch", api_launch },
+        { "POST", "/api/v1/reconnect", api_reconnect },
 };
 
 /* user_routes followed by the admin routes; built once. */
@@ -131,6 +133,12 @@ int broker_new(const struct broker_config *cfg, struct broker **out, char **erro
                 *error = g_strdup_printf("[hosts] ca_file: cannot read %s", cfg->host_ca);
                 r = -EIO;
         }
+        if (r >= 0 && cfg->reconnect_key && *cfg->reconnect_key) {
+                g_autofree char *why = NULL;
+                r = reconnect_key_load(cfg->reconnect_key, true, &b->reconnect_key, &why);
+                if (r < 0)
+                        *error = g_strdup_printf("[reconnect] key: %s", why);
+        }
         if (r >= 0)
                 r = load_assets(b, cfg->assets, error);
         if (r < 0) {
@@ -171,6 +179,7 @@ void broker_free(struct broker *b)
         if (b->local)
                 auth_local_backend.close(b->local);
         hostd_client_free(b->hosts);
+        EVP_PKEY_free(b->reconnect_key);
         g_free(b->cluster_ca_pem);
         g_strfreev(b->admin_groups);
         db_close(b->db);

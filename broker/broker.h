@@ -5,13 +5,14 @@
  * the Prometheus counters (broker/metrics.h) are per process. */
 #pragma once
 
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "auth/auth.h"
 #include "auth/ldap.h"
 #include "auth/local-admin.h"
-#include "broker/hostd-client.h"
+#include "hostd-client.h"
 #include "broker/metrics.h"
 #include "conf.h"
 #include "http.h"
@@ -57,6 +58,9 @@ struct broker_config {
         int64_t host_connect_timeout_ms;
         int64_t host_timeout_ms;
         int64_t ticket_ttl_s;
+        /* [reconnect] */
+        char *reconnect_key; /* Ed25519 private key (PEM) or NULL: no reconnect tickets */
+        int64_t reconnect_lifetime_s;
         /* [pools]: the reconcile loop (pools/loop.h) */
         bool pools_enabled;
         int64_t pools_interval_ms;
@@ -85,6 +89,7 @@ struct broker {
         void *ldap;  /* auth_ldap_backend state */
         void *local; /* auth_local_backend state, NULL when not configured */
         struct hostd_client *hosts;
+        EVP_PKEY *reconnect_key; /* [reconnect] key, NULL when unset */
         char *cluster_ca_pem; /* [hosts] ca_file, for .vv files */
         char **admin_groups;  /* [admin] groups, split */
         struct broker_metrics metrics;

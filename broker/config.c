@@ -29,7 +29,9 @@ const struct conf_option broker_conf_options[] = {
         { "database", "conninfo", CONF_STRING, O(conninfo), NULL, 0, 0,
           CONF_REQUIRED | CONF_SECRET,
           "libpq connection string, e.g. host=db.example.org dbname=vdi user=vdi "
-          "(prefer a ~/.pgpass or PGPASSFILE over a password here)" },
+          "(prefer a ~/.pgpass or PGPASSFILE over a password here); with a streaming "
+          "replica name both and only accept the writable one, e.g. host=db1,db2 "
+          "target_session_attrs=read-write: after a promotion the broker follows by itself" },
         { "database", "pool_size", CONF_INT, O(db_pool_size), "8", 1, 256, 0,
           "PostgreSQL connections kept by this broker" },
         { "database", "connect_timeout_ms", CONF_INT, O(db_connect_timeout_ms), "5000", 100,
@@ -74,6 +76,15 @@ const struct conf_option broker_conf_options[] = {
         { "hosts", "ticket_ttl_s", CONF_INT, O(ticket_ttl_s), "120", 10, 3600, 0,
           "lifetime of one-time connection tickets" },
 
+        { "reconnect", "key", CONF_PATH, O(reconnect_key), NULL, 0, 0, CONF_FILE_EXISTS,
+          "Ed25519 private key (PEM; openssl genpkey -algorithm ed25519), the same on every "
+          "broker: a launch then also gives a reconnect ticket signed with it, which gets the "
+          "user back into the same desktop through POST /api/v1/reconnect even while the "
+          "database is down (hosts check it with the public half, hostd.conf [reconnect] "
+          "public_key); unset, there are none" },
+        { "reconnect", "lifetime_s", CONF_INT, O(reconnect_lifetime_s), "900", 60, 86400, 0,
+          "how long a reconnect ticket is good for; each reconnect hands out a new one" },
+
         { "pools", "enabled", CONF_BOOL, O(pools_enabled), "true", 0, 0, 0,
           "run the pool reconcile loop here; with several brokers exactly one reconciles at a time "
           "(PostgreSQL advisory lock) and the others take over if it dies" },
@@ -81,7 +92,8 @@ const struct conf_option broker_conf_options[] = {
           "time between two reconcile passes" },
         { "pools", "release_idle_s", CONF_INT, O(pools_release_idle_s), "300", 1, 86400, 0,
           "floating pools: a claimed desktop without a connected client for this long is "
-          "released and refreshed for the next user" },
+          "released and refreshed for the next user; counted from the latest disconnect or "
+          "ticket (a reconnect is activity), and never while a ticket is still good" },
         { "pools", "heartbeat_timeout_s", CONF_INT, O(heartbeat_timeout_s), "30", 2, 86400, 0,
           "a host without a heartbeat for this long is down: the admin API shows it so, and the "
           "loop replaces its floating desktops elsewhere (hosts heartbeat every [database] "

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "broker/broker.h"
+#include "reconnect.h"
 
 /* A portal session, read from portal_sessions. */
 struct broker_session {
@@ -31,10 +32,13 @@ static inline void broker_session_freep(struct broker_session **s)
 
 /* session.c */
 /* Create a session for id; store the new session token and CSRF token
- * (malloc'd) in *token and *csrf. Also drops the user's dead sessions and
- * the failed sign-ins counted against throttle_account. */
+ * (malloc'd) in *token and *csrf. In the same statement (one commit):
+ * drops the user's dead sessions and the failed sign-ins counted against
+ * throttle_account, stores t's finished phases in login_timings (and the
+ * histograms) and the sign-in's audit row. */
 int session_create(struct broker *b, const struct auth_identity *id, bool is_admin,
-                   const char *remote_addr, const char *throttle_account, char **token, char **csrf, char **error);
+                   const char *remote_addr, const char *throttle_account,
+                   const struct broker_timer *t, char **token, char **csrf, char **error);
 /* The session for a cookie token, touching last_seen_at; -ENOENT when
  * unknown, idle too long or past its absolute lifetime. */
 int session_lookup(struct broker *b, const char *token, struct broker_session **out,
@@ -81,6 +85,11 @@ json_t *pg_json(const PGresult *res, int row, int col);
 json_t *pg_row_object(const PGresult *res, int row);
 json_t *pg_rows_array(const PGresult *res);
 
+/* t's finished phases as PostgreSQL array literals of names and
+ * microseconds (malloc'd), for login_timings; each also goes to the
+ * histograms. */
+void broker_timings_arrays(struct broker *b, const struct broker_timer *t, char **phases,
+                           char **us);
 /* Store phase timings of one request in login_timings and the histograms. */
 void broker_record_timings(struct broker *b, const char *request_id, const char *user,
                            const struct broker_timer *t);
@@ -94,6 +103,31 @@ void api_me(void *ctx, const struct http_request *req, struct http_response *res
 void api_desktops(void *ctx, const struct http_request *req, struct http_response *resp);
 /* api-launch.c */
 void api_launch(void *ctx, const struct http_request *req, struct http_response *resp);
+
+/* What a launch or a reconnect answers: the connection file for ticket
+ * and the JSON the portal reads. */
+struct launch_answer {
+        const char *protocol;
+        const char *pool_name, *pool_title;
+        int64_t desktop_id;
+        const char *desktop_name;
+        bool reconnected;
+        const struct hostd_ticket *ticket;
+        const char *reconnect_ticket; /* NULL without [reconnect] key */
+};
+/* Keep a ticket hashed (tickets table): the audit trail, and the pool
+ * loop holds a floating desktop while it is good (pools/snapshot.c).
+ * Failures are logged. */
+void launch_record_ticket(struct broker *b, const struct hostd_ticket *t, int64_t desktop_id,
+                          const char *user, const char *protocol, const char *desktop_name);
+/* 0 with *out, or -errno with a message (the file cannot be written). */
+int launch_answer_json(struct broker *b, const struct launch_answer *a, json_t **out,
+                       char **error);
+/* A reconnect ticket for c (issued now, [reconnect] lifetime_s, fresh
+ * nonce), or NULL when reconnect tickets are off or signing failed (logged). */
+char *launch_reconnect_ticket(struct broker *b, struct reconnect_claims *c);
+/* api-reconnect.c */
+void api_reconnect(void *ctx, const struct http_request *req, struct http_response *resp);
 /* api-ops.c */
 void api_healthz(void *ctx, const struct http_request *req, struct http_response *resp);
 void api_metrics(void *ctx, const struct http_request *req, struct http_response *resp);

@@ -1,20 +1,20 @@
 # broker/: vdi-brokerd, the portal and the user/admin API (issue 8).
 BROKER_CPPFLAGS = $(AM_CPPFLAGS) $(GLIB_CFLAGS) $(PQ_CFLAGS) $(LDAP_CFLAGS) $(MHD_CFLAGS) \
-	$(JANSSON_CFLAGS) $(CURL_CFLAGS) \
+	$(JANSSON_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS) \
 	-DSYSCONFDIR='"$(sysconfdir)"' -DPORTAL_ASSETS_DIR='"$(pkgdatadir)/portal"'
 
 noinst_LIBRARIES += broker/libvdibroker.a
 broker_libvdibroker_a_SOURCES = \
 	broker/broker.h broker/internal.h broker/broker.c broker/config.c \
 	broker/api-util.c broker/session.c broker/api-user.c broker/api-launch.c \
+	broker/api-reconnect.c \
 	broker/api-ops.c broker/api-admin.c \
 	broker/metrics.c broker/metrics.h \
-	broker/launch-file.c broker/launch-file.h \
-	broker/hostd-client.c broker/hostd-client.h
+	broker/launch-file.c broker/launch-file.h
 broker_libvdibroker_a_CPPFLAGS = $(BROKER_CPPFLAGS)
 
 # Link line for programs embedding the broker (tests, benchmarks).
-LIBVDIBROKER = broker/libvdibroker.a $(LIBVDIAUTH) $(LIBVDISQL) $(LIBVDIHTTP) $(LIBVDI) \
+LIBVDIBROKER = broker/libvdibroker.a $(LIBHOSTDCLIENT) $(LIBVDIAUTH) $(LIBVDISQL) $(LIBVDIHTTP) $(LIBVDI) \
 	$(CURL_LIBS) $(JANSSON_LIBS)
 
 sbin_PROGRAMS += broker/vdi-brokerd

@@ -16,25 +16,38 @@
 #include "log.h"
 #include "token.h"
 
-/* One round trip: tidy the user's dead sessions, clear the account's
- * failed sign-ins (throttling), insert the new session. */
+/* One round trip and one commit per sign-in: tidy the user's dead
+ * sessions, clear the account's failed sign-ins (throttling), store the
+ * sign-in's phase timings and its audit row, insert the new session. */
 DB_STMT(session_insert,
         "WITH pruned AS (DELETE FROM portal_sessions WHERE user_name = $3"
         "   AND (expires_at <= now() OR"
         "        last_seen_at <= now() - make_interval(secs => $12::integer))),"
-        " cleared AS (DELETE FROM login_failures WHERE account = $13)"
+        " cleared AS (DELETE FROM login_failures WHERE account = $13),"
+        " timed AS (INSERT INTO login_timings (request_id, user_name, phase, duration_us)"
+        "   SELECT $14, $3, p, d FROM unnest($15::text[], $16::bigint[]) AS t(p, d)),"
+        " audited AS (INSERT INTO audit_events (actor, action, remote_addr, detail)"
+        "   VALUES ($3, 'login', $10::inet, $17))"
         " INSERT INTO portal_sessions (token_hash, csrf_hash, user_name, user_dn, display_name,"
         " email, backend, is_admin, groups, remote_addr, expires_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::boolean,"
         "  ARRAY(SELECT lower(g) FROM json_array_elements_text($9::json) AS g),"
         "  $10::inet, now() + make_interval(secs => $11::integer))",
-        13);
+        17);
+/* The live session for a token hash. last_seen_at is written only when
+ * it is over SESSION_TOUCH_S old: the requests right after a sign-in (or
+ * any burst) are then read-only transactions, with no commit to flush,
+ * and the idle timeout is exact to within that many seconds. */
+#define SESSION_TOUCH_S "15"
 DB_STMT(session_touch,
-        "UPDATE portal_sessions SET last_seen_at = now()"
-        " WHERE token_hash = $1 AND expires_at > now()"
-        "   AND last_seen_at > now() - make_interval(secs => $2::integer)"
-        " RETURNING id, user_name, user_dn, display_name, email, backend, is_admin,"
-        "   array_to_json(groups)",
+        "WITH s AS (SELECT id, user_name, user_dn, display_name, email, backend, is_admin,"
+        "   groups, last_seen_at FROM portal_sessions"
+        "   WHERE token_hash = $1 AND expires_at > now()"
+        "     AND last_seen_at > now() - make_interval(secs => $2::integer)),"
+        " touched AS (UPDATE portal_sessions p SET last_seen_at = now() FROM s"
+        "   WHERE p.id = s.id AND s.last_seen_at < now() - interval '" SESSION_TOUCH_S " s')"
+        " SELECT id, user_name, user_dn, display_name, email, backend, is_admin,"
+        "   array_to_json(groups) FROM s",
         2);
 DB_STMT(session_del, "DELETE FROM portal_sessions WHERE token_hash = $1", 1);
 
@@ -62,8 +75,11 @@ char *session_csrf_for(const char *token)
 }
 
 int session_create(struct broker *b, const struct auth_identity *id, bool is_admin,
-                   const char *remote_addr, const char *throttle_account, char **token_out, char **csrf_out, char **error)
+                   const char *remote_addr, const char *throttle_account,
+                   const struct broker_timer *t, char **token_out, char **csrf_out,
+                   char **error)
 {
+        g_autofree char *request_id = NULL, *phases = NULL, *us = NULL;
         g_autofree char *token = NULL, *hash = NULL, *csrf = NULL, *csrf_hash = NULL;
         g_autofree char *groups = NULL;
         char ttl[24], idle[24];
@@ -80,13 +96,16 @@ int session_create(struct broker *b, const struct auth_identity *id, bool is_adm
                 *error = g_strdup("cannot make a session token");
                 return r < 0 ? r : -ENOMEM;
         }
+        token_new(TOKEN_MIN_BYTES, &request_id);
+        broker_timings_arrays(b, t, &phases, &us);
         snprintf(ttl, sizeof(ttl), "%" PRId64, b->cfg->absolute_timeout_s);
         snprintf(idle, sizeof(idle), "%" PRId64, b->cfg->idle_timeout_s);
         const char *params[] = {
                 hash, csrf_hash, id->login, id->dn, id->display_name ? id->display_name : "",
                 id->email ? id->email : "", id->backend, is_admin ? "true" : "false", groups,
                 remote_addr && strcmp(remote_addr, "unknown") ? remote_addr : NULL, ttl,
-                idle, throttle_account,
+                idle, throttle_account, request_id ? request_id : "", phases, us,
+                is_admin ? "admin" : "",
         };
         r = db_exec(b->db, &session_insert, params, 0, NULL, error);
         if (r < 0)

@@ -10,8 +10,10 @@
  *   PUT    /api/v1/vms/{id}               linked clone {image, cpus?, memory_mb?}
  *   DELETE /api/v1/vms/{id}               stop and remove (200 also when absent)
  *   POST   /api/v1/vms/{id}/start|stop|reset|refresh
- *   POST   /api/v1/vms/{id}/tickets       {protocol, user, expiry_s?} →
+ *   POST   /api/v1/vms/{id}/tickets       {protocol, user, expiry_s?, reconnect_ticket?} →
  *          {protocol, host, port, password, username, routing_token, expires_in}
+ *          (with reconnect_ticket, the host checks the brokers' signature and
+ *          uses it up first: hostd/reconnect.c)
  *
  * Every call is idempotent under retry: ids are chosen by the client; a
  * PUT of an identical object answers 200 (201 when it made it), a
@@ -281,20 +283,22 @@ static void h_ticket(void *ctx, const struct http_request *req, struct http_resp
 {
         struct hostd *h = ctx;
         g_autoptr(json_t) body = http_json_body(req, resp);
-        const char *protocol = NULL, *user = NULL;
+        const char *protocol = NULL, *user = NULL, *reconnect = NULL;
         json_int_t expiry = h->cfg->ticket_default_s;
         json_error_t jerr;
-        g_autofree char *routing = NULL;
+        g_autofree char *routing = NULL, *nonce = NULL;
         char *password = NULL, *error = NULL;
         json_t *cmd, *reply = NULL;
         int port = 0, r;
 
         if (!body)
                 return;
-        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?I}", "protocol", &protocol,
-                           "user", &user, "expiry_s", &expiry) != 0) {
+        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s:s, s?I, s?s}", "protocol",
+                           &protocol, "user", &user, "expiry_s", &expiry, "reconnect_ticket",
+                           &reconnect) != 0) {
                 http_respond_error(resp, 400, "bad_request",
-                                   "ticket: %s (fields: protocol, user; optional expiry_s)",
+                                   "ticket: %s (fields: protocol, user; optional expiry_s, "
+                                   "reconnect_ticket)",
                                    jerr.text);
                 return;
         }
@@ -314,6 +318,20 @@ static void h_ticket(void *ctx, const struct http_request *req, struct http_resp
                                    (long long)h->cfg->ticket_max_s);
                 return;
         }
+        if (reconnect) {
+                const char *code = NULL;
+                unsigned st = hostd_reconnect_use(h, reconnect, req->params[0], user, protocol,
+                                                  &nonce, &code, &error);
+                if (st) {
+                        g_autofree char *quser = log_quote(user);
+                        g_autofree char *why = log_quote(error);
+                        log_warning("reconnect_refused", "vm=%s user=%s error=%s",
+                                    req->params[0], quser, why);
+                        http_respond_error(resp, st, code, "%s", error);
+                        g_free(error);
+                        return;
+                }
+        }
         pthread_mutex_lock(&h->lock);
         struct hostd_vm *vm = g_hash_table_lookup(h->vms, req->params[0]);
         if (vm)
@@ -322,6 +340,7 @@ static void h_ticket(void *ctx, const struct http_request *req, struct http_resp
 
         r = token_new(TICKET_BYTES, &password);
         if (r < 0) {
+                hostd_reconnect_unuse(h, nonce);
                 http_respond_error(resp, 500, "internal", "no randomness for a ticket");
                 return;
         }
@@ -331,6 +350,7 @@ static void h_ticket(void *ctx, const struct http_request *req, struct http_resp
         json_decref(cmd);
         json_decref(reply);
         if (r < 0) {
+                hostd_reconnect_unuse(h, nonce);
                 explicit_bzero(password, strlen(password));
                 free(password);
                 g_autofree char *quoted = log_quote(error);
@@ -345,8 +365,8 @@ static void h_ticket(void *ctx, const struct http_request *req, struct http_resp
                                                                   req->params[0])
                                                : g_strdup("");
         g_autofree char *quser = log_quote(user);
-        log_notice("ticket_issued", "vm=%s protocol=%s user=%s expires_in=%lld", req->params[0],
-                   protocol, quser, (long long)expiry);
+        log_notice("ticket_issued", "vm=%s protocol=%s user=%s expires_in=%lld reconnect=%s",
+                   req->params[0], protocol, quser, (long long)expiry, reconnect ? "yes" : "no");
         http_respond_json(resp, 200,
                           json_pack("{s:s, s:s, s:i, s:s, s:s, s:s, s:I}", "protocol", protocol,
                                     "host", h->cfg->public_address, "port", port, "password",

@@ -76,6 +76,11 @@ const struct conf_option hostd_conf_options[] = {
           "first three bytes of desktops' MAC addresses (the rest hashes the VM id); must be "
           "locally administered and unicast (second-lowest bit of the first byte set, lowest "
           "clear), e.g. 02:xx:xx, 06:xx:xx, 0a:xx:xx" },
+
+        { "reconnect", "public_key", CONF_PATH, O(reconnect_key), NULL, 0, 0, CONF_FILE_EXISTS,
+          "the brokers' Ed25519 public key (PEM; openssl pkey -in KEY -pubout): reconnect "
+          "tickets signed with it let users back into their desktop while the database is "
+          "down; unset, they are refused" },
 };
 const size_t hostd_conf_n_options = sizeof(hostd_conf_options) / sizeof(hostd_conf_options[0]);
 

@@ -62,6 +62,9 @@ int hostd_init(struct hostd *h, struct hostd_config *cfg, char **error)
                 return -errno;
         }
         hostd_probe_caps(cfg->vm_binary, &h->caps);
+        r = hostd_reconnect_init(h, error);
+        if (r < 0)
+                return r;
         r = hostd_images_load(h, error);
         if (r == 0) {
                 pthread_mutex_lock(&h->lock);
@@ -97,6 +100,7 @@ void hostd_fini(struct hostd *h)
                 close(h->wake_fd[0]);
                 close(h->wake_fd[1]);
         }
+        hostd_reconnect_fini(h);
         pthread_mutex_destroy(&h->lock);
         pthread_cond_destroy(&h->cond);
 }

@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <openssl/evp.h>
+
 #include "conf.h"
 #include "disk.h"
 #include "http.h"
@@ -56,6 +58,7 @@ struct hostd_config {
         int64_t heartbeat_s;
         char *mac_prefix;
         uint8_t mac_prefix_bytes[3]; /* parsed from mac_prefix at load */
+        char *reconnect_key;          /* brokers' Ed25519 public key (PEM) or NULL */
 };
 
 extern const struct conf_option hostd_conf_options[];
@@ -109,6 +112,7 @@ struct hostd_vm {
         struct vmctl *ctl;    /* NULL when vdi-vm has no control socket */
         char *last_error;     /* crash reason, spawn failure */
         json_t *events;       /* array of the last HOSTD_VM_EVENTS {event, at, ...} */
+        int64_t tickets_since; /* Unix ms: reconnect tickets issued before are refused */
 };
 
 /* What the installed vdi-vm understands (probed from its --help). */
@@ -131,6 +135,8 @@ struct hostd {
         bool quit;
         pthread_t monitor;
         struct hostd_report *report; /* NULL without [database] conninfo */
+        EVP_PKEY *reconnect_key;     /* NULL: reconnect tickets refused */
+        GHashTable *reconnect_used;  /* nonce → int64_t expiry (Unix s) */
 };
 
 /* ---- context (hostd.c) ---- */
@@ -138,6 +144,19 @@ int hostd_init(struct hostd *h, struct hostd_config *cfg, char **error);
 void hostd_fini(struct hostd *h);
 bool hostd_id_valid(const char *id);
 char *hostd_now_iso(void);
+
+/* ---- reconnect tickets (reconnect.c) ---- */
+/* Load [reconnect] public_key when set. 0 or -errno with a message. */
+int hostd_reconnect_init(struct hostd *h, char **error);
+void hostd_reconnect_fini(struct hostd *h);
+/* Check a reconnect ticket for a ticket request (VM, user, protocol) and
+ * mark it used. 0 with *nonce (g_free) on success, else an HTTP status
+ * with *code and *error. Takes the lock. */
+unsigned hostd_reconnect_use(struct hostd *h, const char *ticket, const char *vm_id,
+                             const char *user, const char *protocol, char **nonce,
+                             const char **code, char **error);
+/* Give a nonce back when no ticket came of it. Accepts NULL. */
+void hostd_reconnect_unuse(struct hostd *h, const char *nonce);
 
 /* ---- image store (store.c) ---- */
 /* Load images/ at start. */

@@ -248,6 +248,8 @@ static struct hostd_vm *vm_new(struct hostd *h, const char *id)
         vm->events = json_array();
         vm->pidfd = -1;
         vm->state = VM_STOPPED;
+        /* Made or found at start: no earlier reconnect ticket is known good. */
+        vm->tickets_since = g_get_real_time() / 1000;
         return vm;
 }
 
@@ -446,6 +448,7 @@ unsigned hostd_vm_refresh(struct hostd *h, const char *id, json_t **out, const c
                 status = 500;
         } else {
                 vm->booted = false;
+                vm->tickets_since = g_get_real_time() / 1000;
                 if (vm->state == VM_CRASHED)
                         vm->state = VM_STOPPED;
                 hostd_vm_event(h, vm, "refreshed", NULL);

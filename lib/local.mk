@@ -5,11 +5,18 @@ lib_libvdi_a_SOURCES = \
 	lib/log.c lib/log.h \
 	lib/conf.c lib/conf.h \
 	lib/token.c lib/token.h \
+	lib/reconnect.c lib/reconnect.h \
 	lib/tls-policy.h
-lib_libvdi_a_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(OPENSSL_CFLAGS)
+lib_libvdi_a_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(OPENSSL_CFLAGS) $(JANSSON_CFLAGS)
 
 # Link line for programs using lib/.
-LIBVDI = lib/libvdi.a $(GLIB_LIBS) $(OPENSSL_LIBS)
+LIBVDI = lib/libvdi.a $(GLIB_LIBS) $(OPENSSL_LIBS) $(JANSSON_LIBS)
+
+# The client of vdi-hostd's API (libcurl), used by the broker and the pool loop.
+noinst_LIBRARIES += lib/libvdihostdclient.a
+lib_libvdihostdclient_a_SOURCES = lib/hostd-client.c lib/hostd-client.h
+lib_libvdihostdclient_a_CPPFLAGS = $(AM_CPPFLAGS) $(GLIB_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
+LIBHOSTDCLIENT = lib/libvdihostdclient.a $(CURL_LIBS) $(JANSSON_LIBS) $(GLIB_LIBS)
 
 # HTTPS server (libmicrohttpd) shared by vdi-brokerd and vdi-hostd.
 noinst_LIBRARIES += lib/libvdihttp.a

@@ -57,6 +57,58 @@ char *token_base64url(const void *data, size_t len)
         return out;
 }
 
+static int b64url_value(char c)
+{
+        if (c >= 'A' && c <= 'Z')
+                return c - 'A';
+        if (c >= 'a' && c <= 'z')
+                return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+                return c - '0' + 52;
+        if (c == '-')
+                return 62;
+        if (c == '_')
+                return 63;
+        return -1;
+}
+
+int token_base64url_decode(const char *text, unsigned char **out, size_t *outlen)
+{
+        size_t n = strlen(text), len = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0), o = 0;
+        uint32_t acc = 0;
+        unsigned bits = 0;
+        unsigned char *buf;
+
+        if (n % 4 == 1)
+                return -EINVAL;
+        buf = malloc(len + 1);
+        if (!buf)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                int v = b64url_value(text[i]);
+                if (v < 0) {
+                        free(buf);
+                        return -EINVAL;
+                }
+                acc = (acc << 6) | (uint32_t)v;
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        buf[o++] = (unsigned char)(acc >> bits);
+                        acc &= (1u << bits) - 1;
+                }
+        }
+        /* Leftover bits must be zero: one text per byte string. */
+        if (acc != 0) {
+                free(buf);
+                return -EINVAL;
+        }
+        buf[o] = 0;
+        *out = buf;
+        *outlen = o;
+        return 0;
+}
+
 int token_new(size_t nbytes, char **out)
 {
         uint8_t buf[256];

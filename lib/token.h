@@ -22,6 +22,10 @@ int token_new(size_t nbytes, char **out);
 /* URL-safe base64 of len bytes without padding; malloc'd, NULL on ENOMEM. */
 char *token_base64url(const void *data, size_t len);
 
+/* Decode URL-safe base64 without padding (what token_base64url makes).
+ * 0 with *out (malloc'd) and *outlen, or -EINVAL for any other text. */
+int token_base64url_decode(const char *text, unsigned char **out, size_t *outlen);
+
 /* Compare two NUL-terminated secrets in time independent of where they
  * differ. Different lengths compare unequal. */
 bool token_equal(const char *a, const char *b);

@@ -21,7 +21,7 @@ struct ctx {
         PGconn *c;
         const struct pool_loop_config *cfg;
         const struct snapshot_buf *b;
-        struct hostapi_endpoint ep;
+        struct hostd_endpoint ep;
         char id[24];
 };
 
@@ -29,9 +29,9 @@ static bool endpoint(struct ctx *x, int64_t host_id)
 {
         for (size_t i = 0; i < x->b->snap.n_hosts; i++)
                 if (x->b->hosts[i].id == host_id) {
-                        x->ep = (struct hostapi_endpoint){ x->b->hosts[i].name,
-                                                           x->b->host_addr[i],
-                                                           x->b->host_port[i] };
+                        x->ep = (struct hostd_endpoint){ x->b->hosts[i].name,
+                                                         x->b->host_addr[i],
+                                                         x->b->host_port[i] };
                         return true;
                 }
         return false;
@@ -51,14 +51,14 @@ static int host(struct ctx *x, const char *method, const char *path, json_t *bod
 {
         long st = 0;
         json_t *rep = NULL;
-        int r = hostapi_call(&x->cfg->hosts, &x->ep, method, path, body, timeout_ms, &st, &rep,
-                             error);
+        int r = hostd_request(&x->cfg->hosts, &x->ep, method, path, body, timeout_ms, &st, &rep,
+                              error);
         if (r < 0)
                 return r;
         if (status)
                 *status = st;
         if (st < 200 || st > 299) {
-                g_autofree char *d = hostapi_describe(st, rep);
+                g_autofree char *d = hostd_reply_describe(st, rep);
                 *error = g_strdup_printf("host %s: %s %s: %s", x->ep.name, method, path, d);
                 json_decref(rep);
                 return -EIO;

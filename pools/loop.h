@@ -1,6 +1,6 @@
 /* The pool reconcile loop (runs inside vdi-brokerd): every interval it
  * loads a snapshot from PostgreSQL, plans with pools/policy.h and executes
- * the actions through the hosts' API (pools/hostapi.h) and the database.
+ * the actions through the hosts' API (lib/hostd-client.h) and the database.
  *
  * Exactly one broker reconciles at a time: the loop holds a session-level
  * PostgreSQL advisory lock (pg_try_advisory_lock(POOL_LOOP_LOCK_KEY)) on
@@ -15,7 +15,7 @@
 
 #include <stdbool.h>
 
-#include "pools/hostapi.h"
+#include "hostd-client.h"
 #include "pools/policy.h"
 
 /* "vdipools" in ASCII. */
@@ -23,7 +23,7 @@
 
 struct pool_loop_config {
         const char *conninfo;          /* libpq connection string */
-        struct hostapi_config hosts;   /* mTLS client for vdi-hostd */
+        struct hostd_client_config hosts;   /* mTLS client for vdi-hostd */
         unsigned interval_ms;          /* between passes; default 5000 */
         unsigned takeover_backoff_ms;  /* after losing the connection; default 2 × interval */
         unsigned host_timeout_ms;      /* per host call; default 15000 */

@@ -62,7 +62,8 @@ struct pool_desktop {
         int failures;
         const char *last_error;   /* may be NULL */
         int64_t state_age_s;      /* seconds since state_changed_at */
-        int64_t idle_s;           /* seconds without an open session; -1 while one is open */
+        int64_t idle_s;           /* seconds without an open session or a live ticket since the
+                                   * latest ticket or disconnect; -1 while either exists */
 };
 
 struct pool_snapshot {

@@ -42,11 +42,17 @@ static const char *q_desktops =
         "EXISTS (SELECT 1 FROM assignments a WHERE a.desktop_id = d.id AND a.released_at IS NULL), "
         "d.quarantine_reason IS NOT NULL, d.failures, d.last_error, "
         "EXTRACT(EPOCH FROM now() - d.state_changed_at)::bigint, "
+        /* Idle: no client connected and no ticket still good, counted from
+         * the latest of the state change, a disconnect and a ticket's issue
+         * (a reconnect is activity; a ticket's lifetime is a floor). */
         "CASE WHEN EXISTS (SELECT 1 FROM desktop_sessions s WHERE s.desktop_id = d.id "
-        "                  AND s.disconnected_at IS NULL) THEN -1 "
-        "ELSE EXTRACT(EPOCH FROM now() - GREATEST(d.state_changed_at, "
+        "                  AND s.disconnected_at IS NULL) OR t.expires_at > now() THEN -1 "
+        "ELSE EXTRACT(EPOCH FROM now() - GREATEST(d.state_changed_at, t.created_at, "
         "     (SELECT max(s.disconnected_at) FROM desktop_sessions s WHERE s.desktop_id = d.id)))::bigint "
-        "END FROM desktops d ORDER BY d.id";
+        "END FROM desktops d "
+        "LEFT JOIN LATERAL (SELECT created_at, expires_at FROM tickets WHERE desktop_id = d.id "
+        "                   ORDER BY created_at DESC LIMIT 1) t ON true "
+        "ORDER BY d.id";
 
 static int64_t i64(PGresult *r, int row, int col)
 {

@@ -10,57 +10,15 @@
 #     and a portal session made before the outage is still valid.
 set -u
 top=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-harness=$top/tests/harness
-command -v curl >/dev/null || { echo "curl not found"; exit 77; }
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/broker-db-outage-XXXXXX")
-[ "$(id -u)" != 0 ] || chmod go+x "$dir"
-cleanup() {
-    [ -f "$dir/broker/broker.pid" ] && kill "$(cat "$dir/broker/broker.pid")" 2>/dev/null
-    "$harness/slapd-stop" "$dir/ldap" 2>/dev/null
-    "$harness/pg-stop" "$dir/pg" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
-fail() { echo "not ok - $*"; [ -f "$dir/broker/broker.log" ] && tail -n 20 "$dir/broker/broker.log"; exit 1; }
-
-"$harness/pg-start" "$dir/pg" --fast --owner $$ >"$dir/pg.env" || fail "pg-start"
-"$harness/slapd-start" "$dir/ldap" --owner $$ >"$dir/ldap.env" || fail "slapd-start"
-"$harness/make-pki" "$dir/pki" || fail "make-pki"
-cat >"$dir/extra.ini" <<'INI'
-[database]
-connect_timeout_ms = 4000
-statement_timeout_ms = 2000
-acquire_timeout_ms = 2000
-[pools]
-interval_ms = 500
-INI
+test_name=db-outage
+. "$top/tests/broker/lib.sh"
+start_servers
+bounded_db_ini >"$dir/extra.ini"
 "$harness/broker-start" "$dir/broker" --pg "$dir/pg.env" --ldap "$dir/ldap.env" \
     --pki "$dir/pki" --extra "$dir/extra.ini" --owner $$ >"$dir/broker.env" || fail "broker-start"
 . "$dir/pg.env"
 . "$dir/broker.env"
 
-# req NAME JAR METHOD PATH [BODY]: status in $st, body in $dir/NAME.out,
-# headers in $dir/NAME.hdr, seconds taken in $secs.
-req() {
-    _n=$1 _jar=$2 _m=$3 _p=$4
-    shift 4
-    _csrf=""
-    [ -f "$dir/$_jar.csrf" ] && _csrf=$(cat "$dir/$_jar.csrf")
-    _out=$(curl -sS -m 30 --cacert "$dir/pki/ca.pem" -b "$dir/$_jar.jar" -c "$dir/$_jar.jar" \
-        -X "$_m" -H 'Content-Type: application/json' -H "X-CSRF-Token: $_csrf" \
-        ${1:+--data-binary "$1"} -D "$dir/$_n.hdr" -o "$dir/$_n.out" \
-        -w '%{http_code} %{time_total}' "$BROKER_URL$_p") || fail "$_n: transport error or hang"
-    st=${_out% *}
-    secs=${_out#* }
-}
-login() { # JAR USER PASSWORD
-    req "login-$1" "$1" POST /api/v1/login "{\"username\":\"$2\",\"password\":\"$3\"}"
-    [ "$st" = 200 ] &&
-        sed -n 's/.*"csrf_token":"\([^"]*\)".*/\1/p' "$dir/login-$1.out" >"$dir/$1.csrf"
-}
-under() { awk -v lim="$1" -v t="$2" 'BEGIN { exit !(t < lim) }'; }
 launch_body='{"pool":"no-such-pool","protocol":"rdp"}'
 
 login alice alice alice-pw
@@ -107,14 +65,7 @@ kill -0 "$BROKER_PID" || fail "the broker died during the outage"
 sleep 2 # an outage of some seconds, with the backoff growing
 "$harness/pg-start" "$dir/pg" --port "$PGPORT" >/dev/null || fail "pg-start again"
 t1=$(date +%s)
-i=0
-while :; do
-    req login-bob bob POST /api/v1/login '{"username":"bob","password":"bob-pw"}'
-    [ "$st" = 200 ] && break
-    i=$((i + 1))
-    [ "$i" -lt 50 ] || fail "bob cannot sign in 10 s after PostgreSQL came back: $st $(cat "$dir/login-bob.out")"
-    sleep 0.2
-done
+retry 50 "bob cannot sign in 10 s after PostgreSQL came back" login bob bob bob-pw
 echo "ok - sign-in works again $(($(date +%s) - t1)) s after PostgreSQL came back (outage $((t1 - t0)) s), same broker process"
 kill -0 "$BROKER_PID" || fail "broker restarted?"
 req me alice GET /api/v1/me

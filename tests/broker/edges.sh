@@ -9,24 +9,9 @@
 #     the JSON parser, and nothing is written to the database.
 set -u
 top=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-harness=$top/tests/harness
-command -v curl >/dev/null || { echo "curl not found"; exit 77; }
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/broker-edges-XXXXXX")
-[ "$(id -u)" != 0 ] || chmod go+x "$dir"
-cleanup() {
-    [ -f "$dir/broker/broker.pid" ] && kill "$(cat "$dir/broker/broker.pid")" 2>/dev/null
-    "$harness/slapd-stop" "$dir/ldap" 2>/dev/null
-    "$harness/pg-stop" "$dir/pg" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$dir"
-}
-trap cleanup EXIT INT TERM
-fail() { echo "not ok - $*"; [ -f "$dir/broker/broker.log" ] && tail -n 20 "$dir/broker/broker.log"; exit 1; }
-
-"$harness/pg-start" "$dir/pg" --fast --owner $$ >"$dir/pg.env" || fail "pg-start"
-"$harness/slapd-start" "$dir/ldap" --owner $$ >"$dir/ldap.env" || fail "slapd-start"
-"$harness/make-pki" "$dir/pki" || fail "make-pki"
+test_name=edges
+. "$top/tests/broker/lib.sh"
+start_servers
 "$harness/broker-start" "$dir/broker" --pg "$dir/pg.env" --ldap "$dir/ldap.env" \
     --pki "$dir/pki" --owner $$ >"$dir/broker.env" || fail "broker-start"
 . "$dir/pg.env"

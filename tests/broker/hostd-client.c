@@ -14,7 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker/hostd-client.h"
+#include "hostd-client.h"
 #include "http.h"
 #define CHECK_NOFORK
 #include "check-main.h"
@@ -117,7 +117,7 @@ static int ticket(struct hostd_client *c, const char *address, struct hostd_tick
                   char **err)
 {
         struct hostd_endpoint ep = { .name = "h1", .address = address, .port = port };
-        return hostd_ticket_request(c, &ep, "42", "rdp", "alice", 120, t, err);
+        return hostd_ticket_request(c, &ep, "42", "rdp", "alice", 120, NULL, t, err);
 }
 
 START_TEST(test_ticket_ok_with_mutual_tls)
@@ -161,7 +161,7 @@ START_TEST(test_tls_refusals)
         /* Nothing listens at the host's address. */
         c = client("client", "ca.pem", 3000);
         struct hostd_endpoint ep = { .name = "h9", .address = "127.0.0.2", .port = port };
-        ck_assert_int_eq(hostd_ticket_request(c, &ep, "42", "rdp", "alice", 120, &t, &err),
+        ck_assert_int_eq(hostd_ticket_request(c, &ep, "42", "rdp", "alice", 120, NULL, &t, &err),
                          -EHOSTUNREACH);
         ck_assert_msg(g_str_has_prefix(err, "desktop host h9 is not reachable"), "%s", err);
         g_free(err);

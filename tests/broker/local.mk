@@ -62,3 +62,14 @@ EXTRA_DIST += tests/broker/db-outage.sh
 # loop's leader fails over when it is SIGKILLed.
 TESTS += tests/broker/active-active.sh
 EXTRA_DIST += tests/broker/active-active.sh
+
+# Reconnect tickets: a real vdi-brokerd and vdi-hostd (hollow VMs), the
+# desktop reached again while PostgreSQL is stopped.
+TESTS += tests/broker/reconnect.sh
+EXTRA_DIST += tests/broker/reconnect.sh tests/broker/lib.sh
+tests/broker/reconnect.log: tests/hostd/hollow-vm hostd/vdi-hostd broker/vdi-brokerd
+
+# PostgreSQL failover: a streaming replica promoted under a running broker
+# with a multi-host conninfo (target_session_attrs=read-write).
+TESTS += tests/broker/failover.sh
+EXTRA_DIST += tests/broker/failover.sh

@@ -19,4 +19,5 @@ tests_harness_test_ldap_LDADD = $(HARNESS_LIB) $(LDAP_LIBS) $(TEST_LIBS)
 
 EXTRA_DIST += tests/harness/common.sh tests/harness/pg-start tests/harness/pg-stop \
 	tests/harness/slapd-start tests/harness/slapd-stop tests/harness/make-pki tests/harness/sample.ldif \
-	tests/harness/broker-start tests/harness/haproxy-start
+	tests/harness/broker-start tests/harness/haproxy-start tests/harness/hostd-start \
+	tests/harness/pg-replica-start tests/harness/pg-promote

@@ -18,6 +18,13 @@ EXTRA_tests_hostd_api_DEPENDENCIES = hostd/vdi-hostd hostd/vdi-vm
 
 EXTRA_DIST += tests/hostd/sleeper-vm
 
+# A "hollow" vdi-vm: speaks the control socket, runs no guest (tests
+# without /dev/kvm that need tickets: tests/broker/reconnect.sh).
+check_PROGRAMS += tests/hostd/hollow-vm
+tests_hostd_hollow_vm_SOURCES = tests/hostd/hollow-vm.c
+tests_hostd_hollow_vm_CPPFLAGS = $(TEST_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_hostd_hollow_vm_LDADD = $(JANSSON_LIBS)
+
 # The real vdi-vm under vdi-hostd, in the KVM lab (one boot for all cases).
 check_PROGRAMS += tests/hostd/lab
 TESTS += tests/hostd/lab.sh

@@ -1,4 +1,4 @@
-LIB_TESTS = tests/lib/alloc tests/lib/log tests/lib/conf tests/lib/token
+LIB_TESTS = tests/lib/alloc tests/lib/log tests/lib/conf tests/lib/token tests/lib/reconnect
 check_PROGRAMS += $(LIB_TESTS)
 TESTS += $(LIB_TESTS)
 
@@ -23,3 +23,7 @@ TESTS += tests/lib/http
 tests_lib_http_SOURCES = tests/lib/http.c
 tests_lib_http_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS)
 tests_lib_http_LDADD = $(LIBVDIHTTP) $(LIBVDI) $(CURL_LIBS) $(TEST_LIBS)
+
+tests_lib_reconnect_SOURCES = tests/lib/reconnect.c
+tests_lib_reconnect_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(OPENSSL_CFLAGS)
+tests_lib_reconnect_LDADD = $(LIBVDI) $(TEST_LIBS)

@@ -23,6 +23,7 @@
 #include "harness/harness.h"
 #include "hostd-proc.h"
 #include "log.h"
+#include "pools/internal.h"
 #include "pools/loop.h"
 #include "sql/db.h"
 
@@ -207,6 +208,76 @@ static void converge(PGconn *c, struct pool_loop_config *cfg, const char *sql, l
         ck_abort_msg("%s: want %ld, have %ld", sql, want, qn(c, sql));
 }
 
+/* The release timer (issue 23): a floating desktop whose client left long
+ * ago is not released while a ticket for it is still good, and a ticket's
+ * issue (a launch or reconnect) counts as activity. Read through the
+ * loop's own snapshot and planned by the policy. */
+static int64_t snapshot_idle(PGconn *c, bool *released)
+{
+        struct snapshot_buf sb;
+        struct pool_actions acts = { 0 };
+        struct pool_policy pol = loop_cfg("t").policy;
+        g_autofree char *err = NULL;
+
+        pol.release_idle_s = 300;
+        ck_assert_msg(pool_snapshot_load(c, &sb, &err) == 0, "%s", err);
+        ck_assert_uint_eq(sb.snap.n_desktops, 1);
+        int64_t idle = sb.desktops[0].idle_s;
+        ck_assert_int_eq(pool_plan(&sb.snap, &pol, &acts), 0);
+        *released = false;
+        for (size_t i = 0; i < acts.n; i++)
+                *released |= acts.v[i].kind == ACT_REFRESH;
+        pool_actions_clear(&acts);
+        pool_snapshot_free(&sb);
+        return idle;
+}
+
+START_TEST(test_release_timer_and_tickets)
+{
+        PGconn *c = conn();
+        bool released;
+
+        g_free(q1(c, "WITH i AS (INSERT INTO images (name) VALUES ('rel') RETURNING id), "
+                     "v AS (INSERT INTO image_versions (image_id, version, path, state) "
+                     "SELECT id, 1, '/img/rel.qcow2', 'published' FROM i RETURNING id), "
+                     "p AS (INSERT INTO pools (name, kind, image_version_id, min_size, max_size, "
+                     "ready_size) SELECT 'rel', 'floating', id, 1, 1, 0 FROM v RETURNING id), "
+                     "h AS (INSERT INTO hosts (name, address, vcpus, memory_mb, last_heartbeat) "
+                     "VALUES ('h-rel', '127.0.0.1', 8, 8192, now()) RETURNING id) "
+                     "INSERT INTO desktops (pool_id, host_id, image_version_id, name, state, "
+                     "state_changed_at) SELECT p.id, h.id, v.id, 'rel-1', 'assigned', "
+                     "now() - interval '1000 s' FROM p, h, v"));
+        g_free(q1(c, "INSERT INTO assignments (pool_id, desktop_id, user_name) "
+                     "SELECT pool_id, id, 'alice' FROM desktops"));
+        /* Assigned 1000 s ago, no client since: released. */
+        ck_assert_int_ge(snapshot_idle(c, &released), 1000);
+        ck_assert(released);
+        /* alice launches again: a ticket good for 120 s. Not idle while it is
+         * good, although the timer (300 s) ran out long ago. */
+        g_free(q1(c, "INSERT INTO tickets (token_hash, desktop_id, user_name, protocol, "
+                     "created_at, expires_at) SELECT repeat('a', 64), id, 'alice', 'rdp', "
+                     "now() - interval '100 s', now() + interval '20 s' FROM desktops"));
+        ck_assert_int_eq(snapshot_idle(c, &released), -1);
+        ck_assert(!released);
+        /* The ticket expired unused 10 s ago: idle counts from its issue
+         * (130 s), under the 300 s timer. */
+        g_free(q1(c, "UPDATE tickets SET created_at = now() - interval '130 s', "
+                     "expires_at = now() - interval '10 s'"));
+        int64_t idle = snapshot_idle(c, &released);
+        ck_assert_int_ge(idle, 129);
+        ck_assert_int_le(idle, 140);
+        ck_assert(!released);
+        /* 300 s after that launch with no client: released. */
+        g_free(q1(c, "UPDATE tickets SET created_at = now() - interval '400 s', "
+                     "expires_at = now() - interval '280 s'"));
+        ck_assert_int_ge(snapshot_idle(c, &released), 399);
+        ck_assert(released);
+        /* The next case starts from an empty inventory. */
+        g_free(q1(c, "TRUNCATE images, hosts, pools RESTART IDENTITY CASCADE"));
+        PQfinish(c);
+}
+END_TEST
+
 START_TEST(test_pool_lifecycle_with_real_hostd)
 {
         struct pool_loop_config cfg = loop_cfg("broker");
@@ -345,6 +416,7 @@ static Suite *make_suite(void)
         tcase_add_unchecked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 900);
         tcase_add_test(tc, test_one_leader_and_takeover);
+        tcase_add_test(tc, test_release_timer_and_tickets);
         tcase_add_test(tc, test_pool_lifecycle_with_real_hostd);
         suite_add_tcase(s, tc);
         return s;

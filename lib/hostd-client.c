@@ -1,19 +1,18 @@
-/* libcurl client for the vdi-hostd API (broker/hostd-client.h). */
+/* libcurl client for the vdi-hostd API (lib/hostd-client.h). */
 #include "config.h"
 
-#include "broker/hostd-client.h"
+#include "hostd-client.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <glib.h>
 #include <string.h>
 
-/* Largest answer we accept from a host. */
-#define HOSTD_MAX_REPLY (256 * 1024)
+/* Largest answer we accept from a host (a VM list of a full host). */
+#define HOSTD_MAX_REPLY (1024 * 1024)
 
 struct hostd_client {
-        char *cert_file, *key_file, *ca_file;
-        unsigned connect_timeout_ms, timeout_ms;
+        struct hostd_client_config cfg; /* strings owned */
 };
 
 int hostd_client_new(const struct hostd_client_config *cfg, struct hostd_client **out,
@@ -27,11 +26,13 @@ int hostd_client_new(const struct hostd_client_config *cfg, struct hostd_client 
                 return -EINVAL;
         }
         c = g_new0(struct hostd_client, 1);
-        c->cert_file = g_strdup(cfg->cert_file);
-        c->key_file = g_strdup(cfg->key_file);
-        c->ca_file = g_strdup(cfg->ca_file);
-        c->connect_timeout_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000;
-        c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 10000;
+        c->cfg = (struct hostd_client_config){
+                .cert_file = g_strdup(cfg->cert_file),
+                .key_file = g_strdup(cfg->key_file),
+                .ca_file = g_strdup(cfg->ca_file),
+                .connect_timeout_ms = cfg->connect_timeout_ms,
+                .timeout_ms = cfg->timeout_ms,
+        };
         *out = c;
         return 0;
 }
@@ -40,9 +41,9 @@ void hostd_client_free(struct hostd_client *c)
 {
         if (!c)
                 return;
-        g_free(c->cert_file);
-        g_free(c->key_file);
-        g_free(c->ca_file);
+        g_free((char *)c->cfg.cert_file);
+        g_free((char *)c->cfg.key_file);
+        g_free((char *)c->cfg.ca_file);
         g_free(c);
 }
 
@@ -70,19 +71,16 @@ static size_t collect(char *p, size_t sz, size_t n, void *ud)
         return len;
 }
 
-/* One call: method and path on host, optional JSON body. On HTTP 2xx the
- * parsed JSON object is stored in *out. */
-static int call(struct hostd_client *c, const struct hostd_endpoint *host, const char *method,
-                const char *path, json_t *body, json_t **out, char **error)
+int hostd_request(const struct hostd_client_config *cfg, const struct hostd_endpoint *host,
+                  const char *method, const char *path, json_t *body, unsigned timeout_ms,
+                  long *status, json_t **reply, char **error)
 {
         g_autofree char *url = NULL, *text = NULL;
-        g_autoptr(GString) reply = g_string_new(NULL);
+        g_autoptr(GString) got = g_string_new(NULL);
         struct curl_slist *hdrs = NULL;
-        json_error_t jerr;
-        long status = 0;
+        long st = 0;
         CURLcode rc;
         CURL *h;
-        int r = 0;
 
         /* IPv6 literals need brackets in a URL. */
         if (strchr(host->address, ':'))
@@ -94,46 +92,77 @@ static int call(struct hostd_client *c, const struct hostd_endpoint *host, const
                 *error = g_strdup("hostd client: cannot create a curl handle");
                 return -ENOMEM;
         }
+        if (!timeout_ms)
+                timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 10000;
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert_file);
-        curl_easy_setopt(h, CURLOPT_SSLKEY, c->key_file);
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        curl_easy_setopt(h, CURLOPT_SSLCERT, cfg->cert_file);
+        curl_easy_setopt(h, CURLOPT_SSLKEY, cfg->key_file);
+        curl_easy_setopt(h, CURLOPT_CAINFO, cfg->ca_file);
         curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
         curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->connect_timeout_ms);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->timeout_ms);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+                         (long)(cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 2000));
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, reply);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, got);
         hdrs = curl_slist_append(hdrs, "Accept: application/json");
         if (body) {
                 text = json_dumps(body, JSON_COMPACT);
                 hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
                 curl_easy_setopt(h, CURLOPT_POSTFIELDS, text);
+        } else if (strcmp(method, "POST") == 0) {
+                curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
         }
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
         rc = curl_easy_perform(h);
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
         curl_slist_free_all(hdrs);
         curl_easy_cleanup(h);
+        /* The body may carry a reconnect ticket, the answer a password. */
         if (text)
                 explicit_bzero(text, strlen(text));
-
         if (rc != CURLE_OK) {
+                explicit_bzero(got->str, got->len);
                 *error = g_strdup_printf("desktop host %s is not reachable (%s:%d: %s)",
                                          host->name, host->address, host->port,
                                          curl_easy_strerror(rc));
                 return -EHOSTUNREACH;
         }
-        json_t *v = json_loadb(reply->str, reply->len, 0, &jerr);
-        /* The answer may carry a ticket password. */
-        explicit_bzero(reply->str, reply->len);
+        *reply = json_loadb(got->str, got->len, 0, NULL);
+        explicit_bzero(got->str, got->len);
+        *status = st;
+        return 0;
+}
+
+char *hostd_reply_describe(long status, json_t *reply)
+{
+        const char *msg = json_string_value(json_object_get(reply, "message"));
+        return g_strdup_printf("HTTP %ld%s%s", status, msg ? ": " : "", msg ? msg : "");
+}
+
+/* hostd_request, with the status mapped to the errors of hostd-client.h;
+ * on 2xx the JSON object in *out. */
+static int call(struct hostd_client *c, const struct hostd_endpoint *host, const char *method,
+                const char *path, json_t *body, json_t **out, char **error)
+{
+        json_t *v = NULL;
+        long status = 0;
+        int r = hostd_request(&c->cfg, host, method, path, body, 0, &status, &v, error);
+
+        if (r < 0)
+                return r;
         const char *msg = json_string_value(json_object_get(v, "message"));
-        if (status == 404) {
+        const char *code = json_string_value(json_object_get(v, "error"));
+        if (status == 403 || (status == 409 && code && !strcmp(code, "reconnect_used"))) {
+                *error = g_strdup_printf("desktop host %s: %s", host->name,
+                                         msg ? msg : "refused");
+                r = status == 403 ? -EACCES : -EALREADY;
+        } else if (status == 404) {
                 *error = g_strdup_printf("desktop host %s: %s", host->name,
                                          msg ? msg : "not found");
                 r = -ENOENT;
@@ -156,7 +185,8 @@ static int call(struct hostd_client *c, const struct hostd_endpoint *host, const
 
 int hostd_ticket_request(struct hostd_client *c, const struct hostd_endpoint *host,
                          const char *vm_id, const char *protocol, const char *user,
-                         int expiry_s, struct hostd_ticket *out, char **error)
+                         int expiry_s, const char *reconnect, struct hostd_ticket *out,
+                         char **error)
 {
         g_autofree char *esc = g_uri_escape_string(vm_id, NULL, FALSE);
         g_autofree char *path = g_strdup_printf("/api/v1/vms/%s/tickets", esc);
@@ -171,6 +201,8 @@ int hostd_ticket_request(struct hostd_client *c, const struct hostd_endpoint *ho
                 *error = g_strdup("hostd client: out of memory");
                 return -ENOMEM;
         }
+        if (reconnect)
+                json_object_set_new(body, "reconnect_ticket", json_string(reconnect));
         r = call(c, host, "POST", path, body, &v, error);
         json_decref(body);
         if (r < 0)

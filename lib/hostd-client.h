@@ -1,9 +1,10 @@
-/* Client side of the vdi-hostd API (DESIGN.md §4): HTTPS + JSON with
- * mutual TLS. The broker presents its own certificate and trusts only the
- * cluster CA; every call has a connect and a total timeout, so an
- * unreachable host fails a request in bounded time.
+/* The one client of the vdi-hostd API (DESIGN.md §4), used by the broker
+ * (tickets, status) and the pool loop (images, VMs): HTTPS + JSON with
+ * mutual TLS through libcurl. The caller presents its own certificate and
+ * trusts only the cluster CA; every call has a connect and a total
+ * timeout, so an unreachable host fails a request in bounded time.
  *
- *   POST /api/v1/vms/{id}/tickets  {protocol, user, expiry_s}
+ *   POST /api/v1/vms/{id}/tickets  {protocol, user, expiry_s, reconnect_ticket?}
  *        → {protocol, host, port, password, username, routing_token, expires_in}
  *   GET  /api/v1/status            → host status object
  *
@@ -11,6 +12,8 @@
  *   -EHOSTUNREACH  could not connect, TLS failed, or no answer in time
  *   -EPROTO        the host answered something that is not the expected JSON
  *   -ENOENT        the host does not know the VM (HTTP 404)
+ *   -EACCES        the host refused a reconnect ticket (HTTP 403)
+ *   -EALREADY      the reconnect ticket was used already (409 reconnect_used)
  *   -EIO           the host refused (other 4xx/5xx); its message is passed on
  * The ticket password is never logged nor put in a message. */
 #pragma once
@@ -43,6 +46,19 @@ struct hostd_ticket {
         int expires_in;
 };
 
+/* One request, for callers that read the status themselves (the pool
+ * loop); body may be NULL (a POST then sends an empty body). timeout_ms 0
+ * uses cfg->timeout_ms (default 10 s). On any HTTP answer returns 0 with
+ * the status in *status and the parsed JSON in *reply (NULL when the body
+ * is not JSON; caller decrefs). -EHOSTUNREACH with *error when the host
+ * could not be reached, TLS failed, or no answer came in time. */
+int hostd_request(const struct hostd_client_config *cfg, const struct hostd_endpoint *host,
+                  const char *method, const char *path, json_t *body, unsigned timeout_ms,
+                  long *status, json_t **reply, char **error);
+
+/* "HTTP 409: <message>" for a refused call's answer; malloc'd. */
+char *hostd_reply_describe(long status, json_t *reply);
+
 struct hostd_client;
 
 /* Copy cfg. No connection is made. 0 or -errno. */
@@ -50,11 +66,14 @@ int hostd_client_new(const struct hostd_client_config *cfg, struct hostd_client 
                      char **error);
 void hostd_client_free(struct hostd_client *c);
 
-/* Ask host for a one-time ticket for VM vm_id. On success fills *out
- * (free with hostd_ticket_clear). Safe to call from several threads. */
+/* Ask host for a one-time ticket for VM vm_id; reconnect (or NULL) is a
+ * signed reconnect ticket the host checks and uses up (lib/reconnect.h).
+ * On success fills *out (free with hostd_ticket_clear). Safe to call from
+ * several threads. */
 int hostd_ticket_request(struct hostd_client *c, const struct hostd_endpoint *host,
                          const char *vm_id, const char *protocol, const char *user,
-                         int expiry_s, struct hostd_ticket *out, char **error);
+                         int expiry_s, const char *reconnect, struct hostd_ticket *out,
+                         char **error);
 
 /* Free the strings in t (wiping the password). Accepts NULL. */
 void hostd_ticket_clear(struct hostd_ticket *t);

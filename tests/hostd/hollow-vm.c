@@ -1,0 +1,171 @@
+/* A "hollow" vdi-vm for tests without /dev/kvm (kubemark's hollow node
+ * idea): vdi-hostd starts and supervises it like the real one, and it
+ * speaks vdi-vm's control socket (hostd/vmctl.h) but runs no guest.
+ *
+ *   hollow-vm --control SOCKET [any other vdi-vm option, ignored]
+ *
+ * It says "booted" to each control connection, answers every request
+ * ok (status with "booted": true), and exits 0 after "stop". Each
+ * set-ticket is appended to tickets.log in its working directory (the
+ * VM's directory) as "PROTOCOL USER EXPIRY_S": the password never. */
+#include "config.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MAX_PEERS 8
+#define LINE_MAX_LEN 65536
+
+struct peer {
+        int fd;
+        size_t len;
+        char buf[LINE_MAX_LEN];
+};
+
+static void send_line(int fd, json_t *v)
+{
+        char *s = json_dumps(v, JSON_COMPACT);
+        if (s) {
+                size_t n = strlen(s);
+                s[n] = '\n'; /* json_dumps' NUL becomes the newline */
+                if (write(fd, s, n + 1) < 0)
+                        perror("hollow-vm: write");
+                free(s);
+        }
+        json_decref(v);
+}
+
+/* One request line; true when the VM should exit. */
+static bool handle(int fd, const char *line)
+{
+        json_error_t jerr;
+        json_t *req = json_loads(line, 0, &jerr), *reply;
+        const char *cmd = json_string_value(json_object_get(req, "cmd"));
+        json_t *id = json_object_get(req, "id");
+        bool quit = false;
+
+        if (!cmd || !id) {
+                json_decref(req);
+                return false;
+        }
+        reply = json_pack("{s:O, s:b}", "id", id, "ok", 1);
+        if (!strcmp(cmd, "status")) {
+                json_object_set_new(reply, "booted", json_true());
+        } else if (!strcmp(cmd, "set-ticket")) {
+                FILE *f = fopen("tickets.log", "a");
+                if (f) {
+                        fprintf(f, "%s %s %lld\n",
+                                json_string_value(json_object_get(req, "protocol")),
+                                json_string_value(json_object_get(req, "user")),
+                                (long long)json_integer_value(json_object_get(req, "expiry_s")));
+                        fclose(f);
+                }
+        } else if (!strcmp(cmd, "stop")) {
+                quit = true;
+        }
+        send_line(fd, reply);
+        if (quit)
+                send_line(fd, json_pack("{s:s}", "event", "powered_off"));
+        json_decref(req);
+        return quit;
+}
+
+int main(int argc, char **argv)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct peer *peers;
+        const char *control = NULL;
+        int lfd;
+
+        for (int i = 1; i < argc; i++) {
+                if (!strcmp(argv[i], "--help")) {
+                        /* vdi-hostd reads what we understand from here. */
+                        printf("Usage: hollow-vm --kernel K --control SOCKET --spice-port P "
+                               "--rdp-port P\n");
+                        return 0;
+                }
+                if (!strcmp(argv[i], "--control") && i + 1 < argc)
+                        control = argv[++i];
+        }
+        if (!control || strlen(control) >= sizeof(sa.sun_path)) {
+                fprintf(stderr, "hollow-vm: --control SOCKET is required\n");
+                return 2;
+        }
+        peers = calloc(MAX_PEERS, sizeof(*peers));
+        if (!peers)
+                return 1;
+        signal(SIGPIPE, SIG_IGN);
+        strcpy(sa.sun_path, control);
+        unlink(control);
+        lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4) < 0) {
+                perror("hollow-vm: control socket");
+                return 1;
+        }
+        for (int i = 0; i < MAX_PEERS; i++)
+                peers[i].fd = -1;
+        for (;;) {
+                struct pollfd pf[MAX_PEERS + 1] = { { .fd = lfd, .events = POLLIN } };
+                for (int i = 0; i < MAX_PEERS; i++)
+                        pf[i + 1] = (struct pollfd){ .fd = peers[i].fd, .events = POLLIN };
+                if (poll(pf, MAX_PEERS + 1, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return 1;
+                }
+                if (pf[0].revents & POLLIN) {
+                        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                        int slot = -1;
+                        for (int i = 0; i < MAX_PEERS && fd >= 0; i++)
+                                if (peers[i].fd < 0) {
+                                        slot = i;
+                                        break;
+                                }
+                        if (slot < 0) {
+                                if (fd >= 0)
+                                        close(fd);
+                        } else {
+                                peers[slot].fd = fd;
+                                peers[slot].len = 0;
+                                send_line(fd, json_pack("{s:s}", "event", "booted"));
+                        }
+                }
+                for (int i = 0; i < MAX_PEERS; i++) {
+                        struct peer *p = &peers[i];
+                        if (p->fd < 0 || !(pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
+                                continue;
+                        ssize_t n = read(p->fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
+                        if (n <= 0) {
+                                close(p->fd);
+                                p->fd = -1;
+                                continue;
+                        }
+                        p->len += (size_t)n;
+                        p->buf[p->len] = 0;
+                        char *nl;
+                        while ((nl = strchr(p->buf, '\n'))) {
+                                *nl = 0;
+                                if (handle(p->fd, p->buf)) {
+                                        unlink(control);
+                                        free(peers);
+                                        return 0;
+                                }
+                                p->len -= (size_t)(nl + 1 - p->buf);
+                                memmove(p->buf, nl + 1, p->len + 1);
+                        }
+                        if (p->len >= sizeof(p->buf) - 1) {
+                                close(p->fd);
+                                p->fd = -1;
+                        }
+                }
+        }
+}
