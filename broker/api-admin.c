@@ -13,16 +13,8 @@
 #include "broker/internal.h"
 #include "log.h"
 
-#define ADMIN_ENTER(b, req, resp, s)                                                           \
-        struct broker *b = ctx;                                                                 \
-        _cleanup_(broker_session_freep) struct broker_session *s =                             \
-                api_admin_session(b, req, resp);                                                \
-        if (!s)                                                                                 \
-        return
-
-static void admin_audit(struct broker *b, struct broker_session *s,
-                        const struct http_request *req, const char *action, const char *pool,
-                        const char *desktop, const char *detail)
+void admin_audit(struct broker *b, struct broker_session *s, const struct http_request *req,
+                 const char *action, const char *pool, const char *desktop, const char *detail)
 {
         broker_audit(b, &(struct db_audit){ .actor = s->user_name, .action = action,
                                             .pool_name = pool, .desktop_name = desktop,
@@ -59,7 +51,8 @@ DB_STMT(pools_list,
         "            ORDER BY e.kind, e.subject) FROM pool_entitlements e"
         "            WHERE e.pool_id = p.id), '[]'::json) AS entitlements,"
         "  coalesce((SELECT json_object_agg(s.state, s.n) FROM (SELECT state, count(*) AS n"
-        "            FROM desktops d WHERE d.pool_id = p.id GROUP BY state) s),"
+        "            FROM desktops d WHERE d.pool_id = p.id"
+        "              AND NOT (d.state = 'deleting' AND d.host_id IS NULL) GROUP BY state) s),"
         "           '{}'::json) AS desktops,"
         "  p.created_at, p.updated_at"
         " FROM pools p JOIN image_versions v ON v.id = p.image_version_id"
@@ -159,41 +152,44 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
                 for (const char *c = w->bridge; ok && *c; c++)
                         ok = g_ascii_isalnum(*c) || *c == '_' || *c == '.' || *c == '-';
                 if (!ok) {
-                        http_respond_error(resp, 400, "bad_network",
-                                           "pool \"%s\": bridge \"%s\" is not a Linux interface name "
-                                           "(1-15 of A-Z a-z 0-9 _ . -)",
-                                           w->name, w->bridge);
+                        api_field_error(resp, 400, "bad_network", "bridge",
+                                        "pool \"%s\": bridge \"%s\" is not a Linux interface name "
+                                        "(1-15 of A-Z a-z 0-9 _ . -)",
+                                        w->name, w->bridge);
                         return false;
                 }
         }
         if (vlan && !w->bridge) {
-                http_respond_error(resp, 400, "bad_network",
-                                   "pool \"%s\": vlan %" PRId64 " needs a bridge (set \"bridge\" too)",
-                                   w->name, vlan);
+                api_field_error(resp, 400, "bad_network", "vlan",
+                                "pool \"%s\": vlan %" PRId64 " needs a bridge (set \"bridge\" too)",
+                                w->name, vlan);
                 return false;
         }
         if (vlan)
                 snprintf(w->vlan, sizeof(w->vlan), "%" PRId64, vlan);
         if (strcmp(w->kind, "dedicated") && strcmp(w->kind, "floating")) {
-                http_respond_error(resp, 400, "bad_kind",
-                                   "pool \"%s\": kind must be \"dedicated\" or \"floating\"",
-                                   w->name);
+                api_field_error(resp, 400, "bad_kind", "kind",
+                                "pool \"%s\": kind must be \"dedicated\" or \"floating\"",
+                                w->name);
                 return false;
         }
         if (min > max || ready > max) {
-                http_respond_error(resp, 400, "bad_sizes",
-                                   "pool \"%s\": sizes must satisfy min_size (%" PRId64
-                                   ") <= max_size (%" PRId64 ") and ready_size (%" PRId64
-                                   ") <= max_size",
-                                   w->name, min, max, ready);
+                api_field_error(resp, 400, "bad_sizes", min > max ? "min_size" : "ready_size",
+                                "pool \"%s\": sizes must satisfy min_size (%" PRId64
+                                ") <= max_size (%" PRId64 ") and ready_size (%" PRId64
+                                ") <= max_size",
+                                w->name, min, max, ready);
                 return false;
         }
         if ((w->display_name && strlen(w->display_name) > 200) ||
             (w->description && strlen(w->description) > 2000)) {
-                http_respond_error(resp, 400, "too_long",
-                                   "pool \"%s\": display_name is limited to 200 bytes and "
-                                   "description to 2000",
-                                   w->name);
+                api_field_error(resp, 400, "too_long",
+                                (w->display_name && strlen(w->display_name) > 200)
+                                        ? "display_name"
+                                        : "description",
+                                "pool \"%s\": display_name is limited to 200 bytes and "
+                                "description to 2000",
+                                w->name);
                 return false;
         }
 
@@ -205,10 +201,10 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
                 json_array_append_new(protos, json_string("spice"));
         } else if (!json_is_array(v) || json_array_size(v) == 0) {
                 json_decref(protos);
-                http_respond_error(resp, 400, "bad_protocols",
-                                   "pool \"%s\": protocols must be a non-empty list of \"rdp\" "
-                                   "and/or \"spice\"",
-                                   w->name);
+                api_field_error(resp, 400, "bad_protocols", "protocols",
+                                "pool \"%s\": protocols must be a non-empty list of \"rdp\" "
+                                "and/or \"spice\"",
+                                w->name);
                 return false;
         } else {
                 json_t *p;
@@ -221,10 +217,10 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
                                 dup |= s && !strcmp(json_string_value(q), s);
                         if (!s || (strcmp(s, "rdp") && strcmp(s, "spice")) || dup) {
                                 json_decref(protos);
-                                http_respond_error(resp, 400, "bad_protocols",
-                                                   "pool \"%s\": protocols must be a non-empty "
-                                                   "list of \"rdp\" and/or \"spice\", each once",
-                                                   w->name);
+                                api_field_error(resp, 400, "bad_protocols", "protocols",
+                                                "pool \"%s\": protocols must be a non-empty "
+                                                "list of \"rdp\" and/or \"spice\", each once",
+                                                w->name);
                                 return false;
                         }
                         json_array_append(protos, p);
@@ -238,10 +234,10 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
         if (v && !json_is_null(v)) {
                 json_t *e;
                 if (!json_is_array(v)) {
-                        http_respond_error(resp, 400, "bad_entitlements",
-                                           "pool \"%s\": entitlements must be a list of "
-                                           "{\"kind\": \"user\"|\"group\", \"subject\": ...}",
-                                           w->name);
+                        api_field_error(resp, 400, "bad_entitlements", "entitlements",
+                                        "pool \"%s\": entitlements must be a list of "
+                                        "{\"kind\": \"user\"|\"group\", \"subject\": ...}",
+                                        w->name);
                         return false;
                 }
                 json_array_foreach (v, i, e) {
@@ -250,11 +246,11 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
                         if (!json_is_object(e) || json_object_size(e) != 2 || !k || !sub ||
                             (strcmp(k, "user") && strcmp(k, "group")) || !*sub ||
                             strlen(sub) > 1024) {
-                                http_respond_error(resp, 400, "bad_entitlements",
-                                                   "pool \"%s\": entitlement %zu must be "
-                                                   "{\"kind\": \"user\"|\"group\", \"subject\": "
-                                                   "a login name or group DN}",
-                                                   w->name, i + 1);
+                                api_field_error(resp, 400, "bad_entitlements", "entitlements",
+                                                "pool \"%s\": entitlement %zu must be "
+                                                "{\"kind\": \"user\"|\"group\", \"subject\": "
+                                                "a login name or group DN}",
+                                                w->name, i + 1);
                                 return false;
                         }
                 }
@@ -279,24 +275,24 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
                 if (PQntuples(res) != 1) {
                         PQclear(res);
                         if (version)
-                                http_respond_error(resp, 400, "unknown_image",
-                                                   "pool \"%s\": golden image \"%s\" version "
-                                                   "%" PRId64 " not found (register it with "
-                                                   "vdictl image-version)",
-                                                   w->name, image, version);
+                                api_field_error(resp, 400, "unknown_image", "image",
+                                                "pool \"%s\": golden image \"%s\" version "
+                                                "%" PRId64 " not found (register it with "
+                                                "vdictl image-version)",
+                                                w->name, image, version);
                         else
-                                http_respond_error(resp, 400, "unknown_image",
-                                                   "pool \"%s\": golden image \"%s\" has no "
-                                                   "published version (register one with "
-                                                   "vdictl image-version)",
-                                                   w->name, image);
+                                api_field_error(resp, 400, "unknown_image", "image",
+                                                "pool \"%s\": golden image \"%s\" has no "
+                                                "published version (register one with "
+                                                "vdictl image-version)",
+                                                w->name, image);
                         return false;
                 }
                 if (strcmp(pg_str(res, 0, 1), "published")) {
-                        http_respond_error(resp, 400, "image_not_published",
-                                           "pool \"%s\": golden image \"%s\" version %s is %s, "
-                                           "not published",
-                                           w->name, image, pg_str(res, 0, 2), pg_str(res, 0, 1));
+                        api_field_error(resp, 400, "image_not_published", "image",
+                                        "pool \"%s\": golden image \"%s\" version %s is %s, "
+                                        "not published",
+                                        w->name, image, pg_str(res, 0, 2), pg_str(res, 0, 1));
                         PQclear(res);
                         return false;
                 }
@@ -383,25 +379,25 @@ static void pool_write(void *ctx, const struct http_request *req, struct http_re
                 if (!api_field_string(body, "name", false, &n, resp))
                         return;
                 if (n && strcmp(n, w.name)) {
-                        http_respond_error(resp, 400, "name_mismatch",
-                                           "pool \"%s\": the body names pool \"%s\"; pools "
-                                           "cannot be renamed",
-                                           w.name, n);
+                        api_field_error(resp, 400, "name_mismatch", "name",
+                                        "pool \"%s\": the body names pool \"%s\"; pools "
+                                        "cannot be renamed",
+                                        w.name, n);
                         return;
                 }
         }
         if (!valid_pool_name(w.name)) {
-                http_respond_error(resp, 400, "bad_name",
-                                   "pool name \"%s\" is not valid: use 1-63 lowercase letters, "
-                                   "digits, '-' or '_', starting with a letter or digit",
-                                   w.name);
+                api_field_error(resp, 400, "bad_name", "name",
+                                "pool name \"%s\" is not valid: use 1-63 lowercase letters, "
+                                "digits, '-' or '_', starting with a letter or digit",
+                                w.name);
                 return;
         }
         if (!pool_parse(b, body, &w, resp))
                 goto out;
         r = db_transaction(b->db, DB_READ_COMMITTED, 0, pool_write_tx, &w, &err);
         if (r == -EEXIST) {
-                http_respond_error(resp, 409, "exists", "pool \"%s\" already exists", w.name);
+                api_field_error(resp, 409, "exists", "name", "pool \"%s\" already exists", w.name);
                 goto out;
         }
         if (r == -ENOENT && !create) {
@@ -649,16 +645,33 @@ DB_STMT(hosts_list,
         "  LATERAL (SELECT a.age AS age, a.age IS NULL OR a.age > $1::integer AS stale) s"
         " ORDER BY h.name",
         1);
+/* Deleted desktops (state 'deleting' without a host: tombstones kept for
+ * the assignment history) show as 'deleted', and only when history is
+ * asked for ($5) or their state is; q ($4) finds a desktop or user by part
+ * of the name. The open protocol session says who is connected from where. */
 DB_STMT(desktops_admin_list,
-        "SELECT d.id, d.name, p.name AS pool, h.name AS host, d.state, d.pending_action,"
-        "  a.user_name AS assigned_to, d.spice_port, d.rdp_port, d.state_changed_at"
+        "SELECT * FROM (SELECT d.id, d.name, p.name AS pool, h.name AS host,"
+        "  CASE WHEN d.state = 'deleting' AND d.host_id IS NULL THEN 'deleted'"
+        "   ELSE d.state END AS state, d.pending_action,"
+        "  a.user_name AS assigned_to, d.spice_port, d.rdp_port, d.state_changed_at,"
+        "  i.name || ' v' || v.version AS image, d.last_error, d.quarantine_reason,"
+        "  ds.user_name AS connected_user, host(ds.client_addr) AS connected_from,"
+        "  ds.protocol AS connected_protocol, ds.connected_at AS connected_since"
         " FROM desktops d JOIN pools p ON p.id = d.pool_id"
+        " JOIN image_versions v ON v.id = d.image_version_id JOIN images i ON i.id = v.image_id"
         " LEFT JOIN hosts h ON h.id = d.host_id"
         " LEFT JOIN assignments a ON a.desktop_id = d.id AND a.released_at IS NULL"
-        " WHERE ($1::text IS NULL OR p.name = $1) AND ($2::text IS NULL OR d.state = $2)"
-        "   AND ($3::text IS NULL OR a.user_name = $3)"
-        " ORDER BY p.name, d.name LIMIT 5000",
-        3);
+        " LEFT JOIN LATERAL (SELECT s.user_name, s.client_addr, s.protocol, s.connected_at"
+        "   FROM desktop_sessions s WHERE s.desktop_id = d.id AND s.disconnected_at IS NULL"
+        "   ORDER BY s.connected_at DESC LIMIT 1) ds ON true"
+        " WHERE ($1::text IS NULL OR p.name = $1) AND ($3::text IS NULL OR a.user_name = $3)"
+        "   AND ($4::text IS NULL OR strpos(lower(d.name), lower($4)) > 0"
+        "        OR strpos(lower(a.user_name), lower($4)) > 0"
+        "        OR strpos(lower(ds.user_name), lower($4)) > 0)) x"
+        " WHERE ($2::text IS NULL OR x.state = $2)"
+        "   AND (x.state <> 'deleted' OR $5::boolean OR $2::text = 'deleted')"
+        " ORDER BY x.pool, x.name LIMIT 5000",
+        5);
 DB_STMT(desktop_mark_stmt,
         "UPDATE desktops d SET pending_action = $2 FROM pools p"
         " WHERE d.id = $1::bigint AND p.id = d.pool_id RETURNING d.name, p.name",
@@ -677,8 +690,18 @@ static void h_desktops_list(void *ctx, const struct http_request *req,
                             struct http_response *resp)
 {
         ADMIN_ENTER(b, req, resp, s);
+        const char *h = http_query(req, "history"), *q = http_query(req, "q");
+        bool history = false;
+        if (h && !(history = !strcmp(h, "1") || !strcmp(h, "true") || !strcmp(h, "yes")) &&
+            strcmp(h, "0") && strcmp(h, "false") && strcmp(h, "no")) {
+                http_respond_error(resp, 400, "bad_history",
+                                   "history must be yes or no (deleted desktops are hidden "
+                                   "unless history=yes)");
+                return;
+        }
         const char *params[] = { http_query(req, "pool"), http_query(req, "state"),
-                                 http_query(req, "user") };
+                                 http_query(req, "user"), q && *q ? q : NULL,
+                                 history ? "true" : "false" };
         respond_rows(b, resp, &desktops_admin_list, params, "desktops");
 }
 
@@ -899,5 +922,10 @@ const struct http_route api_admin_routes[] = {
         { "DELETE", "/api/v1/admin/sessions/{id}", h_session_end },
         { "GET", "/api/v1/admin/audit", h_audit },
         { "GET", "/api/v1/admin/timings", h_timings },
+        { "GET", "/api/v1/admin/overview", console_overview },
+        { "POST", "/api/v1/admin/pools/{name}/refresh", console_pool_refresh },
+        { "POST", "/api/v1/admin/desktops/{id}/reset", console_desktop_reset },
+        { "GET", "/admin", console_page },
+        { "GET", "/admin/{page}", console_page },
 };
 const size_t api_admin_routes_count = G_N_ELEMENTS(api_admin_routes);

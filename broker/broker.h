@@ -64,6 +64,9 @@ struct broker_config {
         int64_t heartbeat_timeout_s; /* a host silent for longer is down */
         /* [portal] */
         char *assets;
+        char *portal_name;
+        char *portal_logo;     /* a file of assets, or "" */
+        char *portal_help_url; /* https://..., or "" */
         /* [log] */
         char *log_level;
 };

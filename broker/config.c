@@ -89,6 +89,13 @@ const struct conf_option broker_conf_options[] = {
 
         { "portal", "assets", CONF_PATH, O(assets), PORTAL_ASSETS_DIR, 0, 0, 0,
           "directory with the portal's index.html, app.js and style.css" },
+        { "portal", "name", CONF_STRING, O(portal_name), "Virtual desktops", 0, 0, 0,
+          "the portal's title, shown on every page (branding)" },
+        { "portal", "logo", CONF_STRING, O(portal_logo), "", 0, 0, 0,
+          "file name of a logo (.svg or .png) in the assets directory, shown next to the name; "
+          "empty: none" },
+        { "portal", "help_url", CONF_STRING, O(portal_help_url), "", 0, 0, 0,
+          "https:// address of the help page the portal links to; empty: no help link" },
 
         { "log", "level", CONF_STRING, O(log_level), "info", 0, 0, 0,
           "error, warning, notice, info or debug" },

@@ -7,7 +7,7 @@ noinst_LIBRARIES += broker/libvdibroker.a
 broker_libvdibroker_a_SOURCES = \
 	broker/broker.h broker/internal.h broker/broker.c broker/config.c \
 	broker/api-util.c broker/session.c broker/api-user.c broker/api-launch.c \
-	broker/api-ops.c broker/api-admin.c \
+	broker/api-ops.c broker/api-admin.c broker/api-console.c \
 	broker/metrics.c broker/metrics.h \
 	broker/launch-file.c broker/launch-file.h \
 	broker/hostd-client.c broker/hostd-client.h
@@ -23,7 +23,8 @@ broker_vdi_brokerd_CPPFLAGS = $(BROKER_CPPFLAGS)
 broker_vdi_brokerd_LDADD = $(LIBVDIBROKER) $(LIBPOOLS)
 
 portaldir = $(pkgdatadir)/portal
-dist_portal_DATA = broker/portal/index.html broker/portal/app.js broker/portal/style.css
+dist_portal_DATA = broker/portal/index.html broker/portal/app.js broker/portal/style.css \
+	broker/portal/common.js broker/portal/admin.html broker/portal/admin.js broker/portal/logo.svg
 
 EXTRA_DIST += broker/broker.conf.example broker/vdi-brokerd.service broker/README.md
 

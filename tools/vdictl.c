@@ -48,7 +48,8 @@ static void usage(FILE *f)
               "  image-version NAME VERSION PATH [format=qcow2|raw] [state=published|importing]\n"
               "                [kernel=PATH] [initrd=PATH] [cmdline=TEXT]   (how hosts boot it)\n"
               "  hosts                              list hosts\n"
-              "  desktops [pool=P] [state=S] [user=U]\n"
+              "  desktops [pool=P] [state=S] [user=U] [q=TEXT] [history=yes]\n"
+              "                                     (deleted desktops only with history=yes)\n"
               "  desktop-refresh ID | desktop-delete ID   ask the reconcile loop to act\n"
               "  sessions                           list portal sessions\n"
               "  session-end ID                     sign a user out\n"
@@ -582,7 +583,7 @@ static int run(struct ctl *c, int argc, char **argv)
                         { "host", "HOST" },   { "state", "STATE" },  { "assigned_to", "USER" },
                         { "pending_action", "PENDING" },
                 };
-                static const char *const f[] = { "pool", "state", "user", NULL };
+                static const char *const f[] = { "pool", "state", "user", "q", "history", NULL };
                 g_autofree char *q = query(argc, argv, f);
                 g_autofree char *path = g_strdup_printf("/api/v1/admin/desktops%s", q);
                 return list(c, path, "desktops", cols, G_N_ELEMENTS(cols));

@@ -1,58 +1,23 @@
 // Portal logic: sign in, list entitled desktops, download one-time
-// connection files, sign out. Talks to /api/v1 with the session cookie and
-// sends the CSRF token on every state-changing request.
+// connection files and follow the desktop's state after Connect, sign out.
+// common.js talks to /api/v1 (session cookie, CSRF token on every change).
 "use strict";
 
-const state = { csrf: null, user: null };
-const $ = (id) => document.getElementById(id);
-
-function show(id, visible) { $(id).hidden = !visible; }
-function status(text, isError) {
-  const el = $("status");
-  // Server messages start in lower case (they also appear in logs).
-  text = text ? text.charAt(0).toUpperCase() + text.slice(1) : "";
-  el.textContent = text;
-  el.classList.toggle("error", !!isError);
-}
-
-async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
-  let resp;
-  try {
-    resp = await fetch("/api/v1" + path, {
-      method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (e) {
-    throw new Error("The server cannot be reached. Check your connection and try again.");
-  }
-  if (resp.status === 204) return null;
-  let data = null;
-  try { data = await resp.json(); } catch (e) { /* not JSON */ }
-  if (!resp.ok) {
-    const err = new Error((data && data.message) || ("The server answered " + resp.status + "."));
-    err.status = resp.status;
-    err.code = data && data.error;
-    throw err;
-  }
-  return data;
-}
-
 function signedIn(me) {
-  state.user = me.user;
-  state.csrf = me.csrf_token;
+  session.user = me.user;
+  session.csrf = me.csrf_token;
   $("who-name").textContent = me.user.display_name || me.user.login;
   show("who", true);
+  show("admin-link", !!me.user.admin);
   show("signin", false);
   show("desktops", true);
   loadDesktops();
 }
 
 function signedOut(message) {
-  state.user = null;
-  state.csrf = null;
+  session.user = null;
+  session.csrf = null;
+  stopWatching();
   show("who", false);
   show("desktops", false);
   show("otp", false);
@@ -70,12 +35,12 @@ const stateNames = {
   unavailable: "Unavailable",
 };
 
-async function loadDesktops() {
-  status("Loading your desktops…");
+async function loadDesktops(quiet) {
+  if (!quiet) status("Loading your desktops…");
   try {
     const data = await api("GET", "/desktops");
     renderDesktops(data.desktops || []);
-    status("");
+    if (!quiet) status("");
   } catch (e) {
     if (e.status === 401) return signedOut("Your session has ended. Please sign in again.");
     status(e.message, true);
@@ -88,9 +53,13 @@ function renderDesktops(list) {
   show("desktops-empty", list.length === 0);
   for (const d of list) {
     const item = $("desktop-item").content.firstElementChild.cloneNode(true);
+    item.dataset.pool = d.pool_id;
     item.querySelector(".desktop-name").textContent = d.pool_name;
     item.querySelector(".desktop-description").textContent = d.description || "";
-    item.querySelector(".desktop-state").textContent = stateNames[d.state] || d.state || "";
+    const waiting = watch.pool === d.pool_id && d.state !== "connected";
+    item.querySelector(".desktop-state").textContent = waiting
+      ? "Waiting for your client to connect…" : (stateNames[d.state] || d.state || "");
+    item.dataset.state = waiting ? "waiting" : d.state;
     const actions = item.querySelector(".desktop-actions");
     for (const proto of d.protocols || []) {
       const b = document.createElement("button");
@@ -153,12 +122,42 @@ async function launch(button, desktop, protocol) {
     showPassword(r);
     status("Connection file for " + desktop.pool_name + " downloaded. Open it within " +
       r.expires_in + " seconds.");
+    startWatching(desktop.pool_id, r.expires_in);
   } catch (e) {
     if (e.status === 401) return signedOut("Your session has ended. Please sign in again.");
     status(e.message, true);
   } finally {
     button.disabled = false;
   }
+}
+
+// After Connect the card follows the desktop's real state (the host
+// reports when the client connects): polled every 3 s until it is in use
+// or the connection file has expired.
+const watch = { pool: null, timer: null, until: 0 };
+
+function stopWatching() {
+  clearTimeout(watch.timer);
+  watch.pool = null;
+}
+
+function startWatching(pool, seconds) {
+  stopWatching();
+  watch.pool = pool;
+  watch.until = Date.now() + (seconds || 120) * 1000;
+  loadDesktops(true);
+  poll();
+}
+
+function poll() {
+  watch.timer = setTimeout(async () => {
+    if (watch.pool === null) return;
+    await loadDesktops(true);
+    const card = document.querySelector("#desktop-list [data-state]:not([data-state='waiting'])" +
+      "[data-pool='" + watch.pool + "']");
+    if (card || Date.now() > watch.until) { stopWatching(); loadDesktops(true); return; }
+    poll();
+  }, 3000);
 }
 
 async function signIn(ev) {
@@ -192,6 +191,7 @@ async function signOut() {
 }
 
 async function start() {
+  loadBranding("");
   $("signin-form").addEventListener("submit", signIn);
   $("signout").addEventListener("click", signOut);
   $("otp-copy").addEventListener("click", copyPassword);
