@@ -46,7 +46,7 @@ DB_STMT(pools_list,
         "SELECT p.id, p.name, p.display_name, p.description, p.kind, i.name AS image,"
         "  v.version AS image_version, p.image_version_id, p.min_size, p.max_size, p.ready_size,"
         "  array_to_json(p.protocols) AS protocols, p.vcpus, p.memory_mb, p.enabled,"
-        "  p.bridge, p.vlan,"
+        "  p.bridge, p.vlan, array_to_json(p.user_actions) AS user_actions,"
         "  coalesce((SELECT json_agg(json_build_object('kind', e.kind, 'subject', e.subject)"
         "            ORDER BY e.kind, e.subject) FROM pool_entitlements e"
         "            WHERE e.pool_id = p.id), '[]'::json) AS entitlements,"
@@ -67,19 +67,24 @@ DB_STMT(pool_image_version,
         2);
 DB_STMT(pool_insert,
         "INSERT INTO pools (name, display_name, description, kind, image_version_id, min_size,"
-        " max_size, ready_size, protocols, vcpus, memory_mb, enabled, bridge, vlan)"
+        " max_size, ready_size, protocols, vcpus, memory_mb, enabled, bridge, vlan, user_actions)"
         " VALUES ($1, $2, $3, $4, $5::bigint, $6::integer, $7::integer, $8::integer,"
         "  ARRAY(SELECT json_array_elements_text($9::json)), $10::integer, $11::integer,"
-        "  $12::boolean, $13, $14::integer) RETURNING id",
-        14);
+        "  $12::boolean, $13, $14::integer,"
+        "  ARRAY(SELECT json_array_elements_text($15::json))) RETURNING id",
+        15);
 DB_STMT(pool_update,
         "UPDATE pools SET display_name = $2, description = $3, kind = $4,"
         " image_version_id = $5::bigint, min_size = $6::integer, max_size = $7::integer,"
         " ready_size = $8::integer, protocols = ARRAY(SELECT json_array_elements_text($9::json)),"
         " vcpus = $10::integer, memory_mb = $11::integer, enabled = $12::boolean,"
         " bridge = $13, vlan = $14::integer,"
+        " user_actions = CASE WHEN $15::json IS NULL THEN"
+        "   (CASE WHEN $4 = 'floating' THEN user_actions"
+        "    ELSE array_remove(user_actions, 'logoff') END)"
+        "   ELSE ARRAY(SELECT json_array_elements_text($15::json)) END,"
         " updated_at = now() WHERE name = $1 RETURNING id",
-        14);
+        15);
 DB_STMT(pool_ents_clear, "DELETE FROM pool_entitlements WHERE pool_id = $1::bigint", 1);
 DB_STMT(pool_ents_add,
         "INSERT INTO pool_entitlements (pool_id, kind, subject)"
@@ -101,6 +106,7 @@ struct pool_write {
         char p[12][64]; /* small numeric/boolean parameters */
         const char *display_name, *description, *kind;
         char *protocols;    /* JSON array text */
+        char *user_actions; /* JSON array text, NULL = keep (update only) */
         char *entitlements; /* JSON array text, NULL = keep (update only) */
         const char *bridge; /* NULL = no network */
         char vlan[8];       /* "" = none */
@@ -116,6 +122,45 @@ static bool valid_pool_name(const char *n)
         return true;
 }
 
+static const char *const protocol_names[] = { "rdp", "spice", NULL };
+static const char *const user_action_names[] = { "restart", "logoff", NULL };
+
+/* A list field whose items are names from choices, each at most once
+ * (empty only when empty_ok): its JSON text in *out, NULL when the field
+ * is absent. False with resp filled. */
+static bool parse_choices(json_t *body, const char *field, const char *const *choices,
+                          bool empty_ok, const struct pool_write *w, char **out,
+                          struct http_response *resp)
+{
+        json_t *v = json_object_get(body, field), *p;
+        bool ok;
+        size_t i;
+
+        *out = NULL;
+        if (!v || json_is_null(v))
+                return true;
+        ok = json_is_array(v) && (empty_ok || json_array_size(v) > 0);
+        json_array_foreach (ok ? v : NULL, i, p) {
+                const char *name = json_string_value(p);
+                bool known = false;
+                for (size_t c = 0; name && choices[c]; c++)
+                        known |= !strcmp(name, choices[c]);
+                for (size_t k = 0; known && k < i; k++)
+                        known = strcmp(json_string_value(json_array_get(v, k)), name) != 0;
+                ok &= known;
+        }
+        if (!ok) {
+                g_autofree char *names = g_strjoinv("\" and/or \"", (char **)choices);
+                api_field_error(resp, 400, g_str_equal(field, "protocols") ? "bad_protocols"
+                                                                            : "bad_user_actions",
+                                field, "pool \"%s\": %s must be a %slist of \"%s\", each once",
+                                w->name, field, empty_ok ? "" : "non-empty ", names);
+                return false;
+        }
+        *out = json_dumps(v, JSON_COMPACT);
+        return true;
+}
+
 /* Validate the body into w; false with resp filled. */
 static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
                        struct http_response *resp)
@@ -123,7 +168,7 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
         static const char *const fields[] = {
                 "name", "display_name", "description", "kind", "image", "image_version",
                 "min_size", "max_size", "ready_size", "protocols", "vcpus", "memory_mb",
-                "enabled", "entitlements", "bridge", "vlan", NULL,
+                "enabled", "entitlements", "bridge", "vlan", "user_actions", NULL,
         };
         const char *image = NULL;
         int64_t version = 0, min = 0, max = -1, ready = 0, vcpus = 2, mem = 2048, vlan = 0;
@@ -194,40 +239,28 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
         }
 
         /* protocols: non-empty subset of rdp, spice (default both). */
-        v = json_object_get(body, "protocols");
-        json_t *protos = json_array();
-        if (!v || json_is_null(v)) {
-                json_array_append_new(protos, json_string("rdp"));
-                json_array_append_new(protos, json_string("spice"));
-        } else if (!json_is_array(v) || json_array_size(v) == 0) {
-                json_decref(protos);
-                api_field_error(resp, 400, "bad_protocols", "protocols",
-                                "pool \"%s\": protocols must be a non-empty list of \"rdp\" "
-                                "and/or \"spice\"",
+        if (!parse_choices(body, "protocols", protocol_names, false, w, &w->protocols, resp))
+                return false;
+        if (!w->protocols)
+                w->protocols = g_strdup("[\"rdp\",\"spice\"]");
+        /* user_actions: what users may do to their own desktop; logoff
+         * refreshes it, so only floating pools offer it. Default on
+         * create: restart, and logoff for floating pools; kept on update. */
+        if (!parse_choices(body, "user_actions", user_action_names, true, w, &w->user_actions,
+                           resp))
+                return false;
+        if (w->user_actions && strstr(w->user_actions, "\"logoff\"") &&
+            strcmp(w->kind, "floating")) {
+                api_field_error(resp, 400, "bad_user_actions", "user_actions",
+                                "pool \"%s\": \"logoff\" refreshes the desktop, so only floating "
+                                "pools offer it (a dedicated desktop keeps its user's disk)",
                                 w->name);
                 return false;
-        } else {
-                json_t *p;
-                json_array_foreach (v, i, p) {
-                        const char *s = json_string_value(p);
-                        bool dup = false;
-                        size_t k;
-                        json_t *q;
-                        json_array_foreach (protos, k, q)
-                                dup |= s && !strcmp(json_string_value(q), s);
-                        if (!s || (strcmp(s, "rdp") && strcmp(s, "spice")) || dup) {
-                                json_decref(protos);
-                                api_field_error(resp, 400, "bad_protocols", "protocols",
-                                                "pool \"%s\": protocols must be a non-empty "
-                                                "list of \"rdp\" and/or \"spice\", each once",
-                                                w->name);
-                                return false;
-                        }
-                        json_array_append(protos, p);
-                }
         }
-        w->protocols = json_dumps(protos, JSON_COMPACT);
-        json_decref(protos);
+        if (!w->user_actions && w->create)
+                w->user_actions = g_strdup(strcmp(w->kind, "floating")
+                                                   ? "[\"restart\"]"
+                                                   : "[\"restart\",\"logoff\"]");
 
         /* entitlements: [{kind: user|group, subject}] */
         v = json_object_get(body, "entitlements");
@@ -314,7 +347,8 @@ static int pool_write_tx(struct db_conn *c, void *userdata, char **error)
         const char *params[] = { w->name, w->display_name ? w->display_name : "",
                                  w->description ? w->description : "", w->kind, w->p[4],
                                  w->p[5], w->p[6], w->p[7], w->protocols, w->p[9], w->p[10],
-                                 w->p[11], w->bridge, w->vlan[0] ? w->vlan : NULL };
+                                 w->p[11], w->bridge, w->vlan[0] ? w->vlan : NULL,
+                                 w->user_actions };
         PGresult *res = NULL;
         char id[24];
         int r;
@@ -416,6 +450,7 @@ static void pool_write(void *ctx, const struct http_request *req, struct http_re
         pool_respond(b, resp, w.name, create ? 201 : 200);
 out:
         g_free(w.protocols);
+        g_free(w.user_actions);
         g_free(w.entitlements);
 }
 

@@ -260,6 +260,20 @@ int desktop_host_action(struct broker *b, const char *desktop_id, const char *ac
         return r;
 }
 
+void audit_failed_request(struct broker *b, const struct broker_session *s,
+                          const struct http_request *req, const char *action, const char *pool,
+                          const char *desktop, const char *host,
+                          const struct http_response *resp)
+{
+        g_autoptr(json_t) answer = json_loadb(resp->body ? resp->body : "", resp->body_len, 0,
+                                              NULL);
+        broker_audit(b, &(struct db_audit){
+                                .actor = s->user_name, .action = action, .outcome = "failed",
+                                .pool_name = pool, .desktop_name = desktop, .host_name = host,
+                                .remote_addr = req->client_addr,
+                                .detail = json_string_value(json_object_get(answer, "message")) });
+}
+
 void console_desktop_reset(void *ctx, const struct http_request *req, struct http_response *resp)
 {
         ADMIN_ENTER(b, req, resp, s);
@@ -271,15 +285,7 @@ void console_desktop_reset(void *ctx, const struct http_request *req, struct htt
                                                        "host", host, "reset", 1));
         } else if (desktop) {
                 /* The attempt is audited too: who tried, and why it failed. */
-                g_autoptr(json_t) answer = json_loadb(resp->body ? resp->body : "",
-                                                      resp->body_len, 0, NULL);
-                const char *msg = json_string_value(json_object_get(answer, "message"));
-                broker_audit(b, &(struct db_audit){ .actor = s->user_name,
-                                                    .action = "desktop.reset",
-                                                    .outcome = "failed", .pool_name = pool,
-                                                    .desktop_name = desktop, .host_name = host,
-                                                    .remote_addr = req->client_addr,
-                                                    .detail = msg });
+                audit_failed_request(b, s, req, "desktop.reset", pool, desktop, host, resp);
         }
 }
 

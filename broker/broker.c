@@ -19,6 +19,8 @@ static const struct http_route user_routes[] = {
         { "GET", "/api/v1/portal", api_portal_branding },
         { "GET", "/api/v1/desktops", api_desktops },
         { "POST", "/api/v1/launch", api_launch },
+        { "POST", "/api/v1/desktops/{pool}/restart", api_self_restart },
+        { "POST", "/api/v1/desktops/{pool}/logoff", api_self_logoff },
 };
 
 /* user_routes followed by the admin routes; built once. */

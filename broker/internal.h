@@ -133,6 +133,15 @@ void api_portal_branding(void *ctx, const struct http_request *req, struct http_
 int desktop_host_action(struct broker *b, const char *desktop_id, const char *action,
                         char **host_name, char **desktop_name, char **pool_name,
                         struct http_response *resp);
+/* Audit a change that failed (outcome "failed"), with the message of the
+ * error answer already in resp as the detail. */
+void audit_failed_request(struct broker *b, const struct broker_session *s,
+                          const struct http_request *req, const char *action, const char *pool,
+                          const char *desktop, const char *host,
+                          const struct http_response *resp);
+/* api-self.c: a user's own desktop (restart, log off) from the portal. */
+void api_self_restart(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_self_logoff(void *ctx, const struct http_request *req, struct http_response *resp);
 /* api-admin.c: the admin routes, appended to the route table. */
 extern const struct http_route api_admin_routes[];
 extern const size_t api_admin_routes_count;

@@ -319,7 +319,7 @@ static char *query(int argc, char **argv, const char *const *allowed)
 static const char *const pool_keys[] = { "display_name", "description", "kind", "image",
                                          "image_version", "min_size", "max_size", "ready_size",
                                          "protocols", "vcpus", "memory_mb", "enabled", "groups",
-                                         "users", "bridge", "vlan", NULL };
+                                         "users", "bridge", "vlan", "user_actions", NULL };
 
 static bool is_int_key(const char *k)
 {
@@ -364,7 +364,7 @@ static json_t *pool_from_section(GKeyFile *kf, const char *file, const char *gro
                                                 "or false\n", file, group, v);
                                 goto bad;
                         }
-                } else if (!strcmp(k, "protocols")) {
+                } else if (!strcmp(k, "protocols") || !strcmp(k, "user_actions")) {
                         g_auto(GStrv) parts = g_strsplit_set(v, ";, ", -1);
                         json_t *a = json_array();
                         for (size_t p = 0; parts[p]; p++)

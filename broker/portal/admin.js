@@ -16,35 +16,6 @@ function svg(tag, attrs, text) {
   return el;
 }
 
-function button(label, onClick, ariaLabel, cls) {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.textContent = label;
-  if (ariaLabel) b.setAttribute("aria-label", ariaLabel);
-  if (cls) b.className = cls;
-  b.addEventListener("click", () => onClick(b));
-  return b;
-}
-
-// A destructive action asks once more on the same button (no modal
-// dialog: keyboard and screen readers stay where they were).
-function confirmButton(label, confirmLabel, ariaLabel, onConfirm) {
-  let armed = null;
-  const b = button(label, async () => {
-    if (!armed) {
-      b.textContent = confirmLabel;
-      b.classList.add("danger");
-      armed = setTimeout(() => { armed = null; b.textContent = label; b.classList.remove("danger"); }, 6000);
-      return;
-    }
-    clearTimeout(armed);
-    armed = null;
-    b.disabled = true;
-    try { await onConfirm(); } finally { b.disabled = false; b.textContent = label; b.classList.remove("danger"); }
-  }, ariaLabel, "small");
-  return b;
-}
-
 function actions(...buttons) {
   const span = document.createElement("span");
   span.className = "row-actions";

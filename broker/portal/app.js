@@ -61,6 +61,14 @@ function renderDesktops(list) {
       ? "Waiting for your client to connect…" : (stateNames[d.state] || d.state || "");
     item.dataset.state = waiting ? "waiting" : d.state;
     const actions = item.querySelector(".desktop-actions");
+    if (d.desktop) item.querySelector(".desktop-description").textContent =
+      d.description ? d.description + " · your desktop " + d.desktop : "Your desktop " + d.desktop;
+    const own = item.querySelector(".desktop-own");
+    for (const act of d.actions || []) {
+      const label = act === "restart" ? "Restart" : "Log off";
+      own.appendChild(confirmButton(label, "Confirm " + label.toLowerCase(),
+        label + " your desktop in " + d.pool_name, () => ownAction(d, act, label)));
+    }
     for (const proto of d.protocols || []) {
       const b = document.createElement("button");
       b.type = "button";
@@ -72,6 +80,20 @@ function renderDesktops(list) {
       actions.appendChild(b);
     }
     ul.appendChild(item);
+  }
+}
+
+// Restart or log off one's own desktop (where the pool allows it).
+async function ownAction(desktop, action, label) {
+  try {
+    await api("POST", "/desktops/" + desktop.pool_id + "/" + action);
+    status(action === "restart"
+      ? "Your desktop in " + desktop.pool_name + " is restarting. Connect again in a minute."
+      : "You are logged off " + desktop.pool_name + ". Connect again for a fresh desktop.");
+    loadDesktops(true);
+  } catch (e) {
+    if (e.status === 401) return signedOut("Your session has ended. Please sign in again.");
+    status(e.message, true);
   }
 }
 

@@ -34,6 +34,19 @@ static void js(struct cdp *c, const char *code)
         json_decref(cdp_eval(c, code));
 }
 
+/* Press a button that asks for confirmation: twice. */
+static void confirm_click(struct cdp *c, const char *selector)
+{
+        json_t *sel = json_string(selector);
+        g_autofree char *lit = json_dumps(sel, JSON_ENCODE_ANY);
+        g_autofree char *code = g_strdup_printf(
+                "(() => { const b = document.querySelector(%s); b.click(); b.click(); "
+                "return true; })()",
+                lit);
+        json_decref(sel);
+        js(c, code);
+}
+
 static long js_long(struct cdp *c, const char *code)
 {
         json_t *v = cdp_eval(c, code);
@@ -184,10 +197,10 @@ START_TEST(test_console_admin)
         cdp_wait_for(&c, "document.querySelectorAll('#pools-rows tr').length === 6");
         js(&c, "document.getElementById('pool-new').click(); true");
         cdp_wait_for(&c, "!document.getElementById('pool-form').hidden");
-        js(&c, "const v = (k, x) => document.getElementById('f-' + k).value = x;"
+        js(&c, "{ const v = (k, x) => document.getElementById('f-' + k).value = x;"
                "v('name', 'qa'); v('display_name', 'QA desktops'); v('max_size', '2');"
                "v('ready_size', '5'); v('entitlements', 'group:cn=staff,ou=groups,dc=example,dc=org');"
-               "document.getElementById('pool-save').click(); true");
+               "document.getElementById('pool-save').click(); } true");
         cdp_wait_for(&c, "!document.getElementById('e-ready_size').hidden");
         g_autofree char *ferr = cdp_eval_str(&c, "document.getElementById('e-ready_size').textContent"
                                                  " + '|' + document.activeElement.id + '|' + "
@@ -228,8 +241,7 @@ START_TEST(test_console_admin)
                 &c, "[...document.querySelectorAll('#desktops-rows tr')].map(r => "
                     "r.cells[0].textContent + ':' + r.cells[3].textContent).join(',')");
         ck_assert_str_eq(hist, "office-1:ready,office-2:in use,office-3:ready,office-9:deleted");
-        js(&c, "const b = document.querySelector('button[aria-label=\"Reset desktop office-1\"]');"
-               "b.click(); b.click(); true");
+        confirm_click(&c, "button[aria-label=\"Reset desktop office-1\"]");
         cdp_wait_for(&c, "document.getElementById('status').textContent.includes('not reachable')");
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'dave'"
                                      " AND action = 'desktop.reset' AND outcome = 'failed'"
@@ -241,8 +253,7 @@ START_TEST(test_console_admin)
         go(&c, "/admin/sessions");
         cdp_wait_for(&c, "!!document.querySelector('button[aria-label^=\"Sign out alice\"]')");
         cdp_screenshot(&c, "tests/broker/console-sessions.png");
-        js(&c, "const b = document.querySelector('button[aria-label^=\"Sign out alice\"]');"
-               "b.click(); b.click(); true");
+        confirm_click(&c, "button[aria-label^=\"Sign out alice\"]");
         cdp_wait_for(&c, "document.getElementById('status').textContent === 'Alice signed out.' && "
                          "!document.querySelector('button[aria-label^=\"Sign out alice\"]')");
         struct breply r = bclient_req(alice, "GET", "/api/v1/me", NULL, NULL, false);
@@ -335,6 +346,73 @@ START_TEST(test_console_non_admin)
 }
 END_TEST
 
+/* alice's own desktop: restart and log off from her card where the pool
+ * allows them (lab, floating, set to both through the API), audited; a
+ * dedicated pool cannot offer log off (it would wipe the user's disk). */
+START_TEST(test_user_own_desktop)
+{
+        struct cdp c = { 0 };
+        struct bclient *admin = bclient_new(f);
+        bfx_reset(f);
+        bfx_exec(f, "UPDATE desktops SET state = 'assigned' WHERE name = 'lab-1';"
+                    "INSERT INTO assignments (pool_id, desktop_id, user_name) VALUES (4, 6, 'alice')");
+        ck_assert_int_eq(bclient_login(admin, "dave", "dave-pw"), 200);
+        struct breply r = bclient_req(admin, "PUT", "/api/v1/admin/pools/design",
+                                      "{\"kind\": \"dedicated\", \"image\": \"deb12\", "
+                                      "\"max_size\": 5, \"user_actions\": [\"logoff\"]}",
+                                      NULL, true);
+        ck_assert_int_eq(r.status, 400);
+        ck_assert_str_eq(json_string_value(json_object_get(r.json, "field")), "user_actions");
+        breply_free(&r);
+        r = bclient_req(admin, "PUT", "/api/v1/admin/pools/lab",
+                        "{\"kind\": \"floating\", \"image\": \"deb12\", \"max_size\": 5, "
+                        "\"display_name\": \"Alice's lab\", "
+                        "\"user_actions\": [\"restart\", \"logoff\"]}",
+                        NULL, true);
+        ck_assert_int_eq(r.status, 200);
+        breply_free(&r);
+        g_autofree char *acts = bfx_str(f, "SELECT string_agg(name || '=' || user_actions::text,"
+                                           " ' ' ORDER BY name) FROM pools WHERE name IN"
+                                           " ('design', 'lab')");
+        ck_assert_str_eq(acts, "design={restart} lab={restart,logoff}");
+
+        cdp_start(&c, chromium);
+        sign_in(&c, "alice", "alice-pw");
+        cdp_wait_for(&c, "document.querySelectorAll('#desktop-list .desktop').length === 3");
+        g_autofree char *own = cdp_eval_str(
+                &c, "[...document.querySelectorAll('.desktop-own button')]"
+                    ".map(b => b.getAttribute('aria-label')).join('|')");
+        ck_assert_str_eq(own, "Restart your desktop in Alice's lab|"
+                              "Log off your desktop in Alice's lab");
+        confirm_click(&c, "button[aria-label=\"Restart your desktop in Alice's lab\"]");
+        cdp_wait_for(&c, "document.getElementById('status').textContent.includes('not reachable')");
+        confirm_click(&c, "button[aria-label=\"Log off your desktop in Alice's lab\"]");
+        cdp_wait_for(&c, "document.getElementById('status').textContent.startsWith('You are "
+                         "logged off')");
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE name = 'lab-1'"
+                                     " AND pending_action = 'refresh'"),
+                         1);
+        g_autofree char *audit = bfx_str(f, "SELECT string_agg(action || ':' || outcome || ':' ||"
+                                            " desktop_name, ',' ORDER BY id) FROM audit_events"
+                                            " WHERE actor = 'alice' AND action LIKE 'desktop.%%'");
+        ck_assert_str_eq(audit, "desktop.user_restart:failed:lab-1,desktop.user_logoff:ok:lab-1");
+        cdp_screenshot(&c, "tests/broker/console-user-desktop.png");
+        /* Without the CSRF token nothing happens. */
+        struct bclient *alice = bclient_new(f);
+        ck_assert_int_eq(bclient_login(alice, "alice", "alice-pw"), 200);
+        r = bclient_req(alice, "POST", "/api/v1/desktops/lab/restart", NULL, NULL, false);
+        ck_assert_int_eq(r.status, 403);
+        breply_free(&r);
+        /* Not hers: no desktop in office. */
+        r = bclient_req(alice, "POST", "/api/v1/desktops/office/logoff", NULL, NULL, true);
+        ck_assert_int_eq(r.status, 404);
+        breply_free(&r);
+        bclient_free(alice);
+        cdp_stop(&c);
+        bclient_free(admin);
+}
+END_TEST
+
 static void setup(void)
 {
         f = bfx_start("name = Example desktops\nlogo = logo.svg\n"
@@ -354,6 +432,7 @@ static Suite *make_suite(void)
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_console_admin);
         tcase_add_test(tc, test_console_non_admin);
+        tcase_add_test(tc, test_user_own_desktop);
         suite_add_tcase(s, tc);
         return s;
 }
