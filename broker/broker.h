@@ -50,6 +50,7 @@ struct broker_config {
         int64_t throttle_window_s;
         /* [admin] */
         char *admin_groups; /* ';'-separated: DNs contain commas */
+        int64_t admin_fresh_s; /* admin changes need a sign-in this recent */
         /* [hosts]: the client side of the hostd API (mutual TLS) */
         char *host_cert;
         char *host_key;

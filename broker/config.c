@@ -59,6 +59,9 @@ const struct conf_option broker_conf_options[] = {
         { "admin", "groups", CONF_STRING, O(admin_groups), NULL, 0, 0, 0,
           "group DNs, separated by ';' (as the directory spells them; compared case-insensitively) whose "
           "members may use the admin API; the local admin always may" },
+        { "admin", "fresh_s", CONF_INT, O(admin_fresh_s), "3600", 60, 2592000, 0,
+          "an admin's changes (not reads) need a sign-in at most this long ago; older sessions "
+          "get 403 stale_session and sign in again" },
 
         { "hosts", "client_cert", CONF_PATH, O(host_cert), NULL, 0, 0,
           CONF_REQUIRED | CONF_FILE_EXISTS,

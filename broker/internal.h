@@ -21,6 +21,7 @@ struct broker_session {
         bool is_admin;
         json_t *groups; /* JSON array of lowercased group DNs/names */
         char *csrf;     /* the session's CSRF token (derived, see session.c) */
+        int64_t age_s;  /* seconds since sign-in */
 };
 
 void broker_session_free(struct broker_session *s);
@@ -49,7 +50,9 @@ char *session_csrf_for(const char *token);
  * comes first and needs no database, so a refused request changes nothing. */
 struct broker_session *api_session(struct broker *b, const struct http_request *req,
                                    struct http_response *resp, bool csrf);
-/* Same, and 403 unless the user is an administrator. */
+/* Same, and 403 unless the user is an administrator; a change (any
+ * method but GET/HEAD) also needs the CSRF token and a sign-in at most
+ * [admin] fresh_s ago (403 stale_session). */
 struct broker_session *api_admin_session(struct broker *b, const struct http_request *req,
                                          struct http_response *resp);
 

@@ -34,7 +34,7 @@ DB_STMT(session_touch,
         " WHERE token_hash = $1 AND expires_at > now()"
         "   AND last_seen_at > now() - make_interval(secs => $2::integer)"
         " RETURNING id, user_name, user_dn, display_name, email, backend, is_admin,"
-        "   array_to_json(groups)",
+        "   array_to_json(groups), floor(extract(epoch FROM now() - created_at))::bigint",
         2);
 DB_STMT(session_del, "DELETE FROM portal_sessions WHERE token_hash = $1", 1);
 
@@ -131,6 +131,7 @@ int session_lookup(struct broker *b, const char *token, struct broker_session **
                 s->groups = json_array();
         }
         s->csrf = session_csrf_for(token);
+        s->age_s = pg_i64(res, 0, 8);
         PQclear(res);
         *out = s;
         return 0;
@@ -190,6 +191,15 @@ struct broker_session *api_admin_session(struct broker *b, const struct http_req
                                    "user %s is not an administrator (admins are members of the "
                                    "groups in [admin] groups)",
                                    s->user_name);
+                broker_session_free(s);
+                return NULL;
+        }
+        if (s && change && s->age_s > b->cfg->admin_fresh_s) {
+                http_respond_error(resp, 403, "stale_session",
+                                   "%s signed in %" PRId64 " minutes ago; changes need a sign-in "
+                                   "within the last %" PRId64 " minutes ([admin] fresh_s): sign "
+                                   "out and in again",
+                                   s->user_name, s->age_s / 60, b->cfg->admin_fresh_s / 60);
                 broker_session_free(s);
                 return NULL;
         }

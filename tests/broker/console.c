@@ -7,7 +7,8 @@
  * history), resets one (its host is not reachable: the failure is shown
  * and audited), signs alice out, and finds each action in the audit log.
  * alice, not an admin, gets 403 on every admin page and endpoint of the
- * route table. Screenshots of each page: tests/broker/console-*.png. */
+ * route table; an admin's change needs the CSRF token and a recent
+ * sign-in. Screenshots of each page: tests/broker/console-*.png. */
 #include "config.h"
 
 #include <glib.h>
@@ -320,6 +321,20 @@ START_TEST(test_console_non_admin)
                 }
         }
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE action <> 'login'"), 0);
+        /* An admin session signed in long ago may read but not change. */
+        bfx_exec(f, "UPDATE portal_sessions SET created_at = now() - interval '2 hours'"
+                    " WHERE user_name = 'dave'");
+        struct breply st = bclient_req(admin, "GET", "/api/v1/admin/pools", NULL, NULL, false);
+        ck_assert_int_eq(st.status, 200);
+        breply_free(&st);
+        st = bclient_req(admin, "POST", "/api/v1/admin/pools/office/refresh", NULL, NULL, true);
+        ck_assert_int_eq(st.status, 403);
+        ck_assert_str_eq(json_string_value(json_object_get(st.json, "error")), "stale_session");
+        ck_assert_msg(strstr(json_string_value(json_object_get(st.json, "message")),
+                             "dave signed in 120 minutes ago"),
+                      "%s", st.body->str);
+        breply_free(&st);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE pending_action IS NOT NULL"), 0);
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE pending_action IS NOT NULL"), 0);
 
         cdp_start(&c, chromium);
