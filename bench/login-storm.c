@@ -28,8 +28,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker/broker.h"
-#include "harness/harness.h"
+#include "bench/broker-env.h"
 #include "log.h"
 
 static const char *const users[] = { "alice", "bob", "carol" };
@@ -317,37 +316,17 @@ int main(void)
         int n_users = env_count("BENCH_USERS", 8);
         int total = env_count("BENCH_LOGINS", 400);
         struct ctx c = { .per_thread = (total + n_users - 1) / n_users };
-        struct broker_config cfg = { 0 };
-        struct broker *b = NULL;
-        g_autoptr(GError) gerr = NULL;
-        char *err = NULL;
+        struct bench_broker env = { 0 };
         int fail_ours = 0, fail_floor = 0;
 
         log_setup("login-storm", LOG_LEVEL_ERROR);
         curl_global_init(CURL_GLOBAL_DEFAULT);
-        if (harness_pg_start(&c.pg) < 0 || harness_ldap_start(&c.ldap) < 0)
-                die("harness", "cannot start PostgreSQL or slapd");
-        c.pki = g_dir_make_tmp("vdi-storm-XXXXXX", &gerr);
-        g_autofree char *cmd = g_strdup_printf("%s/make-pki %s", HARNESS_DIR, c.pki);
-        if (!c.pki || system(cmd) != 0)
-                die("make-pki", NULL);
-        g_autofree char *ini = g_strdup_printf(
-                "[http]\nlisten = 127.0.0.1\nport = 0\ncert = %1$s/server.pem\n"
-                "key = %1$s/server.key\nthreads = %2$d\n"
-                "[database]\nconninfo = %3$s\npool_size = %2$d\nauto_migrate = true\n"
-                "[ldap]\nuri = %4$s\nbase_dn = %5$s\nbind_dn = %6$s\nbind_password = %7$s\n"
-                "ca_file = %8$s\npool_size = %2$d\n"
-                "[throttle]\naccount_failures = 1000\naddress_failures = 100000\n"
-                "[hosts]\nclient_cert = %1$s/client.pem\nclient_key = %1$s/client.key\n"
-                "ca_file = %1$s/ca.pem\n[portal]\nassets = %9$s\n[log]\nlevel = error\n",
-                c.pki, n_users, c.pg->conninfo, c.ldap->ldaps_uri, c.ldap->base_dn,
-                c.ldap->service_dn, c.ldap->service_pw, c.ldap->ca_file, PORTAL_SRC_DIR);
-        if (conf_load_data("login-storm.conf", ini, broker_conf_options,
-                           broker_conf_options_count, &cfg, &err) < 0 ||
-            broker_new(&cfg, &b, &err) < 0 || db_migrate(b->db, true, &err) < 0 ||
-            broker_start(b, &err) < 0)
-                die("broker", err);
-        c.base = g_strdup_printf("https://127.0.0.1:%u", broker_port(b));
+        bench_broker_start(&env, "login-storm", n_users,
+                           "[throttle]\naccount_failures = 1000\naddress_failures = 100000\n");
+        c.pg = env.pg;
+        c.ldap = env.ldap;
+        c.pki = env.pki;
+        c.base = env.base;
         {
                 PGconn *pg = PQconnectdb(c.pg->conninfo);
                 PGresult *r = PQexec(
@@ -413,16 +392,7 @@ int main(void)
         g_array_free(od, TRUE);
         g_array_free(fl, TRUE);
         g_array_free(fd, TRUE);
-        broker_free(b);
-        conf_free(broker_conf_options, broker_conf_options_count, &cfg);
-        harness_ldap_stop(c.ldap);
-        harness_pg_stop(c.pg);
-        g_autofree char *rm = g_strdup_printf("rm -rf '%s'", c.pki);
-        if (system(rm) != 0)
-                fprintf(stderr, "login-storm: cannot remove %s\n", c.pki);
-        g_free(c.pki);
-        g_free(c.base);
-        free(err);
+        bench_broker_stop(&env);
         curl_global_cleanup();
         return fail_ours || fail_floor ? 1 : 0;
 }

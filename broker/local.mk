@@ -32,7 +32,16 @@ EXTRA_DIST += broker/broker.conf.example broker/vdi-brokerd.service broker/READM
 # against real slapd and PostgreSQL, next to the plain libldap + libpq floor.
 noinst_PROGRAMS += bench/login-storm
 BENCHES += bench/login-storm
-bench_login_storm_SOURCES = bench/login-storm.c
+bench_login_storm_SOURCES = bench/login-storm.c bench/broker-env.c bench/broker-env.h
 bench_login_storm_CPPFLAGS = $(TEST_CPPFLAGS) $(BROKER_CPPFLAGS) \
 	-DPORTAL_SRC_DIR='"$(abs_top_srcdir)/broker/portal"'
 bench_login_storm_LDADD = $(LIBVDIBROKER) $(HARNESS_LIB) $(LDAP_LIBS) $(PQ_LIBS) $(CURL_LIBS)
+
+# bench/console (issue 24): the admin console's overview at 1,000 desktops
+# and 100 hosts of synthetic inventory, and sign-in throughput with ten
+# consoles polling it.
+noinst_PROGRAMS += bench/console
+BENCHES += bench/console
+bench_console_SOURCES = bench/console.c bench/broker-env.c bench/broker-env.h
+bench_console_CPPFLAGS = $(bench_login_storm_CPPFLAGS)
+bench_console_LDADD = $(bench_login_storm_LDADD)
