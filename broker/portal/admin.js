@@ -176,8 +176,11 @@ async function loadPools() {
   }));
   $("pools-rows").replaceChildren(...poolCache.pools.map((p) => {
     const counts = Object.entries(p.desktops || {}).map(([k, v]) => `${v} ${k.replace("_", " ")}`).join(", ") || "none";
-    return row([p.display_name ? `${p.name} (${p.display_name})` : p.name, p.kind,
-      `${p.image} v${p.image_version}`, `${p.min_size} / ${p.ready_size} / ${p.max_size}`, counts,
+    const size = Object.values(p.desktops || {}).reduce((a, b) => a + b, 0);
+    // After a change of image version the loop recomposes the desktops.
+    const image = `${p.image} v${p.image_version}` + (p.on_current_image < size
+      ? ` — recomposing: ${p.on_current_image} of ${size} desktops on it` : "");
+    return row([p.display_name ? `${p.name} (${p.display_name})` : p.name, p.kind, image, `${p.min_size} / ${p.ready_size} / ${p.max_size}`, counts,
       p.enabled ? "yes" : "no",
       actions(button("Edit", () => openForm(p), `Edit pool ${p.name}`, "small"),
         button(p.enabled ? "Disable" : "Enable", () => setEnabled(p, !p.enabled),

@@ -224,6 +224,25 @@ START_TEST(test_console_admin)
         js(&c, "document.querySelector('button[aria-label=\"Disable pool qa\"]').click(); true");
         cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Enable pool qa\"]')");
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE name = 'qa' AND NOT enabled"), 1);
+        /* Recompose office to a new image version through its form: the
+         * list shows the rolling progress (no loop runs here: 0 of 3). */
+        bfx_exec(f, "INSERT INTO image_versions (image_id, version, path, state)"
+                    " VALUES (1, 2, '/var/lib/vdi/images/deb12-2.qcow2', 'published')");
+        js(&c, "document.querySelector('button[aria-label=\"Edit pool office\"]').click(); true");
+        cdp_wait_for(&c, "!document.getElementById('pool-form').hidden && "
+                         "document.getElementById('f-name').value === 'office'");
+        js(&c, "document.getElementById('f-image_version').value = '2';"
+               "document.getElementById('pool-save').click(); true");
+        cdp_wait_for(&c, "document.getElementById('pool-form').hidden && "
+                         "[...document.querySelectorAll('#pools-rows tr')].some(r => "
+                         "r.cells[2].textContent === 'deb12 v2 — recomposing: 0 of 3 desktops "
+                         "on it')");
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools p JOIN image_versions v ON"
+                                     " v.id = p.image_version_id WHERE p.name = 'office' AND"
+                                     " v.version = 2 AND p.display_name = 'Office desktop'"
+                                     " AND (SELECT count(*) FROM pool_entitlements e WHERE"
+                                     " e.pool_id = p.id) = 1"),
+                         1);
         cdp_screenshot(&c, "tests/broker/console-pools.png");
 
         /* Desktops: search, history, and a reset whose host is down. */
@@ -272,7 +291,8 @@ START_TEST(test_console_admin)
                 &c, "[...document.querySelectorAll('#audit-rows tr')].map(r => "
                     "r.cells[2].textContent + ':' + r.cells[3].textContent)"
                     ".filter(a => !a.startsWith('login:')).reverse().join(',')");
-        ck_assert_str_eq(acts, "pool.create:ok,pool.update:ok,desktop.reset:failed,session.end:ok");
+        ck_assert_str_eq(acts, "pool.create:ok,pool.update:ok,pool.update:ok,desktop.reset:failed,"
+                               "session.end:ok");
         cdp_screenshot(&c, "tests/broker/console-audit.png");
         cdp_stop(&c);
         bclient_free(api);
