@@ -24,8 +24,7 @@ void admin_audit(struct broker *b, struct broker_session *s, const struct http_r
                  pool ? pool : "-", desktop ? desktop : "-");
 }
 
-/* Run a listing and answer {key: [rows]}. */
-static void respond_rows(struct broker *b, struct http_response *resp, const struct db_stmt *st,
+void respond_rows(struct broker *b, struct http_response *resp, const struct db_stmt *st,
                          const char *const *params, const char *key)
 {
         g_autofree char *err = NULL;
@@ -961,6 +960,7 @@ const struct http_route api_admin_routes[] = {
         { "GET", "/api/v1/admin/audit", h_audit },
         { "GET", "/api/v1/admin/timings", h_timings },
         { "GET", "/api/v1/admin/overview", console_overview },
+        { "GET", "/api/v1/admin/logins", console_logins },
         { "POST", "/api/v1/admin/pools/{name}/refresh", console_pool_refresh },
         { "POST", "/api/v1/admin/desktops/{id}/reset", console_desktop_reset },
         { "GET", "/admin", console_page },

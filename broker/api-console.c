@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <glib.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker/internal.h"
@@ -34,7 +35,7 @@ static void page_error(struct http_response *resp, unsigned status, const char *
 void console_page(void *ctx, const struct http_request *req, struct http_response *resp)
 {
         static const char *const pages[] = { "overview", "pools", "desktops", "sessions",
-                                             "audit", NULL };
+                                             "logins", "audit", NULL };
         struct broker *b = ctx;
         _cleanup_(broker_session_freep) struct broker_session *s = api_admin_session(b, req, resp);
         bool known = req->n_params == 0;
@@ -54,8 +55,8 @@ void console_page(void *ctx, const struct http_request *req, struct http_respons
                 known = !strcmp(req->params[0], pages[i]);
         if (!known) {
                 page_error(resp, 404, "No such page",
-                           "The console has the pages overview, pools, desktops, sessions and "
-                           "audit.");
+                           "The console has the pages overview, pools, desktops, sessions, "
+                           "logins and audit.");
                 return;
         }
         api_portal_file(b, "admin.html", resp);
@@ -151,6 +152,56 @@ void console_overview(void *ctx, const struct http_request *req, struct http_res
         http_respond_bytes(resp, 200, "application/json", PQgetvalue(res, 0, 0),
                            (size_t)PQgetlength(res, 0, 0));
         PQclear(res);
+}
+
+/* ---- logins ---- */
+
+/* Recent sign-ins and launches, one row per request with its phases in
+ * milliseconds, newest first: who ($1, any case; NULL = everyone), how
+ * many ($2), how far back ($3 s). */
+DB_STMT(logins_stmt,
+        "SELECT request_id, min(at) AS at, max(user_name) AS user_name,"
+        "  CASE WHEN bool_or(phase = 'launch_total') THEN 'launch' ELSE 'login' END AS kind,"
+        "  round(max(duration_us) FILTER (WHERE phase LIKE '%\\_total') / 1000.0, 1)::float8"
+        "    AS total_ms,"
+        "  coalesce(json_object_agg(phase, round(duration_us / 1000.0, 1)::float8"
+        "    ORDER BY id) FILTER (WHERE phase NOT LIKE '%\\_total'), '{}') AS phases"
+        " FROM login_timings"
+        " WHERE at > now() - make_interval(secs => $3::integer)"
+        "   AND ($1::text IS NULL OR lower(user_name) = lower($1))"
+        " GROUP BY request_id ORDER BY min(at) DESC LIMIT $2::integer",
+        3);
+
+static bool query_int(const struct http_request *req, const char *key, long min, long max,
+                      long def, char out[24], struct http_response *resp)
+{
+        const char *v = http_query(req, key);
+        long n = def;
+        if (v) {
+                char *end = NULL;
+                n = strtol(v, &end, 10);
+                if (!*v || !end || *end || n < min || n > max) {
+                        http_respond_error(resp, 400, "bad_query",
+                                           "%s must be a number from %ld to %ld", key, min, max);
+                        return false;
+                }
+        }
+        snprintf(out, 24, "%ld", n);
+        return true;
+}
+
+/* GET /api/v1/admin/logins?user=&limit=&window_s=: per-request phase
+ * timings, for "why was alice's sign-in slow at 08:31?". */
+void console_logins(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        ADMIN_ENTER(b, req, resp, s);
+        const char *user = http_query(req, "user");
+        char limit[24], window[24];
+        if (!query_int(req, "limit", 1, 1000, 100, limit, resp) ||
+            !query_int(req, "window_s", 60, 31 * 86400, 86400, window, resp))
+                return;
+        const char *params[] = { user && *user ? user : NULL, limit, window };
+        respond_rows(b, resp, &logins_stmt, params, "logins");
 }
 
 /* ---- pool refresh ---- */

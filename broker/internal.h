@@ -65,6 +65,10 @@ struct broker_session *api_admin_session(struct broker *b, const struct http_req
         if (!s)                                                                                 \
         return
 
+/* Run a listing and answer 200 {key: [rows]} (rows as pg_rows_array). */
+void respond_rows(struct broker *b, struct http_response *resp, const struct db_stmt *st,
+                  const char *const *params, const char *key);
+
 /* Audit an admin's change (outcome ok) and log it. */
 void admin_audit(struct broker *b, struct broker_session *s, const struct http_request *req,
                  const char *action, const char *pool, const char *desktop, const char *detail);
@@ -127,6 +131,7 @@ void api_portal_file(struct broker *b, const char *name, struct http_response *r
  * api_admin_routes) and the portal's public branding. */
 void console_page(void *ctx, const struct http_request *req, struct http_response *resp);
 void console_overview(void *ctx, const struct http_request *req, struct http_response *resp);
+void console_logins(void *ctx, const struct http_request *req, struct http_response *resp);
 void console_pool_refresh(void *ctx, const struct http_request *req, struct http_response *resp);
 void console_desktop_reset(void *ctx, const struct http_request *req, struct http_response *resp);
 void api_portal_branding(void *ctx, const struct http_request *req, struct http_response *resp);

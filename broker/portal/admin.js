@@ -5,7 +5,7 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const pages = ["overview", "pools", "desktops", "sessions", "audit"];
+const pages = ["overview", "pools", "desktops", "sessions", "logins", "audit"];
 const poolCache = { pools: [], images: [] };
 let editing = null; // name of the pool in the form, null for a new one
 
@@ -349,6 +349,56 @@ async function loadSessions() {
   }));
 }
 
+// ---- logins ----
+
+const phaseColors = ["#1f5fbf", "#2f7d4a", "#c9a227", "#8a3ffc", "#d2691e", "#00838f", "#a4161a", "#5b6575"];
+
+// One request's phases as a stacked bar, scaled to the slowest shown.
+function phaseBar(l, max, colorOf) {
+  const w = 360, h = 14;
+  const entries = Object.entries(l.phases || {});
+  const s = svg("svg", { width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: "img", class: "meter",
+    "aria-label": entries.map(([p, ms]) => `${p} ${ms} ms`).join(", ") || "no phases" });
+  let x = 0;
+  for (const [p, ms] of entries) {
+    const pw = Math.max(1, w * ms / max);
+    const r = svg("rect", { x, y: 0, width: pw, height: h, fill: colorOf(p) });
+    r.appendChild(svg("title", {}, `${p}: ${ms} ms`));
+    s.appendChild(r);
+    x += pw;
+  }
+  return s;
+}
+
+async function loadLogins(ev) {
+  if (ev) ev.preventDefault();
+  const q = new URLSearchParams({ limit: "200", window_s: $("l-window").value });
+  if ($("l-user").value.trim()) q.set("user", $("l-user").value.trim());
+  const slow = Number($("l-slow").value) || 1000;
+  let data;
+  try { data = await api("GET", "/admin/logins?" + q); } catch (e) {
+    if (e.status === 401) return signedOut();
+    return status(e.message, true);
+  }
+  const colors = {};
+  const colorOf = (p) => colors[p] || (colors[p] = phaseColors[Object.keys(colors).length % phaseColors.length]);
+  const max = Math.max(1, ...data.logins.map((l) => Object.values(l.phases || {}).reduce((a, b) => a + b, 0)));
+  show("logins-empty", data.logins.length === 0);
+  $("logins-rows").replaceChildren(...data.logins.map((l) => {
+    const tr = row([when(l.at), l.user_name, l.kind, l.total_ms, phaseBar(l, max, colorOf)]);
+    if (l.total_ms >= slow) tr.className = "slow";
+    return tr;
+  }));
+  $("logins-legend").replaceChildren(...Object.entries(colors).map(([p, c]) => {
+    const span = document.createElement("span");
+    span.className = "legend-item";
+    const key = svg("svg", { width: 12, height: 12, "aria-hidden": "true" });
+    key.appendChild(svg("rect", { width: 12, height: 12, rx: 2, fill: c }));
+    span.append(key, " " + p);
+    return span;
+  }));
+}
+
 // ---- audit ----
 
 async function loadAudit(ev) {
@@ -406,6 +456,10 @@ async function start() {
     loadDesktops();
   }
   if (page === "sessions") loadSessions();
+  if (page === "logins") {
+    $("logins-filter").addEventListener("submit", loadLogins);
+    loadLogins();
+  }
   if (page === "audit") {
     $("audit-filter").addEventListener("submit", loadAudit);
     loadAudit();

@@ -104,7 +104,9 @@ static void load_inventory(void)
                     " VALUES (1, NULL, 1, 'office-9', 'deleting');"
                     "INSERT INTO login_timings (at, request_id, user_name, phase, duration_us)"
                     " SELECT now() - make_interval(secs => g * 20), 'r' || g, 'u' || (g %% 3),"
-                    "  ph, (CASE ph WHEN 'ldap' THEN 90000 ELSE 4000 END) + g * 100"
+                    "  ph, (CASE WHEN ph = 'session' THEN 4000"
+                    "   WHEN g = 7 THEN 1500000 ELSE 90000 END)"
+                    "  + (CASE WHEN ph = 'login_total' THEN 10000 ELSE 0 END) + g * 100"
                     " FROM generate_series(1, 30) g,"
                     "  unnest(ARRAY['ldap', 'session', 'login_total']) ph");
 }
@@ -268,6 +270,19 @@ START_TEST(test_console_admin)
                                      " AND desktop_name = 'office-1' AND host_name = 'h1'"),
                          1);
         cdp_screenshot(&c, "tests/broker/console-desktops.png");
+
+        /* Logins: u1's history, the slow one highlighted. */
+        go(&c, "/admin/logins");
+        cdp_wait_for(&c, "document.querySelectorAll('#logins-rows tr').length >= 30");
+        js(&c, "document.getElementById('l-user').value = 'U1';"
+               "document.querySelector('#logins-filter button').click(); true");
+        cdp_wait_for(&c, "document.querySelectorAll('#logins-rows tr').length === 10");
+        g_autofree char *slow_rows = cdp_eval_str(
+                &c, "[...document.querySelectorAll('#logins-rows tr.slow')].map(r => "
+                    "[1,2,3].map(i => r.cells[i].textContent).join(',') + ',' + "
+                    "r.querySelectorAll('rect').length).join('|')");
+        ck_assert_str_eq(slow_rows, "u1,login,1510.7,2");
+        cdp_screenshot(&c, "tests/broker/console-logins.png");
 
         /* Sessions: sign alice out. */
         go(&c, "/admin/sessions");

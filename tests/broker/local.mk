@@ -71,4 +71,5 @@ tests_broker_console_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(H
 CLEANFILES += tests/broker/console-overview.png tests/broker/console-pool-error.png \
 	tests/broker/console-pools.png tests/broker/console-desktops.png \
 	tests/broker/console-sessions.png tests/broker/console-audit.png \
-	tests/broker/console-forbidden.png tests/broker/console-user-desktop.png
+	tests/broker/console-forbidden.png tests/broker/console-user-desktop.png \
+	tests/broker/console-logins.png
