@@ -34,8 +34,8 @@ static void page_error(struct http_response *resp, unsigned status, const char *
  * 401 without a session, 403 for a user who is not an admin. */
 void console_page(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-        static const char *const pages[] = { "overview", "pools", "desktops", "sessions",
-                                             "logins", "audit", NULL };
+        static const char *const pages[] = { "overview", "pools",  "desktops", "images",
+                                             "sessions", "logins", "audit",    NULL };
         struct broker *b = ctx;
         _cleanup_(broker_session_freep) struct broker_session *s = api_admin_session(b, req, resp);
         bool known = req->n_params == 0;
@@ -55,8 +55,8 @@ void console_page(void *ctx, const struct http_request *req, struct http_respons
                 known = !strcmp(req->params[0], pages[i]);
         if (!known) {
                 page_error(resp, 404, "No such page",
-                           "The console has the pages overview, pools, desktops, sessions, "
-                           "logins and audit.");
+                           "The console has the pages overview, pools, desktops, images, "
+                           "sessions, logins and audit.");
                 return;
         }
         api_portal_file(b, "admin.html", resp);

@@ -5,7 +5,7 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const pages = ["overview", "pools", "desktops", "sessions", "logins", "audit"];
+const pages = ["overview", "pools", "desktops", "images", "sessions", "logins", "audit"];
 const poolCache = { pools: [], images: [] };
 let editing = null; // name of the pool in the form, null for a new one
 
@@ -328,6 +328,38 @@ async function loadDesktops(ev) {
   }));
 }
 
+// ---- images ----
+
+function bytes(n) {
+  if (!n) return "";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  for (; n >= 1024 && i < units.length - 1; i++) n /= 1024;
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+async function loadImages() {
+  let im, po;
+  try {
+    [im, po] = await Promise.all([api("GET", "/admin/images"), api("GET", "/admin/pools")]);
+  } catch (e) {
+    if (e.status === 401) return signedOut();
+    return status(e.message, true);
+  }
+  const rows = [];
+  for (const i of im.images) {
+    for (const v of [...i.versions].reverse()) {
+      const users = po.pools.filter((p) => p.image === i.name && p.image_version === v.version).map((p) => p.name);
+      const st = document.createElement("span");
+      st.className = "badge " + (v.state === "published" ? "ready" : v.state === "retired" ? "deleted" : "");
+      st.textContent = v.state;
+      rows.push(row([i.name, v.version, st, v.format, bytes(v.size_bytes), v.path, when(v.created_at),
+        users.join(", ") || "none"]));
+    }
+  }
+  $("images-rows").replaceChildren(...rows);
+}
+
 // ---- sessions ----
 
 async function loadSessions() {
@@ -456,6 +488,7 @@ async function start() {
     loadDesktops();
   }
   if (page === "sessions") loadSessions();
+  if (page === "images") loadImages();
   if (page === "logins") {
     $("logins-filter").addEventListener("submit", loadLogins);
     loadLogins();

@@ -247,6 +247,16 @@ START_TEST(test_console_admin)
                          1);
         cdp_screenshot(&c, "tests/broker/console-pools.png");
 
+        /* Images: both versions, and which pools use each. */
+        go(&c, "/admin/images");
+        cdp_wait_for(&c, "document.querySelectorAll('#images-rows tr').length === 2");
+        g_autofree char *imgs = cdp_eval_str(
+                &c, "[...document.querySelectorAll('#images-rows tr')].map(r => "
+                    "[0,1,2,7].map(i => r.cells[i].textContent).join(',')).join('|')");
+        ck_assert_str_eq(imgs, "deb12,2,published,office|"
+                               "deb12,1,published,design, eng, full, lab, off, qa");
+        cdp_screenshot(&c, "tests/broker/console-images.png");
+
         /* Desktops: search, history, and a reset whose host is down. */
         go(&c, "/admin/desktops");
         cdp_wait_for(&c, "document.querySelectorAll('#desktops-rows tr').length === 8");
@@ -378,8 +388,9 @@ START_TEST(test_console_non_admin)
         json_t *hidden = cdp_eval(&c, "document.getElementById('admin-link').hidden");
         ck_assert(json_is_true(hidden));
         json_decref(hidden);
-        static const char *const pages[] = { "/admin", "/admin/overview", "/admin/pools",
-                                             "/admin/desktops", "/admin/sessions", "/admin/audit" };
+        static const char *const pages[] = { "/admin",          "/admin/overview", "/admin/pools",
+                                             "/admin/desktops", "/admin/images",   "/admin/sessions",
+                                             "/admin/logins",   "/admin/audit",    "/admin/nothing" };
         for (size_t i = 0; i < G_N_ELEMENTS(pages); i++) {
                 go(&c, pages[i]);
                 cdp_wait_for(&c, "document.readyState === 'complete' && "

@@ -72,4 +72,4 @@ CLEANFILES += tests/broker/console-overview.png tests/broker/console-pool-error.
 	tests/broker/console-pools.png tests/broker/console-desktops.png \
 	tests/broker/console-sessions.png tests/broker/console-audit.png \
 	tests/broker/console-forbidden.png tests/broker/console-user-desktop.png \
-	tests/broker/console-logins.png
+	tests/broker/console-logins.png tests/broker/console-images.png
