@@ -1,7 +1,9 @@
-/* A user's own desktop from the portal (issue 24): restart it (a reset
- * through its host) or log off (a refresh by the reconcile loop, which
- * also releases a floating desktop), where the pool's user_actions allow
- * it. Both need the session's CSRF token and are audited, failures too. */
+/* A user's own things from the portal (issue 24): their desktop, which
+ * they may restart (a reset through its host) or log off (a refresh by
+ * the reconcile loop, which also releases a floating desktop) where the
+ * pool's user_actions allow it, and their sessions: portal sign-ins (any
+ * of which they may end) and desktop connections. Changes need the
+ * session's CSRF token and are audited, failures too. */
 #include "config.h"
 
 #include <errno.h>
@@ -102,4 +104,87 @@ void api_self_restart(void *ctx, const struct http_request *req, struct http_res
 void api_self_logoff(void *ctx, const struct http_request *req, struct http_response *resp)
 {
         self_action(ctx, req, resp, "logoff");
+}
+
+/* ---- the user's sessions ---- */
+
+DB_STMT(self_sessions,
+        "SELECT json_build_object("
+        " 'portal', coalesce((SELECT json_agg(json_build_object('id', s.id,"
+        "   'remote_addr', host(s.remote_addr), 'created_at', s.created_at,"
+        "   'last_seen_at', s.last_seen_at, 'current', s.id = $2::bigint)"
+        "   ORDER BY s.last_seen_at DESC) FROM portal_sessions s"
+        "   WHERE s.user_name = $1 AND s.expires_at > now()"
+        "     AND s.last_seen_at > now() - make_interval(secs => $3::integer)), '[]'),"
+        " 'desktops', coalesce((SELECT json_agg(json_build_object('desktop', d.name,"
+        "   'pool', coalesce(nullif(p.display_name, ''), p.name), 'protocol', ds.protocol,"
+        "   'client_addr', host(ds.client_addr), 'connected_at', ds.connected_at)"
+        "   ORDER BY ds.connected_at DESC) FROM desktop_sessions ds"
+        "   JOIN desktops d ON d.id = ds.desktop_id JOIN pools p ON p.id = d.pool_id"
+        "   WHERE ds.user_name = $1 AND ds.disconnected_at IS NULL), '[]'))",
+        3);
+DB_STMT(self_session_end,
+        "DELETE FROM portal_sessions WHERE id = $1::bigint AND user_name = $2 RETURNING id", 2);
+
+/* GET /api/v1/me/sessions: {portal: [...], desktops: [...]}. */
+void api_self_sessions(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        struct broker *b = ctx;
+        _cleanup_(broker_session_freep) struct broker_session *s =
+                api_session(b, req, resp, false);
+        g_autofree char *err = NULL;
+        PGresult *res = NULL;
+        char id[24], idle[24];
+
+        if (!s)
+                return;
+        snprintf(id, sizeof(id), "%" PRId64, s->id);
+        snprintf(idle, sizeof(idle), "%" PRId64, b->cfg->idle_timeout_s);
+        const char *params[] = { s->user_name, id, idle };
+        int r = db_exec(b->db, &self_sessions, params, DB_IDEMPOTENT, &res, &err);
+        if (r < 0) {
+                api_db_error(resp, "list your sessions", r, err);
+                return;
+        }
+        http_respond_bytes(resp, 200, "application/json", PQgetvalue(res, 0, 0),
+                           (size_t)PQgetlength(res, 0, 0));
+        PQclear(res);
+}
+
+/* DELETE /api/v1/me/sessions/{id}: sign out one of the user's own
+ * portal sessions (another browser); 404 for anyone else's. */
+void api_self_session_end(void *ctx, const struct http_request *req,
+                          struct http_response *resp)
+{
+        struct broker *b = ctx;
+        _cleanup_(broker_session_freep) struct broker_session *s = api_session(b, req, resp, true);
+        g_autofree char *err = NULL;
+        PGresult *res = NULL;
+        char *end = NULL;
+
+        if (!s)
+                return;
+        g_ascii_strtoll(req->params[0], &end, 10);
+        if (!*req->params[0] || !end || *end) {
+                http_respond_error(resp, 400, "bad_id", "session id \"%s\" is not a number",
+                                   req->params[0]);
+                return;
+        }
+        const char *params[] = { req->params[0], s->user_name };
+        int r = db_exec(b->db, &self_session_end, params, DB_IDEMPOTENT, &res, &err);
+        if (r < 0) {
+                api_db_error(resp, "end the session", r, err);
+                return;
+        }
+        int n = PQntuples(res);
+        PQclear(res);
+        if (n != 1) {
+                http_respond_error(resp, 404, "unknown_session",
+                                   "you have no session with id %s", req->params[0]);
+                return;
+        }
+        broker_audit(b, &(struct db_audit){ .actor = s->user_name, .action = "session.end",
+                                            .remote_addr = req->client_addr,
+                                            .detail = "own session" });
+        http_respond_bytes(resp, 204, NULL, "", 0);
 }

@@ -16,6 +16,8 @@ static const struct http_route user_routes[] = {
         { "POST", "/api/v1/login", api_login },
         { "POST", "/api/v1/logout", api_logout },
         { "GET", "/api/v1/me", api_me },
+        { "GET", "/api/v1/me/sessions", api_self_sessions },
+        { "DELETE", "/api/v1/me/sessions/{id}", api_self_session_end },
         { "GET", "/api/v1/portal", api_portal_branding },
         { "GET", "/api/v1/desktops", api_desktops },
         { "POST", "/api/v1/launch", api_launch },

@@ -150,6 +150,9 @@ void audit_failed_request(struct broker *b, const struct broker_session *s,
 /* api-self.c: a user's own desktop (restart, log off) from the portal. */
 void api_self_restart(void *ctx, const struct http_request *req, struct http_response *resp);
 void api_self_logoff(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_self_sessions(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_self_session_end(void *ctx, const struct http_request *req,
+                          struct http_response *resp);
 /* api-admin.c: the admin routes, appended to the route table. */
 extern const struct http_route api_admin_routes[];
 extern const size_t api_admin_routes_count;

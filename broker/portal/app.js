@@ -11,7 +11,9 @@ function signedIn(me) {
   show("admin-link", !!me.user.admin);
   show("signin", false);
   show("desktops", true);
+  show("sessions", true);
   loadDesktops();
+  loadSessions();
 }
 
 function signedOut(message) {
@@ -20,6 +22,7 @@ function signedOut(message) {
   stopWatching();
   show("who", false);
   show("desktops", false);
+  show("sessions", false);
   show("otp", false);
   $("otp-value").value = "";
   show("signin", true);
@@ -95,6 +98,37 @@ async function ownAction(desktop, action, label) {
     if (e.status === 401) return signedOut("Your session has ended. Please sign in again.");
     status(e.message, true);
   }
+}
+
+// The user's portal sign-ins (other browsers can be signed out) and
+// desktop connections.
+async function loadSessions() {
+  let data;
+  try { data = await api("GET", "/me/sessions"); } catch (e) {
+    if (e.status === 401) return signedOut("Your session has ended. Please sign in again.");
+    return status(e.message, true);
+  }
+  const li = (text, extra) => {
+    const item = document.createElement("li");
+    item.textContent = text;
+    if (extra) item.append(" ", extra);
+    return item;
+  };
+  $("portal-sessions").replaceChildren(...data.portal.map((p) => li(
+    (p.current ? "This browser" : "Another browser") + ", from " + (p.remote_addr || "an unknown address") +
+      ", signed in " + when(p.created_at) + ", last active " + when(p.last_seen_at),
+    p.current ? null : confirmButton("Sign out", "Confirm sign out", "Sign out the browser signed in " +
+      when(p.created_at), async () => {
+      try {
+        await api("DELETE", "/me/sessions/" + p.id);
+        status("That browser is signed out.");
+      } catch (e) { status(e.message, true); }
+      loadSessions();
+    }))));
+  $("desktop-sessions").replaceChildren(...data.desktops.map((d) => li(
+    d.pool + " (" + d.desktop + ") over " + d.protocol.toUpperCase() + " from " +
+      (d.client_addr || "an unknown address") + " since " + when(d.connected_at))));
+  show("no-desktop-sessions", data.desktops.length === 0);
 }
 
 function download(file) {
@@ -177,7 +211,7 @@ function poll() {
     await loadDesktops(true);
     const card = document.querySelector("#desktop-list [data-state]:not([data-state='waiting'])" +
       "[data-pool='" + watch.pool + "']");
-    if (card || Date.now() > watch.until) { stopWatching(); loadDesktops(true); return; }
+    if (card || Date.now() > watch.until) { stopWatching(); loadDesktops(true); loadSessions(); return; }
     poll();
   }, 3000);
 }

@@ -457,9 +457,37 @@ START_TEST(test_user_own_desktop)
                                             " desktop_name, ',' ORDER BY id) FROM audit_events"
                                             " WHERE actor = 'alice' AND action LIKE 'desktop.%%'");
         ck_assert_str_eq(audit, "desktop.user_restart:failed:lab-1,desktop.user_logoff:ok:lab-1");
-        cdp_screenshot(&c, "tests/broker/console-user-desktop.png");
-        /* Without the CSRF token nothing happens. */
+        /* Her sessions: this browser and a second one, which she signs
+         * out; her desktop connection. */
         struct bclient *alice = bclient_new(f);
+        ck_assert_int_eq(bclient_login(alice, "alice", "alice-pw"), 200);
+        bfx_exec(f, "INSERT INTO desktop_sessions (desktop_id, user_name, protocol, client_addr)"
+                    " VALUES (6, 'alice', 'spice', '198.51.100.4')");
+        js(&c, "loadSessions(); true");
+        cdp_wait_for(&c, "document.querySelectorAll('#portal-sessions li').length === 2 && "
+                         "document.querySelectorAll('#desktop-sessions li').length === 1");
+        g_autofree char *conn = cdp_eval_str(&c, "document.querySelector('#desktop-sessions li')"
+                                                 ".textContent");
+        ck_assert_msg(g_str_has_prefix(conn, "Alice's lab (lab-1) over SPICE from 198.51.100.4 "
+                                             "since "),
+                      "%s", conn);
+        cdp_screenshot(&c, "tests/broker/console-user-desktop.png");
+        confirm_click(&c, "#portal-sessions button");
+        cdp_wait_for(&c, "document.getElementById('status').textContent === "
+                         "'That browser is signed out.' && "
+                         "document.querySelectorAll('#portal-sessions li').length === 1");
+        r = bclient_req(alice, "GET", "/api/v1/me", NULL, NULL, false);
+        ck_assert_int_eq(r.status, 401);
+        breply_free(&r);
+        /* Nobody else's session can be ended this way. */
+        long dave_session = bfx_long(f, "SELECT id FROM portal_sessions WHERE user_name = 'dave'");
+        g_autofree char *other = g_strdup_printf("(async () => { try { await api('DELETE', "
+                                                 "'/me/sessions/%ld'); return 'ended'; } catch (e) "
+                                                 "{ return e.status + ' ' + e.code; } })()",
+                                                 dave_session);
+        g_autofree char *refused = cdp_eval_str(&c, other);
+        ck_assert_str_eq(refused, "404 unknown_session");
+        /* Without the CSRF token nothing happens. */
         ck_assert_int_eq(bclient_login(alice, "alice", "alice-pw"), 200);
         r = bclient_req(alice, "POST", "/api/v1/desktops/lab/restart", NULL, NULL, false);
         ck_assert_int_eq(r.status, 403);
