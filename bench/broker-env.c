@@ -4,6 +4,7 @@
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "bench/broker-env.h"
 
@@ -60,4 +61,18 @@ void bench_broker_stop(struct bench_broker *e)
         g_free(e->pki);
         g_free(e->ca);
         g_free(e->base);
+}
+
+double bench_now_s(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int bench_env_count(const char *name, int def)
+{
+        const char *v = getenv(name);
+        int n = v ? atoi(v) : 0;
+        return n > 0 ? n : def;
 }

@@ -23,3 +23,8 @@ struct bench_broker {
 void bench_broker_start(struct bench_broker *e, const char *name, int threads,
                         const char *extra_ini);
 void bench_broker_stop(struct bench_broker *e);
+
+/* Monotonic time in seconds. */
+double bench_now_s(void);
+/* A positive integer from the environment variable name, else def. */
+int bench_env_count(const char *name, int def);

@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #include "bench/broker-env.h"
 #include "log.h"
@@ -33,20 +32,6 @@
 
 static struct bench_broker env;
 static atomic_bool consoles_run;
-
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int env_count(const char *name, int def)
-{
-        const char *v = getenv(name);
-        int n = v ? atoi(v) : 0;
-        return n > 0 ? n : def;
-}
 
 static size_t sink(char *p, size_t sz, size_t n, void *ud)
 {
@@ -195,7 +180,7 @@ static double login_rate(int total, int *failures)
 {
         pthread_t t[LOGIN_THREADS];
         struct login_worker w[LOGIN_THREADS];
-        double start = now_s();
+        double start = bench_now_s();
         for (int i = 0; i < LOGIN_THREADS; i++) {
                 w[i] = (struct login_worker){ .n = total / LOGIN_THREADS };
                 pthread_create(&t[i], NULL, login_thread, &w[i]);
@@ -204,13 +189,13 @@ static double login_rate(int total, int *failures)
                 pthread_join(t[i], NULL);
                 *failures += w[i].failures;
         }
-        return (total / LOGIN_THREADS * LOGIN_THREADS) / (now_s() - start);
+        return (total / LOGIN_THREADS * LOGIN_THREADS) / (bench_now_s() - start);
 }
 
 int main(void)
 {
-        int refreshes = env_count("BENCH_REFRESHES", 200);
-        int logins = env_count("BENCH_LOGINS", 300);
+        int refreshes = bench_env_count("BENCH_REFRESHES", 200);
+        int logins = bench_env_count("BENCH_LOGINS", 300);
         int failures = 0, console_failures = 0;
         struct rusage r0, r1;
         long bytes = 0;
@@ -232,9 +217,9 @@ int main(void)
         double *ms = g_new(double, (size_t)refreshes);
         getrusage(RUSAGE_SELF, &r0);
         for (int i = 0; i < refreshes; i++) {
-                double t = now_s();
+                double t = bench_now_s();
                 long n = overview(admin);
-                ms[i] = (now_s() - t) * 1000;
+                ms[i] = (bench_now_s() - t) * 1000;
                 failures += n < 0;
         }
         getrusage(RUSAGE_SELF, &r1);

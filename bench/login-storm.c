@@ -48,20 +48,6 @@ struct worker {
         double start, end;
 };
 
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int env_count(const char *name, int def)
-{
-        const char *v = getenv(name);
-        int n = v ? atoi(v) : 0;
-        return n > 0 ? n : def;
-}
-
 static void die(const char *what, const char *why)
 {
         fprintf(stderr, "login-storm: %s: %s\n", what, why ? why : "failed");
@@ -105,7 +91,7 @@ static void *user_thread(void *arg)
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
         curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-        w->start = now_s();
+        w->start = bench_now_s();
         for (int i = 0; i < w->c->per_thread; i++) {
                 const char *u = users[(w->index + i) % G_N_ELEMENTS(users)];
                 g_autofree char *json = g_strdup_printf(
@@ -118,12 +104,12 @@ static void *user_thread(void *arg)
                 curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
                 curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
                 g_string_truncate(body, 0);
-                double t0 = now_s();
+                double t0 = bench_now_s();
                 if (curl_easy_perform(h) != CURLE_OK)
                         status = 0;
                 else
                         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-                int64_t us = (int64_t)((now_s() - t0) * 1e6);
+                int64_t us = (int64_t)((bench_now_s() - t0) * 1e6);
                 if (status != 200) {
                         w->failures++;
                         continue;
@@ -133,18 +119,18 @@ static void *user_thread(void *arg)
                 curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
                 curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
                 g_string_truncate(body, 0);
-                t0 = now_s();
+                t0 = bench_now_s();
                 if (curl_easy_perform(h) != CURLE_OK)
                         status = 0;
                 else
                         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-                us = (int64_t)((now_s() - t0) * 1e6);
+                us = (int64_t)((bench_now_s() - t0) * 1e6);
                 if (status != 200 || !strstr(body->str, "\"office\""))
                         w->failures++;
                 else
                         g_array_append_val(w->list_us, us);
         }
-        w->end = now_s();
+        w->end = bench_now_s();
         curl_slist_free_all(hdrs);
         curl_easy_cleanup(h);
         g_string_free(body, TRUE);
@@ -179,7 +165,7 @@ static void *floor_thread(void *arg)
         if (raw_bind(ld, l->service_dn, l->service_pw) != LDAP_SUCCESS)
                 die("floor: ldap", "service bind");
 
-        w->start = now_s();
+        w->start = bench_now_s();
         for (int i = 0; i < w->c->per_thread; i++) {
                 const char *u = users[(w->index + i) % G_N_ELEMENTS(users)];
                 char filter[256], pw[32], token[80];
@@ -187,7 +173,7 @@ static void *floor_thread(void *arg)
                 char *noattrs[] = { LDAP_NO_ATTRS, NULL };
                 LDAPMessage *res = NULL;
                 struct timeval tv = { .tv_sec = 5 };
-                double t0 = now_s();
+                double t0 = bench_now_s();
 
                 snprintf(filter, sizeof(filter), "(&(objectClass=inetOrgPerson)(uid=%s))", u);
                 snprintf(pw, sizeof(pw), "%s-pw", u);
@@ -236,9 +222,9 @@ static void *floor_thread(void *arg)
                 if (PQresultStatus(r) != PGRES_COMMAND_OK)
                         die("floor: session insert", PQerrorMessage(pg));
                 PQclear(r);
-                int64_t us = (int64_t)((now_s() - t0) * 1e6);
+                int64_t us = (int64_t)((bench_now_s() - t0) * 1e6);
                 g_array_append_val(w->login_us, us);
-                t0 = now_s();
+                t0 = bench_now_s();
                 const char *lp[] = { u, groups->str };
                 r = PQexecParams(pg,
                                  "SELECT p.id, p.name, p.protocols FROM pools p WHERE EXISTS"
@@ -250,11 +236,11 @@ static void *floor_thread(void *arg)
                 if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1)
                         die("floor: pools", PQerrorMessage(pg));
                 PQclear(r);
-                us = (int64_t)((now_s() - t0) * 1e6);
+                us = (int64_t)((bench_now_s() - t0) * 1e6);
                 g_array_append_val(w->list_us, us);
                 g_string_free(groups, TRUE);
         }
-        w->end = now_s();
+        w->end = bench_now_s();
         ldap_unbind_ext_s(ld, NULL, NULL);
         PQfinish(pg);
         return NULL;
@@ -313,8 +299,8 @@ static void print_phases(struct ctx *c)
 
 int main(void)
 {
-        int n_users = env_count("BENCH_USERS", 8);
-        int total = env_count("BENCH_LOGINS", 400);
+        int n_users = bench_env_count("BENCH_USERS", 8);
+        int total = bench_env_count("BENCH_LOGINS", 400);
         struct ctx c = { .per_thread = (total + n_users - 1) / n_users };
         struct bench_broker env = { 0 };
         int fail_ours = 0, fail_floor = 0;
