@@ -93,14 +93,49 @@ DB_STMT(pool_ents_add,
         " SELECT $1::bigint, e->>'kind', e->>'subject' FROM json_array_elements($2::json) e"
         " ON CONFLICT DO NOTHING",
         2);
-DB_STMT(pool_delete,
-        "DELETE FROM pools p WHERE p.name = $1"
-        " AND NOT EXISTS (SELECT 1 FROM desktops d WHERE d.pool_id = p.id) RETURNING id",
+/* A pool goes with the history of its deleted desktops (tombstones and
+ * their released assignments; the audit log keeps the names), never
+ * while live desktops remain. */
+DB_STMT(pool_delete_lock,
+        "SELECT p.id, (SELECT count(*) FROM desktops d WHERE d.pool_id = p.id"
+        "   AND NOT (d.state = 'deleting' AND d.host_id IS NULL))"
+        " FROM pools p WHERE p.name = $1 FOR UPDATE",
         1);
-DB_STMT(pool_desktop_count,
-        "SELECT count(d.id) FROM pools p LEFT JOIN desktops d ON d.pool_id = p.id"
-        " WHERE p.name = $1 GROUP BY p.id",
-        1);
+DB_STMT(pool_delete_assignments, "DELETE FROM assignments WHERE pool_id = $1::bigint", 1);
+DB_STMT(pool_delete_desktops, "DELETE FROM desktops WHERE pool_id = $1::bigint", 1);
+DB_STMT(pool_delete_row, "DELETE FROM pools WHERE id = $1::bigint", 1);
+
+struct pool_delete {
+        const char *name;
+        int64_t live; /* live desktops found */
+};
+
+static int pool_delete_tx(struct db_conn *c, void *userdata, char **error)
+{
+        struct pool_delete *d = userdata;
+        const char *params[] = { d->name };
+        PGresult *res = NULL;
+        char id[24];
+        int r = db_conn_exec(c, &pool_delete_lock, params, &res, error);
+        if (r < 0)
+                return r;
+        if (PQntuples(res) != 1) {
+                PQclear(res);
+                return -ENOENT;
+        }
+        snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+        d->live = pg_i64(res, 0, 1);
+        PQclear(res);
+        if (d->live > 0)
+                return -EBUSY;
+        const char *p1[] = { id };
+        r = db_conn_exec(c, &pool_delete_assignments, p1, NULL, error);
+        if (r >= 0)
+                r = db_conn_exec(c, &pool_delete_desktops, p1, NULL, error);
+        if (r >= 0)
+                r = db_conn_exec(c, &pool_delete_row, p1, NULL, error);
+        return r;
+}
 
 struct pool_write {
         bool create;
@@ -483,33 +518,24 @@ static void h_pool_delete(void *ctx, const struct http_request *req, struct http
 {
         ADMIN_ENTER(b, req, resp, s);
         g_autofree char *err = NULL;
-        PGresult *res = NULL;
-        const char *params[] = { req->params[0] };
-        int r = db_exec(b->db, &pool_delete, params, 0, &res, &err);
+        struct pool_delete d = { .name = req->params[0] };
+        int r = db_transaction(b->db, DB_READ_COMMITTED, 0, pool_delete_tx, &d, &err);
+        if (r == -ENOENT) {
+                http_respond_error(resp, 404, "unknown_pool", "no pool \"%s\"", d.name);
+                return;
+        }
+        if (r == -EBUSY) {
+                http_respond_error(resp, 409, "pool_in_use",
+                                   "pool \"%s\" still has %" PRId64 " desktops: set max_size to "
+                                   "0 and let the reconcile loop remove them first",
+                                   d.name, d.live);
+                return;
+        }
         if (r < 0) {
                 api_db_error(resp, "delete the pool", r, err);
                 return;
         }
-        int n = PQntuples(res);
-        PQclear(res);
-        if (n == 0) {
-                r = db_exec(b->db, &pool_desktop_count, params, DB_IDEMPOTENT, &res, &err);
-                if (r < 0) {
-                        api_db_error(resp, "delete the pool", r, err);
-                        return;
-                }
-                if (PQntuples(res) == 0)
-                        http_respond_error(resp, 404, "unknown_pool", "no pool \"%s\"",
-                                           req->params[0]);
-                else
-                        http_respond_error(resp, 409, "pool_in_use",
-                                           "pool \"%s\" still has %s desktops: set max_size to "
-                                           "0 and let the reconcile loop remove them first",
-                                           req->params[0], PQgetvalue(res, 0, 0));
-                PQclear(res);
-                return;
-        }
-        admin_audit(b, s, req, "pool.delete", req->params[0], NULL, "");
+        admin_audit(b, s, req, "pool.delete", d.name, NULL, "");
         http_respond_bytes(resp, 204, NULL, "", 0);
 }
 

@@ -170,6 +170,24 @@ START_TEST(test_desktops_history)
         ck_assert_msg(seen, "%s", out);
         g_free(out);
         g_free(err);
+        /* A pool goes with its history, never with live desktops (a delete
+         * still in flight counts). */
+        bfx_exec(f, "INSERT INTO desktops (pool_id, host_id, image_version_id, name, state) VALUES"
+                    " (5, NULL, 1, 'full-1', 'deleting');"
+                    "INSERT INTO assignments (pool_id, desktop_id, user_name, created_at, released_at)"
+                    " SELECT 5, id, 'bob', now() - interval '1 hour', now() FROM desktops"
+                    " WHERE name = 'full-1'");
+        const char *del_full[] = { "pool-delete", "full", NULL };
+        ck_assert_int_eq(vdictl("dave", &out, &err, del_full), 0);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE name = 'full'"), 0);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE name = 'full-1'"), 0);
+        g_free(out);
+        g_free(err);
+        const char *del_office[] = { "pool-delete", "office", NULL };
+        ck_assert_int_eq(vdictl("dave", &out, &err, del_office), 1);
+        ck_assert_msg(strstr(err, "still has 4 desktops"), "%s", err);
+        g_free(out);
+        g_free(err);
         const char *bad[] = { "desktops", "history=maybe", NULL };
         ck_assert_int_eq(vdictl("dave", &out, &err, bad), 1);
         ck_assert_msg(strstr(err, "history must be yes or no"), "%s", err);
