@@ -35,6 +35,18 @@ static void js(struct cdp *c, const char *code)
         json_decref(cdp_eval(c, code));
 }
 
+/* Every control of the page has an accessible name and every script is a
+ * file (the CSP allows no inline script). */
+static void check_page(struct cdp *c)
+{
+        g_autofree char *bad = cdp_eval_str(
+                c, "[...document.querySelectorAll('input, select, textarea, button')]"
+                   ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')"
+                   " && !e.textContent.trim()).map(e => e.id || e.outerHTML).join(',') + "
+                   "[...document.scripts].filter(s => !s.src).map(s => 'inline script').join()");
+        ck_assert_msg(!*bad, "unlabelled controls or inline scripts: %s", bad);
+}
+
 /* Press a button that asks for confirmation: twice. */
 static void confirm_click(struct cdp *c, const char *selector)
 {
@@ -153,6 +165,11 @@ START_TEST(test_console_admin)
                 bfx_long(f, "SELECT count(*) FROM desktops WHERE state = 'ready'"));
         ck_assert_str_eq(tiles, want_tiles);
         ck_assert_str_eq(hosts_tile, "1 / 2");
+        struct breply page = bclient_req(api, "GET", "/admin/overview", NULL, NULL, false);
+        g_autofree char *csp = breply_header(&page, "Content-Security-Policy");
+        ck_assert_int_eq(page.status, 200);
+        ck_assert_msg(csp && g_str_has_prefix(csp, "default-src 'self';"), "%s", csp);
+        breply_free(&page);
         json_array_foreach (json_object_get(pools, "pools"), i, p) {
                 json_t *d = json_object_get(p, "desktops");
                 long size = 0;
@@ -193,6 +210,7 @@ START_TEST(test_console_admin)
                     " VALUES (3, 2, 1, 'eng-2', 'provisioning')");
         cdp_wait_for(&c, "[...document.querySelectorAll('#pools-ov-rows tr')].some(r => "
                          "r.cells[0].textContent === 'eng' && r.cells[5].textContent === '1')");
+        check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-overview.png");
 
         /* A pool through the form: one error next to its field, fixed. */
@@ -213,6 +231,7 @@ START_TEST(test_console_admin)
                               g_str_has_suffix(ferr, "|f-ready_size|true"),
                       "%s", ferr);
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE name = 'qa'"), 0);
+        check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-pool-error.png");
         js(&c, "document.getElementById('f-ready_size').value = '1';"
                "document.getElementById('pool-save').click(); true");
@@ -245,6 +264,7 @@ START_TEST(test_console_admin)
                                      " AND (SELECT count(*) FROM pool_entitlements e WHERE"
                                      " e.pool_id = p.id) = 1"),
                          1);
+        check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-pools.png");
 
         /* Images: both versions, and which pools use each. */
@@ -255,6 +275,7 @@ START_TEST(test_console_admin)
                     "[0,1,2,7].map(i => r.cells[i].textContent).join(',')).join('|')");
         ck_assert_str_eq(imgs, "deb12,2,published,office|"
                                "deb12,1,published,design, eng, full, lab, off, qa");
+        check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-images.png");
 
         /* Desktops: search, history, and a reset whose host is down. */
@@ -279,6 +300,7 @@ START_TEST(test_console_admin)
                                      " AND action = 'desktop.reset' AND outcome = 'failed'"
                                      " AND desktop_name = 'office-1' AND host_name = 'h1'"),
                          1);
+        check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-desktops.png");
 
         /* Logins: u1's history, the slow one highlighted. */
@@ -292,11 +314,13 @@ START_TEST(test_console_admin)
                     "[1,2,3].map(i => r.cells[i].textContent).join(',') + ',' + "
                     "r.querySelectorAll('rect').length).join('|')");
         ck_assert_str_eq(slow_rows, "u1,login,1510.7,2");
+        check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-logins.png");
 
         /* Sessions: sign alice out. */
         go(&c, "/admin/sessions");
         cdp_wait_for(&c, "!!document.querySelector('button[aria-label^=\"Sign out alice\"]')");
+        check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-sessions.png");
         confirm_click(&c, "button[aria-label^=\"Sign out alice\"]");
         cdp_wait_for(&c, "document.getElementById('status').textContent === 'Alice signed out.' && "
@@ -318,6 +342,7 @@ START_TEST(test_console_admin)
                     ".filter(a => !a.startsWith('login:')).reverse().join(',')");
         ck_assert_str_eq(acts, "pool.create:ok,pool.update:ok,pool.update:ok,desktop.reset:failed,"
                                "session.end:ok");
+        check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-audit.png");
         cdp_stop(&c);
         bclient_free(api);
@@ -471,6 +496,7 @@ START_TEST(test_user_own_desktop)
         ck_assert_msg(g_str_has_prefix(conn, "Alice's lab (lab-1) over SPICE from 198.51.100.4 "
                                              "since "),
                       "%s", conn);
+        check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-user-desktop.png");
         confirm_click(&c, "#portal-sessions button");
         cdp_wait_for(&c, "document.getElementById('status').textContent === "
