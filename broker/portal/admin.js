@@ -57,7 +57,7 @@ function meter(used, total, unit, label) {
   const wrap = document.createElement("span");
   wrap.className = "meter-wrap";
   wrap.appendChild(s);
-  wrap.appendChild(document.createTextNode(` ${used} / ${total || "unknown"} ${unit}`));
+  wrap.appendChild(document.createTextNode(total ? ` ${used} / ${total} ${unit}` : ` ${used} ${unit} / unknown`));
   return wrap;
 }
 

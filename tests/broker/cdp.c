@@ -118,6 +118,13 @@ void cdp_screenshot(struct cdp *c, const char *name)
         double w = json_number_value(json_object_get(size, "width"));
         double h = json_number_value(json_object_get(size, "height"));
         json_decref(m);
+        /* Captured beyond the window, the page has no scrollbar: it is laid
+         * out at the window's full width, wider than the content measured
+         * beside the scrollbar. */
+        json_t *iw = cdp_eval(c, "window.innerWidth");
+        if (json_is_number(iw) && json_number_value(iw) > w)
+                w = json_number_value(iw);
+        json_decref(iw);
         json_t *r = cdp_call(c, "Page.captureScreenshot",
                              json_pack("{s:s, s:b, s:{s:f, s:f, s:f, s:f, s:f}}", "format", "png",
                                        "captureBeyondViewport", 1, "clip", "x", 0.0, "y", 0.0,
