@@ -187,6 +187,13 @@ struct broker_session *api_admin_session(struct broker *b, const struct http_req
         bool change = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
         struct broker_session *s = api_session(b, req, resp, change);
         if (s && !s->is_admin) {
+                /* Who knocked on an admin door is worth knowing. */
+                g_autofree char *what = g_strdup_printf("%s %s", req->method, req->path);
+                broker_audit(b, &(struct db_audit){ .actor = s->user_name,
+                                                    .action = "admin.denied",
+                                                    .outcome = "denied",
+                                                    .remote_addr = req->client_addr,
+                                                    .detail = what });
                 http_respond_error(resp, 403, "not_admin",
                                    "user %s is not an administrator (admins are members of the "
                                    "groups in [admin] groups)",
@@ -195,6 +202,12 @@ struct broker_session *api_admin_session(struct broker *b, const struct http_req
                 return NULL;
         }
         if (s && change && s->age_s > b->cfg->admin_fresh_s) {
+                g_autofree char *what = g_strdup_printf("%s %s", req->method, req->path);
+                broker_audit(b, &(struct db_audit){ .actor = s->user_name,
+                                                    .action = "admin.stale_session",
+                                                    .outcome = "denied",
+                                                    .remote_addr = req->client_addr,
+                                                    .detail = what });
                 http_respond_error(resp, 403, "stale_session",
                                    "%s signed in %" PRId64 " minutes ago; changes need a sign-in "
                                    "within the last %" PRId64 " minutes ([admin] fresh_s): sign "
