@@ -105,6 +105,23 @@ DB_STMT(pool_delete_assignments, "DELETE FROM assignments WHERE pool_id = $1::bi
 DB_STMT(pool_delete_desktops, "DELETE FROM desktops WHERE pool_id = $1::bigint", 1);
 DB_STMT(pool_delete_row, "DELETE FROM pools WHERE id = $1::bigint", 1);
 
+/* A statement inside a transaction that must touch exactly one row: its
+ * result in *out (caller clears), or -ENOENT when there is none. */
+static int exec_one_row(struct db_conn *c, const struct db_stmt *st, const char *const *params,
+                        PGresult **out, char **error)
+{
+        PGresult *res = NULL;
+        int r = db_conn_exec(c, st, params, &res, error);
+        if (r < 0)
+                return r;
+        if (PQntuples(res) != 1) {
+                PQclear(res);
+                return -ENOENT;
+        }
+        *out = res;
+        return 0;
+}
+
 struct pool_delete {
         const char *name;
         int64_t live; /* live desktops found */
@@ -116,13 +133,9 @@ static int pool_delete_tx(struct db_conn *c, void *userdata, char **error)
         const char *params[] = { d->name };
         PGresult *res = NULL;
         char id[24];
-        int r = db_conn_exec(c, &pool_delete_lock, params, &res, error);
+        int r = exec_one_row(c, &pool_delete_lock, params, &res, error);
         if (r < 0)
                 return r;
-        if (PQntuples(res) != 1) {
-                PQclear(res);
-                return -ENOENT;
-        }
         snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
         d->live = pg_i64(res, 0, 1);
         PQclear(res);
@@ -390,13 +403,9 @@ static int pool_write_tx(struct db_conn *c, void *userdata, char **error)
         char id[24];
         int r;
 
-        r = db_conn_exec(c, w->create ? &pool_insert : &pool_update, params, &res, error);
+        r = exec_one_row(c, w->create ? &pool_insert : &pool_update, params, &res, error);
         if (r < 0)
                 return r;
-        if (PQntuples(res) != 1) {
-                PQclear(res);
-                return -ENOENT;
-        }
         snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
         PQclear(res);
         if (!w->entitlements)
