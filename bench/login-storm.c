@@ -32,8 +32,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "broker/broker.h"
-#include "harness/harness.h"
+#include "bench/broker-env.h"
 #include "log.h"
 
 static const char *const users[] = { "alice", "bob", "carol" };
@@ -52,20 +51,6 @@ struct worker {
         int failures;
         double start, end;
 };
-
-static double now_s(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int env_count(const char *name, int def)
-{
-        const char *v = getenv(name);
-        int n = v ? atoi(v) : 0;
-        return n > 0 ? n : def;
-}
 
 static void die(const char *what, const char *why)
 {
@@ -110,7 +95,7 @@ static void *user_thread(void *arg)
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
         curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-        w->start = now_s();
+        w->start = bench_now_s();
         for (int i = 0; i < w->c->per_thread; i++) {
                 const char *u = users[(w->index + i) % G_N_ELEMENTS(users)];
                 g_autofree char *json = g_strdup_printf(
@@ -123,12 +108,12 @@ static void *user_thread(void *arg)
                 curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
                 curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
                 g_string_truncate(body, 0);
-                double t0 = now_s();
+                double t0 = bench_now_s();
                 if (curl_easy_perform(h) != CURLE_OK)
                         status = 0;
                 else
                         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-                int64_t us = (int64_t)((now_s() - t0) * 1e6);
+                int64_t us = (int64_t)((bench_now_s() - t0) * 1e6);
                 if (status != 200) {
                         w->failures++;
                         continue;
@@ -138,18 +123,18 @@ static void *user_thread(void *arg)
                 curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
                 curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
                 g_string_truncate(body, 0);
-                t0 = now_s();
+                t0 = bench_now_s();
                 if (curl_easy_perform(h) != CURLE_OK)
                         status = 0;
                 else
                         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-                us = (int64_t)((now_s() - t0) * 1e6);
+                us = (int64_t)((bench_now_s() - t0) * 1e6);
                 if (status != 200 || !strstr(body->str, "\"office\""))
                         w->failures++;
                 else
                         g_array_append_val(w->list_us, us);
         }
-        w->end = now_s();
+        w->end = bench_now_s();
         curl_slist_free_all(hdrs);
         curl_easy_cleanup(h);
         g_string_free(body, TRUE);
@@ -184,7 +169,7 @@ static void *floor_thread(void *arg)
         if (raw_bind(ld, l->service_dn, l->service_pw) != LDAP_SUCCESS)
                 die("floor: ldap", "service bind");
 
-        w->start = now_s();
+        w->start = bench_now_s();
         for (int i = 0; i < w->c->per_thread; i++) {
                 const char *u = users[(w->index + i) % G_N_ELEMENTS(users)];
                 char filter[256], pw[32], token[80];
@@ -192,7 +177,7 @@ static void *floor_thread(void *arg)
                 char *noattrs[] = { LDAP_NO_ATTRS, NULL };
                 LDAPMessage *res = NULL;
                 struct timeval tv = { .tv_sec = 5 };
-                double t0 = now_s();
+                double t0 = bench_now_s();
 
                 snprintf(filter, sizeof(filter), "(&(objectClass=inetOrgPerson)(uid=%s))", u);
                 snprintf(pw, sizeof(pw), "%s-pw", u);
@@ -241,9 +226,9 @@ static void *floor_thread(void *arg)
                 if (PQresultStatus(r) != PGRES_COMMAND_OK)
                         die("floor: session insert", PQerrorMessage(pg));
                 PQclear(r);
-                int64_t us = (int64_t)((now_s() - t0) * 1e6);
+                int64_t us = (int64_t)((bench_now_s() - t0) * 1e6);
                 g_array_append_val(w->login_us, us);
-                t0 = now_s();
+                t0 = bench_now_s();
                 const char *lp[] = { u, groups->str };
                 r = PQexecParams(pg,
                                  "SELECT p.id, p.name, p.protocols FROM pools p WHERE EXISTS"
@@ -255,11 +240,11 @@ static void *floor_thread(void *arg)
                 if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1)
                         die("floor: pools", PQerrorMessage(pg));
                 PQclear(r);
-                us = (int64_t)((now_s() - t0) * 1e6);
+                us = (int64_t)((bench_now_s() - t0) * 1e6);
                 g_array_append_val(w->list_us, us);
                 g_string_free(groups, TRUE);
         }
-        w->end = now_s();
+        w->end = bench_now_s();
         ldap_unbind_ext_s(ld, NULL, NULL);
         PQfinish(pg);
         return NULL;
@@ -376,40 +361,20 @@ static void print_phases(struct ctx *c, const struct broker_metrics *m,
 
 int main(void)
 {
-        int n_users = env_count("BENCH_USERS", 8);
-        int total = env_count("BENCH_LOGINS", 400);
+        int n_users = bench_env_count("BENCH_USERS", 8);
+        int total = bench_env_count("BENCH_LOGINS", 400);
         struct ctx c = { .per_thread = (total + n_users - 1) / n_users };
-        struct broker_config cfg = { 0 };
-        struct broker *b = NULL;
-        g_autoptr(GError) gerr = NULL;
-        char *err = NULL;
+        struct bench_broker env = { 0 };
         int fail_ours = 0, fail_floor = 0;
 
         log_setup("login-storm", LOG_LEVEL_ERROR);
         curl_global_init(CURL_GLOBAL_DEFAULT);
-        if (harness_pg_start(&c.pg) < 0 || harness_ldap_start(&c.ldap) < 0)
-                die("harness", "cannot start PostgreSQL or slapd");
-        c.pki = g_dir_make_tmp("vdi-storm-XXXXXX", &gerr);
-        g_autofree char *cmd = g_strdup_printf("%s/make-pki %s", HARNESS_DIR, c.pki);
-        if (!c.pki || system(cmd) != 0)
-                die("make-pki", NULL);
-        g_autofree char *ini = g_strdup_printf(
-                "[http]\nlisten = 127.0.0.1\nport = 0\ncert = %1$s/server.pem\n"
-                "key = %1$s/server.key\nthreads = %2$d\n"
-                "[database]\nconninfo = %3$s\npool_size = %2$d\nauto_migrate = true\n"
-                "[ldap]\nuri = %4$s\nbase_dn = %5$s\nbind_dn = %6$s\nbind_password = %7$s\n"
-                "ca_file = %8$s\npool_size = %2$d\n"
-                "[throttle]\naccount_failures = 1000\naddress_failures = 100000\n"
-                "[hosts]\nclient_cert = %1$s/client.pem\nclient_key = %1$s/client.key\n"
-                "ca_file = %1$s/ca.pem\n[portal]\nassets = %9$s\n[log]\nlevel = error\n",
-                c.pki, n_users, c.pg->conninfo, c.ldap->ldaps_uri, c.ldap->base_dn,
-                c.ldap->service_dn, c.ldap->service_pw, c.ldap->ca_file, PORTAL_SRC_DIR);
-        if (conf_load_data("login-storm.conf", ini, broker_conf_options,
-                           broker_conf_options_count, &cfg, &err) < 0 ||
-            broker_new(&cfg, &b, &err) < 0 || db_migrate(b->db, true, &err) < 0 ||
-            broker_start(b, &err) < 0)
-                die("broker", err);
-        c.base = g_strdup_printf("https://127.0.0.1:%u", broker_port(b));
+        bench_broker_start(&env, "login-storm", n_users,
+                           "[throttle]\naccount_failures = 1000\naddress_failures = 100000\n");
+        c.pg = env.pg;
+        c.ldap = env.ldap;
+        c.pki = env.pki;
+        c.base = env.base;
         {
                 PGconn *pg = PQconnectdb(c.pg->conninfo);
                 PGresult *r = PQexec(
@@ -491,16 +456,7 @@ int main(void)
         g_array_free(od, TRUE);
         g_array_free(fl, TRUE);
         g_array_free(fd, TRUE);
-        broker_free(b);
-        conf_free(broker_conf_options, broker_conf_options_count, &cfg);
-        harness_ldap_stop(c.ldap);
-        harness_pg_stop(c.pg);
-        g_autofree char *rm = g_strdup_printf("rm -rf '%s'", c.pki);
-        if (system(rm) != 0)
-                fprintf(stderr, "login-storm: cannot remove %s\n", c.pki);
-        g_free(c.pki);
-        g_free(c.base);
-        free(err);
+        bench_broker_stop(&env);
         curl_global_cleanup();
         return fail_ours || fail_floor ? 1 : 0;
 }

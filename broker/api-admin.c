@@ -13,16 +13,8 @@
 #include "broker/internal.h"
 #include "log.h"
 
-#define ADMIN_ENTER(b, req, resp, s)                                                           \
-        struct broker *b = ctx;                                                                 \
-        _cleanup_(broker_session_freep) struct broker_session *s =                             \
-                api_admin_session(b, req, resp);                                                \
-        if (!s)                                                                                 \
-        return
-
-static void admin_audit(struct broker *b, struct broker_session *s,
-                        const struct http_request *req, const char *action, const char *pool,
-                        const char *desktop, const char *detail)
+void admin_audit(struct broker *b, struct broker_session *s, const struct http_request *req,
+                 const char *action, const char *pool, const char *desktop, const char *detail)
 {
         broker_audit(b, &(struct db_audit){ .actor = s->user_name, .action = action,
                                             .pool_name = pool, .desktop_name = desktop,
@@ -32,8 +24,7 @@ static void admin_audit(struct broker *b, struct broker_session *s,
                  pool ? pool : "-", desktop ? desktop : "-");
 }
 
-/* Run a listing and answer {key: [rows]}. */
-static void respond_rows(struct broker *b, struct http_response *resp, const struct db_stmt *st,
+void respond_rows(struct broker *b, struct http_response *resp, const struct db_stmt *st,
                          const char *const *params, const char *key)
 {
         g_autofree char *err = NULL;
@@ -54,13 +45,17 @@ DB_STMT(pools_list,
         "SELECT p.id, p.name, p.display_name, p.description, p.kind, i.name AS image,"
         "  v.version AS image_version, p.image_version_id, p.min_size, p.max_size, p.ready_size,"
         "  array_to_json(p.protocols) AS protocols, p.vcpus, p.memory_mb, p.enabled,"
-        "  p.bridge, p.vlan,"
+        "  p.bridge, p.vlan, array_to_json(p.user_actions) AS user_actions,"
         "  coalesce((SELECT json_agg(json_build_object('kind', e.kind, 'subject', e.subject)"
         "            ORDER BY e.kind, e.subject) FROM pool_entitlements e"
         "            WHERE e.pool_id = p.id), '[]'::json) AS entitlements,"
         "  coalesce((SELECT json_object_agg(s.state, s.n) FROM (SELECT state, count(*) AS n"
-        "            FROM desktops d WHERE d.pool_id = p.id GROUP BY state) s),"
+        "            FROM desktops d WHERE d.pool_id = p.id"
+        "              AND NOT (d.state = 'deleting' AND d.host_id IS NULL) GROUP BY state) s),"
         "           '{}'::json) AS desktops,"
+        "  (SELECT count(*) FROM desktops d WHERE d.pool_id = p.id"
+        "    AND d.image_version_id = p.image_version_id"
+        "    AND NOT (d.state = 'deleting' AND d.host_id IS NULL)) AS on_current_image,"
         "  p.created_at, p.updated_at"
         " FROM pools p JOIN image_versions v ON v.id = p.image_version_id"
         " JOIN images i ON i.id = v.image_id"
@@ -74,33 +69,86 @@ DB_STMT(pool_image_version,
         2);
 DB_STMT(pool_insert,
         "INSERT INTO pools (name, display_name, description, kind, image_version_id, min_size,"
-        " max_size, ready_size, protocols, vcpus, memory_mb, enabled, bridge, vlan)"
+        " max_size, ready_size, protocols, vcpus, memory_mb, enabled, bridge, vlan, user_actions)"
         " VALUES ($1, $2, $3, $4, $5::bigint, $6::integer, $7::integer, $8::integer,"
         "  ARRAY(SELECT json_array_elements_text($9::json)), $10::integer, $11::integer,"
-        "  $12::boolean, $13, $14::integer) RETURNING id",
-        14);
+        "  $12::boolean, $13, $14::integer,"
+        "  ARRAY(SELECT json_array_elements_text($15::json))) RETURNING id",
+        15);
 DB_STMT(pool_update,
         "UPDATE pools SET display_name = $2, description = $3, kind = $4,"
         " image_version_id = $5::bigint, min_size = $6::integer, max_size = $7::integer,"
         " ready_size = $8::integer, protocols = ARRAY(SELECT json_array_elements_text($9::json)),"
         " vcpus = $10::integer, memory_mb = $11::integer, enabled = $12::boolean,"
         " bridge = $13, vlan = $14::integer,"
+        " user_actions = CASE WHEN $15::json IS NULL THEN"
+        "   (CASE WHEN $4 = 'floating' THEN user_actions"
+        "    ELSE array_remove(user_actions, 'logoff') END)"
+        "   ELSE ARRAY(SELECT json_array_elements_text($15::json)) END,"
         " updated_at = now() WHERE name = $1 RETURNING id",
-        14);
+        15);
 DB_STMT(pool_ents_clear, "DELETE FROM pool_entitlements WHERE pool_id = $1::bigint", 1);
 DB_STMT(pool_ents_add,
         "INSERT INTO pool_entitlements (pool_id, kind, subject)"
         " SELECT $1::bigint, e->>'kind', e->>'subject' FROM json_array_elements($2::json) e"
         " ON CONFLICT DO NOTHING",
         2);
-DB_STMT(pool_delete,
-        "DELETE FROM pools p WHERE p.name = $1"
-        " AND NOT EXISTS (SELECT 1 FROM desktops d WHERE d.pool_id = p.id) RETURNING id",
+/* A pool goes with the history of its deleted desktops (tombstones and
+ * their released assignments; the audit log keeps the names), never
+ * while live desktops remain. */
+DB_STMT(pool_delete_lock,
+        "SELECT p.id, (SELECT count(*) FROM desktops d WHERE d.pool_id = p.id"
+        "   AND NOT (d.state = 'deleting' AND d.host_id IS NULL))"
+        " FROM pools p WHERE p.name = $1 FOR UPDATE",
         1);
-DB_STMT(pool_desktop_count,
-        "SELECT count(d.id) FROM pools p LEFT JOIN desktops d ON d.pool_id = p.id"
-        " WHERE p.name = $1 GROUP BY p.id",
-        1);
+DB_STMT(pool_delete_assignments, "DELETE FROM assignments WHERE pool_id = $1::bigint", 1);
+DB_STMT(pool_delete_desktops, "DELETE FROM desktops WHERE pool_id = $1::bigint", 1);
+DB_STMT(pool_delete_row, "DELETE FROM pools WHERE id = $1::bigint", 1);
+
+/* A statement inside a transaction that must touch exactly one row: its
+ * result in *out (caller clears), or -ENOENT when there is none. */
+static int exec_one_row(struct db_conn *c, const struct db_stmt *st, const char *const *params,
+                        PGresult **out, char **error)
+{
+        PGresult *res = NULL;
+        int r = db_conn_exec(c, st, params, &res, error);
+        if (r < 0)
+                return r;
+        if (PQntuples(res) != 1) {
+                PQclear(res);
+                return -ENOENT;
+        }
+        *out = res;
+        return 0;
+}
+
+struct pool_delete {
+        const char *name;
+        int64_t live; /* live desktops found */
+};
+
+static int pool_delete_tx(struct db_conn *c, void *userdata, char **error)
+{
+        struct pool_delete *d = userdata;
+        const char *params[] = { d->name };
+        PGresult *res = NULL;
+        char id[24];
+        int r = exec_one_row(c, &pool_delete_lock, params, &res, error);
+        if (r < 0)
+                return r;
+        snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+        d->live = pg_i64(res, 0, 1);
+        PQclear(res);
+        if (d->live > 0)
+                return -EBUSY;
+        const char *p1[] = { id };
+        r = db_conn_exec(c, &pool_delete_assignments, p1, NULL, error);
+        if (r >= 0)
+                r = db_conn_exec(c, &pool_delete_desktops, p1, NULL, error);
+        if (r >= 0)
+                r = db_conn_exec(c, &pool_delete_row, p1, NULL, error);
+        return r;
+}
 
 struct pool_write {
         bool create;
@@ -108,6 +156,7 @@ struct pool_write {
         char p[12][64]; /* small numeric/boolean parameters */
         const char *display_name, *description, *kind;
         char *protocols;    /* JSON array text */
+        char *user_actions; /* JSON array text, NULL = keep (update only) */
         char *entitlements; /* JSON array text, NULL = keep (update only) */
         const char *bridge; /* NULL = no network */
         char vlan[8];       /* "" = none */
@@ -123,6 +172,45 @@ static bool valid_pool_name(const char *n)
         return true;
 }
 
+static const char *const protocol_names[] = { "rdp", "spice", NULL };
+static const char *const user_action_names[] = { "restart", "logoff", NULL };
+
+/* A list field whose items are names from choices, each at most once
+ * (empty only when empty_ok): its JSON text in *out, NULL when the field
+ * is absent. False with resp filled. */
+static bool parse_choices(json_t *body, const char *field, const char *const *choices,
+                          bool empty_ok, const struct pool_write *w, char **out,
+                          struct http_response *resp)
+{
+        json_t *v = json_object_get(body, field), *p;
+        bool ok;
+        size_t i;
+
+        *out = NULL;
+        if (!v || json_is_null(v))
+                return true;
+        ok = json_is_array(v) && (empty_ok || json_array_size(v) > 0);
+        json_array_foreach (ok ? v : NULL, i, p) {
+                const char *name = json_string_value(p);
+                bool known = false;
+                for (size_t c = 0; name && choices[c]; c++)
+                        known |= !strcmp(name, choices[c]);
+                for (size_t k = 0; known && k < i; k++)
+                        known = strcmp(json_string_value(json_array_get(v, k)), name) != 0;
+                ok &= known;
+        }
+        if (!ok) {
+                g_autofree char *names = g_strjoinv("\" and/or \"", (char **)choices);
+                api_field_error(resp, 400, g_str_equal(field, "protocols") ? "bad_protocols"
+                                                                            : "bad_user_actions",
+                                field, "pool \"%s\": %s must be a %slist of \"%s\", each once",
+                                w->name, field, empty_ok ? "" : "non-empty ", names);
+                return false;
+        }
+        *out = json_dumps(v, JSON_COMPACT);
+        return true;
+}
+
 /* Validate the body into w; false with resp filled. */
 static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
                        struct http_response *resp)
@@ -130,7 +218,7 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
         static const char *const fields[] = {
                 "name", "display_name", "description", "kind", "image", "image_version",
                 "min_size", "max_size", "ready_size", "protocols", "vcpus", "memory_mb",
-                "enabled", "entitlements", "bridge", "vlan", NULL,
+                "enabled", "entitlements", "bridge", "vlan", "user_actions", NULL,
         };
         const char *image = NULL;
         int64_t version = 0, min = 0, max = -1, ready = 0, vcpus = 2, mem = 2048, vlan = 0;
@@ -159,89 +247,80 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
                 for (const char *c = w->bridge; ok && *c; c++)
                         ok = g_ascii_isalnum(*c) || *c == '_' || *c == '.' || *c == '-';
                 if (!ok) {
-                        http_respond_error(resp, 400, "bad_network",
-                                           "pool \"%s\": bridge \"%s\" is not a Linux interface name "
-                                           "(1-15 of A-Z a-z 0-9 _ . -)",
-                                           w->name, w->bridge);
+                        api_field_error(resp, 400, "bad_network", "bridge",
+                                        "pool \"%s\": bridge \"%s\" is not a Linux interface name "
+                                        "(1-15 of A-Z a-z 0-9 _ . -)",
+                                        w->name, w->bridge);
                         return false;
                 }
         }
         if (vlan && !w->bridge) {
-                http_respond_error(resp, 400, "bad_network",
-                                   "pool \"%s\": vlan %" PRId64 " needs a bridge (set \"bridge\" too)",
-                                   w->name, vlan);
+                api_field_error(resp, 400, "bad_network", "vlan",
+                                "pool \"%s\": vlan %" PRId64 " needs a bridge (set \"bridge\" too)",
+                                w->name, vlan);
                 return false;
         }
         if (vlan)
                 snprintf(w->vlan, sizeof(w->vlan), "%" PRId64, vlan);
         if (strcmp(w->kind, "dedicated") && strcmp(w->kind, "floating")) {
-                http_respond_error(resp, 400, "bad_kind",
-                                   "pool \"%s\": kind must be \"dedicated\" or \"floating\"",
-                                   w->name);
+                api_field_error(resp, 400, "bad_kind", "kind",
+                                "pool \"%s\": kind must be \"dedicated\" or \"floating\"",
+                                w->name);
                 return false;
         }
         if (min > max || ready > max) {
-                http_respond_error(resp, 400, "bad_sizes",
-                                   "pool \"%s\": sizes must satisfy min_size (%" PRId64
-                                   ") <= max_size (%" PRId64 ") and ready_size (%" PRId64
-                                   ") <= max_size",
-                                   w->name, min, max, ready);
+                api_field_error(resp, 400, "bad_sizes", min > max ? "min_size" : "ready_size",
+                                "pool \"%s\": sizes must satisfy min_size (%" PRId64
+                                ") <= max_size (%" PRId64 ") and ready_size (%" PRId64
+                                ") <= max_size",
+                                w->name, min, max, ready);
                 return false;
         }
         if ((w->display_name && strlen(w->display_name) > 200) ||
             (w->description && strlen(w->description) > 2000)) {
-                http_respond_error(resp, 400, "too_long",
-                                   "pool \"%s\": display_name is limited to 200 bytes and "
-                                   "description to 2000",
-                                   w->name);
+                api_field_error(resp, 400, "too_long",
+                                (w->display_name && strlen(w->display_name) > 200)
+                                        ? "display_name"
+                                        : "description",
+                                "pool \"%s\": display_name is limited to 200 bytes and "
+                                "description to 2000",
+                                w->name);
                 return false;
         }
 
         /* protocols: non-empty subset of rdp, spice (default both). */
-        v = json_object_get(body, "protocols");
-        json_t *protos = json_array();
-        if (!v || json_is_null(v)) {
-                json_array_append_new(protos, json_string("rdp"));
-                json_array_append_new(protos, json_string("spice"));
-        } else if (!json_is_array(v) || json_array_size(v) == 0) {
-                json_decref(protos);
-                http_respond_error(resp, 400, "bad_protocols",
-                                   "pool \"%s\": protocols must be a non-empty list of \"rdp\" "
-                                   "and/or \"spice\"",
-                                   w->name);
+        if (!parse_choices(body, "protocols", protocol_names, false, w, &w->protocols, resp))
                 return false;
-        } else {
-                json_t *p;
-                json_array_foreach (v, i, p) {
-                        const char *s = json_string_value(p);
-                        bool dup = false;
-                        size_t k;
-                        json_t *q;
-                        json_array_foreach (protos, k, q)
-                                dup |= s && !strcmp(json_string_value(q), s);
-                        if (!s || (strcmp(s, "rdp") && strcmp(s, "spice")) || dup) {
-                                json_decref(protos);
-                                http_respond_error(resp, 400, "bad_protocols",
-                                                   "pool \"%s\": protocols must be a non-empty "
-                                                   "list of \"rdp\" and/or \"spice\", each once",
-                                                   w->name);
-                                return false;
-                        }
-                        json_array_append(protos, p);
-                }
+        if (!w->protocols)
+                w->protocols = g_strdup("[\"rdp\",\"spice\"]");
+        /* user_actions: what users may do to their own desktop; logoff
+         * refreshes it, so only floating pools offer it. Default on
+         * create: restart, and logoff for floating pools; kept on update. */
+        if (!parse_choices(body, "user_actions", user_action_names, true, w, &w->user_actions,
+                           resp))
+                return false;
+        if (w->user_actions && strstr(w->user_actions, "\"logoff\"") &&
+            strcmp(w->kind, "floating")) {
+                api_field_error(resp, 400, "bad_user_actions", "user_actions",
+                                "pool \"%s\": \"logoff\" refreshes the desktop, so only floating "
+                                "pools offer it (a dedicated desktop keeps its user's disk)",
+                                w->name);
+                return false;
         }
-        w->protocols = json_dumps(protos, JSON_COMPACT);
-        json_decref(protos);
+        if (!w->user_actions && w->create)
+                w->user_actions = g_strdup(strcmp(w->kind, "floating")
+                                                   ? "[\"restart\"]"
+                                                   : "[\"restart\",\"logoff\"]");
 
         /* entitlements: [{kind: user|group, subject}] */
         v = json_object_get(body, "entitlements");
         if (v && !json_is_null(v)) {
                 json_t *e;
                 if (!json_is_array(v)) {
-                        http_respond_error(resp, 400, "bad_entitlements",
-                                           "pool \"%s\": entitlements must be a list of "
-                                           "{\"kind\": \"user\"|\"group\", \"subject\": ...}",
-                                           w->name);
+                        api_field_error(resp, 400, "bad_entitlements", "entitlements",
+                                        "pool \"%s\": entitlements must be a list of "
+                                        "{\"kind\": \"user\"|\"group\", \"subject\": ...}",
+                                        w->name);
                         return false;
                 }
                 json_array_foreach (v, i, e) {
@@ -250,11 +329,11 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
                         if (!json_is_object(e) || json_object_size(e) != 2 || !k || !sub ||
                             (strcmp(k, "user") && strcmp(k, "group")) || !*sub ||
                             strlen(sub) > 1024) {
-                                http_respond_error(resp, 400, "bad_entitlements",
-                                                   "pool \"%s\": entitlement %zu must be "
-                                                   "{\"kind\": \"user\"|\"group\", \"subject\": "
-                                                   "a login name or group DN}",
-                                                   w->name, i + 1);
+                                api_field_error(resp, 400, "bad_entitlements", "entitlements",
+                                                "pool \"%s\": entitlement %zu must be "
+                                                "{\"kind\": \"user\"|\"group\", \"subject\": "
+                                                "a login name or group DN}",
+                                                w->name, i + 1);
                                 return false;
                         }
                 }
@@ -279,24 +358,24 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
                 if (PQntuples(res) != 1) {
                         PQclear(res);
                         if (version)
-                                http_respond_error(resp, 400, "unknown_image",
-                                                   "pool \"%s\": golden image \"%s\" version "
-                                                   "%" PRId64 " not found (register it with "
-                                                   "vdictl image-version)",
-                                                   w->name, image, version);
+                                api_field_error(resp, 400, "unknown_image", "image",
+                                                "pool \"%s\": golden image \"%s\" version "
+                                                "%" PRId64 " not found (register it with "
+                                                "vdictl image-version)",
+                                                w->name, image, version);
                         else
-                                http_respond_error(resp, 400, "unknown_image",
-                                                   "pool \"%s\": golden image \"%s\" has no "
-                                                   "published version (register one with "
-                                                   "vdictl image-version)",
-                                                   w->name, image);
+                                api_field_error(resp, 400, "unknown_image", "image",
+                                                "pool \"%s\": golden image \"%s\" has no "
+                                                "published version (register one with "
+                                                "vdictl image-version)",
+                                                w->name, image);
                         return false;
                 }
                 if (strcmp(pg_str(res, 0, 1), "published")) {
-                        http_respond_error(resp, 400, "image_not_published",
-                                           "pool \"%s\": golden image \"%s\" version %s is %s, "
-                                           "not published",
-                                           w->name, image, pg_str(res, 0, 2), pg_str(res, 0, 1));
+                        api_field_error(resp, 400, "image_not_published", "image",
+                                        "pool \"%s\": golden image \"%s\" version %s is %s, "
+                                        "not published",
+                                        w->name, image, pg_str(res, 0, 2), pg_str(res, 0, 1));
                         PQclear(res);
                         return false;
                 }
@@ -318,18 +397,15 @@ static int pool_write_tx(struct db_conn *c, void *userdata, char **error)
         const char *params[] = { w->name, w->display_name ? w->display_name : "",
                                  w->description ? w->description : "", w->kind, w->p[4],
                                  w->p[5], w->p[6], w->p[7], w->protocols, w->p[9], w->p[10],
-                                 w->p[11], w->bridge, w->vlan[0] ? w->vlan : NULL };
+                                 w->p[11], w->bridge, w->vlan[0] ? w->vlan : NULL,
+                                 w->user_actions };
         PGresult *res = NULL;
         char id[24];
         int r;
 
-        r = db_conn_exec(c, w->create ? &pool_insert : &pool_update, params, &res, error);
+        r = exec_one_row(c, w->create ? &pool_insert : &pool_update, params, &res, error);
         if (r < 0)
                 return r;
-        if (PQntuples(res) != 1) {
-                PQclear(res);
-                return -ENOENT;
-        }
         snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
         PQclear(res);
         if (!w->entitlements)
@@ -383,25 +459,25 @@ static void pool_write(void *ctx, const struct http_request *req, struct http_re
                 if (!api_field_string(body, "name", false, &n, resp))
                         return;
                 if (n && strcmp(n, w.name)) {
-                        http_respond_error(resp, 400, "name_mismatch",
-                                           "pool \"%s\": the body names pool \"%s\"; pools "
-                                           "cannot be renamed",
-                                           w.name, n);
+                        api_field_error(resp, 400, "name_mismatch", "name",
+                                        "pool \"%s\": the body names pool \"%s\"; pools "
+                                        "cannot be renamed",
+                                        w.name, n);
                         return;
                 }
         }
         if (!valid_pool_name(w.name)) {
-                http_respond_error(resp, 400, "bad_name",
-                                   "pool name \"%s\" is not valid: use 1-63 lowercase letters, "
-                                   "digits, '-' or '_', starting with a letter or digit",
-                                   w.name);
+                api_field_error(resp, 400, "bad_name", "name",
+                                "pool name \"%s\" is not valid: use 1-63 lowercase letters, "
+                                "digits, '-' or '_', starting with a letter or digit",
+                                w.name);
                 return;
         }
         if (!pool_parse(b, body, &w, resp))
                 goto out;
         r = db_transaction(b->db, DB_READ_COMMITTED, 0, pool_write_tx, &w, &err);
         if (r == -EEXIST) {
-                http_respond_error(resp, 409, "exists", "pool \"%s\" already exists", w.name);
+                api_field_error(resp, 409, "exists", "name", "pool \"%s\" already exists", w.name);
                 goto out;
         }
         if (r == -ENOENT && !create) {
@@ -420,6 +496,7 @@ static void pool_write(void *ctx, const struct http_request *req, struct http_re
         pool_respond(b, resp, w.name, create ? 201 : 200);
 out:
         g_free(w.protocols);
+        g_free(w.user_actions);
         g_free(w.entitlements);
 }
 
@@ -450,33 +527,24 @@ static void h_pool_delete(void *ctx, const struct http_request *req, struct http
 {
         ADMIN_ENTER(b, req, resp, s);
         g_autofree char *err = NULL;
-        PGresult *res = NULL;
-        const char *params[] = { req->params[0] };
-        int r = db_exec(b->db, &pool_delete, params, 0, &res, &err);
+        struct pool_delete d = { .name = req->params[0] };
+        int r = db_transaction(b->db, DB_READ_COMMITTED, 0, pool_delete_tx, &d, &err);
+        if (r == -ENOENT) {
+                http_respond_error(resp, 404, "unknown_pool", "no pool \"%s\"", d.name);
+                return;
+        }
+        if (r == -EBUSY) {
+                http_respond_error(resp, 409, "pool_in_use",
+                                   "pool \"%s\" still has %" PRId64 " desktops: set max_size to "
+                                   "0 and let the reconcile loop remove them first",
+                                   d.name, d.live);
+                return;
+        }
         if (r < 0) {
                 api_db_error(resp, "delete the pool", r, err);
                 return;
         }
-        int n = PQntuples(res);
-        PQclear(res);
-        if (n == 0) {
-                r = db_exec(b->db, &pool_desktop_count, params, DB_IDEMPOTENT, &res, &err);
-                if (r < 0) {
-                        api_db_error(resp, "delete the pool", r, err);
-                        return;
-                }
-                if (PQntuples(res) == 0)
-                        http_respond_error(resp, 404, "unknown_pool", "no pool \"%s\"",
-                                           req->params[0]);
-                else
-                        http_respond_error(resp, 409, "pool_in_use",
-                                           "pool \"%s\" still has %s desktops: set max_size to "
-                                           "0 and let the reconcile loop remove them first",
-                                           req->params[0], PQgetvalue(res, 0, 0));
-                PQclear(res);
-                return;
-        }
-        admin_audit(b, s, req, "pool.delete", req->params[0], NULL, "");
+        admin_audit(b, s, req, "pool.delete", d.name, NULL, "");
         http_respond_bytes(resp, 204, NULL, "", 0);
 }
 
@@ -649,16 +717,33 @@ DB_STMT(hosts_list,
         "  LATERAL (SELECT a.age AS age, a.age IS NULL OR a.age > $1::integer AS stale) s"
         " ORDER BY h.name",
         1);
+/* Deleted desktops (state 'deleting' without a host: tombstones kept for
+ * the assignment history) show as 'deleted', and only when history is
+ * asked for ($5) or their state is; q ($4) finds a desktop or user by part
+ * of the name. The open protocol session says who is connected from where. */
 DB_STMT(desktops_admin_list,
-        "SELECT d.id, d.name, p.name AS pool, h.name AS host, d.state, d.pending_action,"
-        "  a.user_name AS assigned_to, d.spice_port, d.rdp_port, d.state_changed_at"
+        "SELECT * FROM (SELECT d.id, d.name, p.name AS pool, h.name AS host,"
+        "  CASE WHEN d.state = 'deleting' AND d.host_id IS NULL THEN 'deleted'"
+        "   ELSE d.state END AS state, d.pending_action,"
+        "  a.user_name AS assigned_to, d.spice_port, d.rdp_port, d.state_changed_at,"
+        "  i.name || ' v' || v.version AS image, d.last_error, d.quarantine_reason,"
+        "  ds.user_name AS connected_user, host(ds.client_addr) AS connected_from,"
+        "  ds.protocol AS connected_protocol, ds.connected_at AS connected_since"
         " FROM desktops d JOIN pools p ON p.id = d.pool_id"
+        " JOIN image_versions v ON v.id = d.image_version_id JOIN images i ON i.id = v.image_id"
         " LEFT JOIN hosts h ON h.id = d.host_id"
         " LEFT JOIN assignments a ON a.desktop_id = d.id AND a.released_at IS NULL"
-        " WHERE ($1::text IS NULL OR p.name = $1) AND ($2::text IS NULL OR d.state = $2)"
-        "   AND ($3::text IS NULL OR a.user_name = $3)"
-        " ORDER BY p.name, d.name LIMIT 5000",
-        3);
+        " LEFT JOIN LATERAL (SELECT s.user_name, s.client_addr, s.protocol, s.connected_at"
+        "   FROM desktop_sessions s WHERE s.desktop_id = d.id AND s.disconnected_at IS NULL"
+        "   ORDER BY s.connected_at DESC LIMIT 1) ds ON true"
+        " WHERE ($1::text IS NULL OR p.name = $1) AND ($3::text IS NULL OR a.user_name = $3)"
+        "   AND ($4::text IS NULL OR strpos(lower(d.name), lower($4)) > 0"
+        "        OR strpos(lower(a.user_name), lower($4)) > 0"
+        "        OR strpos(lower(ds.user_name), lower($4)) > 0)) x"
+        " WHERE ($2::text IS NULL OR x.state = $2)"
+        "   AND (x.state <> 'deleted' OR $5::boolean OR $2::text = 'deleted')"
+        " ORDER BY x.pool, x.name LIMIT 5000",
+        5);
 DB_STMT(desktop_mark_stmt,
         "UPDATE desktops d SET pending_action = $2 FROM pools p"
         " WHERE d.id = $1::bigint AND p.id = d.pool_id RETURNING d.name, p.name",
@@ -677,8 +762,18 @@ static void h_desktops_list(void *ctx, const struct http_request *req,
                             struct http_response *resp)
 {
         ADMIN_ENTER(b, req, resp, s);
+        const char *h = http_query(req, "history"), *q = http_query(req, "q");
+        bool history = false;
+        if (h && !(history = !strcmp(h, "1") || !strcmp(h, "true") || !strcmp(h, "yes")) &&
+            strcmp(h, "0") && strcmp(h, "false") && strcmp(h, "no")) {
+                http_respond_error(resp, 400, "bad_history",
+                                   "history must be yes or no (deleted desktops are hidden "
+                                   "unless history=yes)");
+                return;
+        }
         const char *params[] = { http_query(req, "pool"), http_query(req, "state"),
-                                 http_query(req, "user") };
+                                 http_query(req, "user"), q && *q ? q : NULL,
+                                 history ? "true" : "false" };
         respond_rows(b, resp, &desktops_admin_list, params, "desktops");
 }
 
@@ -899,5 +994,11 @@ const struct http_route api_admin_routes[] = {
         { "DELETE", "/api/v1/admin/sessions/{id}", h_session_end },
         { "GET", "/api/v1/admin/audit", h_audit },
         { "GET", "/api/v1/admin/timings", h_timings },
+        { "GET", "/api/v1/admin/overview", console_overview },
+        { "GET", "/api/v1/admin/logins", console_logins },
+        { "POST", "/api/v1/admin/pools/{name}/refresh", console_pool_refresh },
+        { "POST", "/api/v1/admin/desktops/{id}/reset", console_desktop_reset },
+        { "GET", "/admin", console_page },
+        { "GET", "/admin/{page}", console_page },
 };
 const size_t api_admin_routes_count = G_N_ELEMENTS(api_admin_routes);

@@ -25,7 +25,10 @@ void api_healthz(void *ctx, const struct http_request *req, struct http_response
 DB_STMT(metrics_desktops,
         "SELECT s.state, count(d.id) FROM unnest(ARRAY['provisioning', 'ready', 'assigned',"
         " 'in_use', 'refreshing', 'stopped', 'error', 'deleting']) AS s(state)"
-        " LEFT JOIN desktops d ON d.state = s.state GROUP BY s.state ORDER BY s.state",
+        " LEFT JOIN desktops d ON d.state = s.state"
+        /* A deleted desktop's tombstone (no host) is history, not work. */
+        "  AND NOT (d.state = 'deleting' AND d.host_id IS NULL)"
+        " GROUP BY s.state ORDER BY s.state",
         0);
 DB_STMT(metrics_sessions, "SELECT count(*) FROM portal_sessions WHERE expires_at > now()", 0);
 
@@ -77,6 +80,16 @@ static void serve(struct http_response *resp, const struct broker_asset *a)
 void api_portal_index(void *ctx, const struct http_request *req, struct http_response *resp)
 {
         serve(resp, asset(ctx, "index.html"));
+}
+
+void api_portal_file(struct broker *b, const char *name, struct http_response *resp)
+{
+        const struct broker_asset *a = asset(b, name);
+        if (!a) {
+                http_respond_error(resp, 404, "not_found", "the portal has no %s", name);
+                return;
+        }
+        serve(resp, a);
 }
 
 void api_portal_asset(void *ctx, const struct http_request *req, struct http_response *resp)

@@ -247,7 +247,10 @@ DB_STMT(desktops_list,
         "  EXISTS (SELECT 1 FROM desktops d WHERE d.pool_id = p.id AND d.state = 'ready'),"
         "  EXISTS (SELECT 1 FROM desktops d WHERE d.pool_id = p.id"
         "          AND d.state = 'provisioning'),"
-        "  p.kind"
+        "  p.kind,"
+        "  (SELECT d.name FROM assignments a JOIN desktops d ON d.id = a.desktop_id"
+        "   WHERE a.pool_id = p.id AND a.user_name = $1 AND a.released_at IS NULL),"
+        "  array_to_json(p.user_actions)"
         " FROM pools p"
         " WHERE p.enabled AND EXISTS ("
         "   SELECT 1 FROM pool_entitlements e WHERE e.pool_id = p.id AND"
@@ -305,6 +308,14 @@ void api_desktops(void *ctx, const struct http_request *req, struct http_respons
                                   portal_state(pg_str(res, i, 5), pg_bool(res, i, 6),
                                                pg_bool(res, i, 7)),
                                   "kind", pg_str(res, i, 8)));
+        /* What the user may do to their own desktop: only with one. */
+        for (int i = 0; i < PQntuples(res); i++) {
+                json_t *d = json_array_get(list, (size_t)i);
+                bool mine = pg_str(res, i, 9) != NULL;
+                json_object_set_new(d, "desktop", mine ? json_string(pg_str(res, i, 9))
+                                                       : json_null());
+                json_object_set_new(d, "actions", mine ? pg_json(res, i, 10) : json_array());
+        }
         PQclear(res);
         http_respond_json(resp, 200, json_pack("{s:o}", "desktops", list));
 }

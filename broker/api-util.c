@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <glib.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,20 @@ void api_db_error(struct http_response *resp, const char *what, int r, const cha
         api_internal_error(resp, "database_error", what, error);
 }
 
+void api_field_error(struct http_response *resp, unsigned status, const char *code,
+                     const char *field, const char *fmt, ...)
+{
+        va_list ap;
+        g_autofree char *msg = NULL;
+
+        va_start(ap, fmt);
+        msg = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        http_respond_json(resp, status,
+                          json_pack("{s:s, s:s, s:s}", "error", code, "message", msg, "field",
+                                    field));
+}
+
 bool api_field_string(json_t *body, const char *key, bool required, const char **out,
                       struct http_response *resp)
 {
@@ -41,11 +56,11 @@ bool api_field_string(json_t *body, const char *key, bool required, const char *
                         *out = NULL;
                         return true;
                 }
-                http_respond_error(resp, 400, "missing_field", "missing field \"%s\"", key);
+                api_field_error(resp, 400, "missing_field", key, "missing field \"%s\"", key);
                 return false;
         }
         if (!json_is_string(v)) {
-                http_respond_error(resp, 400, "wrong_type", "field \"%s\" must be a string", key);
+                api_field_error(resp, 400, "wrong_type", key, "field \"%s\" must be a string", key);
                 return false;
         }
         *out = json_string_value(v);
@@ -59,19 +74,19 @@ bool api_field_int(json_t *body, const char *key, bool required, int64_t min, in
         if (!v || json_is_null(v)) {
                 if (!required)
                         return true; /* *out keeps its default */
-                http_respond_error(resp, 400, "missing_field", "missing field \"%s\"", key);
+                api_field_error(resp, 400, "missing_field", key, "missing field \"%s\"", key);
                 return false;
         }
         if (!json_is_integer(v)) {
-                http_respond_error(resp, 400, "wrong_type", "field \"%s\" must be an integer",
-                                   key);
+                api_field_error(resp, 400, "wrong_type", key, "field \"%s\" must be an integer",
+                                key);
                 return false;
         }
         json_int_t i = json_integer_value(v);
         if (i < min || i > max) {
-                http_respond_error(resp, 400, "out_of_range",
-                                   "field \"%s\" must be between %" PRId64 " and %" PRId64, key,
-                                   min, max);
+                api_field_error(resp, 400, "out_of_range", key,
+                                "field \"%s\" must be between %" PRId64 " and %" PRId64, key,
+                                min, max);
                 return false;
         }
         *out = i;
@@ -84,8 +99,8 @@ bool api_field_bool(json_t *body, const char *key, bool *out, struct http_respon
         if (!v || json_is_null(v))
                 return true;
         if (!json_is_boolean(v)) {
-                http_respond_error(resp, 400, "wrong_type", "field \"%s\" must be true or false",
-                                   key);
+                api_field_error(resp, 400, "wrong_type", key,
+                                "field \"%s\" must be true or false", key);
                 return false;
         }
         *out = json_is_true(v);
@@ -103,8 +118,8 @@ bool api_only_fields(json_t *body, const char *const *allowed, struct http_respo
                         ok |= !strcmp(key, allowed[i]);
                 if (!ok) {
                         g_autofree char *list = g_strjoinv(", ", (char **)allowed);
-                        http_respond_error(resp, 400, "unknown_field",
-                                           "unknown field \"%s\" (expected: %s)", key, list);
+                        api_field_error(resp, 400, "unknown_field", key,
+                                        "unknown field \"%s\" (expected: %s)", key, list);
                         return false;
                 }
         }

@@ -17,9 +17,14 @@ static const struct http_route user_routes[] = {
         { "POST", "/api/v1/login", api_login },
         { "POST", "/api/v1/logout", api_logout },
         { "GET", "/api/v1/me", api_me },
+        { "GET", "/api/v1/me/sessions", api_self_sessions },
+        { "DELETE", "/api/v1/me/sessions/{id}", api_self_session_end },
+        { "GET", "/api/v1/portal", api_portal_branding },
         { "GET", "/api/v1/desktops", api_desktops },
         { "POST", "/api/v1/launch", api_launch },
         { "POST", "/api/v1/reconnect", api_reconnect },
+        { "POST", "/api/v1/desktops/{pool}/restart", api_self_restart },
+        { "POST", "/api/v1/desktops/{pool}/logoff", api_self_logoff },
 };
 
 /* user_routes followed by the admin routes; built once. */
@@ -96,6 +101,31 @@ static int load_assets(struct broker *b, const char *dir, char **error)
         return 0;
 }
 
+/* [portal] logo must be one of the loaded images, help_url a web address:
+ * the page's CSP loads images only from the portal itself. */
+static int check_branding(struct broker *b, char **error)
+{
+        const char *logo = b->cfg->portal_logo, *help = b->cfg->portal_help_url;
+        bool found = false;
+
+        for (size_t i = 0; *logo && i < b->n_assets; i++)
+                found |= !strcmp(b->assets[i].name, logo) &&
+                         g_str_has_prefix(b->assets[i].content_type, "image/");
+        if (*logo && !found) {
+                *error = g_strdup_printf("[portal] logo: \"%s\" is not a .svg or .png file in "
+                                         "%s (put the logo there and name only the file)",
+                                         logo, b->cfg->assets);
+                return -EINVAL;
+        }
+        if (*help && (!(g_str_has_prefix(help, "https://") || g_str_has_prefix(help, "http://")) ||
+                      strlen(help) > 2000 || strpbrk(help, " \t\r\n\"<>"))) {
+                *error = g_strdup_printf("[portal] help_url: \"%s\" is not an http(s):// address",
+                                         help);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 int broker_new(const struct broker_config *cfg, struct broker **out, char **error)
 {
         struct broker *b = g_new0(struct broker, 1);
@@ -141,6 +171,8 @@ int broker_new(const struct broker_config *cfg, struct broker **out, char **erro
         }
         if (r >= 0)
                 r = load_assets(b, cfg->assets, error);
+        if (r >= 0)
+                r = check_branding(b, error);
         if (r < 0) {
                 broker_free(b);
                 return r;

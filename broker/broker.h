@@ -51,6 +51,7 @@ struct broker_config {
         int64_t throttle_window_s;
         /* [admin] */
         char *admin_groups; /* ';'-separated: DNs contain commas */
+        int64_t admin_fresh_s; /* admin changes need a sign-in this recent */
         /* [hosts]: the client side of the hostd API (mutual TLS) */
         char *host_cert;
         char *host_key;
@@ -68,6 +69,9 @@ struct broker_config {
         int64_t heartbeat_timeout_s; /* a host silent for longer is down */
         /* [portal] */
         char *assets;
+        char *portal_name;
+        char *portal_logo;     /* a file of assets, or "" */
+        char *portal_help_url; /* https://..., or "" */
         /* [log] */
         char *log_level;
 };

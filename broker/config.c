@@ -61,6 +61,9 @@ const struct conf_option broker_conf_options[] = {
         { "admin", "groups", CONF_STRING, O(admin_groups), NULL, 0, 0, 0,
           "group DNs, separated by ';' (as the directory spells them; compared case-insensitively) whose "
           "members may use the admin API; the local admin always may" },
+        { "admin", "fresh_s", CONF_INT, O(admin_fresh_s), "3600", 60, 2592000, 0,
+          "an admin's changes (not reads) need a sign-in at most this long ago; older sessions "
+          "get 403 stale_session and sign in again" },
 
         { "hosts", "client_cert", CONF_PATH, O(host_cert), NULL, 0, 0,
           CONF_REQUIRED | CONF_FILE_EXISTS,
@@ -101,6 +104,13 @@ const struct conf_option broker_conf_options[] = {
 
         { "portal", "assets", CONF_PATH, O(assets), PORTAL_ASSETS_DIR, 0, 0, 0,
           "directory with the portal's index.html, app.js and style.css" },
+        { "portal", "name", CONF_STRING, O(portal_name), "Virtual desktops", 0, 0, 0,
+          "the portal's title, shown on every page (branding)" },
+        { "portal", "logo", CONF_STRING, O(portal_logo), "", 0, 0, 0,
+          "file name of a logo (.svg or .png) in the assets directory, shown next to the name; "
+          "empty: none" },
+        { "portal", "help_url", CONF_STRING, O(portal_help_url), "", 0, 0, 0,
+          "https:// address of the help page the portal links to; empty: no help link" },
 
         { "log", "level", CONF_STRING, O(log_level), "info", 0, 0, 0,
           "error, warning, notice, info or debug" },

@@ -22,6 +22,7 @@ struct broker_session {
         bool is_admin;
         json_t *groups; /* JSON array of lowercased group DNs/names */
         char *csrf;     /* the session's CSRF token (derived, see session.c) */
+        int64_t age_s;  /* seconds since sign-in */
 };
 
 void broker_session_free(struct broker_session *s);
@@ -53,9 +54,28 @@ char *session_csrf_for(const char *token);
  * comes first and needs no database, so a refused request changes nothing. */
 struct broker_session *api_session(struct broker *b, const struct http_request *req,
                                    struct http_response *resp, bool csrf);
-/* Same, and 403 unless the user is an administrator. */
+/* Same, and 403 unless the user is an administrator; a change (any
+ * method but GET/HEAD) also needs the CSRF token and a sign-in at most
+ * [admin] fresh_s ago (403 stale_session). */
 struct broker_session *api_admin_session(struct broker *b, const struct http_request *req,
                                          struct http_response *resp);
+
+/* Start an admin handler: declares b (the broker) and s (the admin's
+ * session), or returns with 401/403 (and CSRF checked for changes). */
+#define ADMIN_ENTER(b, req, resp, s)                                                           \
+        struct broker *b = ctx;                                                                 \
+        _cleanup_(broker_session_freep) struct broker_session *s =                             \
+                api_admin_session(b, req, resp);                                                \
+        if (!s)                                                                                 \
+        return
+
+/* Run a listing and answer 200 {key: [rows]} (rows as pg_rows_array). */
+void respond_rows(struct broker *b, struct http_response *resp, const struct db_stmt *st,
+                  const char *const *params, const char *key);
+
+/* Audit an admin's change (outcome ok) and log it. */
+void admin_audit(struct broker *b, struct broker_session *s, const struct http_request *req,
+                 const char *action, const char *pool, const char *desktop, const char *detail);
 
 /* Log an unexpected failure and answer 500 without internals. */
 void api_internal_error(struct http_response *resp, const char *event, const char *what,
@@ -63,6 +83,12 @@ void api_internal_error(struct http_response *resp, const char *event, const cha
 /* Map a data-layer error to a response: timeouts and lost connections
  * are 503, everything else 500. */
 void api_db_error(struct http_response *resp, const char *what, int r, const char *error);
+
+/* Respond {"error": code, "message": ..., "field": field}: a validation
+ * error about one field of the body, so a form can show it next to that
+ * field (the portal's admin console does). */
+void api_field_error(struct http_response *resp, unsigned status, const char *code,
+                     const char *field, const char *fmt, ...) G_GNUC_PRINTF(5, 6);
 
 /* Body field helpers: on a missing (when required) or mistyped field they
  * answer 400 naming the field and return false. */
@@ -133,6 +159,34 @@ void api_healthz(void *ctx, const struct http_request *req, struct http_response
 void api_metrics(void *ctx, const struct http_request *req, struct http_response *resp);
 void api_portal_index(void *ctx, const struct http_request *req, struct http_response *resp);
 void api_portal_asset(void *ctx, const struct http_request *req, struct http_response *resp);
+/* Answer with one of the portal's files (404 when it is not there). */
+void api_portal_file(struct broker *b, const char *name, struct http_response *resp);
+/* api-console.c: the admin console's pages and endpoints (listed in
+ * api_admin_routes) and the portal's public branding. */
+void console_page(void *ctx, const struct http_request *req, struct http_response *resp);
+void console_overview(void *ctx, const struct http_request *req, struct http_response *resp);
+void console_logins(void *ctx, const struct http_request *req, struct http_response *resp);
+void console_pool_refresh(void *ctx, const struct http_request *req, struct http_response *resp);
+void console_desktop_reset(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_portal_branding(void *ctx, const struct http_request *req, struct http_response *resp);
+/* Ask a desktop's host for a VM operation ("reset"): 0 with the host's
+ * name in *host_name (malloc'd); else resp is filled (404 unknown desktop,
+ * 409 not on a host, 503 host unreachable, 502 host error). */
+int desktop_host_action(struct broker *b, const char *desktop_id, const char *action,
+                        char **host_name, char **desktop_name, char **pool_name,
+                        struct http_response *resp);
+/* Audit a change that failed (outcome "failed"), with the message of the
+ * error answer already in resp as the detail. */
+void audit_failed_request(struct broker *b, const struct broker_session *s,
+                          const struct http_request *req, const char *action, const char *pool,
+                          const char *desktop, const char *host,
+                          const struct http_response *resp);
+/* api-self.c: a user's own desktop (restart, log off) from the portal. */
+void api_self_restart(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_self_logoff(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_self_sessions(void *ctx, const struct http_request *req, struct http_response *resp);
+void api_self_session_end(void *ctx, const struct http_request *req,
+                          struct http_response *resp);
 /* api-admin.c: the admin routes, appended to the route table. */
 extern const struct http_route api_admin_routes[];
 extern const size_t api_admin_routes_count;

@@ -8,7 +8,7 @@ broker_libvdibroker_a_SOURCES = \
 	broker/broker.h broker/internal.h broker/broker.c broker/config.c \
 	broker/api-util.c broker/session.c broker/api-user.c broker/api-launch.c \
 	broker/api-reconnect.c \
-	broker/api-ops.c broker/api-admin.c \
+	broker/api-ops.c broker/api-admin.c broker/api-console.c broker/api-self.c \
 	broker/metrics.c broker/metrics.h \
 	broker/launch-file.c broker/launch-file.h
 broker_libvdibroker_a_CPPFLAGS = $(BROKER_CPPFLAGS)
@@ -23,7 +23,8 @@ broker_vdi_brokerd_CPPFLAGS = $(BROKER_CPPFLAGS)
 broker_vdi_brokerd_LDADD = $(LIBVDIBROKER) $(LIBPOOLS)
 
 portaldir = $(pkgdatadir)/portal
-dist_portal_DATA = broker/portal/index.html broker/portal/app.js broker/portal/style.css
+dist_portal_DATA = broker/portal/index.html broker/portal/app.js broker/portal/style.css \
+	broker/portal/common.js broker/portal/admin.html broker/portal/admin.js broker/portal/logo.svg
 
 EXTRA_DIST += broker/broker.conf.example broker/vdi-brokerd.service broker/README.md
 
@@ -31,7 +32,16 @@ EXTRA_DIST += broker/broker.conf.example broker/vdi-brokerd.service broker/READM
 # against real slapd and PostgreSQL, next to the plain libldap + libpq floor.
 noinst_PROGRAMS += bench/login-storm
 BENCHES += bench/login-storm
-bench_login_storm_SOURCES = bench/login-storm.c
+bench_login_storm_SOURCES = bench/login-storm.c bench/broker-env.c bench/broker-env.h
 bench_login_storm_CPPFLAGS = $(TEST_CPPFLAGS) $(BROKER_CPPFLAGS) \
 	-DPORTAL_SRC_DIR='"$(abs_top_srcdir)/broker/portal"'
 bench_login_storm_LDADD = $(LIBVDIBROKER) $(HARNESS_LIB) $(LDAP_LIBS) $(PQ_LIBS) $(CURL_LIBS)
+
+# bench/console (issue 24): the admin console's overview at 1,000 desktops
+# and 100 hosts of synthetic inventory, and sign-in throughput with ten
+# consoles polling it.
+noinst_PROGRAMS += bench/console
+BENCHES += bench/console
+bench_console_SOURCES = bench/console.c bench/broker-env.c bench/broker-env.h
+bench_console_CPPFLAGS = $(bench_login_storm_CPPFLAGS)
+bench_console_LDADD = $(bench_login_storm_LDADD)

@@ -41,13 +41,13 @@ DB_STMT(session_insert,
 #define SESSION_TOUCH_S "15"
 DB_STMT(session_touch,
         "WITH s AS (SELECT id, user_name, user_dn, display_name, email, backend, is_admin,"
-        "   groups, last_seen_at FROM portal_sessions"
+        "   groups, last_seen_at, created_at FROM portal_sessions"
         "   WHERE token_hash = $1 AND expires_at > now()"
         "     AND last_seen_at > now() - make_interval(secs => $2::integer)),"
         " touched AS (UPDATE portal_sessions p SET last_seen_at = now() FROM s"
         "   WHERE p.id = s.id AND s.last_seen_at < now() - interval '" SESSION_TOUCH_S " s')"
         " SELECT id, user_name, user_dn, display_name, email, backend, is_admin,"
-        "   array_to_json(groups) FROM s",
+        "   array_to_json(groups), floor(extract(epoch FROM now() - created_at))::bigint FROM s",
         2);
 DB_STMT(session_del, "DELETE FROM portal_sessions WHERE token_hash = $1", 1);
 
@@ -150,6 +150,7 @@ int session_lookup(struct broker *b, const char *token, struct broker_session **
                 s->groups = json_array();
         }
         s->csrf = session_csrf_for(token);
+        s->age_s = pg_i64(res, 0, 8);
         PQclear(res);
         *out = s;
         return 0;
@@ -205,10 +206,32 @@ struct broker_session *api_admin_session(struct broker *b, const struct http_req
         bool change = strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0;
         struct broker_session *s = api_session(b, req, resp, change);
         if (s && !s->is_admin) {
+                /* Who knocked on an admin door is worth knowing. */
+                g_autofree char *what = g_strdup_printf("%s %s", req->method, req->path);
+                broker_audit(b, &(struct db_audit){ .actor = s->user_name,
+                                                    .action = "admin.denied",
+                                                    .outcome = "denied",
+                                                    .remote_addr = req->client_addr,
+                                                    .detail = what });
                 http_respond_error(resp, 403, "not_admin",
                                    "user %s is not an administrator (admins are members of the "
                                    "groups in [admin] groups)",
                                    s->user_name);
+                broker_session_free(s);
+                return NULL;
+        }
+        if (s && change && s->age_s > b->cfg->admin_fresh_s) {
+                g_autofree char *what = g_strdup_printf("%s %s", req->method, req->path);
+                broker_audit(b, &(struct db_audit){ .actor = s->user_name,
+                                                    .action = "admin.stale_session",
+                                                    .outcome = "denied",
+                                                    .remote_addr = req->client_addr,
+                                                    .detail = what });
+                http_respond_error(resp, 403, "stale_session",
+                                   "%s signed in %" PRId64 " minutes ago; changes need a sign-in "
+                                   "within the last %" PRId64 " minutes ([admin] fresh_s): sign "
+                                   "out and in again",
+                                   s->user_name, s->age_s / 60, b->cfg->admin_fresh_s / 60);
                 broker_session_free(s);
                 return NULL;
         }

@@ -237,3 +237,15 @@ int hostd_status(struct hostd_client *c, const struct hostd_endpoint *host, json
 {
         return call(c, host, "GET", "/api/v1/status", NULL, out, error);
 }
+
+int hostd_vm_action(struct hostd_client *c, const struct hostd_endpoint *host,
+                    const char *vm_id, const char *action, char **error)
+{
+        g_autofree char *esc = g_uri_escape_string(vm_id, NULL, FALSE);
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s/%s", esc, action);
+        json_t *body = json_object(), *v = NULL;
+        int r = call(c, host, "POST", path, body, &v, error);
+        json_decref(body);
+        json_decref(v);
+        return r;
+}

@@ -78,6 +78,11 @@ int hostd_ticket_request(struct hostd_client *c, const struct hostd_endpoint *ho
 /* Free the strings in t (wiping the password). Accepts NULL. */
 void hostd_ticket_clear(struct hostd_ticket *t);
 
+/* POST /api/v1/vms/{vm_id}/{action} with no body ("reset", "stop",
+ * "start", "refresh"): an operation on one VM. 0 or -errno as above. */
+int hostd_vm_action(struct hostd_client *c, const struct hostd_endpoint *host,
+                    const char *vm_id, const char *action, char **error);
+
 /* GET /api/v1/status; the JSON object in *out (caller decrefs). */
 int hostd_status(struct hostd_client *c, const struct hostd_endpoint *host, json_t **out,
                  char **error);

@@ -48,7 +48,8 @@ static void usage(FILE *f)
               "  image-version NAME VERSION PATH [format=qcow2|raw] [state=published|importing]\n"
               "                [kernel=PATH] [initrd=PATH] [cmdline=TEXT]   (how hosts boot it)\n"
               "  hosts                              list hosts\n"
-              "  desktops [pool=P] [state=S] [user=U]\n"
+              "  desktops [pool=P] [state=S] [user=U] [q=TEXT] [history=yes]\n"
+              "                                     (deleted desktops only with history=yes)\n"
               "  desktop-refresh ID | desktop-delete ID   ask the reconcile loop to act\n"
               "  sessions                           list portal sessions\n"
               "  session-end ID                     sign a user out\n"
@@ -318,7 +319,7 @@ static char *query(int argc, char **argv, const char *const *allowed)
 static const char *const pool_keys[] = { "display_name", "description", "kind", "image",
                                          "image_version", "min_size", "max_size", "ready_size",
                                          "protocols", "vcpus", "memory_mb", "enabled", "groups",
-                                         "users", "bridge", "vlan", NULL };
+                                         "users", "bridge", "vlan", "user_actions", NULL };
 
 static bool is_int_key(const char *k)
 {
@@ -363,7 +364,7 @@ static json_t *pool_from_section(GKeyFile *kf, const char *file, const char *gro
                                                 "or false\n", file, group, v);
                                 goto bad;
                         }
-                } else if (!strcmp(k, "protocols")) {
+                } else if (!strcmp(k, "protocols") || !strcmp(k, "user_actions")) {
                         g_auto(GStrv) parts = g_strsplit_set(v, ";, ", -1);
                         json_t *a = json_array();
                         for (size_t p = 0; parts[p]; p++)
@@ -582,7 +583,7 @@ static int run(struct ctl *c, int argc, char **argv)
                         { "host", "HOST" },   { "state", "STATE" },  { "assigned_to", "USER" },
                         { "pending_action", "PENDING" },
                 };
-                static const char *const f[] = { "pool", "state", "user", NULL };
+                static const char *const f[] = { "pool", "state", "user", "q", "history", NULL };
                 g_autofree char *q = query(argc, argv, f);
                 g_autofree char *path = g_strdup_printf("/api/v1/admin/desktops%s", q);
                 return list(c, path, "desktops", cols, G_N_ELEMENTS(cols));

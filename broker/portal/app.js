@@ -1,60 +1,28 @@
 // Portal logic: sign in, list entitled desktops, download one-time
-// connection files, sign out. Talks to /api/v1 with the session cookie and
-// sends the CSRF token on every state-changing request.
+// connection files and follow the desktop's state after Connect, sign out.
+// common.js talks to /api/v1 (session cookie, CSRF token on every change).
 "use strict";
 
-const state = { csrf: null, user: null };
-const $ = (id) => document.getElementById(id);
-
-function show(id, visible) { $(id).hidden = !visible; }
-function status(text, isError) {
-  const el = $("status");
-  // Server messages start in lower case (they also appear in logs).
-  text = text ? text.charAt(0).toUpperCase() + text.slice(1) : "";
-  el.textContent = text;
-  el.classList.toggle("error", !!isError);
-}
-
-async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
-  let resp;
-  try {
-    resp = await fetch("/api/v1" + path, {
-      method, headers, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (e) {
-    throw new Error("The server cannot be reached. Check your connection and try again.");
-  }
-  if (resp.status === 204) return null;
-  let data = null;
-  try { data = await resp.json(); } catch (e) { /* not JSON */ }
-  if (!resp.ok) {
-    const err = new Error((data && data.message) || ("The server answered " + resp.status + "."));
-    err.status = resp.status;
-    err.code = data && data.error;
-    throw err;
-  }
-  return data;
-}
-
 function signedIn(me) {
-  state.user = me.user;
-  state.csrf = me.csrf_token;
+  session.user = me.user;
+  session.csrf = me.csrf_token;
   $("who-name").textContent = me.user.display_name || me.user.login;
   show("who", true);
+  show("admin-link", !!me.user.admin);
   show("signin", false);
   show("desktops", true);
+  show("sessions", true);
   loadDesktops();
+  loadSessions();
 }
 
 function signedOut(message) {
-  state.user = null;
-  state.csrf = null;
+  session.user = null;
+  session.csrf = null;
+  stopWatching();
   show("who", false);
   show("desktops", false);
+  show("sessions", false);
   show("otp", false);
   $("otp-value").value = "";
   show("signin", true);
@@ -70,12 +38,12 @@ const stateNames = {
   unavailable: "Unavailable",
 };
 
-async function loadDesktops() {
-  status("Loading your desktops…");
+async function loadDesktops(quiet) {
+  if (!quiet) status("Loading your desktops…");
   try {
     const data = await api("GET", "/desktops");
     renderDesktops(data.desktops || []);
-    status("");
+    if (!quiet) status("");
   } catch (e) {
     if (e.status === 401) return signedOut("Your session has ended. Please sign in again.");
     status(e.message, true);
@@ -88,10 +56,22 @@ function renderDesktops(list) {
   show("desktops-empty", list.length === 0);
   for (const d of list) {
     const item = $("desktop-item").content.firstElementChild.cloneNode(true);
+    item.dataset.pool = d.pool_id;
     item.querySelector(".desktop-name").textContent = d.pool_name;
     item.querySelector(".desktop-description").textContent = d.description || "";
-    item.querySelector(".desktop-state").textContent = stateNames[d.state] || d.state || "";
+    const waiting = watch.pool === d.pool_id && d.state !== "connected";
+    item.querySelector(".desktop-state").textContent = waiting
+      ? "Waiting for your client to connect…" : (stateNames[d.state] || d.state || "");
+    item.dataset.state = waiting ? "waiting" : d.state;
     const actions = item.querySelector(".desktop-actions");
+    if (d.desktop) item.querySelector(".desktop-description").textContent =
+      d.description ? d.description + " · your desktop " + d.desktop : "Your desktop " + d.desktop;
+    const own = item.querySelector(".desktop-own");
+    for (const act of d.actions || []) {
+      const label = act === "restart" ? "Restart" : "Log off";
+      own.appendChild(confirmButton(label, "Confirm " + label.toLowerCase(),
+        label + " your desktop in " + d.pool_name, () => ownAction(d, act, label)));
+    }
     for (const proto of d.protocols || []) {
       const b = document.createElement("button");
       b.type = "button";
@@ -104,6 +84,51 @@ function renderDesktops(list) {
     }
     ul.appendChild(item);
   }
+}
+
+// Restart or log off one's own desktop (where the pool allows it).
+async function ownAction(desktop, action, label) {
+  try {
+    await api("POST", "/desktops/" + desktop.pool_id + "/" + action);
+    status(action === "restart"
+      ? "Your desktop in " + desktop.pool_name + " is restarting. Connect again in a minute."
+      : "You are logged off " + desktop.pool_name + ". Connect again for a fresh desktop.");
+    loadDesktops(true);
+  } catch (e) {
+    if (e.status === 401) return signedOut("Your session has ended. Please sign in again.");
+    status(e.message, true);
+  }
+}
+
+// The user's portal sign-ins (other browsers can be signed out) and
+// desktop connections.
+async function loadSessions() {
+  let data;
+  try { data = await api("GET", "/me/sessions"); } catch (e) {
+    if (e.status === 401) return signedOut("Your session has ended. Please sign in again.");
+    return status(e.message, true);
+  }
+  const li = (text, extra) => {
+    const item = document.createElement("li");
+    item.textContent = text;
+    if (extra) item.append(" ", extra);
+    return item;
+  };
+  $("portal-sessions").replaceChildren(...data.portal.map((p) => li(
+    (p.current ? "This browser" : "Another browser") + ", from " + (p.remote_addr || "an unknown address") +
+      ", signed in " + when(p.created_at) + ", last active " + when(p.last_seen_at),
+    p.current ? null : confirmButton("Sign out", "Confirm sign out", "Sign out the browser signed in " +
+      when(p.created_at), async () => {
+      try {
+        await api("DELETE", "/me/sessions/" + p.id);
+        status("That browser is signed out.");
+      } catch (e) { status(e.message, true); }
+      loadSessions();
+    }))));
+  $("desktop-sessions").replaceChildren(...data.desktops.map((d) => li(
+    d.pool + " (" + d.desktop + ") over " + d.protocol.toUpperCase() + " from " +
+      (d.client_addr || "an unknown address") + " since " + when(d.connected_at))));
+  show("no-desktop-sessions", data.desktops.length === 0);
 }
 
 function download(file) {
@@ -153,12 +178,42 @@ async function launch(button, desktop, protocol) {
     showPassword(r);
     status("Connection file for " + desktop.pool_name + " downloaded. Open it within " +
       r.expires_in + " seconds.");
+    startWatching(desktop.pool_id, r.expires_in);
   } catch (e) {
     if (e.status === 401) return signedOut("Your session has ended. Please sign in again.");
     status(e.message, true);
   } finally {
     button.disabled = false;
   }
+}
+
+// After Connect the card follows the desktop's real state (the host
+// reports when the client connects): polled every 3 s until it is in use
+// or the connection file has expired.
+const watch = { pool: null, timer: null, until: 0 };
+
+function stopWatching() {
+  clearTimeout(watch.timer);
+  watch.pool = null;
+}
+
+function startWatching(pool, seconds) {
+  stopWatching();
+  watch.pool = pool;
+  watch.until = Date.now() + (seconds || 120) * 1000;
+  loadDesktops(true);
+  poll();
+}
+
+function poll() {
+  watch.timer = setTimeout(async () => {
+    if (watch.pool === null) return;
+    await loadDesktops(true);
+    const card = document.querySelector("#desktop-list [data-state]:not([data-state='waiting'])" +
+      "[data-pool='" + watch.pool + "']");
+    if (card || Date.now() > watch.until) { stopWatching(); loadDesktops(true); loadSessions(); return; }
+    poll();
+  }, 3000);
 }
 
 async function signIn(ev) {
@@ -192,6 +247,7 @@ async function signOut() {
 }
 
 async function start() {
+  loadBranding("");
   $("signin-form").addEventListener("submit", signIn);
   $("signout").addEventListener("click", signOut);
   $("otp-copy").addEventListener("click", copyPassword);

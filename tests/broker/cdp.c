@@ -111,7 +111,24 @@ void cdp_wait_for(struct cdp *c, const char *js)
 
 void cdp_screenshot(struct cdp *c, const char *name)
 {
-        json_t *r = cdp_call(c, "Page.captureScreenshot", json_pack("{s:s}", "format", "png"));
+        /* The whole page, not only the window: pages longer than the
+         * window are looked at too. */
+        json_t *m = cdp_call(c, "Page.getLayoutMetrics", NULL);
+        json_t *size = json_object_get(m, "cssContentSize");
+        double w = json_number_value(json_object_get(size, "width"));
+        double h = json_number_value(json_object_get(size, "height"));
+        json_decref(m);
+        /* Captured beyond the window, the page has no scrollbar: it is laid
+         * out at the window's full width, wider than the content measured
+         * beside the scrollbar. */
+        json_t *iw = cdp_eval(c, "window.innerWidth");
+        if (json_is_number(iw) && json_number_value(iw) > w)
+                w = json_number_value(iw);
+        json_decref(iw);
+        json_t *r = cdp_call(c, "Page.captureScreenshot",
+                             json_pack("{s:s, s:b, s:{s:f, s:f, s:f, s:f, s:f}}", "format", "png",
+                                       "captureBeyondViewport", 1, "clip", "x", 0.0, "y", 0.0,
+                                       "width", w, "height", h, "scale", 1.0));
         gsize len = 0;
         guchar *png = g_base64_decode(json_string_value(json_object_get(r, "data")), &len);
         json_decref(r);
@@ -121,6 +138,19 @@ void cdp_screenshot(struct cdp *c, const char *name)
         ck_assert(g_file_set_contents(path, (const char *)png, (gssize)len, NULL));
         printf("# screenshot: %s (%zu bytes)\n", path, (size_t)len);
         g_free(png);
+}
+
+const char *cdp_find_chromium(void)
+{
+        static const char *const candidates[] = { "/usr/bin/chromium", "/usr/bin/chromium-browser" };
+        const char *env = getenv("CHROMIUM");
+        if (env && access(env, X_OK) == 0)
+                return env;
+        for (size_t i = 0; i < G_N_ELEMENTS(candidates); i++)
+                if (access(candidates[i], X_OK) == 0)
+                        return candidates[i];
+        printf("1..0 # SKIP chromium not installed (apt-get install chromium)\n");
+        exit(0);
 }
 
 void cdp_start(struct cdp *c, const char *chromium)

@@ -13,6 +13,10 @@ struct cdp {
         char *profile;
 };
 
+/* The chromium to run: $CHROMIUM when executable, else Debian's. Without
+ * one the whole test program is a TAP skip: it prints "1..0 # SKIP" and
+ * exits 0 (call it from a constructor, before check-main's main). */
+const char *cdp_find_chromium(void);
 /* Start chromium (headless, a throwaway profile) with one page attached. */
 void cdp_start(struct cdp *c, const char *chromium);
 void cdp_stop(struct cdp *c);

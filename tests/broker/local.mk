@@ -8,7 +8,7 @@ tests_broker_libbrokerfixture_a_SOURCES = tests/broker/fixture.c tests/broker/fi
 tests_broker_libbrokerfixture_a_CPPFLAGS = $(BROKER_TEST_CPPFLAGS)
 
 BROKER_TESTS = tests/broker/files tests/broker/hostd-client tests/broker/api tests/broker/portal \
-	tests/broker/vdictl tests/broker/with-hostd
+	tests/broker/vdictl tests/broker/with-hostd tests/broker/console
 check_PROGRAMS += $(BROKER_TESTS)
 TESTS += $(BROKER_TESTS)
 
@@ -73,3 +73,13 @@ tests/broker/reconnect.log: tests/hostd/hollow-vm hostd/vdi-hostd broker/vdi-bro
 # with a multi-host conninfo (target_session_attrs=read-write).
 TESTS += tests/broker/failover.sh
 EXTRA_DIST += tests/broker/failover.sh
+# The admin console in headless Chromium (issue 24).
+tests_broker_console_SOURCES = tests/broker/console.c tests/broker/cdp.c tests/broker/cdp.h
+tests_broker_console_CPPFLAGS = $(BROKER_TEST_CPPFLAGS)
+tests_broker_console_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(HARNESS_LIB) \
+	$(CURL_LIBS) $(TEST_LIBS)
+CLEANFILES += tests/broker/console-overview.png tests/broker/console-pool-error.png \
+	tests/broker/console-pools.png tests/broker/console-desktops.png \
+	tests/broker/console-sessions.png tests/broker/console-audit.png \
+	tests/broker/console-forbidden.png tests/broker/console-user-desktop.png \
+	tests/broker/console-logins.png tests/broker/console-images.png

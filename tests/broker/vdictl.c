@@ -145,6 +145,57 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* Deleted desktops are history: hidden unless asked for (issue 24). A
+ * tombstone (state deleting, no host) shows as "deleted" with history=yes;
+ * a delete still in flight on its host stays in the default list. */
+START_TEST(test_desktops_history)
+{
+        char *out = NULL, *err = NULL;
+        bfx_reset(f);
+        bfx_exec(f, "INSERT INTO desktops (pool_id, host_id, image_version_id, name, state) VALUES"
+                    " (1, NULL, 1, 'office-9', 'deleting'), (1, 1, 1, 'office-8', 'deleting')");
+        const char *now[] = { "desktops", "pool=office", NULL };
+        ck_assert_int_eq(vdictl("dave", &out, &err, now), 0);
+        ck_assert_msg(strstr(out, "office-8") && strstr(out, "deleting"), "%s", out);
+        ck_assert_msg(!strstr(out, "office-9") && !strstr(out, "deleted"), "%s", out);
+        g_free(out);
+        g_free(err);
+        const char *hist[] = { "desktops", "pool=office", "history=yes", NULL };
+        ck_assert_int_eq(vdictl("dave", &out, &err, hist), 0);
+        g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+        bool seen = false;
+        for (size_t i = 0; lines[i]; i++)
+                if (strstr(lines[i], "office-9"))
+                        seen = strstr(lines[i], "deleted") && strstr(lines[i], " - ");
+        ck_assert_msg(seen, "%s", out);
+        g_free(out);
+        g_free(err);
+        /* A pool goes with its history, never with live desktops (a delete
+         * still in flight counts). */
+        bfx_exec(f, "INSERT INTO desktops (pool_id, host_id, image_version_id, name, state) VALUES"
+                    " (5, NULL, 1, 'full-1', 'deleting');"
+                    "INSERT INTO assignments (pool_id, desktop_id, user_name, created_at, released_at)"
+                    " SELECT 5, id, 'bob', now() - interval '1 hour', now() FROM desktops"
+                    " WHERE name = 'full-1'");
+        const char *del_full[] = { "pool-delete", "full", NULL };
+        ck_assert_int_eq(vdictl("dave", &out, &err, del_full), 0);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE name = 'full'"), 0);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE name = 'full-1'"), 0);
+        g_free(out);
+        g_free(err);
+        const char *del_office[] = { "pool-delete", "office", NULL };
+        ck_assert_int_eq(vdictl("dave", &out, &err, del_office), 1);
+        ck_assert_msg(strstr(err, "still has 4 desktops"), "%s", err);
+        g_free(out);
+        g_free(err);
+        const char *bad[] = { "desktops", "history=maybe", NULL };
+        ck_assert_int_eq(vdictl("dave", &out, &err, bad), 1);
+        ck_assert_msg(strstr(err, "history must be yes or no"), "%s", err);
+        g_free(out);
+        g_free(err);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("broker-vdictl");
@@ -153,6 +204,7 @@ static Suite *make_suite(void)
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_apply_and_list);
         tcase_add_test(tc, test_refusals);
+        tcase_add_test(tc, test_desktops_history);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -86,12 +86,5 @@ static Suite *make_suite(void)
 
 __attribute__((constructor)) static void need_chromium(void)
 {
-        static const char *const candidates[] = { "/usr/bin/chromium", "/usr/bin/chromium-browser" };
-        for (size_t i = 0; i < G_N_ELEMENTS(candidates); i++)
-                if (access(candidates[i], X_OK) == 0) {
-                        chromium = candidates[i];
-                        return;
-                }
-        printf("1..0 # SKIP chromium not installed (apt-get install chromium)\n");
-        exit(0);
+        chromium = cdp_find_chromium();
 }

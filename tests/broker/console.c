@@ -1,0 +1,566 @@
+/* The admin console (issue 24) in headless Chromium (tests/broker/cdp.c)
+ * against the broker in-process with real PostgreSQL and slapd
+ * (tests/broker/fixture.c): dave (an LDAP admin) signs in on the portal,
+ * opens the console, sees the overview with the counts the admin API
+ * gives, creates a pool through the form (one validation error shown next
+ * to its field, then fixed), finds desktops (deleted ones only as
+ * history), resets one (its host is not reachable: the failure is shown
+ * and audited), signs alice out, and finds each action in the audit log.
+ * alice, not an admin, gets 403 on every admin page and endpoint of the
+ * route table; an admin's change needs the CSRF token and a recent
+ * sign-in. Screenshots of each page: tests/broker/console-*.png. */
+#include "config.h"
+
+#include <glib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/internal.h"
+#include "cdp.h"
+#include "fixture.h"
+#define CHECK_NOFORK
+#include "check-main.h"
+
+static struct bfx *f;
+static const char *chromium;
+
+static void go(struct cdp *c, const char *path)
+{
+        g_autofree char *url = g_strdup_printf("%s%s", f->base, path);
+        json_decref(cdp_call(c, "Page.navigate", json_pack("{s:s}", "url", url)));
+}
+
+static void js(struct cdp *c, const char *code)
+{
+        json_decref(cdp_eval(c, code));
+}
+
+/* Every control of the page has an accessible name and every script is a
+ * file (the CSP allows no inline script). */
+static void check_page(struct cdp *c)
+{
+        g_autofree char *bad = cdp_eval_str(
+                c, "[...document.querySelectorAll('input, select, textarea, button')]"
+                   ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')"
+                   " && !e.textContent.trim()).map(e => e.id || e.outerHTML).join(',') + "
+                   "[...document.scripts].filter(s => !s.src).map(s => 'inline script').join()");
+        ck_assert_msg(!*bad, "unlabelled controls or inline scripts: %s", bad);
+}
+
+/* Press a button that asks for confirmation: twice. */
+static void confirm_click(struct cdp *c, const char *selector)
+{
+        json_t *sel = json_string(selector);
+        g_autofree char *lit = json_dumps(sel, JSON_ENCODE_ANY);
+        g_autofree char *code = g_strdup_printf(
+                "(() => { const b = document.querySelector(%s); b.click(); b.click(); "
+                "return true; })()",
+                lit);
+        json_decref(sel);
+        js(c, code);
+}
+
+static long js_long(struct cdp *c, const char *code)
+{
+        json_t *v = cdp_eval(c, code);
+        long n = json_is_integer(v) ? (long)json_integer_value(v) : -1;
+        json_decref(v);
+        return n;
+}
+
+/* An admin API answer as JSON (caller decrefs). */
+static json_t *get_json(struct bclient *c, const char *path)
+{
+        struct breply r = bclient_req(c, "GET", path, NULL, NULL, false);
+        ck_assert_msg(r.status == 200, "%s: %ld %s", path, r.status, r.body->str);
+        json_t *j = json_incref(r.json);
+        breply_free(&r);
+        return j;
+}
+
+/* An admin's screen, wider than the portal's default window. */
+static void wide(struct cdp *c)
+{
+        json_decref(cdp_call(c, "Emulation.setDeviceMetricsOverride",
+                             json_pack("{s:i, s:i, s:f, s:b}", "width", 1280, "height", 900,
+                                       "deviceScaleFactor", 1.0, "mobile", 0)));
+}
+
+static void sign_in(struct cdp *c, const char *user, const char *pw)
+{
+        go(c, "/");
+        cdp_wait_for(c, "!!document.getElementById('signin') && "
+                        "!document.getElementById('signin').hidden");
+        g_autofree char *code = g_strdup_printf(
+                "document.getElementById('username').value = '%s';"
+                "document.getElementById('password').value = '%s';"
+                "document.getElementById('signin-button').click(); true",
+                user, pw);
+        js(c, code);
+        cdp_wait_for(c, "!document.getElementById('who').hidden");
+}
+
+/* Sample inventory plus what an overview needs: h1 heartbeating with
+ * capacity, h2 silent (down), one desktop in use, recent sign-in timings. */
+static void load_inventory(void)
+{
+        bfx_reset(f);
+        bfx_exec(f, "UPDATE hosts SET last_heartbeat = now(), vcpus = 16, memory_mb = 65536"
+                    " WHERE name = 'h1'");
+        bfx_exec(f, "UPDATE desktops SET state = 'in_use' WHERE name = 'office-2';"
+                    "INSERT INTO assignments (pool_id, desktop_id, user_name)"
+                    " VALUES (1, 2, 'carol');"
+                    "INSERT INTO desktop_sessions (desktop_id, user_name, protocol, client_addr)"
+                    " VALUES (2, 'carol', 'rdp', '192.0.2.7');"
+                    "INSERT INTO desktops (pool_id, host_id, image_version_id, name, state)"
+                    " VALUES (1, NULL, 1, 'office-9', 'deleting');"
+                    "INSERT INTO login_timings (at, request_id, user_name, phase, duration_us)"
+                    " SELECT now() - make_interval(secs => g * 20), 'r' || g, 'u' || (g %% 3),"
+                    "  ph, (CASE WHEN ph = 'session' THEN 4000"
+                    "   WHEN g = 7 THEN 1500000 ELSE 90000 END)"
+                    "  + (CASE WHEN ph = 'login_total' THEN 10000 ELSE 0 END) + g * 100"
+                    " FROM generate_series(1, 30) g,"
+                    "  unnest(ARRAY['ldap', 'session', 'login_total']) ph");
+}
+
+START_TEST(test_console_admin)
+{
+        struct cdp c = { 0 };
+        struct bclient *api = bclient_new(f);
+        struct bclient *alice = bclient_new(f);
+        load_inventory();
+        ck_assert_int_eq(bclient_login(api, BFX_LOCAL_ADMIN, BFX_LOCAL_ADMIN_PW), 200);
+        ck_assert_int_eq(bclient_login(alice, "alice", "alice-pw"), 200);
+        cdp_start(&c, chromium);
+        wide(&c);
+
+        /* dave signs in on the portal, which offers him the console. */
+        sign_in(&c, "dave", "dave-pw");
+        cdp_wait_for(&c, "!document.getElementById('admin-link').hidden");
+        g_autofree char *brand = cdp_eval_str(&c, "document.title + '|' + "
+                                                  "document.getElementById('help-link').href");
+        ck_assert_str_eq(brand, "Example desktops|https://help.example.org/vdi");
+        js(&c, "document.getElementById('admin-link').click(); true");
+        cdp_wait_for(&c, "location.pathname === '/admin/overview' && "
+                         "document.querySelectorAll('#pools-ov-rows tr').length > 0");
+
+        /* The overview's counts are the admin API's. */
+        json_t *pools = get_json(api, "/api/v1/admin/pools");
+        json_t *hosts = get_json(api, "/api/v1/admin/hosts");
+        json_t *desks = get_json(api, "/api/v1/admin/desktops");
+        size_t i;
+        json_t *p;
+        long up = 0;
+        json_array_foreach (json_object_get(hosts, "hosts"), i, p)
+                up += !strcmp(json_string_value(json_object_get(p, "state")), "up");
+        g_autofree char *hosts_tile = g_strdup_printf(
+                "%ld / %zu", up, json_array_size(json_object_get(hosts, "hosts")));
+        g_autofree char *tiles = cdp_eval_str(
+                &c, "[...document.querySelectorAll('.tile')].map(t => "
+                    "t.querySelector('.tile-label').textContent + '=' + "
+                    "t.querySelector('.tile-value').textContent).join('|')");
+        g_autofree char *want_tiles = g_strdup_printf(
+                "hosts up=%s|desktops=%zu|ready=%ld|in use=1|with errors=0|signed in=3",
+                hosts_tile, json_array_size(json_object_get(desks, "desktops")),
+                bfx_long(f, "SELECT count(*) FROM desktops WHERE state = 'ready'"));
+        ck_assert_str_eq(tiles, want_tiles);
+        ck_assert_str_eq(hosts_tile, "1 / 2");
+        struct breply page = bclient_req(api, "GET", "/admin/overview", NULL, NULL, false);
+        g_autofree char *csp = breply_header(&page, "Content-Security-Policy");
+        ck_assert_int_eq(page.status, 200);
+        ck_assert_msg(csp && g_str_has_prefix(csp, "default-src 'self';"), "%s", csp);
+        breply_free(&page);
+        json_array_foreach (json_object_get(pools, "pools"), i, p) {
+                json_t *d = json_object_get(p, "desktops");
+                long size = 0;
+                const char *k;
+                json_t *n;
+                json_object_foreach (d, k, n)
+                        size += (long)json_integer_value(n);
+                g_autofree char *code = g_strdup_printf(
+                        "[...document.querySelectorAll('#pools-ov-rows tr')].filter(r => "
+                        "r.cells[0].textContent.split(' ')[0] === '%s').map(r => "
+                        "[1,2,4].map(i => r.cells[i].textContent).join(',')).join()",
+                        json_string_value(json_object_get(p, "name")));
+                g_autofree char *got = cdp_eval_str(&c, code);
+                g_autofree char *want = g_strdup_printf(
+                        "%ld / %lld,%lld,%lld", size,
+                        (long long)json_integer_value(json_object_get(p, "max_size")),
+                        (long long)json_integer_value(json_object_get(d, "ready")),
+                        (long long)json_integer_value(json_object_get(d, "in_use")));
+                ck_assert_str_eq(got, want);
+        }
+        json_decref(pools);
+        json_decref(hosts);
+        json_decref(desks);
+        /* The slowest phase now is the directory's, highlighted; the chart
+         * has one group of bars per minute. */
+        g_autofree char *slow = cdp_eval_str(&c, "document.querySelector('#phases-rows "
+                                                 "tr.slowest').cells[0].textContent");
+        ck_assert_str_eq(slow, "ldap");
+        ck_assert_int_eq(js_long(&c, "document.querySelectorAll('#perminute-chart "
+                                     ".bar-logins').length"),
+                         15);
+        ck_assert_int_gt(js_long(&c, "[...document.querySelectorAll('#perminute-chart "
+                                     ".bar-logins')].filter(b => b.getAttribute('height') > 0)"
+                                     ".length"),
+                         0);
+        /* It updates live: a new desktop appears at the next poll. */
+        bfx_exec(f, "INSERT INTO desktops (pool_id, host_id, image_version_id, name, state)"
+                    " VALUES (3, 2, 1, 'eng-2', 'provisioning')");
+        cdp_wait_for(&c, "[...document.querySelectorAll('#pools-ov-rows tr')].some(r => "
+                         "r.cells[0].textContent === 'eng' && r.cells[5].textContent === '1')");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-overview.png");
+
+        /* A pool through the form: one error next to its field, fixed. */
+        go(&c, "/admin/pools");
+        cdp_wait_for(&c, "document.querySelectorAll('#pools-rows tr').length === 6");
+        js(&c, "document.getElementById('pool-new').click(); true");
+        cdp_wait_for(&c, "!document.getElementById('pool-form').hidden");
+        js(&c, "{ const v = (k, x) => document.getElementById('f-' + k).value = x;"
+               "v('name', 'qa'); v('display_name', 'QA desktops'); v('max_size', '2');"
+               "v('ready_size', '5'); v('entitlements', 'group:cn=staff,ou=groups,dc=example,dc=org');"
+               "document.getElementById('pool-save').click(); } true");
+        cdp_wait_for(&c, "!document.getElementById('e-ready_size').hidden");
+        g_autofree char *ferr = cdp_eval_str(&c, "document.getElementById('e-ready_size').textContent"
+                                                 " + '|' + document.activeElement.id + '|' + "
+                                                 "document.getElementById('f-ready_size')"
+                                                 ".getAttribute('aria-invalid')");
+        ck_assert_msg(g_str_has_prefix(ferr, "Pool \"qa\": sizes must satisfy") &&
+                              g_str_has_suffix(ferr, "|f-ready_size|true"),
+                      "%s", ferr);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE name = 'qa'"), 0);
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-pool-error.png");
+        js(&c, "document.getElementById('f-ready_size').value = '1';"
+               "document.getElementById('pool-save').click(); true");
+        cdp_wait_for(&c, "document.getElementById('pool-form').hidden && "
+                         "document.querySelectorAll('#pools-rows tr').length === 7");
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools p JOIN pool_entitlements e"
+                                     " ON e.pool_id = p.id WHERE p.name = 'qa' AND p.max_size = 2"
+                                     " AND p.ready_size = 1 AND p.display_name = 'QA desktops'"),
+                         1);
+        /* Disable it from its row. */
+        js(&c, "document.querySelector('button[aria-label=\"Disable pool qa\"]').click(); true");
+        cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Enable pool qa\"]')");
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE name = 'qa' AND NOT enabled"), 1);
+        /* Recompose office to a new image version through its form: the
+         * list shows the rolling progress (no loop runs here: 0 of 3). */
+        bfx_exec(f, "INSERT INTO image_versions (image_id, version, path, state)"
+                    " VALUES (1, 2, '/var/lib/vdi/images/deb12-2.qcow2', 'published')");
+        js(&c, "document.querySelector('button[aria-label=\"Edit pool office\"]').click(); true");
+        cdp_wait_for(&c, "!document.getElementById('pool-form').hidden && "
+                         "document.getElementById('f-name').value === 'office'");
+        js(&c, "document.getElementById('f-image_version').value = '2';"
+               "document.getElementById('pool-save').click(); true");
+        cdp_wait_for(&c, "document.getElementById('pool-form').hidden && "
+                         "[...document.querySelectorAll('#pools-rows tr')].some(r => "
+                         "r.cells[2].textContent === 'deb12 v2 — recomposing: 0 of 3 desktops "
+                         "on it')");
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools p JOIN image_versions v ON"
+                                     " v.id = p.image_version_id WHERE p.name = 'office' AND"
+                                     " v.version = 2 AND p.display_name = 'Office desktop'"
+                                     " AND (SELECT count(*) FROM pool_entitlements e WHERE"
+                                     " e.pool_id = p.id) = 1"),
+                         1);
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-pools.png");
+
+        /* Images: both versions, and which pools use each. */
+        go(&c, "/admin/images");
+        cdp_wait_for(&c, "document.querySelectorAll('#images-rows tr').length === 2");
+        g_autofree char *imgs = cdp_eval_str(
+                &c, "[...document.querySelectorAll('#images-rows tr')].map(r => "
+                    "[0,1,2,7].map(i => r.cells[i].textContent).join(',')).join('|')");
+        ck_assert_str_eq(imgs, "deb12,2,published,office|"
+                               "deb12,1,published,design, eng, full, lab, off, qa");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-images.png");
+
+        /* Desktops: search, history, and a reset whose host is down. */
+        go(&c, "/admin/desktops");
+        cdp_wait_for(&c, "document.querySelectorAll('#desktops-rows tr').length === 8");
+        g_autofree char *carol = cdp_eval_str(
+                &c, "[...document.querySelectorAll('#desktops-rows tr')].filter(r => "
+                    "r.cells[0].textContent === 'office-2').map(r => [3,5,6].map(i => "
+                    "r.cells[i].textContent).join(',')).join()");
+        ck_assert_str_eq(carol, "in use,carol,192.0.2.7 (rdp)");
+        js(&c, "document.getElementById('d-q').value = 'OFFICE';"
+               "document.getElementById('d-history').checked = true;"
+               "document.querySelector('#desktop-search button').click(); true");
+        cdp_wait_for(&c, "document.querySelectorAll('#desktops-rows tr').length === 4");
+        g_autofree char *hist = cdp_eval_str(
+                &c, "[...document.querySelectorAll('#desktops-rows tr')].map(r => "
+                    "r.cells[0].textContent + ':' + r.cells[3].textContent).join(',')");
+        ck_assert_str_eq(hist, "office-1:ready,office-2:in use,office-3:ready,office-9:deleted");
+        confirm_click(&c, "button[aria-label=\"Reset desktop office-1\"]");
+        cdp_wait_for(&c, "document.getElementById('status').textContent.includes('not reachable')");
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'dave'"
+                                     " AND action = 'desktop.reset' AND outcome = 'failed'"
+                                     " AND desktop_name = 'office-1' AND host_name = 'h1'"),
+                         1);
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-desktops.png");
+
+        /* Logins: u1's history, the slow one highlighted. */
+        go(&c, "/admin/logins");
+        cdp_wait_for(&c, "document.querySelectorAll('#logins-rows tr').length >= 30");
+        js(&c, "document.getElementById('l-user').value = 'U1';"
+               "document.querySelector('#logins-filter button').click(); true");
+        cdp_wait_for(&c, "document.querySelectorAll('#logins-rows tr').length === 10");
+        g_autofree char *slow_rows = cdp_eval_str(
+                &c, "[...document.querySelectorAll('#logins-rows tr.slow')].map(r => "
+                    "[1,2,3].map(i => r.cells[i].textContent).join(',') + ',' + "
+                    "r.querySelectorAll('rect').length).join('|')");
+        ck_assert_str_eq(slow_rows, "u1,login,1510.7,2");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-logins.png");
+
+        /* Sessions: sign alice out. */
+        go(&c, "/admin/sessions");
+        cdp_wait_for(&c, "!!document.querySelector('button[aria-label^=\"Sign out alice\"]')");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-sessions.png");
+        confirm_click(&c, "button[aria-label^=\"Sign out alice\"]");
+        cdp_wait_for(&c, "document.getElementById('status').textContent === 'Alice signed out.' && "
+                         "!document.querySelector('button[aria-label^=\"Sign out alice\"]')");
+        struct breply r = bclient_req(alice, "GET", "/api/v1/me", NULL, NULL, false);
+        ck_assert_int_eq(r.status, 401);
+        breply_free(&r);
+
+        /* The audit log shows each action, filterable. */
+        go(&c, "/admin/audit");
+        cdp_wait_for(&c, "document.querySelectorAll('#audit-rows tr').length > 0");
+        js(&c, "document.getElementById('a-actor').value = 'dave';"
+               "document.querySelector('#audit-filter button').click(); true");
+        cdp_wait_for(&c, "[...document.querySelectorAll('#audit-rows tr')].every(r => "
+                         "r.cells[1].textContent === 'dave')");
+        g_autofree char *acts = cdp_eval_str(
+                &c, "[...document.querySelectorAll('#audit-rows tr')].map(r => "
+                    "r.cells[2].textContent + ':' + r.cells[3].textContent)"
+                    ".filter(a => !a.startsWith('login:')).reverse().join(',')");
+        ck_assert_str_eq(acts, "pool.create:ok,pool.update:ok,pool.update:ok,desktop.reset:failed,"
+                               "session.end:ok");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-audit.png");
+        cdp_stop(&c);
+        bclient_free(api);
+        bclient_free(alice);
+}
+END_TEST
+
+/* Every admin route of the table answers 403 to alice, with and without
+ * the CSRF token; a change without the token is refused even for an
+ * admin, and changes nothing. In the browser, alice is offered no console
+ * and its pages say she is not an administrator. */
+START_TEST(test_console_non_admin)
+{
+        struct bclient *alice = bclient_new(f);
+        struct bclient *admin = bclient_new(f);
+        struct cdp c = { 0 };
+        bfx_reset(f);
+        ck_assert_int_eq(bclient_login(alice, "alice", "alice-pw"), 200);
+        ck_assert_int_eq(bclient_login(admin, "dave", "dave-pw"), 200);
+        for (size_t i = 0; i < api_admin_routes_count; i++) {
+                const struct http_route *rt = &api_admin_routes[i];
+                g_autofree char *path = g_strdup(rt->pattern);
+                char *brace;
+                while ((brace = strchr(path, '{'))) {
+                        char *end = strchr(brace, '}');
+                        g_autofree char *head = g_strndup(path, (gsize)(brace - path));
+                        g_autofree char *np = g_strconcat(head, "1", end + 1, NULL);
+                        g_free(path);
+                        path = g_steal_pointer(&np);
+                }
+                bool change = strcmp(rt->method, "GET") != 0;
+                const char *body = change && strcmp(rt->method, "DELETE") ? "{}" : NULL;
+                for (int csrf = 0; csrf <= change; csrf++) {
+                        struct breply r = bclient_req(alice, rt->method, path, body, NULL, csrf);
+                        ck_assert_msg(r.status == 403, "%s %s (csrf %d): %ld", rt->method, path,
+                                      csrf, r.status);
+                        breply_free(&r);
+                }
+                if (change) {
+                        struct breply r = bclient_req(admin, rt->method, path, body, NULL, false);
+                        ck_assert_msg(r.status == 403 &&
+                                              !strcmp(json_string_value(json_object_get(r.json, "error")),
+                                                      "csrf"),
+                                      "%s %s without CSRF: %ld", rt->method, path, r.status);
+                        breply_free(&r);
+                }
+        }
+        /* Each refused request is in the audit log, and nothing else: one
+         * per route, as a change without the CSRF token is refused before
+         * the database is asked who sent it. */
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'alice'"
+                                     " AND action = 'admin.denied' AND outcome = 'denied'"),
+                         (long)api_admin_routes_count);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE action NOT IN"
+                                     " ('login', 'admin.denied')"),
+                         0);
+        /* An admin session signed in long ago may read but not change. */
+        bfx_exec(f, "UPDATE portal_sessions SET created_at = now() - interval '2 hours'"
+                    " WHERE user_name = 'dave'");
+        struct breply st = bclient_req(admin, "GET", "/api/v1/admin/pools", NULL, NULL, false);
+        ck_assert_int_eq(st.status, 200);
+        breply_free(&st);
+        st = bclient_req(admin, "POST", "/api/v1/admin/pools/office/refresh", NULL, NULL, true);
+        ck_assert_int_eq(st.status, 403);
+        ck_assert_str_eq(json_string_value(json_object_get(st.json, "error")), "stale_session");
+        ck_assert_msg(strstr(json_string_value(json_object_get(st.json, "message")),
+                             "dave signed in 120 minutes ago"),
+                      "%s", st.body->str);
+        breply_free(&st);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE pending_action IS NOT NULL"), 0);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE pending_action IS NOT NULL"), 0);
+
+        cdp_start(&c, chromium);
+        sign_in(&c, "alice", "alice-pw");
+        cdp_wait_for(&c, "document.querySelectorAll('#desktop-list .desktop').length === 3");
+        json_t *hidden = cdp_eval(&c, "document.getElementById('admin-link').hidden");
+        ck_assert(json_is_true(hidden));
+        json_decref(hidden);
+        static const char *const pages[] = { "/admin",          "/admin/overview", "/admin/pools",
+                                             "/admin/desktops", "/admin/images",   "/admin/sessions",
+                                             "/admin/logins",   "/admin/audit",    "/admin/nothing" };
+        for (size_t i = 0; i < G_N_ELEMENTS(pages); i++) {
+                go(&c, pages[i]);
+                cdp_wait_for(&c, "document.readyState === 'complete' && "
+                                 "document.querySelector('h1').textContent === "
+                                 "'Not an administrator'");
+                struct breply r = bclient_req(alice, "GET", pages[i], NULL, NULL, false);
+                ck_assert_int_eq(r.status, 403);
+                breply_free(&r);
+        }
+        cdp_screenshot(&c, "tests/broker/console-forbidden.png");
+        cdp_stop(&c);
+        bclient_free(alice);
+        bclient_free(admin);
+}
+END_TEST
+
+/* alice's own desktop: restart and log off from her card where the pool
+ * allows them (lab, floating, set to both through the API), audited; a
+ * dedicated pool cannot offer log off (it would wipe the user's disk). */
+START_TEST(test_user_own_desktop)
+{
+        struct cdp c = { 0 };
+        struct bclient *admin = bclient_new(f);
+        bfx_reset(f);
+        bfx_exec(f, "UPDATE desktops SET state = 'assigned' WHERE name = 'lab-1';"
+                    "INSERT INTO assignments (pool_id, desktop_id, user_name) VALUES (4, 6, 'alice')");
+        ck_assert_int_eq(bclient_login(admin, "dave", "dave-pw"), 200);
+        struct breply r = bclient_req(admin, "PUT", "/api/v1/admin/pools/design",
+                                      "{\"kind\": \"dedicated\", \"image\": \"deb12\", "
+                                      "\"max_size\": 5, \"user_actions\": [\"logoff\"]}",
+                                      NULL, true);
+        ck_assert_int_eq(r.status, 400);
+        ck_assert_str_eq(json_string_value(json_object_get(r.json, "field")), "user_actions");
+        breply_free(&r);
+        r = bclient_req(admin, "PUT", "/api/v1/admin/pools/lab",
+                        "{\"kind\": \"floating\", \"image\": \"deb12\", \"max_size\": 5, "
+                        "\"display_name\": \"Alice's lab\", "
+                        "\"user_actions\": [\"restart\", \"logoff\"]}",
+                        NULL, true);
+        ck_assert_int_eq(r.status, 200);
+        breply_free(&r);
+        g_autofree char *acts = bfx_str(f, "SELECT string_agg(name || '=' || user_actions::text,"
+                                           " ' ' ORDER BY name) FROM pools WHERE name IN"
+                                           " ('design', 'lab')");
+        ck_assert_str_eq(acts, "design={restart} lab={restart,logoff}");
+
+        cdp_start(&c, chromium);
+        sign_in(&c, "alice", "alice-pw");
+        cdp_wait_for(&c, "document.querySelectorAll('#desktop-list .desktop').length === 3");
+        g_autofree char *own = cdp_eval_str(
+                &c, "[...document.querySelectorAll('.desktop-own button')]"
+                    ".map(b => b.getAttribute('aria-label')).join('|')");
+        ck_assert_str_eq(own, "Restart your desktop in Alice's lab|"
+                              "Log off your desktop in Alice's lab");
+        confirm_click(&c, "button[aria-label=\"Restart your desktop in Alice's lab\"]");
+        cdp_wait_for(&c, "document.getElementById('status').textContent.includes('not reachable')");
+        confirm_click(&c, "button[aria-label=\"Log off your desktop in Alice's lab\"]");
+        cdp_wait_for(&c, "document.getElementById('status').textContent.startsWith('You are "
+                         "logged off')");
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE name = 'lab-1'"
+                                     " AND pending_action = 'refresh'"),
+                         1);
+        g_autofree char *audit = bfx_str(f, "SELECT string_agg(action || ':' || outcome || ':' ||"
+                                            " desktop_name, ',' ORDER BY id) FROM audit_events"
+                                            " WHERE actor = 'alice' AND action LIKE 'desktop.%%'");
+        ck_assert_str_eq(audit, "desktop.user_restart:failed:lab-1,desktop.user_logoff:ok:lab-1");
+        /* Her sessions: this browser and a second one, which she signs
+         * out; her desktop connection. */
+        struct bclient *alice = bclient_new(f);
+        ck_assert_int_eq(bclient_login(alice, "alice", "alice-pw"), 200);
+        bfx_exec(f, "INSERT INTO desktop_sessions (desktop_id, user_name, protocol, client_addr)"
+                    " VALUES (6, 'alice', 'spice', '198.51.100.4')");
+        js(&c, "loadSessions(); true");
+        cdp_wait_for(&c, "document.querySelectorAll('#portal-sessions li').length === 2 && "
+                         "document.querySelectorAll('#desktop-sessions li').length === 1");
+        g_autofree char *conn = cdp_eval_str(&c, "document.querySelector('#desktop-sessions li')"
+                                                 ".textContent");
+        ck_assert_msg(g_str_has_prefix(conn, "Alice's lab (lab-1) over SPICE from 198.51.100.4 "
+                                             "since "),
+                      "%s", conn);
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-user-desktop.png");
+        confirm_click(&c, "#portal-sessions button");
+        cdp_wait_for(&c, "document.getElementById('status').textContent === "
+                         "'That browser is signed out.' && "
+                         "document.querySelectorAll('#portal-sessions li').length === 1");
+        r = bclient_req(alice, "GET", "/api/v1/me", NULL, NULL, false);
+        ck_assert_int_eq(r.status, 401);
+        breply_free(&r);
+        /* Nobody else's session can be ended this way. */
+        long dave_session = bfx_long(f, "SELECT id FROM portal_sessions WHERE user_name = 'dave'");
+        g_autofree char *other = g_strdup_printf("(async () => { try { await api('DELETE', "
+                                                 "'/me/sessions/%ld'); return 'ended'; } catch (e) "
+                                                 "{ return e.status + ' ' + e.code; } })()",
+                                                 dave_session);
+        g_autofree char *refused = cdp_eval_str(&c, other);
+        ck_assert_str_eq(refused, "404 unknown_session");
+        /* Without the CSRF token nothing happens. */
+        ck_assert_int_eq(bclient_login(alice, "alice", "alice-pw"), 200);
+        r = bclient_req(alice, "POST", "/api/v1/desktops/lab/restart", NULL, NULL, false);
+        ck_assert_int_eq(r.status, 403);
+        breply_free(&r);
+        /* Not hers: no desktop in office. */
+        r = bclient_req(alice, "POST", "/api/v1/desktops/office/logoff", NULL, NULL, true);
+        ck_assert_int_eq(r.status, 404);
+        breply_free(&r);
+        bclient_free(alice);
+        cdp_stop(&c);
+        bclient_free(admin);
+}
+END_TEST
+
+static void setup(void)
+{
+        f = bfx_start("name = Example desktops\nlogo = logo.svg\n"
+                      "help_url = https://help.example.org/vdi\n");
+}
+
+static void teardown(void)
+{
+        bfx_stop(f);
+}
+
+static Suite *make_suite(void)
+{
+        Suite *s = suite_create("broker-console");
+        TCase *tc = tcase_create("chromium");
+        tcase_add_unchecked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, 120);
+        tcase_add_test(tc, test_console_admin);
+        tcase_add_test(tc, test_console_non_admin);
+        tcase_add_test(tc, test_user_own_desktop);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+__attribute__((constructor)) static void need_chromium(void)
+{
+        chromium = cdp_find_chromium();
+}
