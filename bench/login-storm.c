@@ -411,7 +411,7 @@ int main(void)
         GArray *ol = g_array_new(FALSE, FALSE, sizeof(int64_t)), *od = g_array_new(FALSE, FALSE, sizeof(int64_t));
         GArray *fl = g_array_new(FALSE, FALSE, sizeof(int64_t)), *fd = g_array_new(FALSE, FALSE, sizeof(int64_t));
         struct broker_histogram before[PHASE_COUNT];
-        memcpy(before, b->metrics.phases, sizeof(before));
+        memcpy(before, env.b->metrics.phases, sizeof(before));
         PGconn *walc = PQconnectdb(c.pg->conninfo);
         PQclear(PQexec(walc, "CREATE EXTENSION IF NOT EXISTS pg_walinspect"));
         struct wal_use wal_ours, wal_floor;
@@ -433,7 +433,7 @@ int main(void)
                pct_ms(ol, 0.99));
         printf("    desktops     p50=%7.2f ms  p99=%7.2f ms (client side)\n", pct_ms(od, 0.5),
                pct_ms(od, 0.99));
-        print_phases(&c, &b->metrics, before);
+        print_phases(&c, &env.b->metrics, before);
         printf("    database     %.2f commits and %.0f WAL bytes per sign-in (pg_walinspect)\n",
                n_ours ? wal_ours.commits / n_ours : 0.0, n_ours ? wal_ours.bytes / n_ours : 0.0);
         printf("  floor (plain libldap + libpq, same LDAP and SQL work): %8.1f logins/s\n",
