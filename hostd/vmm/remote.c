@@ -31,10 +31,10 @@ struct remote {
         GMainContext *ctx;
         GMainLoop *loop;
         GThread *thread;
-        struct display_server *spice, *rdp;
+        struct display_server *spice, *rdp, *web;
         struct display_source source;
         GMutex damage_lock;
-        struct view views[2]; /* spice, rdp */
+        struct view views[3]; /* spice, rdp, web */
         /* Clients connected to either server. Without one the dirty log is
          * not read at all: an idle desktop costs no KVM_GET_DIRTY_LOG, and
          * what changed meanwhile stays in KVM's bitmap for the next read
@@ -163,6 +163,7 @@ static int start_one(const struct display_server_ops *ops, const struct remote_o
                 .cert_file = o->cert_file,
                 .key_file = o->key_file,
                 .ca_file = o->ca_file,
+                .web_origin = o->web_origin,
                 .lossless = o->lossless,
                 .client_event = on_client_event,
                 .client_event_opaque = r,
@@ -263,6 +264,9 @@ static int start_servers(struct remote *r, void *data)
         if (ret == 0)
                 ret = start_one(&rdp_display_server_ops, a->o, a->o->rdp_port, &r->views[1], r, &r->rdp,
                                 a->error);
+        if (ret == 0)
+                ret = start_one(&web_display_server_ops, a->o, a->o->web_port, &r->views[2], r, &r->web,
+                                a->error);
         return ret;
 }
 
@@ -273,7 +277,9 @@ static int stop_servers(struct remote *r, void *data)
                 r->spice->ops->stop(r->spice);
         if (r->rdp)
                 r->rdp->ops->stop(r->rdp);
-        r->spice = r->rdp = NULL;
+        if (r->web)
+                r->web->ops->stop(r->web);
+        r->spice = r->rdp = r->web = NULL;
         return 0;
 }
 
@@ -346,6 +352,8 @@ int remote_set_ticket(struct remote *r, const char *protocol, const char *user, 
                 srv = r->spice;
         else if (r && strcmp(protocol, "rdp") == 0)
                 srv = r->rdp;
+        else if (r && strcmp(protocol, "web") == 0)
+                srv = r->web;
         if (!srv) {
                 snprintf(err, n, "this VM serves no %s display (start vdi-vm with --%s-port)", protocol,
                          protocol);
