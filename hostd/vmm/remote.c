@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "protocols/damage.h"
 #include "protocols/display-server.h"
 #include "remote.h"
 
@@ -56,29 +57,9 @@ static void on_client_event(void *opaque, const char *protocol, bool connected, 
                 r->client_event(r->client_event_opaque, protocol, connected, peer);
 }
 
-static void rect_union(struct display_rect *a, const struct display_rect *b)
-{
-        uint32_t x2 = MAX(a->x + a->w, b->x + b->w), y2 = MAX(a->y + a->h, b->y + b->h);
-
-        a->x = MIN(a->x, b->x);
-        a->y = MIN(a->y, b->y);
-        a->w = x2 - a->x;
-        a->h = y2 - a->y;
-}
-
 static void view_add(struct view *v, const struct display_rect *rects, size_t n)
 {
-        for (size_t i = 0; i < n; i++) {
-                if (v->n < VIEW_RECTS) {
-                        v->rects[v->n++] = rects[i];
-                        continue;
-                }
-                /* Full: everything it holds becomes one bounding box. */
-                for (size_t k = 1; k < v->n; k++)
-                        rect_union(&v->rects[0], &v->rects[k]);
-                v->n = 1;
-                rect_union(&v->rects[0], &rects[i]);
-        }
+        damage_add(v->rects, &v->n, VIEW_RECTS, rects, n);
 }
 
 static int view_get_surface(void *opaque, struct display_surface *out)
@@ -106,7 +87,7 @@ static int view_collect_damage(void *opaque, struct display_rect *rects, size_t 
         if (n >= 0) {
                 if (v->n > max) {
                         for (size_t k = max; k < v->n; k++)
-                                rect_union(&v->rects[max - 1], &v->rects[k]);
+                                damage_union(&v->rects[max - 1], &v->rects[k]);
                         v->n = max;
                 }
                 memcpy(rects, v->rects, v->n * sizeof(*rects));

@@ -3,6 +3,7 @@
 
 #include <libsoup/soup.h>
 
+#include "protocols/display-server.h"
 #include "proto.h"
 #include "web-server.h"
 
@@ -12,6 +13,7 @@
 struct web_session;
 
 struct web_server {
+        struct display_server base; /* first: web_display_server_ops hands out &base */
         struct web_server_config cfg; /* strings owned (cert and key not kept) */
         struct display_source source;
         GMainContext *ctx;

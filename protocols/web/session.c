@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "log.h"
+#include "protocols/damage.h"
 #include "protocols/encode/h264enc.h"
 #include "tile.h"
 
@@ -40,30 +41,6 @@ struct web_session {
         size_t n_rects;
         int64_t started_us, last_input_us;
 };
-
-static void rect_union(struct display_rect *a, const struct display_rect *b)
-{
-        uint32_t x2 = MAX(a->x + a->w, b->x + b->w), y2 = MAX(a->y + a->h, b->y + b->h);
-
-        a->x = MIN(a->x, b->x);
-        a->y = MIN(a->y, b->y);
-        a->w = x2 - a->x;
-        a->h = y2 - a->y;
-}
-
-static void add_damage(struct web_session *ss, const struct display_rect *r, size_t n)
-{
-        for (size_t i = 0; i < n; i++) {
-                if (ss->n_rects < MAX_RECTS) {
-                        ss->rects[ss->n_rects++] = r[i];
-                        continue;
-                }
-                for (size_t k = 1; k < ss->n_rects; k++)
-                        rect_union(&ss->rects[0], &ss->rects[k]);
-                ss->n_rects = 1;
-                rect_union(&ss->rects[0], &r[i]);
-        }
-}
 
 static void end_session(struct web_session *ss, gushort code, const char *reason)
 {
@@ -242,7 +219,7 @@ gboolean web_session_tick(gpointer data)
                 if (!ss->admitted || ss->closing)
                         continue;
                 if (n > 0)
-                        add_damage(ss, rects, (size_t)n);
+                        damage_add(ss->rects, &ss->n_rects, MAX_RECTS, rects, (size_t)n);
                 session_frame(ss, &surf);
         }
         return G_SOURCE_CONTINUE;

@@ -5,15 +5,8 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdlib.h>
 
-#include "protocols/display-server.h"
-#include "web-server.h"
-
-struct web_display_server {
-        struct display_server base;
-        struct web_server *srv;
-};
+#include "internal.h"
 
 static int wds_start(const struct display_server_config *dc, struct display_source source,
                      GMainContext *ctx, struct display_server **out, char **error)
@@ -30,7 +23,7 @@ static int wds_start(const struct display_server_config *dc, struct display_sour
                 .client_event = dc->client_event,
                 .client_event_opaque = dc->client_event_opaque,
         };
-        struct web_display_server *s;
+        struct web_server *s;
         int r;
 
         *error = NULL;
@@ -39,33 +32,23 @@ static int wds_start(const struct display_server_config *dc, struct display_sour
                                   "plain_port is not supported)");
                 return -EINVAL;
         }
-        s = calloc(1, sizeof(*s));
-        if (!s)
-                return -ENOMEM;
-        r = web_server_start(&cfg, source, ctx, &s->srv, error);
-        if (r < 0) {
-                free(s);
-                return r;
+        r = web_server_start(&cfg, source, ctx, &s, error);
+        if (r == 0) {
+                s->base.ops = &web_display_server_ops;
+                *out = &s->base;
         }
-        s->base.ops = &web_display_server_ops;
-        *out = &s->base;
-        return 0;
+        return r;
 }
 
 static int wds_set_ticket(struct display_server *ds, const char *user, const char *password,
                           unsigned expiry_seconds)
 {
-        struct web_display_server *s = (struct web_display_server *)ds;
-        return web_server_set_ticket(s->srv, user, password, expiry_seconds);
+        return web_server_set_ticket((struct web_server *)ds, user, password, expiry_seconds);
 }
 
 static void wds_stop(struct display_server *ds)
 {
-        struct web_display_server *s = (struct web_display_server *)ds;
-        if (!s)
-                return;
-        web_server_stop(s->srv);
-        free(s);
+        web_server_stop((struct web_server *)ds);
 }
 
 const struct display_server_ops web_display_server_ops = {

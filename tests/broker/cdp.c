@@ -123,6 +123,19 @@ void cdp_screenshot(struct cdp *c, const char *name)
         g_free(png);
 }
 
+const char *cdp_find_chromium(void)
+{
+        static const char *const candidates[] = { "/usr/bin/chromium", "/usr/bin/chromium-browser" };
+        const char *env = getenv("CHROMIUM");
+
+        if (env && access(env, X_OK) == 0)
+                return env;
+        for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
+                if (access(candidates[i], X_OK) == 0)
+                        return candidates[i];
+        return NULL;
+}
+
 void cdp_start(struct cdp *c, const char *chromium)
 {
         int cmd[2], ans[2];

@@ -13,6 +13,9 @@ struct cdp {
         char *profile;
 };
 
+/* The chromium to drive: $CHROMIUM when executable, else Debian's
+ * /usr/bin/chromium or /usr/bin/chromium-browser; NULL when none is. */
+const char *cdp_find_chromium(void);
 /* Start chromium (headless, a throwaway profile) with one page attached. */
 void cdp_start(struct cdp *c, const char *chromium);
 void cdp_stop(struct cdp *c);

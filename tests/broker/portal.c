@@ -104,17 +104,9 @@ static Suite *make_suite(void)
  * through a constructor, before check-main's main). */
 __attribute__((constructor)) static void need_chromium(void)
 {
-        static const char *const candidates[] = { "/usr/bin/chromium", "/usr/bin/chromium-browser" };
-        const char *env = getenv("CHROMIUM");
-        if (env && access(env, X_OK) == 0) {
-                chromium = env;
+        chromium = cdp_find_chromium();
+        if (chromium)
                 return;
-        }
-        for (size_t i = 0; i < G_N_ELEMENTS(candidates); i++)
-                if (access(candidates[i], X_OK) == 0) {
-                        chromium = candidates[i];
-                        return;
-                }
         printf("1..0 # SKIP chromium not installed (apt-get install chromium)\n");
         exit(0);
 }
