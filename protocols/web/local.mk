@@ -4,7 +4,8 @@ noinst_LIBRARIES += protocols/web/libweb.a
 protocols_web_libweb_a_SOURCES = \
 	protocols/web/web-server.h protocols/web/internal.h protocols/web/proto.h \
 	protocols/web/proto.c protocols/web/keycode.c protocols/web/tile.c protocols/web/tile.h \
-	protocols/web/server.c protocols/web/session.c protocols/web/web-display-server.c
+	protocols/web/server.c protocols/web/session.c protocols/web/video.c protocols/web/video.h \
+	protocols/web/web-display-server.c
 protocols_web_libweb_a_CFLAGS = $(AM_CFLAGS) $(SOUP_CFLAGS) $(PNG_CFLAGS) $(GST_CFLAGS) \
 	$(GLIB_CFLAGS) $(OPENSSL_CFLAGS)
 EXTRA_DIST += protocols/web/PROTOCOL.md

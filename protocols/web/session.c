@@ -10,8 +10,8 @@
 #include "internal.h"
 #include "log.h"
 #include "protocols/damage.h"
-#include "protocols/encode/h264enc.h"
 #include "tile.h"
+#include "video.h"
 
 /* Frames sent and not yet acknowledged, at most. */
 #define MAX_IN_FLIGHT 2
@@ -33,7 +33,7 @@ struct web_session {
         GSource *hello_timeout;
         bool admitted, closing;
         enum web_encoding encoding;
-        struct h264enc *enc;
+        struct web_video *video; /* with WEB_ENC_H264 */
         uint64_t generation; /* of the surface the encoder and client know */
         uint32_t frame, acked;
         bool need_full;
@@ -74,30 +74,10 @@ static void send_layout(struct web_session *ss, const struct display_surface *su
         send_bytes(ss, b, n, NULL, 0);
 }
 
-/* The encoder for the surface's size; NULL and a log line if none works. */
-static int open_encoder(struct web_session *ss, const struct display_surface *surf)
-{
-        struct h264enc_config ec = {
-                .width = surf->width,
-                .height = surf->height,
-                .element = ss->s->cfg.h264_encoder,
-        };
-        g_autofree char *err = NULL;
-        int r;
-
-        g_clear_pointer(&ss->enc, h264enc_free);
-        r = h264enc_new(&ec, &ss->enc, &err);
-        if (r < 0)
-                log_warning("web_h264_unavailable", "peer=%s error=\"%s\" effect=\"PNG tiles\"",
-                            ss->peer, err ? err : strerror(-r));
-        return r;
-}
-
-/* A new surface geometry (or the first): tell the client, start over. */
+/* A new surface geometry (or the first): tell the client, start over
+ * (the encoder thread makes a new encoder when the size changed). */
 static void new_geometry(struct web_session *ss, const struct display_surface *surf)
 {
-        if (ss->encoding == WEB_ENC_H264 && open_encoder(ss, surf) < 0)
-                ss->encoding = WEB_ENC_PNG;
         ss->generation = surf->generation;
         ss->need_full = true;
         send_layout(ss, surf);
@@ -115,18 +95,28 @@ static void count_frame(struct web_server *s, bool h264, size_t bytes)
         g_mutex_unlock(&s->lock);
 }
 
-static int send_h264(struct web_session *ss, const struct display_surface *surf)
+/* An H.264 frame came back from the encoder thread. */
+static void on_video(void *opaque, uint32_t frame, GBytes *msg, size_t picture_bytes, int err)
 {
-        struct h264enc_frame f;
-        uint8_t hdr[WEB_VIDEO_HDR_LEN];
-        int r = h264enc_encode(ss->enc, surf->pixels, surf->stride, ss->need_full, &f);
+        struct web_session *ss = opaque;
 
-        if (r < 0)
-                return r;
-        ss->frame++;
-        send_bytes(ss, hdr, web_out_video(hdr, ss->frame, f.keyframe), f.data, f.size);
-        count_frame(ss->s, true, f.size);
-        return 0;
+        if (ss->closing)
+                return;
+        if (err == -ENOENT) {
+                /* No encoder here after all: PNG tiles, from a full frame,
+                 * announced by a new LAYOUT at the next tick. */
+                ss->encoding = WEB_ENC_PNG;
+                ss->acked = ss->frame;
+                ss->generation = UINT64_MAX;
+                return;
+        }
+        if (err < 0) {
+                log_warning("web_encode_failed", "peer=%s error=\"%s\"", ss->peer, strerror(-err));
+                end_session(ss, WEB_CLOSE_ENCODER, "cannot encode the display");
+                return;
+        }
+        soup_websocket_connection_send_message(ss->conn, SOUP_WEBSOCKET_DATA_BINARY, msg);
+        count_frame(ss->s, true, picture_bytes);
 }
 
 static int send_tiles(struct web_session *ss, const struct display_surface *surf)
@@ -186,7 +176,16 @@ static void session_frame(struct web_session *ss, const struct display_surface *
                 return;
         if (ss->frame - ss->acked >= MAX_IN_FLIGHT)
                 return; /* the damage waits for the client to catch up */
-        r = ss->encoding == WEB_ENC_H264 ? send_h264(ss, surf) : send_tiles(ss, surf);
+        if (ss->encoding == WEB_ENC_H264) {
+                /* One frame at the encoder at a time; the damage waits. */
+                if (!web_video_submit(ss->video, surf, ss->frame + 1, ss->need_full))
+                        return;
+                ss->frame++;
+                ss->need_full = false;
+                ss->n_rects = 0;
+                return;
+        }
+        r = send_tiles(ss, surf);
         if (r < 0) {
                 log_warning("web_encode_failed", "peer=%s error=\"%s\"", ss->peer, strerror(-r));
                 end_session(ss, WEB_CLOSE_ENCODER, "cannot encode the display");
@@ -265,6 +264,8 @@ static void admit(struct web_session *ss, const struct web_in_msg *m)
         s->stats.logons++;
         s->stats.sessions++;
         g_mutex_unlock(&s->lock);
+        if (ss->encoding == WEB_ENC_H264)
+                ss->video = web_video_new(s->ctx, s->cfg.h264_encoder, on_video, ss);
         log_info("web_session_start", "peer=%s user=%s encoding=%s", ss->peer, ss->user,
                  ss->encoding == WEB_ENC_H264 ? "h264" : "png");
         if (s->cfg.client_event)
@@ -418,6 +419,7 @@ void web_session_free(struct web_session *ss)
 {
         struct web_server *s = ss->s;
 
+        web_video_free(ss->video);
         g_signal_handlers_disconnect_by_data(ss->conn, ss);
         if (ss->hello_timeout)
                 g_source_destroy(ss->hello_timeout);
@@ -434,7 +436,6 @@ void web_session_free(struct web_session *ss)
                 s->pending--;
         }
         g_ptr_array_remove(s->sessions, ss);
-        h264enc_free(ss->enc);
         g_object_unref(ss->conn);
         g_free(ss->peer);
         g_free(ss->user);
