@@ -301,6 +301,10 @@ struct wsc {
         unsigned messages;
         guint8 first_type;
         guint status; /* of the handshake */
+        uint16_t port; /* of the server; 0 = the fixture's */
+        guint8 types[64]; /* of the first messages */
+        guint8 encodings[8]; /* of LAYOUT messages */
+        unsigned n_layouts;
 };
 
 static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
@@ -313,8 +317,15 @@ static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
 static void on_ws_message(SoupWebsocketConnection *conn, gint type, GBytes *msg, gpointer data)
 {
         struct wsc *w = data;
+        gsize len;
+        const uint8_t *d = g_bytes_get_data(msg, &len);
+
+        if (w->messages < G_N_ELEMENTS(w->types))
+                w->types[w->messages] = d[0];
+        if (d[0] == WEB_OUT_LAYOUT && len >= WEB_LAYOUT_LEN && w->n_layouts < G_N_ELEMENTS(w->encodings))
+                w->encodings[w->n_layouts++] = d[5];
         if (!w->messages++)
-                w->first_type = (guint8)((const uint8_t *)g_bytes_get_data(msg, NULL))[0];
+                w->first_type = d[0];
 }
 
 static void iterate_until(struct wsc *w, bool *flag)
@@ -325,9 +336,9 @@ static void iterate_until(struct wsc *w, bool *flag)
 }
 
 /* Connect with origin (NULL = none); true when the upgrade succeeded. */
-static bool ws_open(struct wsc *w, const char *origin)
+static bool ws_open_port(struct wsc *w, uint16_t port, const char *origin)
 {
-        g_autofree char *url = g_strdup_printf("wss://127.0.0.1:%u/ws", web_server_port(F.srv));
+        g_autofree char *url = g_strdup_printf("wss://127.0.0.1:%u/ws", port);
         g_autofree char *ca = g_build_filename(F.pki, "ca.pem", NULL);
         g_autoptr(GTlsDatabase) db = g_tls_file_database_new(ca, NULL);
         SoupMessage *msg = soup_message_new("GET", url);
@@ -348,16 +359,26 @@ static bool ws_open(struct wsc *w, const char *origin)
         return w->conn != NULL;
 }
 
+static bool ws_open(struct wsc *w, const char *origin)
+{
+        return ws_open_port(w, web_server_port(F.srv), origin);
+}
+
 static void ws_send(struct wsc *w, const void *data, size_t len)
 {
         soup_websocket_connection_send_binary(w->conn, data, len);
 }
 
-static void send_hello(struct wsc *w, const char *ticket)
+static void send_hello_flags(struct wsc *w, const char *ticket, uint8_t flags)
 {
-        uint8_t b[300] = { WEB_IN_HELLO, WEB_PROTO_VERSION, 0, (uint8_t)strlen(ticket), 0 };
+        uint8_t b[300] = { WEB_IN_HELLO, WEB_PROTO_VERSION, flags, (uint8_t)strlen(ticket), 0 };
         memcpy(b + 5, ticket, strlen(ticket));
         ws_send(w, b, 5 + strlen(ticket));
+}
+
+static void send_hello(struct wsc *w, const char *ticket)
+{
+        send_hello_flags(w, ticket, 0);
 }
 
 /* Wait for the server to close; its close code (0: closed without a
@@ -502,6 +523,74 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* Servers start where their context runs (soup takes the thread's). */
+struct start_call {
+        const struct web_server_config *cfg;
+        struct web_server *srv;
+        char *err;
+        int rc;
+        gint done;
+};
+
+static gboolean start_server(gpointer data)
+{
+        struct start_call *c = data;
+        c->rc = web_server_start(c->cfg, testsrc_source(F.src), F.ctx, &c->srv, &c->err);
+        g_atomic_int_set(&c->done, 1);
+        return G_SOURCE_REMOVE;
+}
+
+static gboolean stop_server(gpointer data)
+{
+        struct start_call *c = data;
+        web_server_stop(c->srv);
+        g_atomic_int_set(&c->done, 1);
+        return G_SOURCE_REMOVE;
+}
+
+/* Run fn(call) on the server's context and wait for it. */
+static void on_loop(GSourceFunc fn, struct start_call *call)
+{
+        g_atomic_int_set(&call->done, 0);
+        g_main_context_invoke(F.ctx, fn, call);
+        while (!g_atomic_int_get(&call->done))
+                g_usleep(1000);
+}
+
+/* A browser that decodes H.264 on a host whose encoder is missing: it is
+ * told H.264, then a new LAYOUT says PNG, and tiles follow. */
+START_TEST(test_no_encoder_falls_back_to_tiles)
+{
+        g_autofree char *cert = g_build_filename(F.pki, "server.pem", NULL);
+        g_autofree char *key = g_build_filename(F.pki, "server.key", NULL);
+        struct web_server_config cfg = { .cert_file = cert, .key_file = key,
+                                         .h264_encoder = "no-such-encoder" };
+        struct start_call call = { .cfg = &cfg };
+        struct web_server *srv;
+        struct wsc w;
+        bool tile = false;
+
+        on_loop(start_server, &call);
+        ck_assert_msg(call.rc == 0, "%s", call.err ? call.err : "");
+        srv = call.srv;
+        ck_assert_int_eq(web_server_set_ticket(srv, "carol", "fallback-ticket-0123456789", 60), 0);
+        g_autofree char *origin = g_strdup_printf("https://127.0.0.1:%u", web_server_port(srv));
+        ck_assert(ws_open_port(&w, web_server_port(srv), origin));
+        send_hello_flags(&w, "fallback-ticket-0123456789", WEB_HELLO_H264);
+        for (int i = 0; i < 1000 && !tile; i++) {
+                g_main_context_iteration(w.ctx, FALSE) || (g_usleep(10000), 0);
+                for (unsigned k = 0; k < MIN(w.messages, G_N_ELEMENTS(w.types)); k++)
+                        tile = tile || w.types[k] == WEB_OUT_TILE;
+        }
+        ck_assert_msg(tile, "no tile after the encoder failed (%u messages)", w.messages);
+        ck_assert_uint_ge(w.n_layouts, 2);
+        ck_assert_uint_eq(w.encodings[0], WEB_ENC_H264);
+        ck_assert_uint_eq(w.encodings[w.n_layouts - 1], WEB_ENC_PNG);
+        ws_close(&w);
+        on_loop(stop_server, &call);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("web");
@@ -509,6 +598,7 @@ static Suite *make_suite(void)
         tcase_add_unchecked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_refusals);
+        tcase_add_test(tc, test_no_encoder_falls_back_to_tiles);
         chromium = cdp_find_chromium();
         if (chromium) {
                 tcase_add_test(tc, test_browser_h264);
