@@ -110,7 +110,8 @@ static void on_static(SoupServer *server, SoupServerMessage *msg, const char *pa
                 soup_server_message_set_status(msg, SOUP_STATUS_NOT_FOUND, NULL);
                 return;
         }
-        /* The same strict policy as the portal: no inline script or style. */
+        /* Stricter than the portal's (lib/http.c): no inline script or style,
+         * nothing from anywhere but here. */
         soup_message_headers_append(h, "Content-Security-Policy",
                                     "default-src 'none'; script-src 'self'; style-src 'self'; "
                                     "img-src 'self' blob:; connect-src 'self'; "

@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <linux/input-event-codes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,10 @@ struct web_session {
         struct display_rect rects[MAX_RECTS];
         size_t n_rects;
         int64_t started_us, last_input_us;
+        /* What the guest was told is held, released when the session ends
+         * (a closed tab must not leave Ctrl down in the guest). */
+        uint8_t keys_down[KEY_CNT / 8];
+        uint32_t pointer_x, pointer_y, buttons;
 };
 
 static void end_session(struct web_session *ss, gushort code, const char *reason)
@@ -56,8 +61,13 @@ static void end_session(struct web_session *ss, gushort code, const char *reason
 static void send_bytes(struct web_session *ss, const uint8_t *hdr, size_t hlen, const uint8_t *data,
                        size_t len)
 {
-        GByteArray *a = g_byte_array_sized_new((guint)(hlen + len));
+        GByteArray *a;
         GBytes *b;
+
+        /* The client may have started closing: nothing more to say. */
+        if (soup_websocket_connection_get_state(ss->conn) != SOUP_WEBSOCKET_STATE_OPEN)
+                return;
+        a = g_byte_array_sized_new((guint)(hlen + len));
 
         g_byte_array_append(a, hdr, (guint)hlen);
         if (len)
@@ -115,6 +125,8 @@ static void on_video(void *opaque, uint32_t frame, GBytes *msg, size_t picture_b
                 end_session(ss, WEB_CLOSE_ENCODER, "cannot encode the display");
                 return;
         }
+        if (soup_websocket_connection_get_state(ss->conn) != SOUP_WEBSOCKET_STATE_OPEN)
+                return;
         soup_websocket_connection_send_message(ss->conn, SOUP_WEBSOCKET_DATA_BINARY, msg);
         count_frame(ss->s, true, picture_bytes);
 }
@@ -288,16 +300,24 @@ static void handle(struct web_session *ss, const struct web_in_msg *m)
                 end_session(ss, SOUP_WEBSOCKET_CLOSE_PROTOCOL_ERROR, "HELLO sent twice");
                 return;
         case WEB_IN_KEY:
-                if (m->u.key.evdev)
+                if (m->u.key.evdev && m->u.key.evdev < KEY_CNT) {
+                        uint8_t bit = (uint8_t)(1u << (m->u.key.evdev % 8));
+                        if (m->u.key.pressed)
+                                ss->keys_down[m->u.key.evdev / 8] |= bit;
+                        else
+                                ss->keys_down[m->u.key.evdev / 8] &= (uint8_t)~bit;
                         src->ops->input_key(src->opaque, m->u.key.evdev, m->u.key.pressed);
+                }
                 break;
         case WEB_IN_POINTER:
                 if (s->have_surface) {
                         /* Pixels of the surface to the absolute 0..32767 scale. */
                         uint32_t w = MAX(s->surface.width, 2), h = MAX(s->surface.height, 2);
                         uint32_t x = MIN(m->u.pointer.x, w - 1), y = MIN(m->u.pointer.y, h - 1);
-                        src->ops->input_pointer(src->opaque, x * DISPLAY_POINTER_MAX / (w - 1),
-                                                y * DISPLAY_POINTER_MAX / (h - 1), m->u.pointer.buttons);
+                        ss->pointer_x = x * DISPLAY_POINTER_MAX / (w - 1);
+                        ss->pointer_y = y * DISPLAY_POINTER_MAX / (h - 1);
+                        ss->buttons = m->u.pointer.buttons;
+                        src->ops->input_pointer(src->opaque, ss->pointer_x, ss->pointer_y, ss->buttons);
                 }
                 break;
         case WEB_IN_WHEEL:
@@ -427,6 +447,12 @@ void web_session_free(struct web_session *ss)
                 soup_websocket_connection_close(ss->conn, SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
                                                 "server stopping");
         if (ss->admitted) {
+                const struct display_source *src = &s->source;
+                for (uint16_t k = 0; k < KEY_CNT; k++)
+                        if (ss->keys_down[k / 8] & (1u << (k % 8)))
+                                src->ops->input_key(src->opaque, k, false);
+                if (ss->buttons)
+                        src->ops->input_pointer(src->opaque, ss->pointer_x, ss->pointer_y, 0);
                 g_mutex_lock(&s->lock);
                 s->stats.sessions--;
                 g_mutex_unlock(&s->lock);
