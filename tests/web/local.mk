@@ -8,7 +8,7 @@ tests_web_web_SOURCES = tests/web/web.c tests/broker/cdp.c tests/broker/cdp.h \
 tests_web_web_CPPFLAGS = $(TEST_CPPFLAGS) $(SOUP_CFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) \
 	-DPORTAL_SRC_DIR='"$(abs_top_srcdir)/broker/portal"'
 tests_web_web_LDADD = $(WEB_SERVER_LIBS) $(TESTSRC_LIB) $(JANSSON_LIBS) $(TEST_LIBS) -lm
-CLEANFILES += tests/web/web-h264.png tests/web/web-tiles.png
+CLEANFILES += tests/web/web-h264.png tests/web/web-tiles.png tests/web/web-refused.png
 
 # A stand-alone server for trying the browser client by hand.
 check_PROGRAMS += tests/web/serve
