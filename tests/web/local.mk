@@ -1,8 +1,8 @@
 # The web display server on the synthetic framebuffer: headless Chromium
 # (WebCodecs and the tile fallback) and libsoup's WebSocket client.
 check_PROGRAMS += tests/web/web
-TESTS += tests/web/web tests/fuzz/web-proto.sh
-EXTRA_DIST += tests/fuzz/web-proto.sh
+TESTS += tests/web/web tests/fuzz/web-proto.sh tests/web/vdi-vm.sh
+EXTRA_DIST += tests/fuzz/web-proto.sh tests/web/vdi-vm.sh
 tests_web_web_SOURCES = tests/web/web.c tests/broker/cdp.c tests/broker/cdp.h \
 	protocols/lsan.c protocols/lsan-unwind.c
 tests_web_web_CPPFLAGS = $(TEST_CPPFLAGS) $(SOUP_CFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) \
