@@ -55,6 +55,9 @@
 
   function setState(state) {
     body.dataset.state = state;
+    // Paste and Disconnect mean nothing without a session.
+    $('paste').disabled = state !== 'connected';
+    $('disconnect').disabled = state !== 'connected';
   }
 
   function send(bytes) {
