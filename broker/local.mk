@@ -24,7 +24,8 @@ broker_vdi_brokerd_LDADD = $(LIBVDIBROKER) $(LIBPOOLS)
 
 portaldir = $(pkgdatadir)/portal
 dist_portal_DATA = broker/portal/index.html broker/portal/app.js broker/portal/style.css \
-	broker/portal/common.js broker/portal/admin.html broker/portal/admin.js broker/portal/logo.svg
+	broker/portal/common.js broker/portal/admin.html broker/portal/admin.js broker/portal/logo.svg \
+	broker/portal/desktop.html broker/portal/desktop.js
 
 EXTRA_DIST += broker/broker.conf.example broker/vdi-brokerd.service broker/README.md
 

@@ -302,9 +302,10 @@ static void h_ticket(void *ctx, const struct http_request *req, struct http_resp
                                    jerr.text);
                 return;
         }
-        if (strcmp(protocol, "spice") != 0 && strcmp(protocol, "rdp") != 0) {
+        if (strcmp(protocol, "spice") != 0 && strcmp(protocol, "rdp") != 0 &&
+            strcmp(protocol, "web") != 0) {
                 http_respond_error(resp, 400, "bad_request",
-                                   "ticket: \"protocol\" must be spice or rdp");
+                                   "ticket: \"protocol\" must be spice, rdp or web");
                 return;
         }
         if (!user_ok(user)) {
@@ -335,7 +336,9 @@ static void h_ticket(void *ctx, const struct http_request *req, struct http_resp
         pthread_mutex_lock(&h->lock);
         struct hostd_vm *vm = g_hash_table_lookup(h->vms, req->params[0]);
         if (vm)
-                port = strcmp(protocol, "spice") == 0 ? vm->spice_port : vm->rdp_port;
+                port = strcmp(protocol, "spice") == 0 ? vm->spice_port
+                       : strcmp(protocol, "rdp") == 0 ? vm->rdp_port
+                                                      : vm->web_port;
         pthread_mutex_unlock(&h->lock);
 
         r = token_new(TICKET_BYTES, &password);

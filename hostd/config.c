@@ -49,12 +49,15 @@ const struct conf_option hostd_conf_options[] = {
           "sockets (passed as --user when vdi-vm supports it; create it with "
           "useradd --system vdi-vm)" },
         { "vm", "port_min", CONF_INT, O(port_min), "5900", 1024, 65535, 0,
-          "first TCP port handed to VMs' SPICE and RDP servers" },
+          "first TCP port handed to VMs' SPICE, RDP and web display servers" },
         { "vm", "port_max", CONF_INT, O(port_max), "6899", 1024, 65535, 0,
-          "last such port (two per VM)" },
+          "last such port (two per VM, three with web_origin)" },
         { "vm", "display_listen", CONF_STRING, O(display_listen), "0.0.0.0", 0, 0, 0,
           "address the VMs' SPICE and RDP servers listen on (they use the [api] certificate, "
           "key and CA)" },
+        { "vm", "web_origin", CONF_STRING, O(web_origin), NULL, 0, 0, 0,
+          "origin of the portal whose gateway relays browsers to the VMs' web display "
+          "(https://HOST[:PORT]); unset: no web display" },
         { "vm", "framebuffer", CONF_STRING, O(framebuffer), "1280x800", 0, 0, 0,
           "guest framebuffer size WxH" },
         { "vm", "stop_timeout_s", CONF_INT, O(stop_timeout_s), "15", 1, 600, 0,
@@ -106,6 +109,16 @@ int hostd_config_load(const char *path, struct hostd_config *cfg, char **error)
                 *error = g_strdup_printf("%s: [vm] port_max: %lld must be above port_min (%lld)",
                                          path, (long long)cfg->port_max,
                                          (long long)cfg->port_min);
+                return -EINVAL;
+        }
+        if (cfg->web_origin && !*cfg->web_origin)
+                g_clear_pointer(&cfg->web_origin, g_free);
+        if (cfg->web_origin &&
+            (!g_str_has_prefix(cfg->web_origin, "https://") || !cfg->web_origin[8] ||
+             strchr(cfg->web_origin + 8, '/'))) {
+                *error = g_strdup_printf("%s: [vm] web_origin: \"%s\" is not an origin like "
+                                         "https://vdi.example.com (https, no path)",
+                                         path, cfg->web_origin);
                 return -EINVAL;
         }
         if (sscanf(cfg->framebuffer, "%ux%u%c", &w, &hgt, &c) != 2 || w < 320 || hgt < 200 ||

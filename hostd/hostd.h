@@ -50,6 +50,7 @@ struct hostd_config {
         int64_t port_min, port_max;
         char *framebuffer;
         char *display_listen;
+        char *web_origin; /* NULL: VMs serve no web display */
         char *runtime_dir;
         int64_t stop_timeout_s;
         int64_t ticket_default_s, ticket_max_s;
@@ -93,7 +94,7 @@ struct hostd_vm {
         char *image_id;
         int cpus;
         int64_t memory_mb;
-        int spice_port, rdp_port;
+        int spice_port, rdp_port, web_port; /* web_port 0: none */
         char *dir, *disk;
         char *created_at;
         char *bridge;         /* network: the pool's bridge, NULL for none */
@@ -117,7 +118,7 @@ struct hostd_vm {
 
 /* What the installed vdi-vm understands (probed from its --help). */
 struct hostd_vm_caps {
-        bool disk, control, framebuffer, user, spice_port, rdp_port, tls, net;
+        bool disk, control, framebuffer, user, spice_port, rdp_port, web_port, tls, net;
 };
 
 struct hostd_report;

@@ -44,6 +44,7 @@ void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps)
         caps->user = strstr(out, "--user") != NULL;
         caps->spice_port = strstr(out, "--spice-port") != NULL;
         caps->rdp_port = strstr(out, "--rdp-port") != NULL;
+        caps->web_port = strstr(out, "--web-origin") != NULL;
         caps->tls = strstr(out, "--tls-cert") != NULL;
 }
 
@@ -137,6 +138,12 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         if (h->caps.rdp_port) {
                 ARG("--rdp-port");
                 ARG("%d", vm->rdp_port);
+        }
+        if (h->caps.web_port && vm->web_port && h->cfg->web_origin) {
+                ARG("--web-port");
+                ARG("%d", vm->web_port);
+                ARG("--web-origin");
+                ARG("%s", h->cfg->web_origin);
         }
         if (h->caps.tls && (h->caps.spice_port || h->caps.rdp_port)) {
                 ARG("--display-listen");

@@ -129,6 +129,8 @@ json_t *hostd_vm_json(const struct hostd_vm *vm)
                               "adopted", vm->adopted, "events", vm->events);
         if (net)
                 json_object_set_new(v, "network", net);
+        if (vm->web_port)
+                json_object_set_new(v, "web_port", json_integer(vm->web_port));
         if (vm->state == VM_RUNNING)
                 json_object_set_new(v, "pid", json_integer(vm->pid));
         if (vm->last_error)
@@ -145,6 +147,8 @@ static int vm_save(const struct hostd_vm *vm, char **error)
         json_object_set_new(v, "id", json_string(vm->id));
         json_object_set_new(v, "spice_port", json_integer(vm->spice_port));
         json_object_set_new(v, "rdp_port", json_integer(vm->rdp_port));
+        if (vm->web_port)
+                json_object_set_new(v, "web_port", json_integer(vm->web_port));
         json_object_set_new(v, "created_at", json_string(vm->created_at));
         r = hostd_write_json(path, v, error);
         json_decref(v);
@@ -186,27 +190,30 @@ void hostd_vm_event(struct hostd *h, struct hostd_vm *vm, const char *event, jso
         hostd_report_event(h, vm->id, event, reason);
 }
 
-/* Two free ports in [port_min, port_max] not used by any VM. */
-static int alloc_ports(struct hostd *h, int *spice, int *rdp)
+/* Free ports in [port_min, port_max] not used by any VM: SPICE, RDP and,
+ * with [vm] web_origin, web (else *web = 0). */
+static int alloc_ports(struct hostd *h, int *spice, int *rdp, int *web)
 {
         GHashTable *used = g_hash_table_new(g_direct_hash, g_direct_equal);
         GHashTableIter it;
         struct hostd_vm *vm;
-        int found[2], n = 0;
+        int found[3], n = 0, want = h->cfg->web_origin ? 3 : 2;
 
         g_hash_table_iter_init(&it, h->vms);
         while (g_hash_table_iter_next(&it, NULL, (void **)&vm)) {
                 g_hash_table_add(used, GINT_TO_POINTER(vm->spice_port));
                 g_hash_table_add(used, GINT_TO_POINTER(vm->rdp_port));
+                g_hash_table_add(used, GINT_TO_POINTER(vm->web_port));
         }
-        for (int p = (int)h->cfg->port_min; p <= (int)h->cfg->port_max && n < 2; p++)
+        for (int p = (int)h->cfg->port_min; p <= (int)h->cfg->port_max && n < want; p++)
                 if (!g_hash_table_contains(used, GINT_TO_POINTER(p)))
                         found[n++] = p;
         g_hash_table_destroy(used);
-        if (n < 2)
+        if (n < want)
                 return -ENOSPC;
         *spice = found[0];
         *rdp = found[1];
+        *web = want == 3 ? found[2] : 0;
         return 0;
 }
 
@@ -297,6 +304,8 @@ int hostd_vms_load(struct hostd *h, char **error)
                 vm->memory_mb = mem;
                 vm->spice_port = (int)sp;
                 vm->rdp_port = (int)rp;
+                /* Absent in VMs made before the web display, or without web_origin. */
+                vm->web_port = (int)json_integer_value(json_object_get(v, "web_port"));
                 vm->created_at = g_strdup(created);
                 json_decref(v);
                 g_hash_table_insert(h->vms, vm->id, vm);
@@ -392,7 +401,7 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
                 vm->bridge = g_steal_pointer(&bridge);
                 vm->vlan = vlan;
         }
-        if (alloc_ports(h, &vm->spice_port, &vm->rdp_port) < 0) {
+        if (alloc_ports(h, &vm->spice_port, &vm->rdp_port, &vm->web_port) < 0) {
                 *code = "no_ports";
                 *error = g_strdup_printf("no free ports left in [vm] port_min..port_max "
                                          "(%lld-%lld); widen the range or delete VMs",

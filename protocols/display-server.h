@@ -1,4 +1,4 @@
-/* A display server: one remote-desktop protocol (SPICE, RDP) serving one
+/* A display server: one remote-desktop protocol (SPICE, RDP, web) serving one
  * VM's display_source (protocols/display.h) to clients. vdi-vm picks a
  * backend from a list of these tables and drives it on its GLib main loop.
  *
@@ -30,6 +30,10 @@ struct display_server_config {
         const char *video_codecs;
         /* Frames per second polled from the source; 0 = 30. */
         unsigned fps;
+        /* web: the one Origin a browser's WebSocket may come from (the
+         * portal's, passed on by the gateway); NULL = the server's own
+         * https://ADDRESS:PORT. Other backends ignore it. */
+        const char *web_origin;
         /* Never use lossy encodings (JPEG, video): pixel-exact tests. */
         bool lossless;
         /* Client sessions: called with connected = true once a client was
@@ -68,3 +72,4 @@ struct display_server_ops {
 /* Backends. */
 extern const struct display_server_ops spice_display_server_ops;
 extern const struct display_server_ops rdp_display_server_ops;
+extern const struct display_server_ops web_display_server_ops;

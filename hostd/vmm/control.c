@@ -202,8 +202,9 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
                 const char *proto = get_str(req, "protocol", 16);
                 const char *user = get_str(req, "user", TICKET_FIELD_MAX);
                 const char *pw = get_str(req, "password", TICKET_FIELD_MAX);
-                if (!proto || (strcmp(proto, "spice") != 0 && strcmp(proto, "rdp") != 0))
-                        reply_error(c, fd, id, "set-ticket needs \"protocol\": \"spice\" or \"rdp\"");
+                if (!proto || (strcmp(proto, "spice") != 0 && strcmp(proto, "rdp") != 0 &&
+                               strcmp(proto, "web") != 0))
+                        reply_error(c, fd, id, "set-ticket needs \"protocol\": \"spice\", \"rdp\" or \"web\"");
                 else if (!user || !pw)
                         reply_error(c, fd, id, "set-ticket needs non-empty \"user\" and \"password\" (at most %d bytes, no NUL)",
                                     TICKET_FIELD_MAX);

@@ -32,7 +32,7 @@ hostd_vdi_vm_SOURCES = hostd/vmm/vdi-vm.c hostd/vmm/remote.c hostd/vmm/remote.h 
 hostd_vdi_vm_CPPFLAGS = $(AM_CPPFLAGS) $(VMM_INCLUDES)
 hostd_vdi_vm_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(GST_CFLAGS)
 # The remote display servers (protocols/) come after libvmm's own needs.
-hostd_vdi_vm_LDADD = $(SPICE_DISPLAY_LIB) $(RDP_SERVER_LIBS) $(LIBVMM)
+hostd_vdi_vm_LDADD = $(SPICE_DISPLAY_LIB) $(RDP_SERVER_LIBS) $(WEB_SERVER_LIBS) $(LIBVMM)
 
 # bench/boot: boot-to-init time against qemu-system-x86_64 -enable-kvm
 # (kept here with the engine; bench/local.mk could take it over).

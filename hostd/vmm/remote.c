@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "protocols/damage.h"
 #include "protocols/display-server.h"
 #include "remote.h"
 
@@ -31,10 +32,10 @@ struct remote {
         GMainContext *ctx;
         GMainLoop *loop;
         GThread *thread;
-        struct display_server *spice, *rdp;
+        struct display_server *spice, *rdp, *web;
         struct display_source source;
         GMutex damage_lock;
-        struct view views[2]; /* spice, rdp */
+        struct view views[3]; /* spice, rdp, web */
         /* Clients connected to either server. Without one the dirty log is
          * not read at all: an idle desktop costs no KVM_GET_DIRTY_LOG, and
          * what changed meanwhile stays in KVM's bitmap for the next read
@@ -56,29 +57,9 @@ static void on_client_event(void *opaque, const char *protocol, bool connected, 
                 r->client_event(r->client_event_opaque, protocol, connected, peer);
 }
 
-static void rect_union(struct display_rect *a, const struct display_rect *b)
-{
-        uint32_t x2 = MAX(a->x + a->w, b->x + b->w), y2 = MAX(a->y + a->h, b->y + b->h);
-
-        a->x = MIN(a->x, b->x);
-        a->y = MIN(a->y, b->y);
-        a->w = x2 - a->x;
-        a->h = y2 - a->y;
-}
-
 static void view_add(struct view *v, const struct display_rect *rects, size_t n)
 {
-        for (size_t i = 0; i < n; i++) {
-                if (v->n < VIEW_RECTS) {
-                        v->rects[v->n++] = rects[i];
-                        continue;
-                }
-                /* Full: everything it holds becomes one bounding box. */
-                for (size_t k = 1; k < v->n; k++)
-                        rect_union(&v->rects[0], &v->rects[k]);
-                v->n = 1;
-                rect_union(&v->rects[0], &rects[i]);
-        }
+        damage_add(v->rects, &v->n, VIEW_RECTS, rects, n);
 }
 
 static int view_get_surface(void *opaque, struct display_surface *out)
@@ -106,7 +87,7 @@ static int view_collect_damage(void *opaque, struct display_rect *rects, size_t 
         if (n >= 0) {
                 if (v->n > max) {
                         for (size_t k = max; k < v->n; k++)
-                                rect_union(&v->rects[max - 1], &v->rects[k]);
+                                damage_union(&v->rects[max - 1], &v->rects[k]);
                         v->n = max;
                 }
                 memcpy(rects, v->rects, v->n * sizeof(*rects));
@@ -171,6 +152,7 @@ static int start_one(const struct display_server_ops *ops, const struct remote_o
                 .cert_file = o->cert_file,
                 .key_file = o->key_file,
                 .ca_file = o->ca_file,
+                .web_origin = o->web_origin,
                 .lossless = o->lossless,
                 .client_event = on_client_event,
                 .client_event_opaque = r,
@@ -271,6 +253,9 @@ static int start_servers(struct remote *r, void *data)
         if (ret == 0)
                 ret = start_one(&rdp_display_server_ops, a->o, a->o->rdp_port, &r->views[1], r, &r->rdp,
                                 a->error);
+        if (ret == 0)
+                ret = start_one(&web_display_server_ops, a->o, a->o->web_port, &r->views[2], r, &r->web,
+                                a->error);
         return ret;
 }
 
@@ -281,7 +266,9 @@ static int stop_servers(struct remote *r, void *data)
                 r->spice->ops->stop(r->spice);
         if (r->rdp)
                 r->rdp->ops->stop(r->rdp);
-        r->spice = r->rdp = NULL;
+        if (r->web)
+                r->web->ops->stop(r->web);
+        r->spice = r->rdp = r->web = NULL;
         return 0;
 }
 
@@ -354,6 +341,8 @@ int remote_set_ticket(struct remote *r, const char *protocol, const char *user, 
                 srv = r->spice;
         else if (r && strcmp(protocol, "rdp") == 0)
                 srv = r->rdp;
+        else if (r && strcmp(protocol, "web") == 0)
+                srv = r->web;
         if (!srv) {
                 snprintf(err, n, "this VM serves no %s display (start vdi-vm with --%s-port)", protocol,
                          protocol);

@@ -1,4 +1,4 @@
-/* vdi-vm's remote display: the SPICE and RDP servers of
+/* vdi-vm's remote display: the SPICE, RDP and web servers of
  * protocols/display-server.h serving the VM's framebuffer and input, on a
  * GLib main loop thread of their own. Only vdi-vm links this (libvmm stays
  * free of protocol libraries). */
@@ -13,6 +13,8 @@ struct remote_options {
         const char *listen;   /* NULL = 127.0.0.1 */
         uint16_t spice_port;  /* 0 = no SPICE */
         uint16_t rdp_port;    /* 0 = no RDP */
+        uint16_t web_port;    /* 0 = no web display (WebSocket, protocols/web) */
+        const char *web_origin; /* the Origin browsers come from; NULL = https://listen:web_port */
         const char *cert_file, *key_file, *ca_file;
         bool lossless;        /* no lossy encodings (pixel-exact tests) */
         /* Client sessions starting and ending (display-server.h). */
@@ -28,7 +30,7 @@ struct remote;
 int remote_start(const struct remote_options *o, struct display_source source, struct remote **out,
                  char **error);
 
-/* Admit one client of protocol ("spice" or "rdp") with a one-time password.
+/* Admit one client of protocol ("spice", "rdp" or "web") with a one-time password.
  * Any thread. 0, or -errno with a message in err (-ENOENT: this VM does not
  * serve that protocol). */
 int remote_set_ticket(struct remote *r, const char *protocol, const char *user, const char *password,

@@ -78,6 +78,12 @@ static void usage(FILE *f)
                 "      --spice-port PORT serve the framebuffer and input over SPICE (TLS only) on\n"
                 "                        PORT; clients need a ticket (set-ticket below)\n"
                 "      --rdp-port PORT   the same over RDP (TLS + NLA against the ticket)\n"
+                "      --web-port PORT   the same over WebSocket for browsers (protocols/web/\n"
+                "                        PROTOCOL.md: H.264 for WebCodecs, PNG tiles otherwise;\n"
+                "                        the ticket in the first message)\n"
+                "      --web-origin URL  the only Origin a browser's WebSocket may carry (the\n"
+                "                        portal's, e.g. https://vdi.example.com); default\n"
+                "                        https://ADDR:PORT of --display-listen and --web-port\n"
                 "      --display-listen ADDR  address both listen on (default 127.0.0.1)\n"
                 "      --tls-cert PEM    certificate chain of the display servers\n"
                 "      --tls-key PEM     its private key (read before --user takes effect)\n"
@@ -101,7 +107,7 @@ static void usage(FILE *f)
                 "  {\"id\":N,\"cmd\":\"pointer\",\"x\":0-32767,\"y\":0-32767,\"buttons\":0-7}\n"
                 "  {\"id\":N,\"cmd\":\"wheel\",\"delta\":D}\n"
                 "  {\"id\":N,\"cmd\":\"screenshot\",\"path\":\"/abs/file.ppm\"}   binary PPM (P6)\n"
-                "  {\"id\":N,\"cmd\":\"set-ticket\",\"protocol\":\"spice\"|\"rdp\",\"user\":U,\"password\":P,\"expiry_s\":S}\n"
+                "  {\"id\":N,\"cmd\":\"set-ticket\",\"protocol\":\"spice\"|\"rdp\"|\"web\",\"user\":U,\"password\":P,\"expiry_s\":S}\n"
                 "  {\"id\":N,\"cmd\":\"damage\"}      (tests) rectangles changed since the last call\n"
                 "answer {\"id\":N,\"ok\":true,...} or {\"id\":N,\"ok\":false,\"error\":\"...\"}. Events\n"
                 "without id: {\"event\":\"booted\"} (first byte on the serial console; repeated\n"
@@ -121,7 +127,7 @@ static void usage(FILE *f)
                 "(ACPI reset, i8042 0xFE, port 0xCF9, triple fault) reboots the VM from\n"
                 "scratch unless --no-reboot.\n"
                 "\n"
-                "With --spice-port/--rdp-port the guest's framebuffer is sent to clients as it\n"
+                "With --spice-port/--rdp-port/--web-port the guest's framebuffer is sent to clients as it\n"
                 "changes (damage from the dirty log) and their keyboard and pointer go to the\n"
                 "virtio keyboard and tablet. A ticket admits one client session once.\n"
                 "\n"
@@ -161,7 +167,7 @@ struct app {
         atomic_bool stop_requested; /* by the control socket: exit 0 */
         struct remote *remote;      /* SPICE/RDP servers, or NULL */
         pthread_mutex_t users_lock;
-        char *spice_user, *rdp_user; /* of the last ticket: named in client events */
+        char *spice_user, *rdp_user, *web_user; /* of the last ticket: named in client events */
         /* Console tee: the guest's serial output goes through a pipe so that
          * its first byte can be reported as "booted". */
         int console_out, pipe_rd;
@@ -297,6 +303,14 @@ static int h_screenshot(void *o, const char *path, char *err, size_t n)
         return r;
 }
 
+/* Where the user of protocol's last ticket is kept. */
+static char **user_slot(struct app *a, const char *protocol)
+{
+        if (strcmp(protocol, "spice") == 0)
+                return &a->spice_user;
+        return strcmp(protocol, "rdp") == 0 ? &a->rdp_user : &a->web_user;
+}
+
 /* The password is never logged. */
 static int h_set_ticket(void *o, const char *protocol, const char *user, const char *password, unsigned expiry_s,
                         char *err, size_t n)
@@ -313,7 +327,7 @@ static int h_set_ticket(void *o, const char *protocol, const char *user, const c
         vm_leave(a);
 
         if (r == 0) {
-                char **slot = strcmp(protocol, "spice") == 0 ? &a->spice_user : &a->rdp_user;
+                char **slot = user_slot(a, protocol);
                 pthread_mutex_lock(&a->users_lock);
                 free(*slot);
                 *slot = strdup(user);
@@ -333,7 +347,7 @@ static void on_client(void *opaque, const char *protocol, bool connected, const 
         char *user, *detail;
 
         pthread_mutex_lock(&a->users_lock);
-        user = strcmp(protocol, "spice") == 0 ? a->spice_user : a->rdp_user;
+        user = *user_slot(a, protocol);
         user = g_uri_escape_string(user ? user : "", NULL, FALSE);
         pthread_mutex_unlock(&a->users_lock);
         detail = g_strdup_printf("protocol=%s user=%s address=%s", protocol, user ? user : "",
@@ -459,6 +473,8 @@ int main(int argc, char **argv)
                 { "log-level", required_argument, NULL, 'L' },
                 { "spice-port", required_argument, NULL, 'P' },
                 { "rdp-port", required_argument, NULL, 'Q' },
+                { "web-port", required_argument, NULL, 'W' },
+                { "web-origin", required_argument, NULL, 'O' },
                 { "display-listen", required_argument, NULL, 'D' },
                 { "tls-cert", required_argument, NULL, 'T' },
                 { "tls-key", required_argument, NULL, 'Y' },
@@ -577,6 +593,18 @@ int main(int argc, char **argv)
                         if (parse_port("--rdp-port", optarg, &ropt.rdp_port) < 0)
                                 return EXIT_USAGE;
                         break;
+                case 'W':
+                        if (parse_port("--web-port", optarg, &ropt.web_port) < 0)
+                                return EXIT_USAGE;
+                        break;
+                case 'O':
+                        if (strncmp(optarg, "https://", 8) != 0 || strchr(optarg + 8, '/')) {
+                                fprintf(stderr, "vdi-vm: --web-origin \"%s\" must be https://HOST[:PORT] "
+                                                "(an origin, no path)\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        ropt.web_origin = optarg;
+                        break;
                 case 'D':
                         ropt.listen = optarg;
                         break;
@@ -617,13 +645,14 @@ int main(int argc, char **argv)
                                 "asks the guest for)\n");
                 return EXIT_USAGE;
         }
-        if ((ropt.spice_port || ropt.rdp_port) && (!cfg.devices.fb_width || cfg.devices.no_input)) {
-                fprintf(stderr, "vdi-vm: --spice-port/--rdp-port need --framebuffer and the input devices "
+        if ((ropt.spice_port || ropt.rdp_port || ropt.web_port) && (!cfg.devices.fb_width || cfg.devices.no_input)) {
+                fprintf(stderr, "vdi-vm: --spice-port/--rdp-port/--web-port need --framebuffer and the input devices "
                                 "(drop --no-input)\n");
                 return EXIT_USAGE;
         }
-        if (ropt.spice_port && ropt.spice_port == ropt.rdp_port) {
-                fprintf(stderr, "vdi-vm: --spice-port and --rdp-port must differ\n");
+        if ((ropt.spice_port && (ropt.spice_port == ropt.rdp_port || ropt.spice_port == ropt.web_port)) ||
+            (ropt.rdp_port && ropt.rdp_port == ropt.web_port)) {
+                fprintf(stderr, "vdi-vm: --spice-port, --rdp-port and --web-port must differ\n");
                 return EXIT_USAGE;
         }
         if (console && strcmp(console, "none") == 0) {
@@ -668,7 +697,7 @@ int main(int argc, char **argv)
         app.vm = vm;
         app.cpus = cfg.ncpus;
         app.memory_mb = cfg.mem_mib;
-        if (ropt.spice_port || ropt.rdp_port) {
+        if (ropt.spice_port || ropt.rdp_port || ropt.web_port) {
                 char *msg = NULL;
                 ropt.client_event = on_client;
                 ropt.client_event_opaque = &app;

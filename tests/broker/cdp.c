@@ -144,13 +144,23 @@ const char *cdp_find_chromium(void)
 {
         static const char *const candidates[] = { "/usr/bin/chromium", "/usr/bin/chromium-browser" };
         const char *env = getenv("CHROMIUM");
+
         if (env && access(env, X_OK) == 0)
                 return env;
-        for (size_t i = 0; i < G_N_ELEMENTS(candidates); i++)
+        for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++)
                 if (access(candidates[i], X_OK) == 0)
                         return candidates[i];
-        printf("1..0 # SKIP chromium not installed (apt-get install chromium)\n");
-        exit(0);
+        return NULL;
+}
+
+const char *cdp_require_chromium(void)
+{
+        const char *c = cdp_find_chromium();
+        if (!c) {
+                printf("Bail out! chromium is not installed (scripts/install-deps installs it)\n");
+                exit(99);
+        }
+        return c;
 }
 
 void cdp_start(struct cdp *c, const char *chromium)

@@ -13,10 +13,13 @@ struct cdp {
         char *profile;
 };
 
-/* The chromium to run: $CHROMIUM when executable, else Debian's. Without
- * one the whole test program is a TAP skip: it prints "1..0 # SKIP" and
- * exits 0 (call it from a constructor, before check-main's main). */
+/* The chromium to drive: $CHROMIUM when executable, else Debian's
+ * /usr/bin/chromium or /usr/bin/chromium-browser; NULL when none is. */
 const char *cdp_find_chromium(void);
+/* The same, for tests that need it: without chromium the test program
+ * fails (exit 99, a hard error): scripts/install-deps installs it, and a
+ * browser test that skips would hide what it is there to check. */
+const char *cdp_require_chromium(void);
 /* Start chromium (headless, a throwaway profile) with one page attached. */
 void cdp_start(struct cdp *c, const char *chromium);
 void cdp_stop(struct cdp *c);

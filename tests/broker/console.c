@@ -562,5 +562,5 @@ static Suite *make_suite(void)
 
 __attribute__((constructor)) static void need_chromium(void)
 {
-        chromium = cdp_find_chromium();
+        chromium = cdp_require_chromium();
 }

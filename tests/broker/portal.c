@@ -104,5 +104,5 @@ static Suite *make_suite(void)
  * through a constructor, before check-main's main). */
 __attribute__((constructor)) static void need_chromium(void)
 {
-        chromium = cdp_find_chromium();
+        chromium = cdp_require_chromium();
 }

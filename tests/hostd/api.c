@@ -440,7 +440,7 @@ START_TEST(test_tickets_and_status)
         hostd_reply_clear(&r);
         r = call("POST", "/api/v1/vms/55/tickets", "{\"protocol\": \"vnc\", \"user\": \"alice\"}");
         ck_assert_int_eq(r.status, 400);
-        ck_assert_ptr_nonnull(strstr(jstr(r.json, "message"), "spice or rdp"));
+        ck_assert_ptr_nonnull(strstr(jstr(r.json, "message"), "spice, rdp or web"));
         hostd_reply_clear(&r);
         r = call("POST", "/api/v1/vms/55/tickets",
                  "{\"protocol\": \"rdp\", \"user\": \"alice\", \"expiry_s\": 999999}");

@@ -1,0 +1,45 @@
+/* Inside the web display server (server.c, session.c). */
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "protocols/display-server.h"
+#include "proto.h"
+#include "web-server.h"
+
+/* Where the WebSocket is served. */
+#define WEB_PATH "/ws"
+
+struct web_session;
+
+struct web_server {
+        struct display_server base; /* first: web_display_server_ops hands out &base */
+        struct web_server_config cfg; /* strings owned (cert and key not kept) */
+        struct display_source source;
+        GMainContext *ctx;
+        SoupServer *soup;
+        GSource *tick;
+        char *origin;
+        uint16_t port;
+        GPtrArray *sessions; /* struct web_session *, admitted or not; ctx thread */
+        unsigned pending;    /* sessions not yet admitted */
+        struct display_surface surface; /* at the last tick */
+        bool have_surface;
+        GMutex lock; /* what follows: other threads read and write it */
+        char *ticket, *ticket_user;
+        int64_t ticket_expires_us;
+        char *clipboard;
+        struct web_server_stats stats;
+};
+
+/* Check and use up the ticket; on success *user is the ticket's user
+ * (g_free). Constant-time comparison. */
+bool web_server_consume_ticket(struct web_server *s, const char *ticket, size_t len, char **user);
+
+/* A connection that arrived: it has hello_timeout_s to send its HELLO. */
+void web_session_new(struct web_server *s, SoupWebsocketConnection *conn, const char *peer,
+                     unsigned hello_timeout_s);
+/* Close (if open) and free one session; it leaves s->sessions. */
+void web_session_free(struct web_session *ss);
+/* The frame tick (a GSourceFunc; data is the server). */
+gboolean web_session_tick(gpointer data);

@@ -1,0 +1,17 @@
+# The web display server on the synthetic framebuffer: headless Chromium
+# (WebCodecs and the tile fallback) and libsoup's WebSocket client.
+check_PROGRAMS += tests/web/web
+TESTS += tests/web/web tests/fuzz/web-proto.sh tests/web/vdi-vm.sh
+EXTRA_DIST += tests/fuzz/web-proto.sh tests/web/vdi-vm.sh
+tests_web_web_SOURCES = tests/web/web.c tests/broker/cdp.c tests/broker/cdp.h \
+	protocols/lsan.c protocols/lsan-unwind.c
+tests_web_web_CPPFLAGS = $(TEST_CPPFLAGS) $(SOUP_CFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) \
+	-DPORTAL_SRC_DIR='"$(abs_top_srcdir)/broker/portal"'
+tests_web_web_LDADD = $(WEB_SERVER_LIBS) $(TESTSRC_LIB) $(JANSSON_LIBS) $(TEST_LIBS) -lm
+CLEANFILES += tests/web/web-h264.png tests/web/web-tiles.png tests/web/web-refused.png
+
+# A stand-alone server for trying the browser client by hand.
+check_PROGRAMS += tests/web/serve
+tests_web_serve_SOURCES = tests/web/serve.c protocols/lsan.c protocols/lsan-unwind.c
+tests_web_serve_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) -DPORTAL_SRC_DIR='"$(abs_top_srcdir)/broker/portal"'
+tests_web_serve_LDADD = $(WEB_SERVER_LIBS) $(TESTSRC_LIB)
