@@ -323,13 +323,23 @@ static void handle(struct web_session *ss, const struct web_in_msg *m)
         case WEB_IN_WHEEL:
                 src->ops->input_wheel(src->opaque, m->u.wheel);
                 break;
-        case WEB_IN_RESIZE:
-                /* display.h cannot change the guest's mode yet: the client
-                 * scales the picture to its window meanwhile. */
+        case WEB_IN_RESIZE: {
+                /* The tab's size, made a layout a guest takes (even width,
+                 * 200..8192); the client scales the picture until the new
+                 * mode arrives, and keeps scaling when it never does (VESA). */
+                struct display_head h = {
+                        0, 0, CLAMP(m->u.resize.width & ~1u, DISPLAY_HEAD_MIN, DISPLAY_HEAD_MAX),
+                        CLAMP((uint32_t)m->u.resize.height, DISPLAY_HEAD_MIN, DISPLAY_HEAD_MAX)
+                };
+                char why[160];
+                int r = display_layout_check(&h, 1, why, sizeof(why));
+                if (r == 0)
+                        r = src->ops->request_layout ? src->ops->request_layout(src->opaque, &h, 1) : -ENOTSUP;
                 count(s, &s->stats.resize_requests);
-                log_debug("web_resize_request", "peer=%s width=%u height=%u", ss->peer,
-                          m->u.resize.width, m->u.resize.height);
+                log_debug("web_resize_request", "peer=%s width=%u height=%u result=%s", ss->peer, h.width,
+                          h.height, r == 0 ? "asked" : g_strerror(-r));
                 return;
+        }
         case WEB_IN_CLIPBOARD:
                 g_mutex_lock(&s->lock);
                 g_free(s->clipboard);
