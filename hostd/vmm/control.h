@@ -63,10 +63,10 @@ struct control_handler {
         /* protocol is "spice" or "rdp"; the password must not be logged. */
         int (*set_ticket)(void *opaque, const char *protocol, const char *user, const char *password,
                           unsigned expiry_s, char *err, size_t errlen);
-        /* Optional ("snapshot"): save the VM into the new directory dir. */
-        int (*snapshot)(void *opaque, const char *dir, struct control_snapshot *out, char *err, size_t errlen);
         /* Optional ("damage"): up to max rects, count or negative errno. */
         int (*damage)(void *opaque, struct display_rect *rects, size_t max);
+        /* Optional ("snapshot"): save the VM into the new directory dir. */
+        int (*snapshot)(void *opaque, const char *dir, struct control_snapshot *out, char *err, size_t errlen);
 };
 
 struct control;

@@ -109,3 +109,13 @@ hostd_vmm_libvmm_a_SOURCES += \
 	hostd/vmm/state/cpu.c hostd/vmm/state/cpu.h \
 	hostd/vmm/state/snapshot.c hostd/vmm/state/snapshot.h
 EXTRA_DIST += hostd/vmm/SNAPSHOT.md
+
+# libFuzzer target: snapshot state files and the device state loaders.
+FUZZ_TARGETS += tests/fuzz/snapshot-fuzz
+EXTRA_DIST += tests/fuzz/snapshot.c
+SNAPSHOT_FUZZ_SRC = $(top_srcdir)/hostd/vmm/state/format.c $(top_srcdir)/hostd/vmm/state/cpu.c \
+	$(top_srcdir)/hostd/vmm/x86/cpuid.c $(top_srcdir)/hostd/vmm/err.c $(top_srcdir)/hostd/vmm/hw/uart.c \
+	$(top_srcdir)/hostd/vmm/hw/serial.c $(top_srcdir)/hostd/vmm/hw/power.c $(top_srcdir)/hostd/vmm/hw/pci.c
+tests/fuzz/snapshot-fuzz: $(top_srcdir)/tests/fuzz/snapshot.c $(SNAPSHOT_FUZZ_SRC) $(top_srcdir)/hostd/vmm/state/state.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/snapshot.c \
+		$(SNAPSHOT_FUZZ_SRC) $(ZLIB_LIBS) -lpthread

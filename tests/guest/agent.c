@@ -354,6 +354,42 @@ static int agent_act_sleep(void)
 	return RB_POWER_OFF;
 }
 
+/* Snapshot tests (tests/vmm/snapshot-lab.sh): "AGENT count N" about five
+ * times a second, forever; a console input line "ping WORD" is answered
+ * with "AGENT pong WORD", so a restored guest shows that its clock, its
+ * timer interrupts and its serial input all work. */
+static int agent_act_counter(void)
+{
+	unsigned long n = 0;
+	char line[128];
+	size_t len = 0;
+
+	for (;;) {
+		struct pollfd p = { .fd = 0, .events = POLLIN };
+
+		agent_report("count", "%lu", n++);
+		if (poll(&p, 1, 200) > 0) {
+			ssize_t r = read(0, line + len, sizeof(line) - 1 - len);
+			if (r <= 0) {
+				usleep(200000);
+				continue;
+			}
+			len += (size_t)r;
+			line[len] = '\0';
+			for (char *nl; (nl = strchr(line, '\n'));) {
+				*nl = '\0';
+				if (strncmp(line, "ping ", 5) == 0)
+					agent_report("pong", "%s", line + 5);
+				len -= (size_t)(nl + 1 - line);
+				memmove(line, nl + 1, len + 1);
+			}
+			if (len == sizeof(line) - 1)
+				len = 0;
+		}
+	}
+	return RB_POWER_OFF;
+}
+
 /* ----------------------------------------------------- device tests -- */
 
 #define AGENT_DISK_OFFSET  (1024 * 1024)
@@ -996,6 +1032,7 @@ static const struct agent_action agent_actions[] = {
 	{ .name = "reboot", .run = agent_act_reboot },
 	{ .name = "shell", .run = agent_act_shell },
 	{ .name = "sleep", .run = agent_act_sleep },
+	{ .name = "counter", .run = agent_act_counter },
 	{ .name = "devtest", .run = agent_act_devtest },
 	{ .name = "diskbench", .run = agent_act_diskbench },
 	{ .name = "desktop", .run = agent_act_desktop },
@@ -1043,7 +1080,7 @@ int main(void)
 	agent_param("agent.action", name, sizeof(name));
 	action = agent_find_action(name);
 	if (!action) {
-		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, devtest, diskbench, nettest or desktop)", name);
+		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, counter, devtest, diskbench, nettest or desktop)", name);
 		action = agent_find_action("poweroff");
 	}
 	agent_report("action", "name=%s", action->name);

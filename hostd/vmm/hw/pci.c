@@ -285,7 +285,7 @@ static int pci_load(void *dev, struct state_reader *r, struct vm_err *err)
                 struct pci_device *d = bus->dev[slot];
                 if (!d)
                         continue;
-                if (state_get_u8(r) != slot) {
+                if (r->off >= r->len || state_get_u8(r) != slot) {
                         state_reader_fail(r, "the snapshot's PCI devices differ from this VM's at slot %u", slot);
                         break;
                 }
@@ -296,6 +296,8 @@ static int pci_load(void *dev, struct state_reader *r, struct vm_err *err)
                                                   "snapshot, 0x%02x in this VM (another device or version)",
                                                   slot, i, cfg[slot][i], d->cfg[i]);
         }
+        if (state_reader_ok(r) && r->off < r->len)
+                state_reader_fail(r, "the snapshot has PCI devices this VM lacks (slot %u)", r->p[r->off]);
         ret = state_reader_done(r, err);
         if (ret == 0) {
                 bus->config_addr = addr & 0x80fffffcu;

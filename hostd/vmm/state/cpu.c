@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 
 #include "alloc.h"
+#include "cpuid.h"
 
 #define CPUID_MAX_ENTRIES 256
 #define MSR_MAX 1024
@@ -211,6 +212,15 @@ static int blob_parse(const struct state_section *s, struct cpu_blob *b, struct 
         return state_reader_done(&r, err);
 }
 
+int cpu_state_validate(const struct state_section *s, struct vm_err *err)
+{
+        struct cpu_blob b;
+        int r = blob_parse(s, &b, err);
+
+        blob_free(&b);
+        return r;
+}
+
 /* The feature registers whose bits a guest may rely on. */
 static const struct {
         uint32_t function, index;
@@ -229,33 +239,41 @@ static const struct kvm_cpuid_entry2 *find_leaf(const struct kvm_cpuid_entry2 *e
         return NULL;
 }
 
-int cpu_state_check_cpuid(const struct kvm *k, const struct state_section *s, struct vm_err *err)
+int cpu_state_check_cpuid(const struct kvm *k, unsigned id, unsigned ncpus, const struct state_section *s,
+                          struct vm_err *err)
 {
+        const struct kvm_cpuid2 *sup = k->cpuid;
+        size_t sz = sizeof(*sup) + (size_t)sup->nent * sizeof(sup->entries[0]);
+        struct cpuid_opts o = { .apic_id = id, .ncpus = ncpus, .tsc_deadline = k->tsc_deadline };
+        _cleanup_free_ struct kvm_cpuid2 *host = malloc(sz);
         struct cpu_blob b;
-        int r = blob_parse(s, &b, err);
+        int r;
 
+        if (!host)
+                return vm_err_set(err, -ENOMEM, "out of memory");
+        /* What this host would give the same vCPU of the same machine. */
+        memcpy(host, sup, sz);
+        cpuid_patch(host->entries, host->nent, &o);
+        r = blob_parse(s, &b, err);
         for (size_t i = 0; r == 0 && i < ARRAY_SIZE(feature_leaves); i++) {
                 const struct kvm_cpuid_entry2 *want = find_leaf(b.cpuid->entries, b.cpuid->nent,
                                                                 feature_leaves[i].function, feature_leaves[i].index);
-                const struct kvm_cpuid_entry2 *have = find_leaf(k->cpuid->entries, k->cpuid->nent,
+                const struct kvm_cpuid_entry2 *have = find_leaf(host->entries, host->nent,
                                                                 feature_leaves[i].function, feature_leaves[i].index);
-                static const char regname[4][4] = { "ebx", "ecx", "edx", "eax" };
-                uint32_t w[4], h[4];
+                static const char regname[3][4] = { "ebx", "ecx", "edx" };
+                uint32_t w[3], h[3];
 
                 if (!want)
                         continue;
-                w[0] = want->ebx, w[1] = want->ecx, w[2] = want->edx, w[3] = 0;
+                w[0] = want->ebx, w[1] = want->ecx, w[2] = want->edx;
                 h[0] = have ? have->ebx : 0, h[1] = have ? have->ecx : 0, h[2] = have ? have->edx : 0;
                 if (feature_leaves[i].function == 0x1) {
-                        /* ebx is APIC id and counts; ecx bit 27 OSXSAVE mirrors CR4 */
-                        w[0] = h[0] = 0;
-                        w[1] &= ~(1u << 27);
-                        /* the hypervisor bit and x2APIC/TSC-deadline are ours to give */
+                        w[0] = h[0] = 0;         /* ebx: APIC id and counts */
+                        w[1] &= ~(1u << 27);     /* OSXSAVE mirrors the guest's CR4 */
                 }
-                if (feature_leaves[i].function == 0x80000008 || feature_leaves[i].function == 0x80000007) {
-                        w[1] = h[1] = 0; /* core counts, not features */
-                }
-                for (int reg = 0; reg < 3; reg++) {
+                if (feature_leaves[i].function == 0x80000008 || feature_leaves[i].function == 0x80000007)
+                        w[1] = h[1] = 0;         /* ecx: core counts, not features */
+                for (int reg = 0; reg < 3 && r == 0; reg++) {
                         uint32_t missing = w[reg] & ~h[reg];
                         if (missing)
                                 r = vm_err_set(err, -ENOTSUP,

@@ -21,9 +21,15 @@ int cpu_state_save(const struct kvm *k, int vcpu_fd, unsigned id, struct state_w
  * 0 or negative errno with err naming the vCPU and the step. */
 int cpu_state_load(int vcpu_fd, unsigned id, const struct state_section *s, struct vm_err *err);
 
-/* Check a saved vCPU's CPUID against what this host's KVM offers: every
- * feature bit the snapshot's guest saw must be supported here. */
-int cpu_state_check_cpuid(const struct kvm *k, const struct state_section *s, struct vm_err *err);
+/* Parse a vcpu.N section without applying it (no KVM needed). 0 or
+ * -EINVAL/-ENOMEM with err naming the section and the problem. */
+int cpu_state_validate(const struct state_section *s, struct vm_err *err);
+
+/* Check a saved vCPU's CPUID against what this host's KVM would give vCPU
+ * id of an ncpus machine: every feature bit the snapshot's guest saw must
+ * be offered here. 0 or -ENOTSUP naming the leaf, register and bits. */
+int cpu_state_check_cpuid(const struct kvm *k, unsigned id, unsigned ncpus, const struct state_section *s,
+                          struct vm_err *err);
 
 /* The in-kernel PIC/IOAPIC, PIT and KVM clock: one section each. */
 int vm_kvm_state_save(int vm_fd, struct state_writer *w, struct vm_err *err);

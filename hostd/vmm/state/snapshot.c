@@ -329,11 +329,15 @@ int snapshot_open(const char *dir, struct snapshot_in **out, struct vm_err *err)
         for (unsigned i = 0; i < s->ncpus; i++) {
                 char name[STATE_NAME_MAX + 1];
                 snprintf(name, sizeof(name), "vcpu.%u", i);
-                if (!state_find(&s->f, name)) {
+                const struct state_section *sec = state_find(&s->f, name);
+                if (!sec) {
                         ret = vm_err_set(err, -EINVAL, "snapshot %s has no \"%s\" section (incomplete snapshot)", dir,
                                          name);
                         goto fail;
                 }
+                ret = cpu_state_validate(sec, err);
+                if (ret < 0)
+                        goto fail;
         }
         *out = s;
         return 0;
@@ -396,7 +400,7 @@ int snapshot_check_vm(struct snapshot_in *s, struct vm *vm, struct vm_err *err)
         for (unsigned i = 0; i < s->ncpus; i++) {
                 char name[STATE_NAME_MAX + 1];
                 snprintf(name, sizeof(name), "vcpu.%u", i);
-                ret = cpu_state_check_cpuid(&vm->kvm, state_find(&s->f, name), err);
+                ret = cpu_state_check_cpuid(&vm->kvm, i, s->ncpus, state_find(&s->f, name), err);
                 if (ret < 0)
                         return ret;
         }
