@@ -85,7 +85,7 @@ tests_vmm_virtio_gpu_LDADD = $(VMM_TEST_LDADD)
 # Snapshots (issue 20): the state format without KVM, a fuzzer for its
 # parser, and snapshot/restore of a counting guest in the lab.
 TESTS += tests/vmm/snapshot.sh
-EXTRA_DIST += tests/vmm/snapshot.sh tests/vmm/snapshot-lab.py
+EXTRA_DIST += tests/vmm/snapshot.sh tests/vmm/snapshot-lab.py tests/vmm/labtap.py
 CLEANFILES += tests/vmm/snapshot-initrd.gz
 tests/vmm/snapshot.log: hostd/vdi-vm tests/guest/agent
 check_PROGRAMS += tests/vmm/state

@@ -25,22 +25,12 @@ import tempfile
 import time
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from labtap import check, finish  # noqa: E402
+
 vm, kernel, initrd, out = sys.argv[1:5]
 LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
-n = 0
-fails = 0
 procs = []
-
-
-def check(desc, cond, detail=""):
-    global n, fails
-    n += 1
-    if cond:
-        print(f"ok {n} - {desc}", flush=True)
-    else:
-        fails += 1
-        print(f"not ok {n} - {desc}" + (f": {detail}" if detail else ""), flush=True)
-    return cond
 
 
 def text(path):
@@ -126,8 +116,7 @@ booted = wait_for(lambda: len(counts(f"{out}/a.console")) >= 10, a)
 check("A: the guest boots and counts", booted, text(f"{out}/a.log")[-500:])
 if not booted:
     a.kill()
-    print(f"1..{n}")
-    sys.exit(1)
+    finish()
 t0 = time.time()
 rep = ask(sock_a, {"id": 1, "cmd": "snapshot", "dir": snap1})
 snap_s = time.time() - t0
@@ -283,5 +272,4 @@ for p in procs:
     if p.poll() is None:
         p.kill()
 shutil.rmtree(work, ignore_errors=True)
-print(f"1..{n}")
-sys.exit(1 if fails else 0)
+finish()

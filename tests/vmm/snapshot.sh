@@ -26,39 +26,15 @@ printf 'not a snapshot at all, just text\n' >"$tmp/state"
 expect "--restore of a text file" 1 "not a vdi-vm state file (bad magic)" -- --restore "$tmp"
 
 # --- a counting guest snapshotted and restored (needs /dev/kvm) ---
-py=$(command -v /usr/bin/python3 || command -v python3)
-if [ -z "$py" ]; then
-    echo "# python3 missing: lab checks skipped"
-    echo "1..$n"
-    [ "$fails" -eq 0 ] && exit 77
-    exit 1
-fi
-initrd=$build/tests/vmm/snapshot-initrd.gz
-agent_opt=
-[ -x "$build/tests/guest/agent" ] && agent_opt="--agent $build/tests/guest/agent"
-# shellcheck disable=SC2086 # optional pair of words
-if ! "$src/tests/guest/build-initrd" $agent_opt "$initrd" >"$tmp/initrd.log" 2>&1; then
-    bad "build the test initramfs"
-    sed 's/^/#   /' "$tmp/initrd.log"
-else
+vmm_python
+if vmm_lab_initrd snapshot; then
     LAB_OPTS=${LAB_OPTS:---timeout 900}
     export LAB_OPTS
     start=$(date +%s)
     "$src/tests/lab/needs-kvm" "$py" "$src/tests/vmm/snapshot-lab.py" "$vm" "$kernel" "$initrd" "$tmp"
     rc=$?
     echo "# lab run took $(($(date +%s) - start)) s"
-    case $rc in
-    0) ok "snapshot and restore in the KVM lab" ;;
-    125)
-        if [ "${VMM_REQUIRE_KVM:-1}" = 1 ]; then
-            bad "the KVM lab could not run (status 125)"
-        else
-            echo "# the KVM lab could not run (status 125): snapshot checks skipped"
-            [ "$fails" -gt 0 ] || { echo "1..$n"; exit 77; }
-        fi
-        ;;
-    *) bad "snapshot and restore in the KVM lab (status $rc; outputs kept in $tmp)" ;;
-    esac
+    vmm_lab_status "$rc" "snapshot and restore"
 fi
 
 echo "1..$n"

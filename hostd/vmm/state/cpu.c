@@ -357,16 +357,6 @@ int vm_kvm_state_save(int vm_fd, struct state_writer *w, struct vm_err *err)
         return 0;
 }
 
-static int need(const struct state_file *f, const char *name, struct state_reader *r, struct vm_err *err)
-{
-        const struct state_section *s = state_find(f, name);
-
-        if (!s)
-                return vm_err_set(err, -EINVAL, "snapshot has no \"%s\" section (incomplete snapshot)", name);
-        state_reader_init(r, s);
-        return 0;
-}
-
 int vm_kvm_state_load(int vm_fd, const struct state_file *f, struct vm_err *err)
 {
         struct kvm_irqchip chip[3];
@@ -375,7 +365,7 @@ int vm_kvm_state_load(int vm_fd, const struct state_file *f, struct vm_err *err)
         struct state_reader r;
         int ret;
 
-        if ((ret = need(f, "irqchip", &r, err)) < 0)
+        if ((ret = state_section_reader(f, "irqchip", &r, err)) < 0)
                 return ret;
         for (unsigned i = 0; i < 3; i++) {
                 get_raw(&r, &chip[i], sizeof(chip[i]), "irqchip");
@@ -384,12 +374,12 @@ int vm_kvm_state_load(int vm_fd, const struct state_file *f, struct vm_err *err)
         }
         if ((ret = state_reader_done(&r, err)) < 0)
                 return ret;
-        if ((ret = need(f, "pit", &r, err)) < 0)
+        if ((ret = state_section_reader(f, "pit", &r, err)) < 0)
                 return ret;
         get_raw(&r, &pit, sizeof(pit), "PIT");
         if ((ret = state_reader_done(&r, err)) < 0)
                 return ret;
-        if ((ret = need(f, "clock", &r, err)) < 0)
+        if ((ret = state_section_reader(f, "clock", &r, err)) < 0)
                 return ret;
         memset(&clock, 0, sizeof(clock));
         clock.clock = state_get_u64(&r);

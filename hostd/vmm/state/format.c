@@ -2,6 +2,7 @@
 
 #include "state.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,19 +28,32 @@ uint32_t state_crc(uint32_t crc, const void *p, size_t n)
         return crc;
 }
 
-static void le_put(uint8_t *p, uint64_t v, unsigned n)
+static void put32(uint8_t *p, uint32_t v)
 {
-        for (unsigned i = 0; i < n; i++)
-                p[i] = (uint8_t)(v >> (8 * i));
+        v = htole32(v);
+        memcpy(p, &v, 4);
 }
 
-static uint64_t le_get(const uint8_t *p, unsigned n)
+static void put64(uint8_t *p, uint64_t v)
 {
-        uint64_t v = 0;
+        v = htole64(v);
+        memcpy(p, &v, 8);
+}
 
-        for (unsigned i = 0; i < n; i++)
-                v |= (uint64_t)p[i] << (8 * i);
-        return v;
+static uint32_t get32(const uint8_t *p)
+{
+        uint32_t v;
+
+        memcpy(&v, p, 4);
+        return le32toh(v);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+        uint64_t v;
+
+        memcpy(&v, p, 8);
+        return le64toh(v);
 }
 
 static bool name_ok(const char *name, size_t n)
@@ -116,17 +130,28 @@ void state_put_bytes(struct state_writer *w, const void *p, size_t n)
                 memcpy(d, p, n);
 }
 
-#define PUT(bits)                                                                \
-        void state_put_u##bits(struct state_writer *w, uint##bits##_t v)         \
-        {                                                                        \
-                uint8_t *d = reserve(w, bits / 8);                               \
-                if (d)                                                           \
-                        le_put(d, v, bits / 8);                                  \
-        }
-PUT(8)
-PUT(16)
-PUT(32)
-PUT(64)
+void state_put_u8(struct state_writer *w, uint8_t v)
+{
+        state_put_bytes(w, &v, 1);
+}
+
+void state_put_u16(struct state_writer *w, uint16_t v)
+{
+        v = htole16(v);
+        state_put_bytes(w, &v, 2);
+}
+
+void state_put_u32(struct state_writer *w, uint32_t v)
+{
+        v = htole32(v);
+        state_put_bytes(w, &v, 4);
+}
+
+void state_put_u64(struct state_writer *w, uint64_t v)
+{
+        v = htole64(v);
+        state_put_bytes(w, &v, 8);
+}
 
 void state_end(struct state_writer *w)
 {
@@ -141,9 +166,9 @@ void state_end(struct state_writer *w)
         if (!w->oom) {
                 h = w->buf + w->sec_start;
                 payload = w->len - w->sec_start - STATE_SECTION_HEADER_SIZE;
-                le_put(h + 32, payload, 8);
-                le_put(h + 40, state_crc(0, h + STATE_SECTION_HEADER_SIZE, payload), 4);
-                le_put(h + 44, state_crc(0, h, 44), 4);
+                put64(h + 32, payload);
+                put32(h + 40, state_crc(0, h + STATE_SECTION_HEADER_SIZE, payload));
+                put32(h + 44, state_crc(0, h, 44));
         }
         w->sec_start = SIZE_MAX;
         w->nsec++;
@@ -161,11 +186,11 @@ int state_writer_finish(struct state_writer *w, uint8_t **out, size_t *len)
                 return -EFBIG;
         h = w->buf;
         memcpy(h, STATE_MAGIC, 8);
-        le_put(h + 8, STATE_VERSION, 4);
-        le_put(h + 12, 0, 4);
-        le_put(h + 16, w->nsec, 8);
-        le_put(h + 24, 0, 4);
-        le_put(h + 28, state_crc(0, h, 28), 4);
+        put32(h + 8, STATE_VERSION);
+        put32(h + 12, 0);
+        put64(h + 16, w->nsec);
+        put32(h + 24, 0);
+        put32(h + 28, state_crc(0, h, 28));
         *out = w->buf;
         *len = w->len;
         w->buf = NULL;
@@ -195,16 +220,16 @@ int state_file_parse(const uint8_t *buf, size_t len, struct state_file *f, struc
                                   STATE_HEADER_SIZE);
         if (memcmp(buf, STATE_MAGIC, 8) != 0)
                 return vm_err_set(err, -EINVAL, "not a vdi-vm state file (bad magic)");
-        if (le_get(buf + 28, 4) != state_crc(0, buf, 28))
+        if (get32(buf + 28) != state_crc(0, buf, 28))
                 return vm_err_set(err, -EBADMSG, "state file header checksum mismatch (corrupt file)");
-        version = (uint32_t)le_get(buf + 8, 4);
+        version = (uint32_t)get32(buf + 8);
         if (version != STATE_VERSION)
                 return vm_err_set(err, -EPROTONOSUPPORT,
                                   "state file format version %u is not supported (this vdi-vm reads version %d)",
                                   version, STATE_VERSION);
-        if (le_get(buf + 12, 4) != 0 || le_get(buf + 24, 4) != 0)
+        if (get32(buf + 12) != 0 || get32(buf + 24) != 0)
                 return vm_err_set(err, -EINVAL, "state file header has unknown flags");
-        nsec = le_get(buf + 16, 8);
+        nsec = get64(buf + 16);
         if (nsec == 0 || nsec > STATE_MAX_SECTIONS)
                 return vm_err_set(err, -EINVAL, "state file claims %llu sections (1..%d allowed)",
                                   (unsigned long long)nsec, STATE_MAX_SECTIONS);
@@ -222,7 +247,7 @@ int state_file_parse(const uint8_t *buf, size_t len, struct state_file *f, struc
                                    (unsigned long long)nsec);
                         goto fail;
                 }
-                if (le_get(h + 44, 4) != state_crc(0, h, 44)) {
+                if (get32(h + 44) != state_crc(0, h, 44)) {
                         r = vm_err_set(err, -EBADMSG, "state file: header checksum mismatch in section %u (corrupt file)",
                                    i + 1);
                         goto fail;
@@ -243,14 +268,14 @@ int state_file_parse(const uint8_t *buf, size_t len, struct state_file *f, struc
                                 r = vm_err_set(err, -EINVAL, "state file: section \"%s\" appears twice", sec[i].name);
                                 goto fail;
                         }
-                plen = le_get(h + 32, 8);
+                plen = get64(h + 32);
                 off += STATE_SECTION_HEADER_SIZE;
                 if (plen > len - off) {
                         r = vm_err_set(err, -EINVAL, "state file truncated: section \"%s\" needs %llu bytes, %zu left",
                                    sec[i].name, (unsigned long long)plen, len - off);
                         goto fail;
                 }
-                if (le_get(h + 40, 4) != state_crc(0, buf + off, (size_t)plen)) {
+                if (get32(h + 40) != state_crc(0, buf + off, (size_t)plen)) {
                         r = vm_err_set(err, -EBADMSG, "state file: checksum mismatch in section \"%s\" (corrupt file)",
                                    sec[i].name);
                         goto fail;
@@ -285,6 +310,16 @@ const struct state_section *state_find(const struct state_file *f, const char *n
                 if (strcmp(f->sec[i].name, name) == 0)
                         return &f->sec[i];
         return NULL;
+}
+
+int state_section_reader(const struct state_file *f, const char *name, struct state_reader *r, struct vm_err *err)
+{
+        const struct state_section *s = state_find(f, name);
+
+        if (!s)
+                return vm_err_set(err, -EINVAL, "snapshot has no \"%s\" section (incomplete snapshot)", name);
+        state_reader_init(r, s);
+        return 0;
 }
 
 void state_reader_init(struct state_reader *r, const struct state_section *s)
@@ -322,17 +357,37 @@ void state_get_bytes(struct state_reader *r, void *p, size_t n)
         r->off += n;
 }
 
-#define GET(bits)                                                        \
-        uint##bits##_t state_get_u##bits(struct state_reader *r)         \
-        {                                                                \
-                uint8_t b[bits / 8];                                     \
-                state_get_bytes(r, b, sizeof(b));                        \
-                return (uint##bits##_t)le_get(b, bits / 8);              \
-        }
-GET(8)
-GET(16)
-GET(32)
-GET(64)
+uint8_t state_get_u8(struct state_reader *r)
+{
+        uint8_t v;
+
+        state_get_bytes(r, &v, 1);
+        return v;
+}
+
+uint16_t state_get_u16(struct state_reader *r)
+{
+        uint16_t v;
+
+        state_get_bytes(r, &v, 2);
+        return le16toh(v);
+}
+
+uint32_t state_get_u32(struct state_reader *r)
+{
+        uint32_t v;
+
+        state_get_bytes(r, &v, 4);
+        return le32toh(v);
+}
+
+uint64_t state_get_u64(struct state_reader *r)
+{
+        uint64_t v;
+
+        state_get_bytes(r, &v, 8);
+        return le64toh(v);
+}
 
 int state_reader_done(struct state_reader *r, struct vm_err *err)
 {

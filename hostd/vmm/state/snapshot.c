@@ -271,16 +271,6 @@ static int read_state_file(int dirfd, const char *dir, uint8_t **out, size_t *le
         return 0;
 }
 
-static int section_reader(const struct state_file *f, const char *name, struct state_reader *r, struct vm_err *err)
-{
-        const struct state_section *s = state_find(f, name);
-
-        if (!s)
-                return vm_err_set(err, -EINVAL, "snapshot has no \"%s\" section (incomplete snapshot)", name);
-        state_reader_init(r, s);
-        return 0;
-}
-
 int snapshot_open(const char *dir, struct snapshot_in **out, struct vm_err *err)
 {
         struct snapshot_in *s = calloc(1, sizeof(*s));
@@ -303,7 +293,7 @@ int snapshot_open(const char *dir, struct snapshot_in **out, struct vm_err *err)
                 vm_err_set(err, ret, "snapshot %s: %s", dir, e2.msg);
                 goto fail;
         }
-        ret = section_reader(&s->f, "machine", &r, err);
+        ret = state_section_reader(&s->f, "machine", &r, err);
         if (ret < 0)
                 goto fail;
         s->ncpus = state_get_u32(&r);
@@ -315,7 +305,7 @@ int snapshot_open(const char *dir, struct snapshot_in **out, struct vm_err *err)
                 state_reader_fail(&r, "memory size %llu out of range", (unsigned long long)s->mem_size);
         if ((ret = state_reader_done(&r, err)) < 0)
                 goto fail;
-        ret = section_reader(&s->f, "ram", &r, err);
+        ret = state_section_reader(&s->f, "ram", &r, err);
         if (ret < 0)
                 goto fail;
         s->ram.size = state_get_u64(&r);
@@ -367,7 +357,7 @@ int snapshot_check_vm(struct snapshot_in *s, struct vm *vm, struct vm_err *err)
 
         if (why)
                 return vm_err_set(err, -ENOTSUP, "cannot restore into this VM: %s has no snapshot support yet", why);
-        ret = section_reader(&s->f, "devices", &r, err);
+        ret = state_section_reader(&s->f, "devices", &r, err);
         if (ret < 0)
                 return ret;
         saved = state_get_u32(&r);

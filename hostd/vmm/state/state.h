@@ -87,6 +87,9 @@ uint16_t state_get_u16(struct state_reader *r);
 uint32_t state_get_u32(struct state_reader *r);
 uint64_t state_get_u64(struct state_reader *r);
 void state_get_bytes(struct state_reader *r, void *p, size_t n);
+/* A reader on section name of f; -EINVAL ("incomplete snapshot") when
+ * f has no such section. */
+int state_section_reader(const struct state_file *f, const char *name, struct state_reader *r, struct vm_err *err);
 /* Mark the section bad (first call wins); returns false for && chains. */
 bool state_reader_fail(struct state_reader *r, const char *fmt, ...) _printf_(2, 3);
 static inline bool state_reader_ok(const struct state_reader *r) { return !r->why[0]; }
