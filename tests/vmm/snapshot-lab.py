@@ -3,11 +3,13 @@
 checks that need /dev/kvm (run by tests/vmm/snapshot.sh through
 tests/lab/needs-kvm, all in one lab boot):
 
-- a 2-vCPU guest running the agent's "counter" action is snapshotted
-  through the control socket while it counts;
+- a 2-vCPU guest with a virtio disk, keyboard and tablet, running the
+  agent's "counter" action, is snapshotted through the control socket
+  while it counts;
 - a new vdi-vm --restore of that snapshot boots no kernel, continues the
-  count from where the snapshot froze it, and answers "ping" on its serial
-  input; it is snapshotted in turn and that snapshot restores too;
+  count from where the snapshot froze it, answers "ping" on its serial
+  input and sees a key typed on its virtio keyboard; it is snapshotted in
+  turn and that snapshot restores too;
 - damaged copies of the snapshot (state file bit flip, truncation, another
   format version, CPU features this host lacks, a missing or corrupt RAM
   file) are refused with their message before any vCPU runs, and so is a
@@ -109,14 +111,18 @@ snap1 = f"{work}/snap1"
 snap2 = f"{work}/snap2"
 
 # ---- A: boot, count, snapshot ----
+disk = f"{out}/disk.raw"
+os.truncate(os.open(disk, os.O_CREAT | os.O_WRONLY, 0o600), 16 << 20)
+DEVICES = ["--disk", f"{disk},format=raw", "--framebuffer", "640x480"]  # and the keyboard and tablet
 sock_a = f"{work}/a.sock"
-a = start("a", ["--kernel", kernel, "--initrd", initrd, "--cpus", "2", "--memory", "128", "--no-input",
-                "--cmdline", "console=ttyS0 quiet agent.action=counter", "--control", sock_a])
-booted = wait_for(lambda: len(counts(f"{out}/a.console")) >= 10, a)
+a = start("a", ["--kernel", kernel, "--initrd", initrd, "--cpus", "2", "--memory", "128",
+                "--cmdline", "console=ttyS0 quiet agent.action=counter", "--control", sock_a] + DEVICES)
+booted = wait_for(lambda: len(counts(f"{out}/a.console")) >= 10 and "AGENT fb-drawn" in text(f"{out}/a.console"), a)
 check("A: the guest boots and counts", booted, text(f"{out}/a.log")[-500:])
 if not booted:
     a.kill()
     finish()
+ask(sock_a, {"id": 9, "cmd": "screenshot", "path": f"{work}/a.ppm"})
 t0 = time.time()
 rep = ask(sock_a, {"id": 1, "cmd": "snapshot", "dir": snap1})
 snap_s = time.time() - t0
@@ -127,7 +133,10 @@ check("A: snapshot directory holds state and ram", os.path.isfile(f"{snap1}/stat
 if os.path.isfile(f"{snap1}/ram"):
     st = os.stat(f"{snap1}/ram")
     print(f"# ram file: {st.st_size >> 20} MiB, {st.st_blocks * 512 >> 20} MiB allocated", flush=True)
-    check("A: the RAM file is sparse", st.st_blocks * 512 < st.st_size // 2)
+    pages = (rep or {}).get("ram_pages", 0)
+    check("A: the RAM file is sparse: only the non-zero pages take space",
+          st.st_blocks * 512 <= pages * 4096 + (1 << 20) and pages * 4096 < st.st_size,
+          f"{st.st_blocks * 512} bytes allocated for {pages} pages")
 rep = ask(sock_a, {"id": 2, "cmd": "snapshot", "dir": snap1})
 check("A: a snapshot over an existing directory is refused",
       rep and not rep.get("ok") and "already exists" in rep.get("error", ""), str(rep))
@@ -142,7 +151,7 @@ a_counts = set(counts(f"{out}/a.console"))
 # ---- B: restore, count on, answer ----
 sock_b = f"{work}/b.sock"
 t0 = time.time()
-b = start("b", ["--restore", snap1, "--no-input", "--control", sock_b], stdin=subprocess.PIPE)
+b = start("b", ["--restore", snap1, "--control", sock_b] + DEVICES, stdin=subprocess.PIPE)
 ok = wait_for(lambda: len(counts(f"{out}/b.console")) >= 5, b, 180)
 print(f"# restore to 5 counts: {time.time() - t0:.1f} s", flush=True)
 check("B: the restored guest counts", ok, text(f"{out}/b.log")[-800:])
@@ -152,6 +161,17 @@ if bc:
     check(f"B: the count continues from the snapshot (first {first}, A reached {max_a} by the reply)",
           first >= 1 and first - 1 in a_counts and first <= max_a + 1)
     check("B: the count goes up by one", bc[:5] == list(range(first, first + 5)), str(bc[:5]))
+rep = ask(sock_b, {"id": 7, "cmd": "screenshot", "path": f"{work}/b.ppm"})
+try:
+    pa, pb = open(f"{work}/a.ppm", "rb").read(), open(f"{work}/b.ppm", "rb").read()
+    same = sum(1 for i in range(0, min(len(pa), len(pb)), 4) if pa[i:i + 4] == pb[i:i + 4]) * 4 / max(len(pa), 1)
+    lit = sum(1 for x in pa[15:] if x) / max(len(pa), 1)
+except OSError as e:
+    same, lit, pa, pb = 0, 0, b"", b""
+    print(f"# screenshots: {e}", flush=True)
+print(f"# framebuffer: {lit:.1%} of A's bytes non-zero before the snapshot", flush=True)
+check("B: the framebuffer shows what A's showed at the snapshot (the agent's red rectangle; 99% of pixels)",
+      len(pa) == len(pb) and same >= 0.99 and lit > 0.001, f"{same:.3f} equal, {lit:.3%} lit")
 check("B: no kernel boot (no AGENT ready line)", "AGENT ready" not in text(f"{out}/b.console"))
 check("B: event restoring logged", "event=restoring" in text(f"{out}/b.log"), text(f"{out}/b.log")[-300:])
 try:
@@ -161,6 +181,10 @@ except OSError:
     pass
 check("B: the guest answers on its serial input",
       wait_for(lambda: "AGENT pong 4242" in text(f"{out}/b.console"), b, 60))
+ask(sock_b, {"id": 5, "cmd": "key", "code": 30, "pressed": True})
+ask(sock_b, {"id": 6, "cmd": "key", "code": 30, "pressed": False})
+check("B: a key typed after the restore reaches the guest through virtio-input",
+      wait_for(lambda: "AGENT key code=30 value=0" in text(f"{out}/b.console"), b, 60))
 st = ask(sock_b, {"id": 1, "cmd": "status"})
 check("B: status reports the snapshot's 2 vCPUs and 128 MiB",
       st and st.get("cpus") == 2 and st.get("memory_mb") == 128, str(st))
@@ -172,7 +196,7 @@ b_counts = set(counts(f"{out}/b.console"))
 
 # ---- C: restore of the restored VM's snapshot ----
 sock_c = f"{work}/c.sock"
-c = start("c", ["--restore", snap2, "--no-input", "--control", sock_c])
+c = start("c", ["--restore", snap2, "--control", sock_c] + DEVICES)
 ok = wait_for(lambda: len(counts(f"{out}/c.console")) >= 3, c, 180)
 cc = counts(f"{out}/c.console")
 check("C: the second-generation restore counts on from B",
@@ -256,12 +280,17 @@ shutil.copy(f"{snap1}/state", d)
 subprocess.run(["cp", "--sparse=always", f"{snap1}/ram", f"{d}/ram"], check=True)
 os.truncate(f"{d}/ram", 64 << 20)
 cases.append(("a truncated RAM file", d, "the snapshot says 134217728", []))
-cases.append(("a device set the snapshot lacks (input devices)", snap1, "has no snapshot support yet", []))
+cases.append(("another device set (no input devices)", snap1, "differs from this VM's", ["--no-input"]))
+disk2 = f"{out}/disk2.raw"
+os.truncate(os.open(disk2, os.O_CREAT | os.O_WRONLY, 0o600), 16 << 20)
+cases.append(("another device set (one more disk)", snap1, "differs from this VM's", ["--disk", f"{disk2},format=raw"]))
+cases.append(("another framebuffer size", snap1, "a 640x480 framebuffer in the snapshot, 800x600 here",
+              ["--framebuffer", "800x600"]))
+cases.append(("a device without snapshot support (virtio-gpu)", snap1, "has no snapshot support yet",
+              ["--display", "virtio-gpu"]))
 
 for desc, d, msg, extra in cases:
-    args = ["--restore", d, "--console", f"{out}/bad.console"]
-    if "input devices" not in desc:
-        args.append("--no-input")
+    args = ["--restore", d, "--console", f"{out}/bad.console"] + DEVICES + extra
     r = subprocess.run([vm] + args, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
     err = r.stderr.decode(errors="replace")
     check(f"refused: {desc}", r.returncode == 1 and msg in err and "event=restoring" not in err,

@@ -404,6 +404,69 @@ START_TEST(test_input)
 }
 END_TEST
 
+/* ---- snapshots: the transport state moves from one device to another ---- */
+
+/* Save a (frozen) into one section and load it into b. */
+static int state_move(struct virtio_dev *a, struct virtio_dev *b, struct vm_err *err)
+{
+        struct state_writer w;
+        struct state_file f;
+        struct state_reader r;
+        uint8_t *buf;
+        size_t len;
+        int ret;
+
+        state_writer_init(&w);
+        state_begin(&w, "dev.1.x");
+        virtio_pci_freeze(a);
+        ck_assert_int_eq(virtio_state_ops.save(a, &w), 0);
+        virtio_pci_thaw(a);
+        state_end(&w);
+        ck_assert_int_eq(state_writer_finish(&w, &buf, &len), 0);
+        ck_assert_int_eq(state_file_parse(buf, len, &f, err), 0);
+        state_reader_init(&r, &f.sec[0]);
+        ret = virtio_state_ops.load(b, &r, err);
+        state_file_free(&f);
+        free(buf);
+        return ret;
+}
+
+START_TEST(test_state)
+{
+        struct virtio_input *ka, *kb;
+        struct virtio_dev *a, *b;
+        struct vm_err err;
+
+        ram = calloc(1, RAM);
+        ck_assert_int_eq(virtio_input_create(VIRTIO_INPUT_KEYBOARD, 11, &mem, &ka), 0);
+        ck_assert_int_eq(virtio_input_create(VIRTIO_INPUT_KEYBOARD, 11, &mem, &kb), 0);
+        a = virtio_input_dev(ka);
+        b = virtio_input_dev(kb);
+        ck_assert_uint_eq(driver_init(a, 2, FEAT_V1) & VIRTIO_STATUS_DRIVER_OK, VIRTIO_STATUS_DRIVER_OK);
+        wr(a, VIRTIO_DEVCFG_OFF, 0x01, 1); /* config select: the name */
+        ck_assert_int_eq(state_move(a, b, &err), 0);
+        ck_assert_uint_eq(rd(b, 0x14, 1), rd(a, 0x14, 1));
+        ck_assert_uint_eq(rd(b, VIRTIO_DEVCFG_OFF + 8, 4), 0x20494456); /* "VDI ": select moved */
+        for (unsigned q = 0; q < 2; q++) {
+                wr(b, 0x16, q, 2);
+                wr(a, 0x16, q, 2);
+                ck_assert_uint_eq(rd(b, 0x1c, 2), 1);                   /* enabled */
+                ck_assert(rd(b, 0x20, 8) == rd(a, 0x20, 8));            /* descriptor ring */
+                ck_assert(rd(b, 0x30, 8) == rd(a, 0x30, 8));            /* used ring */
+                ck_assert(b->q[q].vq.started);
+        }
+        virtio_input_free(kb);
+        /* A keyboard's state on a block device: refused, nothing changed. */
+        free(ram); /* blk_setup makes its own */
+        blk_setup(false);
+        ck_assert_int_eq(state_move(a, virtio_blk_dev(blk), &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err.msg, "virtio-blk: features"));
+        ck_assert_uint_eq(rd(virtio_blk_dev(blk), 0x14, 1), 0);
+        blk_teardown();
+        virtio_input_free(ka);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("virtio");
@@ -415,6 +478,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_features_refused);
         tcase_add_test(tc, test_blk_broken_chain);
         tcase_add_test(tc, test_input);
+        tcase_add_test(tc, test_state);
         suite_add_tcase(s, tc);
         return s;
 }

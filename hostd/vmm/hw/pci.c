@@ -273,14 +273,11 @@ static int pci_save(void *dev, struct state_writer *w)
         return 0;
 }
 
-static int pci_load(void *dev, struct state_reader *r, struct vm_err *err)
+/* Read and check the section against the bus (its lock held) into cfg. */
+static void pci_parse(struct pci_bus *bus, struct state_reader *r, uint32_t *addr,
+                      uint8_t cfg[PCI_MAX_SLOTS][PCI_CFG_SIZE])
 {
-        struct pci_bus *bus = dev;
-        uint8_t cfg[PCI_MAX_SLOTS][PCI_CFG_SIZE];
-        uint32_t addr = state_get_u32(r);
-        int ret;
-
-        pthread_mutex_lock(&bus->lock);
+        *addr = state_get_u32(r);
         for (unsigned slot = 0; slot < PCI_MAX_SLOTS && state_reader_ok(r); slot++) {
                 struct pci_device *d = bus->dev[slot];
                 if (!d)
@@ -298,6 +295,29 @@ static int pci_load(void *dev, struct state_reader *r, struct vm_err *err)
         }
         if (state_reader_ok(r) && r->off < r->len)
                 state_reader_fail(r, "the snapshot has PCI devices this VM lacks (slot %u)", r->p[r->off]);
+}
+
+static int pci_check(void *dev, struct state_reader *r, struct vm_err *err)
+{
+        struct pci_bus *bus = dev;
+        uint8_t cfg[PCI_MAX_SLOTS][PCI_CFG_SIZE];
+        uint32_t addr;
+
+        pthread_mutex_lock(&bus->lock);
+        pci_parse(bus, r, &addr, cfg);
+        pthread_mutex_unlock(&bus->lock);
+        return state_reader_done(r, err);
+}
+
+static int pci_load(void *dev, struct state_reader *r, struct vm_err *err)
+{
+        struct pci_bus *bus = dev;
+        uint8_t cfg[PCI_MAX_SLOTS][PCI_CFG_SIZE];
+        uint32_t addr;
+        int ret;
+
+        pthread_mutex_lock(&bus->lock);
+        pci_parse(bus, r, &addr, cfg);
         ret = state_reader_done(r, err);
         if (ret == 0) {
                 bus->config_addr = addr & 0x80fffffcu;
@@ -315,4 +335,4 @@ static int pci_load(void *dev, struct state_reader *r, struct vm_err *err)
         return ret;
 }
 
-const struct state_ops pci_state_ops = { .save = pci_save, .load = pci_load };
+const struct state_ops pci_state_ops = { .save = pci_save, .load = pci_load, .check = pci_check };

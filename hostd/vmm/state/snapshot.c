@@ -22,23 +22,55 @@
 #define STATE_FILE "state"
 #define RAM_FILE "ram"
 
-/* The devices that own snapshot state, in section order. */
+/* The devices that own snapshot state, in section order: the virtio
+ * transports before the PCI bus, whose config write at load enables their
+ * MSI-X and ioeventfds. */
 struct state_dev {
-        const char *name;
+        char name[STATE_NAME_MAX + 1];
         const struct state_ops *ops;
         void *dev;
+        struct virtio_dev *vd;  /* virtio devices: frozen while saved */
 };
 
-static unsigned state_devs(struct vm *vm, struct state_dev out[], unsigned max)
+#define STATE_DEVS_MAX (4 + VM_MAX_DISKS + 2 + VM_MAX_NICS)
+
+static void add_dev(struct state_dev *out, unsigned *n, const char *name, const struct state_ops *ops, void *dev,
+                    struct virtio_dev *vd)
 {
+        struct state_dev *d = &out[(*n)++];
+
+        snprintf(d->name, sizeof(d->name), "%s", name);
+        d->ops = ops;
+        d->dev = dev;
+        d->vd = vd;
+}
+
+static void add_virtio(struct state_dev *out, unsigned *n, struct virtio_dev *vd)
+{
+        char name[STATE_NAME_MAX + 1];
+
+        snprintf(name, sizeof(name), "dev.%u.%s", vd->pci.slot, vd->name);
+        add_dev(out, n, name, &virtio_state_ops, vd, vd);
+}
+
+static unsigned state_devs(struct vm *vm, struct state_dev out[STATE_DEVS_MAX])
+{
+        struct vm_devices *d = &vm->dev;
         unsigned n = 0;
 
-        if (n < max)
-                out[n++] = (struct state_dev){ "dev.serial", &serial_state_ops, &vm->serial };
-        if (n < max)
-                out[n++] = (struct state_dev){ "dev.power", &power_state_ops, &vm->power };
-        if (n < max)
-                out[n++] = (struct state_dev){ "dev.pci", &pci_state_ops, &vm->pci };
+        add_dev(out, &n, "dev.serial", &serial_state_ops, &vm->serial, NULL);
+        add_dev(out, &n, "dev.power", &power_state_ops, &vm->power, NULL);
+        for (unsigned i = 0; i < d->ndisks; i++)
+                add_virtio(out, &n, virtio_blk_dev(d->blk[i]));
+        if (d->kbd)
+                add_virtio(out, &n, virtio_input_dev(d->kbd));
+        if (d->tablet)
+                add_virtio(out, &n, virtio_input_dev(d->tablet));
+        for (unsigned i = 0; i < d->nnics; i++)
+                add_virtio(out, &n, virtio_net_dev(d->net[i]));
+        if (d->has_fb)
+                add_dev(out, &n, "dev.fb", &fb_state_ops, &d->fb, NULL);
+        add_dev(out, &n, "dev.pci", &pci_state_ops, &vm->pci, NULL);
         return n;
 }
 
@@ -47,16 +79,8 @@ static const char *unsupported_device(const struct vm *vm)
 {
         const struct vm_devices *d = &vm->dev;
 
-        if (d->ndisks)
-                return "virtio-blk (--disk)";
-        if (d->kbd || d->tablet)
-                return "virtio-input (start vdi-vm with --no-input)";
-        if (d->nnics)
-                return "virtio-net (--net)";
         if (d->gpu)
                 return "virtio-gpu (--display virtio-gpu)";
-        if (d->has_fb)
-                return "the framebuffer (--framebuffer)";
         return NULL;
 }
 
@@ -103,8 +127,8 @@ static void remove_partial(const char *tmp)
 /* Everything but RAM, with the vCPUs paused. */
 static int save_sections(struct vm *vm, struct state_writer *w, const struct ram_sum *ram, struct vm_err *err)
 {
-        struct state_dev devs[8];
-        unsigned n = state_devs(vm, devs, 8);
+        struct state_dev devs[STATE_DEVS_MAX];
+        unsigned n = state_devs(vm, devs);
         char name[STATE_NAME_MAX + 1];
         int r;
 
@@ -180,9 +204,19 @@ int vm_snapshot(struct vm *vm, const char *dir, struct vm_snapshot_info *info, s
         } else if ((r = vcpu_pause_all(vm)) < 0) {
                 vm_err_set(err, r, "the VM stopped while being paused for the snapshot");
         } else {
+                struct state_dev devs[STATE_DEVS_MAX];
+                unsigned n = state_devs(vm, devs);
+
+                /* No chain taken or returned while RAM is copied. */
+                for (unsigned i = 0; i < n; i++)
+                        if (devs[i].vd)
+                                virtio_pci_freeze(devs[i].vd);
                 r = ram_save(vm->mem.host, vm->mem.size, dirfd, RAM_FILE, &ram, err);
                 if (r == 0)
                         r = save_sections(vm, &w, &ram, err);
+                for (unsigned i = 0; i < n; i++)
+                        if (devs[i].vd)
+                                virtio_pci_thaw(devs[i].vd);
                 vcpu_resume_all(vm);
         }
         if (info)
@@ -348,8 +382,8 @@ uint64_t snapshot_in_mem(const struct snapshot_in *s)
 
 int snapshot_check_vm(struct snapshot_in *s, struct vm *vm, struct vm_err *err)
 {
-        struct state_dev devs[8];
-        unsigned n = state_devs(vm, devs, 8), saved;
+        struct state_dev devs[STATE_DEVS_MAX];
+        unsigned n = state_devs(vm, devs), saved;
         struct state_reader r;
         const char *why = unsupported_device(vm);
         char names[256] = "";
@@ -382,10 +416,14 @@ int snapshot_check_vm(struct snapshot_in *s, struct vm *vm, struct vm_err *err)
                                   "options the snapshot's VM had)", saved, n);
         if ((ret = state_reader_done(&r, err)) < 0)
                 return ret;
-        for (unsigned i = 0; i < n; i++)
-                if (!state_find(&s->f, devs[i].name))
-                        return vm_err_set(err, -EINVAL, "snapshot has no \"%s\" section (incomplete snapshot)",
-                                          devs[i].name);
+        for (unsigned i = 0; i < n; i++) {
+                struct state_reader rd;
+                ret = state_section_reader(&s->f, devs[i].name, &rd, err);
+                if (ret == 0 && devs[i].ops->check)
+                        ret = devs[i].ops->check(devs[i].dev, &rd, err);
+                if (ret < 0)
+                        return ret;
+        }
         /* CPU features: every vCPU's view must be offered here. */
         for (unsigned i = 0; i < s->ncpus; i++) {
                 char name[STATE_NAME_MAX + 1];
@@ -410,8 +448,8 @@ int snapshot_map_ram(struct snapshot_in *s, struct guest_mem *m, struct vm_err *
 
 int snapshot_load_machine(struct snapshot_in *s, struct vm *vm, struct vm_err *err)
 {
-        struct state_dev devs[8];
-        unsigned n = state_devs(vm, devs, 8);
+        struct state_dev devs[STATE_DEVS_MAX];
+        unsigned n = state_devs(vm, devs);
         int r = vm_kvm_state_load(vm->vm_fd, &s->f, err);
 
         for (unsigned i = 0; r == 0 && i < n; i++) {

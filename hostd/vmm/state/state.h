@@ -106,6 +106,10 @@ int state_reader_done(struct state_reader *r, struct vm_err *err);
 struct state_ops {
         int (*save)(void *dev, struct state_writer *w);
         int (*load)(void *dev, struct state_reader *r, struct vm_err *err);
+        /* Optional: does the section fit this device (sizes, ids)? Run by
+         * a restore before KVM is touched, so a mismatch is refused
+         * early; changes nothing. 0 or -EINVAL with err. */
+        int (*check)(void *dev, struct state_reader *r, struct vm_err *err);
 };
 
 /* CRC-32 (zlib's) of n bytes, continuing from crc (0 to start). */
