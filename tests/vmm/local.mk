@@ -90,7 +90,7 @@ CLEANFILES += tests/vmm/snapshot-initrd.gz
 tests/vmm/snapshot.log: hostd/vdi-vm tests/guest/agent
 check_PROGRAMS += tests/vmm/state
 TESTS += tests/vmm/state
-tests_vmm_state_SOURCES = tests/vmm/state.c
+tests_vmm_state_SOURCES = tests/vmm/state.c tests/vmm/state-test.h
 tests_vmm_state_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_state_LDADD = $(VMM_TEST_LDADD)
 TESTS += tests/fuzz/snapshot.sh

@@ -17,6 +17,7 @@
 #include "power.h"
 #include "ram.h"
 #include "state.h"
+#include "state-test.h"
 #include "uart.h"
 
 /* A small file: three sections of every field type. */
@@ -217,32 +218,6 @@ START_TEST(test_reader_bounds)
 }
 END_TEST
 
-/* Run a device's save into one section, parse it, give it to load. */
-static int device_round_trip(const struct state_ops *ops, void *from, void *to, void (*damage)(uint8_t *, size_t),
-                             struct vm_err *err)
-{
-        struct state_writer w;
-        struct state_file f;
-        struct state_reader r;
-        uint8_t *buf;
-        size_t len;
-        int ret;
-
-        state_writer_init(&w);
-        state_begin(&w, "dev");
-        ck_assert_int_eq(ops->save(from, &w), 0);
-        state_end(&w);
-        ck_assert_int_eq(state_writer_finish(&w, &buf, &len), 0);
-        ck_assert_int_eq(state_file_parse(buf, len, &f, err), 0);
-        if (damage) /* after the checks: what a bad loader would see */
-                damage((uint8_t *)f.sec[0].data, (size_t)f.sec[0].len);
-        state_reader_init(&r, &f.sec[0]);
-        ret = ops->load(to, &r, err);
-        state_file_free(&f);
-        free(buf);
-        return ret;
-}
-
 static void nop_tx(void *o, uint8_t c) { (void)o; (void)c; }
 static void nop_irq(void *o, bool l) { (void)o; (void)l; }
 
@@ -278,14 +253,14 @@ START_TEST(test_uart_state)
         uart_write(&a, 3, 0x03);
         uart_write(&a, 1, 0x05);
         uart_receive(&a, in, 3);
-        ck_assert_int_eq(device_round_trip(&uart_ops, &a, &b, NULL, &err), 0);
+        ck_assert_int_eq(state_round_trip(&uart_ops, &a, &b, NULL, &err), 0);
         ck_assert_uint_eq(b.dll, 0x01);
         ck_assert_uint_eq(b.lcr, 0x03);
         ck_assert_uint_eq(b.ier, 0x05);
         ck_assert_uint_eq(uart_read(&b, 0), 'a');
         ck_assert_uint_eq(uart_read(&b, 0), 'b');
         before = b;
-        ck_assert_int_eq(device_round_trip(&uart_ops, &a, &b, bad_rx_count, &err), -EINVAL);
+        ck_assert_int_eq(state_round_trip(&uart_ops, &a, &b, bad_rx_count, &err), -EINVAL);
         ck_assert_ptr_nonnull(strstr(err.msg, "receive FIFO position"));
         ck_assert(memcmp(&before, &b, sizeof(b)) == 0); /* untouched */
 }
@@ -308,26 +283,26 @@ START_TEST(test_pci_state)
         pci_bus_add(&c, &hc, 0);
         pci_config_write(&a, 0, 0, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
         pci_config_write(&a, 0, 0, PCI_INTERRUPT_LINE, 1, 11);
-        ck_assert_int_eq(device_round_trip(&pci_state_ops, &a, &b, NULL, &err), 0);
+        ck_assert_int_eq(state_round_trip(&pci_state_ops, &a, &b, NULL, &err), 0);
         ck_assert_uint_eq(pci_config_read(&b, 0, 0, PCI_COMMAND, 2), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
         ck_assert_uint_eq(pci_config_read(&b, 0, 0, PCI_INTERRUPT_LINE, 1), 11);
         /* Another device in the slot: refused, nothing applied. */
         pci_device_init(&other, 0x1af4, 0x1042, 0x010000, NULL, NULL);
         c.dev[0] = &other;
         other.slot = 0;
-        ck_assert_int_eq(device_round_trip(&pci_state_ops, &a, &c, NULL, &err), -EINVAL);
+        ck_assert_int_eq(state_round_trip(&pci_state_ops, &a, &c, NULL, &err), -EINVAL);
         ck_assert_ptr_nonnull(strstr(err.msg, "read-only config byte"));
         ck_assert_uint_eq(pci_config_read(&c, 0, 0, PCI_COMMAND, 2), 0);
         /* A device missing in the snapshot. */
         c.dev[0] = &hc;
         c.dev[3] = &other;
         other.slot = 3;
-        ck_assert_int_eq(device_round_trip(&pci_state_ops, &a, &c, NULL, &err), -EINVAL);
+        ck_assert_int_eq(state_round_trip(&pci_state_ops, &a, &c, NULL, &err), -EINVAL);
         ck_assert_ptr_nonnull(strstr(err.msg, "differ from this VM's at slot 3"));
         /* A device the snapshot has and this VM lacks. */
         c.dev[0] = NULL;
         c.dev[3] = NULL;
-        ck_assert_int_eq(device_round_trip(&pci_state_ops, &a, &c, NULL, &err), -EINVAL);
+        ck_assert_int_eq(state_round_trip(&pci_state_ops, &a, &c, NULL, &err), -EINVAL);
         ck_assert_ptr_nonnull(strstr(err.msg, "the snapshot has PCI devices this VM lacks (slot 0)"));
         pci_bus_destroy(&a);
         pci_bus_destroy(&b);
@@ -346,7 +321,7 @@ START_TEST(test_power_state)
         power_init(&b, power_event, NULL);
         power_reset(&a);
         power_acpi_write(&a, 2, 2, 0x0100); /* PM1_EN: power button */
-        ck_assert_int_eq(device_round_trip(&power_state_ops, &a, &b, NULL, &err), 0);
+        ck_assert_int_eq(state_round_trip(&power_state_ops, &a, &b, NULL, &err), 0);
         ck_assert_uint_eq(power_acpi_read(&b, 2, 2), 0x0100);
         power_destroy(&a);
         power_destroy(&b);
