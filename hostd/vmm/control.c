@@ -148,7 +148,7 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
         }
         cmd = get_str(req, "cmd", 64);
         if (!cmd) {
-                reply_error(c, fd, id, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, set-ticket)");
+                reply_error(c, fd, id, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, set-ticket, snapshot)");
                 goto out;
         }
 
@@ -214,6 +214,17 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
                         reply_error(c, fd, id, "set-ticket failed: %s", err);
                 else
                         reply_ok(c, fd, id);
+        } else if (strcmp(cmd, "snapshot") == 0 && h->snapshot) {
+                const char *dir = get_str(req, "dir", 4096);
+                struct control_snapshot snap = { 0 };
+                if (!dir || dir[0] != '/')
+                        reply_error(c, fd, id, "snapshot needs an absolute \"dir\" (a directory that does not exist yet)");
+                else if (h->snapshot(c->opaque, dir, &snap, err, sizeof(err)) < 0)
+                        reply_error(c, fd, id, "snapshot to %s failed: %s", dir, err);
+                else
+                        reply(c, fd, id, json_pack("{s:b, s:f, s:I, s:I}", "ok", 1, "paused_ms", snap.paused_ms,
+                                                   "ram_pages", (json_int_t)snap.ram_pages, "state_bytes",
+                                                   (json_int_t)snap.state_bytes));
         } else if (strcmp(cmd, "damage") == 0 && h->damage) {
                 struct display_rect rects[64];
                 json_t *arr = json_array();
@@ -230,7 +241,7 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
                 }
         } else {
                 reply_error(c, fd, id,
-                            "unknown command \"%s\" (use status, stop, reset, key, pointer, wheel, screenshot or set-ticket)",
+                            "unknown command \"%s\" (use status, stop, reset, key, pointer, wheel, screenshot, set-ticket or snapshot)",
                             cmd);
         }
 out:

@@ -10,6 +10,8 @@
  *   {"id":N,"cmd":"wheel","delta":D}
  *   {"id":N,"cmd":"screenshot","path":"/abs/file.ppm"}  binary PPM (P6)
  *   {"id":N,"cmd":"set-ticket","protocol":"spice"|"rdp","user":"alice","password":"…","expiry_s":120}
+ *   {"id":N,"cmd":"snapshot","dir":"/abs/new-dir"}
+ *                            → {"id":N,"ok":true,"paused_ms":P,"ram_pages":R,"state_bytes":S}
  * Diagnostics (tests; not part of the hostd contract):
  *   {"id":N,"cmd":"damage"}  → {"id":N,"ok":true,"rects":[[x,y,w,h],...]}
  *     the framebuffer rectangles changed since the last call; this
@@ -43,6 +45,11 @@ struct control_status {
         uint64_t memory_mb;
 };
 
+struct control_snapshot {
+        double paused_ms;
+        uint64_t ram_pages, state_bytes;
+};
+
 /* What the socket drives. Functions returning int give 0 or a negative
  * errno with a message in err (a static or caller-owned buffer). */
 struct control_handler {
@@ -58,6 +65,8 @@ struct control_handler {
                           unsigned expiry_s, char *err, size_t errlen);
         /* Optional ("damage"): up to max rects, count or negative errno. */
         int (*damage)(void *opaque, struct display_rect *rects, size_t max);
+        /* Optional ("snapshot"): save the VM into the new directory dir. */
+        int (*snapshot)(void *opaque, const char *dir, struct control_snapshot *out, char *err, size_t errlen);
 };
 
 struct control;

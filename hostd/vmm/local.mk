@@ -2,7 +2,7 @@
 # bzImage, CPUID, ACPI, e820), hw/ (UART, power, PCI host, framebuffer),
 # virtio/ (transport, queues, one file per device); the core beside them.
 VMM_INCLUDES = -I$(top_srcdir)/hostd/vmm -I$(top_srcdir)/hostd/vmm/x86 \
-	-I$(top_srcdir)/hostd/vmm/hw -I$(top_srcdir)/hostd/vmm/virtio
+	-I$(top_srcdir)/hostd/vmm/hw -I$(top_srcdir)/hostd/vmm/virtio -I$(top_srcdir)/hostd/vmm/state
 noinst_LIBRARIES += hostd/vmm/libvmm.a
 hostd_vmm_libvmm_a_SOURCES = \
 	hostd/vmm/layout.h \
@@ -101,3 +101,21 @@ tests/fuzz/virtio-gpu-fuzz: $(top_srcdir)/tests/fuzz/virtio-gpu.c $(VGPU_FUZZ_SR
 dist_noinst_SCRIPTS += bench/net
 BENCHES += bench/net
 CLEANFILES += bench/net-initrd.gz
+
+# Snapshots (issue 20): the state format, KVM and RAM state, save/restore.
+hostd_vmm_libvmm_a_SOURCES += \
+	hostd/vmm/state/state.h hostd/vmm/state/format.c \
+	hostd/vmm/state/ram.c hostd/vmm/state/ram.h \
+	hostd/vmm/state/cpu.c hostd/vmm/state/cpu.h \
+	hostd/vmm/state/snapshot.c hostd/vmm/state/snapshot.h
+EXTRA_DIST += hostd/vmm/SNAPSHOT.md
+
+# libFuzzer target: snapshot state files and the device state loaders.
+FUZZ_TARGETS += tests/fuzz/snapshot-fuzz
+EXTRA_DIST += tests/fuzz/snapshot.c
+SNAPSHOT_FUZZ_SRC = $(top_srcdir)/hostd/vmm/state/format.c $(top_srcdir)/hostd/vmm/state/cpu.c \
+	$(top_srcdir)/hostd/vmm/x86/cpuid.c $(top_srcdir)/hostd/vmm/err.c $(top_srcdir)/hostd/vmm/hw/uart.c \
+	$(top_srcdir)/hostd/vmm/hw/serial.c $(top_srcdir)/hostd/vmm/hw/power.c $(top_srcdir)/hostd/vmm/hw/pci.c
+tests/fuzz/snapshot-fuzz: $(top_srcdir)/tests/fuzz/snapshot.c $(SNAPSHOT_FUZZ_SRC) $(top_srcdir)/hostd/vmm/state/state.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/snapshot.c \
+		$(SNAPSHOT_FUZZ_SRC) $(ZLIB_LIBS) -lpthread

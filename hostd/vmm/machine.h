@@ -45,12 +45,18 @@ struct vm {
         struct vm_devices dev;          /* virtio disks and input, framebuffer */
 
         atomic_bool stopping;           /* vCPU threads leave their loop */
+        atomic_bool pausing;            /* vCPU threads park (vcpu_pause_all) */
+        /* Held by vm_run around machine start/stop and by vm_snapshot. */
+        pthread_mutex_t machine_lock;
+        bool machine_running;           /* vCPUs started, not yet stopped */
+        struct snapshot_in *restore;    /* while a restore is pending */
         atomic_uint unclaimed_logged;
 
         pthread_mutex_t lock;           /* protects the fields below */
         pthread_cond_t cond;
         enum vm_stop stop;              /* first stop cause of this boot */
         bool stop_requested;            /* vm_request_stop() */
+        unsigned paused;                /* vCPU threads parked */
         char stop_how[64];
         struct vm_err stop_err;
 };
@@ -65,3 +71,8 @@ void vcpu_kick(struct vcpu *v);
 void vcpu_join(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
 void vcpu_install_kick_handler(void);
+/* Park every vCPU thread outside KVM_RUN, with any pending I/O completed
+ * (cond is vm->cond). 0, or -ESHUTDOWN when the VM stops meanwhile (the
+ * vCPUs are then released again). */
+int vcpu_pause_all(struct vm *vm);
+void vcpu_resume_all(struct vm *vm);

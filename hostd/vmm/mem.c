@@ -48,6 +48,15 @@ int guest_mem_create(struct guest_mem *m, uint64_t size, struct vm_err *err)
         return 0;
 }
 
+void guest_mem_adopt(struct guest_mem *m, int fd, uint8_t *host, uint64_t size)
+{
+        m->fd = fd;
+        m->host = host;
+        m->size = size;
+        m->from_snapshot = true;
+        guest_mem_layout(size, &m->low_size, &m->high_size);
+}
+
 int guest_mem_register(const struct guest_mem *m, int vm_fd, struct vm_err *err)
 {
         struct kvm_userspace_memory_region r = {
@@ -72,6 +81,8 @@ int guest_mem_register(const struct guest_mem *m, int vm_fd, struct vm_err *err)
 
 int guest_mem_clear(struct guest_mem *m)
 {
+        if (m->from_snapshot)
+                return -ENOTSUP;
         if (fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)m->size) == 0)
                 return 0;
         /* Fallback for filesystems without hole punching. */

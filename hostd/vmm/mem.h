@@ -14,6 +14,7 @@ struct guest_mem {
         uint64_t size;          /* bytes of RAM */
         uint64_t low_size;      /* RAM at guest-physical 0 */
         uint64_t high_size;     /* RAM at 4 GiB (what did not fit below the hole) */
+        bool from_snapshot;     /* a private mapping of a snapshot's RAM file */
 };
 
 /* Split size bytes of RAM around the PCI hole. Pure. */
@@ -22,11 +23,15 @@ void guest_mem_layout(uint64_t size, uint64_t *low, uint64_t *high);
 /* Create size bytes of zeroed guest RAM. 0 or negative errno (+ err). */
 int guest_mem_create(struct guest_mem *m, uint64_t size, struct vm_err *err);
 
+/* Take over host, a MAP_PRIVATE mapping of size bytes of a snapshot's
+ * RAM file fd (state/ram.h), as this guest's RAM. */
+void guest_mem_adopt(struct guest_mem *m, int fd, uint8_t *host, uint64_t size);
+
 /* Register the memslots with a KVM VM. */
 int guest_mem_register(const struct guest_mem *m, int vm_fd, struct vm_err *err);
 
 /* Zero all RAM (guest reset): the memfd's pages are dropped, the mapping
- * stays valid. */
+ * stays valid. -ENOTSUP for RAM from a snapshot (its file is never touched). */
 int guest_mem_clear(struct guest_mem *m);
 
 /* Host pointer for guest-physical [gpa, gpa+len), or NULL when the range is

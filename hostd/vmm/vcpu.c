@@ -226,6 +226,52 @@ static void handle_mmio(struct vcpu *v)
                 log_unclaimed(v->vm, "mmio", run->mmio.phys_addr, len, run->mmio.is_write);
 }
 
+/* Wait in user space while vm->pausing. Reached only after KVM_RUN
+ * returned EINTR: with immediate_exit set, KVM first completes the
+ * in-flight PIO/MMIO, so the saved registers are consistent. */
+static void vcpu_park(struct vcpu *v)
+{
+        struct vm *vm = v->vm;
+
+        pthread_mutex_lock(&vm->lock);
+        vm->paused++;
+        pthread_cond_broadcast(&vm->cond);
+        while (atomic_load(&vm->pausing) && !atomic_load(&vm->stopping))
+                pthread_cond_wait(&vm->cond, &vm->lock);
+        vm->paused--;
+        /* stopping is set before a stop's kick: checked again by the loop */
+        if (!atomic_load(&vm->stopping))
+                __atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+        pthread_mutex_unlock(&vm->lock);
+}
+
+int vcpu_pause_all(struct vm *vm)
+{
+        bool ok;
+
+        atomic_store(&vm->pausing, true);
+        for (unsigned i = 0; i < vm->cfg.ncpus; i++)
+                vcpu_kick(&vm->vcpus[i]);
+        pthread_mutex_lock(&vm->lock);
+        while (vm->paused < vm->cfg.ncpus && !atomic_load(&vm->stopping))
+                pthread_cond_wait(&vm->cond, &vm->lock);
+        ok = vm->paused == vm->cfg.ncpus && !atomic_load(&vm->stopping);
+        pthread_mutex_unlock(&vm->lock);
+        if (!ok) {
+                vcpu_resume_all(vm);
+                return -ESHUTDOWN;
+        }
+        return 0;
+}
+
+void vcpu_resume_all(struct vm *vm)
+{
+        pthread_mutex_lock(&vm->lock);
+        atomic_store(&vm->pausing, false);
+        pthread_cond_broadcast(&vm->cond);
+        pthread_mutex_unlock(&vm->lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
         struct vcpu *v = arg;
@@ -240,8 +286,11 @@ static void *vcpu_thread(void *arg)
 
         while (!atomic_load(&vm->stopping)) {
                 if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-                        if (errno == EINTR || errno == EAGAIN)
+                        if (errno == EINTR || errno == EAGAIN) {
+                                if (atomic_load(&vm->pausing))
+                                        vcpu_park(v);
                                 continue;
+                        }
                         snprintf(msg, sizeof(msg), "vCPU %u: KVM_RUN: %s", v->id, strerror(errno));
                         vm_signal_stop(vm, VM_STOP_ERROR, "kvm-run", msg);
                         break;

@@ -93,6 +93,12 @@ static void usage(FILE *f)
                 "                        key files, switch to this user (needs root) and forbid\n"
                 "                        regaining privileges\n"
                 "      --kvm PATH        KVM device (default /dev/kvm)\n"
+                "      --restore DIR     resume the snapshot in DIR (written by the control socket's\n"
+                "                        snapshot command) instead of booting: vCPUs, memory and\n"
+                "                        kernel come from it (no --kernel/--cpus/--memory); give the\n"
+                "                        device options the snapshot's VM had. Its RAM is mapped\n"
+                "                        copy-on-write from DIR/ram, so DIR must outlive this VM.\n"
+                "                        A guest reset then stops it (status 3)\n"
                 "      --log-level LVL   error|warning|notice|info|debug (default notice)\n"
                 "  -h, --help            show this help\n"
                 "\n"
@@ -108,6 +114,9 @@ static void usage(FILE *f)
                 "  {\"id\":N,\"cmd\":\"wheel\",\"delta\":D}\n"
                 "  {\"id\":N,\"cmd\":\"screenshot\",\"path\":\"/abs/file.ppm\"}   binary PPM (P6)\n"
                 "  {\"id\":N,\"cmd\":\"set-ticket\",\"protocol\":\"spice\"|\"rdp\"|\"web\",\"user\":U,\"password\":P,\"expiry_s\":S}\n"
+                "  {\"id\":N,\"cmd\":\"snapshot\",\"dir\":\"/abs/new-dir\"}  pause, save the whole VM\n"
+                "                        (hostd/vmm/SNAPSHOT.md) into the new directory, resume;\n"
+                "                        answers paused_ms, ram_pages, state_bytes\n"
                 "  {\"id\":N,\"cmd\":\"damage\"}      (tests) rectangles changed since the last call\n"
                 "answer {\"id\":N,\"ok\":true,...} or {\"id\":N,\"ok\":false,\"error\":\"...\"}. Events\n"
                 "without id: {\"event\":\"booted\"} (first byte on the serial console; repeated\n"
@@ -371,7 +380,28 @@ static int h_damage(void *o, struct display_rect *rects, size_t max)
         return r;
 }
 
+static int h_snapshot(void *o, const char *dir, struct control_snapshot *out, char *err, size_t n)
+{
+        struct vm_snapshot_info info;
+        struct vm_err e = { "the VM is stopping" };
+        struct vm *vm = vm_enter(o);
+        int r = vm ? vm_snapshot(vm, dir, &info, &e) : -ESHUTDOWN;
+
+        vm_leave(o);
+        if (r < 0) {
+                snprintf(err, n, "%s", e.msg);
+                return r;
+        }
+        out->paused_ms = info.paused_ms;
+        out->ram_pages = info.ram_pages;
+        out->state_bytes = info.state_bytes;
+        log_notice("snapshot", "dir=%s paused_ms=%.1f ram_pages=%llu state_bytes=%llu", dir, info.paused_ms,
+                   (unsigned long long)info.ram_pages, (unsigned long long)info.state_bytes);
+        return 0;
+}
+
 static const struct control_handler control_handler = {
+        .snapshot = h_snapshot,
         .status = h_status,
         .stop = h_stop,
         .reset = h_reset,
@@ -481,6 +511,7 @@ int main(int argc, char **argv)
                 { "tls-ca", required_argument, NULL, 'A' },
                 { "display-lossless", no_argument, NULL, 'l' },
                 { "user", required_argument, NULL, 'U' },
+                { "restore", required_argument, NULL, 'r' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -496,7 +527,7 @@ int main(int argc, char **argv)
         const char *console = NULL, *control_path = NULL, *user = NULL;
         struct remote_options ropt = { 0 };
         static struct app app = { .console_out = -1, .pipe_rd = -1 };
-        bool tee_started = false;
+        bool tee_started = false, boot_opts_given = false;
         enum log_level level = LOG_LEVEL_NOTICE;
         unsigned long long n;
         struct vm_err err = { "" };
@@ -515,17 +546,20 @@ int main(int argc, char **argv)
                         cfg.initrd = optarg;
                         break;
                 case 'a':
+                        boot_opts_given = true;
                         cfg.cmdline = optarg;
                         break;
                 case 'c':
                         if (parse_uint("--cpus", optarg, UINT_MAX, &n) < 0)
                                 return EXIT_USAGE;
                         cfg.ncpus = (unsigned)n;
+                        boot_opts_given = true;
                         break;
                 case 'm':
                         if (parse_uint("--memory", optarg, UINT64_MAX >> 20, &n) < 0)
                                 return EXIT_USAGE;
                         cfg.mem_mib = n;
+                        boot_opts_given = true;
                         break;
                 case 'C':
                         console = optarg;
@@ -623,6 +657,9 @@ int main(int argc, char **argv)
                 case 'U':
                         user = optarg;
                         break;
+                case 'r':
+                        cfg.restore_dir = optarg;
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -636,6 +673,11 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
         }
         log_setup("vdi-vm", level);
+        if (cfg.restore_dir && (cfg.kernel || cfg.initrd || boot_opts_given)) {
+                fprintf(stderr, "vdi-vm: --restore takes the kernel, command line, vCPUs and memory from the "
+                                "snapshot: drop --kernel/--initrd/--cmdline/--cpus/--memory\n");
+                return EXIT_USAGE;
+        }
         if (vm_config_check(&cfg, &err) < 0) {
                 fprintf(stderr, "vdi-vm: %s\n", err.msg);
                 return EXIT_USAGE;
@@ -695,8 +737,8 @@ int main(int argc, char **argv)
                 return EXIT_ERROR;
         }
         app.vm = vm;
-        app.cpus = cfg.ncpus;
-        app.memory_mb = cfg.mem_mib;
+        app.cpus = vm_cpus(vm);
+        app.memory_mb = vm_memory_mib(vm);
         if (ropt.spice_port || ropt.rdp_port || ropt.web_port) {
                 char *msg = NULL;
                 ropt.client_event = on_client;

@@ -12,10 +12,11 @@
 
 #include "layout.h"
 #include "machine.h"
+#include "snapshot.h"
 
 int vm_config_check(const struct vm_config *cfg, struct vm_err *err)
 {
-        if (!cfg->kernel || !*cfg->kernel)
+        if (!cfg->restore_dir && (!cfg->kernel || !*cfg->kernel))
                 return vm_err_set(err, -EINVAL, "no kernel given (--kernel PATH)");
         if (cfg->ncpus < 1 || cfg->ncpus > VM_MAX_CPUS)
                 return vm_err_set(err, -EINVAL, "invalid vCPU count %u: must be between 1 and %d", cfg->ncpus,
@@ -178,22 +179,35 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct vm_err *err)
         vm->mem.fd = -1;
         vm->vm_fd = -1;
         pthread_mutex_init(&vm->lock, NULL);
+        pthread_mutex_init(&vm->machine_lock, NULL);
         pthread_cond_init(&vm->cond, NULL);
 
         r = setup_devices(vm, err);
         if (r < 0)
                 goto fail;
+        if (cfg->restore_dir) {
+                /* The snapshot decides the machine; checked before KVM. */
+                r = snapshot_open(cfg->restore_dir, &vm->restore, err);
+                if (r < 0)
+                        goto fail;
+                vm->cfg.ncpus = snapshot_in_cpus(vm->restore);
+                vm->cfg.mem_mib = snapshot_in_mem(vm->restore) / MiB;
+                vm->cfg.no_reboot = true;
+                cfg = &vm->cfg;
+        }
 
         /* Inputs first, so bad files are reported even without KVM. */
         mem = cfg->mem_mib * MiB;
-        r = boot_image_load(&vm->image, cfg->kernel, cfg->initrd, mem, err);
-        if (r < 0)
-                goto fail;
+        if (!vm->restore) {
+                r = boot_image_load(&vm->image, cfg->kernel, cfg->initrd, mem, err);
+                if (r < 0)
+                        goto fail;
+        }
         /* Disks too: a bad one is reported before KVM is touched. */
         r = vm_devices_create(&vm->dev, &cfg->devices, &vm->mem, &vm->pci, err);
         if (r < 0)
                 goto fail;
-        {
+        if (!vm->restore) {
                 uint64_t low, high;
                 guest_mem_layout(mem, &low, &high);
                 if (low < boot_min_ram(&vm->image)) {
@@ -214,7 +228,13 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct vm_err *err)
                                cfg->ncpus, vm->kvm.max_vcpus);
                 goto fail;
         }
-        r = guest_mem_create(&vm->mem, mem, err);
+        if (vm->restore) {
+                r = snapshot_check_vm(vm->restore, vm, err);
+                if (r >= 0)
+                        r = snapshot_map_ram(vm->restore, &vm->mem, err);
+        } else {
+                r = guest_mem_create(&vm->mem, mem, err);
+        }
         if (r < 0)
                 goto fail;
         vm->vcpus = calloc(cfg->ncpus, sizeof(*vm->vcpus));
@@ -282,19 +302,36 @@ static int machine_start(struct vm *vm, struct vm_err *err)
         r = guest_mem_register(&vm->mem, vm->vm_fd, err);
         if (r < 0)
                 return r;
-        r = boot_setup(&vm->mem, &vm->image, vm->cfg.cmdline, vm->cfg.ncpus, &vm->entry, err);
-        if (r < 0)
-                return r;
-        r = vm_devices_attach(&vm->dev, vm->vm_fd, guest_mem_ptr(&vm->mem, LAYOUT_ZERO_PAGE, 4096), err);
+        if (vm->restore) {
+                /* The guest's zero page is long consumed: the devices
+                 * describe themselves into a scratch copy. */
+                static uint8_t scratch[4096];
+                r = vm_devices_attach(&vm->dev, vm->vm_fd, scratch, err);
+        } else {
+                r = boot_setup(&vm->mem, &vm->image, vm->cfg.cmdline, vm->cfg.ncpus, &vm->entry, err);
+                if (r >= 0)
+                        r = vm_devices_attach(&vm->dev, vm->vm_fd, guest_mem_ptr(&vm->mem, LAYOUT_ZERO_PAGE, 4096),
+                                              err);
+        }
         if (r < 0)
                 return r;
         serial_attach(&vm->serial, vm->vm_fd);
         power_reset(&vm->power);
-        for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
-                r = vcpu_create(vm, i, &vm->vcpus[i], err);
+        if (vm->restore) {
+                r = snapshot_load_machine(vm->restore, vm, err);
                 if (r < 0)
                         return r;
         }
+        for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
+                r = vcpu_create(vm, i, &vm->vcpus[i], err);
+                if (r >= 0 && vm->restore)
+                        r = snapshot_load_vcpu(vm->restore, &vm->vcpus[i], err);
+                if (r < 0)
+                        return r;
+        }
+        /* Restored: nothing of the snapshot is needed any more. */
+        snapshot_in_free(vm->restore);
+        vm->restore = NULL;
         for (unsigned i = 0; i < vm->cfg.ncpus; i++) {
                 r = vcpu_start(&vm->vcpus[i], err);
                 if (r < 0)
@@ -315,20 +352,32 @@ int vm_run(struct vm *vm, enum vm_stop *why, struct vm_err *err)
                         return vm_err_set(err, r, "cannot start the console input thread");
         }
         for (;;) {
-                emit(vm, "booting", "cpus=%u memory_mib=%llu", vm->cfg.ncpus, (unsigned long long)vm->cfg.mem_mib);
+                if (vm->restore)
+                        emit(vm, "restoring", "cpus=%u memory_mib=%llu snapshot=%s", vm->cfg.ncpus,
+                             (unsigned long long)vm->cfg.mem_mib, vm->cfg.restore_dir);
+                else
+                        emit(vm, "booting", "cpus=%u memory_mib=%llu", vm->cfg.ncpus,
+                             (unsigned long long)vm->cfg.mem_mib);
+                pthread_mutex_lock(&vm->machine_lock);
                 r = machine_start(vm, err);
                 if (r < 0) {
                         machine_stop(vm);
+                        pthread_mutex_unlock(&vm->machine_lock);
                         *why = VM_STOP_ERROR;
                         return r;
                 }
+                vm->machine_running = true;
+                pthread_mutex_unlock(&vm->machine_lock);
                 pthread_mutex_lock(&vm->lock);
                 while (vm->stop == VM_STOP_NONE && !vm->stop_requested)
                         pthread_cond_wait(&vm->cond, &vm->lock);
                 stop = vm->stop_requested ? VM_STOP_REQUEST : vm->stop;
                 snprintf(how, sizeof(how), "%s", vm->stop_how);
                 pthread_mutex_unlock(&vm->lock);
+                pthread_mutex_lock(&vm->machine_lock);
+                vm->machine_running = false;
                 machine_stop(vm);
+                pthread_mutex_unlock(&vm->machine_lock);
                 serial_flush(&vm->serial);
 
                 switch (stop) {
@@ -402,7 +451,19 @@ void vm_free(struct vm *vm)
         guest_mem_destroy(&vm->mem);
         kvm_close(&vm->kvm);
         boot_image_free(&vm->image);
+        snapshot_in_free(vm->restore);
         pthread_cond_destroy(&vm->cond);
+        pthread_mutex_destroy(&vm->machine_lock);
         pthread_mutex_destroy(&vm->lock);
         free(vm);
+}
+
+unsigned vm_cpus(const struct vm *vm)
+{
+        return vm->cfg.ncpus;
+}
+
+uint64_t vm_memory_mib(const struct vm *vm)
+{
+        return vm->cfg.mem_mib;
 }

@@ -41,6 +41,12 @@ struct vm_config {
         int console_in_fd;      /* e.g. stdin; read until EOF */
         bool no_reboot;         /* a guest reset stops the VM */
         const char *kvm_path;   /* NULL: /dev/kvm */
+        /* Restore this snapshot directory (vm_snapshot) instead of booting:
+         * kernel, initrd, cmdline, ncpus and mem_mib are ignored (they come
+         * from the snapshot); the devices must match the snapshot's. A
+         * restored guest that resets stops (VM_STOP_RESET): its RAM is the
+         * snapshot's and there is no kernel to boot again. */
+        const char *restore_dir;
         /* Lifecycle events ("booting", "reset", "powered_off", "stopped"),
          * called from any thread; detail is key=value text. May be NULL. */
         void (*event)(void *opaque, const char *event, const char *detail);
@@ -85,5 +91,21 @@ int vm_screenshot(struct vm *vm, const char *path);
 
 /* Guest memory, e.g. for the display path (valid until vm_free). */
 void *vm_guest_ptr(struct vm *vm, uint64_t gpa, uint64_t len);
+
+struct vm_snapshot_info {
+        double paused_ms;       /* how long the vCPUs stood still */
+        uint64_t ram_bytes, ram_pages; /* RAM size, non-zero pages written */
+        uint64_t state_bytes;   /* the state file */
+};
+
+/* Pause the vCPUs, write the complete VM state to the new directory dir
+ * (hostd/vmm/SNAPSHOT.md; it must not exist: it appears whole, by rename,
+ * or not at all), resume. Any thread. 0 and *info (may be NULL), or a
+ * negative errno with err (-ENOTSUP: a device without snapshot support). */
+int vm_snapshot(struct vm *vm, const char *dir, struct vm_snapshot_info *info, struct vm_err *err);
+
+/* The machine's vCPU count and RAM (from the snapshot when restored). */
+unsigned vm_cpus(const struct vm *vm);
+uint64_t vm_memory_mib(const struct vm *vm);
 
 void vm_free(struct vm *vm);

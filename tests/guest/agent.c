@@ -539,6 +539,61 @@ static int agent_input_open(int *fds, int max, int want)
 	return n;
 }
 
+/* Snapshot tests (tests/vmm/snapshot-lab.py): "AGENT count N" about five
+ * times a second, forever; a console input line "ping WORD" is answered
+ * with "AGENT pong WORD" and a key on a virtio keyboard with "AGENT key
+ * code=C value=V", so a restored guest shows that its clock, its timer
+ * and serial interrupts and its virtio queues all work. With a
+ * framebuffer, a red 100x50 rectangle at 10,10 is drawn first (restored
+ * pixels are then visible in a screenshot). */
+static int agent_act_counter(void)
+{
+	struct pollfd p[9];
+	struct input_event ev;
+	unsigned long n = 0;
+	char line[128];
+	size_t len = 0;
+	struct agent_fb fb = { 0 };
+	int fds[8], nin, i;
+
+	if (agent_fb_open(&fb) == 0) {
+		agent_fb_fill(&fb, 10, 10, 100, 50, 0x00ff0000);
+		agent_report("fb-drawn", NULL);
+	}
+	nin = agent_input_open(fds, 8, 2);
+	p[0] = (struct pollfd){ .fd = 0, .events = POLLIN };
+	for (i = 0; i < nin; i++)
+		p[1 + i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	for (;;) {
+		agent_report("count", "%lu", n++);
+		if (poll(p, (nfds_t)(1 + nin), 200) <= 0)
+			continue;
+		for (i = 0; i < nin; i++)
+			while ((p[1 + i].revents & POLLIN) && read(fds[i], &ev, sizeof(ev)) == (ssize_t)sizeof(ev))
+				if (ev.type == EV_KEY)
+					agent_report("key", "code=%u value=%d", ev.code, ev.value);
+		if (p[0].revents & POLLIN) {
+			ssize_t r = read(0, line + len, sizeof(line) - 1 - len);
+			if (r <= 0) {
+				usleep(200000);
+				continue;
+			}
+			len += (size_t)r;
+			line[len] = '\0';
+			for (char *nl; (nl = strchr(line, '\n'));) {
+				*nl = '\0';
+				if (strncmp(line, "ping ", 5) == 0)
+					agent_report("pong", "%s", line + 5);
+				len -= (size_t)(nl + 1 - line);
+				memmove(line, nl + 1, len + 1);
+			}
+			if (len == sizeof(line) - 1)
+				len = 0;
+		}
+	}
+	return RB_POWER_OFF;
+}
+
 /* The device test: disks, then the framebuffer, then input.  The host
  * drives the rest through the keyboard:
  *   KEY_F1  draw two rectangles (red 200x50 at 100,100; green 64x64 at
@@ -996,6 +1051,7 @@ static const struct agent_action agent_actions[] = {
 	{ .name = "reboot", .run = agent_act_reboot },
 	{ .name = "shell", .run = agent_act_shell },
 	{ .name = "sleep", .run = agent_act_sleep },
+	{ .name = "counter", .run = agent_act_counter },
 	{ .name = "devtest", .run = agent_act_devtest },
 	{ .name = "diskbench", .run = agent_act_diskbench },
 	{ .name = "desktop", .run = agent_act_desktop },
@@ -1043,7 +1099,7 @@ int main(void)
 	agent_param("agent.action", name, sizeof(name));
 	action = agent_find_action(name);
 	if (!action) {
-		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, devtest, diskbench, nettest or desktop)", name);
+		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, counter, devtest, diskbench, nettest or desktop)", name);
 		action = agent_find_action("poweroff");
 	}
 	agent_report("action", "name=%s", action->name);

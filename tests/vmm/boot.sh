@@ -52,19 +52,7 @@ else
     LAB_OPTS=${LAB_OPTS:---timeout 600}
     export LAB_OPTS
     "$src/tests/lab/needs-kvm" "$src/tests/vmm/boot-lab.sh" "$vm" "$kernel" "$initrd" "$tmp"
-    rc=$?
-    case $rc in
-    0) ok "boots in the KVM lab" ;;
-    125)
-        if [ "${VMM_REQUIRE_KVM:-1}" = 1 ]; then
-            bad "the KVM lab could not run (status 125)"
-        else
-            echo "# the KVM lab could not run (status 125): boot checks skipped"
-            [ "$fails" -gt 0 ] || { echo "1..$n"; exit 77; }
-        fi
-        ;;
-    *) bad "boots in the KVM lab (status $rc; outputs kept in $tmp)" ;;
-    esac
+    vmm_lab_status $? boot
 fi
 
 echo "1..$n"

@@ -47,19 +47,10 @@ import time
 
 vm, img, kernel, initrd, out = sys.argv[1:6]
 LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
-n = 0
-fails = 0
-
-
-def check(desc, cond, detail=""):
-    global n, fails
-    n += 1
-    if cond:
-        print(f"ok {n} - {desc}", flush=True)
-    else:
-        fails += 1
-        print(f"not ok {n} - {desc}" + (f": {detail}" if detail else ""), flush=True)
-    return cond
+labtap_path = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, labtap_path)
+import labtap  # noqa: E402
+from labtap import check  # noqa: E402
 
 
 def fnv1a(data):
@@ -437,10 +428,10 @@ if ready:
         r = run("qemu-img", "check", "-f", "qcow2", f"{out}/overlay.qcow2")
         check("overlay: qemu-img check is clean", r.returncode == 0, r.stdout)
 
-print(f"1..{n}")
-if fails:
+print(f"1..{labtap.count}")
+if labtap.failed:
     for name in ("devices.log", "devices.console", "intx.console"):
         print(f"# --- {name}")
         for line in open(f"{out}/{name}", "rb").read().decode(errors="replace").splitlines()[-80:]:
             print(f"#   {line}")
-sys.exit(1 if fails else 0)
+sys.exit(1 if labtap.failed else 0)

@@ -31,37 +31,12 @@ expect "--framebuffer too large" 2 'invalid --framebuffer "9000x9000"' -- --kern
 expect "--framebuffer too small" 2 'invalid --framebuffer "10x10"' -- --kernel "$kernel" --framebuffer 10x10
 
 # --- a guest with every device (needs /dev/kvm) ---
-py=$(command -v /usr/bin/python3 || command -v python3)
-if [ -z "$py" ]; then
-    echo "# python3 missing: lab checks skipped"
-    echo "1..$n"
-    [ "$fails" -eq 0 ] && exit 77
-    exit 1
-fi
-initrd=$build/tests/vmm/devices-initrd.gz
-agent_opt=
-[ -x "$build/tests/guest/agent" ] && agent_opt="--agent $build/tests/guest/agent"
-# shellcheck disable=SC2086 # optional pair of words
-if ! "$src/tests/guest/build-initrd" $agent_opt "$initrd" >"$tmp/initrd.log" 2>&1; then
-    bad "build the test initramfs"
-    sed 's/^/#   /' "$tmp/initrd.log"
-else
+vmm_python
+if vmm_lab_initrd devices; then
     LAB_OPTS=${LAB_OPTS:---timeout 1500}
     export LAB_OPTS
     "$src/tests/lab/needs-kvm" "$py" "$src/tests/vmm/devices-lab.py" "$vm" "$img" "$kernel" "$initrd" "$tmp"
-    rc=$?
-    case $rc in
-    0) ok "devices in the KVM lab" ;;
-    125)
-        if [ "${VMM_REQUIRE_KVM:-1}" = 1 ]; then
-            bad "the KVM lab could not run (status 125)"
-        else
-            echo "# the KVM lab could not run (status 125): device checks skipped"
-            [ "$fails" -gt 0 ] || { echo "1..$n"; exit 77; }
-        fi
-        ;;
-    *) bad "devices in the KVM lab (status $rc; outputs kept in $tmp)" ;;
-    esac
+    vmm_lab_status $? devices
 fi
 
 echo "1..$n"

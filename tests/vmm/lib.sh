@@ -51,3 +51,49 @@ expect() {
         sed 's/^/#   /' "$tmp/err" "$tmp/out"
     fi
 }
+
+# Set py to python3 for the lab half of a suite, or end the suite: the
+# plan, then exit 77 (skip) when nothing failed so far, else 1.
+vmm_python() {
+    py=$(command -v /usr/bin/python3 || command -v python3)
+    if [ -z "$py" ]; then
+        echo "# python3 missing: lab checks skipped"
+        echo "1..$n"
+        [ "$fails" -eq 0 ] && exit 77
+        exit 1
+    fi
+}
+
+# Build the test initramfs $build/tests/vmm/NAME-initrd.gz (with the
+# agent of the build tree when there is one) and set initrd to it. On
+# failure: a "not ok" line with the build log, status 1. Needs build, src
+# and tmp (vmm_suite_init).
+vmm_lab_initrd() { # NAME
+    initrd=$build/tests/vmm/$1-initrd.gz
+    _agent_opt=
+    [ -x "$build/tests/guest/agent" ] && _agent_opt="--agent $build/tests/guest/agent"
+    # shellcheck disable=SC2086 # optional pair of words
+    if ! "$src/tests/guest/build-initrd" $_agent_opt "$initrd" >"$tmp/initrd.log" 2>&1; then
+        bad "build the test initramfs"
+        sed 's/^/#   /' "$tmp/initrd.log"
+        return 1
+    fi
+}
+
+# One TAP line for the lab half of a suite that tests/lab/needs-kvm ran
+# with status RC: ok, not ok, or (a lab that could not run, 125, with
+# VMM_REQUIRE_KVM=0) a skip of the whole suite when nothing else failed.
+vmm_lab_status() { # RC WHAT
+    case $1 in
+    0) ok "$2 in the KVM lab" ;;
+    125)
+        if [ "${VMM_REQUIRE_KVM:-1}" = 1 ]; then
+            bad "the KVM lab could not run (status 125)"
+        else
+            echo "# the KVM lab could not run (status 125): $2 checks skipped"
+            [ "$fails" -gt 0 ] || { echo "1..$n"; exit 77; }
+        fi
+        ;;
+    *) bad "$2 in the KVM lab (status $1; outputs kept in $tmp)" ;;
+    esac
+}

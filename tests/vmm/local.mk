@@ -81,3 +81,17 @@ EXTRA_DIST += tests/fuzz/virtio-gpu.sh
 tests_vmm_virtio_gpu_SOURCES = tests/vmm/virtio-gpu.c
 tests_vmm_virtio_gpu_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_virtio_gpu_LDADD = $(VMM_TEST_LDADD)
+
+# Snapshots (issue 20): the state format without KVM, a fuzzer for its
+# parser, and snapshot/restore of a counting guest in the lab.
+TESTS += tests/vmm/snapshot.sh
+EXTRA_DIST += tests/vmm/snapshot.sh tests/vmm/snapshot-lab.py tests/vmm/labtap.py
+CLEANFILES += tests/vmm/snapshot-initrd.gz
+tests/vmm/snapshot.log: hostd/vdi-vm tests/guest/agent
+check_PROGRAMS += tests/vmm/state
+TESTS += tests/vmm/state
+tests_vmm_state_SOURCES = tests/vmm/state.c tests/vmm/state-test.h
+tests_vmm_state_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_state_LDADD = $(VMM_TEST_LDADD)
+TESTS += tests/fuzz/snapshot.sh
+EXTRA_DIST += tests/fuzz/snapshot.sh

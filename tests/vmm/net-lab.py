@@ -39,19 +39,10 @@ vm, kernel, initrd, out = sys.argv[1:5]
 helper = sys.argv[5] if len(sys.argv) > 5 else ""
 LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "400"))
 H, P = "vdinet-host", "vdinet-peer"
-n = 0
-fails = 0
-
-
-def check(desc, cond, detail=""):
-    global n, fails
-    n += 1
-    if cond:
-        print(f"ok {n} - {desc}", flush=True)
-    else:
-        fails += 1
-        print(f"not ok {n} - {desc}" + (f": {detail}" if detail else ""), flush=True)
-    return cond
+labtap_path = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, labtap_path)
+import labtap  # noqa: E402
+from labtap import check  # noqa: E402
 
 
 def sh(*cmd, ns=None, check_rc=True):
@@ -242,5 +233,5 @@ check("the tap passed as an fd is gone with its VM", "tb1" not in links and not 
 
 for ns in (H, P):
     sh("ip", "netns", "del", ns, check_rc=False)
-print(f"1..{n}")
-sys.exit(1 if fails else 0)
+print(f"1..{labtap.count}")
+sys.exit(1 if labtap.failed else 0)

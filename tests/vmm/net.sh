@@ -50,19 +50,7 @@ else
     LAB_OPTS=${LAB_OPTS:---timeout 1500}
     export LAB_OPTS
     "$src/tests/lab/needs-kvm" "$py" "$src/tests/vmm/net-lab.py" "$vm" "$kernel" "$initrd" "$tmp" $helper
-    rc=$?
-    case $rc in
-    0) ok "virtio-net in the KVM lab" ;;
-    125)
-        if [ "${VMM_REQUIRE_KVM:-1}" = 1 ]; then
-            bad "the KVM lab could not run (status 125)"
-        else
-            echo "# the KVM lab could not run (status 125): network checks skipped"
-            [ "$fails" -gt 0 ] || { echo "1..$n"; exit 77; }
-        fi
-        ;;
-    *) bad "virtio-net in the KVM lab (status $rc; outputs kept in $tmp)" ;;
-    esac
+    vmm_lab_status $? virtio-net
 fi
 
 echo "1..$n"

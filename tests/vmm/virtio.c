@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "check-main.h"
 #include "hostd/storage/disk.h"
+#include "state-test.h"
 #include "virtio-devices.h"
 
 #define RAM 0x40000
@@ -404,6 +405,65 @@ START_TEST(test_input)
 }
 END_TEST
 
+/* ---- snapshots: the transport state moves from one device to another ---- */
+
+/* The transport's save runs frozen, as vm_snapshot calls it. */
+static int frozen_save(void *dev, struct state_writer *w)
+{
+        int r;
+
+        virtio_pci_freeze(dev);
+        r = virtio_state_ops.save(dev, w);
+        virtio_pci_thaw(dev);
+        return r;
+}
+
+static int state_move(struct virtio_dev *a, struct virtio_dev *b, struct vm_err *err)
+{
+        const struct state_ops o = { .save = frozen_save, .load = virtio_state_ops.load };
+
+        return state_round_trip(&o, a, b, NULL, err);
+}
+
+START_TEST(test_state)
+{
+        struct virtio_input *ka, *kb;
+        struct virtio_dev *a, *b;
+        struct vm_err err;
+        uint8_t *ram_a;
+
+        ram = calloc(1, RAM);
+        ck_assert_int_eq(virtio_input_create(VIRTIO_INPUT_KEYBOARD, 11, &mem, &ka), 0);
+        ck_assert_int_eq(virtio_input_create(VIRTIO_INPUT_KEYBOARD, 11, &mem, &kb), 0);
+        a = virtio_input_dev(ka);
+        b = virtio_input_dev(kb);
+        ck_assert_uint_eq(driver_init(a, 2, FEAT_V1) & VIRTIO_STATUS_DRIVER_OK, VIRTIO_STATUS_DRIVER_OK);
+        wr(a, VIRTIO_DEVCFG_OFF, 0x01, 1); /* config select: the name */
+        ck_assert_int_eq(state_move(a, b, &err), 0);
+        ck_assert_uint_eq(rd(b, 0x14, 1), rd(a, 0x14, 1));
+        ck_assert_uint_eq(rd(b, VIRTIO_DEVCFG_OFF + 8, 4), 0x20494456); /* "VDI ": select moved */
+        for (unsigned q = 0; q < 2; q++) {
+                wr(b, 0x16, q, 2);
+                wr(a, 0x16, q, 2);
+                ck_assert_uint_eq(rd(b, 0x1c, 2), 1);                   /* enabled */
+                ck_assert(rd(b, 0x20, 8) == rd(a, 0x20, 8));            /* descriptor ring */
+                ck_assert(rd(b, 0x30, 8) == rd(a, 0x30, 8));            /* used ring */
+                ck_assert(b->q[q].vq.started);
+        }
+        virtio_input_free(kb);
+        /* A keyboard's state on a block device: refused, nothing changed.
+         * blk_setup makes a RAM of its own: a's stays until a is gone. */
+        ram_a = ram;
+        blk_setup(false);
+        ck_assert_int_eq(state_move(a, virtio_blk_dev(blk), &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err.msg, "virtio-blk: features"));
+        ck_assert_uint_eq(rd(virtio_blk_dev(blk), 0x14, 1), 0);
+        blk_teardown();
+        virtio_input_free(ka);
+        free(ram_a);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("virtio");
@@ -415,6 +475,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_features_refused);
         tcase_add_test(tc, test_blk_broken_chain);
         tcase_add_test(tc, test_input);
+        tcase_add_test(tc, test_state);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -2,6 +2,8 @@
 
 #include "fb.h"
 
+#include "state.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -350,3 +352,55 @@ int fb_screenshot_ppm(struct fb *fb, const char *path)
                 return -errno;
         return 0;
 }
+
+static int fb_save(void *dev, struct state_writer *w)
+{
+        struct fb *fb = dev;
+
+        pthread_mutex_lock(&fb->lock);
+        state_put_u32(w, fb->width);
+        state_put_u32(w, fb->height);
+        state_put_u32(w, fb->stride);
+        state_put_u64(w, fb->size);
+        state_put_bytes(w, fb->pixels, (size_t)fb->size);
+        pthread_mutex_unlock(&fb->lock);
+        return 0;
+}
+
+/* The header: the same size and layout as this framebuffer. */
+static void fb_parse_header(struct fb *fb, struct state_reader *r)
+{
+        uint32_t w = state_get_u32(r), h = state_get_u32(r), stride = state_get_u32(r);
+        uint64_t size = state_get_u64(r);
+
+        if (state_reader_ok(r) && (w != fb->width || h != fb->height || stride != fb->stride || size != fb->size))
+                state_reader_fail(r, "a %ux%u framebuffer in the snapshot, %ux%u here (give --framebuffer %ux%u)", w,
+                                  h, fb->width, fb->height, w, h);
+        if (state_reader_ok(r) && r->len - r->off != fb->size)
+                state_reader_fail(r, "%zu bytes of pixels, the framebuffer has %llu", r->len - r->off,
+                                  (unsigned long long)fb->size);
+}
+
+static int fb_check(void *dev, struct state_reader *r, struct vm_err *err)
+{
+        fb_parse_header(dev, r);
+        if (state_reader_ok(r))
+                r->off = r->len; /* the pixels: any bytes will do */
+        return state_reader_done(r, err);
+}
+
+static int fb_load(void *dev, struct state_reader *r, struct vm_err *err)
+{
+        struct fb *fb = dev;
+
+        fb_parse_header(fb, r);
+        if (!state_reader_ok(r))
+                return state_reader_done(r, err);
+        pthread_mutex_lock(&fb->lock);
+        state_get_bytes(r, fb->pixels, (size_t)fb->size);
+        memset(fb->shadow, 0, (size_t)fb->size);
+        pthread_mutex_unlock(&fb->lock);
+        return state_reader_done(r, err);
+}
+
+const struct state_ops fb_state_ops = { .save = fb_save, .load = fb_load, .check = fb_check };

@@ -67,6 +67,11 @@ int fb_collect_damage(struct fb *fb, struct display_rect *rects, size_t max);
  * updating the shadow; exposed for tests). */
 int fb_damage_from_bitmap(struct fb *fb, const uint64_t *bitmap, struct display_rect *rects, size_t max);
 
+/* Snapshot state (section "dev.fb"): size, stride and every pixel. Load
+ * refuses another size and then changes nothing; the restored pixels are
+ * then damage for display servers (the shadow is cleared). */
+extern const struct state_ops fb_state_ops;
+
 /* Write the current pixels as a binary PPM (P6). 0 or -errno. */
 int fb_screenshot_ppm(struct fb *fb, const char *path);
 

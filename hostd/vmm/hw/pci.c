@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "state.h"
+
 #define CFG_ENABLE 0x80000000u
 
 static void put_le(uint8_t *p, uint64_t v, unsigned size)
@@ -254,3 +256,83 @@ void pci_host_bridge_init(struct pci_device *d)
          * 06/00 makes Linux's type-1 sanity check accept the bus. */
         pci_device_init(d, 0x8086, 0x0d57, 0x060000, NULL, NULL);
 }
+
+static int pci_save(void *dev, struct state_writer *w)
+{
+        struct pci_bus *bus = dev;
+
+        pthread_mutex_lock(&bus->lock);
+        state_put_u32(w, bus->config_addr);
+        for (unsigned slot = 0; slot < PCI_MAX_SLOTS; slot++) {
+                if (!bus->dev[slot])
+                        continue;
+                state_put_u8(w, (uint8_t)slot);
+                state_put_bytes(w, bus->dev[slot]->cfg, PCI_CFG_SIZE);
+        }
+        pthread_mutex_unlock(&bus->lock);
+        return 0;
+}
+
+/* Read and check the section against the bus (its lock held) into cfg. */
+static void pci_parse(struct pci_bus *bus, struct state_reader *r, uint32_t *addr,
+                      uint8_t cfg[PCI_MAX_SLOTS][PCI_CFG_SIZE])
+{
+        *addr = state_get_u32(r);
+        for (unsigned slot = 0; slot < PCI_MAX_SLOTS && state_reader_ok(r); slot++) {
+                struct pci_device *d = bus->dev[slot];
+                if (!d)
+                        continue;
+                if (r->off >= r->len || state_get_u8(r) != slot) {
+                        state_reader_fail(r, "the snapshot's PCI devices differ from this VM's at slot %u", slot);
+                        break;
+                }
+                state_get_bytes(r, cfg[slot], PCI_CFG_SIZE);
+                for (unsigned i = 0; i < PCI_CFG_SIZE && state_reader_ok(r); i++)
+                        if ((cfg[slot][i] ^ d->cfg[i]) & ~d->wmask[i])
+                                state_reader_fail(r, "slot %u: read-only config byte 0x%02x is 0x%02x in the "
+                                                  "snapshot, 0x%02x in this VM (another device or version)",
+                                                  slot, i, cfg[slot][i], d->cfg[i]);
+        }
+        if (state_reader_ok(r) && r->off < r->len)
+                state_reader_fail(r, "the snapshot has PCI devices this VM lacks (slot %u)", r->p[r->off]);
+}
+
+static int pci_check(void *dev, struct state_reader *r, struct vm_err *err)
+{
+        struct pci_bus *bus = dev;
+        uint8_t cfg[PCI_MAX_SLOTS][PCI_CFG_SIZE];
+        uint32_t addr;
+
+        pthread_mutex_lock(&bus->lock);
+        pci_parse(bus, r, &addr, cfg);
+        pthread_mutex_unlock(&bus->lock);
+        return state_reader_done(r, err);
+}
+
+static int pci_load(void *dev, struct state_reader *r, struct vm_err *err)
+{
+        struct pci_bus *bus = dev;
+        uint8_t cfg[PCI_MAX_SLOTS][PCI_CFG_SIZE];
+        uint32_t addr;
+        int ret;
+
+        pthread_mutex_lock(&bus->lock);
+        pci_parse(bus, r, &addr, cfg);
+        ret = state_reader_done(r, err);
+        if (ret == 0) {
+                bus->config_addr = addr & 0x80fffffcu;
+                for (unsigned slot = 0; slot < PCI_MAX_SLOTS; slot++)
+                        if (bus->dev[slot])
+                                memcpy(bus->dev[slot]->cfg, cfg[slot], PCI_CFG_SIZE);
+        }
+        pthread_mutex_unlock(&bus->lock);
+        /* Let each device react as to a guest write (e.g. MSI-X enable). */
+        for (unsigned slot = 0; ret == 0 && slot < PCI_MAX_SLOTS; slot++) {
+                struct pci_device *d = bus->dev[slot];
+                if (d && d->ops && d->ops->config_written)
+                        d->ops->config_written(d, 0, PCI_CFG_SIZE);
+        }
+        return ret;
+}
+
+const struct state_ops pci_state_ops = { .save = pci_save, .load = pci_load, .check = pci_check };

@@ -97,5 +97,11 @@ void pci_config_write(struct pci_bus *bus, unsigned slot, unsigned fn, unsigned 
 bool pci_bus_bar_access(struct pci_bus *bus, bool is_io, uint64_t addr, uint8_t *data, unsigned size,
                         bool is_write);
 
+/* Snapshot state of the bus (section "pci"): the config address latch and
+ * the guest-writable config bytes of every device (BARs, command, MSI-X
+ * control...). Load refuses a device set that differs in any slot or in
+ * any read-only byte, and applies nothing then. */
+extern const struct state_ops pci_state_ops;
+
 /* The host bridge at 00:00.0. */
 void pci_host_bridge_init(struct pci_device *d);

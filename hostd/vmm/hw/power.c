@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "layout.h"
+#include "state.h"
 
 /* ACPI 6.x 4.8.3: PM1 control SCI_EN bit 0, SLP_TYP bits 10-12, SLP_EN
  * bit 13; PM1 status is write-1-to-clear. */
@@ -118,3 +119,33 @@ void power_i8042_write(struct power *p, unsigned off, uint8_t v)
         if (off == PORT_I8042_CMD - PORT_I8042_DATA && v == I8042_CMD_RESET)
                 p->event(p->opaque, POWER_RESET, "i8042");
 }
+
+static int power_save(void *dev, struct state_writer *w)
+{
+        struct power *p = dev;
+
+        pthread_mutex_lock(&p->lock);
+        state_put_u16(w, p->pm1_sts);
+        state_put_u16(w, p->pm1_en);
+        state_put_u16(w, p->pm1_cnt);
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+}
+
+static int power_load(void *dev, struct state_reader *r, struct vm_err *err)
+{
+        struct power *p = dev;
+        uint16_t sts = state_get_u16(r), en = state_get_u16(r), cnt = state_get_u16(r);
+        int ret = state_reader_done(r, err);
+
+        if (ret < 0)
+                return ret;
+        pthread_mutex_lock(&p->lock);
+        p->pm1_sts = sts;
+        p->pm1_en = en;
+        p->pm1_cnt = cnt;
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+}
+
+const struct state_ops power_state_ops = { .save = power_save, .load = power_load };

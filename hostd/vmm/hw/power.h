@@ -22,6 +22,8 @@ struct power {
 
 void power_init(struct power *p, void (*event)(void *, enum power_event, const char *), void *opaque);
 void power_destroy(struct power *p);
+/* Snapshot state: PM1 registers (section "power"). */
+extern const struct state_ops power_state_ops;
 /* Back to power-on state (guest reset). */
 void power_reset(struct power *p);
 

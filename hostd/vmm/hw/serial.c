@@ -9,6 +9,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "state.h"
+
 static void flush_locked(struct serial *s)
 {
         size_t done = 0;
@@ -160,3 +162,32 @@ const struct io_ops serial_io_ops = {
         .read = serial_read,
         .write = serial_write,
 };
+
+static int serial_save(void *dev, struct state_writer *w)
+{
+        struct serial *s = dev;
+
+        pthread_mutex_lock(&s->lock);
+        flush_locked(s); /* output already sent belongs to the source VM */
+        uart_state_save(&s->uart, w);
+        pthread_mutex_unlock(&s->lock);
+        return 0;
+}
+
+static int serial_load(void *dev, struct state_reader *r, struct vm_err *err)
+{
+        struct serial *s = dev;
+        struct uart u;
+        int ret;
+
+        pthread_mutex_lock(&s->lock);
+        u = s->uart;
+        uart_state_load(&u, r);
+        ret = state_reader_done(r, err);
+        if (ret == 0)
+                s->uart = u;
+        pthread_mutex_unlock(&s->lock);
+        return ret;
+}
+
+const struct state_ops serial_state_ops = { .save = serial_save, .load = serial_load };

@@ -26,6 +26,8 @@ struct serial {
 };
 
 extern const struct io_ops serial_io_ops;
+/* Snapshot state: the UART (section "serial"). */
+extern const struct state_ops serial_state_ops;
 
 void serial_init(struct serial *s, int out_fd, unsigned irq);
 /* Attach to a (new) VM and reset the UART registers. */

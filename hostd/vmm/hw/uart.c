@@ -2,6 +2,8 @@
 
 #include "uart.h"
 
+#include "state.h"
+
 #include <string.h>
 
 enum {
@@ -200,4 +202,51 @@ size_t uart_receive(struct uart *u, const uint8_t *p, size_t n)
                 u->lsr |= LSR_DR;
         update_irq(u);
         return done;
+}
+
+void uart_state_save(const struct uart *u, struct state_writer *w)
+{
+        const uint8_t regs[] = { u->ier, u->lcr, u->mcr, u->lsr, u->msr, u->scr, u->dll, u->dlm, u->fcr };
+
+        state_put_bytes(w, regs, sizeof(regs));
+        state_put_u8(w, u->thr_ipending);
+        state_put_u8(w, u->irq_level);
+        state_put_u8(w, (uint8_t)u->rx_head);
+        state_put_u8(w, (uint8_t)u->rx_count);
+        state_put_bytes(w, u->rx, sizeof(u->rx));
+}
+
+bool uart_state_load(struct uart *u, struct state_reader *r)
+{
+        struct uart n = *u;
+        uint8_t regs[9], thr, lvl;
+
+        state_get_bytes(r, regs, sizeof(regs));
+        thr = state_get_u8(r);
+        lvl = state_get_u8(r);
+        n.rx_head = state_get_u8(r);
+        n.rx_count = state_get_u8(r);
+        state_get_bytes(r, n.rx, sizeof(n.rx));
+        if (!state_reader_ok(r))
+                return false;
+        if (thr > 1 || lvl > 1)
+                return state_reader_fail(r, "interrupt flags must be 0 or 1");
+        if (n.rx_head >= UART_RX_FIFO || n.rx_count > UART_RX_FIFO)
+                return state_reader_fail(r, "receive FIFO position %u/%u out of range (FIFO holds %d)", n.rx_head,
+                                         n.rx_count, UART_RX_FIFO);
+        n.ier = regs[0] & 0x0f; /* only the 4 interrupt enables exist */
+        if (n.ier != regs[0])
+                return state_reader_fail(r, "IER 0x%02x has reserved bits set", regs[0]);
+        n.lcr = regs[1];
+        n.mcr = regs[2];
+        n.lsr = regs[3];
+        n.msr = regs[4];
+        n.scr = regs[5];
+        n.dll = regs[6];
+        n.dlm = regs[7];
+        n.fcr = regs[8];
+        n.thr_ipending = thr;
+        n.irq_level = lvl;
+        *u = n;
+        return true;
 }

@@ -31,5 +31,13 @@ void uart_write(struct uart *u, unsigned off, uint8_t v);
 /* Queue received bytes for the guest; returns how many fitted. */
 size_t uart_receive(struct uart *u, const uint8_t *p, size_t n);
 
+struct state_writer;
+struct state_reader;
+/* Snapshot state of the registers and the receive FIFO (SNAPSHOT.md
+ * "serial"); load validates every field and leaves u untouched on error,
+ * keeping u's callbacks. Load returns false when the section is bad. */
+void uart_state_save(const struct uart *u, struct state_writer *w);
+bool uart_state_load(struct uart *u, struct state_reader *r);
+
 /* Current IIR value (no side effects). */
 uint8_t uart_iir(const struct uart *u);

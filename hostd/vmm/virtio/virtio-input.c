@@ -212,7 +212,38 @@ static void input_queue_notify(struct virtio_dev *vd, unsigned q)
         pthread_mutex_unlock(&in->lock);
 }
 
+/* Snapshot (vd->lock held): the config selector, LEDs and buttons. Host
+ * events still queued for the guest are not part of the state: a restored
+ * guest starts with none. The FIFO's own lock is not taken (it comes
+ * before vd->lock); the VM is paused and the values are single words. */
+static void input_state_save(struct virtio_dev *vd, struct state_writer *w)
+{
+        struct virtio_input *in = vd->opaque;
+
+        state_put_u8(w, in->select);
+        state_put_u8(w, in->subsel);
+        state_put_u32(w, in->leds);
+        state_put_u32(w, in->buttons);
+}
+
+static bool input_state_load(struct virtio_dev *vd, struct state_reader *r)
+{
+        struct virtio_input *in = vd->opaque;
+        uint8_t sel = state_get_u8(r), sub = state_get_u8(r);
+        uint32_t leds = state_get_u32(r), buttons = state_get_u32(r);
+
+        if (!state_reader_ok(r))
+                return false;
+        in->select = sel;
+        in->subsel = sub;
+        in->leds = leds;
+        in->buttons = buttons;
+        return true;
+}
+
 static const struct virtio_dev_ops input_ops = {
+        .state_save = input_state_save,
+        .state_load = input_state_load,
         .cfg_read = input_cfg_read,
         .cfg_write = input_cfg_write,
         .queue_notify = input_queue_notify,

@@ -726,3 +726,157 @@ void virtio_pci_detach(struct virtio_dev *vd)
         vd->vm_fd = -1;
         pthread_mutex_unlock(&vd->lock);
 }
+
+/* ---- snapshots ---- */
+
+void virtio_pci_freeze(struct virtio_dev *vd)
+{
+        pthread_mutex_lock(&vd->lock);
+}
+
+void virtio_pci_thaw(struct virtio_dev *vd)
+{
+        pthread_mutex_unlock(&vd->lock);
+}
+
+static int virtio_save(void *dev, struct state_writer *w)
+{
+        struct virtio_dev *vd = dev;
+
+        state_put_u64(w, vd->host_features);
+        state_put_u64(w, vd->guest_features);
+        state_put_u32(w, vd->dfselect);
+        state_put_u32(w, vd->gfselect);
+        state_put_u8(w, vd->status);
+        state_put_u8(w, vd->config_gen);
+        state_put_u8(w, vd->isr);
+        state_put_u16(w, vd->msix_config);
+        state_put_u16(w, vd->queue_sel);
+        state_put_u8(w, vd->broken);
+        state_put_bytes(w, vd->broken_why, sizeof(vd->broken_why));
+        state_put_u32(w, vd->nqueues);
+        for (unsigned q = 0; q < vd->nqueues; q++) {
+                const struct virtio_queue *vq = &vd->q[q];
+                state_put_u16(w, vq->vq.size);
+                state_put_u64(w, vq->vq.desc_gpa);
+                state_put_u64(w, vq->vq.avail_gpa);
+                state_put_u64(w, vq->vq.used_gpa);
+                state_put_u16(w, vq->msix_vector);
+                state_put_u8(w, vq->enabled);
+                state_put_u16(w, vq->vq.used_idx);
+        }
+        for (unsigned i = 0; i < VIRTIO_MSIX_VECTORS; i++) {
+                state_put_u32(w, vd->msix[i].addr_lo);
+                state_put_u32(w, vd->msix[i].addr_hi);
+                state_put_u32(w, vd->msix[i].data);
+                state_put_u32(w, vd->msix[i].ctrl);
+        }
+        state_put_u32(w, vd->msix_pending);
+        state_put_u8(w, vd->intx_level);
+        if (vd->ops->state_save)
+                vd->ops->state_save(vd, w);
+        return 0;
+}
+
+static bool vector_ok(uint16_t v)
+{
+        return v == VIRTIO_NO_VECTOR || v < VIRTIO_MSIX_VECTORS;
+}
+
+static int virtio_load(void *dev, struct state_reader *r, struct vm_err *err)
+{
+        struct virtio_dev *vd = dev, n;
+        uint16_t used_idx[VIRTIO_MAX_QUEUES] = { 0 };
+        uint64_t host;
+        uint32_t nq;
+        uint8_t b;
+        int ret;
+
+        pthread_mutex_lock(&vd->lock);
+        n = *vd;
+        host = state_get_u64(r);
+        n.guest_features = state_get_u64(r);
+        n.dfselect = state_get_u32(r);
+        n.gfselect = state_get_u32(r);
+        n.status = state_get_u8(r);
+        n.config_gen = state_get_u8(r);
+        n.isr = state_get_u8(r);
+        n.msix_config = state_get_u16(r);
+        n.queue_sel = state_get_u16(r);
+        b = state_get_u8(r);
+        n.broken = b;
+        state_get_bytes(r, n.broken_why, sizeof(n.broken_why));
+        n.broken_why[sizeof(n.broken_why) - 1] = '\0';
+        nq = state_get_u32(r);
+        if (state_reader_ok(r) && host != vd->host_features)
+                state_reader_fail(r, "%s: features 0x%llx in the snapshot, 0x%llx here (another device version)",
+                                  vd->name, (unsigned long long)host, (unsigned long long)vd->host_features);
+        if (state_reader_ok(r) && (nq != vd->nqueues || b > 1 || !vector_ok(n.msix_config) ||
+                                   (n.guest_features & ~vd->host_features)))
+                state_reader_fail(r, "%s: invalid transport state", vd->name);
+        for (unsigned q = 0; q < vd->nqueues && state_reader_ok(r); q++) {
+                struct virtio_queue *vq = &n.q[q];
+                vq->vq.size = state_get_u16(r);
+                vq->vq.desc_gpa = state_get_u64(r);
+                vq->vq.avail_gpa = state_get_u64(r);
+                vq->vq.used_gpa = state_get_u64(r);
+                vq->msix_vector = state_get_u16(r);
+                b = state_get_u8(r);
+                used_idx[q] = state_get_u16(r);
+                vq->enabled = b;
+                if (state_reader_ok(r) && (b > 1 || !vector_ok(vq->msix_vector) || vq->vq.size > vq->max_size))
+                        state_reader_fail(r, "%s: queue %u: invalid state", vd->name, q);
+                vq->vq.event_idx = n.guest_features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+                vq->vq.indirect = n.guest_features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+                /* The rings must lie in this guest's RAM, as when enabled. */
+                if (state_reader_ok(r) && vq->enabled && vq_start(&vq->vq, &vd->mem) < 0)
+                        state_reader_fail(r, "%s: queue %u: rings outside guest RAM", vd->name, q);
+                if (vq->enabled) {
+                        vq->vq.used_idx = used_idx[q];
+                        vq->vq.last_avail = used_idx[q];
+                }
+        }
+        for (unsigned i = 0; i < VIRTIO_MSIX_VECTORS; i++) {
+                n.msix[i].addr_lo = state_get_u32(r);
+                n.msix[i].addr_hi = state_get_u32(r);
+                n.msix[i].data = state_get_u32(r);
+                n.msix[i].ctrl = state_get_u32(r);
+        }
+        n.msix_pending = state_get_u32(r);
+        b = state_get_u8(r);
+        n.intx_level = b;
+        if (state_reader_ok(r) && b > 1)
+                state_reader_fail(r, "%s: invalid INTx level", vd->name);
+        if (state_reader_ok(r) && vd->ops->state_load)
+                vd->ops->state_load(vd, r);
+        ret = state_reader_done(r, err);
+        if (ret == 0) {
+                vd->guest_features = n.guest_features;
+                vd->dfselect = n.dfselect;
+                vd->gfselect = n.gfselect;
+                vd->status = n.status;
+                vd->config_gen = n.config_gen;
+                vd->isr = n.isr;
+                vd->msix_config = n.msix_config;
+                vd->queue_sel = n.queue_sel;
+                vd->broken = n.broken;
+                memcpy(vd->broken_why, n.broken_why, sizeof(vd->broken_why));
+                for (unsigned q = 0; q < vd->nqueues; q++) {
+                        vd->q[q].vq = n.q[q].vq;
+                        vd->q[q].msix_vector = n.q[q].msix_vector;
+                        vd->q[q].enabled = n.q[q].enabled;
+                }
+                memcpy(vd->msix, n.msix, sizeof(vd->msix));
+                vd->msix_pending = n.msix_pending;
+                vd->intx_level = n.intx_level; /* the irqchip's line state is restored with it */
+                /* Chains the source had not taken yet, or had in flight. */
+                if ((vd->status & VIRTIO_STATUS_DRIVER_OK) && !vd->broken)
+                        for (unsigned q = 0; q < vd->nqueues; q++)
+                                if (vd->q[q].enabled)
+                                        virtio_kick(vd, q);
+        }
+        pthread_mutex_unlock(&vd->lock);
+        return ret;
+}
+
+const struct state_ops virtio_state_ops = { .save = virtio_save, .load = virtio_load };

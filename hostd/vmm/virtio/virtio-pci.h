@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "pci.h"
+#include "state.h"
 #include "virtqueue.h"
 
 #define VIRTIO_MAX_QUEUES 4
@@ -65,6 +66,12 @@ struct virtio_dev_ops {
         /* vd->ext_fd polled ready with revents; on the device thread, no
          * lock held. May be NULL when the device has no ext_fd. */
         void (*ext_ready)(struct virtio_dev *vd, short revents);
+        /* Snapshots: the device's own fields after the transport's, with
+         * vd->lock held (virtio_state_ops). load validates before it
+         * changes anything and returns false (state_reader_fail) when it
+         * refuses. NULL: the device has no state of its own. */
+        void (*state_save)(struct virtio_dev *vd, struct state_writer *w);
+        bool (*state_load)(struct virtio_dev *vd, struct state_reader *r);
 };
 
 struct virtio_queue {
@@ -164,6 +171,18 @@ void virtio_kick(struct virtio_dev *vd, unsigned q);
 /* Mark the device broken (also used by device models for protocol
  * violations inside a well-formed chain). vd->lock must NOT be held. */
 void virtio_set_broken(struct virtio_dev *vd, const char *why);
+
+/* Snapshots (SNAPSHOT.md "dev.SLOT.NAME"): the transport (features,
+ * status, MSI-X table, queues) then the device's own fields. Save runs
+ * between virtio_pci_freeze and virtio_pci_thaw, which hold vd->lock so
+ * that no chain is taken or returned while guest RAM is copied; a chain
+ * taken and not yet returned is taken again after a restore (the queue's
+ * next available index is rewound to its used index: our devices return
+ * chains in order). Load runs before the vCPUs and before the PCI config
+ * is restored (whose config write then sets MSI-X and the ioeventfds). */
+extern const struct state_ops virtio_state_ops;
+void virtio_pci_freeze(struct virtio_dev *vd);
+void virtio_pci_thaw(struct virtio_dev *vd);
 
 /* Register-level access for tests (what the vCPU threads do). */
 void virtio_pci_bar_read(struct virtio_dev *vd, uint64_t off, uint8_t *data, unsigned size);

@@ -1,0 +1,469 @@
+/* vm_snapshot and the restore half of vm_create/machine_start: the glue
+ * between struct vm and the state format (SNAPSHOT.md). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "cpu.h"
+#include "machine.h"
+#include "ram.h"
+#include "snapshot.h"
+#include "state.h"
+
+#define STATE_FILE "state"
+#define RAM_FILE "ram"
+
+/* The devices that own snapshot state, in section order: the virtio
+ * transports before the PCI bus, whose config write at load enables their
+ * MSI-X and ioeventfds. */
+struct state_dev {
+        char name[STATE_NAME_MAX + 1];
+        const struct state_ops *ops;
+        void *dev;
+        struct virtio_dev *vd;  /* virtio devices: frozen while saved */
+};
+
+#define STATE_DEVS_MAX (4 + VM_MAX_DISKS + 2 + VM_MAX_NICS)
+
+static void add_dev(struct state_dev *out, unsigned *n, const char *name, const struct state_ops *ops, void *dev,
+                    struct virtio_dev *vd)
+{
+        struct state_dev *d = &out[(*n)++];
+
+        snprintf(d->name, sizeof(d->name), "%s", name);
+        d->ops = ops;
+        d->dev = dev;
+        d->vd = vd;
+}
+
+static void add_virtio(struct state_dev *out, unsigned *n, struct virtio_dev *vd)
+{
+        char name[STATE_NAME_MAX + 1];
+
+        snprintf(name, sizeof(name), "dev.%u.%s", vd->pci.slot, vd->name);
+        add_dev(out, n, name, &virtio_state_ops, vd, vd);
+}
+
+static unsigned state_devs(struct vm *vm, struct state_dev out[STATE_DEVS_MAX])
+{
+        struct vm_devices *d = &vm->dev;
+        unsigned n = 0;
+
+        add_dev(out, &n, "dev.serial", &serial_state_ops, &vm->serial, NULL);
+        add_dev(out, &n, "dev.power", &power_state_ops, &vm->power, NULL);
+        for (unsigned i = 0; i < d->ndisks; i++)
+                add_virtio(out, &n, virtio_blk_dev(d->blk[i]));
+        if (d->kbd)
+                add_virtio(out, &n, virtio_input_dev(d->kbd));
+        if (d->tablet)
+                add_virtio(out, &n, virtio_input_dev(d->tablet));
+        for (unsigned i = 0; i < d->nnics; i++)
+                add_virtio(out, &n, virtio_net_dev(d->net[i]));
+        if (d->has_fb)
+                add_dev(out, &n, "dev.fb", &fb_state_ops, &d->fb, NULL);
+        add_dev(out, &n, "dev.pci", &pci_state_ops, &vm->pci, NULL);
+        return n;
+}
+
+/* A device without snapshot support yet, or NULL. */
+static const char *unsupported_device(const struct vm *vm)
+{
+        const struct vm_devices *d = &vm->dev;
+
+        if (d->gpu)
+                return "virtio-gpu (--display virtio-gpu)";
+        return NULL;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int write_file(int dirfd, const char *name, const uint8_t *p, size_t n, struct vm_err *err)
+{
+        _cleanup_close_ int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+        if (fd < 0)
+                return vm_err_set(err, -errno, "cannot create %s: %m", name);
+        while (n) {
+                ssize_t w = write(fd, p, n);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        return vm_err_set(err, w < 0 ? -errno : -EIO, "cannot write %s: %m", name);
+                p += w;
+                n -= (size_t)w;
+        }
+        if (fsync(fd) < 0)
+                return vm_err_set(err, -errno, "cannot write %s: fsync: %m", name);
+        return 0;
+}
+
+static void remove_partial(const char *tmp)
+{
+        int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd >= 0) {
+                unlinkat(fd, STATE_FILE, 0);
+                unlinkat(fd, RAM_FILE, 0);
+                close(fd);
+        }
+        rmdir(tmp);
+}
+
+/* Everything but RAM, with the vCPUs paused. */
+static int save_sections(struct vm *vm, struct state_writer *w, const struct ram_sum *ram, struct vm_err *err)
+{
+        struct state_dev devs[STATE_DEVS_MAX];
+        unsigned n = state_devs(vm, devs);
+        char name[STATE_NAME_MAX + 1];
+        int r;
+
+        state_begin(w, "machine");
+        state_put_u32(w, vm->cfg.ncpus);
+        state_put_u64(w, vm->mem.size);
+        state_end(w);
+        state_begin(w, "devices");
+        state_put_u32(w, n);
+        for (unsigned i = 0; i < n; i++) {
+                state_put_u8(w, (uint8_t)strlen(devs[i].name));
+                state_put_bytes(w, devs[i].name, strlen(devs[i].name));
+        }
+        state_end(w);
+        state_begin(w, "ram");
+        state_put_u64(w, ram->size);
+        state_put_u64(w, ram->pages);
+        state_put_u32(w, ram->crc);
+        state_end(w);
+        r = vm_kvm_state_save(vm->vm_fd, w, err);
+        for (unsigned i = 0; r == 0 && i < vm->cfg.ncpus; i++) {
+                snprintf(name, sizeof(name), "vcpu.%u", i);
+                state_begin(w, name);
+                r = cpu_state_save(&vm->kvm, vm->vcpus[i].fd, i, w, err);
+                state_end(w);
+        }
+        for (unsigned i = 0; r == 0 && i < n; i++) {
+                state_begin(w, devs[i].name);
+                r = devs[i].ops->save(devs[i].dev, w);
+                state_end(w);
+                if (r < 0)
+                        vm_err_set(err, r, "%s: cannot save its state", devs[i].name);
+        }
+        return r;
+}
+
+int vm_snapshot(struct vm *vm, const char *dir, struct vm_snapshot_info *info, struct vm_err *err)
+{
+        struct state_writer w;
+        struct ram_sum ram;
+        struct timespec t0;
+        char tmp[PATH_MAX];
+        _cleanup_close_ int dirfd = -1;
+        _cleanup_free_ uint8_t *buf = NULL;
+        const char *why;
+        size_t len;
+        int r;
+
+        if (!dir || dir[0] != '/')
+                return vm_err_set(err, -EINVAL, "snapshot needs an absolute directory path");
+        why = unsupported_device(vm);
+        if (why)
+                return vm_err_set(err, -ENOTSUP, "cannot snapshot this VM: %s has no snapshot support yet", why);
+        if (access(dir, F_OK) == 0)
+                return vm_err_set(err, -EEXIST, "snapshot directory %s already exists (remove it or pick a new one)",
+                                  dir);
+        if ((size_t)snprintf(tmp, sizeof(tmp), "%s.partial-%d", dir, (int)getpid()) >= sizeof(tmp))
+                return vm_err_set(err, -ENAMETOOLONG, "snapshot directory path too long");
+        remove_partial(tmp); /* a previous attempt that was killed */
+        if (mkdir(tmp, 0700) < 0)
+                return vm_err_set(err, -errno, "cannot create %s: %m", tmp);
+        dirfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0) {
+                r = vm_err_set(err, -errno, "cannot open %s: %m", tmp);
+                goto fail;
+        }
+
+        state_writer_init(&w);
+        pthread_mutex_lock(&vm->machine_lock);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (vm->vm_fd < 0 || !vm->machine_running) {
+                r = vm_err_set(err, -ESRCH, "the VM is not running");
+        } else if ((r = vcpu_pause_all(vm)) < 0) {
+                vm_err_set(err, r, "the VM stopped while being paused for the snapshot");
+        } else {
+                struct state_dev devs[STATE_DEVS_MAX];
+                unsigned n = state_devs(vm, devs);
+
+                /* No chain taken or returned while RAM is copied. */
+                for (unsigned i = 0; i < n; i++)
+                        if (devs[i].vd)
+                                virtio_pci_freeze(devs[i].vd);
+                r = ram_save(vm->mem.host, vm->mem.size, dirfd, RAM_FILE, &ram, err);
+                if (r == 0)
+                        r = save_sections(vm, &w, &ram, err);
+                for (unsigned i = 0; i < n; i++)
+                        if (devs[i].vd)
+                                virtio_pci_thaw(devs[i].vd);
+                vcpu_resume_all(vm);
+        }
+        if (info)
+                info->paused_ms = ms_since(&t0);
+        pthread_mutex_unlock(&vm->machine_lock);
+        if (r < 0) {
+                state_writer_free(&w);
+                goto fail;
+        }
+        r = state_writer_finish(&w, &buf, &len);
+        state_writer_free(&w);
+        if (r < 0) {
+                vm_err_set(err, r, "cannot build the state file: %s", strerror(-r));
+                goto fail;
+        }
+        r = write_file(dirfd, STATE_FILE, buf, len, err);
+        if (r < 0)
+                goto fail;
+        /* Appear whole or not at all. */
+        if (fsync(dirfd) < 0 || rename(tmp, dir) < 0) {
+                r = vm_err_set(err, -errno, "cannot move %s to %s: %m", tmp, dir);
+                goto fail;
+        }
+        if (info) {
+                info->ram_pages = ram.pages;
+                info->ram_bytes = ram.size;
+                info->state_bytes = len;
+        }
+        return 0;
+fail:
+        remove_partial(tmp);
+        return r;
+}
+
+/* ---- restore ---- */
+
+struct snapshot_in {
+        int dirfd;
+        uint8_t *buf;
+        size_t len;
+        struct state_file f;
+        unsigned ncpus;
+        uint64_t mem_size;
+        struct ram_sum ram;
+};
+
+void snapshot_in_free(struct snapshot_in *s)
+{
+        if (!s)
+                return;
+        state_file_free(&s->f);
+        free(s->buf);
+        if (s->dirfd >= 0)
+                close(s->dirfd);
+        free(s);
+}
+
+static int read_state_file(int dirfd, const char *dir, uint8_t **out, size_t *len, struct vm_err *err)
+{
+        _cleanup_close_ int fd = openat(dirfd, STATE_FILE, O_RDONLY | O_CLOEXEC);
+        _cleanup_free_ uint8_t *buf = NULL;
+        struct stat st;
+        size_t done = 0;
+
+        if (fd < 0)
+                return vm_err_set(err, -errno, "snapshot %s: cannot open its state file: %m", dir);
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return vm_err_set(err, -EINVAL, "snapshot %s: its state file is not a regular file", dir);
+        if (st.st_size <= 0 || (uint64_t)st.st_size > STATE_MAX_FILE)
+                return vm_err_set(err, -EINVAL, "snapshot %s: state file size %lld is out of range", dir,
+                                  (long long)st.st_size);
+        buf = malloc((size_t)st.st_size);
+        if (!buf)
+                return vm_err_set(err, -ENOMEM, "out of memory");
+        while (done < (size_t)st.st_size) {
+                ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return vm_err_set(err, n < 0 ? -errno : -EIO, "snapshot %s: cannot read its state file%s",
+                                          dir, n < 0 ? "" : " (shrank while read)");
+                done += (size_t)n;
+        }
+        *out = TAKE_PTR(buf);
+        *len = done;
+        return 0;
+}
+
+int snapshot_open(const char *dir, struct snapshot_in **out, struct vm_err *err)
+{
+        struct snapshot_in *s = calloc(1, sizeof(*s));
+        struct state_reader r;
+        struct vm_err e2;
+        int ret;
+
+        if (!s)
+                return vm_err_set(err, -ENOMEM, "out of memory");
+        s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (s->dirfd < 0) {
+                ret = vm_err_set(err, -errno, "snapshot %s: %m", dir);
+                goto fail;
+        }
+        ret = read_state_file(s->dirfd, dir, &s->buf, &s->len, err);
+        if (ret < 0)
+                goto fail;
+        ret = state_file_parse(s->buf, s->len, &s->f, &e2);
+        if (ret < 0) {
+                vm_err_set(err, ret, "snapshot %s: %s", dir, e2.msg);
+                goto fail;
+        }
+        ret = state_section_reader(&s->f, "machine", &r, err);
+        if (ret < 0)
+                goto fail;
+        s->ncpus = state_get_u32(&r);
+        s->mem_size = state_get_u64(&r);
+        if (state_reader_ok(&r) && (s->ncpus < 1 || s->ncpus > VM_MAX_CPUS))
+                state_reader_fail(&r, "%u vCPUs (1..%d)", s->ncpus, VM_MAX_CPUS);
+        if (state_reader_ok(&r) && (s->mem_size < VM_MIN_MEM_MIB * MiB || s->mem_size > VM_MAX_MEM_MIB * MiB ||
+                                    s->mem_size % MiB))
+                state_reader_fail(&r, "memory size %llu out of range", (unsigned long long)s->mem_size);
+        if ((ret = state_reader_done(&r, err)) < 0)
+                goto fail;
+        ret = state_section_reader(&s->f, "ram", &r, err);
+        if (ret < 0)
+                goto fail;
+        s->ram.size = state_get_u64(&r);
+        s->ram.pages = state_get_u64(&r);
+        s->ram.crc = state_get_u32(&r);
+        if (state_reader_ok(&r) && s->ram.size != s->mem_size)
+                state_reader_fail(&r, "RAM size %llu differs from the machine's %llu",
+                                  (unsigned long long)s->ram.size, (unsigned long long)s->mem_size);
+        if ((ret = state_reader_done(&r, err)) < 0)
+                goto fail;
+        for (unsigned i = 0; i < s->ncpus; i++) {
+                char name[STATE_NAME_MAX + 1];
+                snprintf(name, sizeof(name), "vcpu.%u", i);
+                const struct state_section *sec = state_find(&s->f, name);
+                if (!sec) {
+                        ret = vm_err_set(err, -EINVAL, "snapshot %s has no \"%s\" section (incomplete snapshot)", dir,
+                                         name);
+                        goto fail;
+                }
+                ret = cpu_state_validate(sec, err);
+                if (ret < 0)
+                        goto fail;
+        }
+        *out = s;
+        return 0;
+fail:
+        snapshot_in_free(s);
+        return ret;
+}
+
+unsigned snapshot_in_cpus(const struct snapshot_in *s)
+{
+        return s->ncpus;
+}
+
+uint64_t snapshot_in_mem(const struct snapshot_in *s)
+{
+        return s->mem_size;
+}
+
+int snapshot_check_vm(struct snapshot_in *s, struct vm *vm, struct vm_err *err)
+{
+        struct state_dev devs[STATE_DEVS_MAX];
+        unsigned n = state_devs(vm, devs), saved;
+        struct state_reader r;
+        const char *why = unsupported_device(vm);
+        char names[256] = "";
+        int ret;
+
+        if (why)
+                return vm_err_set(err, -ENOTSUP, "cannot restore into this VM: %s has no snapshot support yet", why);
+        ret = state_section_reader(&s->f, "devices", &r, err);
+        if (ret < 0)
+                return ret;
+        saved = state_get_u32(&r);
+        for (unsigned i = 0; i < saved && state_reader_ok(&r); i++) {
+                char name[STATE_NAME_MAX + 1] = "";
+                uint8_t l = state_get_u8(&r);
+                if (l > STATE_NAME_MAX) {
+                        state_reader_fail(&r, "device name of %u bytes", l);
+                        break;
+                }
+                state_get_bytes(&r, name, l);
+                if (strlen(names) + l + 2 < sizeof(names)) {
+                        strcat(names, i ? " " : "");
+                        strcat(names, name);
+                }
+                if (state_reader_ok(&r) && (i >= n || strcmp(name, devs[i].name) != 0))
+                        state_reader_fail(&r, "the snapshot's device set (%s...) differs from this VM's "
+                                          "(start vdi-vm --restore with the options the snapshot's VM had)", names);
+        }
+        if (state_reader_ok(&r) && saved != n)
+                state_reader_fail(&r, "the snapshot has %u devices, this VM %u (start vdi-vm --restore with the "
+                                  "options the snapshot's VM had)", saved, n);
+        if ((ret = state_reader_done(&r, err)) < 0)
+                return ret;
+        for (unsigned i = 0; i < n; i++) {
+                struct state_reader rd;
+                ret = state_section_reader(&s->f, devs[i].name, &rd, err);
+                if (ret == 0 && devs[i].ops->check)
+                        ret = devs[i].ops->check(devs[i].dev, &rd, err);
+                if (ret < 0)
+                        return ret;
+        }
+        /* CPU features: every vCPU's view must be offered here. */
+        for (unsigned i = 0; i < s->ncpus; i++) {
+                char name[STATE_NAME_MAX + 1];
+                snprintf(name, sizeof(name), "vcpu.%u", i);
+                ret = cpu_state_check_cpuid(&vm->kvm, i, s->ncpus, state_find(&s->f, name), err);
+                if (ret < 0)
+                        return ret;
+        }
+        return 0;
+}
+
+int snapshot_map_ram(struct snapshot_in *s, struct guest_mem *m, struct vm_err *err)
+{
+        uint8_t *host;
+        int fd, r = ram_map(s->dirfd, RAM_FILE, &s->ram, &host, &fd, err);
+
+        if (r < 0)
+                return r;
+        guest_mem_adopt(m, fd, host, s->ram.size);
+        return 0;
+}
+
+int snapshot_load_machine(struct snapshot_in *s, struct vm *vm, struct vm_err *err)
+{
+        struct state_dev devs[STATE_DEVS_MAX];
+        unsigned n = state_devs(vm, devs);
+        int r = vm_kvm_state_load(vm->vm_fd, &s->f, err);
+
+        for (unsigned i = 0; r == 0 && i < n; i++) {
+                struct state_reader rd;
+                state_reader_init(&rd, state_find(&s->f, devs[i].name));
+                r = devs[i].ops->load(devs[i].dev, &rd, err);
+        }
+        return r;
+}
+
+int snapshot_load_vcpu(struct snapshot_in *s, struct vcpu *v, struct vm_err *err)
+{
+        char name[STATE_NAME_MAX + 1];
+
+        snprintf(name, sizeof(name), "vcpu.%u", v->id);
+        return cpu_state_load(v->fd, v->id, state_find(&s->f, name), err);
+}

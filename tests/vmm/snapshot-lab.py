@@ -1,0 +1,304 @@
+#!/usr/bin/python3
+"""tests/vmm/snapshot-lab.py VDI_VM KERNEL INITRD OUTDIR — the snapshot
+checks that need /dev/kvm (run by tests/vmm/snapshot.sh through
+tests/lab/needs-kvm, all in one lab boot):
+
+- a 2-vCPU guest with a virtio disk, keyboard and tablet, running the
+  agent's "counter" action, is snapshotted through the control socket
+  while it counts;
+- a new vdi-vm --restore of that snapshot boots no kernel, continues the
+  count from where the snapshot froze it, answers "ping" on its serial
+  input and sees a key typed on its virtio keyboard; it is snapshotted in
+  turn and that snapshot restores too;
+- damaged copies of the snapshot (state file bit flip, truncation, another
+  format version, CPU features this host lacks, a missing or corrupt RAM
+  file) are refused with their message before any vCPU runs, and so is a
+  device set the snapshot does not have.
+Prints TAP lines; exits 0 when all passed."""
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from labtap import check, finish  # noqa: E402
+
+vm, kernel, initrd, out = sys.argv[1:5]
+LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
+procs = []
+
+
+def text(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace").replace("\r", "")
+    except OSError:
+        return ""
+
+
+def counts(path):
+    return [int(x) for x in re.findall(r"^AGENT count (\d+)$", text(path), re.M)]
+
+
+def wait_for(pred, proc, timeout=LIMIT):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        if proc.poll() is not None:
+            return pred()
+        time.sleep(0.2)
+    return False
+
+
+def ask(path, req, timeout=120):
+    """One request on a vdi-vm control socket; its reply (events skipped)."""
+    try:
+        return ask1(path, req, timeout)
+    except (OSError, ValueError) as e:
+        return {"ok": False, "error": f"control socket {path}: {e}"}
+
+
+def ask1(path, req, timeout):
+    end = time.time() + 30
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            break
+        except OSError:
+            s.close()
+            if time.time() > end:
+                raise
+            time.sleep(0.1)
+    with s:
+        s.settimeout(timeout)
+        s.sendall(json.dumps(req).encode() + b"\n")
+        for line in s.makefile("rb"):
+            msg = json.loads(line)
+            if msg.get("id") == req.get("id"):
+                return msg
+    return None
+
+
+def start(name, args, stdin=subprocess.DEVNULL):
+    console = open(f"{out}/{name}.console", "wb")
+    log = open(f"{out}/{name}.log", "wb")
+    p = subprocess.Popen([vm] + args, stdin=stdin, stdout=console, stderr=log)
+    procs.append(p)
+    return p
+
+
+def stop(p, sock):
+    ask(sock, {"id": 99, "cmd": "stop"}, timeout=30)
+    try:
+        return p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.wait()
+
+
+# Unix sockets and MAP_PRIVATE RAM files stay off the lab's 9p shares.
+work = tempfile.mkdtemp(prefix="vdi-snap-")
+snap1 = f"{work}/snap1"
+snap2 = f"{work}/snap2"
+
+# ---- A: boot, count, snapshot ----
+disk = f"{out}/disk.raw"
+os.truncate(os.open(disk, os.O_CREAT | os.O_WRONLY, 0o600), 16 << 20)
+DEVICES = ["--disk", f"{disk},format=raw", "--framebuffer", "640x480"]  # and the keyboard and tablet
+sock_a = f"{work}/a.sock"
+a = start("a", ["--kernel", kernel, "--initrd", initrd, "--cpus", "2", "--memory", "128",
+                "--cmdline", "console=ttyS0 quiet agent.action=counter", "--control", sock_a] + DEVICES)
+booted = wait_for(lambda: len(counts(f"{out}/a.console")) >= 10 and "AGENT fb-drawn" in text(f"{out}/a.console"), a)
+check("A: the guest boots and counts", booted, text(f"{out}/a.log")[-500:])
+if not booted:
+    a.kill()
+    finish()
+ask(sock_a, {"id": 9, "cmd": "screenshot", "path": f"{work}/a.ppm"})
+t0 = time.time()
+rep = ask(sock_a, {"id": 1, "cmd": "snapshot", "dir": snap1})
+snap_s = time.time() - t0
+max_a = max(counts(f"{out}/a.console"))
+check("A: snapshot answers ok", rep and rep.get("ok"), str(rep))
+print(f"# snapshot: {snap_s:.1f} s, reply {rep}", flush=True)
+check("A: snapshot directory holds state and ram", os.path.isfile(f"{snap1}/state") and os.path.isfile(f"{snap1}/ram"))
+if os.path.isfile(f"{snap1}/ram"):
+    st = os.stat(f"{snap1}/ram")
+    print(f"# ram file: {st.st_size >> 20} MiB, {st.st_blocks * 512 >> 20} MiB allocated", flush=True)
+    pages = (rep or {}).get("ram_pages", 0)
+    check("A: the RAM file is sparse: only the non-zero pages take space",
+          st.st_blocks * 512 <= pages * 4096 + (1 << 20) and pages * 4096 < st.st_size,
+          f"{st.st_blocks * 512} bytes allocated for {pages} pages")
+rep = ask(sock_a, {"id": 2, "cmd": "snapshot", "dir": snap1})
+check("A: a snapshot over an existing directory is refused",
+      rep and not rep.get("ok") and "already exists" in rep.get("error", ""), str(rep))
+rep = ask(sock_a, {"id": 3, "cmd": "snapshot", "dir": "relative"})
+check("A: a relative snapshot path is refused", rep and not rep.get("ok"), str(rep))
+base = len(counts(f"{out}/a.console"))
+check("A: the source keeps counting after the snapshot",
+      wait_for(lambda: len(counts(f"{out}/a.console")) >= base + 5, a, 120))
+check("A: stops cleanly", stop(a, sock_a) == 0)
+a_counts = set(counts(f"{out}/a.console"))
+
+# ---- B: restore, count on, answer ----
+sock_b = f"{work}/b.sock"
+t0 = time.time()
+b = start("b", ["--restore", snap1, "--control", sock_b] + DEVICES, stdin=subprocess.PIPE)
+ok = wait_for(lambda: len(counts(f"{out}/b.console")) >= 5, b, 180)
+print(f"# restore to 5 counts: {time.time() - t0:.1f} s", flush=True)
+check("B: the restored guest counts", ok, text(f"{out}/b.log")[-800:])
+bc = counts(f"{out}/b.console")
+if bc:
+    first = bc[0]
+    check(f"B: the count continues from the snapshot (first {first}, A reached {max_a} by the reply)",
+          first >= 1 and first - 1 in a_counts and first <= max_a + 1)
+    check("B: the count goes up by one", bc[:5] == list(range(first, first + 5)), str(bc[:5]))
+rep = ask(sock_b, {"id": 7, "cmd": "screenshot", "path": f"{work}/b.ppm"})
+try:
+    pa, pb = open(f"{work}/a.ppm", "rb").read(), open(f"{work}/b.ppm", "rb").read()
+    same = sum(1 for i in range(0, min(len(pa), len(pb)), 4) if pa[i:i + 4] == pb[i:i + 4]) * 4 / max(len(pa), 1)
+    lit = sum(1 for x in pa[15:] if x) / max(len(pa), 1)
+except OSError as e:
+    same, lit, pa, pb = 0, 0, b"", b""
+    print(f"# screenshots: {e}", flush=True)
+print(f"# framebuffer: {lit:.1%} of A's bytes non-zero before the snapshot", flush=True)
+check("B: the framebuffer shows what A's showed at the snapshot (the agent's red rectangle; 99% of pixels)",
+      len(pa) == len(pb) and same >= 0.99 and lit > 0.001, f"{same:.3f} equal, {lit:.3%} lit")
+check("B: no kernel boot (no AGENT ready line)", "AGENT ready" not in text(f"{out}/b.console"))
+check("B: event restoring logged", "event=restoring" in text(f"{out}/b.log"), text(f"{out}/b.log")[-300:])
+try:
+    b.stdin.write(b"ping 4242\n")
+    b.stdin.flush()
+except OSError:
+    pass
+check("B: the guest answers on its serial input",
+      wait_for(lambda: "AGENT pong 4242" in text(f"{out}/b.console"), b, 60))
+ask(sock_b, {"id": 5, "cmd": "key", "code": 30, "pressed": True})
+ask(sock_b, {"id": 6, "cmd": "key", "code": 30, "pressed": False})
+check("B: a key typed after the restore reaches the guest through virtio-input",
+      wait_for(lambda: "AGENT key code=30 value=0" in text(f"{out}/b.console"), b, 60))
+st = ask(sock_b, {"id": 1, "cmd": "status"})
+check("B: status reports the snapshot's 2 vCPUs and 128 MiB",
+      st and st.get("cpus") == 2 and st.get("memory_mb") == 128, str(st))
+rep = ask(sock_b, {"id": 2, "cmd": "snapshot", "dir": snap2})
+check("B: a restored VM snapshots too", rep and rep.get("ok"), str(rep))
+max_b = max(counts(f"{out}/b.console") or [0])
+check("B: stops cleanly", stop(b, sock_b) == 0)
+b_counts = set(counts(f"{out}/b.console"))
+
+# ---- C: restore of the restored VM's snapshot ----
+sock_c = f"{work}/c.sock"
+c = start("c", ["--restore", snap2, "--control", sock_c] + DEVICES)
+ok = wait_for(lambda: len(counts(f"{out}/c.console")) >= 3, c, 180)
+cc = counts(f"{out}/c.console")
+check("C: the second-generation restore counts on from B",
+      ok and cc and cc[0] - 1 in b_counts and cc[0] <= max_b + 1, f"{cc[:3]} max_b={max_b}")
+check("C: stops cleanly", stop(c, sock_c) == 0)
+
+
+# ---- damaged snapshots: refused before any vCPU runs ----
+def sections(data):
+    off, out_ = 32, []
+    for _ in range(struct.unpack_from("<Q", data, 16)[0]):
+        name = data[off:off + 32].rstrip(b"\0").decode()
+        ln = struct.unpack_from("<Q", data, off + 32)[0]
+        out_.append([name, bytearray(data[off + 48:off + 48 + ln])])
+        off += 48 + ln
+    return out_
+
+
+def build(secs, version=1):
+    hdr = bytearray(b"VDIVMST\n" + struct.pack("<IIQI", version, 0, len(secs), 0))
+    hdr += struct.pack("<I", zlib.crc32(hdr))
+    for name, payload in secs:
+        h = bytearray(name.encode().ljust(32, b"\0") + struct.pack("<QI", len(payload), zlib.crc32(payload)))
+        h += struct.pack("<I", zlib.crc32(h))
+        hdr += h + payload
+    return bytes(hdr)
+
+
+with open(f"{snap1}/state", "rb") as f:
+    good = f.read()
+check("a rebuilt state file equals the original (the test speaks the format)", build(sections(good)) == good)
+
+
+def all_features(secs):
+    for s in secs:
+        if s[0] == "vcpu.0":
+            p = s[1]
+            for i in range(struct.unpack_from("<I", p, 0)[0]):
+                e = 4 + 40 * i
+                fn, idx = struct.unpack_from("<II", p, e)
+                if fn == 7 and idx == 0:
+                    struct.pack_into("<I", p, e + 16, 0xffffffff)  # ebx
+    return secs
+
+
+flip = bytearray(good)
+flip[len(flip) // 2] ^= 0x10
+cases = [
+    ("a bit flipped in the state file", bytes(flip), "checksum mismatch"),
+    ("a truncated state file", good[:len(good) - 100], "truncated"),
+    ("another format version", build(sections(good), version=2), "format version 2 is not supported"),
+    ("an empty state file", b"", "state file size 0 is out of range"),
+    ("CPU features this host lacks", build(all_features(sections(good))), "features this host's KVM lacks"),
+    ("a missing vCPU section", build([s for s in sections(good) if s[0] != "vcpu.1"]), "no \"vcpu.1\" section"),
+]
+for i, (desc, data, msg) in enumerate(cases):
+    d = f"{work}/bad{i}"
+    os.mkdir(d)
+    os.link(f"{snap1}/ram", f"{d}/ram")
+    with open(f"{d}/state", "wb") as f:
+        f.write(data)
+    cases[i] = (desc, d, msg, [])
+
+d = f"{work}/noram"
+os.mkdir(d)
+shutil.copy(f"{snap1}/state", d)
+cases.append(("a missing RAM file", d, "snapshot RAM file ram: No such file", []))
+d = f"{work}/badram"
+os.mkdir(d)
+shutil.copy(f"{snap1}/state", d)
+subprocess.run(["cp", "--sparse=always", f"{snap1}/ram", f"{d}/ram"], check=True)
+with open(f"{d}/ram", "r+b") as f:
+    f.seek(0x100000 + 123)  # the kernel's first page: never zero
+    byte = f.read(1)
+    f.seek(0x100000 + 123)
+    f.write(bytes([byte[0] ^ 1]))
+cases.append(("a corrupt RAM file", d, "snapshot RAM file ram is corrupt", []))
+d = f"{work}/shortram"
+os.mkdir(d)
+shutil.copy(f"{snap1}/state", d)
+subprocess.run(["cp", "--sparse=always", f"{snap1}/ram", f"{d}/ram"], check=True)
+os.truncate(f"{d}/ram", 64 << 20)
+cases.append(("a truncated RAM file", d, "the snapshot says 134217728", []))
+cases.append(("another device set (no input devices)", snap1, "differs from this VM's", ["--no-input"]))
+disk2 = f"{out}/disk2.raw"
+os.truncate(os.open(disk2, os.O_CREAT | os.O_WRONLY, 0o600), 16 << 20)
+cases.append(("another device set (one more disk)", snap1, "differs from this VM's", ["--disk", f"{disk2},format=raw"]))
+cases.append(("another framebuffer size", snap1, "a 640x480 framebuffer in the snapshot, 800x600 here",
+              ["--framebuffer", "800x600"]))
+cases.append(("a device without snapshot support (virtio-gpu)", snap1, "has no snapshot support yet",
+              ["--display", "virtio-gpu"]))
+
+for desc, d, msg, extra in cases:
+    args = ["--restore", d, "--console", f"{out}/bad.console"] + DEVICES + extra
+    r = subprocess.run([vm] + args, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    err = r.stderr.decode(errors="replace")
+    check(f"refused: {desc}", r.returncode == 1 and msg in err and "event=restoring" not in err,
+          f"status {r.returncode}, stderr: {err.strip()[-400:]}")
+    check(f"refused: {desc}: the guest never ran", text(f"{out}/bad.console") == "")
+
+for p in procs:
+    if p.poll() is None:
+        p.kill()
+shutil.rmtree(work, ignore_errors=True)
+finish()
