@@ -171,7 +171,7 @@ START_TEST(test_errors)
         ck_assert_str_eq(ask("{\"id\":10,\"cmd\":\"screenshot\",\"path\":\"/fail/x.ppm\"}"),
                          "{\"id\":10,\"ok\":false,\"error\":\"screenshot to /fail/x.ppm failed: No such file or directory\"}");
         ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"set-ticket\",\"protocol\":\"vnc\",\"user\":\"a\",\"password\":\"b\",\"expiry_s\":1}"),
-                                     "\\\"spice\\\" or \\\"rdp\\\""));
+                                     "\\\"spice\\\", \\\"rdp\\\" or \\\"web\\\""));
         ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"set-ticket\",\"protocol\":\"spice\",\"user\":\"a\",\"password\":\"\",\"expiry_s\":1}"),
                                      "\"ok\":false"));
         ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"set-ticket\",\"protocol\":\"spice\",\"user\":\"a\",\"password\":\"b\",\"expiry_s\":0}"),
