@@ -123,6 +123,29 @@ static const char *get_str(json_t *req, const char *name, size_t max)
         return json_string_value(v);
 }
 
+/* {"cmd":"migrate","to":"unix:/path"[,"downtime_ms":N]}: blocks this
+ * thread until the target has the VM or the guest runs on here. */
+static void handle_migrate(struct control *c, int fd, json_t *id, json_t *req)
+{
+        const char *to = get_str(req, "to", 4096);
+        struct control_migrate m = { 0 };
+        json_int_t downtime = 300;
+        char err[512];
+
+        if (!to)
+                reply_error(c, fd, id, "migrate needs \"to\" (unix:/path/of/the/target's/socket)");
+        else if (json_object_get(req, "downtime_ms") && !get_int(req, "downtime_ms", 1, 60000, &downtime))
+                reply_error(c, fd, id, "migrate: \"downtime_ms\" must be between 1 and 60000");
+        else if (c->h->migrate(c->opaque, to, (double)downtime, &m, err, sizeof(err)) < 0)
+                reply_error(c, fd, id, "migrate to %s failed (the VM runs on here): %s", to, err);
+        else
+                reply(c, fd, id, json_pack("{s:b, s:i, s:I, s:I, s:I, s:I, s:f, s:f, s:f}", "ok", 1, "rounds",
+                                           (int)m.rounds, "pages", (json_int_t)m.pages, "zero_pages",
+                                           (json_int_t)m.zero_pages, "final_pages", (json_int_t)m.final_pages,
+                                           "bytes", (json_int_t)m.bytes, "rate_mib_s", m.rate_mib_s, "total_ms",
+                                           m.total_ms, "paused_ms", m.paused_ms));
+}
+
 static void handle(struct control *c, int fd, const char *line, size_t len)
 {
         json_error_t jerr;
@@ -225,6 +248,8 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
                         reply(c, fd, id, json_pack("{s:b, s:f, s:I, s:I}", "ok", 1, "paused_ms", snap.paused_ms,
                                                    "ram_pages", (json_int_t)snap.ram_pages, "state_bytes",
                                                    (json_int_t)snap.state_bytes));
+        } else if (strcmp(cmd, "migrate") == 0 && h->migrate) {
+                handle_migrate(c, fd, id, req);
         } else if (strcmp(cmd, "damage") == 0 && h->damage) {
                 struct display_rect rects[64];
                 json_t *arr = json_array();

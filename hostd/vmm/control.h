@@ -12,6 +12,9 @@
  *   {"id":N,"cmd":"set-ticket","protocol":"spice"|"rdp","user":"alice","password":"…","expiry_s":120}
  *   {"id":N,"cmd":"snapshot","dir":"/abs/new-dir"}
  *                            → {"id":N,"ok":true,"paused_ms":P,"ram_pages":R,"state_bytes":S}
+ *   {"id":N,"cmd":"migrate","to":"unix:/path"[,"downtime_ms":300]}  live migration
+ *                            → {"id":N,"ok":true,"rounds":R,"pages":P,...,"paused_ms":D}, then the VM
+ *                              stops here (it runs on the target); an error: it runs on here
  * Diagnostics (tests; not part of the hostd contract):
  *   {"id":N,"cmd":"damage"}  → {"id":N,"ok":true,"rects":[[x,y,w,h],...]}
  *     the framebuffer rectangles changed since the last call; this
@@ -50,6 +53,12 @@ struct control_snapshot {
         uint64_t ram_pages, state_bytes;
 };
 
+struct control_migrate {
+        unsigned rounds;
+        uint64_t pages, zero_pages, final_pages, bytes;
+        double rate_mib_s, total_ms, paused_ms;
+};
+
 /* What the socket drives. Functions returning int give 0 or a negative
  * errno with a message in err (a static or caller-owned buffer). */
 struct control_handler {
@@ -67,6 +76,9 @@ struct control_handler {
         int (*damage)(void *opaque, struct display_rect *rects, size_t max);
         /* Optional ("snapshot"): save the VM into the new directory dir. */
         int (*snapshot)(void *opaque, const char *dir, struct control_snapshot *out, char *err, size_t errlen);
+        /* Optional ("migrate"): live-migrate the VM to the target at to. */
+        int (*migrate)(void *opaque, const char *to, double downtime_ms, struct control_migrate *out, char *err,
+                       size_t errlen);
 };
 
 struct control;

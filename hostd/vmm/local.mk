@@ -28,6 +28,7 @@ LIBVMM = hostd/vmm/libvmm.a $(LIBVDI) -lpthread
 
 bin_PROGRAMS += hostd/vdi-vm
 hostd_vdi_vm_SOURCES = hostd/vmm/vdi-vm.c hostd/vmm/remote.c hostd/vmm/remote.h \
+	hostd/vmm/migrate-addr.c hostd/vmm/migrate-addr.h \
 	protocols/lsan.c protocols/lsan-unwind.c
 hostd_vdi_vm_CPPFLAGS = $(AM_CPPFLAGS) $(VMM_INCLUDES)
 hostd_vdi_vm_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(GST_CFLAGS)
@@ -110,6 +111,13 @@ hostd_vmm_libvmm_a_SOURCES += \
 	hostd/vmm/state/snapshot.c hostd/vmm/state/snapshot.h
 EXTRA_DIST += hostd/vmm/SNAPSHOT.md
 
+# Live migration (issue 26): the stream's framing and the two sides.
+hostd_vmm_libvmm_a_SOURCES += \
+	hostd/vmm/state/migstream.c hostd/vmm/state/migstream.h \
+	hostd/vmm/state/migio.c hostd/vmm/state/migio.h \
+	hostd/vmm/state/migrate.c hostd/vmm/state/migrate-in.c hostd/vmm/state/migrate.h
+EXTRA_DIST += hostd/vmm/MIGRATION.md
+
 # libFuzzer target: snapshot state files and the device state loaders.
 FUZZ_TARGETS += tests/fuzz/snapshot-fuzz
 EXTRA_DIST += tests/fuzz/snapshot.c
@@ -119,3 +127,13 @@ SNAPSHOT_FUZZ_SRC = $(top_srcdir)/hostd/vmm/state/format.c $(top_srcdir)/hostd/v
 tests/fuzz/snapshot-fuzz: $(top_srcdir)/tests/fuzz/snapshot.c $(SNAPSHOT_FUZZ_SRC) $(top_srcdir)/hostd/vmm/state/state.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/snapshot.c \
 		$(SNAPSHOT_FUZZ_SRC) $(ZLIB_LIBS) -lpthread
+
+# libFuzzer target: the migration stream as the target receives it.
+FUZZ_TARGETS += tests/fuzz/migrate-fuzz
+EXTRA_DIST += tests/fuzz/migrate.c
+MIGRATE_FUZZ_SRC = $(top_srcdir)/hostd/vmm/state/migrate-in.c $(top_srcdir)/hostd/vmm/state/migio.c \
+	$(top_srcdir)/hostd/vmm/state/migstream.c $(top_srcdir)/hostd/vmm/state/ram.c \
+	$(top_srcdir)/hostd/vmm/state/format.c $(top_srcdir)/hostd/vmm/err.c
+tests/fuzz/migrate-fuzz: $(top_srcdir)/tests/fuzz/migrate.c $(MIGRATE_FUZZ_SRC) $(top_srcdir)/hostd/vmm/state/migstream.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/migrate.c \
+		$(MIGRATE_FUZZ_SRC) $(ZLIB_LIBS) -lpthread

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -57,10 +59,11 @@ void guest_mem_adopt(struct guest_mem *m, int fd, uint8_t *host, uint64_t size)
         guest_mem_layout(size, &m->low_size, &m->high_size);
 }
 
-int guest_mem_register(const struct guest_mem *m, int vm_fd, struct vm_err *err)
+static int register_slots(const struct guest_mem *m, int vm_fd, uint32_t flags, struct vm_err *err)
 {
         struct kvm_userspace_memory_region r = {
                 .slot = 0,
+                .flags = flags,
                 .guest_phys_addr = 0,
                 .memory_size = m->low_size,
                 .userspace_addr = (uintptr_t)m->host,
@@ -79,6 +82,63 @@ int guest_mem_register(const struct guest_mem *m, int vm_fd, struct vm_err *err)
         return 0;
 }
 
+int guest_mem_register(const struct guest_mem *m, int vm_fd, struct vm_err *err)
+{
+        return register_slots(m, vm_fd, 0, err);
+}
+
+int guest_mem_dirty_log(struct guest_mem *m, int vm_fd, bool on, struct vm_err *err)
+{
+        int r;
+
+        if (on && !m->dirty_map) {
+                m->dirty_map = calloc((m->size / GUEST_PAGE + 63) / 64, sizeof(uint64_t));
+                if (!m->dirty_map)
+                        return vm_err_set(err, -ENOMEM, "out of memory");
+        }
+        r = register_slots(m, vm_fd, on ? KVM_MEM_LOG_DIRTY_PAGES : 0, err);
+        if (r == 0)
+                atomic_store(&m->dirty, on ? m->dirty_map : NULL);
+        return r;
+}
+
+/* OR KVM's log of one slot (read and cleared by KVM) into bitmap at page
+ * first. */
+static int slot_dirty(int vm_fd, uint32_t slot, uint64_t pages, uint64_t first, uint64_t *bitmap,
+                      struct vm_err *err)
+{
+        _cleanup_free_ uint64_t *log = calloc((pages + 63) / 64, sizeof(uint64_t));
+        struct kvm_dirty_log d = { .slot = slot };
+
+        if (!log)
+                return vm_err_set(err, -ENOMEM, "out of memory");
+        d.dirty_bitmap = log;
+        if (ioctl(vm_fd, KVM_GET_DIRTY_LOG, &d) < 0)
+                return vm_err_set(err, -errno, "KVM_GET_DIRTY_LOG (slot %u): %m", slot);
+        for (uint64_t w = 0; w < (pages + 63) / 64; w++)
+                for (uint64_t bits = log[w]; bits; bits &= bits - 1) {
+                        uint64_t pg = first + w * 64 + (uint64_t)__builtin_ctzll(bits);
+                        bitmap[pg / 64] |= 1ull << (pg % 64);
+                }
+        return 0;
+}
+
+int guest_mem_dirty_get(struct guest_mem *m, int vm_fd, uint64_t *bitmap, struct vm_err *err)
+{
+        uint64_t *user = atomic_load(&m->dirty);
+        uint64_t low = m->low_size / GUEST_PAGE;
+        int r;
+
+        if (!user)
+                return vm_err_set(err, -EINVAL, "dirty logging is off");
+        for (uint64_t w = 0; w < (m->size / GUEST_PAGE + 63) / 64; w++)
+                bitmap[w] |= atomic_exchange((_Atomic uint64_t *)&user[w], 0);
+        r = slot_dirty(vm_fd, 0, low, 0, bitmap, err);
+        if (r == 0 && m->high_size)
+                r = slot_dirty(vm_fd, 1, m->high_size / GUEST_PAGE, low, bitmap, err);
+        return r;
+}
+
 int guest_mem_clear(struct guest_mem *m)
 {
         if (m->from_snapshot)
@@ -90,16 +150,28 @@ int guest_mem_clear(struct guest_mem *m)
         return 0;
 }
 
+/* While dirty logging is on, pages the VMM's own devices may write (any
+ * range they look up) are logged too: KVM only sees the vCPUs' writes. */
+static uint8_t *mark(const struct guest_mem *m, uint64_t off, uint64_t len)
+{
+        uint64_t *bm = atomic_load(&((struct guest_mem *)m)->dirty);
+
+        if (bm && len)
+                for (uint64_t pg = off / GUEST_PAGE; pg <= (off + len - 1) / GUEST_PAGE; pg++)
+                        atomic_fetch_or((_Atomic uint64_t *)&bm[pg / 64], 1ull << (pg % 64));
+        return m->host + off;
+}
+
 void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len)
 {
         if (!m->host)
                 return NULL;
         if (gpa < m->low_size)
-                return range_ok(gpa, len, m->low_size) ? m->host + gpa : NULL;
+                return range_ok(gpa, len, m->low_size) ? mark(m, gpa, len) : NULL;
         if (gpa >= LAYOUT_4G && m->high_size) {
                 uint64_t off = gpa - LAYOUT_4G;
                 if (range_ok(off, len, m->high_size))
-                        return m->host + m->low_size + off;
+                        return mark(m, m->low_size + off, len);
         }
         return NULL;
 }
@@ -130,6 +202,9 @@ void guest_mem_destroy(struct guest_mem *m)
                 munmap(m->host, m->size);
         if (m->fd >= 0)
                 close(m->fd);
+        atomic_store(&m->dirty, NULL);
+        free(m->dirty_map);
+        m->dirty_map = NULL;
         m->host = NULL;
         m->fd = -1;
         m->size = m->low_size = m->high_size = 0;

@@ -3,6 +3,7 @@
  * memslots around the 32-bit PCI hole (layout.h). */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,7 +16,13 @@ struct guest_mem {
         uint64_t low_size;      /* RAM at guest-physical 0 */
         uint64_t high_size;     /* RAM at 4 GiB (what did not fit below the hole) */
         bool from_snapshot;     /* a private mapping of a snapshot's RAM file */
+        /* While a migration logs dirty pages: one bit per page (RAM file
+         * order) for the pages the VMM's devices looked up. */
+        _Atomic(uint64_t *) dirty;
+        uint64_t *dirty_map;    /* its storage, kept until destroy */
 };
+
+#define GUEST_PAGE 4096
 
 /* Split size bytes of RAM around the PCI hole. Pure. */
 void guest_mem_layout(uint64_t size, uint64_t *low, uint64_t *high);
@@ -29,6 +36,16 @@ void guest_mem_adopt(struct guest_mem *m, int fd, uint8_t *host, uint64_t size);
 
 /* Register the memslots with a KVM VM. */
 int guest_mem_register(const struct guest_mem *m, int vm_fd, struct vm_err *err);
+
+/* Dirty logging for live migration: on, KVM logs the vCPUs' writes on
+ * every slot and guest_mem_ptr marks what the devices look up (a bitmap
+ * kept until guest_mem_destroy, so a device thread never sees it freed).
+ * 0 or negative errno (+ err). */
+int guest_mem_dirty_log(struct guest_mem *m, int vm_fd, bool on, struct vm_err *err);
+
+/* OR the pages written since the last call (KVM's log and the devices')
+ * into bitmap (one bit per page, RAM file order) and clear both logs. */
+int guest_mem_dirty_get(struct guest_mem *m, int vm_fd, uint64_t *bitmap, struct vm_err *err);
 
 /* Zero all RAM (guest reset): the memfd's pages are dropped, the mapping
  * stays valid. -ENOTSUP for RAM from a snapshot (its file is never touched). */

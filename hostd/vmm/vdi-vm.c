@@ -22,6 +22,8 @@
 #include "control.h"
 #include "fb.h"
 #include "log.h"
+#include "migrate-addr.h"
+#include "migrate.h"
 #include "remote.h"
 #include "vm.h"
 
@@ -99,6 +101,10 @@ static void usage(FILE *f)
                 "                        device options the snapshot's VM had. Its RAM is mapped\n"
                 "                        copy-on-write from DIR/ram, so DIR must outlive this VM.\n"
                 "                        A guest reset then stops it (status 3)\n"
+                "      --incoming ADDR   receive a live migration (hostd/vmm/MIGRATION.md) on\n"
+                "                        unix:PATH, tcp:HOST:PORT (one connection) or fd:N (a\n"
+                "                        connected socket) instead of booting; give the device\n"
+                "                        options the source VM has\n"
                 "      --log-level LVL   error|warning|notice|info|debug (default notice)\n"
                 "  -h, --help            show this help\n"
                 "\n"
@@ -117,6 +123,9 @@ static void usage(FILE *f)
                 "  {\"id\":N,\"cmd\":\"snapshot\",\"dir\":\"/abs/new-dir\"}  pause, save the whole VM\n"
                 "                        (hostd/vmm/SNAPSHOT.md) into the new directory, resume;\n"
                 "                        answers paused_ms, ram_pages, state_bytes\n"
+                "  {\"id\":N,\"cmd\":\"migrate\",\"to\":\"unix:PATH\"|\"tcp:HOST:PORT\"[,\"downtime_ms\":300]}\n"
+                "                        live migration to a vdi-vm --incoming; on success this\n"
+                "                        VM stops (exit 0), on failure it runs on here\n"
                 "  {\"id\":N,\"cmd\":\"damage\"}      (tests) rectangles changed since the last call\n"
                 "answer {\"id\":N,\"ok\":true,...} or {\"id\":N,\"ok\":false,\"error\":\"...\"}. Events\n"
                 "without id: {\"event\":\"booted\"} (first byte on the serial console; repeated\n"
@@ -400,7 +409,37 @@ static int h_snapshot(void *o, const char *dir, struct control_snapshot *out, ch
         return 0;
 }
 
+static int h_migrate(void *o, const char *to, double downtime_ms, struct control_migrate *out, char *err, size_t n)
+{
+        struct vm_migrate_opts opts = { .downtime_ms = downtime_ms };
+        struct vm_migrate_info info;
+        struct vm_err e = { "the VM is stopping" };
+        struct vm *vm = vm_enter(o);
+        int fd = vm ? migrate_connect(to, &e) : -ESHUTDOWN;
+        int r = fd < 0 ? fd : vm_migrate_send(vm, fd, &opts, &info, &e);
+
+        if (r == 0)
+                atomic_store(&((struct app *)o)->stop_requested, true); /* exit 0: the guest lives on there */
+        vm_leave(o);
+        if (fd >= 0)
+                close(fd);
+        if (r < 0) {
+                log_warning("migrate", "to=%s error=\"%s\"", to, e.msg);
+                snprintf(err, n, "%s", e.msg);
+                return r;
+        }
+        *out = (struct control_migrate){ .rounds = info.rounds, .pages = info.pages, .zero_pages = info.zero_pages,
+                                         .final_pages = info.final_pages, .bytes = info.bytes,
+                                         .rate_mib_s = info.rate_mib_s, .total_ms = info.total_ms,
+                                         .paused_ms = info.paused_ms };
+        log_notice("migrated", "to=%s rounds=%u pages=%llu final_pages=%llu total_ms=%.1f paused_ms=%.1f", to,
+                   info.rounds, (unsigned long long)info.pages, (unsigned long long)info.final_pages,
+                   info.total_ms, info.paused_ms);
+        return 0;
+}
+
 static const struct control_handler control_handler = {
+        .migrate = h_migrate,
         .snapshot = h_snapshot,
         .status = h_status,
         .stop = h_stop,
@@ -483,6 +522,44 @@ static void *signal_thread(void *arg)
         return NULL;
 }
 
+/* --incoming: take one migration stream into a new directory that
+ * vm_create then restores from. */
+static int incoming_receive(const char *addr, int *fd, char *dir, size_t n)
+{
+        const char *tmp = getenv("TMPDIR");
+        struct vm_err err;
+        int r;
+
+        snprintf(dir, n, "%s/vdi-vm-incoming-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(dir)) {
+                fprintf(stderr, "vdi-vm: cannot create %s: %s\n", dir, strerror(errno));
+                return -errno;
+        }
+        *fd = migrate_accept(addr, &err);
+        r = *fd < 0 ? *fd : vm_migrate_receive(*fd, dir, 120, &err);
+        if (r < 0) {
+                fprintf(stderr, "vdi-vm: incoming migration refused: %s\n", err.msg);
+                if (*fd >= 0)
+                        vm_migrate_reply(*fd, err.msg);
+                vm_migrate_cleanup(dir);
+                if (*fd >= 0)
+                        close(*fd);
+                return r;
+        }
+        log_notice("incoming", "from=%s dir=%s", addr, dir);
+        return 0;
+}
+
+/* Tell the source whether this VM took over (why NULL) and remove the
+ * received files: the RAM stays mapped, nothing else needs them. */
+static void incoming_answer(int fd, const char *dir, const char *why)
+{
+        if (vm_migrate_reply(fd, why) < 0 && !why)
+                log_warning("incoming", "the source did not get READY: %s", strerror(errno));
+        vm_migrate_cleanup(dir);
+        close(fd);
+}
+
 int main(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -512,6 +589,7 @@ int main(int argc, char **argv)
                 { "display-lossless", no_argument, NULL, 'l' },
                 { "user", required_argument, NULL, 'U' },
                 { "restore", required_argument, NULL, 'r' },
+                { "incoming", required_argument, NULL, 'M' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -524,7 +602,9 @@ int main(int argc, char **argv)
                 .console_in_fd = STDIN_FILENO,
                 .event = on_event,
         };
-        const char *console = NULL, *control_path = NULL, *user = NULL;
+        const char *console = NULL, *control_path = NULL, *user = NULL, *incoming = NULL;
+        char mig_dir[PATH_MAX];
+        int mig_fd = -1;
         struct remote_options ropt = { 0 };
         static struct app app = { .console_out = -1, .pipe_rd = -1 };
         bool tee_started = false, boot_opts_given = false;
@@ -660,6 +740,9 @@ int main(int argc, char **argv)
                 case 'r':
                         cfg.restore_dir = optarg;
                         break;
+                case 'M':
+                        incoming = optarg;
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -673,6 +756,15 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
         }
         log_setup("vdi-vm", level);
+        if (incoming && (cfg.restore_dir || cfg.kernel || cfg.initrd || boot_opts_given)) {
+                fprintf(stderr, "vdi-vm: --incoming takes the whole VM from the migration stream: drop "
+                                "--restore/--kernel/--initrd/--cmdline/--cpus/--memory\n");
+                return EXIT_USAGE;
+        }
+        if (incoming && incoming_receive(incoming, &mig_fd, mig_dir, sizeof(mig_dir)) < 0)
+                return EXIT_ERROR;
+        if (incoming)
+                cfg.restore_dir = mig_dir;
         if (cfg.restore_dir && (cfg.kernel || cfg.initrd || boot_opts_given)) {
                 fprintf(stderr, "vdi-vm: --restore takes the kernel, command line, vCPUs and memory from the "
                                 "snapshot: drop --kernel/--initrd/--cmdline/--cpus/--memory\n");
@@ -732,6 +824,8 @@ int main(int argc, char **argv)
         }
 
         r = vm_create(&cfg, &vm, &err);
+        if (incoming)
+                incoming_answer(mig_fd, mig_dir, r < 0 ? err.msg : NULL);
         if (r < 0) {
                 fprintf(stderr, "vdi-vm: %s\n", err.msg);
                 return EXIT_ERROR;

@@ -95,3 +95,12 @@ tests_vmm_state_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_state_LDADD = $(VMM_TEST_LDADD)
 TESTS += tests/fuzz/snapshot.sh
 EXTRA_DIST += tests/fuzz/snapshot.sh
+
+# Live migration (issue 26): the stream and the receiving side without
+# KVM, a fuzzer for the stream, and a migration between two vdi-vm in the lab.
+check_PROGRAMS += tests/vmm/migrate
+TESTS += tests/vmm/migrate tests/fuzz/migrate.sh
+EXTRA_DIST += tests/fuzz/migrate.sh
+tests_vmm_migrate_SOURCES = tests/vmm/migrate.c
+tests_vmm_migrate_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_migrate_LDADD = $(VMM_TEST_LDADD)

@@ -135,3 +135,16 @@ int ram_map(int dirfd, const char *name, const struct ram_sum *want, uint8_t **h
         *fdp = TAKE_FD(fd);
         return 0;
 }
+
+void ram_sum_compute(const uint8_t *host, uint64_t size, struct ram_sum *sum)
+{
+        struct ram_sum s = { .size = size };
+
+        for (uint64_t i = 0; i < size / RAM_PAGE; i++) {
+                if (page_zero(host + i * RAM_PAGE))
+                        continue;
+                s.crc = page_crc(s.crc, i, host + i * RAM_PAGE);
+                s.pages++;
+        }
+        *sum = s;
+}

@@ -25,3 +25,7 @@ int ram_save(const uint8_t *host, uint64_t size, int dirfd, const char *name, st
  * *host and *fd (the caller unmaps and closes), or -errno with err. */
 int ram_map(int dirfd, const char *name, const struct ram_sum *want, uint8_t **host, int *fd,
             struct vm_err *err);
+
+/* The sum (non-zero pages, checksum) of size bytes of RAM at host, as
+ * ram_save records it. */
+void ram_sum_compute(const uint8_t *host, uint64_t size, struct ram_sum *sum);

@@ -467,3 +467,50 @@ int snapshot_load_vcpu(struct snapshot_in *s, struct vcpu *v, struct vm_err *err
         snprintf(name, sizeof(name), "vcpu.%u", v->id);
         return cpu_state_load(v->fd, v->id, state_find(&s->f, name), err);
 }
+
+/* ---- for live migration (migrate.c) ---- */
+
+const char *snapshot_unsupported(const struct vm *vm)
+{
+        return unsupported_device(vm);
+}
+
+void snapshot_freeze_devices(struct vm *vm, bool freeze)
+{
+        struct state_dev devs[STATE_DEVS_MAX];
+        unsigned n = state_devs(vm, devs);
+
+        for (unsigned i = 0; i < n; i++) {
+                if (!devs[i].vd)
+                        continue;
+                if (!freeze) {
+                        virtio_pci_thaw(devs[i].vd);
+                        continue;
+                }
+                virtio_pci_freeze(devs[i].vd);
+                /* Used rings are written through pointers taken when the
+                 * queue started: look them up again so a dirty log marks
+                 * them. */
+                for (unsigned q = 0; q < devs[i].vd->nqueues; q++) {
+                        const struct virtq *vq = &devs[i].vd->q[q].vq;
+                        if (vq->started)
+                                guest_mem_ptr(&vm->mem, vq->used_gpa, 6 + 8 * (uint64_t)vq->size);
+                }
+        }
+}
+
+int snapshot_state_build(struct vm *vm, const struct ram_sum *ram, uint8_t **buf, size_t *len, struct vm_err *err)
+{
+        struct state_writer w;
+        int r;
+
+        state_writer_init(&w);
+        r = save_sections(vm, &w, ram, err);
+        if (r == 0) {
+                r = state_writer_finish(&w, buf, len);
+                if (r < 0)
+                        vm_err_set(err, r, "cannot build the state: %s", strerror(-r));
+        }
+        state_writer_free(&w);
+        return r;
+}

@@ -6,6 +6,8 @@
  * thread starts, and gives up on the first error. */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -14,6 +16,7 @@ struct snapshot_in;
 struct vm;
 struct vcpu;
 struct guest_mem;
+struct ram_sum;
 
 int snapshot_open(const char *dir, struct snapshot_in **out, struct vm_err *err);
 void snapshot_in_free(struct snapshot_in *s);
@@ -25,3 +28,13 @@ int snapshot_map_ram(struct snapshot_in *s, struct guest_mem *m, struct vm_err *
 int snapshot_load_machine(struct snapshot_in *s, struct vm *vm, struct vm_err *err);
 /* One created vCPU. */
 int snapshot_load_vcpu(struct snapshot_in *s, struct vcpu *v, struct vm_err *err);
+
+/* For live migration (migrate.c). A device without snapshot support, or
+ * NULL. */
+const char *snapshot_unsupported(const struct vm *vm);
+/* With the vCPUs paused: freeze the virtio devices (no chain taken or
+ * returned; their used rings marked in an active dirty log) or thaw them. */
+void snapshot_freeze_devices(struct vm *vm, bool freeze);
+/* With the vCPUs paused and the devices frozen: the state file's bytes
+ * (the caller frees *buf), its "ram" section from ram. */
+int snapshot_state_build(struct vm *vm, const struct ram_sum *ram, uint8_t **buf, size_t *len, struct vm_err *err);
