@@ -137,3 +137,9 @@ MIGRATE_FUZZ_SRC = $(top_srcdir)/hostd/vmm/state/migrate-in.c $(top_srcdir)/host
 tests/fuzz/migrate-fuzz: $(top_srcdir)/tests/fuzz/migrate.c $(MIGRATE_FUZZ_SRC) $(top_srcdir)/hostd/vmm/state/migstream.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/migrate.c \
 		$(MIGRATE_FUZZ_SRC) $(ZLIB_LIBS) -lpthread
+
+# bench/migrate: live migration against QEMU's, in the KVM lab.
+dist_noinst_SCRIPTS += bench/migrate
+EXTRA_DIST += bench/migrate-lab.py
+BENCHES += bench/migrate
+CLEANFILES += bench/migrate-initrd.gz

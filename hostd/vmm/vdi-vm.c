@@ -2,6 +2,7 @@
  * stops. A thin main around libvmm (hostd/vmm/vm.h). */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -190,6 +191,10 @@ struct app {
          * its first byte can be reported as "booted". */
         int console_out, pipe_rd;
         pthread_t tee;
+        /* --incoming: the source's socket until READY (-1 after), and the
+         * received directory. */
+        int mig_fd;
+        const char *mig_dir;
 };
 
 /* The VM while the gate is open, else NULL; vm_leave() either way. */
@@ -213,6 +218,8 @@ static void request_stop(struct app *a)
         vm_leave(a);
 }
 
+static void incoming_answer(int fd, const char *dir, const char *why);
+
 static void on_event(void *opaque, const char *event, const char *detail)
 {
         struct app *a = opaque;
@@ -220,6 +227,12 @@ static void on_event(void *opaque, const char *event, const char *detail)
         log_notice(event, "%s", detail);
         if (strcmp(event, "reset") == 0 || strcmp(event, "powered_off") == 0)
                 control_event(a->ctl, event, NULL);
+        /* A migrated guest runs here now: the source may stop (its pause
+         * ends with this READY, so it measures the whole downtime). */
+        if (strcmp(event, "started") == 0 && a->mig_fd >= 0) {
+                incoming_answer(a->mig_fd, a->mig_dir, NULL);
+                a->mig_fd = -1;
+        }
 }
 
 static void *console_tee(void *arg)
@@ -522,6 +535,28 @@ static void *signal_thread(void *arg)
         return NULL;
 }
 
+/* What an incoming vdi-vm killed while receiving left in tmp: directories
+ * vdi-vm-incoming-PID-* of processes that are gone. */
+static void incoming_remove_stale(const char *tmp)
+{
+        DIR *d = opendir(tmp);
+        struct dirent *e;
+        char path[PATH_MAX];
+        int pid;
+
+        if (!d)
+                return;
+        while ((e = readdir(d))) {
+                if (sscanf(e->d_name, "vdi-vm-incoming-%d-", &pid) != 1 || pid <= 0 ||
+                    (kill(pid, 0) == 0 || errno != ESRCH))
+                        continue;
+                snprintf(path, sizeof(path), "%s/%s", tmp, e->d_name);
+                vm_migrate_cleanup(path);
+                log_notice("incoming", "removed=%s (left by a vdi-vm that died receiving)", path);
+        }
+        closedir(d);
+}
+
 /* --incoming: take one migration stream into a new directory that
  * vm_create then restores from. */
 static int incoming_receive(const char *addr, int *fd, char *dir, size_t n)
@@ -530,7 +565,9 @@ static int incoming_receive(const char *addr, int *fd, char *dir, size_t n)
         struct vm_err err;
         int r;
 
-        snprintf(dir, n, "%s/vdi-vm-incoming-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        tmp = tmp && *tmp ? tmp : "/tmp";
+        incoming_remove_stale(tmp);
+        snprintf(dir, n, "%s/vdi-vm-incoming-%d-XXXXXX", tmp, (int)getpid());
         if (!mkdtemp(dir)) {
                 fprintf(stderr, "vdi-vm: cannot create %s: %s\n", dir, strerror(errno));
                 return -errno;
@@ -606,7 +643,7 @@ int main(int argc, char **argv)
         char mig_dir[PATH_MAX];
         int mig_fd = -1;
         struct remote_options ropt = { 0 };
-        static struct app app = { .console_out = -1, .pipe_rd = -1 };
+        static struct app app = { .console_out = -1, .pipe_rd = -1, .mig_fd = -1 };
         bool tee_started = false, boot_opts_given = false;
         enum log_level level = LOG_LEVEL_NOTICE;
         unsigned long long n;
@@ -824,8 +861,12 @@ int main(int argc, char **argv)
         }
 
         r = vm_create(&cfg, &vm, &err);
-        if (incoming)
-                incoming_answer(mig_fd, mig_dir, r < 0 ? err.msg : NULL);
+        if (incoming && r < 0)
+                incoming_answer(mig_fd, mig_dir, err.msg);
+        else if (incoming) {
+                app.mig_dir = mig_dir;
+                app.mig_fd = mig_fd; /* READY when the vCPUs run (on_event) */
+        }
         if (r < 0) {
                 fprintf(stderr, "vdi-vm: %s\n", err.msg);
                 return EXIT_ERROR;
@@ -881,6 +922,8 @@ int main(int argc, char **argv)
         }
 
         r = vm_run(vm, &why, &err);
+        if (app.mig_fd >= 0)
+                incoming_answer(app.mig_fd, mig_dir, r < 0 ? err.msg : "the VM stopped before it ran");
         if (r < 0)
                 control_event(app.ctl, "crashed", err.msg);
         /* Shut the gate: control requests and signals from now on find no

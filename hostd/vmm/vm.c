@@ -368,6 +368,7 @@ int vm_run(struct vm *vm, enum vm_stop *why, struct vm_err *err)
                 }
                 vm->machine_running = true;
                 pthread_mutex_unlock(&vm->machine_lock);
+                emit(vm, "started", "cpus=%u", vm->cfg.ncpus); /* vCPU threads run */
                 pthread_mutex_lock(&vm->lock);
                 while (vm->stop == VM_STOP_NONE && !vm->stop_requested)
                         pthread_cond_wait(&vm->cond, &vm->lock);

@@ -47,7 +47,8 @@ struct vm_config {
          * restored guest that resets stops (VM_STOP_RESET): its RAM is the
          * snapshot's and there is no kernel to boot again. */
         const char *restore_dir;
-        /* Lifecycle events ("booting", "reset", "powered_off", "stopped"),
+        /* Lifecycle events ("booting", "restoring", "started" (the vCPUs
+         * run), "reset", "powered_off", "stopped"),
          * called from any thread; detail is key=value text. May be NULL. */
         void (*event)(void *opaque, const char *event, const char *detail);
         void *event_opaque;

@@ -546,6 +546,32 @@ static int agent_input_open(int *fds, int max, int want)
  * and serial interrupts and its virtio queues all work. With a
  * framebuffer, a red 100x50 rectangle at 10,10 is drawn first (restored
  * pixels are then visible in a screenshot). */
+/* agent.dirty_mb=N (bench/migrate): the counter also keeps rewriting an
+ * N MiB buffer, one byte per 4 KiB page, an eighth of it per count (about
+ * N * 5/8 MiB of RAM dirtied per second). */
+static unsigned char *counter_dirty;
+static size_t counter_dirty_len, counter_dirty_pos;
+
+static void counter_dirty_init(void)
+{
+	char val[16];
+
+	if (agent_param("agent.dirty_mb", val, sizeof(val)) != 0)
+		return;
+	counter_dirty_len = (size_t)strtoul(val, NULL, 10) << 20;
+	counter_dirty = counter_dirty_len ? malloc(counter_dirty_len) : NULL;
+	if (!counter_dirty)
+		counter_dirty_len = 0;
+}
+
+static void counter_dirty_step(void)
+{
+	for (size_t i = 0; i < counter_dirty_len / 8; i += 4096) {
+		counter_dirty[counter_dirty_pos]++;
+		counter_dirty_pos = (counter_dirty_pos + 4096) % counter_dirty_len;
+	}
+}
+
 static int agent_act_counter(void)
 {
 	struct pollfd p[9];
@@ -561,11 +587,13 @@ static int agent_act_counter(void)
 		agent_report("fb-drawn", NULL);
 	}
 	nin = agent_input_open(fds, 8, 2);
+	counter_dirty_init();
 	p[0] = (struct pollfd){ .fd = 0, .events = POLLIN };
 	for (i = 0; i < nin; i++)
 		p[1 + i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
 	for (;;) {
 		agent_report("count", "%lu", n++);
+		counter_dirty_step();
 		if (poll(p, (nfds_t)(1 + nin), 200) <= 0)
 			continue;
 		for (i = 0; i < nin; i++)

@@ -1,7 +1,13 @@
 """TAP lines for the Python halves of the tests/vmm lab suites
-(snapshot-lab.py): check() prints one "ok"/"not ok" line, finish()
-prints the plan and exits 0 when every check passed."""
+(snapshot-lab.py, migrate-lab.py): check() prints one "ok"/"not ok" line,
+finish() prints the plan and exits 0 when every check passed; and what
+they share about a counting guest's console."""
+import os
+import re
 import sys
+import time
+
+LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
 
 count = 0
 failed = 0
@@ -21,3 +27,28 @@ def check(desc, cond, detail=""):
 def finish():
     print(f"1..{count}", flush=True)
     sys.exit(1 if failed else 0)
+
+
+def text(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace").replace("\r", "")
+    except OSError:
+        return ""
+
+
+def counts(path):
+    """The numbers of the agent's "AGENT count N" lines in a console file."""
+    return [int(x) for x in re.findall(r"^AGENT count (\d+)$", text(path), re.M)]
+
+
+def wait_for(pred, proc, timeout=LIMIT):
+    """Poll pred until it holds, proc (a Popen) ends, or timeout s pass."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        if proc.poll() is not None:
+            return pred()
+        time.sleep(0.2)
+    return False

@@ -98,9 +98,11 @@ EXTRA_DIST += tests/fuzz/snapshot.sh
 
 # Live migration (issue 26): the stream and the receiving side without
 # KVM, a fuzzer for the stream, and a migration between two vdi-vm in the lab.
-check_PROGRAMS += tests/vmm/migrate
-TESTS += tests/vmm/migrate tests/fuzz/migrate.sh
-EXTRA_DIST += tests/fuzz/migrate.sh
-tests_vmm_migrate_SOURCES = tests/vmm/migrate.c
-tests_vmm_migrate_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
-tests_vmm_migrate_LDADD = $(VMM_TEST_LDADD)
+check_PROGRAMS += tests/vmm/migstream
+TESTS += tests/vmm/migstream tests/fuzz/migrate.sh tests/vmm/migrate.sh
+EXTRA_DIST += tests/fuzz/migrate.sh tests/vmm/migrate.sh tests/vmm/migrate-lab.py
+CLEANFILES += tests/vmm/migrate-initrd.gz
+tests/vmm/migrate.log: hostd/vdi-vm tests/guest/agent
+tests_vmm_migstream_SOURCES = tests/vmm/migstream.c
+tests_vmm_migstream_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_migstream_LDADD = $(VMM_TEST_LDADD)

@@ -17,7 +17,6 @@ tests/lab/needs-kvm, all in one lab boot):
 Prints TAP lines; exits 0 when all passed."""
 import json
 import os
-import re
 import shutil
 import socket
 import struct
@@ -28,34 +27,10 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from labtap import check, finish  # noqa: E402
+from labtap import check, counts, finish, text, wait_for  # noqa: E402
 
 vm, kernel, initrd, out = sys.argv[1:5]
-LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
 procs = []
-
-
-def text(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode(errors="replace").replace("\r", "")
-    except OSError:
-        return ""
-
-
-def counts(path):
-    return [int(x) for x in re.findall(r"^AGENT count (\d+)$", text(path), re.M)]
-
-
-def wait_for(pred, proc, timeout=LIMIT):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        if proc.poll() is not None:
-            return pred()
-        time.sleep(0.2)
-    return False
 
 
 def ask(path, req, timeout=120):

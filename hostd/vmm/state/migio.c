@@ -67,7 +67,7 @@ int mig_recv_all(int fd, void *p, size_t n, unsigned timeout_s)
                 if (r < 0)
                         return -errno;
                 if (r == 0)
-                        return -ECONNRESET; /* cut short */
+                        return -ENODATA; /* the peer closed: cut short */
                 b += r;
                 n -= (size_t)r;
         }
@@ -82,7 +82,7 @@ int mig_recv_frame(int fd, unsigned timeout_s, struct mig_frame *f, uint8_t **pa
         int r = mig_recv_all(fd, h, sizeof(h), timeout_s);
 
         if (r < 0)
-                return vm_err_set(err, r, "migration stream cut short: %s", strerror(-r));
+                return vm_err_set(err, r, "migration stream cut short: %s", mig_io_strerror(r));
         r = mig_frame_parse(h, f, err);
         if (r < 0)
                 return r;
@@ -92,11 +92,30 @@ int mig_recv_frame(int fd, unsigned timeout_s, struct mig_frame *f, uint8_t **pa
                         return vm_err_set(err, -ENOMEM, "out of memory");
                 r = mig_recv_all(fd, p, f->len, timeout_s);
                 if (r < 0)
-                        return vm_err_set(err, r, "migration stream cut short in a frame: %s", strerror(-r));
+                        return vm_err_set(err, r, "migration stream cut short in a frame: %s",
+                                          mig_io_strerror(r));
         }
         r = mig_payload_check(f, p, err);
         if (r < 0)
                 return r;
         *payload = TAKE_PTR(p);
         return 0;
+}
+
+const char *mig_io_strerror(int r)
+{
+        if (r == -ENODATA)
+                return "the connection closed";
+        if (r == -ETIMEDOUT)
+                return "nothing received in time";
+        return strerror(-r);
+}
+
+void mig_linger(int fd, unsigned timeout_s)
+{
+        uint8_t buf[4096];
+
+        shutdown(fd, SHUT_WR);
+        while (mig_recv_all(fd, buf, sizeof(buf), timeout_s) == 0)
+                ;
 }

@@ -45,20 +45,20 @@ static int open_ram(struct mig_dst *d, struct vm_err *err)
         return 0;
 }
 
-/* The state as received, with its "ram" section giving the sum of the
- * RAM that arrived (the source does not spend its pause summing). */
+/* The state as received, its "ram" section marked RAM_UNSUMMED: every
+ * page came in a CRC-checked frame, and summing RAM here and again in the
+ * restore would only lengthen the downtime. */
 static int write_state(struct mig_dst *d, struct vm_err *err)
 {
         struct state_file f;
         struct state_writer w;
-        struct ram_sum sum;
+        struct ram_sum sum = { .size = d->ram_bytes, .pages = RAM_UNSUMMED };
         _cleanup_free_ uint8_t *out = NULL;
         size_t len;
         int r = state_file_parse(d->state, d->state_len, &f, err);
 
         if (r < 0)
                 return r;
-        ram_sum_compute(d->ram, d->ram_bytes, &sum);
         state_writer_init(&w);
         for (unsigned i = 0; i < f.nsec; i++) {
                 state_begin(&w, f.sec[i].name);
@@ -115,7 +115,7 @@ int vm_migrate_receive(int fd, const char *dir, unsigned timeout_s, struct vm_er
         int r = mig_recv_all(fd, h, sizeof(h), timeout_s);
 
         if (r < 0) {
-                vm_err_set(err, r, "no migration stream: %s", strerror(-r));
+                vm_err_set(err, r, "no migration stream: %s", mig_io_strerror(r));
                 goto out;
         }
         r = mig_header_parse(h, &d.ram_bytes, err);
@@ -145,8 +145,11 @@ out:
 int vm_migrate_reply(int fd, const char *msg)
 {
         size_t len = msg ? strnlen(msg, MIG_MAX_REPLY) : 0;
+        int r = mig_send_frame(fd, msg ? MIG_ERROR : MIG_READY, msg, len, NULL, 0);
 
-        return mig_send_frame(fd, msg ? MIG_ERROR : MIG_READY, msg, len, NULL, 0);
+        if (r == 0 && msg)
+                mig_linger(fd, 2);
+        return r;
 }
 
 void vm_migrate_cleanup(const char *dir)

@@ -121,7 +121,7 @@ static int precopy(struct mig_src *s, const struct vm_migrate_opts *o, struct vm
         s->dirty = all;
         for (s->info.rounds = 1;; s->info.rounds++) {
                 if (r < 0)
-                        return vm_err_set(err, r, "cannot send to the migration target: %s", strerror(-r));
+                        return vm_err_set(err, r, "cannot send to the migration target: %s", mig_io_strerror(r));
                 rate = (double)(s->info.bytes - bytes0) / (now_ms() - t0 + 0.001);
                 s->info.rate_mib_s = rate * 1e3 / (1 << 20);
                 memset(s->dirty, 0, s->words * 8);
@@ -176,7 +176,7 @@ static int stop_and_copy(struct mig_src *s, unsigned timeout_s, struct vm_err *e
         if (r == 0)
                 r = mig_send_frame(s->fd, MIG_END, NULL, 0, NULL, 0);
         if (r < 0)
-                return vm_err_set(err, r, "cannot send to the migration target: %s", strerror(-r));
+                return vm_err_set(err, r, "cannot send to the migration target: %s", mig_io_strerror(r));
         return await_ready(s, timeout_s, err);
 }
 
@@ -191,7 +191,7 @@ static int migrate_locked(struct mig_src *s, const struct vm_migrate_opts *o, st
         mig_header_build(h, vm->mem.size);
         r = mig_send_iov(s->fd, &iov, 1);
         if (r < 0)
-                return vm_err_set(err, r, "cannot send to the migration target: %s", strerror(-r));
+                return vm_err_set(err, r, "cannot send to the migration target: %s", mig_io_strerror(r));
         r = guest_mem_dirty_log(&vm->mem, vm->vm_fd, true, err);
         if (r < 0)
                 return r;

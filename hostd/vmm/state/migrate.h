@@ -39,7 +39,9 @@ int vm_migrate_send(struct vm *vm, int fd, const struct vm_migrate_opts *o, stru
  * (vm_migrate_cleanup). timeout_s bounds every wait for bytes. */
 int vm_migrate_receive(int fd, const char *dir, unsigned timeout_s, struct vm_err *err);
 
-/* Answer the source: READY (msg NULL) or ERROR with msg. 0 or -errno. */
+/* Answer the source: READY (msg NULL) or ERROR with msg (then what the
+ * source still sends is read and dropped, at most 2 s per read, so that
+ * the answer arrives). 0 or -errno. */
 int vm_migrate_reply(int fd, const char *msg);
 
 /* Remove what vm_migrate_receive wrote in dir, and dir. */

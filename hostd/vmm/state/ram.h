@@ -11,9 +11,15 @@
 
 struct ram_sum {
         uint64_t size;          /* bytes of RAM */
-        uint64_t pages;         /* non-zero pages */
+        uint64_t pages;         /* non-zero pages, or RAM_UNSUMMED */
         uint32_t crc;
 };
+
+/* pages of a RAM file whose every page already came through a checked
+ * channel (a migration stream's CRC-checked frames): ram_map does not sum
+ * it again (that would lengthen a migration's downtime by two passes
+ * over RAM). */
+#define RAM_UNSUMMED UINT64_MAX
 
 /* Write size bytes at host to a new file name in dirfd. 0 or -errno. */
 int ram_save(const uint8_t *host, uint64_t size, int dirfd, const char *name, struct ram_sum *sum,
@@ -26,6 +32,3 @@ int ram_save(const uint8_t *host, uint64_t size, int dirfd, const char *name, st
 int ram_map(int dirfd, const char *name, const struct ram_sum *want, uint8_t **host, int *fd,
             struct vm_err *err);
 
-/* The sum (non-zero pages, checksum) of size bytes of RAM at host, as
- * ram_save records it. */
-void ram_sum_compute(const uint8_t *host, uint64_t size, struct ram_sum *sum);
