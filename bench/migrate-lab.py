@@ -68,7 +68,7 @@ def ours(tag, append):
         if not wait(lambda: len(counts(con_a)) >= 10) or not wait(lambda: os.path.exists(inc)):
             return None
         s = connect(ctl)
-        s.settimeout(600)
+        s.settimeout(300)
         s.sendall(json.dumps({"id": 1, "cmd": "migrate", "to": f"unix:{inc}", "downtime_ms": 300}).encode() + b"\n")
         rep = None
         for line in s.makefile("rb"):
@@ -121,12 +121,14 @@ def theirs(tag, append):
         if "error" in r:
             print(f"# qemu {tag}: {r}", flush=True)
             return None
-        end = time.time() + 600
+        end = time.time() + 240
         while time.time() < end:
             info = cmd("query-migrate")["return"]
             if info.get("status") in ("completed", "failed", "cancelled"):
                 break
             time.sleep(0.05)
+        else:
+            cmd("migrate_cancel")  # did not converge
         nb = len(counts(con_b))
         if info.get("status") != "completed" or not wait(lambda: len(counts(con_b)) >= nb + 3, 120):
             print(f"# qemu {tag}: {info}", flush=True)
