@@ -2,8 +2,10 @@
 (snapshot-lab.py, migrate-lab.py): check() prints one "ok"/"not ok" line,
 finish() prints the plan and exits 0 when every check passed; and what
 they share about a counting guest's console."""
+import json
 import os
 import re
+import socket
 import sys
 import time
 
@@ -52,3 +54,33 @@ def wait_for(pred, proc, timeout=LIMIT):
             return pred()
         time.sleep(0.2)
     return False
+
+
+def ask(path, req, timeout=120):
+    """One request on a vdi-vm control socket; its reply (events skipped)."""
+    try:
+        return ask1(path, req, timeout) or {"ok": False, "error": f"control socket {path}: no reply"}
+    except (OSError, ValueError) as e:
+        return {"ok": False, "error": f"control socket {path}: {e}"}
+
+
+def ask1(path, req, timeout):
+    end = time.time() + 30
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            break
+        except OSError:
+            s.close()
+            if time.time() > end:
+                raise
+            time.sleep(0.1)
+    with s:
+        s.settimeout(timeout)
+        s.sendall(json.dumps(req).encode() + b"\n")
+        for line in s.makefile("rb"):
+            msg = json.loads(line)
+            if msg.get("id") == req.get("id"):
+                return msg
+    return None

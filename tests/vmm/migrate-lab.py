@@ -14,7 +14,6 @@ between two vdi-vm in one KVM lab boot (run by tests/vmm/migrate.sh):
   typed on the target reaches the guest, and the killed target's
   leftovers are gone.
 Prints TAP lines; exits 0 when all passed."""
-import json
 import os
 import signal
 import socket
@@ -25,36 +24,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from labtap import check, counts, finish, text, wait_for  # noqa: E402
+from labtap import ask, check, counts, finish, text, wait_for  # noqa: E402
 
 vm, kernel, initrd, out = sys.argv[1:5]
 procs = []
-
-
-def ask(path, req, timeout=300):
-    """One request on a vdi-vm control socket; its reply (events skipped)."""
-    try:
-        end = time.time() + 30
-        while True:
-            try:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(path)
-                break
-            except OSError:
-                s.close()
-                if time.time() > end:
-                    raise
-                time.sleep(0.1)
-        with s:
-            s.settimeout(timeout)
-            s.sendall(json.dumps(req).encode() + b"\n")
-            for line in s.makefile("rb"):
-                msg = json.loads(line)
-                if msg.get("id") == req.get("id"):
-                    return msg
-    except (OSError, ValueError) as e:
-        return {"ok": False, "error": f"control socket {path}: {e}"}
-    return {"ok": False, "error": "no reply"}
 
 
 def start(name, args, env=None):
