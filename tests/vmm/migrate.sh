@@ -86,6 +86,34 @@ feed "a 4 GiB frame is refused before any allocation" \
 feed "END without a state is refused" 'header() + frame(3)' "unexpected migration frame of type 3"
 feed "a state file that is not one is refused" 'header() + frame(2, b"junk" * 20) + frame(3)' "bad magic"
 
+# The TCP endpoint: a stream that is not one, on a free loopback port.
+port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+TMPDIR=$tmp "$vm" --incoming "tcp:127.0.0.1:$port" --no-input >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+"$py" - "$port" <<'PY'
+import socket, sys, time
+for _ in range(300):
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+        break
+    except OSError:
+        time.sleep(0.1)
+s.sendall(b"SSH-2.0-OpenSSH_9.2 hello there, not a VM\r\n")
+s.shutdown(socket.SHUT_WR)
+s.settimeout(60)
+while s.recv(4096):
+    pass
+PY
+wait "$pid"
+rc=$?
+if [ "$rc" = 1 ] && grep -qF "not a vdi-vm migration stream (bad magic)" "$tmp/err" &&
+    [ -z "$(ls -d "$tmp"/vdi-vm-incoming-* 2>/dev/null)" ]; then
+    ok "--incoming tcp: refuses a stream that is not one"
+else
+    bad "--incoming tcp: status $rc, output:"
+    sed 's/^/#   /' "$tmp/err"
+fi
+
 # --- two vdi-vm migrating a counting guest (needs /dev/kvm) ---
 if vmm_lab_initrd migrate; then
     LAB_OPTS=${LAB_OPTS:---timeout 900}
