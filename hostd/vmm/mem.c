@@ -95,6 +95,8 @@ int guest_mem_dirty_log(struct guest_mem *m, int vm_fd, bool on, struct vm_err *
                 m->dirty_map = calloc((m->size / GUEST_PAGE + 63) / 64, sizeof(uint64_t));
                 if (!m->dirty_map)
                         return vm_err_set(err, -ENOMEM, "out of memory");
+        } else if (on && !atomic_load(&m->dirty)) {
+                memset(m->dirty_map, 0, (m->size / GUEST_PAGE + 63) / 64 * sizeof(uint64_t));
         }
         r = register_slots(m, vm_fd, on ? KVM_MEM_LOG_DIRTY_PAGES : 0, err);
         if (r == 0)
@@ -131,8 +133,12 @@ int guest_mem_dirty_get(struct guest_mem *m, int vm_fd, uint64_t *bitmap, struct
 
         if (!user)
                 return vm_err_set(err, -EINVAL, "dirty logging is off");
+        /* The devices' marks are never cleared while logging is on: a
+         * device looks a buffer up, then writes it, maybe after a round
+         * sent it; every round (and the last, with the devices frozen)
+         * sends such pages again. */
         for (uint64_t w = 0; w < (m->size / GUEST_PAGE + 63) / 64; w++)
-                bitmap[w] |= atomic_exchange((_Atomic uint64_t *)&user[w], 0);
+                bitmap[w] |= atomic_load((_Atomic uint64_t *)&user[w]);
         r = slot_dirty(vm_fd, 0, low, 0, bitmap, err);
         if (r == 0 && m->high_size)
                 r = slot_dirty(vm_fd, 1, m->high_size / GUEST_PAGE, low, bitmap, err);

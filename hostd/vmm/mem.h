@@ -43,8 +43,9 @@ int guest_mem_register(const struct guest_mem *m, int vm_fd, struct vm_err *err)
  * 0 or negative errno (+ err). */
 int guest_mem_dirty_log(struct guest_mem *m, int vm_fd, bool on, struct vm_err *err);
 
-/* OR the pages written since the last call (KVM's log and the devices')
- * into bitmap (one bit per page, RAM file order) and clear both logs. */
+/* OR into bitmap (one bit per page, RAM file order) the pages the vCPUs
+ * wrote since the last call (KVM's log, cleared) and every page the
+ * devices looked up since logging began (kept). */
 int guest_mem_dirty_get(struct guest_mem *m, int vm_fd, uint64_t *bitmap, struct vm_err *err);
 
 /* Zero all RAM (guest reset): the memfd's pages are dropped, the mapping

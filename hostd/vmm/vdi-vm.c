@@ -445,9 +445,10 @@ static int h_migrate(void *o, const char *to, double downtime_ms, struct control
                                          .final_pages = info.final_pages, .bytes = info.bytes,
                                          .rate_mib_s = info.rate_mib_s, .total_ms = info.total_ms,
                                          .paused_ms = info.paused_ms };
-        log_notice("migrated", "to=%s rounds=%u pages=%llu final_pages=%llu total_ms=%.1f paused_ms=%.1f", to,
+        log_notice("migrated", "to=%s rounds=%u pages=%llu final_pages=%llu total_ms=%.1f paused_ms=%.1f%s", to,
                    info.rounds, (unsigned long long)info.pages, (unsigned long long)info.final_pages,
-                   info.total_ms, info.paused_ms);
+                   info.total_ms, info.paused_ms,
+                   info.unsettled ? " warning=\"a device kept chains taken before dirty logging\"" : "");
         return 0;
 }
 

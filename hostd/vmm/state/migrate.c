@@ -195,6 +195,9 @@ static int migrate_locked(struct mig_src *s, const struct vm_migrate_opts *o, st
         r = guest_mem_dirty_log(&vm->mem, vm->vm_fd, true, err);
         if (r < 0)
                 return r;
+        /* Chains the devices took before the log began are written
+         * through lookups it did not see: let them finish first. */
+        s->info.unsettled = !snapshot_settle_devices(vm, 2000);
         r = precopy(s, o, err);
         if (r == 0 && (r = vcpu_pause_all(vm)) < 0)
                 vm_err_set(err, r, "the VM stopped while being paused for the migration");

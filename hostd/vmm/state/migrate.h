@@ -6,6 +6,7 @@
  * and restores from it (vm_config.restore_dir). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -25,6 +26,7 @@ struct vm_migrate_info {
         uint64_t bytes;                 /* stream bytes sent */
         double rate_mib_s;              /* the last round's measured rate */
         double total_ms, paused_ms;     /* paused: from pause to the target's READY */
+        bool unsettled;                 /* a device held chains from before the log */
 };
 
 /* Migrate vm over the connected socket fd (not closed). 0 with *info (may

@@ -499,6 +499,44 @@ void snapshot_freeze_devices(struct vm *vm, bool freeze)
         }
 }
 
+/* Whether the queue has returned every chain it had taken at last_avail. */
+static bool queue_settled(struct virtio_dev *vd, unsigned q, uint16_t upto)
+{
+        bool done;
+
+        pthread_mutex_lock(&vd->lock);
+        done = !vd->q[q].vq.started || (int16_t)(vd->q[q].vq.used_idx - upto) >= 0;
+        pthread_mutex_unlock(&vd->lock);
+        return done;
+}
+
+bool snapshot_settle_devices(struct vm *vm, unsigned timeout_ms)
+{
+        struct state_dev devs[STATE_DEVS_MAX];
+        unsigned n = state_devs(vm, devs);
+        uint16_t upto[STATE_DEVS_MAX][VIRTIO_MAX_QUEUES];
+        bool all = true;
+
+        for (unsigned i = 0; i < n; i++) {
+                if (!devs[i].vd)
+                        continue;
+                pthread_mutex_lock(&devs[i].vd->lock);
+                for (unsigned q = 0; q < devs[i].vd->nqueues; q++)
+                        upto[i][q] = devs[i].vd->q[q].vq.last_avail;
+                pthread_mutex_unlock(&devs[i].vd->lock);
+        }
+        for (unsigned i = 0; i < n; i++)
+                for (unsigned q = 0; devs[i].vd && q < devs[i].vd->nqueues; q++) {
+                        unsigned waited = 0;
+                        while (!queue_settled(devs[i].vd, q, upto[i][q]) && waited < timeout_ms) {
+                                usleep(1000);
+                                waited++;
+                        }
+                        all = all && waited < timeout_ms;
+                }
+        return all;
+}
+
 int snapshot_state_build(struct vm *vm, const struct ram_sum *ram, uint8_t **buf, size_t *len, struct vm_err *err)
 {
         struct state_writer w;

@@ -35,6 +35,11 @@ const char *snapshot_unsupported(const struct vm *vm);
 /* With the vCPUs paused: freeze the virtio devices (no chain taken or
  * returned; their used rings marked in an active dirty log) or thaw them. */
 void snapshot_freeze_devices(struct vm *vm, bool freeze);
+/* Wait (at most about timeout_ms per queue) until every virtio queue has
+ * returned the chains it had taken when called: buffers looked up before
+ * a dirty log began are then written. false when some queue still holds
+ * chains (e.g. receive buffers waiting for packets). */
+bool snapshot_settle_devices(struct vm *vm, unsigned timeout_ms);
 /* With the vCPUs paused and the devices frozen: the state file's bytes
  * (the caller frees *buf), its "ram" section from ram. */
 int snapshot_state_build(struct vm *vm, const struct ram_sum *ram, uint8_t **buf, size_t *len, struct vm_err *err);
