@@ -20,6 +20,8 @@ int mig_send_iov(int fd, struct iovec *iov, int n)
                 ssize_t w = sendmsg(fd, &m, MSG_NOSIGNAL);
                 if (w < 0 && errno == EINTR)
                         continue;
+                if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        return -ETIMEDOUT; /* SO_SNDTIMEO: the peer stopped reading */
                 if (w < 0)
                         return -errno;
                 while (n > 0 && (size_t)w >= iov->iov_len) {
@@ -107,7 +109,7 @@ const char *mig_io_strerror(int r)
         if (r == -ENODATA)
                 return "the connection closed";
         if (r == -ETIMEDOUT)
-                return "nothing received in time";
+                return "the peer went silent (timed out)";
         return strerror(-r);
 }
 
