@@ -46,6 +46,8 @@ int guest_mem_create(struct guest_mem *m, uint64_t size, struct vm_err *err)
         m->fd = TAKE_FD(fd);
         m->host = p;
         m->size = size;
+        m->dirty_map = NULL;
+        atomic_init(&m->dirty, NULL);
         guest_mem_layout(size, &m->low_size, &m->high_size);
         return 0;
 }
@@ -56,6 +58,8 @@ void guest_mem_adopt(struct guest_mem *m, int fd, uint8_t *host, uint64_t size)
         m->host = host;
         m->size = size;
         m->from_snapshot = true;
+        m->dirty_map = NULL;
+        atomic_init(&m->dirty, NULL);
         guest_mem_layout(size, &m->low_size, &m->high_size);
 }
 
