@@ -48,24 +48,14 @@ static struct {
         struct bfx *f;
         char *dir, *ca;
         struct testsrc *src;
-        GMainContext *ctx;
+        struct webtest_loop lp; /* the display's context and thread */
         GThread *loop;
-        gint stop;
         struct web_server *srv;
         GPid gateway, haproxy;
         uint16_t gateway_port, front_port;
         char *origin; /* https://127.0.0.1:FRONT_PORT, the portal's */
         int64_t desktop_id;
 } F;
-
-static gpointer loop_thread(gpointer unused)
-{
-        g_main_context_push_thread_default(F.ctx);
-        while (!g_atomic_int_get(&F.stop))
-                g_main_context_iteration(F.ctx, TRUE);
-        g_main_context_pop_thread_default(F.ctx);
-        return NULL;
-}
 
 static void start_display(void)
 {
@@ -79,10 +69,10 @@ static void start_display(void)
         testsrc_fill(F.src, (struct display_rect){ 40, 40, 160, 120 }, 0x00ff0000u);
         testsrc_fill(F.src, (struct display_rect){ 240, 40, 160, 120 }, 0x0000ff00u);
         testsrc_fill(F.src, (struct display_rect){ 440, 40, 160, 120 }, 0x000000ffu);
-        F.ctx = g_main_context_new();
-        ck_assert_msg(web_server_start(&cfg, testsrc_source(F.src), F.ctx, &F.srv, &err) == 0, "%s",
+        F.lp.ctx = g_main_context_new();
+        ck_assert_msg(web_server_start(&cfg, testsrc_source(F.src), F.lp.ctx, &F.srv, &err) == 0, "%s",
                       err ? err : "");
-        F.loop = g_thread_new("display", loop_thread, NULL);
+        F.loop = g_thread_new("display", webtest_loop_thread, &F.lp);
 }
 
 /* vdi-gateway, its own process; its port from the "port=N" it prints. */
@@ -177,11 +167,11 @@ static void teardown(void)
 
         stop_child(F.haproxy);
         stop_child(F.gateway);
-        g_atomic_int_set(&F.stop, 1);
-        g_main_context_wakeup(F.ctx);
+        g_atomic_int_set(&F.lp.stop, 1);
+        g_main_context_wakeup(F.lp.ctx);
         g_thread_join(F.loop);
         web_server_stop(F.srv);
-        g_main_context_unref(F.ctx);
+        g_main_context_unref(F.lp.ctx);
         testsrc_free(F.src);
         bfx_stop(F.f);
         ck_assert_int_eq(system(cmd), 0);

@@ -40,23 +40,11 @@ static const char *chromium; /* NULL: the browser cases are left out */
 static struct {
         char *pki;
         struct testsrc *src;
-        GMainContext *ctx;
+        struct webtest_loop lp; /* the display's context and thread */
         GThread *loop;
-        gint stop;
         struct web_server *srv;
         char *base; /* https://127.0.0.1:PORT */
 } F;
-
-static gpointer loop_thread(gpointer unused)
-{
-        /* As vdi-vm's display thread does: soup's async work (TLS
-         * handshakes, WebSocket I/O) runs on the thread-default context. */
-        g_main_context_push_thread_default(F.ctx);
-        while (!g_atomic_int_get(&F.stop))
-                g_main_context_iteration(F.ctx, TRUE);
-        g_main_context_pop_thread_default(F.ctx);
-        return NULL;
-}
 
 static void setup(void)
 {
@@ -77,26 +65,26 @@ static void setup(void)
         testsrc_fill(F.src, (struct display_rect){ 240, 40, 160, 120 }, 0x0000ff00u); /* green */
         testsrc_fill(F.src, (struct display_rect){ 440, 40, 160, 120 }, 0x000000ffu); /* blue */
         testsrc_pattern(F.src, (struct display_rect){ 40, 240, 560, 200 }, 7);
-        F.ctx = g_main_context_new();
+        F.lp.ctx = g_main_context_new();
 
         cfg.cert_file = cert;
         cfg.key_file = key;
         cfg.static_dir = PORTAL_SRC_DIR;
-        ck_assert_msg(web_server_start(&cfg, testsrc_source(F.src), F.ctx, &F.srv, &err) == 0, "%s",
+        ck_assert_msg(web_server_start(&cfg, testsrc_source(F.src), F.lp.ctx, &F.srv, &err) == 0, "%s",
                       err ? err : "");
         F.base = g_strdup_printf("https://127.0.0.1:%u", web_server_port(F.srv));
-        F.loop = g_thread_new("loop", loop_thread, NULL);
+        F.loop = g_thread_new("loop", webtest_loop_thread, &F.lp);
 }
 
 static void teardown(void)
 {
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", F.pki);
 
-        g_atomic_int_set(&F.stop, 1);
-        g_main_context_wakeup(F.ctx);
+        g_atomic_int_set(&F.lp.stop, 1);
+        g_main_context_wakeup(F.lp.ctx);
         g_thread_join(F.loop);
         web_server_stop(F.srv);
-        g_main_context_unref(F.ctx);
+        g_main_context_unref(F.lp.ctx);
         testsrc_free(F.src);
         g_free(F.base);
         ck_assert_int_eq(system(cmd), 0);
@@ -455,7 +443,7 @@ struct start_call {
 static gboolean start_server(gpointer data)
 {
         struct start_call *c = data;
-        c->rc = web_server_start(c->cfg, testsrc_source(F.src), F.ctx, &c->srv, &c->err);
+        c->rc = web_server_start(c->cfg, testsrc_source(F.src), F.lp.ctx, &c->srv, &c->err);
         g_atomic_int_set(&c->done, 1);
         return G_SOURCE_REMOVE;
 }
@@ -472,7 +460,7 @@ static gboolean stop_server(gpointer data)
 static void on_loop(GSourceFunc fn, struct start_call *call)
 {
         g_atomic_int_set(&call->done, 0);
-        g_main_context_invoke(F.ctx, fn, call);
+        g_main_context_invoke(F.lp.ctx, fn, call);
         while (!g_atomic_int_get(&call->done))
                 g_usleep(1000);
 }

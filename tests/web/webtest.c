@@ -109,6 +109,17 @@ void wsc_close(struct wsc *w)
         g_main_context_unref(w->ctx);
 }
 
+gpointer webtest_loop_thread(gpointer loop)
+{
+        struct webtest_loop *l = loop;
+
+        g_main_context_push_thread_default(l->ctx);
+        while (!g_atomic_int_get(&l->stop))
+                g_main_context_iteration(l->ctx, TRUE);
+        g_main_context_pop_thread_default(l->ctx);
+        return NULL;
+}
+
 uint32_t webtest_canvas_pixel(struct cdp *c, unsigned x, unsigned y)
 {
         g_autofree char *js = g_strdup_printf(

@@ -39,6 +39,15 @@ int wsc_wait_closed(struct wsc *w);
 void wsc_wait_message(struct wsc *w);
 void wsc_close(struct wsc *w);
 
+/* A thread iterating ctx until *stop is set (and ctx woken): what
+ * vdi-vm's display thread does, with ctx as its thread-default context
+ * (soup's async work, TLS handshakes and WebSocket I/O, runs there). */
+struct webtest_loop {
+        GMainContext *ctx;
+        gint stop;
+};
+gpointer webtest_loop_thread(gpointer loop);
+
 /* The canvas (#screen) pixel at (x, y) as 0xRRGGBB. */
 uint32_t webtest_canvas_pixel(struct cdp *c, unsigned x, unsigned y);
 /* Largest difference of one color channel between two 0xRRGGBB. */
