@@ -43,6 +43,7 @@ struct relay {
         int64_t window_start_us;
         uint64_t window_bytes, bytes_up, bytes_down;
         int64_t opened_us;
+        bool failed; /* closing both sides: what still arrives is dropped */
 };
 
 static struct relay *relay_ref(struct relay *r)
@@ -116,6 +117,9 @@ static void relay_fail(struct relay *r, gushort code, const char *reason, const 
 {
         g_autofree char *why = log_quote(detail ? detail : reason);
 
+        if (r->failed)
+                return;
+        r->failed = true;
         log_warning("gateway_closed", "peer=%s user=%s display=%s code=%u reason=%s", r->peer,
                     r->user ? r->user : "-", r->display ? r->display : "-", code, why);
         close_conn(r->host, code >= 4000 || code == 1002 || code == 1003 || code == 1008
@@ -172,7 +176,7 @@ static void on_host_message(SoupWebsocketConnection *c, gint type, GBytes *msg, 
         gsize len;
         const uint8_t *d = g_bytes_get_data(msg, &len);
 
-        if (r->state != R_RELAY)
+        if (r->state != R_RELAY || r->failed)
                 return;
         if (type != SOUP_WEBSOCKET_DATA_BINARY || len == 0) {
                 relay_fail(r, 1011, "the desktop sent a message that is not allowed", NULL);
@@ -325,6 +329,8 @@ static void on_browser_message(SoupWebsocketConnection *c, gint type, GBytes *ms
         struct web_in_msg m;
         const char *why = NULL;
 
+        if (r->failed)
+                return;
         if (type != SOUP_WEBSOCKET_DATA_BINARY) {
                 relay_fail(r, 1003, "text messages are not accepted", NULL);
         } else if (!input_allowed(r, len)) {

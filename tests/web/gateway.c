@@ -41,6 +41,8 @@
 #define H 480
 #define HELLO_TIMEOUT_S 8
 #define MAX_PENDING 3
+/* Input bytes a second: the lowest allowed, one largest message. */
+#define INPUT_PER_S 65536
 
 static const char *chromium;
 
@@ -82,8 +84,9 @@ static void start_gateway(void)
         g_autofree char *ini = g_strdup_printf(
                 "[gateway]\nlisten = 127.0.0.1\nport = 0\ncert = %s/server.pem\nkey = %s/server.key\n"
                 "origin = %s\nbroker_url = %s\nca_file = %s\n"
-                "[limits]\nhello_timeout_s = %d\nmax_pending = %d\n[log]\nlevel = %s\n",
-                F.f->pki, F.f->pki, F.origin, F.f->base, F.ca, HELLO_TIMEOUT_S, MAX_PENDING,
+                "[limits]\nhello_timeout_s = %d\nmax_pending = %d\nmax_input_bytes_per_s = %d\n"
+                "[log]\nlevel = %s\n",
+                F.f->pki, F.f->pki, F.origin, F.f->base, F.ca, HELLO_TIMEOUT_S, MAX_PENDING, INPUT_PER_S,
                 getenv("WEB_DEBUG") ? "debug" : "info");
         g_autofree char *bin = g_build_filename(ABS_TOP_BUILDDIR, "gateway", "vdi-gateway", NULL);
         char *argv[] = { bin, "--config", conf, NULL };
@@ -418,6 +421,20 @@ START_TEST(test_gateway_refusals)
         ck_assert_int_eq(refused_with(alice, "text-ticket-0123456789abcdef", "hi", 0, true),
                          SOUP_WEBSOCKET_CLOSE_UNSUPPORTED_DATA);
 
+        /* Input faster than allowed: closed (1008); the largest message
+         * alone is fine. */
+        issue_ticket("alice", "flood-ticket-0123456789abcdef");
+        ck_assert(gw_open(&w, F.origin, alice));
+        wsc_send_hello(&w, "flood-ticket-0123456789abcdef", 0);
+        wsc_wait_message(&w);
+        ck_assert_int_eq(w.first_type, WEB_OUT_LAYOUT);
+        g_usleep(1100 * 1000); /* a fresh one-second window */
+        memset(big + 1, 'f', WEB_MAX_CLIPBOARD);
+        for (int i = 0; i < 4; i++)
+                wsc_send(&w, big, WEB_MAX_IN_MESSAGE);
+        ck_assert_int_eq(wsc_wait_closed(&w), SOUP_WEBSOCKET_CLOSE_POLICY_VIOLATION);
+        wsc_close(&w);
+
         /* Silent connections: closed after the HELLO timeout; while
          * MAX_PENDING of them wait, one more is turned away (4006). */
         for (int i = 0; i < MAX_PENDING; i++)
@@ -435,10 +452,10 @@ START_TEST(test_gateway_refusals)
         ck_assert_int_eq(waitpid(F.gateway, NULL, WNOHANG), 0);
 
         /* The malformed message stopped at the gateway: the display never
-         * saw a bad one, and admitted exactly the three good HELLOs. */
+         * saw a bad one, and admitted exactly the four good HELLOs. */
         web_server_get_stats(F.srv, &after);
         ck_assert_uint_eq(after.bad_messages, before.bad_messages);
-        ck_assert_uint_eq(after.logons - before.logons, 4);
+        ck_assert_uint_eq(after.logons - before.logons, 5);
 }
 END_TEST
 
