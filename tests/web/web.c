@@ -80,21 +80,14 @@ static void teardown(void)
 {
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", F.pki);
 
-        g_atomic_int_set(&F.lp.stop, 1);
-        g_main_context_wakeup(F.lp.ctx);
-        g_thread_join(F.loop);
+        webtest_loop_join(&F.lp, F.loop);
         web_server_stop(F.srv);
         g_main_context_unref(F.lp.ctx);
         testsrc_free(F.src);
         g_free(F.base);
         ck_assert_int_eq(system(cmd), 0);
         g_free(F.pki);
-        /* glib-networking ran TLS handshakes on GLib's thread pool: let its
-         * idle threads exit now, not while LeakSanitizer stops the world
-         * at exit (a thread exiting then crashes LSan's tracer). */
-        g_thread_pool_set_max_unused_threads(0);
-        g_thread_pool_stop_unused_threads();
-        g_usleep(500 * 1000);
+        webtest_quiet_thread_pool();
 }
 
 /* ---- in the browser ---- */

@@ -120,6 +120,20 @@ gpointer webtest_loop_thread(gpointer loop)
         return NULL;
 }
 
+void webtest_loop_join(struct webtest_loop *loop, GThread *thread)
+{
+        g_atomic_int_set(&loop->stop, 1);
+        g_main_context_wakeup(loop->ctx);
+        g_thread_join(thread);
+}
+
+void webtest_quiet_thread_pool(void)
+{
+        g_thread_pool_set_max_unused_threads(0);
+        g_thread_pool_stop_unused_threads();
+        g_usleep(500 * 1000);
+}
+
 uint32_t webtest_canvas_pixel(struct cdp *c, unsigned x, unsigned y)
 {
         g_autofree char *js = g_strdup_printf(

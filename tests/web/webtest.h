@@ -47,6 +47,12 @@ struct webtest_loop {
         gint stop;
 };
 gpointer webtest_loop_thread(gpointer loop);
+/* Stop and join thread, which runs webtest_loop_thread(loop). */
+void webtest_loop_join(struct webtest_loop *loop, GThread *thread);
+/* glib-networking ran TLS handshakes on GLib's thread pool: let its idle
+ * threads exit now, not while LeakSanitizer stops the world at exit (a
+ * thread exiting then crashes LSan's tracer). */
+void webtest_quiet_thread_pool(void);
 
 /* The canvas (#screen) pixel at (x, y) as 0xRRGGBB. */
 uint32_t webtest_canvas_pixel(struct cdp *c, unsigned x, unsigned y);
