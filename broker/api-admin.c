@@ -172,7 +172,7 @@ static bool valid_pool_name(const char *n)
         return true;
 }
 
-static const char *const protocol_names[] = { "rdp", "spice", NULL };
+static const char *const protocol_names[] = { "rdp", "spice", "web", NULL };
 static const char *const user_action_names[] = { "restart", "logoff", NULL };
 
 /* A list field whose items are names from choices, each at most once

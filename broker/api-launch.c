@@ -223,9 +223,9 @@ void api_launch(void *ctx, const struct http_request *req, struct http_response 
                                    "field \"pool\" must be a pool id (integer) or name (string)");
                 return;
         }
-        if (strcmp(l.protocol, "rdp") && strcmp(l.protocol, "spice")) {
+        if (strcmp(l.protocol, "rdp") && strcmp(l.protocol, "spice") && strcmp(l.protocol, "web")) {
                 http_respond_error(resp, 400, "bad_protocol",
-                                   "field \"protocol\" must be \"rdp\" or \"spice\"");
+                                   "field \"protocol\" must be \"rdp\", \"spice\" or \"web\"");
                 return;
         }
         if (!find_pool(&l, pool, resp))
@@ -316,9 +316,27 @@ void launch_record_ticket(struct broker *b, const struct hostd_ticket *t, int64_
 {
         g_autofree char *thash = NULL, *err = NULL;
 
+        bool web = !strcmp(protocol, "web");
+
+        /* Unrecorded, a web ticket cannot be redeemed at the gateway: the
+         * launch answer still goes out, and the page says "refused". */
         if (token_hash(t->password, &thash) == 0 &&
-            db_ticket_create(b->db, thash, desktop_id, user, protocol, t->expires_in, &err) < 0)
+            db_ticket_create(b->db, thash, desktop_id, user, protocol, t->expires_in,
+                             web ? t->host : NULL, web ? t->port : 0, &err) < 0)
                 log_warning("ticket_not_recorded", "desktop=%s error=\"%s\"", desktop_name, err);
+}
+
+/* The browser's launch: what desktop.html needs (protocols/web/PROTOCOL.md,
+ * "The gateway"); the ticket goes to the page, never into a URL. */
+static json_t *web_answer(struct broker *b, const struct launch_answer *a)
+{
+        const struct hostd_ticket *t = a->ticket;
+
+        return json_pack("{s:{s:s, s:s}, s:i, s:s, s:b, s:{s:I, s:s, s:s}}", "web", "path",
+                         b->cfg->web_gateway_path, "ticket", t->password, "expires_in",
+                         t->expires_in, "protocol", a->protocol, "reconnected", a->reconnected,
+                         "desktop", "id", (json_int_t)a->desktop_id, "name", a->desktop_name,
+                         "pool", a->pool_name);
 }
 
 int launch_answer_json(struct broker *b, const struct launch_answer *a, json_t **out,
@@ -326,6 +344,7 @@ int launch_answer_json(struct broker *b, const struct launch_answer *a, json_t *
 {
         const struct hostd_ticket *t = a->ticket;
         struct launch_file file = { 0 };
+        json_t *v;
         struct launch_file_params fp = {
                 .title = a->pool_title,
                 .host = t->host,
@@ -336,17 +355,23 @@ int launch_answer_json(struct broker *b, const struct launch_answer *a, json_t *
                 .ca_pem = b->cluster_ca_pem,
                 .expires_in = t->expires_in,
         };
-        int r = launch_file_build(a->protocol, a->pool_name, &fp, &file, error);
+        int r;
 
+        if (!strcmp(a->protocol, "web")) {
+                v = web_answer(b, a);
+                goto done;
+        }
+        r = launch_file_build(a->protocol, a->pool_name, &fp, &file, error);
         if (r < 0)
                 return r;
-        json_t *v = json_pack(
+        v = json_pack(
                 "{s:{s:s, s:s, s:s}, s:i, s:s, s:s, s:i, s:s, s:b, s:{s:I, s:s, s:s}}", "file",
                 "name", file.name, "content_type", file.content_type, "content", file.content,
                 "expires_in", t->expires_in, "protocol", a->protocol, "host", t->host, "port",
                 t->port, "username", t->username, "reconnected", a->reconnected, "desktop", "id",
                 (json_int_t)a->desktop_id, "name", a->desktop_name, "pool", a->pool_name);
         launch_file_clear(&file);
+done:
         if (!v) {
                 *error = g_strdup("out of memory");
                 return -ENOMEM;

@@ -23,6 +23,7 @@ static const struct http_route user_routes[] = {
         { "GET", "/api/v1/desktops", api_desktops },
         { "POST", "/api/v1/launch", api_launch },
         { "POST", "/api/v1/reconnect", api_reconnect },
+        { "POST", "/api/v1/gateway/redeem", api_gateway_redeem },
         { "POST", "/api/v1/desktops/{pool}/restart", api_self_restart },
         { "POST", "/api/v1/desktops/{pool}/logoff", api_self_logoff },
 };
@@ -121,6 +122,11 @@ static int check_branding(struct broker *b, char **error)
                       strlen(help) > 2000 || strpbrk(help, " \t\r\n\"<>"))) {
                 *error = g_strdup_printf("[portal] help_url: \"%s\" is not an http(s):// address",
                                          help);
+                return -EINVAL;
+        }
+        if (b->cfg->web_gateway_path[0] != '/' || strpbrk(b->cfg->web_gateway_path, " \t\r\n\"<>?#")) {
+                *error = g_strdup_printf("[portal] web_gateway_path: \"%s\" is not a path like "
+                                         "/gateway/ws", b->cfg->web_gateway_path);
                 return -EINVAL;
         }
         return 0;

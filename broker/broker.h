@@ -72,6 +72,7 @@ struct broker_config {
         char *portal_name;
         char *portal_logo;     /* a file of assets, or "" */
         char *portal_help_url; /* https://..., or "" */
+        char *web_gateway_path; /* vdi-gateway's WebSocket on the portal's origin */
         /* [log] */
         char *log_level;
 };

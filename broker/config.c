@@ -111,6 +111,9 @@ const struct conf_option broker_conf_options[] = {
           "empty: none" },
         { "portal", "help_url", CONF_STRING, O(portal_help_url), "", 0, 0, 0,
           "https:// address of the help page the portal links to; empty: no help link" },
+        { "portal", "web_gateway_path", CONF_STRING, O(web_gateway_path), "/gateway/ws", 0, 0, 0,
+          "path of vdi-gateway's WebSocket on the portal's own origin (the load balancer routes "
+          "it to vdi-gateway); the \"web\" protocol's launches send the browser there" },
 
         { "log", "level", CONF_STRING, O(log_level), "info", 0, 0, 0,
           "error, warning, notice, info or debug" },

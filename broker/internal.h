@@ -154,6 +154,8 @@ int launch_answer_json(struct broker *b, const struct launch_answer *a, json_t *
 char *launch_reconnect_ticket(struct broker *b, struct reconnect_claims *c);
 /* api-reconnect.c */
 void api_reconnect(void *ctx, const struct http_request *req, struct http_response *resp);
+/* POST /api/v1/gateway/redeem (api-gateway.c): vdi-gateway redeems a web ticket. */
+void api_gateway_redeem(void *ctx, const struct http_request *req, struct http_response *resp);
 /* api-ops.c */
 void api_healthz(void *ctx, const struct http_request *req, struct http_response *resp);
 void api_metrics(void *ctx, const struct http_request *req, struct http_response *resp);

@@ -7,7 +7,7 @@ noinst_LIBRARIES += broker/libvdibroker.a
 broker_libvdibroker_a_SOURCES = \
 	broker/broker.h broker/internal.h broker/broker.c broker/config.c \
 	broker/api-util.c broker/session.c broker/api-user.c broker/api-launch.c \
-	broker/api-reconnect.c \
+	broker/api-reconnect.c broker/api-gateway.c \
 	broker/api-ops.c broker/api-admin.c broker/api-console.c broker/api-self.c \
 	broker/metrics.c broker/metrics.h \
 	broker/launch-file.c broker/launch-file.h

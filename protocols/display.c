@@ -27,3 +27,13 @@ int display_layout_check(const struct display_head *heads, unsigned n, char *err
         }
         return 0;
 }
+
+int display_request_layout(const struct display_source *src, const struct display_head *heads,
+                           unsigned n, char *err, size_t errlen)
+{
+        if (errlen)
+                err[0] = '\0';
+        if (display_layout_check(heads, n, err, errlen) < 0)
+                return -EINVAL;
+        return src->ops->request_layout ? src->ops->request_layout(src->opaque, heads, n) : -ENOTSUP;
+}

@@ -46,6 +46,14 @@ struct display_head {
  * with the reason in err (for the protocol's log). */
 int display_layout_check(const struct display_head *heads, unsigned n, char *err, size_t errlen);
 
+struct display_source;
+/* A client's layout request to src: checked with display_layout_check
+ * (-EINVAL with the reason in err), then asked of the source; -ENOTSUP
+ * when the source cannot change its layout, else the source's answer.
+ * err is left empty unless the check refused the layout. */
+int display_request_layout(const struct display_source *src, const struct display_head *heads,
+                           unsigned n, char *err, size_t errlen);
+
 /* The framebuffer, read in place (no copy). pixels stays valid until the
  * surface changes geometry, which bumps generation. */
 struct display_surface {

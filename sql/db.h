@@ -191,9 +191,27 @@ int db_pool_entitled(struct db *db, int64_t pool_id, const char *user_name,
 
 /* ---- Tickets, audit, timings (db-events.c) ---- */
 
-/* Store a one-time ticket by its hash (token_hash()) valid ttl_s seconds. */
+/* Store a one-time ticket by its hash (token_hash()) valid ttl_s seconds.
+ * A "web" ticket names where its display listens (display_host and
+ * display_port, which vdi-gateway relays to); others pass NULL and 0. */
 int db_ticket_create(struct db *db, const char *token_hash, int64_t desktop_id,
-                     const char *user_name, const char *protocol, int ttl_s, char **error);
+                     const char *user_name, const char *protocol, int ttl_s,
+                     const char *display_host, int display_port, char **error);
+
+/* Where a web ticket's display listens. */
+struct db_web_route {
+        char *host; /* the host's display address */
+        int port;   /* the VM's web display port */
+        int64_t desktop_id;
+};
+
+/* Use a web ticket at the gateway: succeeds once, before expiry, only for
+ * user_name (the signed-in user it was issued to); *route (clear with
+ * db_web_route_clear) says where to relay. -ENOENT for unknown, used,
+ * expired, not web, or another user's. */
+int db_ticket_redeem_web(struct db *db, const char *token_hash, const char *user_name,
+                         struct db_web_route *route, char **error);
+void db_web_route_clear(struct db_web_route *route);
 
 /* Use a ticket: succeeds once, before expiry; stores the desktop and user
  * (malloc'd) it was issued for. -ENOENT for unknown, used or expired. */

@@ -230,6 +230,7 @@ function openForm(p) {
   if (!p && poolCache.images.length) $("f-image").value = poolCache.images[0].name;
   $("f-proto-rdp").checked = v.protocols.includes("rdp");
   $("f-proto-spice").checked = v.protocols.includes("spice");
+  $("f-proto-web").checked = v.protocols.includes("web");
   $("f-enabled").checked = v.enabled;
   $("f-entitlements").value = (v.entitlements || []).map((e) => `${e.kind}:${e.subject}`).join("\n");
   show("pool-form", true);
@@ -248,7 +249,7 @@ function formBody() {
     const v = $("f-" + f).value.trim();
     if (v !== "") body[f] = /^-?\d+$/.test(v) ? Number(v) : v;
   }
-  body.protocols = ["rdp", "spice"].filter((p) => $("f-proto-" + p).checked);
+  body.protocols = ["rdp", "spice", "web"].filter((p) => $("f-proto-" + p).checked);
   body.enabled = $("f-enabled").checked;
   body.entitlements = $("f-entitlements").value.split("\n").map((l) => l.trim()).filter((l) => l)
     .map((l) => {

@@ -75,7 +75,7 @@ function renderDesktops(list) {
     for (const proto of d.protocols || []) {
       const b = document.createElement("button");
       b.type = "button";
-      b.textContent = "Connect with " + (protocolNames[proto] || proto);
+      b.textContent = proto === "web" ? "Open in browser" : "Connect with " + (protocolNames[proto] || proto);
       b.dataset.pool = d.pool_id;
       b.dataset.protocol = proto;
       b.setAttribute("aria-label", b.textContent + " to " + d.pool_name);
@@ -174,6 +174,7 @@ async function launch(button, desktop, protocol) {
   status("Preparing " + desktop.pool_name + "…");
   try {
     const r = await api("POST", "/launch", { pool: desktop.pool_id, protocol });
+    if (protocol === "web") return openInBrowser(r);
     download(r.file);
     showPassword(r);
     status("Connection file for " + desktop.pool_name + " downloaded. Open it within " +
@@ -185,6 +186,13 @@ async function launch(button, desktop, protocol) {
   } finally {
     button.disabled = false;
   }
+}
+
+// The desktop page (desktop.js) takes the launch from sessionStorage and
+// removes it: the one-time ticket never goes into a URL or the history.
+function openInBrowser(r) {
+  sessionStorage.setItem("vdi-web-launch", JSON.stringify({ path: r.web.path, ticket: r.web.ticket }));
+  location.assign("/portal/desktop.html");
 }
 
 // After Connect the card follows the desktop's real state (the host

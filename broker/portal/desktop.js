@@ -25,6 +25,8 @@
     4002: 'This desktop was opened in another window.',
     4003: 'The session ended after a time limit.',
     4004: 'The desktop cannot be encoded for this browser.',
+    4005: 'Your portal sign-in has ended. Sign in on the portal again and open the desktop from there.',
+    4006: 'Too many connections right now. Try again in a minute.',
   };
 
   const $ = (id) => document.getElementById(id);

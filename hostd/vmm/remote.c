@@ -119,8 +119,8 @@ static void view_input_wheel(void *opaque, int32_t delta)
 static int view_request_layout(void *opaque, const struct display_head *heads, unsigned n)
 {
         struct view *v = opaque;
-        const struct display_source *s = &v->r->source;
-        return s->ops->request_layout ? s->ops->request_layout(s->opaque, heads, n) : -ENOTSUP;
+        char why[160];
+        return display_request_layout(&v->r->source, heads, n, why, sizeof(why));
 }
 
 static const struct display_source_ops view_ops = {

@@ -66,11 +66,11 @@ static UINT on_layout(DispServerContext *d, const DISPLAY_CONTROL_MONITOR_LAYOUT
                            pdu->NumMonitors - n + 1);
                 return CHANNEL_RC_OK;
         }
-        if (display_layout_check(heads, n, why, sizeof(why)) < 0) {
+        r = display_request_layout(src, heads, n, why, sizeof(why));
+        if (why[0]) {
                 log_notice("rdp_layout_refused", "port=%u reason=\"%s\"", p->srv->port, why);
                 return CHANNEL_RC_OK;
         }
-        r = src->ops->request_layout ? src->ops->request_layout(src->opaque, heads, n) : -ENOTSUP;
         log_info("rdp_layout_request", "port=%u heads=%u width=%u height=%u result=%s", p->srv->port, n,
                  heads[0].width, heads[0].height, r == 0 ? "asked" : g_strerror(-r));
         return CHANNEL_RC_OK;

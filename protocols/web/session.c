@@ -332,9 +332,7 @@ static void handle(struct web_session *ss, const struct web_in_msg *m)
                         CLAMP((uint32_t)m->u.resize.height, DISPLAY_HEAD_MIN, DISPLAY_HEAD_MAX)
                 };
                 char why[160];
-                int r = display_layout_check(&h, 1, why, sizeof(why));
-                if (r == 0)
-                        r = src->ops->request_layout ? src->ops->request_layout(src->opaque, &h, 1) : -ENOTSUP;
+                int r = display_request_layout(src, &h, 1, why, sizeof(why));
                 count(s, &s->stats.resize_requests);
                 log_debug("web_resize_request", "peer=%s width=%u height=%u result=%s", ss->peer, h.width,
                           h.height, r == 0 ? "asked" : g_strerror(-r));

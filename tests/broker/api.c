@@ -399,7 +399,7 @@ START_TEST(test_launch_bad_input_changes_nothing)
                 { "{\"pool\":1,\"protocol\":7}", NULL, true, 400, "wrong_type",
                   "\"protocol\" must be a string" },
                 { "{\"pool\":1,\"protocol\":\"vnc\"}", NULL, true, 400, "bad_protocol",
-                  "\"rdp\" or \"spice\"" },
+                  "\"rdp\", \"spice\" or \"web\"" },
                 { "{\"pool\":1,\"protocol\":\"rdp\",\"force\":1}", NULL, true, 400,
                   "unknown_field", "unknown field \"force\"" },
                 { "{\"pool\":999,\"protocol\":\"rdp\"}", NULL, true, 404, "unknown_pool",
@@ -408,6 +408,8 @@ START_TEST(test_launch_bad_input_changes_nothing)
                   "no desktop pool \"lab\" is available to you" },
                 { "{\"pool\":\"design\",\"protocol\":\"rdp\"}", NULL, true, 400,
                   "protocol_not_offered", "does not offer rdp; it offers: spice" },
+                { "{\"pool\":\"design\",\"protocol\":\"web\"}", NULL, true, 400,
+                  "protocol_not_offered", "does not offer web; it offers: spice" },
                 { "{\"pool\":\"off\",\"protocol\":\"rdp\"}", NULL, true, 409, "pool_disabled",
                   "disabled by the administrator" },
         };

@@ -421,6 +421,14 @@ START_TEST(layout_check_refuses_bad_layouts)
                 ck_assert_msg(display_layout_check(h, bad[i].n, why, sizeof(why)) == -EINVAL, "case %zu passed", i);
                 ck_assert_msg(why[0], "case %zu: no reason given", i);
         }
+        /* display_request_layout: checked first, then the source's answer
+         * (none here: a source that cannot change its layout). */
+        static const struct display_source_ops fixed = { 0 };
+        struct display_source src = { .ops = &fixed };
+        ck_assert_int_eq(display_request_layout(&src, four, 2, why, sizeof(why)), -ENOTSUP);
+        ck_assert_str_eq(why, "");
+        ck_assert_int_eq(display_request_layout(&src, four, 5, why, sizeof(why)), -EINVAL);
+        ck_assert_msg(why[0], "no reason for 5 heads");
 }
 END_TEST
 

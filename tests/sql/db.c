@@ -412,12 +412,14 @@ START_TEST(test_tickets_audit_timings)
         char *err = NULL, *user = NULL;
 
         ck_assert_int_eq(db_desktop_claim(db, pool, "alice", NULL, &cl, &err), 0);
-        ck_assert_int_eq(db_ticket_create(db, h1, cl.desktop_id, "alice", "spice", 120, &err), 0);
-        ck_assert_int_eq(db_ticket_create(db, h1, cl.desktop_id, "alice", "spice", 120, &err),
-                         -EEXIST);
+        ck_assert_int_eq(
+                db_ticket_create(db, h1, cl.desktop_id, "alice", "spice", 120, NULL, 0, &err), 0);
+        ck_assert_int_eq(
+                db_ticket_create(db, h1, cl.desktop_id, "alice", "spice", 120, NULL, 0, &err),
+                -EEXIST);
         g_clear_pointer(&err, free);
         ck_assert_int_eq(db_ticket_create(db, "not-a-hash", cl.desktop_id, "alice", "rdp", 120,
-                                          &err),
+                                          NULL, 0, &err),
                          -EINVAL);
         g_clear_pointer(&err, free);
         ck_assert_int_eq(db_ticket_consume(db, h1, &desktop, &user, &err), 0);
@@ -427,11 +429,38 @@ START_TEST(test_tickets_audit_timings)
         ck_assert_int_eq(db_ticket_consume(db, h1, &desktop, &user, &err), -ENOENT);
         g_clear_pointer(&err, free);
 
-        ck_assert_int_eq(db_ticket_create(db, h2, cl.desktop_id, "alice", "rdp", 120, &err), 0);
+        ck_assert_int_eq(
+                db_ticket_create(db, h2, cl.desktop_id, "alice", "rdp", 120, NULL, 0, &err), 0);
         raw_exec("tickets", "UPDATE tickets SET created_at = now() - interval '1 hour', "
                             "expires_at = now() - interval '1 second' WHERE token_hash LIKE '%2'");
         ck_assert_int_eq(db_ticket_consume(db, h2, NULL, NULL, &err), -ENOENT);
         g_clear_pointer(&err, free);
+
+        /* Web tickets (sql/008): with their display, redeemed once, by their user only. */
+        {
+                const char *h3 = "0000000000000000000000000000000000000000000000000000000000000003";
+                const char *h4 = "0000000000000000000000000000000000000000000000000000000000000004";
+                struct db_web_route route = { 0 };
+
+                ck_assert_int_eq(db_ticket_create(db, h4, cl.desktop_id, "alice", "web", 120, NULL,
+                                                  0, &err),
+                                 -EINVAL); /* no display: nowhere to relay */
+                g_clear_pointer(&err, free);
+                ck_assert_int_eq(db_ticket_create(db, h3, cl.desktop_id, "alice", "web", 120,
+                                                  "192.0.2.9", 5902, &err),
+                                 0);
+                ck_assert_int_eq(db_ticket_redeem_web(db, h3, "bob", &route, &err), -ENOENT);
+                g_clear_pointer(&err, free);
+                ck_assert_int_eq(db_ticket_redeem_web(db, h1, "alice", &route, &err), -ENOENT);
+                g_clear_pointer(&err, free);
+                ck_assert_int_eq(db_ticket_redeem_web(db, h3, "alice", &route, &err), 0);
+                ck_assert_str_eq(route.host, "192.0.2.9");
+                ck_assert_int_eq(route.port, 5902);
+                ck_assert_int_eq(route.desktop_id, cl.desktop_id);
+                db_web_route_clear(&route);
+                ck_assert_int_eq(db_ticket_redeem_web(db, h3, "alice", &route, &err), -ENOENT);
+                g_clear_pointer(&err, free);
+        }
 
         struct db_audit ev = { .actor = "alice", .action = "desktop.claim", .pool_name = "t",
                                .desktop_name = cl.desktop_name, .remote_addr = "192.0.2.7" };

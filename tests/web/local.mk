@@ -3,7 +3,8 @@
 check_PROGRAMS += tests/web/web
 TESTS += tests/web/web tests/fuzz/web-proto.sh tests/web/vdi-vm.sh
 EXTRA_DIST += tests/fuzz/web-proto.sh tests/web/vdi-vm.sh
-tests_web_web_SOURCES = tests/web/web.c tests/broker/cdp.c tests/broker/cdp.h \
+tests_web_web_SOURCES = tests/web/web.c tests/web/webtest.c tests/web/webtest.h \
+	tests/broker/cdp.c tests/broker/cdp.h \
 	protocols/lsan.c protocols/lsan-unwind.c
 tests_web_web_CPPFLAGS = $(TEST_CPPFLAGS) $(SOUP_CFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) \
 	-DPORTAL_SRC_DIR='"$(abs_top_srcdir)/broker/portal"'
@@ -15,3 +16,17 @@ check_PROGRAMS += tests/web/serve
 tests_web_serve_SOURCES = tests/web/serve.c protocols/lsan.c protocols/lsan-unwind.c
 tests_web_serve_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) -DPORTAL_SRC_DIR='"$(abs_top_srcdir)/broker/portal"'
 tests_web_serve_LDADD = $(WEB_SERVER_LIBS) $(TESTSRC_LIB)
+
+# vdi-gateway behind HAProxy, with the broker (PostgreSQL, slapd) and the
+# web display server: headless Chromium through the portal, and refusals.
+check_PROGRAMS += tests/web/gateway
+TESTS += tests/web/gateway tests/web/gateway-example.sh
+EXTRA_DIST += tests/web/gateway-example.sh
+tests_web_gateway_SOURCES = tests/web/gateway.c tests/web/webtest.c tests/web/webtest.h \
+	tests/broker/cdp.c tests/broker/cdp.h protocols/lsan.c protocols/lsan-unwind.c
+tests_web_gateway_CPPFLAGS = $(BROKER_TEST_CPPFLAGS) $(SOUP_CFLAGS) -I$(top_srcdir)/tests/broker \
+	-DABS_TOP_BUILDDIR='"$(abs_top_builddir)"'
+tests_web_gateway_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(HARNESS_LIB) \
+	$(WEB_SERVER_LIBS) $(TESTSRC_LIB) $(CURL_LIBS) $(TEST_LIBS) -lm
+EXTRA_tests_web_gateway_DEPENDENCIES = gateway/vdi-gateway
+CLEANFILES += tests/web/gateway-h264.png

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "protocols/web/proto.h"
 #include "protocols/web/web-server.h"
+#include "webtest.h"
 #define CHECK_NOFORK
 #include "check-main.h"
 
@@ -39,23 +40,11 @@ static const char *chromium; /* NULL: the browser cases are left out */
 static struct {
         char *pki;
         struct testsrc *src;
-        GMainContext *ctx;
+        struct webtest_loop lp; /* the display's context and thread */
         GThread *loop;
-        gint stop;
         struct web_server *srv;
         char *base; /* https://127.0.0.1:PORT */
 } F;
-
-static gpointer loop_thread(gpointer unused)
-{
-        /* As vdi-vm's display thread does: soup's async work (TLS
-         * handshakes, WebSocket I/O) runs on the thread-default context. */
-        g_main_context_push_thread_default(F.ctx);
-        while (!g_atomic_int_get(&F.stop))
-                g_main_context_iteration(F.ctx, TRUE);
-        g_main_context_pop_thread_default(F.ctx);
-        return NULL;
-}
 
 static void setup(void)
 {
@@ -76,36 +65,29 @@ static void setup(void)
         testsrc_fill(F.src, (struct display_rect){ 240, 40, 160, 120 }, 0x0000ff00u); /* green */
         testsrc_fill(F.src, (struct display_rect){ 440, 40, 160, 120 }, 0x000000ffu); /* blue */
         testsrc_pattern(F.src, (struct display_rect){ 40, 240, 560, 200 }, 7);
-        F.ctx = g_main_context_new();
+        F.lp.ctx = g_main_context_new();
 
         cfg.cert_file = cert;
         cfg.key_file = key;
         cfg.static_dir = PORTAL_SRC_DIR;
-        ck_assert_msg(web_server_start(&cfg, testsrc_source(F.src), F.ctx, &F.srv, &err) == 0, "%s",
+        ck_assert_msg(web_server_start(&cfg, testsrc_source(F.src), F.lp.ctx, &F.srv, &err) == 0, "%s",
                       err ? err : "");
         F.base = g_strdup_printf("https://127.0.0.1:%u", web_server_port(F.srv));
-        F.loop = g_thread_new("loop", loop_thread, NULL);
+        F.loop = g_thread_new("loop", webtest_loop_thread, &F.lp);
 }
 
 static void teardown(void)
 {
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", F.pki);
 
-        g_atomic_int_set(&F.stop, 1);
-        g_main_context_wakeup(F.ctx);
-        g_thread_join(F.loop);
+        webtest_loop_join(&F.lp, F.loop);
         web_server_stop(F.srv);
-        g_main_context_unref(F.ctx);
+        g_main_context_unref(F.lp.ctx);
         testsrc_free(F.src);
         g_free(F.base);
         ck_assert_int_eq(system(cmd), 0);
         g_free(F.pki);
-        /* glib-networking ran TLS handshakes on GLib's thread pool: let its
-         * idle threads exit now, not while LeakSanitizer stops the world
-         * at exit (a thread exiting then crashes LSan's tracer). */
-        g_thread_pool_set_max_unused_threads(0);
-        g_thread_pool_stop_unused_threads();
-        g_usleep(500 * 1000);
+        webtest_quiet_thread_pool();
 }
 
 /* ---- in the browser ---- */
@@ -141,27 +123,6 @@ static void open_desktop(struct cdp *c, const char *ticket, bool tiles)
         ck_assert_str_eq(left, "null");
 }
 
-/* The canvas pixel at (x, y) as 0xRRGGBB. */
-static uint32_t canvas_pixel(struct cdp *c, unsigned x, unsigned y)
-{
-        g_autofree char *js = g_strdup_printf(
-                "(() => { const d = document.getElementById('screen').getContext('2d')"
-                ".getImageData(%u, %u, 1, 1).data; return (d[0] << 16 | d[1] << 8 | d[2]); })()",
-                x, y);
-        json_t *v = cdp_eval(c, js);
-        uint32_t px = (uint32_t)json_integer_value(v);
-        json_decref(v);
-        return px;
-}
-
-static int channel_diff(uint32_t a, uint32_t b)
-{
-        int d = 0;
-        for (int s = 0; s < 24; s += 8)
-                d = MAX(d, abs((int)((a >> s) & 0xff) - (int)((b >> s) & 0xff)));
-        return d;
-}
-
 /* Points of flat color (away from edges, where H.264 is near exact) and of
  * the pattern (exact for tiles only). */
 static void check_pixels(struct cdp *c, int tolerance, bool pattern)
@@ -170,8 +131,8 @@ static void check_pixels(struct cdp *c, int tolerance, bool pattern)
                                             { 620, 200 }, { 20, 460 } };
         for (size_t i = 0; i < G_N_ELEMENTS(flat); i++) {
                 uint32_t want = testsrc_pixel(F.src, flat[i][0], flat[i][1]) & 0xffffff;
-                uint32_t got = canvas_pixel(c, flat[i][0], flat[i][1]);
-                ck_assert_msg(channel_diff(want, got) <= tolerance,
+                uint32_t got = webtest_canvas_pixel(c, flat[i][0], flat[i][1]);
+                ck_assert_msg(webtest_channel_diff(want, got) <= tolerance,
                               "canvas (%u,%u) = %06x, framebuffer %06x (tolerance %d)", flat[i][0],
                               flat[i][1], got, want, tolerance);
         }
@@ -325,72 +286,11 @@ END_TEST
 
 /* ---- with libsoup's WebSocket client ---- */
 
-struct wsc {
-        GMainContext *ctx;
-        SoupSession *session;
-        SoupWebsocketConnection *conn;
-        GError *error;
-        bool done;
-        unsigned messages;
-        guint8 first_type;
-        guint status; /* of the handshake */
-        uint16_t port; /* of the server; 0 = the fixture's */
-        guint8 types[64]; /* of the first messages */
-        guint8 encodings[8]; /* of LAYOUT messages */
-        unsigned n_layouts;
-};
-
-static void on_connected(GObject *obj, GAsyncResult *res, gpointer data)
-{
-        struct wsc *w = data;
-        w->conn = soup_session_websocket_connect_finish(SOUP_SESSION(obj), res, &w->error);
-        w->done = true;
-}
-
-static void on_ws_message(SoupWebsocketConnection *conn, gint type, GBytes *msg, gpointer data)
-{
-        struct wsc *w = data;
-        gsize len;
-        const uint8_t *d = g_bytes_get_data(msg, &len);
-
-        if (w->messages < G_N_ELEMENTS(w->types))
-                w->types[w->messages] = d[0];
-        if (d[0] == WEB_OUT_LAYOUT && len >= WEB_LAYOUT_LEN && w->n_layouts < G_N_ELEMENTS(w->encodings))
-                w->encodings[w->n_layouts++] = d[5];
-        if (!w->messages++)
-                w->first_type = d[0];
-}
-
-static void iterate_until(struct wsc *w, bool *flag)
-{
-        /* Generous: TLS under ASan on a loaded two-core machine. */
-        gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
-        while (!*flag && g_get_monotonic_time() < end)
-                g_main_context_iteration(w->ctx, FALSE) || (g_usleep(1000), 0);
-}
-
-/* Connect with origin (NULL = none); true when the upgrade succeeded. */
+/* Connect to the fixture's server (or port) with origin (NULL = none). */
 static bool ws_open_port(struct wsc *w, uint16_t port, const char *origin)
 {
-        g_autofree char *url = g_strdup_printf("wss://127.0.0.1:%u/ws", port);
         g_autofree char *ca = g_build_filename(F.pki, "ca.pem", NULL);
-        g_autoptr(GTlsDatabase) db = g_tls_file_database_new(ca, NULL);
-        SoupMessage *msg = soup_message_new("GET", url);
-
-        memset(w, 0, sizeof(*w));
-        w->ctx = g_main_context_new();
-        g_main_context_push_thread_default(w->ctx);
-        w->session = soup_session_new_with_options("tls-database", db, NULL);
-        soup_session_websocket_connect_async(w->session, msg, origin, NULL, G_PRIORITY_DEFAULT, NULL,
-                                             on_connected, w);
-        iterate_until(w, &w->done);
-        w->status = soup_message_get_status(msg);
-        g_object_unref(msg);
-        if (w->conn) {
-                soup_websocket_connection_set_max_incoming_payload_size(w->conn, 0);
-                g_signal_connect(w->conn, "message", G_CALLBACK(on_ws_message), w);
-        }
-        return w->conn != NULL;
+        return wsc_open(w, ca, port, "/ws", origin, NULL);
 }
 
 static bool ws_open(struct wsc *w, const char *origin)
@@ -398,68 +298,13 @@ static bool ws_open(struct wsc *w, const char *origin)
         return ws_open_port(w, web_server_port(F.srv), origin);
 }
 
-static void ws_send(struct wsc *w, const void *data, size_t len)
-{
-        soup_websocket_connection_send_binary(w->conn, data, len);
-}
-
-static void send_hello_flags(struct wsc *w, const char *ticket, uint8_t flags)
-{
-        uint8_t b[300] = { WEB_IN_HELLO, WEB_PROTO_VERSION, flags, (uint8_t)strlen(ticket), 0 };
-        memcpy(b + 5, ticket, strlen(ticket));
-        ws_send(w, b, 5 + strlen(ticket));
-}
-
-static void send_hello(struct wsc *w, const char *ticket)
-{
-        send_hello_flags(w, ticket, 0);
-}
-
-/* Wait for the server to close; its close code (0: closed without a
- * close frame), or -1 when still open after 10 s. */
-static int ws_wait_closed(struct wsc *w)
-{
-        gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-        while (soup_websocket_connection_get_state(w->conn) != SOUP_WEBSOCKET_STATE_CLOSED &&
-               g_get_monotonic_time() < end)
-                g_main_context_iteration(w->ctx, FALSE) || (g_usleep(1000), 0);
-        return soup_websocket_connection_get_state(w->conn) == SOUP_WEBSOCKET_STATE_CLOSED
-                       ? soup_websocket_connection_get_close_code(w->conn)
-                       : -1;
-}
-
-/* Wait for the first message (the LAYOUT of an admitted session). */
-static void ws_wait_message(struct wsc *w)
-{
-        gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-        while (!w->messages && g_get_monotonic_time() < end)
-                g_main_context_iteration(w->ctx, FALSE) || (g_usleep(1000), 0);
-}
-
-static void ws_close(struct wsc *w)
-{
-        if (w->conn) {
-                if (soup_websocket_connection_get_state(w->conn) == SOUP_WEBSOCKET_STATE_OPEN) {
-                        soup_websocket_connection_close(w->conn, SOUP_WEBSOCKET_CLOSE_NORMAL, NULL);
-                        ws_wait_closed(w);
-                }
-                g_object_unref(w->conn);
-        }
-        g_clear_error(&w->error);
-        g_object_unref(w->session);
-        while (g_main_context_iteration(w->ctx, FALSE))
-                ;
-        g_main_context_pop_thread_default(w->ctx);
-        g_main_context_unref(w->ctx);
-}
-
 /* An admitted client with ticket t. */
 static void ws_admitted(struct wsc *w, const char *t)
 {
         ck_assert_int_eq(web_server_set_ticket(F.srv, "carol", t, 60), 0);
         ck_assert_msg(ws_open(w, F.base), "handshake failed: %s", w->error ? w->error->message : "");
-        send_hello(w, t);
-        ws_wait_message(w);
+        wsc_send_hello(w, t, 0);
+        wsc_wait_message(w);
         ck_assert_int_eq(w->first_type, WEB_OUT_LAYOUT);
 }
 
@@ -476,63 +321,63 @@ START_TEST(test_refusals)
         ck_assert(!ws_open(&w, "https://evil.example"));
         ck_assert_msg(w.status == SOUP_STATUS_FORBIDDEN, "status %u: %s", w.status,
                       w.error ? w.error->message : "");
-        ws_close(&w);
+        wsc_close(&w);
         /* No Origin at all: refused too (only the portal's gateway may come). */
         ck_assert(!ws_open(&w, NULL));
         ck_assert_uint_eq(w.status, SOUP_STATUS_FORBIDDEN);
-        ws_close(&w);
+        wsc_close(&w);
 
         /* A wrong ticket: 4001. */
         ck_assert_int_eq(web_server_set_ticket(F.srv, "carol", "right-ticket-0123456789", 60), 0);
         ck_assert(ws_open(&w, F.base));
-        send_hello(&w, "wrong-ticket-0123456789");
-        ck_assert_int_eq(ws_wait_closed(&w), 4001);
-        ws_close(&w);
+        wsc_send_hello(&w, "wrong-ticket-0123456789", 0);
+        ck_assert_int_eq(wsc_wait_closed(&w), 4001);
+        wsc_close(&w);
 
         /* The right one works once; its reuse is refused. */
         ck_assert(ws_open(&w, F.base));
-        send_hello(&w, "right-ticket-0123456789");
-        ws_wait_message(&w);
+        wsc_send_hello(&w, "right-ticket-0123456789", 0);
+        wsc_wait_message(&w);
         ck_assert_int_eq(w.first_type, WEB_OUT_LAYOUT);
-        ws_close(&w);
+        wsc_close(&w);
         ck_assert(ws_open(&w, F.base));
-        send_hello(&w, "right-ticket-0123456789");
-        ck_assert_int_eq(ws_wait_closed(&w), 4001);
-        ws_close(&w);
+        wsc_send_hello(&w, "right-ticket-0123456789", 0);
+        ck_assert_int_eq(wsc_wait_closed(&w), 4001);
+        wsc_close(&w);
 
         /* Something else than HELLO first: protocol error. */
         ck_assert(ws_open(&w, F.base));
-        ws_send(&w, (uint8_t[]){ WEB_IN_PING, 1, 2, 3, 4 }, 5);
-        ck_assert_int_eq(ws_wait_closed(&w), SOUP_WEBSOCKET_CLOSE_PROTOCOL_ERROR);
-        ws_close(&w);
+        wsc_send(&w, (uint8_t[]){ WEB_IN_PING, 1, 2, 3, 4 }, 5);
+        ck_assert_int_eq(wsc_wait_closed(&w), SOUP_WEBSOCKET_CLOSE_PROTOCOL_ERROR);
+        wsc_close(&w);
 
         /* Oversize, even before the ticket: soup's own limit drops the
          * connection (without a close frame: a browser sees 1006). */
         ck_assert(ws_open(&w, F.base));
         big[0] = WEB_IN_CLIPBOARD;
         memset(big + 1, 'x', WEB_MAX_IN_MESSAGE + 99);
-        ws_send(&w, big, WEB_MAX_IN_MESSAGE + 100);
-        int code = ws_wait_closed(&w);
+        wsc_send(&w, big, WEB_MAX_IN_MESSAGE + 100);
+        int code = wsc_wait_closed(&w);
         ck_assert_msg(code == 0 || code == SOUP_WEBSOCKET_CLOSE_TOO_BIG, "close code %d", code);
-        ws_close(&w);
+        wsc_close(&w);
 
         /* Admitted, then a malformed message: 1002, nothing delivered. */
         testsrc_take_events(F.src, (struct testsrc_event[8]){ 0 }, 8);
         ws_admitted(&w, "malformed-ticket-0123456789");
-        ws_send(&w, bad_key, sizeof(bad_key));
-        ck_assert_int_eq(ws_wait_closed(&w), SOUP_WEBSOCKET_CLOSE_PROTOCOL_ERROR);
-        ws_close(&w);
+        wsc_send(&w, bad_key, sizeof(bad_key));
+        ck_assert_int_eq(wsc_wait_closed(&w), SOUP_WEBSOCKET_CLOSE_PROTOCOL_ERROR);
+        wsc_close(&w);
 
         /* Text instead of binary: 1003. */
         ws_admitted(&w, "text-ticket-0123456789");
         soup_websocket_connection_send_text(w.conn, "hello");
-        ck_assert_int_eq(ws_wait_closed(&w), SOUP_WEBSOCKET_CLOSE_UNSUPPORTED_DATA);
-        ws_close(&w);
+        ck_assert_int_eq(wsc_wait_closed(&w), SOUP_WEBSOCKET_CLOSE_UNSUPPORTED_DATA);
+        wsc_close(&w);
 
         /* Clipboard text, the largest allowed message, arrives whole. */
         ws_admitted(&w, "clip-ticket-0123456789");
         memset(big + 1, 'c', WEB_MAX_CLIPBOARD);
-        ws_send(&w, big, WEB_MAX_IN_MESSAGE);
+        wsc_send(&w, big, WEB_MAX_IN_MESSAGE);
         for (int i = 0; i < 200; i++) {
                 g_autofree char *clip = web_server_clipboard(F.srv);
                 if (clip && strlen(clip) == WEB_MAX_CLIPBOARD)
@@ -543,14 +388,14 @@ START_TEST(test_refusals)
         g_autofree char *clip = web_server_clipboard(F.srv);
         ck_assert_ptr_nonnull(clip);
         ck_assert_uint_eq(strlen(clip), WEB_MAX_CLIPBOARD);
-        ws_close(&w);
+        wsc_close(&w);
 
         /* A session that ends with Shift and the left button held: the
          * server lets go of both. */
         ws_admitted(&w, "held-ticket-0123456789");
-        ws_send(&w, (uint8_t[]){ WEB_IN_KEY, 1, 9, 'S', 'h', 'i', 'f', 't', 'L', 'e', 'f', 't' }, 12);
-        ws_send(&w, (uint8_t[]){ WEB_IN_POINTER, 10, 0, 20, 0, DISPLAY_BUTTON_LEFT }, 6);
-        ws_close(&w);
+        wsc_send(&w, (uint8_t[]){ WEB_IN_KEY, 1, 9, 'S', 'h', 'i', 'f', 't', 'L', 'e', 'f', 't' }, 12);
+        wsc_send(&w, (uint8_t[]){ WEB_IN_POINTER, 10, 0, 20, 0, DISPLAY_BUTTON_LEFT }, 6);
+        wsc_close(&w);
         {
                 struct testsrc_event ev[16];
                 bool shift_up = false, buttons_up = false;
@@ -569,7 +414,7 @@ START_TEST(test_refusals)
 
         /* After all that, the server is alive and admits the next client. */
         ws_admitted(&w, "after-ticket-0123456789");
-        ws_close(&w);
+        wsc_close(&w);
 
         web_server_get_stats(F.srv, &after);
         ck_assert_uint_eq(after.refused - before.refused, 4); /* the 403s never reach the server */
@@ -591,7 +436,7 @@ struct start_call {
 static gboolean start_server(gpointer data)
 {
         struct start_call *c = data;
-        c->rc = web_server_start(c->cfg, testsrc_source(F.src), F.ctx, &c->srv, &c->err);
+        c->rc = web_server_start(c->cfg, testsrc_source(F.src), F.lp.ctx, &c->srv, &c->err);
         g_atomic_int_set(&c->done, 1);
         return G_SOURCE_REMOVE;
 }
@@ -608,7 +453,7 @@ static gboolean stop_server(gpointer data)
 static void on_loop(GSourceFunc fn, struct start_call *call)
 {
         g_atomic_int_set(&call->done, 0);
-        g_main_context_invoke(F.ctx, fn, call);
+        g_main_context_invoke(F.lp.ctx, fn, call);
         while (!g_atomic_int_get(&call->done))
                 g_usleep(1000);
 }
@@ -632,7 +477,7 @@ START_TEST(test_no_encoder_falls_back_to_tiles)
         ck_assert_int_eq(web_server_set_ticket(srv, "carol", "fallback-ticket-0123456789", 60), 0);
         g_autofree char *origin = g_strdup_printf("https://127.0.0.1:%u", web_server_port(srv));
         ck_assert(ws_open_port(&w, web_server_port(srv), origin));
-        send_hello_flags(&w, "fallback-ticket-0123456789", WEB_HELLO_H264);
+        wsc_send_hello(&w, "fallback-ticket-0123456789", WEB_HELLO_H264);
         for (int i = 0; i < 1000 && !tile; i++) {
                 g_main_context_iteration(w.ctx, FALSE) || (g_usleep(10000), 0);
                 for (unsigned k = 0; k < MIN(w.messages, G_N_ELEMENTS(w.types)); k++)
@@ -642,7 +487,7 @@ START_TEST(test_no_encoder_falls_back_to_tiles)
         ck_assert_uint_ge(w.n_layouts, 2);
         ck_assert_uint_eq(w.encodings[0], WEB_ENC_H264);
         ck_assert_uint_eq(w.encodings[w.n_layouts - 1], WEB_ENC_PNG);
-        ws_close(&w);
+        wsc_close(&w);
         on_loop(stop_server, &call);
 }
 END_TEST
