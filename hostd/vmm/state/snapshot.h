@@ -19,6 +19,10 @@ int snapshot_open(const char *dir, struct snapshot_in **out, struct vm_err *err)
 void snapshot_in_free(struct snapshot_in *s);
 unsigned snapshot_in_cpus(const struct snapshot_in *s);
 uint64_t snapshot_in_mem(const struct snapshot_in *s);
+struct vm_dev_config;
+/* Before the disks are opened: a captured disk's path that does not exist
+ * becomes a fresh overlay on the snapshot's layer (state/disks.h). */
+int snapshot_prepare_disks(struct snapshot_in *s, const struct vm_dev_config *cfg, struct vm_err *err);
 int snapshot_check_vm(struct snapshot_in *s, struct vm *vm, struct vm_err *err);
 int snapshot_map_ram(struct snapshot_in *s, struct guest_mem *m, struct vm_err *err);
 /* irqchip, PIT, clock and the device models (after the devices attached). */
