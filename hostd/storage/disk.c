@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -288,6 +289,22 @@ void disk_last_error(struct disk *d, char *buf, size_t size)
         pthread_mutex_lock(&d->lock);
         snprintf(buf, size, "%s", d->error);
         pthread_mutex_unlock(&d->lock);
+}
+
+int disk_rename(struct disk *d, const char *newpath)
+{
+        char *p = strdup(newpath);
+
+        if (!p)
+                return -ENOMEM;
+        if (rename(d->path, newpath) < 0) {
+                int r = -errno;
+                free(p);
+                return r;
+        }
+        free(d->path);
+        d->path = p;
+        return 0;
 }
 
 void disk_close(struct disk *d)

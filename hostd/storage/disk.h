@@ -164,6 +164,11 @@ int disk_check(struct disk *d, struct disk_check_result *res, FILE *report, char
 /* Copy of the reason for the last -EIO on this disk ("" if none). */
 void disk_last_error(struct disk *d, char *buf, size_t size);
 
+/* Move the open disk's file to newpath (rename(2): same file system,
+ * replacing what is there) and name the disk by it from now on. 0 or
+ * negative errno (the disk keeps its old name). */
+int disk_rename(struct disk *d, const char *newpath);
+
 /* Write back (if writable) and free; NULL is fine. Errors at this point
  * cannot be reported: call disk_flush first when they matter. */
 void disk_close(struct disk *d);

@@ -108,7 +108,9 @@ hostd_vmm_libvmm_a_SOURCES += \
 	hostd/vmm/state/state.h hostd/vmm/state/format.c \
 	hostd/vmm/state/ram.c hostd/vmm/state/ram.h \
 	hostd/vmm/state/cpu.c hostd/vmm/state/cpu.h \
-	hostd/vmm/state/snapshot.c hostd/vmm/state/snapshot.h
+	hostd/vmm/state/snapshot.c hostd/vmm/state/snapshot.h \
+	hostd/vmm/state/disks.c hostd/vmm/state/disks.h \
+	hostd/vmm/state/disks-section.c
 EXTRA_DIST += hostd/vmm/SNAPSHOT.md
 
 # Live migration (issue 26): the stream's framing and the two sides.
@@ -118,12 +120,19 @@ hostd_vmm_libvmm_a_SOURCES += \
 	hostd/vmm/state/migrate.c hostd/vmm/state/migrate-in.c hostd/vmm/state/migrate.h
 EXTRA_DIST += hostd/vmm/MIGRATION.md
 
+# bench/instant-clone: clones of a snapshot against cold boots (lab).
+dist_noinst_SCRIPTS += bench/instant-clone
+EXTRA_DIST += bench/instant-clone.py
+BENCHES += bench/instant-clone
+CLEANFILES += bench/instant-clone-initrd.gz
+
 # libFuzzer target: snapshot state files and the device state loaders.
 FUZZ_TARGETS += tests/fuzz/snapshot-fuzz
 EXTRA_DIST += tests/fuzz/snapshot.c
 SNAPSHOT_FUZZ_SRC = $(top_srcdir)/hostd/vmm/state/format.c $(top_srcdir)/hostd/vmm/state/cpu.c \
 	$(top_srcdir)/hostd/vmm/x86/cpuid.c $(top_srcdir)/hostd/vmm/err.c $(top_srcdir)/hostd/vmm/hw/uart.c \
-	$(top_srcdir)/hostd/vmm/hw/serial.c $(top_srcdir)/hostd/vmm/hw/power.c $(top_srcdir)/hostd/vmm/hw/pci.c
+	$(top_srcdir)/hostd/vmm/hw/serial.c $(top_srcdir)/hostd/vmm/hw/power.c $(top_srcdir)/hostd/vmm/hw/pci.c \
+	$(top_srcdir)/hostd/vmm/state/disks-section.c
 tests/fuzz/snapshot-fuzz: $(top_srcdir)/tests/fuzz/snapshot.c $(SNAPSHOT_FUZZ_SRC) $(top_srcdir)/hostd/vmm/state/state.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/snapshot.c \
 		$(SNAPSHOT_FUZZ_SRC) $(ZLIB_LIBS) -lpthread

@@ -204,6 +204,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out, struct vm_err *err)
                         goto fail;
         }
         /* Disks too: a bad one is reported before KVM is touched. */
+        if (vm->restore && (r = snapshot_prepare_disks(vm->restore, &cfg->devices, err)) < 0)
+                goto fail;
         r = vm_devices_create(&vm->dev, &cfg->devices, &vm->mem, &vm->pci, err);
         if (r < 0)
                 goto fail;

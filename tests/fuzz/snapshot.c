@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "disks.h"
 #include "pci.h"
 #include "power.h"
 #include "serial.h"
@@ -33,8 +34,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct pci_bus bus;
         struct pci_device host;
 
+        struct snap_disks disks;
+
         if (state_file_parse(data, size, &f, &err) < 0)
                 return 0;
+        (void)snap_disks_load(&f, &disks, &err);
         serial_init(&serial, -1, 4);
         power_init(&power, on_power, NULL);
         pci_bus_init(&bus);

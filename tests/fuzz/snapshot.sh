@@ -11,7 +11,7 @@ trap 'rm -rf "$seeds"' EXIT
 python3 - "$seeds" <<'PY'
 import struct, sys, zlib
 def build(secs):
-    h = bytearray(b"VDIVMST\n" + struct.pack("<IIQI", 1, 0, len(secs), 0))
+    h = bytearray(b"VDIVMST\n" + struct.pack("<IIQI", 2, 0, len(secs), 0))
     h += struct.pack("<I", zlib.crc32(h))
     for name, p in secs:
         s = bytearray(name.encode().ljust(32, b"\0") + struct.pack("<QI", len(p), zlib.crc32(p)))
@@ -23,7 +23,8 @@ cpuid = struct.pack("<I", 1) + struct.pack("<IIIIIIII", 1, 0, 0, 0, 0, 0, 0, 0) 
 seeds = {
     "devices": [("dev.serial", uart), ("dev.power", struct.pack("<HHH", 0, 0x100, 1)), ("dev.pci", pci)],
     "vcpu": [("vcpu.0", cpuid + struct.pack("<I", 4) + bytes(4))],
-    "misc": [("machine", struct.pack("<IQ", 2, 256 << 20)), ("ram", bytes(20))],
+    "misc": [("machine", struct.pack("<IQ", 2, 256 << 20)), ("ram", bytes(20)),
+             ("disks", struct.pack("<IBQBQ", 2, 1, 16 << 20, 0, 1 << 30))],
 }
 for name, secs in seeds.items():
     open(f"{sys.argv[1]}/{name}", "wb").write(build(secs))

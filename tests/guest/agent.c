@@ -539,9 +539,38 @@ static int agent_input_open(int *fds, int max, int want)
 	return n;
 }
 
+/* "disk WORD": WORD (up to 64 bytes) into /dev/vda's first sector, "disk
+ * -": that sector back, both with O_DIRECT (so the disk answers, not the
+ * guest's page cache); "AGENT disk-wrote WORD" / "AGENT disk-read WORD". */
+static void agent_counter_disk(const char *word)
+{
+	static char sector[4096] __attribute__((aligned(4096)));
+	int fd = open("/dev/vda", O_RDWR | O_DIRECT | O_CLOEXEC);
+	int rd = strcmp(word, "-") == 0;
+
+	if (fd < 0) {
+		agent_error("open", "/dev/vda", errno);
+		return;
+	}
+	if (rd) {
+		if (pread(fd, sector, 512, 0) != 512)
+			agent_error("pread", "/dev/vda", errno);
+		sector[64] = '\0';
+		agent_report("disk-read", "%s", sector);
+	} else {
+		memset(sector, 0, 512);
+		memcpy(sector, word, strnlen(word, 64));
+		if (pwrite(fd, sector, 512, 0) != 512 || fdatasync(fd) < 0)
+			agent_error("pwrite", "/dev/vda", errno);
+		else
+			agent_report("disk-wrote", "%s", word);
+	}
+	close(fd);
+}
+
 /* Snapshot tests (tests/vmm/snapshot-lab.py): "AGENT count N" about five
  * times a second, forever; a console input line "ping WORD" is answered
- * with "AGENT pong WORD" and a key on a virtio keyboard with "AGENT key
+ * with "AGENT pong WORD", "disk WORD" as agent_counter_disk says, and a key on a virtio keyboard with "AGENT key
  * code=C value=V", so a restored guest shows that its clock, its timer
  * and serial interrupts and its virtio queues all work. With a
  * framebuffer, a red 100x50 rectangle at 10,10 is drawn first (restored
@@ -612,6 +641,8 @@ static int agent_act_counter(void)
 				*nl = '\0';
 				if (strncmp(line, "ping ", 5) == 0)
 					agent_report("pong", "%s", line + 5);
+				else if (strncmp(line, "disk ", 5) == 0)
+					agent_counter_disk(line + 5);
 				len -= (size_t)(nl + 1 - line);
 				memmove(line, nl + 1, len + 1);
 			}

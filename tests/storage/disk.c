@@ -71,6 +71,33 @@ static void roundtrip(enum disk_format f)
         disk_close(d);
 }
 
+/* disk_rename: the open disk follows its file; a failed rename changes
+ * nothing. */
+START_TEST(test_rename)
+{
+        struct disk_create_opts o = { .format = DISK_FORMAT_QCOW2, .size = 1 << 20, .no_sync = true };
+        char from[4096], to[4096];
+        uint8_t b = 0x5a, r = 0;
+        struct disk *d;
+
+        snprintf(from, sizeof(from), "%s", tpath("from"));
+        snprintf(to, sizeof(to), "%s", tpath("to"));
+        create_or_fail(from, &o);
+        d = open_or_fail(from, DISK_FORMAT_QCOW2, 0);
+        ck_assert_int_eq(disk_rename(d, to), 0);
+        ck_assert_str_eq(d->path, to);
+        ck_assert_int_eq(access(from, F_OK), -1);
+        ck_assert_int_eq(disk_write(d, &b, 1, 4096), 0);
+        ck_assert_int_eq(disk_rename(d, "/nonexistent-dir/x"), -ENOENT);
+        ck_assert_str_eq(d->path, to);
+        disk_close(d);
+        d = open_or_fail(to, DISK_FORMAT_QCOW2, DISK_OPEN_READONLY);
+        ck_assert_int_eq(disk_read(d, &r, 1, 4096), 0);
+        ck_assert_uint_eq(r, 0x5a);
+        disk_close(d);
+}
+END_TEST
+
 START_TEST(test_qcow2_roundtrip)
 {
         roundtrip(DISK_FORMAT_QCOW2);
@@ -241,6 +268,7 @@ static Suite *make_suite(void)
         TCase *tc = tcase_create("disk");
         tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
         tcase_add_test(tc, test_parse_size);
+        tcase_add_test(tc, test_rename);
         tcase_add_test(tc, test_qcow2_roundtrip);
         tcase_add_test(tc, test_raw_roundtrip);
         tcase_add_test(tc, test_overlay_cow);

@@ -87,7 +87,7 @@ tests_vmm_virtio_gpu_LDADD = $(VMM_TEST_LDADD)
 TESTS += tests/vmm/snapshot.sh
 EXTRA_DIST += tests/vmm/snapshot.sh tests/vmm/snapshot-lab.py tests/vmm/labtap.py
 CLEANFILES += tests/vmm/snapshot-initrd.gz
-tests/vmm/snapshot.log: hostd/vdi-vm tests/guest/agent
+tests/vmm/snapshot.log: hostd/vdi-vm hostd/vdi-img tests/guest/agent
 check_PROGRAMS += tests/vmm/state
 TESTS += tests/vmm/state
 tests_vmm_state_SOURCES = tests/vmm/state.c tests/vmm/state-test.h

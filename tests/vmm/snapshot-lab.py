@@ -3,20 +3,29 @@
 checks that need /dev/kvm (run by tests/vmm/snapshot.sh through
 tests/lab/needs-kvm, all in one lab boot):
 
-- a 2-vCPU guest with a virtio disk, keyboard and tablet, running the
-  agent's "counter" action, is snapshotted through the control socket
-  while it counts;
+- a 2-vCPU guest with a virtio disk (a qcow2 overlay), keyboard and
+  tablet, running the agent's "counter" action, is snapshotted through
+  the control socket while it counts; its disk is captured: the overlay
+  becomes the snapshot's read-only layer disk.0 and the running guest
+  moves onto a fresh overlay on it (what it writes afterwards is not in
+  the snapshot);
 - a new vdi-vm --restore of that snapshot boots no kernel, continues the
   count from where the snapshot froze it, answers "ping" on its serial
   input and sees a key typed on its virtio keyboard; it is snapshotted in
-  turn and that snapshot restores too;
-- damaged copies of the snapshot (state file bit flip, truncation, another
+  turn and that snapshot restores too; each restore reads from its disk
+  what its parent had written at the snapshot, on a fresh overlay that
+  vdi-vm made on the layer;
+- damaged copies of the snapshot (and disks that are not an overlay on
+  its layer) (state file bit flip, truncation, another
   format version, CPU features this host lacks, a missing or corrupt RAM
   file) are refused with their message before any vCPU runs, and so is a
   device set the snapshot does not have.
 Prints TAP lines; exits 0 when all passed."""
+import json
 import os
+import re
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -25,13 +34,98 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from labtap import ask, check, counts, finish, text, wait_for  # noqa: E402
+from labtap import check, finish  # noqa: E402
 
 vm, kernel, initrd, out = sys.argv[1:5]
+img = os.path.join(os.path.dirname(vm), "vdi-img")
+LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
 procs = []
 
 
-def start(name, args, stdin=subprocess.DEVNULL):
+def text(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace").replace("\r", "")
+    except OSError:
+        return ""
+
+
+def counts(path):
+    return [int(x) for x in re.findall(r"^AGENT count (\d+)$", text(path), re.M)]
+
+
+def wait_for(pred, proc, timeout=LIMIT):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        if proc.poll() is not None:
+            return pred()
+        time.sleep(0.2)
+    return False
+
+
+def ask(path, req, timeout=120):
+    """One request on a vdi-vm control socket; its reply (events skipped)."""
+    try:
+        return ask1(path, req, timeout)
+    except (OSError, ValueError) as e:
+        return {"ok": False, "error": f"control socket {path}: {e}"}
+
+
+def ask1(path, req, timeout):
+    end = time.time() + 30
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            break
+        except OSError:
+            s.close()
+            if time.time() > end:
+                raise
+            time.sleep(0.1)
+    with s:
+        s.settimeout(timeout)
+        s.sendall(json.dumps(req).encode() + b"\n")
+        for line in s.makefile("rb"):
+            msg = json.loads(line)
+            if msg.get("id") == req.get("id"):
+                return msg
+    return None
+
+
+def say(p, line):
+    try:
+        p.stdin.write(line.encode() + b"\n")
+        p.stdin.flush()
+    except OSError:
+        pass
+
+
+def disk_op(p, name, word, timeout=60):
+    """Write WORD to the guest's disk, or read it back (WORD "-"): what the
+    guest reports."""
+    seen = len(re.findall(r"^AGENT disk-(?:read|wrote) .*$", text(f"{out}/{name}.console"), re.M))
+    say(p, f"disk {word}")
+    got = []
+
+    def done():
+        got[:] = re.findall(r"^AGENT disk-(?:read|wrote) (.*)$", text(f"{out}/{name}.console"), re.M)[seen:]
+        return bool(got)
+    wait_for(done, p, timeout)
+    return got[0] if got else None
+
+
+def backing_of(path):
+    """The backing file name in a qcow2 header."""
+    with open(path, "rb") as f:
+        h = f.read(4096)
+    off, ln = struct.unpack_from(">QI", h, 8)
+    return os.path.realpath(h[off:off + ln].decode(errors="replace")) if off else ""
+
+
+def start(name, args, stdin=subprocess.PIPE):
     console = open(f"{out}/{name}.console", "wb")
     log = open(f"{out}/{name}.log", "wb")
     p = subprocess.Popen([vm] + args, stdin=stdin, stdout=console, stderr=log)
@@ -49,22 +143,29 @@ def stop(p, sock):
 
 
 # Unix sockets and MAP_PRIVATE RAM files stay off the lab's 9p shares.
-work = tempfile.mkdtemp(prefix="vdi-snap-")
+work = os.path.realpath(tempfile.mkdtemp(prefix="vdi-snap-"))
 snap1 = f"{work}/snap1"
 snap2 = f"{work}/snap2"
 
 # ---- A: boot, count, snapshot ----
-disk = f"{out}/disk.raw"
-os.truncate(os.open(disk, os.O_CREAT | os.O_WRONLY, 0o600), 16 << 20)
-DEVICES = ["--disk", f"{disk},format=raw", "--framebuffer", "640x480"]  # and the keyboard and tablet
+base_img = f"{work}/base_img.raw"  # the snapshot links the overlay: same file system
+os.truncate(os.open(base_img, os.O_CREAT | os.O_WRONLY, 0o600), 16 << 20)
+subprocess.run([img, "create", "-f", "qcow2", "-b", base_img, "-F", "raw", f"{work}/a.qcow2"], check=True)
+
+
+def devices(disk):
+    return ["--disk", f"{work}/{disk},format=qcow2", "--framebuffer", "640x480"]  # and the keyboard and tablet
+
+
 sock_a = f"{work}/a.sock"
 a = start("a", ["--kernel", kernel, "--initrd", initrd, "--cpus", "2", "--memory", "128",
-                "--cmdline", "console=ttyS0 quiet agent.action=counter", "--control", sock_a] + DEVICES)
+                "--cmdline", "console=ttyS0 quiet agent.action=counter", "--control", sock_a] + devices("a.qcow2"))
 booted = wait_for(lambda: len(counts(f"{out}/a.console")) >= 10 and "AGENT fb-drawn" in text(f"{out}/a.console"), a)
 check("A: the guest boots and counts", booted, text(f"{out}/a.log")[-500:])
 if not booted:
     a.kill()
     finish()
+check("A: the guest writes alpha to its disk", disk_op(a, "a", "alpha") == "alpha")
 ask(sock_a, {"id": 9, "cmd": "screenshot", "path": f"{work}/a.ppm"})
 t0 = time.time()
 rep = ask(sock_a, {"id": 1, "cmd": "snapshot", "dir": snap1})
@@ -73,6 +174,13 @@ max_a = max(counts(f"{out}/a.console"))
 check("A: snapshot answers ok", rep and rep.get("ok"), str(rep))
 print(f"# snapshot: {snap_s:.1f} s, reply {rep}", flush=True)
 check("A: snapshot directory holds state and ram", os.path.isfile(f"{snap1}/state") and os.path.isfile(f"{snap1}/ram"))
+mode = os.stat(f"{snap1}/disk.0").st_mode & 0o777 if os.path.exists(f"{snap1}/disk.0") else None
+check("A: the disk's overlay is the snapshot's read-only layer disk.0", mode == 0o400 and
+      backing_of(f"{snap1}/disk.0") == base_img, f"mode {mode}")
+check("A: A's disk is now a fresh overlay on that layer", backing_of(f"{work}/a.qcow2") == f"{snap1}/disk.0",
+      backing_of(f"{work}/a.qcow2"))
+check("A: after the snapshot A writes beta and reads it back",
+      disk_op(a, "a", "beta") == "beta" and disk_op(a, "a", "-") == "beta")
 if os.path.isfile(f"{snap1}/ram"):
     st = os.stat(f"{snap1}/ram")
     print(f"# ram file: {st.st_size >> 20} MiB, {st.st_blocks * 512 >> 20} MiB allocated", flush=True)
@@ -94,7 +202,7 @@ a_counts = set(counts(f"{out}/a.console"))
 # ---- B: restore, count on, answer ----
 sock_b = f"{work}/b.sock"
 t0 = time.time()
-b = start("b", ["--restore", snap1, "--control", sock_b] + DEVICES, stdin=subprocess.PIPE)
+b = start("b", ["--restore", snap1, "--control", sock_b] + devices("b.qcow2"))
 ok = wait_for(lambda: len(counts(f"{out}/b.console")) >= 5, b, 180)
 print(f"# restore to 5 counts: {time.time() - t0:.1f} s", flush=True)
 check("B: the restored guest counts", ok, text(f"{out}/b.log")[-800:])
@@ -126,6 +234,9 @@ check("B: the guest answers on its serial input",
       wait_for(lambda: "AGENT pong 4242" in text(f"{out}/b.console"), b, 60))
 ask(sock_b, {"id": 5, "cmd": "key", "code": 30, "pressed": True})
 ask(sock_b, {"id": 6, "cmd": "key", "code": 30, "pressed": False})
+check("B: reads alpha from its disk (the snapshot's, not A's later beta), on a fresh overlay vdi-vm made",
+      disk_op(b, "b", "-") == "alpha" and backing_of(f"{work}/b.qcow2") == f"{snap1}/disk.0")
+check("B: writes gamma", disk_op(b, "b", "gamma") == "gamma")
 check("B: a key typed after the restore reaches the guest through virtio-input",
       wait_for(lambda: "AGENT key code=30 value=0" in text(f"{out}/b.console"), b, 60))
 st = ask(sock_b, {"id": 1, "cmd": "status"})
@@ -139,12 +250,20 @@ b_counts = set(counts(f"{out}/b.console"))
 
 # ---- C: restore of the restored VM's snapshot ----
 sock_c = f"{work}/c.sock"
-c = start("c", ["--restore", snap2, "--control", sock_c] + DEVICES)
+c = start("c", ["--restore", snap2, "--control", sock_c] + devices("c.qcow2"))
 ok = wait_for(lambda: len(counts(f"{out}/c.console")) >= 3, c, 180)
 cc = counts(f"{out}/c.console")
 check("C: the second-generation restore counts on from B",
       ok and cc and cc[0] - 1 in b_counts and cc[0] <= max_b + 1, f"{cc[:3]} max_b={max_b}")
+check("C: reads gamma, what B had written at its snapshot", disk_op(c, "c", "-") == "gamma")
 check("C: stops cleanly", stop(c, sock_c) == 0)
+sock_d = f"{work}/d.sock"
+d_ = start("d", ["--restore", snap1, "--control", sock_d] + devices("d.qcow2"))
+# (serial input sent before the restore completes is lost: wait for a count)
+wait_for(lambda: len(counts(f"{out}/d.console")) >= 3, d_, 180)
+check("D: another clone of the first snapshot reads alpha (B's gamma went to B's overlay, not the layer)",
+      disk_op(d_, "d", "-", 180) == "alpha", text(f"{out}/d.log")[-500:])
+check("D: stops cleanly", stop(d_, sock_d) == 0)
 
 
 # ---- damaged snapshots: refused before any vCPU runs ----
@@ -158,7 +277,7 @@ def sections(data):
     return out_
 
 
-def build(secs, version=1):
+def build(secs, version=2):
     hdr = bytearray(b"VDIVMST\n" + struct.pack("<IIQI", version, 0, len(secs), 0))
     hdr += struct.pack("<I", zlib.crc32(hdr))
     for name, payload in secs:
@@ -190,7 +309,7 @@ flip[len(flip) // 2] ^= 0x10
 cases = [
     ("a bit flipped in the state file", bytes(flip), "checksum mismatch"),
     ("a truncated state file", good[:len(good) - 100], "truncated"),
-    ("another format version", build(sections(good), version=2), "format version 2 is not supported"),
+    ("another format version", build(sections(good), version=3), "format version 3 is not supported"),
     ("an empty state file", b"", "state file size 0 is out of range"),
     ("CPU features this host lacks", build(all_features(sections(good))), "features this host's KVM lacks"),
     ("a missing vCPU section", build([s for s in sections(good) if s[0] != "vcpu.1"]), "no \"vcpu.1\" section"),
@@ -199,6 +318,7 @@ for i, (desc, data, msg) in enumerate(cases):
     d = f"{work}/bad{i}"
     os.mkdir(d)
     os.link(f"{snap1}/ram", f"{d}/ram")
+    os.link(f"{snap1}/disk.0", f"{d}/disk.0")
     with open(f"{d}/state", "wb") as f:
         f.write(data)
     cases[i] = (desc, d, msg, [])
@@ -206,10 +326,12 @@ for i, (desc, data, msg) in enumerate(cases):
 d = f"{work}/noram"
 os.mkdir(d)
 shutil.copy(f"{snap1}/state", d)
+os.link(f"{snap1}/disk.0", f"{d}/disk.0")
 cases.append(("a missing RAM file", d, "snapshot RAM file ram: No such file", []))
 d = f"{work}/badram"
 os.mkdir(d)
 shutil.copy(f"{snap1}/state", d)
+os.link(f"{snap1}/disk.0", f"{d}/disk.0")
 subprocess.run(["cp", "--sparse=always", f"{snap1}/ram", f"{d}/ram"], check=True)
 with open(f"{d}/ram", "r+b") as f:
     f.seek(0x100000 + 123)  # the kernel's first page: never zero
@@ -220,20 +342,35 @@ cases.append(("a corrupt RAM file", d, "snapshot RAM file ram is corrupt", []))
 d = f"{work}/shortram"
 os.mkdir(d)
 shutil.copy(f"{snap1}/state", d)
+os.link(f"{snap1}/disk.0", f"{d}/disk.0")
 subprocess.run(["cp", "--sparse=always", f"{snap1}/ram", f"{d}/ram"], check=True)
 os.truncate(f"{d}/ram", 64 << 20)
 cases.append(("a truncated RAM file", d, "the snapshot says 134217728", []))
 cases.append(("another device set (no input devices)", snap1, "differs from this VM's", ["--no-input"]))
 disk2 = f"{out}/disk2.raw"
 os.truncate(os.open(disk2, os.O_CREAT | os.O_WRONLY, 0o600), 16 << 20)
-cases.append(("another device set (one more disk)", snap1, "differs from this VM's", ["--disk", f"{disk2},format=raw"]))
+cases.append(("another device set (one more disk)", snap1, "the snapshot has 1 disks, this VM 2",
+              ["--disk", f"{disk2},format=raw"]))
+d = f"{work}/nolayer"
+os.mkdir(d)
+shutil.copy(f"{snap1}/state", d)
+os.link(f"{snap1}/ram", f"{d}/ram")
+cases.append(("a missing disk layer", d, "its disk layer " + d + "/disk.0 is missing", []))
+subprocess.run([img, "create", "-f", "qcow2", "-b", base_img, "-F", "raw", f"{work}/other.qcow2"], check=True)
+cases.append(("a disk that is not an overlay on the snapshot's layer", snap1, "is not an overlay on the snapshot's "
+              "disk layer", ["--disk", f"{work}/other.qcow2,format=qcow2"]))
+cases.append(("a raw disk where the snapshot captured one", snap1, "must be a writable qcow2 overlay",
+              ["--disk", f"{base_img},format=raw"]))
 cases.append(("another framebuffer size", snap1, "a 640x480 framebuffer in the snapshot, 800x600 here",
               ["--framebuffer", "800x600"]))
 cases.append(("a device without snapshot support (virtio-gpu)", snap1, "has no snapshot support yet",
               ["--display", "virtio-gpu"]))
 
-for desc, d, msg, extra in cases:
-    args = ["--restore", d, "--console", f"{out}/bad.console"] + DEVICES + extra
+for i, (desc, d, msg, extra) in enumerate(cases):
+    dev = devices(f"bad{i}.qcow2")
+    if extra[:1] == ["--disk"] and "one more" not in desc:
+        dev = dev[2:]  # this disk instead
+    args = ["--restore", d, "--console", f"{out}/bad.console"] + dev + extra
     r = subprocess.run([vm] + args, stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
     err = r.stderr.decode(errors="replace")
     check(f"refused: {desc}", r.returncode == 1 and msg in err and "event=restoring" not in err,

@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "check-main.h"
+#include "disks.h"
 #include "pci.h"
 #include "power.h"
 #include "ram.h"
@@ -135,10 +136,10 @@ START_TEST(test_version_and_flags_refused)
         struct state_file f;
         struct vm_err err;
 
-        rewrite_header(buf, 2, 0);
+        rewrite_header(buf, 3, 0);
         ck_assert_int_eq(state_file_parse(buf, len, &f, &err), -EPROTONOSUPPORT);
-        ck_assert_str_eq(err.msg, "state file format version 2 is not supported (this vdi-vm reads version 1)");
-        rewrite_header(buf, 1, 4);
+        ck_assert_str_eq(err.msg, "state file format version 3 is not supported (this vdi-vm reads version 2)");
+        rewrite_header(buf, 2, 4);
         ck_assert_int_eq(state_file_parse(buf, len, &f, &err), -EINVAL);
         ck_assert_str_eq(err.msg, "state file header has unknown flags");
         memcpy(buf, "QFI\xfb....", 8);
@@ -374,6 +375,62 @@ START_TEST(test_ram_file)
 }
 END_TEST
 
+/* A state file whose only section is "disks" with payload p. */
+static int parse_disks(const uint8_t *p, size_t n, struct snap_disks *out, struct vm_err *err)
+{
+        struct state_writer w;
+        struct state_file f;
+        uint8_t *buf;
+        size_t len;
+        int r;
+
+        state_writer_init(&w);
+        state_begin(&w, "disks");
+        state_put_bytes(&w, p, n);
+        state_end(&w);
+        ck_assert_int_eq(state_writer_finish(&w, &buf, &len), 0);
+        state_writer_free(&w);
+        ck_assert_int_eq(state_file_parse(buf, len, &f, err), 0);
+        r = snap_disks_load(&f, out, err);
+        state_file_free(&f);
+        free(buf);
+        return r;
+}
+
+START_TEST(test_disks_section)
+{
+        struct snap_disks in = { .n = 2, .captured = { true, false }, .size = { 16 << 20, 1ull << 40 } }, out;
+        struct state_writer w;
+        struct state_file f;
+        struct vm_err err = { "" };
+        uint8_t *buf;
+        size_t len;
+        /* u32 n, then n x (u8 captured, u64 size) */
+        static const uint8_t seven[4] = { 7 }, flag2[13] = { 1, 0, 0, 0, 2 }, short_[8] = { 1, 0, 0, 0, 1 };
+
+        state_writer_init(&w);
+        snap_disks_save(&in, &w);
+        ck_assert_int_eq(state_writer_finish(&w, &buf, &len), 0);
+        state_writer_free(&w);
+        ck_assert_int_eq(state_file_parse(buf, len, &f, &err), 0);
+        ck_assert_int_eq(snap_disks_load(&f, &out, &err), 0);
+        ck_assert_uint_eq(out.n, 2);
+        ck_assert(out.captured[0] && !out.captured[1]);
+        ck_assert_uint_eq(out.size[0], 16 << 20);
+        ck_assert_uint_eq(out.size[1], 1ull << 40);
+        state_file_free(&f);
+        free(buf);
+
+        ck_assert_int_lt(parse_disks(seven, sizeof(seven), &out, &err), 0);
+        ck_assert_str_eq(err.msg, "snapshot section \"disks\": 7 disks (at most 6)");
+        ck_assert_int_lt(parse_disks(flag2, sizeof(flag2), &out, &err), 0);
+        ck_assert_str_eq(err.msg, "snapshot section \"disks\": disk 0: captured flag 2");
+        ck_assert_int_lt(parse_disks(short_, sizeof(short_), &out, &err), 0);
+        ck_assert_ptr_nonnull(strstr(err.msg, "disks"));
+        ck_assert_int_lt(parse_disks(seven, 0, &out, &err), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("vmm-state");
@@ -390,6 +447,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_pci_state);
         tcase_add_test(tc, test_power_state);
         tcase_add_test(tc, test_ram_file);
+        tcase_add_test(tc, test_disks_section);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "cpu.h"
+#include "disks.h"
 #include "machine.h"
 #include "ram.h"
 #include "snapshot.h"
@@ -117,15 +118,21 @@ static void remove_partial(const char *tmp)
         int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         if (fd >= 0) {
+                char name[32];
                 unlinkat(fd, STATE_FILE, 0);
                 unlinkat(fd, RAM_FILE, 0);
+                for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
+                        snprintf(name, sizeof(name), SNAP_DISK_LAYER, i);
+                        unlinkat(fd, name, 0);
+                }
                 close(fd);
         }
         rmdir(tmp);
 }
 
 /* Everything but RAM, with the vCPUs paused. */
-static int save_sections(struct vm *vm, struct state_writer *w, const struct ram_sum *ram, struct vm_err *err)
+static int save_sections(struct vm *vm, struct state_writer *w, const struct ram_sum *ram,
+                         const struct snap_disks *disks, struct vm_err *err)
 {
         struct state_dev devs[STATE_DEVS_MAX];
         unsigned n = state_devs(vm, devs);
@@ -148,6 +155,7 @@ static int save_sections(struct vm *vm, struct state_writer *w, const struct ram
         state_put_u64(w, ram->pages);
         state_put_u32(w, ram->crc);
         state_end(w);
+        snap_disks_save(disks, w);
         r = vm_kvm_state_save(vm->vm_fd, w, err);
         for (unsigned i = 0; r == 0 && i < vm->cfg.ncpus; i++) {
                 snprintf(name, sizeof(name), "vcpu.%u", i);
@@ -165,16 +173,64 @@ static int save_sections(struct vm *vm, struct state_writer *w, const struct ram
         return r;
 }
 
+/* With the machine lock held and the captured disks quiesced: pause,
+ * freeze the virtio devices, write the RAM file, link the disks, collect
+ * the sections, thaw, resume. */
+static int capture(struct vm *vm, int dirfd, struct state_writer *w, const struct snap_disks *disks,
+                   struct ram_sum *ram, struct vm_err *err)
+{
+        struct state_dev devs[STATE_DEVS_MAX];
+        unsigned n = state_devs(vm, devs);
+        int r;
+
+        if (vm->vm_fd < 0 || !vm->machine_running)
+                return vm_err_set(err, -ESRCH, "the VM is not running");
+        if ((r = vcpu_pause_all(vm)) < 0)
+                return vm_err_set(err, r, "the VM stopped while being paused for the snapshot");
+        /* No chain taken or returned while RAM is copied. */
+        for (unsigned i = 0; i < n; i++)
+                if (devs[i].vd)
+                        virtio_pci_freeze(devs[i].vd);
+        r = ram_save(vm->mem.host, vm->mem.size, dirfd, RAM_FILE, ram, err);
+        if (r == 0)
+                r = snap_disks_capture(vm, disks, dirfd, err);
+        if (r == 0)
+                r = save_sections(vm, w, ram, disks, err);
+        for (unsigned i = 0; i < n; i++)
+                if (devs[i].vd)
+                        virtio_pci_thaw(devs[i].vd);
+        vcpu_resume_all(vm);
+        return r;
+}
+
+/* Write the state file and move tmp to dir. */
+static int commit(int dirfd, struct state_writer *w, const char *tmp, const char *dir, size_t *len,
+                  struct vm_err *err)
+{
+        _cleanup_free_ uint8_t *buf = NULL;
+        int r = state_writer_finish(w, &buf, len);
+
+        if (r < 0)
+                return vm_err_set(err, r, "cannot build the state file: %s", strerror(-r));
+        r = write_file(dirfd, STATE_FILE, buf, *len, err);
+        if (r < 0)
+                return r;
+        /* Appear whole or not at all. */
+        if (fsync(dirfd) < 0 || rename(tmp, dir) < 0)
+                return vm_err_set(err, -errno, "cannot move %s to %s: %m", tmp, dir);
+        return 0;
+}
+
 int vm_snapshot(struct vm *vm, const char *dir, struct vm_snapshot_info *info, struct vm_err *err)
 {
         struct state_writer w;
+        struct snap_disks disks;
         struct ram_sum ram;
         struct timespec t0;
         char tmp[PATH_MAX];
         _cleanup_close_ int dirfd = -1;
-        _cleanup_free_ uint8_t *buf = NULL;
         const char *why;
-        size_t len;
+        size_t len = 0;
         int r;
 
         if (!dir || dir[0] != '/')
@@ -182,6 +238,9 @@ int vm_snapshot(struct vm *vm, const char *dir, struct vm_snapshot_info *info, s
         why = unsupported_device(vm);
         if (why)
                 return vm_err_set(err, -ENOTSUP, "cannot snapshot this VM: %s has no snapshot support yet", why);
+        r = snap_disks_plan(vm, &disks, err);
+        if (r < 0)
+                return r;
         if (access(dir, F_OK) == 0)
                 return vm_err_set(err, -EEXIST, "snapshot directory %s already exists (remove it or pick a new one)",
                                   dir);
@@ -193,61 +252,39 @@ int vm_snapshot(struct vm *vm, const char *dir, struct vm_snapshot_info *info, s
         dirfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dirfd < 0) {
                 r = vm_err_set(err, -errno, "cannot open %s: %m", tmp);
-                goto fail;
+                remove_partial(tmp);
+                return r;
         }
 
         state_writer_init(&w);
+        /* No request in flight on a captured disk until it has moved to
+         * its new overlay (before the freeze: a request ends by taking its
+         * device's lock). */
+        snap_disks_quiesce(vm, &disks);
         pthread_mutex_lock(&vm->machine_lock);
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (vm->vm_fd < 0 || !vm->machine_running) {
-                r = vm_err_set(err, -ESRCH, "the VM is not running");
-        } else if ((r = vcpu_pause_all(vm)) < 0) {
-                vm_err_set(err, r, "the VM stopped while being paused for the snapshot");
-        } else {
-                struct state_dev devs[STATE_DEVS_MAX];
-                unsigned n = state_devs(vm, devs);
-
-                /* No chain taken or returned while RAM is copied. */
-                for (unsigned i = 0; i < n; i++)
-                        if (devs[i].vd)
-                                virtio_pci_freeze(devs[i].vd);
-                r = ram_save(vm->mem.host, vm->mem.size, dirfd, RAM_FILE, &ram, err);
-                if (r == 0)
-                        r = save_sections(vm, &w, &ram, err);
-                for (unsigned i = 0; i < n; i++)
-                        if (devs[i].vd)
-                                virtio_pci_thaw(devs[i].vd);
-                vcpu_resume_all(vm);
-        }
+        r = capture(vm, dirfd, &w, &disks, &ram, err);
         if (info)
                 info->paused_ms = ms_since(&t0);
         pthread_mutex_unlock(&vm->machine_lock);
-        if (r < 0) {
-                state_writer_free(&w);
-                goto fail;
-        }
-        r = state_writer_finish(&w, &buf, &len);
+        /* The guest runs again; requests to its captured disks wait. */
+        if (r == 0)
+                r = commit(dirfd, &w, tmp, dir, &len, err);
         state_writer_free(&w);
-        if (r < 0) {
-                vm_err_set(err, r, "cannot build the state file: %s", strerror(-r));
-                goto fail;
+        if (r == 0) {
+                bool moved = false;
+                r = snap_disks_switch(vm, &disks, dir, &moved, err);
+                if (r < 0 && !moved)
+                        remove_partial(dir); /* the disks it links go on changing */
+        } else {
+                remove_partial(tmp);
         }
-        r = write_file(dirfd, STATE_FILE, buf, len, err);
-        if (r < 0)
-                goto fail;
-        /* Appear whole or not at all. */
-        if (fsync(dirfd) < 0 || rename(tmp, dir) < 0) {
-                r = vm_err_set(err, -errno, "cannot move %s to %s: %m", tmp, dir);
-                goto fail;
-        }
-        if (info) {
+        snap_disks_unquiesce(vm, &disks);
+        if (r == 0 && info) {
                 info->ram_pages = ram.pages;
                 info->ram_bytes = ram.size;
                 info->state_bytes = len;
         }
-        return 0;
-fail:
-        remove_partial(tmp);
         return r;
 }
 
@@ -261,6 +298,8 @@ struct snapshot_in {
         unsigned ncpus;
         uint64_t mem_size;
         struct ram_sum ram;
+        struct snap_disks disks;
+        char *dir;              /* absolute */
 };
 
 void snapshot_in_free(struct snapshot_in *s)
@@ -269,6 +308,7 @@ void snapshot_in_free(struct snapshot_in *s)
                 return;
         state_file_free(&s->f);
         free(s->buf);
+        free(s->dir);
         if (s->dirfd >= 0)
                 close(s->dirfd);
         free(s);
@@ -319,6 +359,11 @@ int snapshot_open(const char *dir, struct snapshot_in **out, struct vm_err *err)
                 ret = vm_err_set(err, -errno, "snapshot %s: %m", dir);
                 goto fail;
         }
+        s->dir = realpath(dir, NULL);
+        if (!s->dir) {
+                ret = vm_err_set(err, -errno, "snapshot %s: %m", dir);
+                goto fail;
+        }
         ret = read_state_file(s->dirfd, dir, &s->buf, &s->len, err);
         if (ret < 0)
                 goto fail;
@@ -350,6 +395,8 @@ int snapshot_open(const char *dir, struct snapshot_in **out, struct vm_err *err)
                                   (unsigned long long)s->ram.size, (unsigned long long)s->mem_size);
         if ((ret = state_reader_done(&r, err)) < 0)
                 goto fail;
+        if ((ret = snap_disks_load(&s->f, &s->disks, err)) < 0)
+                goto fail;
         for (unsigned i = 0; i < s->ncpus; i++) {
                 char name[STATE_NAME_MAX + 1];
                 snprintf(name, sizeof(name), "vcpu.%u", i);
@@ -378,6 +425,11 @@ unsigned snapshot_in_cpus(const struct snapshot_in *s)
 uint64_t snapshot_in_mem(const struct snapshot_in *s)
 {
         return s->mem_size;
+}
+
+int snapshot_prepare_disks(struct snapshot_in *s, const struct vm_dev_config *cfg, struct vm_err *err)
+{
+        return snap_disks_prepare(&s->disks, s->dir, cfg, err);
 }
 
 int snapshot_check_vm(struct snapshot_in *s, struct vm *vm, struct vm_err *err)
@@ -424,6 +476,9 @@ int snapshot_check_vm(struct snapshot_in *s, struct vm *vm, struct vm_err *err)
                 if (ret < 0)
                         return ret;
         }
+        ret = snap_disks_check(&s->disks, s->dir, vm, err);
+        if (ret < 0)
+                return ret;
         /* CPU features: every vCPU's view must be offered here. */
         for (unsigned i = 0; i < s->ncpus; i++) {
                 char name[STATE_NAME_MAX + 1];
@@ -539,11 +594,13 @@ bool snapshot_settle_devices(struct vm *vm, unsigned timeout_ms)
 
 int snapshot_state_build(struct vm *vm, const struct ram_sum *ram, uint8_t **buf, size_t *len, struct vm_err *err)
 {
+        struct snap_disks disks;
         struct state_writer w;
         int r;
 
+        snap_disks_live(vm, &disks);
         state_writer_init(&w);
-        r = save_sections(vm, &w, ram, err);
+        r = save_sections(vm, &w, ram, &disks, err);
         if (r == 0) {
                 r = state_writer_finish(&w, buf, len);
                 if (r < 0)

@@ -22,6 +22,10 @@ int snapshot_open(const char *dir, struct snapshot_in **out, struct vm_err *err)
 void snapshot_in_free(struct snapshot_in *s);
 unsigned snapshot_in_cpus(const struct snapshot_in *s);
 uint64_t snapshot_in_mem(const struct snapshot_in *s);
+struct vm_dev_config;
+/* Before the disks are opened: a captured disk's path that does not exist
+ * becomes a fresh overlay on the snapshot's layer (state/disks.h). */
+int snapshot_prepare_disks(struct snapshot_in *s, const struct vm_dev_config *cfg, struct vm_err *err);
 int snapshot_check_vm(struct snapshot_in *s, struct vm *vm, struct vm_err *err);
 int snapshot_map_ram(struct snapshot_in *s, struct guest_mem *m, struct vm_err *err);
 /* irqchip, PIT, clock and the device models (after the devices attached). */
@@ -41,5 +45,6 @@ void snapshot_freeze_devices(struct vm *vm, bool freeze);
  * chains (e.g. receive buffers waiting for packets). */
 bool snapshot_settle_devices(struct vm *vm, unsigned timeout_ms);
 /* With the vCPUs paused and the devices frozen: the state file's bytes
- * (the caller frees *buf), its "ram" section from ram. */
+ * (the caller frees *buf), its "ram" section from ram; the disks as they
+ * are, none captured (a live migration: the target opens the same files). */
 int snapshot_state_build(struct vm *vm, const struct ram_sum *ram, uint8_t **buf, size_t *len, struct vm_err *err);

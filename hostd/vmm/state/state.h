@@ -17,7 +17,7 @@
 #include "err.h"
 
 #define STATE_MAGIC "VDIVMST\n"        /* 8 bytes */
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 #define STATE_HEADER_SIZE 32
 #define STATE_SECTION_HEADER_SIZE 48
 #define STATE_NAME_MAX 31               /* bytes of a section name */

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,7 @@
 struct virtio_blk {
         struct virtio_dev vd;
         struct disk *disk;
+        pthread_mutex_t io_lock;        /* held while a request runs; a snapshot holds it to quiesce */
         bool readonly;
         uint64_t bytes;                 /* whole sectors only */
         char serial[VIRTIO_BLK_ID_BYTES];
@@ -141,22 +143,38 @@ static int64_t blk_request(struct virtio_blk *b, struct vq_elem *e)
         return (int64_t)data_in + 1;
 }
 
+/* Take and serve one chain under io_lock: 1 done, 0 queue empty, -1
+ * malformed (the device is broken). */
+static int blk_one(struct virtio_blk *b, unsigned q)
+{
+        struct vq_elem *e = &b->elem;
+        unsigned gen;
+        int64_t len;
+        int r;
+
+        pthread_mutex_lock(&b->io_lock);
+        r = virtio_pop(&b->vd, q, e, &gen);
+        if (r == 1) {
+                len = blk_request(b, e);
+                if (len < 0) {
+                        virtio_set_broken(&b->vd, "virtio-blk: request without header or status byte");
+                        r = -1;
+                } else {
+                        virtio_push(&b->vd, q, e->head, (uint32_t)len, gen);
+                }
+        }
+        pthread_mutex_unlock(&b->io_lock);
+        return r;
+}
+
 static void blk_queue_notify(struct virtio_dev *vd, unsigned q)
 {
         struct virtio_blk *b = vd->opaque;
-        struct vq_elem *e = &b->elem;
-        unsigned gen;
         int r;
 
         for (;;) {
-                while ((r = virtio_pop(vd, q, e, &gen)) == 1) {
-                        int64_t len = blk_request(b, e);
-                        if (len < 0) {
-                                virtio_set_broken(vd, "virtio-blk: request without header or status byte");
-                                return;
-                        }
-                        virtio_push(vd, q, e->head, (uint32_t)len, gen);
-                }
+                while ((r = blk_one(b, q)) == 1)
+                        ;
                 if (r < 0 || !virtio_enable_notify(vd, q))
                         return;
         }
@@ -178,6 +196,7 @@ int virtio_blk_create(struct disk *disk, bool readonly, const char *serial, unsi
         if (!b)
                 return -ENOMEM;
         b->disk = disk;
+        pthread_mutex_init(&b->io_lock, NULL);
         b->readonly = readonly || disk->readonly;
         b->bytes = disk_get_length(disk) / BLK_SECTOR * BLK_SECTOR;
         if (serial)
@@ -191,6 +210,7 @@ int virtio_blk_create(struct disk *disk, bool readonly, const char *serial, unsi
         r = virtio_pci_init(&b->vd, "virtio-blk", VIRTIO_ID_BLOCK, 0x018000, features, 1, BLK_QUEUE_SIZE,
                             intx_gsi, &blk_ops, b, mem);
         if (r < 0) {
+                pthread_mutex_destroy(&b->io_lock);
                 free(b);
                 return r;
         }
@@ -208,5 +228,24 @@ void virtio_blk_free(struct virtio_blk *b)
         if (!b)
                 return;
         virtio_pci_destroy(&b->vd);
+        pthread_mutex_destroy(&b->io_lock);
         free(b);
+}
+
+void virtio_blk_quiesce(struct virtio_blk *b)
+{
+        pthread_mutex_lock(&b->io_lock);
+}
+
+void virtio_blk_unquiesce(struct virtio_blk *b)
+{
+        pthread_mutex_unlock(&b->io_lock);
+}
+
+struct disk *virtio_blk_swap_disk(struct virtio_blk *b, struct disk *disk)
+{
+        struct disk *old = b->disk;
+
+        b->disk = disk;
+        return old;
 }

@@ -23,6 +23,14 @@ int virtio_blk_create(struct disk *disk, bool readonly, const char *serial, unsi
                       const struct vq_mem *mem, struct virtio_blk **out);
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *b);
 void virtio_blk_free(struct virtio_blk *b);
+/* Snapshots (state/snapshot.c): quiesce waits for the request in flight
+ * to finish and holds off the next one (the guest may go on queueing)
+ * until unquiesce, from the same thread. While quiesced, swap_disk puts
+ * another disk of the same size under the device and returns the old one
+ * (the caller closes it). */
+void virtio_blk_quiesce(struct virtio_blk *b);
+void virtio_blk_unquiesce(struct virtio_blk *b);
+struct disk *virtio_blk_swap_disk(struct virtio_blk *b, struct disk *disk);
 
 /* ---- virtio-net (virtio 1.x 5.1) ---- */
 
