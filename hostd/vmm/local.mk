@@ -119,3 +119,20 @@ SNAPSHOT_FUZZ_SRC = $(top_srcdir)/hostd/vmm/state/format.c $(top_srcdir)/hostd/v
 tests/fuzz/snapshot-fuzz: $(top_srcdir)/tests/fuzz/snapshot.c $(SNAPSHOT_FUZZ_SRC) $(top_srcdir)/hostd/vmm/state/state.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/snapshot.c \
 		$(SNAPSHOT_FUZZ_SRC) $(ZLIB_LIBS) -lpthread
+
+# Intel HD Audio (issue 19): ICH6 controller, duplex codec, BDL walker.
+hostd_vmm_libvmm_a_SOURCES += \
+	hostd/vmm/hw/hda.c hostd/vmm/hw/hda.h \
+	hostd/vmm/hw/hda-codec.c hostd/vmm/hw/hda-codec.h \
+	hostd/vmm/hw/hda-bdl.c hostd/vmm/hw/hda-bdl.h
+
+# libFuzzer target: a hostile HDA driver (registers, BDLs, CORB, verbs).
+FUZZ_TARGETS += tests/fuzz/hda-fuzz
+EXTRA_DIST += tests/fuzz/hda.c
+HDA_FUZZ_SRC = $(top_srcdir)/hostd/vmm/hw/hda.c $(top_srcdir)/hostd/vmm/hw/hda-codec.c \
+	$(top_srcdir)/hostd/vmm/hw/hda-bdl.c $(top_srcdir)/hostd/vmm/hw/pci.c $(top_srcdir)/hostd/vmm/state/format.c \
+	$(top_srcdir)/hostd/vmm/err.c
+tests/fuzz/hda-fuzz: $(top_srcdir)/tests/fuzz/hda.c $(HDA_FUZZ_SRC) $(top_srcdir)/hostd/vmm/hw/hda.h \
+		$(top_srcdir)/hostd/vmm/hw/hda-codec.h $(top_srcdir)/hostd/vmm/hw/hda-bdl.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/hda.c $(HDA_FUZZ_SRC) $(ZLIB_LIBS) \
+		-lpthread

@@ -95,3 +95,11 @@ tests_vmm_state_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_state_LDADD = $(VMM_TEST_LDADD)
 TESTS += tests/fuzz/snapshot.sh
 EXTRA_DIST += tests/fuzz/snapshot.sh
+
+# Intel HD Audio (issue 19): controller, codec and BDL walker without KVM.
+check_PROGRAMS += tests/vmm/hda
+TESTS += tests/vmm/hda tests/fuzz/hda.sh
+EXTRA_DIST += tests/fuzz/hda.sh
+tests_vmm_hda_SOURCES = tests/vmm/hda.c
+tests_vmm_hda_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_hda_LDADD = $(VMM_TEST_LDADD)
