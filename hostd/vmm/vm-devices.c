@@ -141,6 +141,17 @@ int vm_display_parse(const char *s, enum vm_display *out)
         return 0;
 }
 
+int vm_sound_parse(const char *s, enum vm_sound *out)
+{
+        if (strcmp(s, "hda") == 0)
+                *out = VM_SOUND_HDA;
+        else if (strcmp(s, "none") == 0)
+                *out = VM_SOUND_NONE;
+        else
+                return -EINVAL;
+        return 0;
+}
+
 static void *translate(void *opaque, uint64_t gpa, uint64_t len)
 {
         return guest_mem_ptr(opaque, gpa, len);
@@ -164,6 +175,29 @@ static int open_disk(const struct vm_disk_config *c, struct disk **out, struct v
         return r;
 }
 
+/* The HD Audio card, its samples to and from cfg's files. */
+static int create_sound(struct vm_devices *d, const struct vm_dev_config *cfg, const struct vq_mem *vmem,
+                        struct pci_bus *bus, unsigned slot, unsigned gsi, struct vm_err *err)
+{
+        int r = audio_file_open(cfg->sound_out, cfg->sound_in, &d->audio_file, err);
+
+        if (r < 0)
+                return r;
+        d->hda = calloc(1, sizeof(*d->hda));
+        if (!d->hda)
+                return vm_err_set(err, -ENOMEM, "out of memory");
+        r = hda_init(d->hda, gsi, vmem, &audio_file_ops, d->audio_file, true);
+        if (r < 0) {
+                free(d->hda);
+                d->hda = NULL;
+                return vm_err_set(err, r, "cannot create the HD Audio device");
+        }
+        r = pci_bus_add(bus, &d->hda->pci, slot);
+        if (r < 0)
+                return vm_err_set(err, r, "no PCI slot for the HD Audio device");
+        return 0;
+}
+
 int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, const struct guest_mem *mem,
                       struct pci_bus *bus, struct vm_err *err)
 {
@@ -178,9 +212,10 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
         d->held_lock_init = true;
         if (cfg->nnics > VM_MAX_NICS)
                 return vm_err_set(err, -EINVAL, "too many network cards: at most %d", VM_MAX_NICS);
-        if (cfg->ndisks + cfg->nnics + (cfg->no_input ? 0 : 2) + gpu > N_INTX)
+        if (cfg->ndisks + cfg->nnics + (cfg->no_input ? 0 : 2) + gpu + (cfg->sound == VM_SOUND_HDA) > N_INTX)
                 return vm_err_set(err, -EINVAL,
-                                  "too many devices: disks + network cards + 2 input devices + the GPU must be at most %zu",
+                                  "too many devices: disks + network cards + 2 input devices + the GPU + the "
+                                  "sound card must be at most %zu",
                                   N_INTX);
         if (gpu && cfg->gpu_heads > VGPU_MAX_SCANOUTS)
                 return vm_err_set(err, -EINVAL, "too many display heads: at most %d", VGPU_MAX_SCANOUTS);
@@ -253,6 +288,8 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
                         return r;
                 d->has_fb = true;
         }
+        if (cfg->sound == VM_SOUND_HDA)
+                return create_sound(d, cfg, &vmem, bus, slot, intx_irqs[irq], err);
         return 0;
 }
 
@@ -268,6 +305,8 @@ int vm_devices_attach(struct vm_devices *d, int vm_fd, uint8_t *zero_page, struc
                 virtio_pci_attach(virtio_net_dev(d->net[i]), vm_fd);
         if (d->gpu)
                 virtio_pci_attach(virtio_gpu_dev(d->gpu), vm_fd);
+        if (d->hda)
+                hda_attach(d->hda, vm_fd);
         if (d->has_fb) {
                 int r = fb_attach(&d->fb, vm_fd, err);
                 if (r < 0)
@@ -289,6 +328,8 @@ void vm_devices_detach(struct vm_devices *d)
                 virtio_pci_detach(virtio_net_dev(d->net[i]));
         if (d->gpu)
                 virtio_pci_detach(virtio_gpu_dev(d->gpu));
+        if (d->hda)
+                hda_detach(d->hda);
         if (d->has_fb)
                 fb_detach(&d->fb);
 }
@@ -313,6 +354,10 @@ void vm_devices_destroy(struct vm_devices *d)
         for (unsigned i = 0; i < VM_GPU_HELD_VIEWS; i++)
                 vgpu_view_release(&d->held[i]);
         virtio_gpu_free(d->gpu);
+        if (d->hda)
+                hda_destroy(d->hda);
+        free(d->hda);
+        audio_file_close(d->audio_file);
         if (d->held_lock_init)
                 pthread_mutex_destroy(&d->held_lock);
         memset(d, 0, sizeof(*d));

@@ -103,3 +103,7 @@ EXTRA_DIST += tests/fuzz/hda.sh
 tests_vmm_hda_SOURCES = tests/vmm/hda.c
 tests_vmm_hda_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_hda_LDADD = $(VMM_TEST_LDADD)
+TESTS += tests/vmm/sound.sh
+EXTRA_DIST += tests/vmm/sound.sh tests/vmm/sound-lab.py
+CLEANFILES += tests/vmm/sound-initrd.gz
+tests/vmm/sound.log: hostd/vdi-vm tests/guest/agent
