@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "check-main.h"
 #include "hda.h"
+#include "state-test.h"
 
 #define RAM_SIZE (1u << 20)
 #define CORB_GPA 0x1000
@@ -440,6 +441,57 @@ START_TEST(test_hostile_streams)
 }
 END_TEST
 
+static void damage_version(uint8_t *p, size_t len)
+{
+        ck_assert_uint_gt(len, 100);
+        p[0] = 9;
+}
+
+static void damage_stream_ctl(uint8_t *p, size_t len)
+{
+        ck_assert_uint_gt(len, 100);
+        p[98] = 0xff; /* stream 0's CTL, top byte: not a 24-bit register */
+}
+
+/* Save mid-playback, load into a second card: the guest's view and the
+ * stream's position carry over, and playback continues from there. */
+START_TEST(test_snapshot)
+{
+        static struct hda h2;
+        const struct vq_mem mem = { translate, NULL };
+        struct vm_err err = { "" };
+        uint64_t t0;
+
+        driver_init();
+        for (unsigned i = 0; i < 4096; i++)
+                ram[BUF_GPA + i] = (uint8_t)(i * 29 + 5);
+        verb(HDA_NID_DAC, 0x706, 0x30);
+        program_stream(OUT0, 2, 2048, 0x0011, 3);
+        wr(sd(OUT0, HDA_SD_CTL), 1, HDA_SD_CTL_RUN | HDA_SD_CTL_IOCE);
+        hda_tick(&h, h.sd[OUT0].start_ns + 5000000);
+        ck_assert_uint_eq(sink.len, 960);
+
+        ck_assert_int_eq(hda_init(&h2, 10, &mem, &audio, &sink, false), 0);
+        ck_assert_int_eq(state_round_trip(&hda_state_ops, &h, &h2, damage_version, &err), -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err.msg, "version 9"));
+        ck_assert_int_eq(state_round_trip(&hda_state_ops, &h, &h2, damage_stream_ctl, &err), -EINVAL);
+        ck_assert_uint_eq(h2.gctl, 0); /* a refused load changed nothing */
+        ck_assert_int_eq(state_round_trip(&hda_state_ops, &h, &h2, NULL, &err), 0);
+        ck_assert_uint_eq(h2.gctl, 1);
+        ck_assert_uint_eq(h2.intctl, h.intctl);
+        ck_assert_uint_eq(h2.corb_wp, h.corb_wp);
+        ck_assert_uint_eq(h2.rirb_wp, h.rirb_wp);
+        ck_assert_uint_eq(h2.codec.dac.stream, 3);
+        ck_assert_uint_eq(h2.sd[OUT0].pos.lpib, 960);
+        ck_assert_uint_eq(h2.sd[OUT0].ctl, h.sd[OUT0].ctl);
+        t0 = h2.sd[OUT0].start_ns;
+        hda_tick(&h2, t0 + 5000000);
+        ck_assert_uint_eq(sink.len, 1920);
+        ck_assert_int_eq(memcmp(sink.data, ram + BUF_GPA, 1920), 0);
+        hda_destroy(&h2);
+}
+END_TEST
+
 START_TEST(test_bdl_walker)
 {
         const struct vq_mem mem = { translate, NULL };
@@ -528,6 +580,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_playback_unconnected_and_mono);
         tcase_add_test(tc, test_capture);
         tcase_add_test(tc, test_hostile_streams);
+        tcase_add_test(tc, test_snapshot);
         tcase_add_test(tc, test_bdl_walker);
         tcase_add_test(tc, test_format_parse);
         suite_add_tcase(s, tc);

@@ -329,6 +329,22 @@ static uint32_t reg_read(struct hda *h, const struct reg *r, bool alias)
         return alias ? 0 : global_read(h, r->off);
 }
 
+static void arm_timer(struct hda *h)
+{
+        struct itimerspec it = { .it_interval = { 0, HDA_TICK_NS }, .it_value = { 0, HDA_TICK_NS } };
+
+        if (h->timer_fd >= 0)
+                timerfd_settime(h->timer_fd, 0, &it, NULL);
+}
+
+void hda_resync(struct hda *h)
+{
+        update_irq(h);
+        for (unsigned n = 0; n < HDA_STREAMS; n++)
+                if (h->sd[n].ctl & HDA_SD_CTL_RUN)
+                        arm_timer(h);
+}
+
 static void stream_ctl_write(struct hda *h, unsigned n, uint32_t v)
 {
         struct hda_stream *s = &h->sd[n];
@@ -345,10 +361,7 @@ static void stream_ctl_write(struct hda *h, unsigned n, uint32_t v)
         if ((v & HDA_SD_CTL_RUN) && !(old & HDA_SD_CTL_RUN)) {
                 s->start_ns = hda_now_ns();
                 s->bytes = 0;
-                if (h->timer_fd >= 0) {
-                        struct itimerspec it = { .it_interval = { 0, HDA_TICK_NS }, .it_value = { 0, HDA_TICK_NS } };
-                        timerfd_settime(h->timer_fd, 0, &it, NULL);
-                }
+                arm_timer(h);
         }
 }
 

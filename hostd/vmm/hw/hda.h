@@ -151,5 +151,13 @@ void hda_mmio_write(struct hda *h, uint64_t off, const uint8_t *data, unsigned s
  * (the device thread calls this every HDA_TICK_NS). */
 void hda_tick(struct hda *h, uint64_t now_ns);
 
+/* After the state changed behind the registers' back (a snapshot load;
+ * lock held): the interrupt line and the device thread's timer follow it. */
+void hda_resync(struct hda *h);
+
+/* Snapshots (SNAPSHOT.md "dev.hda"): registers, stream positions, codec. */
+struct state_ops;
+extern const struct state_ops hda_state_ops;
+
 /* CLOCK_MONOTONIC in ns. */
 uint64_t hda_now_ns(void);
