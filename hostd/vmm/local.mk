@@ -123,7 +123,7 @@ tests/fuzz/snapshot-fuzz: $(top_srcdir)/tests/fuzz/snapshot.c $(SNAPSHOT_FUZZ_SR
 # Intel HD Audio (issue 19): ICH6 controller, duplex codec, BDL walker.
 hostd_vmm_libvmm_a_SOURCES += \
 	hostd/vmm/hw/hda.c hostd/vmm/hw/hda.h hostd/vmm/hw/hda-state.c \
-	hostd/vmm/hw/audio-file.c hostd/vmm/hw/audio-file.h \
+	hostd/vmm/hw/audio-file.c hostd/vmm/hw/audio-file.h hostd/vmm/hw/audio-ring.c hostd/vmm/hw/audio-ring.h \
 	hostd/vmm/hw/hda-codec.c hostd/vmm/hw/hda-codec.h \
 	hostd/vmm/hw/hda-bdl.c hostd/vmm/hw/hda-bdl.h
 

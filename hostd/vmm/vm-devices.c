@@ -175,7 +175,29 @@ static int open_disk(const struct vm_disk_config *c, struct disk **out, struct v
         return r;
 }
 
-/* The HD Audio card, its samples to and from cfg's files. */
+/* What the guest plays goes to the --sound-out file and to the clients;
+ * the microphone is the --sound-in file. On the card's device thread. */
+static void sound_play(void *opaque, const struct hda_pcm_format *f, const uint8_t *pcm, size_t len)
+{
+        struct vm_devices *d = opaque;
+
+        audio_file_ops.play(d->audio_file, f, pcm, len);
+        audio_ring_push(&d->audio_out, f, pcm, len);
+}
+
+static void sound_record(void *opaque, const struct hda_pcm_format *f, uint8_t *pcm, size_t len)
+{
+        struct vm_devices *d = opaque;
+
+        audio_file_ops.record(d->audio_file, f, pcm, len);
+}
+
+static const struct hda_audio_ops sound_ops = { .play = sound_play, .record = sound_record };
+
+/* 1 s of 48 kHz stereo queued for slow clients, then the oldest goes. */
+#define AUDIO_OUT_BYTES 192000
+
+/* The HD Audio card, its samples to and from cfg's files and clients. */
 static int create_sound(struct vm_devices *d, const struct vm_dev_config *cfg, const struct vq_mem *vmem,
                         struct pci_bus *bus, unsigned slot, unsigned gsi, struct vm_err *err)
 {
@@ -184,9 +206,9 @@ static int create_sound(struct vm_devices *d, const struct vm_dev_config *cfg, c
         if (r < 0)
                 return r;
         d->hda = calloc(1, sizeof(*d->hda));
-        if (!d->hda)
+        if (!d->hda || audio_ring_init(&d->audio_out, AUDIO_OUT_BYTES) < 0)
                 return vm_err_set(err, -ENOMEM, "out of memory");
-        r = hda_init(d->hda, gsi, vmem, &audio_file_ops, d->audio_file, true);
+        r = hda_init(d->hda, gsi, vmem, &sound_ops, d, true);
         if (r < 0) {
                 free(d->hda);
                 d->hda = NULL;
@@ -358,6 +380,7 @@ void vm_devices_destroy(struct vm_devices *d)
                 hda_destroy(d->hda);
         free(d->hda);
         audio_file_close(d->audio_file);
+        audio_ring_destroy(&d->audio_out);
         if (d->held_lock_init)
                 pthread_mutex_destroy(&d->held_lock);
         memset(d, 0, sizeof(*d));
@@ -511,16 +534,30 @@ static int ds_request_layout(void *opaque, const struct display_head *heads, uns
         return virtio_gpu_set_layout(d->gpu, h, n);
 }
 
-static const struct display_source_ops ds_ops = {
-        .get_surface = ds_get_surface,
-        .collect_damage = ds_collect_damage,
-        .input_key = ds_key,
-        .input_pointer = ds_pointer,
-        .input_wheel = ds_wheel,
-        .request_layout = ds_request_layout,
-};
+/* Sound for the clients: what the card played since the last call. */
+static size_t ds_audio_read(void *opaque, struct display_audio_format *fmt, uint8_t *buf, size_t max)
+{
+        struct vm_devices *d = opaque;
+        struct hda_pcm_format f;
+        size_t n = audio_ring_pop(&d->audio_out, &f, buf, max);
+
+        *fmt = (struct display_audio_format){ .rate = f.rate, .channels = f.channels };
+        return n;
+}
+
+#define DS_OPS_COMMON                                  \
+        .get_surface = ds_get_surface,                 \
+        .collect_damage = ds_collect_damage,           \
+        .input_key = ds_key,                           \
+        .input_pointer = ds_pointer,                   \
+        .input_wheel = ds_wheel,                       \
+        .request_layout = ds_request_layout
+
+static const struct display_source_ops ds_ops = { DS_OPS_COMMON };
+/* With a sound card: clients get an audio channel. */
+static const struct display_source_ops ds_ops_sound = { DS_OPS_COMMON, .audio_read = ds_audio_read };
 
 struct display_source vm_devices_display(struct vm_devices *d)
 {
-        return (struct display_source){ .ops = &ds_ops, .opaque = d };
+        return (struct display_source){ .ops = d->hda ? &ds_ops_sound : &ds_ops, .opaque = d };
 }

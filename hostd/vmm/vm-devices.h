@@ -11,6 +11,7 @@
 
 #include "err.h"
 #include "audio-file.h"
+#include "audio-ring.h"
 #include "fb.h"
 #include "hda.h"
 #include "hostd/storage/disk.h"
@@ -87,6 +88,7 @@ struct vm_devices {
         struct vgpu_view held[VM_GPU_HELD_VIEWS]; /* newest first */
         struct hda *hda;              /* NULL: no sound card */
         struct audio_file *audio_file;
+        struct audio_ring audio_out;  /* played, for the display servers' clients */
         const struct guest_mem *mem;
 };
 
