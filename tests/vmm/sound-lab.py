@@ -9,8 +9,11 @@ driver) plays 1 s of a known 48 kHz stereo pattern through ALSA, records
 Checks:
 
 - Linux binds snd_hda_intel and a codec to the card (/proc/asound/cards);
-- the --sound-out file holds exactly the guest's pattern, every frame, in
-  order, and vdi-vm logged its format (48000 Hz, 2 channels);
+- the --sound-out file holds the guest's pattern, every frame, in order
+  (exactly, without a gap, when the guest had no underrun; after an
+  underrun the card replays stale buffer contents until the driver stops
+  it, as hardware does, so then every frame in order among others), and
+  vdi-vm logged its format (48000 Hz, 2 channels);
 - playing 1 s took the guest at least 0.85 s (the device paces the DMA at
   the stream's rate: not faster than real time, less the last period the
   driver does not wait for);
@@ -76,14 +79,31 @@ m = re.search(r'AGENT sound card="([^"]*)"', console)
 check("Linux bound snd_hda_intel to the card", bool(m) and "HDA" in m.group(1), agent)
 check("no agent errors", "AGENT error" not in console, agent)
 
+def in_order(data, want):
+    """Is every 4-byte frame of want in data, in order (a subsequence)?"""
+    pos = 0
+    for i in range(0, len(want), 4):
+        pos = data.find(want[i:i + 4], pos)
+        while pos > 0 and pos % 4:
+            pos = data.find(want[i:i + 4], pos + 1)
+        if pos < 0:
+            return False
+        pos += 4
+    return True
+
+
 data = open(played, "rb").read() if os.path.exists(played) else b""
 want = play_pattern()
 start = data.find(want[:64])
+xr = re.search(r"AGENT sound play frames=\d+ xruns=(\d+)", console)
+exact = start >= 0 and data[start:start + len(want)] == want
+print(f"# --sound-out: {len(data)} bytes, pattern at {start}, guest underruns "
+      f"{xr.group(1) if xr else '?'}, exact={exact}")
 check("the guest's pattern arrived in --sound-out, every frame in order",
-      start >= 0 and data[start:start + len(want)] == want,
+      exact or (bool(xr) and xr.group(1) != "0" and in_order(data, want)),
       f"{len(data)} bytes, pattern found at {start}")
 check("vdi-vm logged the playback format", "event=sound-out rate=48000 channels=2 bits=16" in stderr, stderr[-800:])
-m = re.search(r"AGENT sound play frames=(\d+) seconds=([\d.]+)", console)
+m = re.search(r"AGENT sound play frames=(\d+) xruns=\d+ seconds=([\d.]+)", console)
 check("the guest played 1 s of audio in real time (>= 0.85 s)",
       bool(m) and int(m.group(1)) == PLAY_FRAMES and float(m.group(2)) >= 0.85, m.group(0) if m else agent)
 m = re.search(r"AGENT sound record frames=(\d+) bad=(\d+) first_bad=(-?\d+) seconds=([\d.]+)", console)
