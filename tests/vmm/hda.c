@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "alloc.h"
+#include "audio-ring.h"
 #include "check-main.h"
 #include "hda.h"
 #include "state-test.h"
@@ -525,6 +526,35 @@ START_TEST(test_bdl_walker)
 }
 END_TEST
 
+/* The FIFO to the display servers: order, overrun (oldest dropped, whole
+ * frames), a format change dropping the old format's samples. */
+START_TEST(test_audio_ring)
+{
+        struct audio_ring r;
+        struct hda_pcm_format st = { 48000, 2, 16 }, mono = { 44100, 1, 16 }, f;
+        uint8_t in[64], out[64];
+
+        for (unsigned i = 0; i < sizeof(in); i++)
+                in[i] = (uint8_t)(i + 1);
+        ck_assert_int_eq(audio_ring_init(&r, 42), 0); /* 40: whole stereo frames */
+        ck_assert_uint_eq(audio_ring_pop(&r, &f, out, sizeof(out)), 0);
+        audio_ring_push(&r, &st, in, 24);
+        ck_assert_uint_eq(audio_ring_pop(&r, &f, out, 10), 8); /* whole frames only */
+        ck_assert_int_eq(memcmp(out, in, 8), 0);
+        ck_assert_uint_eq(f.rate, 48000);
+        audio_ring_push(&r, &st, in + 24, 36); /* 16 + 36 > 40: the oldest 12 go */
+        ck_assert_uint_eq(audio_ring_pop(&r, &f, out, sizeof(out)), 40);
+        ck_assert_int_eq(memcmp(out, in + 20, 40), 0);
+        ck_assert_uint_eq(r.dropped, 12);
+        audio_ring_push(&r, &st, in, 64); /* more than it holds: the newest 40 */
+        audio_ring_push(&r, &mono, in, 6);
+        ck_assert_uint_eq(audio_ring_pop(&r, &f, out, sizeof(out)), 6);
+        ck_assert_int_eq(memcmp(out, in, 6), 0);
+        ck_assert_uint_eq(f.channels, 1);
+        audio_ring_destroy(&r);
+}
+END_TEST
+
 START_TEST(test_format_parse)
 {
         struct hda_pcm_format f;
@@ -583,6 +613,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_snapshot);
         tcase_add_test(tc, test_bdl_walker);
         tcase_add_test(tc, test_format_parse);
+        tcase_add_test(tc, test_audio_ring);
         suite_add_tcase(s, tc);
         tcase_set_timeout(th, 60);
         tcase_add_test(th, test_thread_rate);
