@@ -13,28 +13,10 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "fuzz-ram.h"
 #include "hostd/vmm/hw/hda.h"
 
 #define RAM_SIZE 65536
-
-struct ram {
-        uint8_t *p;
-        uint64_t size;
-};
-
-static void *translate(void *opaque, uint64_t gpa, uint64_t len)
-{
-        struct ram *r = opaque;
-        return range_ok(gpa, len, r->size) ? r->p + gpa : NULL;
-}
-
-static uint64_t get(const uint8_t **data, size_t *size, unsigned n)
-{
-        uint64_t v = 0;
-        for (unsigned i = 0; i < n && *size; i++, (*data)++, (*size)--)
-                v |= (uint64_t)**data << (8 * i);
-        return v;
-}
 
 static void play(void *opaque, const struct hda_pcm_format *f, const uint8_t *pcm, size_t len)
 {
@@ -54,34 +36,34 @@ static void record(void *opaque, const struct hda_pcm_format *f, uint8_t *pcm, s
 
 static const struct hda_audio_ops audio = { .play = play, .record = record };
 
-static void run(struct hda *h, const uint8_t *data, size_t size, struct ram *ram, uint64_t *now)
+static void run(struct hda *h, const uint8_t *data, size_t size, struct fuzz_ram *ram, uint64_t *now)
 {
         while (size) {
-                unsigned op = (unsigned)get(&data, &size, 1);
-                uint64_t off = get(&data, &size, 2) % (HDA_BAR_SIZE + 8);
-                unsigned len = 1u + (unsigned)get(&data, &size, 1) % 8;
+                unsigned op = (unsigned)fuzz_get(&data, &size, 1);
+                uint64_t off = fuzz_get(&data, &size, 2) % (HDA_BAR_SIZE + 8);
+                unsigned len = 1u + (unsigned)fuzz_get(&data, &size, 1) % 8;
                 uint8_t buf[8] = { 0 };
 
                 switch (op % 5) {
                 case 0:
                         for (unsigned i = 0; i < len; i++)
-                                buf[i] = (uint8_t)get(&data, &size, 1);
+                                buf[i] = (uint8_t)fuzz_get(&data, &size, 1);
                         hda_mmio_write(h, off, buf, len);
                         break;
                 case 1:
                         hda_mmio_read(h, off, buf, len);
                         break;
                 case 2: /* up to 64 KiB of RAM, at a fuzzed place */
-                        off = get(&data, &size, 2);
+                        off = fuzz_get(&data, &size, 2);
                         for (unsigned i = 0; i < len * 4 && size; i++)
-                                ram->p[(off + i) % RAM_SIZE] = (uint8_t)get(&data, &size, 1);
+                                ram->p[(off + i) % RAM_SIZE] = (uint8_t)fuzz_get(&data, &size, 1);
                         break;
                 case 3:
-                        *now += get(&data, &size, 2) * 10000ull;
+                        *now += fuzz_get(&data, &size, 2) * 10000ull;
                         hda_tick(h, *now);
                         break;
                 case 4:
-                        hda_codec_verb(&h->codec, (uint32_t)get(&data, &size, 4));
+                        hda_codec_verb(&h->codec, (uint32_t)fuzz_get(&data, &size, 4));
                         break;
                 }
         }
@@ -91,8 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         static struct hda h;
-        struct ram ram = { calloc(1, RAM_SIZE), RAM_SIZE };
-        const struct vq_mem mem = { translate, &ram };
+        struct fuzz_ram ram = { calloc(1, RAM_SIZE), RAM_SIZE };
+        const struct vq_mem mem = { fuzz_translate, &ram };
         uint64_t now = hda_now_ns();
 
         if (!ram.p || hda_init(&h, 10, &mem, &audio, NULL, false) < 0) {
