@@ -205,8 +205,7 @@ static int create_sound(struct vm_devices *d, const struct vm_dev_config *cfg, c
 
         if (r < 0)
                 return r;
-        d->hda = calloc(1, sizeof(*d->hda));
-        if (!d->hda || audio_ring_init(&d->audio_out, AUDIO_OUT_BYTES) < 0)
+        if (audio_ring_init(&d->audio_out, AUDIO_OUT_BYTES) < 0 || !(d->hda = calloc(1, sizeof(*d->hda))))
                 return vm_err_set(err, -ENOMEM, "out of memory");
         r = hda_init(d->hda, gsi, vmem, &sound_ops, d, true);
         if (r < 0) {
