@@ -64,6 +64,12 @@ struct display_surface {
         uint64_t generation;
 };
 
+/* Sound: interleaved signed 16-bit little-endian PCM at rate Hz. */
+struct display_audio_format {
+        uint32_t rate;
+        uint32_t channels;      /* 1 or 2 */
+};
+
 struct display_source_ops {
         /* Describe the current framebuffer. 0 or -errno (-ENODEV: no display). */
         int (*get_surface)(void *opaque, struct display_surface *out);
@@ -84,6 +90,11 @@ struct display_source_ops {
          * cannot follow (VESA), or -errno. NULL: never follows. Any
          * thread, like the input calls. */
         int (*request_layout)(void *opaque, const struct display_head *heads, unsigned n);
+        /* Sound the guest played since the previous call: up to max bytes
+         * (whole frames) into buf and their format. Returns the bytes, 0
+         * when nothing new. NULL: no sound card (servers then offer no
+         * audio channel). From the protocol's main loop. */
+        size_t (*audio_read)(void *opaque, struct display_audio_format *fmt, uint8_t *buf, size_t max);
 };
 
 struct display_source {

@@ -65,7 +65,7 @@ LIBVMM += $(STORAGE_LIBS) $(JANSSON_LIBS)
 # libFuzzer target: hostile descriptor chains against the virtqueue code.
 FUZZ_TARGETS += tests/fuzz/virtqueue-fuzz
 EXTRA_DIST += tests/fuzz/virtqueue.c
-tests/fuzz/virtqueue-fuzz: $(top_srcdir)/tests/fuzz/virtqueue.c $(top_srcdir)/hostd/vmm/virtio/virtqueue.c \
+tests/fuzz/virtqueue-fuzz: $(top_srcdir)/tests/fuzz/virtqueue.c $(top_srcdir)/tests/fuzz/fuzz-ram.h $(top_srcdir)/hostd/vmm/virtio/virtqueue.c \
 		$(top_srcdir)/hostd/vmm/virtio/virtqueue.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/virtqueue.c \
 		$(top_srcdir)/hostd/vmm/virtio/virtqueue.c
@@ -78,7 +78,7 @@ CLEANFILES += bench/disk-initrd.gz
 # libFuzzer target: virtio-net framing on hostile descriptor chains.
 FUZZ_TARGETS += tests/fuzz/virtio-net-fuzz
 EXTRA_DIST += tests/fuzz/virtio-net.c
-tests/fuzz/virtio-net-fuzz: $(top_srcdir)/tests/fuzz/virtio-net.c $(top_srcdir)/hostd/vmm/virtio/virtio-net-proto.c \
+tests/fuzz/virtio-net-fuzz: $(top_srcdir)/tests/fuzz/virtio-net.c $(top_srcdir)/tests/fuzz/fuzz-ram.h $(top_srcdir)/hostd/vmm/virtio/virtio-net-proto.c \
 		$(top_srcdir)/hostd/vmm/virtio/virtio-net-proto.h $(top_srcdir)/hostd/vmm/virtio/virtqueue.c \
 		$(top_srcdir)/hostd/vmm/virtio/virtqueue.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/virtio-net.c \
@@ -94,7 +94,7 @@ FUZZ_TARGETS += tests/fuzz/virtio-gpu-fuzz
 EXTRA_DIST += tests/fuzz/virtio-gpu.c
 VGPU_FUZZ_SRC = $(top_srcdir)/hostd/vmm/virtio/virtio-gpu-proto.c $(top_srcdir)/hostd/vmm/virtio/virtio-gpu-edid.c \
 	$(top_srcdir)/hostd/vmm/virtio/virtqueue.c
-tests/fuzz/virtio-gpu-fuzz: $(top_srcdir)/tests/fuzz/virtio-gpu.c $(VGPU_FUZZ_SRC) \
+tests/fuzz/virtio-gpu-fuzz: $(top_srcdir)/tests/fuzz/virtio-gpu.c $(top_srcdir)/tests/fuzz/fuzz-ram.h $(VGPU_FUZZ_SRC) \
 		$(top_srcdir)/hostd/vmm/virtio/virtio-gpu-proto.h $(top_srcdir)/hostd/vmm/virtio/virtqueue.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/virtio-gpu.c $(VGPU_FUZZ_SRC)
 
@@ -152,3 +152,21 @@ dist_noinst_SCRIPTS += bench/migrate
 EXTRA_DIST += bench/migrate-lab.py
 BENCHES += bench/migrate
 CLEANFILES += bench/migrate-initrd.gz
+# Intel HD Audio (issue 19): ICH6 controller, duplex codec, BDL walker.
+hostd_vmm_libvmm_a_SOURCES += \
+	hostd/vmm/hw/hda.c hostd/vmm/hw/hda.h hostd/vmm/hw/hda-state.c \
+	hostd/vmm/hw/audio-file.c hostd/vmm/hw/audio-file.h hostd/vmm/hw/audio-ring.c hostd/vmm/hw/audio-ring.h \
+	hostd/vmm/hw/hda-codec.c hostd/vmm/hw/hda-codec.h \
+	hostd/vmm/hw/hda-bdl.c hostd/vmm/hw/hda-bdl.h
+
+# libFuzzer target: a hostile HDA driver (registers, BDLs, CORB, verbs).
+FUZZ_TARGETS += tests/fuzz/hda-fuzz
+EXTRA_DIST += tests/fuzz/hda.c
+HDA_FUZZ_SRC = $(top_srcdir)/hostd/vmm/hw/hda.c $(top_srcdir)/hostd/vmm/hw/hda-codec.c \
+	$(top_srcdir)/hostd/vmm/hw/hda-bdl.c $(top_srcdir)/hostd/vmm/hw/pci.c $(top_srcdir)/hostd/vmm/state/format.c \
+	$(top_srcdir)/hostd/vmm/err.c
+tests/fuzz/hda-fuzz: $(top_srcdir)/tests/fuzz/hda.c $(top_srcdir)/tests/fuzz/fuzz-ram.h $(HDA_FUZZ_SRC) $(top_srcdir)/hostd/vmm/hw/hda.h \
+		$(top_srcdir)/hostd/vmm/hw/hda-codec.h $(top_srcdir)/hostd/vmm/hw/hda-bdl.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/hda.c $(HDA_FUZZ_SRC) $(ZLIB_LIBS) \
+		-lpthread
+EXTRA_DIST += tests/fuzz/fuzz-ram.h

@@ -123,14 +123,24 @@ static int view_request_layout(void *opaque, const struct display_head *heads, u
         return display_request_layout(&v->r->source, heads, n, why, sizeof(why));
 }
 
-static const struct display_source_ops view_ops = {
-        .get_surface = view_get_surface,
-        .collect_damage = view_collect_damage,
-        .input_key = view_input_key,
-        .input_pointer = view_input_pointer,
-        .input_wheel = view_input_wheel,
-        .request_layout = view_request_layout,
-};
+/* The VM's sound is read-once too; one server (SPICE) carries it. */
+static size_t view_audio_read(void *opaque, struct display_audio_format *fmt, uint8_t *buf, size_t max)
+{
+        struct view *v = opaque;
+        const struct display_source *s = &v->r->source;
+        return s->ops->audio_read(s->opaque, fmt, buf, max);
+}
+
+#define VIEW_OPS_COMMON                                \
+        .get_surface = view_get_surface,               \
+        .collect_damage = view_collect_damage,         \
+        .input_key = view_input_key,                   \
+        .input_pointer = view_input_pointer,           \
+        .input_wheel = view_input_wheel,               \
+        .request_layout = view_request_layout
+
+static const struct display_source_ops view_ops = { VIEW_OPS_COMMON };
+static const struct display_source_ops view_ops_audio = { VIEW_OPS_COMMON, .audio_read = view_audio_read };
 
 static gpointer loop_thread(gpointer arg)
 {
@@ -145,7 +155,8 @@ static gpointer loop_thread(gpointer arg)
 static int start_one(const struct display_server_ops *ops, const struct remote_options *o, uint16_t port,
                      struct view *v, struct remote *r, struct display_server **out, char **error)
 {
-        struct display_source source = { &view_ops, v };
+        bool audio = v == &r->views[0] && r->source.ops->audio_read;
+        struct display_source source = { audio ? &view_ops_audio : &view_ops, v };
         const struct display_server_config cfg = {
                 .listen_address = o->listen,
                 .tls_port = port,

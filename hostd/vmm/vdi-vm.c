@@ -67,6 +67,13 @@ static void usage(FILE *f)
                 "                        (the guest loads virtio_gpu) whose first head asks for\n"
                 "                        WxH, with damage from the guest's own flushes\n"
                 "      --no-input        no virtio keyboard and tablet (present by default)\n"
+                "      --sound hda|none  the sound card: hda (default) is an Intel HD Audio\n"
+                "                        controller (ICH6) with a duplex codec, one output and one\n"
+                "                        input (Linux: snd_hda_intel; Windows: in-box driver)\n"
+                "      --sound-out FILE  append what the guest plays to FILE (raw S16LE in the\n"
+                "                        guest's rate and channels, logged as event=sound-out)\n"
+                "      --sound-in FILE   the guest's microphone records FILE (raw S16LE, looped;\n"
+                "                        silence without it)\n"
                 "  -n, --net tap=NAME[,mac=MAC] | fd=N[,mac=MAC]\n"
                 "                        attach a virtio-net card (repeatable, at most %d) on the\n"
                 "                        Linux tap NAME (an existing tap this user may use, e.g.\n"
@@ -142,7 +149,8 @@ static void usage(FILE *f)
                 "and an absolute tablet (0..32767, 3 buttons, wheel), then the network cards\n"
                 "in --net order (eth0, eth1...); with --framebuffer a\n"
                 "VESA linear framebuffer at 0xe0000000 (boot_params.screen_info), or with\n"
-                "--display virtio-gpu a virtio-gpu after the network cards. A guest reset\n"
+                "--display virtio-gpu a virtio-gpu after the network cards; then the HD Audio\n"
+                "controller (INTx; unless --sound none). A guest reset\n"
                 "(ACPI reset, i8042 0xFE, port 0xCF9, triple fault) reboots the VM from\n"
                 "scratch unless --no-reboot.\n"
                 "\n"
@@ -613,6 +621,9 @@ int main(int argc, char **argv)
                 { "framebuffer", required_argument, NULL, 'F' },
                 { "no-input", no_argument, NULL, 'I' },
                 { "display", required_argument, NULL, 'G' },
+                { "sound", required_argument, NULL, 's' },
+                { "sound-out", required_argument, NULL, 'o' },
+                { "sound-in", required_argument, NULL, 'j' },
                 { "net", required_argument, NULL, 'n' },
                 { "control", required_argument, NULL, 'S' },
                 { "log-level", required_argument, NULL, 'L' },
@@ -639,6 +650,7 @@ int main(int argc, char **argv)
                 .console_input = true,
                 .console_in_fd = STDIN_FILENO,
                 .event = on_event,
+                .devices.sound = VM_SOUND_HDA,
         };
         const char *console = NULL, *control_path = NULL, *user = NULL, *incoming = NULL;
         char mig_dir[PATH_MAX];
@@ -709,6 +721,18 @@ int main(int argc, char **argv)
                         break;
                 case 'I':
                         cfg.devices.no_input = true;
+                        break;
+                case 's':
+                        if (vm_sound_parse(optarg, &cfg.devices.sound) < 0) {
+                                fprintf(stderr, "vdi-vm: invalid --sound \"%s\": expected hda or none\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        break;
+                case 'o':
+                        cfg.devices.sound_out = optarg;
+                        break;
+                case 'j':
+                        cfg.devices.sound_in = optarg;
                         break;
                 case 'G':
                         if (vm_display_parse(optarg, &cfg.devices.display) < 0) {
@@ -810,6 +834,10 @@ int main(int argc, char **argv)
         }
         if (vm_config_check(&cfg, &err) < 0) {
                 fprintf(stderr, "vdi-vm: %s\n", err.msg);
+                return EXIT_USAGE;
+        }
+        if (cfg.devices.sound == VM_SOUND_NONE && (cfg.devices.sound_out || cfg.devices.sound_in)) {
+                fprintf(stderr, "vdi-vm: --sound-out and --sound-in need a sound card (not --sound none)\n");
                 return EXIT_USAGE;
         }
         if (cfg.devices.display == VM_DISPLAY_VIRTIO_GPU && !cfg.devices.fb_width) {

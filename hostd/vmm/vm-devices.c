@@ -141,6 +141,17 @@ int vm_display_parse(const char *s, enum vm_display *out)
         return 0;
 }
 
+int vm_sound_parse(const char *s, enum vm_sound *out)
+{
+        if (strcmp(s, "hda") == 0)
+                *out = VM_SOUND_HDA;
+        else if (strcmp(s, "none") == 0)
+                *out = VM_SOUND_NONE;
+        else
+                return -EINVAL;
+        return 0;
+}
+
 static void *translate(void *opaque, uint64_t gpa, uint64_t len)
 {
         return guest_mem_ptr(opaque, gpa, len);
@@ -164,6 +175,50 @@ static int open_disk(const struct vm_disk_config *c, struct disk **out, struct v
         return r;
 }
 
+/* What the guest plays goes to the --sound-out file and to the clients;
+ * the microphone is the --sound-in file. On the card's device thread. */
+static void sound_play(void *opaque, const struct hda_pcm_format *f, const uint8_t *pcm, size_t len)
+{
+        struct vm_devices *d = opaque;
+
+        audio_file_ops.play(d->audio_file, f, pcm, len);
+        audio_ring_push(&d->audio_out, f, pcm, len);
+}
+
+static void sound_record(void *opaque, const struct hda_pcm_format *f, uint8_t *pcm, size_t len)
+{
+        struct vm_devices *d = opaque;
+
+        audio_file_ops.record(d->audio_file, f, pcm, len);
+}
+
+static const struct hda_audio_ops sound_ops = { .play = sound_play, .record = sound_record };
+
+/* 1 s of 48 kHz stereo queued for slow clients, then the oldest goes. */
+#define AUDIO_OUT_BYTES 192000
+
+/* The HD Audio card, its samples to and from cfg's files and clients. */
+static int create_sound(struct vm_devices *d, const struct vm_dev_config *cfg, const struct vq_mem *vmem,
+                        struct pci_bus *bus, unsigned slot, unsigned gsi, struct vm_err *err)
+{
+        int r = audio_file_open(cfg->sound_out, cfg->sound_in, &d->audio_file, err);
+
+        if (r < 0)
+                return r;
+        if (audio_ring_init(&d->audio_out, AUDIO_OUT_BYTES) < 0 || !(d->hda = calloc(1, sizeof(*d->hda))))
+                return vm_err_set(err, -ENOMEM, "out of memory");
+        r = hda_init(d->hda, gsi, vmem, &sound_ops, d, true);
+        if (r < 0) {
+                free(d->hda);
+                d->hda = NULL;
+                return vm_err_set(err, r, "cannot create the HD Audio device");
+        }
+        r = pci_bus_add(bus, &d->hda->pci, slot);
+        if (r < 0)
+                return vm_err_set(err, r, "no PCI slot for the HD Audio device");
+        return 0;
+}
+
 int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, const struct guest_mem *mem,
                       struct pci_bus *bus, struct vm_err *err)
 {
@@ -178,9 +233,10 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
         d->held_lock_init = true;
         if (cfg->nnics > VM_MAX_NICS)
                 return vm_err_set(err, -EINVAL, "too many network cards: at most %d", VM_MAX_NICS);
-        if (cfg->ndisks + cfg->nnics + (cfg->no_input ? 0 : 2) + gpu > N_INTX)
+        if (cfg->ndisks + cfg->nnics + (cfg->no_input ? 0 : 2) + gpu + (cfg->sound == VM_SOUND_HDA) > N_INTX)
                 return vm_err_set(err, -EINVAL,
-                                  "too many devices: disks + network cards + 2 input devices + the GPU must be at most %zu",
+                                  "too many devices: disks + network cards + 2 input devices + the GPU + the "
+                                  "sound card must be at most %zu",
                                   N_INTX);
         if (gpu && cfg->gpu_heads > VGPU_MAX_SCANOUTS)
                 return vm_err_set(err, -EINVAL, "too many display heads: at most %d", VGPU_MAX_SCANOUTS);
@@ -253,6 +309,8 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
                         return r;
                 d->has_fb = true;
         }
+        if (cfg->sound == VM_SOUND_HDA)
+                return create_sound(d, cfg, &vmem, bus, slot, intx_irqs[irq], err);
         return 0;
 }
 
@@ -268,6 +326,8 @@ int vm_devices_attach(struct vm_devices *d, int vm_fd, uint8_t *zero_page, struc
                 virtio_pci_attach(virtio_net_dev(d->net[i]), vm_fd);
         if (d->gpu)
                 virtio_pci_attach(virtio_gpu_dev(d->gpu), vm_fd);
+        if (d->hda)
+                hda_attach(d->hda, vm_fd);
         if (d->has_fb) {
                 int r = fb_attach(&d->fb, vm_fd, err);
                 if (r < 0)
@@ -289,6 +349,8 @@ void vm_devices_detach(struct vm_devices *d)
                 virtio_pci_detach(virtio_net_dev(d->net[i]));
         if (d->gpu)
                 virtio_pci_detach(virtio_gpu_dev(d->gpu));
+        if (d->hda)
+                hda_detach(d->hda);
         if (d->has_fb)
                 fb_detach(&d->fb);
 }
@@ -313,6 +375,11 @@ void vm_devices_destroy(struct vm_devices *d)
         for (unsigned i = 0; i < VM_GPU_HELD_VIEWS; i++)
                 vgpu_view_release(&d->held[i]);
         virtio_gpu_free(d->gpu);
+        if (d->hda)
+                hda_destroy(d->hda);
+        free(d->hda);
+        audio_file_close(d->audio_file);
+        audio_ring_destroy(&d->audio_out);
         if (d->held_lock_init)
                 pthread_mutex_destroy(&d->held_lock);
         memset(d, 0, sizeof(*d));
@@ -466,16 +533,30 @@ static int ds_request_layout(void *opaque, const struct display_head *heads, uns
         return virtio_gpu_set_layout(d->gpu, h, n);
 }
 
-static const struct display_source_ops ds_ops = {
-        .get_surface = ds_get_surface,
-        .collect_damage = ds_collect_damage,
-        .input_key = ds_key,
-        .input_pointer = ds_pointer,
-        .input_wheel = ds_wheel,
-        .request_layout = ds_request_layout,
-};
+/* Sound for the clients: what the card played since the last call. */
+static size_t ds_audio_read(void *opaque, struct display_audio_format *fmt, uint8_t *buf, size_t max)
+{
+        struct vm_devices *d = opaque;
+        struct hda_pcm_format f;
+        size_t n = audio_ring_pop(&d->audio_out, &f, buf, max);
+
+        *fmt = (struct display_audio_format){ .rate = f.rate, .channels = f.channels };
+        return n;
+}
+
+#define DS_OPS_COMMON                                  \
+        .get_surface = ds_get_surface,                 \
+        .collect_damage = ds_collect_damage,           \
+        .input_key = ds_key,                           \
+        .input_pointer = ds_pointer,                   \
+        .input_wheel = ds_wheel,                       \
+        .request_layout = ds_request_layout
+
+static const struct display_source_ops ds_ops = { DS_OPS_COMMON };
+/* With a sound card: clients get an audio channel. */
+static const struct display_source_ops ds_ops_sound = { DS_OPS_COMMON, .audio_read = ds_audio_read };
 
 struct display_source vm_devices_display(struct vm_devices *d)
 {
-        return (struct display_source){ .ops = &ds_ops, .opaque = d };
+        return (struct display_source){ .ops = d->hda ? &ds_ops_sound : &ds_ops, .opaque = d };
 }

@@ -10,7 +10,10 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "audio-file.h"
+#include "audio-ring.h"
 #include "fb.h"
+#include "hda.h"
 #include "hostd/storage/disk.h"
 #include "mem.h"
 #include "pci.h"
@@ -37,6 +40,14 @@ enum vm_display {
         VM_DISPLAY_VIRTIO_GPU,  /* virtio-gpu; damage from the guest's flushes */
 };
 
+enum vm_sound {
+        VM_SOUND_NONE,
+        VM_SOUND_HDA,           /* Intel HD Audio controller + duplex codec (hw/hda.h) */
+};
+
+/* Parse "hda" or "none". 0 or -EINVAL. */
+int vm_sound_parse(const char *s, enum vm_sound *out);
+
 /* Parse "vesa" or "virtio-gpu". 0 or -EINVAL. */
 int vm_display_parse(const char *s, enum vm_display *out);
 
@@ -55,6 +66,9 @@ struct vm_dev_config {
         bool no_input;                /* leave out keyboard and tablet */
         struct vm_net_config nics[VM_MAX_NICS];
         unsigned nnics;
+        enum vm_sound sound;
+        const char *sound_out;        /* playback appended here (raw S16LE), or NULL */
+        const char *sound_in;         /* capture read from here (raw S16LE, looped), or NULL */
 };
 
 struct vm_devices {
@@ -72,6 +86,9 @@ struct vm_devices {
         pthread_mutex_t held_lock;    /* held[] */
         bool held_lock_init;
         struct vgpu_view held[VM_GPU_HELD_VIEWS]; /* newest first */
+        struct hda *hda;              /* NULL: no sound card */
+        struct audio_file *audio_file;
+        struct audio_ring audio_out;  /* played, for the display servers' clients */
         const struct guest_mem *mem;
 };
 

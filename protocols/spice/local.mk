@@ -6,7 +6,8 @@ protocols_spice_libspice_display_a_SOURCES = \
 	protocols/spice/core.c protocols/spice/core.h \
 	protocols/spice/fb.c protocols/spice/fb.h \
 	protocols/spice/input.c protocols/spice/input.h \
-	protocols/spice/agent.c protocols/spice/agent.h
+	protocols/spice/agent.c protocols/spice/agent.h \
+	protocols/spice/audio.c protocols/spice/audio.h
 protocols_spice_libspice_display_a_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(SPICE_CFLAGS)
 
 # Link line for programs embedding the SPICE server.

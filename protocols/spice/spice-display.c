@@ -11,6 +11,7 @@
 #include "log.h"
 #include "tls-policy.h"
 #include "protocols/spice/agent.h"
+#include "protocols/spice/audio.h"
 #include "protocols/spice/core.h"
 #include "protocols/spice/input.h"
 #include "protocols/spice/fb.h"
@@ -31,6 +32,7 @@ enum {
         SIBLING_DISPLAY = 1u << 0,
         SIBLING_CURSOR = 1u << 1,
         SIBLING_INPUTS = 1u << 2,
+        SIBLING_PLAYBACK = 1u << 3, /* only with a sound card */
         SIBLING_ALL = SIBLING_DISPLAY | SIBLING_CURSOR | SIBLING_INPUTS,
 };
 
@@ -42,6 +44,8 @@ struct spice_display {
         struct spice_fb *fb;
         struct spice_input *input;
         struct spice_agent *agent;
+        struct spice_audio *audio;
+        unsigned sibling_all; /* SIBLING_ALL, and playback with audio */
 
         enum ticket_state ticket;
         int session;       /* connection id that used the ticket */
@@ -240,8 +244,10 @@ static void on_linked(struct spice_display *d, SpiceChannelEventInfo *info, cons
         case SPICE_CHANNEL_DISPLAY: d->siblings |= SIBLING_DISPLAY; break;
         case SPICE_CHANNEL_CURSOR: d->siblings |= SIBLING_CURSOR; break;
         case SPICE_CHANNEL_INPUTS: d->siblings |= SIBLING_INPUTS; break;
+        case SPICE_CHANNEL_PLAYBACK: d->siblings |= SIBLING_PLAYBACK; break;
         }
-        if ((d->siblings & SIBLING_ALL) == SIBLING_ALL)
+        /* A client without audio leaves the ticket to the grace timer. */
+        if ((d->siblings & d->sibling_all) == d->sibling_all)
                 ticket_clear(d, "used");
 }
 
@@ -311,6 +317,7 @@ int spice_display_start(const struct display_server_config *cfg, struct display_
         d->base.ops = &spice_display_server_ops;
         d->client_event = cfg->client_event;
         d->client_event_opaque = cfg->client_event_opaque;
+        d->sibling_all = SIBLING_ALL | (source.ops->audio_read ? SIBLING_PLAYBACK : 0);
         d->ctx = g_main_context_ref(ctx);
         d->core = spice_core_new(ctx, on_channel_event, d);
         if (!d->core) {
@@ -349,6 +356,8 @@ int spice_display_start(const struct display_server_config *cfg, struct display_
         spice_server_set_jpeg_compression(d->server, cfg->lossless ? SPICE_WAN_COMPRESSION_NEVER
                                                                    : SPICE_WAN_COMPRESSION_AUTO);
         spice_server_set_zlib_glz_compression(d->server, SPICE_WAN_COMPRESSION_AUTO);
+        /* Opus where the client has it, raw PCM for bit-exact tests. */
+        spice_server_set_playback_compression(d->server, !cfg->lossless);
         if (streaming) {
                 spice_server_set_streaming_video(d->server, SPICE_STREAM_VIDEO_FILTER);
                 if (spice_server_set_video_codecs(d->server, codecs) != 0) {
@@ -382,6 +391,10 @@ int spice_display_start(const struct display_server_config *cfg, struct display_
                 *error = g_strdup("spice: cannot add the display");
                 goto fail;
         }
+        if (source.ops->audio_read && !(d->audio = spice_audio_new(d->server, source, ctx, &r))) {
+                *error = g_strdup("spice: cannot add the playback channel");
+                goto fail;
+        }
         spice_server_vm_start(d->server);
         log_info("spice_started", "address=%s tls_port=%u plain_port=%u streaming=%s fps=%u", addr,
                  cfg->tls_port, cfg->plain_port, streaming ? codecs : "off",
@@ -408,6 +421,7 @@ void spice_display_stop(struct display_server *srv)
                 client_changed(d, 0, NULL);
         spice_agent_free(d->agent);
         spice_fb_stop(d->fb);
+        spice_audio_free(d->audio);
         if (d->server) {
                 spice_server_vm_stop(d->server);
                 spice_server_destroy(d->server);

@@ -17,6 +17,8 @@ struct testsrc {
         struct display_head last[DISPLAY_MAX_HEADS];
         GArray *damage; /* struct display_rect */
         GArray *events; /* struct testsrc_event */
+        GByteArray *audio; /* PCM queued by testsrc_audio_push */
+        struct display_audio_format audio_fmt;
 };
 
 static int ts_get_surface(void *opaque, struct display_surface *out)
@@ -114,14 +116,34 @@ static void ts_input_wheel(void *opaque, int32_t delta)
         push_event(opaque, (struct testsrc_event){ .type = TESTSRC_WHEEL, .delta = delta });
 }
 
-static const struct display_source_ops testsrc_ops = {
-        .get_surface = ts_get_surface,
-        .request_layout = ts_request_layout,
-        .collect_damage = ts_collect_damage,
-        .input_key = ts_input_key,
-        .input_pointer = ts_input_pointer,
-        .input_wheel = ts_input_wheel,
-};
+static size_t ts_audio_read(void *opaque, struct display_audio_format *fmt, uint8_t *buf, size_t max)
+{
+        struct testsrc *t = opaque;
+        size_t frame, n;
+
+        g_mutex_lock(&t->lock);
+        frame = t->audio_fmt.channels * 2u;
+        n = t->audio->len < max ? t->audio->len : max;
+        n -= frame ? n % frame : n;
+        if (n) {
+                memcpy(buf, t->audio->data, n);
+                g_byte_array_remove_range(t->audio, 0, (guint)n);
+        }
+        *fmt = t->audio_fmt;
+        g_mutex_unlock(&t->lock);
+        return n;
+}
+
+#define TESTSRC_OPS_COMMON                             \
+        .get_surface = ts_get_surface,                 \
+        .request_layout = ts_request_layout,           \
+        .collect_damage = ts_collect_damage,           \
+        .input_key = ts_input_key,                     \
+        .input_pointer = ts_input_pointer,             \
+        .input_wheel = ts_input_wheel
+
+static const struct display_source_ops testsrc_ops = { TESTSRC_OPS_COMMON };
+static const struct display_source_ops testsrc_audio_ops = { TESTSRC_OPS_COMMON, .audio_read = ts_audio_read };
 
 struct testsrc *testsrc_new(uint32_t width, uint32_t height)
 {
@@ -134,6 +156,7 @@ struct testsrc *testsrc_new(uint32_t width, uint32_t height)
         t->retired = g_ptr_array_new_with_free_func(g_free);
         t->damage = g_array_new(FALSE, FALSE, sizeof(struct display_rect));
         t->events = g_array_new(FALSE, FALSE, sizeof(struct testsrc_event));
+        t->audio = g_byte_array_new();
         return t;
 }
 
@@ -143,6 +166,7 @@ void testsrc_free(struct testsrc *t)
                 return;
         g_array_free(t->damage, TRUE);
         g_array_free(t->events, TRUE);
+        g_byte_array_free(t->audio, TRUE);
         g_ptr_array_free(t->retired, TRUE);
         g_free(t->pixels);
         g_mutex_clear(&t->lock);
@@ -152,6 +176,21 @@ void testsrc_free(struct testsrc *t)
 struct display_source testsrc_source(struct testsrc *t)
 {
         return (struct display_source){ .ops = &testsrc_ops, .opaque = t };
+}
+
+struct display_source testsrc_audio_source(struct testsrc *t)
+{
+        return (struct display_source){ .ops = &testsrc_audio_ops, .opaque = t };
+}
+
+void testsrc_audio_push(struct testsrc *t, const struct display_audio_format *fmt, const uint8_t *pcm, size_t len)
+{
+        g_mutex_lock(&t->lock);
+        if (fmt->rate != t->audio_fmt.rate || fmt->channels != t->audio_fmt.channels)
+                g_byte_array_set_size(t->audio, 0);
+        t->audio_fmt = *fmt;
+        g_byte_array_append(t->audio, pcm, (guint)len);
+        g_mutex_unlock(&t->lock);
 }
 
 /* Clip r to the framebuffer; false when nothing is left. */

@@ -27,6 +27,10 @@ void testsrc_free(struct testsrc *t);
 
 /* The display_source to hand to a protocol server. */
 struct display_source testsrc_source(struct testsrc *t);
+/* The same source with a sound card: audio_read returns what
+ * testsrc_audio_push queued (a format change drops the queue). */
+struct display_source testsrc_audio_source(struct testsrc *t);
+void testsrc_audio_push(struct testsrc *t, const struct display_audio_format *fmt, const uint8_t *pcm, size_t len);
 
 /* Drawing; each records its rectangle as damage. Colors are XRGB8888. */
 void testsrc_fill(struct testsrc *t, struct display_rect r, uint32_t color);

@@ -25,30 +25,12 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "fuzz-ram.h"
 #include "hostd/vmm/virtio/virtio-gpu-proto.h"
 #include "hostd/vmm/virtio/virtqueue.h"
 
 #define RAM_SIZE (1u << 20)
 #define HOSTMEM (4u << 20) /* keeps transfers fast; the caps are what is tested */
-
-struct ram {
-        uint8_t *p;
-        uint64_t size;
-};
-
-static void *translate(void *opaque, uint64_t gpa, uint64_t len)
-{
-        struct ram *r = opaque;
-        return range_ok(gpa, len, r->size) ? r->p + gpa : NULL;
-}
-
-static uint64_t get(const uint8_t **data, size_t *size, unsigned n)
-{
-        uint64_t v = 0;
-        for (unsigned i = 0; i < n && *size; i++, (*data)++, (*size)--)
-                v |= (uint64_t)**data << (8 * i);
-        return v;
-}
 
 static const uint32_t cmds[] = {
         VIRTIO_GPU_CMD_GET_DISPLAY_INFO,   VIRTIO_GPU_CMD_RESOURCE_CREATE_2D,
@@ -185,23 +167,23 @@ static void run_records(struct vgpu *g, unsigned nscan, const uint8_t *data, siz
         unsigned rounds = 0;
 
         while (size >= 4 && rounds++ < 256) {
-                uint8_t kind = (uint8_t)get(&data, &size, 1);
-                size_t len = (size_t)get(&data, &size, 2) % sizeof(body);
-                size_t split = 1 + (size_t)get(&data, &size, 1) % 64;
-                size_t rlen = (size_t)get(&data, &size, 1) * 8;
+                uint8_t kind = (uint8_t)fuzz_get(&data, &size, 1);
+                size_t len = (size_t)fuzz_get(&data, &size, 2) % sizeof(body);
+                size_t split = 1 + (size_t)fuzz_get(&data, &size, 1) % 64;
+                size_t rlen = (size_t)fuzz_get(&data, &size, 1) * 8;
                 uint32_t type = cmds[kind % (sizeof(cmds) / sizeof(cmds[0]))];
                 bool cursorq = kind & 0x40;
 
                 if (kind == 0xff) { /* a layout request from the host side */
                         struct vgpu_head h[VGPU_MAX_SCANOUTS + 1];
                         for (unsigned i = 0; i <= VGPU_MAX_SCANOUTS; i++) {
-                                h[i].enabled = get(&data, &size, 1) & 1;
-                                h[i].x = (int32_t)get(&data, &size, 2);
+                                h[i].enabled = fuzz_get(&data, &size, 1) & 1;
+                                h[i].x = (int32_t)fuzz_get(&data, &size, 2);
                                 h[i].y = 0;
-                                h[i].width = (uint32_t)get(&data, &size, 2);
-                                h[i].height = (uint32_t)get(&data, &size, 2);
+                                h[i].width = (uint32_t)fuzz_get(&data, &size, 2);
+                                h[i].height = (uint32_t)fuzz_get(&data, &size, 2);
                         }
-                        (void)vgpu_set_layout(g, h, (unsigned)get(&data, &size, 1) % (VGPU_MAX_SCANOUTS + 2));
+                        (void)vgpu_set_layout(g, h, (unsigned)fuzz_get(&data, &size, 1) % (VGPU_MAX_SCANOUTS + 2));
                         continue;
                 }
                 if (len > size)
@@ -250,19 +232,19 @@ static void run_records(struct vgpu *g, unsigned nscan, const uint8_t *data, siz
                 vgpu_view_release(&kept);
 }
 
-static void run_ring(struct vgpu *g, unsigned nscan, struct ram *ram, const uint8_t *data, size_t size)
+static void run_ring(struct vgpu *g, unsigned nscan, struct fuzz_ram *ram, const uint8_t *data, size_t size)
 {
         static struct vq_elem e;
-        struct vq_mem mem = { translate, ram };
+        struct vq_mem mem = { fuzz_translate, ram };
         struct virtq vq;
-        uint8_t flags = (uint8_t)get(&data, &size, 1);
+        uint8_t flags = (uint8_t)fuzz_get(&data, &size, 1);
         int rounds = 0;
 
         vq_reset(&vq);
-        vq.size = (uint16_t)(1u << (get(&data, &size, 1) % 9));
-        vq.desc_gpa = get(&data, &size, 2);
-        vq.avail_gpa = get(&data, &size, 2);
-        vq.used_gpa = get(&data, &size, 2);
+        vq.size = (uint16_t)(1u << (fuzz_get(&data, &size, 1) % 9));
+        vq.desc_gpa = fuzz_get(&data, &size, 2);
+        vq.avail_gpa = fuzz_get(&data, &size, 2);
+        vq.used_gpa = fuzz_get(&data, &size, 2);
         vq.event_idx = flags & 1;
         vq.indirect = flags & 2;
         memcpy(ram->p, data, size < ram->size ? size : ram->size);
@@ -282,10 +264,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         static uint8_t *ram_p; /* allocated once: ASan's redzones still bound it */
-        struct ram ram = { .size = RAM_SIZE };
-        struct vq_mem mem = { translate, &ram };
+        struct fuzz_ram ram = { .size = RAM_SIZE };
+        struct vq_mem mem = { fuzz_translate, &ram };
         struct vgpu *g;
-        uint8_t mode = (uint8_t)get(&data, &size, 1);
+        uint8_t mode = (uint8_t)fuzz_get(&data, &size, 1);
         unsigned nscan = 1 + (mode >> 1) % VGPU_MAX_SCANOUTS;
 
         if (!ram_p)

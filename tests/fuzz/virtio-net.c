@@ -14,29 +14,11 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "fuzz-ram.h"
 #include "hostd/vmm/virtio/virtio-net-proto.h"
 #include "hostd/vmm/virtio/virtqueue.h"
 
 #define RAM_SIZE 65536
-
-struct ram {
-        uint8_t *p;
-        uint64_t size;
-};
-
-static void *translate(void *opaque, uint64_t gpa, uint64_t len)
-{
-        struct ram *r = opaque;
-        return range_ok(gpa, len, r->size) ? r->p + gpa : NULL;
-}
-
-static uint64_t get(const uint8_t **data, size_t *size, unsigned n)
-{
-        uint64_t v = 0;
-        for (unsigned i = 0; i < n && *size; i++, (*data)++, (*size)--)
-                v |= (uint64_t)**data << (8 * i);
-        return v;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -45,9 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         static struct vnet_rx rx;
         static struct iovec iov[VQ_MAX_SIZE];
         static uint8_t frame[VNET_MAX_FRAME];
-        struct ram ram;
+        struct fuzz_ram ram;
         struct virtq vq;
-        struct vq_mem mem = { translate, &ram };
+        struct vq_mem mem = { fuzz_translate, &ram };
         uint8_t flags;
         size_t frame_len;
         uint64_t features;
@@ -56,15 +38,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         bool mrg, rx_open = false;
 
         vq_reset(&vq);
-        flags = (uint8_t)get(&data, &size, 1);
-        vq.size = (uint16_t)(1u << (get(&data, &size, 1) % 9));
-        vq.desc_gpa = get(&data, &size, 2);
-        vq.avail_gpa = get(&data, &size, 2);
-        vq.used_gpa = get(&data, &size, 2);
-        frame_len = (size_t)get(&data, &size, 3) % (VNET_MAX_FRAME + 1);
-        features = get(&data, &size, 2);
+        flags = (uint8_t)fuzz_get(&data, &size, 1);
+        vq.size = (uint16_t)(1u << (fuzz_get(&data, &size, 1) % 9));
+        vq.desc_gpa = fuzz_get(&data, &size, 2);
+        vq.avail_gpa = fuzz_get(&data, &size, 2);
+        vq.used_gpa = fuzz_get(&data, &size, 2);
+        frame_len = (size_t)fuzz_get(&data, &size, 3) % (VNET_MAX_FRAME + 1);
+        features = fuzz_get(&data, &size, 2);
         for (unsigned i = 0; i < VNET_HDR_LEN; i++)
-                rx_hdr_in[i] = (uint8_t)get(&data, &size, 1);
+                rx_hdr_in[i] = (uint8_t)fuzz_get(&data, &size, 1);
         vq.event_idx = flags & 1;
         vq.indirect = flags & 2;
         mrg = flags & 4;

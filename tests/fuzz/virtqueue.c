@@ -11,46 +11,28 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "fuzz-ram.h"
 #include "hostd/vmm/virtio/virtqueue.h"
 
 #define RAM_SIZE 65536
-
-struct ram {
-        uint8_t *p;
-        uint64_t size;
-};
-
-static void *translate(void *opaque, uint64_t gpa, uint64_t len)
-{
-        struct ram *r = opaque;
-        return range_ok(gpa, len, r->size) ? r->p + gpa : NULL;
-}
-
-static uint64_t get(const uint8_t **data, size_t *size, unsigned n)
-{
-        uint64_t v = 0;
-        for (unsigned i = 0; i < n && *size; i++, (*data)++, (*size)--)
-                v |= (uint64_t)**data << (8 * i);
-        return v;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         static struct vq_elem e;
-        struct ram ram;
+        struct fuzz_ram ram;
         struct virtq vq;
-        struct vq_mem mem = { translate, &ram };
+        struct vq_mem mem = { fuzz_translate, &ram };
         uint8_t flags;
         int rounds = 0;
 
         vq_reset(&vq);
-        flags = (uint8_t)get(&data, &size, 1);
-        vq.size = (uint16_t)(1u << (get(&data, &size, 1) % 10)); /* 1..512: > VQ_MAX_SIZE refused */
+        flags = (uint8_t)fuzz_get(&data, &size, 1);
+        vq.size = (uint16_t)(1u << (fuzz_get(&data, &size, 1) % 10)); /* 1..512: > VQ_MAX_SIZE refused */
         /* Small addresses most of the time so the rings land in RAM. */
-        vq.desc_gpa = flags & 0x80 ? get(&data, &size, 8) : get(&data, &size, 2);
-        vq.avail_gpa = flags & 0x80 ? get(&data, &size, 8) : get(&data, &size, 2);
-        vq.used_gpa = flags & 0x80 ? get(&data, &size, 8) : get(&data, &size, 2);
+        vq.desc_gpa = flags & 0x80 ? fuzz_get(&data, &size, 8) : fuzz_get(&data, &size, 2);
+        vq.avail_gpa = flags & 0x80 ? fuzz_get(&data, &size, 8) : fuzz_get(&data, &size, 2);
+        vq.used_gpa = flags & 0x80 ? fuzz_get(&data, &size, 8) : fuzz_get(&data, &size, 2);
         vq.event_idx = flags & 1;
         vq.indirect = flags & 2;
 

@@ -23,6 +23,8 @@
  *             /dev/fb0 that typing and clicking change (agent_act_desktop)
  *   nettest   configure eth0, ping, TCP transfers with CRC-32s (virtio-net
  *             tests and bench/net; see agent_act_nettest), then power off
+ *   soundtest play a known pattern on the first sound card and record from
+ *             it through ALSA's ioctls (agent_act_soundtest), power off
  *
  * Report lines are "AGENT <event> key=value ..." so that host-side tests can
  * match them; errors are "AGENT error what=... errno=...".  New checks (disk,
@@ -38,6 +40,7 @@
 #include <linux/fs.h>
 #include <linux/input.h>
 #include <linux/kd.h>
+#include <sound/asound.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -1105,6 +1108,251 @@ static int agent_act_nettest(void)
 	return RB_POWER_OFF;
 }
 
+/* ------------------------------------------------------------ sound -- */
+
+/* The patterns of tests/vmm/sound-lab.py: what the guest plays (48 kHz
+ * stereo) and what the host's microphone file holds (44.1 kHz stereo; the
+ * generic codec driver offers stereo only). */
+#define AGENT_PLAY_RATE    48000
+#define AGENT_PLAY_FRAMES  48000
+#define AGENT_REC_RATE     44100
+#define AGENT_REC_FRAMES   22050
+#define AGENT_PCM_PERIOD   2048
+#define AGENT_PCM_PERIODS  8 /* 340 ms at 48 kHz: a nested lab's guest stalls */
+
+static int16_t agent_play_sample(uint32_t frame, int right)
+{
+	return right ? (int16_t)(frame ^ 0x5a5a) : (int16_t)(frame * 7919u);
+}
+
+static int16_t agent_rec_sample(uint32_t frame, int right)
+{
+	return right ? (int16_t)~(frame * 5u + 3u) : (int16_t)(frame * 5u + 3u);
+}
+
+static void agent_hw_mask(struct snd_pcm_hw_params *p, int param, unsigned bit)
+{
+	struct snd_mask *m = &p->masks[param - SNDRV_PCM_HW_PARAM_FIRST_MASK];
+
+	memset(m, 0, sizeof(*m));
+	m->bits[bit >> 5] = 1u << (bit & 31);
+}
+
+static void agent_hw_int(struct snd_pcm_hw_params *p, int param, unsigned v)
+{
+	struct snd_interval *i = &p->intervals[param - SNDRV_PCM_HW_PARAM_FIRST_INTERVAL];
+
+	memset(i, 0, sizeof(*i));
+	i->min = i->max = v;
+	i->integer = 1;
+}
+
+/* Open /dev/snd/pcmC0D0p or ...c (waiting for the driver's asynchronous
+ * probe) for S16_LE interleaved at rate and channels, prepared. */
+static int agent_pcm_open(char dir, unsigned rate, unsigned channels)
+{
+	struct snd_pcm_hw_params p;
+	char path[32];
+	unsigned i;
+	int fd = -1;
+
+	snprintf(path, sizeof(path), "/dev/snd/pcmC0D0%c", dir);
+	for (i = 0; i < 600 && fd < 0; i++) {
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			usleep(100000);
+	}
+	if (fd < 0) {
+		agent_error("pcm-open", path, errno);
+		return -1;
+	}
+	memset(&p, 0, sizeof(p));
+	memset(p.masks, 0xff, sizeof(p.masks));
+	for (i = 0; i <= SNDRV_PCM_HW_PARAM_LAST_INTERVAL - SNDRV_PCM_HW_PARAM_FIRST_INTERVAL; i++)
+		p.intervals[i].max = ~0u;
+	p.rmask = ~0u;
+	agent_hw_mask(&p, SNDRV_PCM_HW_PARAM_ACCESS, SNDRV_PCM_ACCESS_RW_INTERLEAVED);
+	agent_hw_mask(&p, SNDRV_PCM_HW_PARAM_FORMAT, SNDRV_PCM_FORMAT_S16_LE);
+	agent_hw_mask(&p, SNDRV_PCM_HW_PARAM_SUBFORMAT, SNDRV_PCM_SUBFORMAT_STD);
+	agent_hw_int(&p, SNDRV_PCM_HW_PARAM_CHANNELS, channels);
+	agent_hw_int(&p, SNDRV_PCM_HW_PARAM_RATE, rate);
+	agent_hw_int(&p, SNDRV_PCM_HW_PARAM_PERIOD_SIZE, AGENT_PCM_PERIOD);
+	agent_hw_int(&p, SNDRV_PCM_HW_PARAM_PERIODS, AGENT_PCM_PERIODS);
+	if (ioctl(fd, SNDRV_PCM_IOCTL_HW_PARAMS, &p) < 0) {
+		agent_error("pcm-hw-params", path, errno);
+		close(fd);
+		return -1;
+	}
+	if (ioctl(fd, SNDRV_PCM_IOCTL_PREPARE) < 0) {
+		agent_error("pcm-prepare", path, errno);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void agent_sound_play(void)
+{
+	static int16_t buf[AGENT_PLAY_FRAMES * 2];
+	struct snd_xferi x = { 0 };
+	uint32_t i, done = 0, xruns = 0;
+	double t0;
+	int fd = agent_pcm_open('p', AGENT_PLAY_RATE, 2);
+
+	if (fd < 0)
+		return;
+	for (i = 0; i < AGENT_PLAY_FRAMES; i++) {
+		buf[2 * i] = agent_play_sample(i, 0);
+		buf[2 * i + 1] = agent_play_sample(i, 1);
+	}
+	t0 = agent_now();
+	while (done < AGENT_PLAY_FRAMES) {
+		x.buf = buf + 2 * done;
+		x.frames = AGENT_PLAY_FRAMES - done;
+		if (ioctl(fd, SNDRV_PCM_IOCTL_WRITEI_FRAMES, &x) < 0) {
+			/* An underrun (the guest was not scheduled in time):
+			 * recover and go on, as aplay does. */
+			if (errno == EPIPE && xruns++ < 100 && ioctl(fd, SNDRV_PCM_IOCTL_PREPARE) == 0)
+				continue;
+			agent_error("pcm-write", "play", errno);
+			close(fd);
+			return;
+		}
+		done += (uint32_t)x.result;
+	}
+	if (ioctl(fd, SNDRV_PCM_IOCTL_DRAIN) < 0)
+		agent_error("pcm-drain", "play", errno);
+	agent_report("sound", "play frames=%u xruns=%u seconds=%.3f", done, xruns, agent_now() - t0);
+	close(fd);
+}
+
+static void agent_sound_record(void)
+{
+	static int16_t buf[AGENT_REC_FRAMES * 2];
+	struct snd_xferi x = { 0 };
+	uint32_t i, done = 0, bad = 0;
+	long first_bad = -1;
+	double t0;
+	int fd = agent_pcm_open('c', AGENT_REC_RATE, 2);
+
+	if (fd < 0)
+		return;
+	t0 = agent_now();
+	while (done < AGENT_REC_FRAMES) {
+		x.buf = buf + 2 * done;
+		x.frames = AGENT_REC_FRAMES - done;
+		if (ioctl(fd, SNDRV_PCM_IOCTL_READI_FRAMES, &x) < 0) {
+			agent_error("pcm-read", "record", errno);
+			close(fd);
+			return;
+		}
+		done += (uint32_t)x.result;
+	}
+	for (i = 0; i < 2 * done; i++)
+		if (buf[i] != agent_rec_sample(i / 2, i & 1)) {
+			if (first_bad < 0)
+				first_bad = (long)i;
+			bad++;
+		}
+	agent_report("sound", "record frames=%u bad=%u first_bad=%ld seconds=%.3f", done, bad, first_bad,
+		     agent_now() - t0);
+	close(fd);
+}
+
+/* The HD Audio controller's BAR 0 (8086:2668) mapped through sysfs, its
+ * driver unbound first (the kernel refuses to map a claimed region). */
+static volatile uint32_t *agent_hda_map(void)
+{
+	char path[300], id[16];
+	int ufd;
+	struct dirent *e;
+	void *p = MAP_FAILED;
+	DIR *d = opendir("/sys/bus/pci/devices");
+	int fd;
+
+	while (d && p == MAP_FAILED && (e = readdir(d))) {
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/device", e->d_name);
+		if (agent_read_file(path, id, sizeof(id)) < 0 || strcmp(id, "0x2668") != 0)
+			continue;
+		ufd = open("/sys/bus/pci/drivers/snd_hda_intel/unbind", O_WRONLY | O_CLOEXEC);
+		if (ufd >= 0) {
+			if (write(ufd, e->d_name, strlen(e->d_name)) < 0)
+				agent_error("hda-unbind", e->d_name, errno);
+			close(ufd);
+		}
+		snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", e->d_name);
+		fd = open(path, O_RDWR | O_SYNC | O_CLOEXEC);
+		if (fd >= 0) {
+			p = mmap(NULL, 0x4000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			close(fd);
+		}
+	}
+	if (d)
+		closedir(d);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* A hostile driver: streams whose lists point past RAM, huge lengths,
+ * a CORB outside RAM, then random writes all over the registers. The
+ * VMM must flag it and keep running (the host checks it powers off). */
+static void agent_sound_hostile(void)
+{
+	volatile uint32_t *r = agent_hda_map();
+	uint32_t x = 12345, i;
+
+	if (!r) {
+		agent_error("hda-map", "resource0", errno);
+		return;
+	}
+	for (i = 0; i < 8; i++) {
+		volatile uint32_t *sd = r + (0x80 + 0x20 * i) / 4;
+		sd[0] = 0;               /* stop */
+		sd[0x18 / 4] = 0xffffff80u; /* BDL at the top of the address space */
+		sd[0x1c / 4] = 0xffffffffu;
+		sd[0x08 / 4] = 0xffffffffu; /* CBL */
+		sd[0x0c / 4] = 0xff;     /* LVI */
+		sd[0x10 / 4] = 0x11u << 16; /* FMT 48 kHz stereo */
+		sd[0] = 0x1e | (i + 1) << 20;
+	}
+	r[0x44 / 4] = 0xffffffffu;       /* CORB, RIRB, position buffer outside RAM */
+	r[0x54 / 4] = 0xffffffffu;
+	r[0x74 / 4] = 0xffffffffu;
+	r[0x48 / 4] = 0x20;
+	usleep(100000);
+	/* Random values everywhere but the DMA addresses, which stay outside
+	 * RAM, and GCTL, whose reset would put them at 0: a device told to
+	 * DMA into the guest's RAM does it, as hardware does. */
+	for (i = 0; i < 20000; i++) {
+		unsigned off;
+
+		x = x * 1103515245u + 12345u;
+		off = ((x >> 8) % 0x4000) & ~3u;
+		if (off == 0x08 || off == 0x40 || off == 0x44 || off == 0x50 || off == 0x54 || off == 0x70 || off == 0x74 ||
+		    (off >= 0x80 && off < 0x180 && (off & 0x1f) >= 0x18))
+			continue;
+		r[off / 4] = x * 2654435761u;
+	}
+	usleep(100000);
+	agent_report("sound", "hostile done");
+}
+
+/* Play agent_play_sample's 1 s pattern, then record 0.5 s and compare it
+ * with agent_rec_sample's (the host's --sound-in file); then program the
+ * controller as a hostile driver would. */
+static int agent_act_soundtest(void)
+{
+	char cards[256] = "";
+
+	agent_sound_play();
+	agent_sound_record();
+	agent_read_file("/proc/asound/cards", cards, sizeof(cards));
+	cards[strcspn(cards, "\n")] = '\0';
+	agent_report("sound", "card=\"%s\"", cards);
+	agent_sound_hostile();
+	agent_report("sound", "done");
+	return RB_POWER_OFF;
+}
+
 static const struct agent_action agent_actions[] = {
 	{ .name = "poweroff", .run = agent_act_poweroff },
 	{ .name = "reboot", .run = agent_act_reboot },
@@ -1115,6 +1363,7 @@ static const struct agent_action agent_actions[] = {
 	{ .name = "diskbench", .run = agent_act_diskbench },
 	{ .name = "desktop", .run = agent_act_desktop },
 	{ .name = "nettest", .run = agent_act_nettest },
+	{ .name = "soundtest", .run = agent_act_soundtest },
 };
 
 static const struct agent_action *agent_find_action(const char *name)
@@ -1158,7 +1407,7 @@ int main(void)
 	agent_param("agent.action", name, sizeof(name));
 	action = agent_find_action(name);
 	if (!action) {
-		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, counter, devtest, diskbench, nettest or desktop)", name);
+		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, counter, devtest, diskbench, nettest, soundtest or desktop)", name);
 		action = agent_find_action("poweroff");
 	}
 	agent_report("action", "name=%s", action->name);

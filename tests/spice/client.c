@@ -18,6 +18,9 @@ struct spice_client {
         bool inputs_open;
         bool mouse_requested;
         uint64_t invalidates;
+        bool audio;
+        GByteArray *played;
+        unsigned rate, nchannels;
 };
 
 static void on_channel_event(SpiceChannel *ch, SpiceChannelEvent event, gpointer data)
@@ -40,6 +43,19 @@ static void on_invalidate(SpiceChannel *ch, gint x, gint y, gint w, gint h, gpoi
         c->invalidates++;
 }
 
+static void on_playback_start(SpicePlaybackChannel *ch, gint format, gint channels, gint rate, gpointer data)
+{
+        struct spice_client *c = data;
+        c->rate = (unsigned)rate;
+        c->nchannels = (unsigned)channels;
+}
+
+static void on_playback_data(SpicePlaybackChannel *ch, gpointer pcm, gint size, gpointer data)
+{
+        struct spice_client *c = data;
+        g_byte_array_append(c->played, pcm, (guint)size);
+}
+
 static void on_channel_new(SpiceSession *s, SpiceChannel *ch, gpointer data)
 {
         struct spice_client *c = data;
@@ -59,6 +75,9 @@ static void on_channel_new(SpiceSession *s, SpiceChannel *ch, gpointer data)
                 c->inputs = SPICE_INPUTS_CHANNEL(ch);
         } else if (SPICE_IS_CURSOR_CHANNEL(ch)) {
                 c->cursor = ch;
+        } else if (SPICE_IS_PLAYBACK_CHANNEL(ch)) {
+                g_signal_connect(ch, "playback-start", G_CALLBACK(on_playback_start), c);
+                g_signal_connect(ch, "playback-data", G_CALLBACK(on_playback_data), c);
         }
         spice_channel_connect(ch);
 }
@@ -71,8 +90,9 @@ struct spice_client *spice_client_connect(const struct spice_client_opts *o)
 
         c->channels = g_ptr_array_new_with_free_func(g_object_unref);
         c->main_only = o->main_only;
+        c->played = g_byte_array_new();
         c->session = spice_session_new();
-        g_object_set(c->session, "host", o->host ? o->host : "127.0.0.1", "enable-audio", FALSE,
+        g_object_set(c->session, "host", o->host ? o->host : "127.0.0.1", "enable-audio", (gboolean)o->audio,
                      "enable-usbredir", FALSE, NULL);
         if (tls)
                 g_object_set(c->session, "tls-port", tls, NULL);
@@ -100,6 +120,7 @@ void spice_client_free(struct spice_client *c)
         /* Let the channels' coroutines wind down before the session goes. */
         spice_client_run(100, NULL, NULL);
         g_object_unref(c->session);
+        g_byte_array_unref(c->played);
         g_free(c);
 }
 
@@ -273,6 +294,14 @@ SpiceCursorShape *spice_client_wait_cursor(struct spice_client *c, unsigned time
 {
         spice_client_run(timeout_ms, has_cursor, c);
         return cursor_shape(c);
+}
+
+const uint8_t *spice_client_audio(struct spice_client *c, size_t *len, unsigned *rate, unsigned *channels)
+{
+        *len = c->played->len;
+        *rate = c->rate;
+        *channels = c->nchannels;
+        return c->played->len ? c->played->data : NULL;
 }
 
 uint64_t spice_client_bytes_read(struct spice_client *c)

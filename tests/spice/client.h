@@ -14,6 +14,7 @@ struct spice_client_opts {
         const char *password; /* the ticket */
         const char *ca_file;  /* CA to verify the server with */
         bool main_only;       /* link only the main channel (a stalled client) */
+        bool audio;           /* link the playback channel and keep what it plays */
 };
 
 struct spice_client;
@@ -51,6 +52,10 @@ SpiceMainChannel *spice_client_main(struct spice_client *c);
 /* The pointer shape the cursor channel set (a copy, g_boxed_free it with
  * SPICE_TYPE_CURSOR_SHAPE), waiting up to timeout_ms; NULL if none. */
 SpiceCursorShape *spice_client_wait_cursor(struct spice_client *c, unsigned timeout_ms);
+
+/* What the playback channel delivered so far (S16LE interleaved), its
+ * rate and channels from playback-start; NULL/0 before any. Owned by c. */
+const uint8_t *spice_client_audio(struct spice_client *c, size_t *len, unsigned *rate, unsigned *channels);
 
 /* Protocol bytes received on all channels (after TLS). */
 uint64_t spice_client_bytes_read(struct spice_client *c);

@@ -8,7 +8,7 @@ check_PROGRAMS += tests/spice/test-spice
 TESTS += tests/spice/test-spice
 tests_spice_test_spice_SOURCES = tests/spice/test-spice.c protocols/lsan.c protocols/lsan-unwind.c
 tests_spice_test_spice_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS) $(SPICE_CFLAGS)
-tests_spice_test_spice_LDADD = $(SPICE_CLIENT_LIB) $(SPICE_DISPLAY_LIB) $(TESTSRC_LIB) $(TEST_LIBS)
+tests_spice_test_spice_LDADD = $(SPICE_CLIENT_LIB) $(SPICE_DISPLAY_LIB) $(TESTSRC_LIB) $(TEST_LIBS) -lm
 
 # bench/display-spice (DESIGN.md §10): frames/s, bytes per frame and server
 # CPU per frame of a scripted desktop workload to a real SPICE client.

@@ -9,6 +9,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <linux/input-event-codes.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -805,6 +806,166 @@ START_TEST(test_agent_channel)
 }
 END_TEST
 
+/* ---- sound ---- */
+
+/* The test signal: a 440 Hz sine on the left (full scale / 4, starting at
+ * phase 1 so that no frame of it is silence) and a frame
+ * counter (from 1, never 0) on the right; mono is the sine alone. */
+static GByteArray *tone(unsigned rate, unsigned channels, unsigned frames)
+{
+        GByteArray *a = g_byte_array_new();
+
+        for (unsigned i = 0; i < frames; i++) {
+                int16_t f[2] = { (int16_t)(8192.0 * sin(2 * G_PI * 440.0 * i / rate + 1.0)), (int16_t)(i + 1) };
+                g_byte_array_append(a, (const guint8 *)f, channels * 2u);
+        }
+        return a;
+}
+
+/* Dominant frequency of the left channel (stride bytes per frame) by
+ * upward zero crossings. */
+static double left_frequency(const uint8_t *pcm, size_t frames, size_t stride, unsigned rate)
+{
+        unsigned crossings = 0;
+        size_t first = 0, last = 0;
+
+        for (size_t i = 1; i < frames; i++) {
+                int16_t a, b;
+                memcpy(&a, pcm + (i - 1) * stride, 2);
+                memcpy(&b, pcm + i * stride, 2);
+                if (a < 0 && b >= 0) {
+                        if (!crossings)
+                                first = i;
+                        last = i;
+                        crossings++;
+                }
+        }
+        return crossings > 1 ? (double)(crossings - 1) * rate / (double)(last - first) : 0;
+}
+
+struct audio_wait {
+        struct spice_client *c;
+        size_t from, want;      /* want bytes after the silence past from */
+        unsigned rate;
+};
+
+/* Where the signal starts in what the client got: after from, past the
+ * silence pushed before it. */
+static size_t signal_start(struct audio_wait *w)
+{
+        size_t len, start = w->from;
+        unsigned rate, ch;
+        const uint8_t *got = spice_client_audio(w->c, &len, &rate, &ch);
+
+        while (start + 4 <= len && !memcmp(got + start, "\0\0\0\0", 4))
+                start += 4;
+        return start;
+}
+
+static bool playing(void *data)
+{
+        struct audio_wait *w = data;
+        size_t len;
+        unsigned rate, ch;
+
+        spice_client_audio(w->c, &len, &rate, &ch);
+        return rate == w->rate;
+}
+
+static bool audio_arrived(void *data)
+{
+        struct audio_wait *w = data;
+        size_t len;
+        unsigned rate, ch;
+
+        spice_client_audio(w->c, &len, &rate, &ch);
+        return rate == w->rate && len >= signal_start(w) + w->want;
+}
+
+/* Push signal (in 10 ms pieces, as a guest would) and wait until the
+ * client has all of it; returns where it starts in what the client got. */
+static size_t play_and_wait(struct testsrc *ts, struct spice_client *c, const struct display_audio_format *fmt,
+                            const GByteArray *signal)
+{
+        size_t piece = fmt->rate / 100 * fmt->channels * 2, len;
+        unsigned rate, ch;
+        struct audio_wait w = { c, 0, signal->len / fmt->channels * 2, fmt->rate }; /* the client gets stereo */
+
+        spice_client_audio(c, &w.from, &rate, &ch);
+        for (size_t off = 0; off < signal->len; off += piece) {
+                testsrc_audio_push(ts, fmt, signal->data + off, MIN(piece, signal->len - off));
+                spice_client_run(5, NULL, NULL);
+        }
+        /* Silence after it pushes out spice's last partly filled buffer. */
+        GByteArray *quiet = g_byte_array_new();
+        g_byte_array_set_size(quiet, (guint)fmt->rate / 5 * fmt->channels * 2);
+        memset(quiet->data, 0, quiet->len);
+        testsrc_audio_push(ts, fmt, quiet->data, quiet->len);
+        g_byte_array_unref(quiet);
+        spice_client_run(10000, audio_arrived, &w);
+        spice_client_audio(c, &len, &rate, &ch);
+        ck_assert_msg(audio_arrived(&w), "client got %zu bytes at %u Hz, want %zu more at %u Hz", len, rate,
+                      w.want, fmt->rate);
+        ck_assert_uint_eq(ch, 2);
+        return signal_start(&w);
+}
+
+/* The guest's sound reaches a real spice-client-glib intact (raw PCM in
+ * the lossless configuration): 48 kHz stereo sample for sample, then a
+ * switch to 44.1 kHz mono, which arrives as stereo at 44.1 kHz. */
+START_TEST(test_playback)
+{
+        struct testsrc *ts = new_source();
+        struct server *s = server_start_src(testsrc_audio_source(ts), false);
+        struct spice_client_opts o = { .host = "127.0.0.1", .tls_port = s->cfg.tls_port, .password = TICKET,
+                                       .ca_file = ca_file, .audio = true };
+        const struct display_audio_format st = { 48000, 2 }, mono = { 44100, 1 };
+        uint8_t zero[1920] = { 0 };
+        struct audio_wait w;
+        size_t len, start;
+        unsigned rate, ch;
+        const uint8_t *got;
+
+        ck_assert_int_eq(server_set_ticket(s, TICKET, 60), 0);
+        struct spice_client *c = spice_client_connect(&o);
+        ck_assert(spice_client_wait_primary(c, 10000));
+        /* Until the playback channel is up, sound is dropped (no client). */
+        w = (struct audio_wait){ c, 0, 0, 48000 };
+        for (int i = 0; i < 500 && !playing(&w); i++) {
+                testsrc_audio_push(ts, &st, zero, sizeof(zero));
+                spice_client_run(20, playing, &w);
+        }
+        ck_assert_msg(playing(&w), "no playback channel (error %d)", spice_client_error(c));
+
+        GByteArray *sig = tone(48000, 2, 24000);
+        start = play_and_wait(ts, c, &st, sig);
+        got = spice_client_audio(c, &len, &rate, &ch);
+        ck_assert_uint_ge(len - start, sig->len);
+        ck_assert_msg(memcmp(got + start, sig->data, sig->len) == 0, "48 kHz stereo samples differ");
+        double f = left_frequency(got + start, sig->len / 4, 4, 48000);
+        ck_assert_msg(f > 440 * 0.98 && f < 440 * 1.02, "dominant frequency %.1f Hz", f);
+        g_byte_array_unref(sig);
+
+        sig = tone(44100, 1, 22050);
+        size_t before = len;
+        start = play_and_wait(ts, c, &mono, sig);
+        got = spice_client_audio(c, &len, &rate, &ch);
+        ck_assert_uint_ge(start, before);
+        ck_assert_uint_ge(len - start, sig->len * 2);
+        for (size_t i = 0; i < sig->len / 2; i++)
+                ck_assert_msg(!memcmp(got + start + 4 * i, sig->data + 2 * i, 2) &&
+                                      !memcmp(got + start + 4 * i + 2, sig->data + 2 * i, 2),
+                              "44.1 kHz mono frame %zu differs", i);
+        f = left_frequency(got + start, sig->len / 2, 4, 44100);
+        ck_assert_msg(f > 440 * 0.98 && f < 440 * 1.02, "dominant frequency %.1f Hz", f);
+        g_byte_array_unref(sig);
+
+        spice_client_free(c);
+        server_stop(s);
+        testsrc_free(ts);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("spice");
@@ -822,6 +983,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_config_errors);
         tcase_add_test(tc, test_mode_change);
         tcase_add_test(tc, test_agent_channel);
+        tcase_add_test(tc, test_playback);
         suite_add_tcase(s, tc);
         return s;
 }

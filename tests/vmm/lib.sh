@@ -65,15 +65,15 @@ vmm_python() {
 }
 
 # Build the test initramfs $build/tests/vmm/NAME-initrd.gz (with the
-# agent of the build tree when there is one) and set initrd to it. On
-# failure: a "not ok" line with the build log, status 1. Needs build, src
-# and tmp (vmm_suite_init).
-vmm_lab_initrd() { # NAME
+# agent of the build tree when there is one, and the extra MODULES) and set
+# initrd to it. On failure: a "not ok" line with the build log, status 1.
+# Needs build, src and tmp (vmm_suite_init).
+vmm_lab_initrd() { # NAME [MODULES]
     initrd=$build/tests/vmm/$1-initrd.gz
     _agent_opt=
     [ -x "$build/tests/guest/agent" ] && _agent_opt="--agent $build/tests/guest/agent"
     # shellcheck disable=SC2086 # optional pair of words
-    if ! "$src/tests/guest/build-initrd" $_agent_opt "$initrd" >"$tmp/initrd.log" 2>&1; then
+    if ! "$src/tests/guest/build-initrd" $_agent_opt --modules "${2:-}" "$initrd" >"$tmp/initrd.log" 2>&1; then
         bad "build the test initramfs"
         sed 's/^/#   /' "$tmp/initrd.log"
         return 1

@@ -106,3 +106,14 @@ tests/vmm/migrate.log: hostd/vdi-vm tests/guest/agent
 tests_vmm_migstream_SOURCES = tests/vmm/migstream.c
 tests_vmm_migstream_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_migstream_LDADD = $(VMM_TEST_LDADD)
+# Intel HD Audio (issue 19): controller, codec and BDL walker without KVM.
+check_PROGRAMS += tests/vmm/hda
+TESTS += tests/vmm/hda tests/fuzz/hda.sh
+EXTRA_DIST += tests/fuzz/hda.sh
+tests_vmm_hda_SOURCES = tests/vmm/hda.c
+tests_vmm_hda_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_hda_LDADD = $(VMM_TEST_LDADD)
+TESTS += tests/vmm/sound.sh
+EXTRA_DIST += tests/vmm/sound.sh tests/vmm/sound-lab.py
+CLEANFILES += tests/vmm/sound-initrd.gz
+tests/vmm/sound.log: hostd/vdi-vm tests/guest/agent
