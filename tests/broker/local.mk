@@ -61,7 +61,7 @@ EXTRA_DIST += tests/broker/db-outage.sh
 # Three real brokers behind HAProxy: sessions valid on any broker, the pool
 # loop's leader fails over when it is SIGKILLed.
 TESTS += tests/broker/active-active.sh
-EXTRA_DIST += tests/broker/active-active.sh
+EXTRA_DIST += tests/broker/active-active.sh tests/broker/brokers.sh
 
 # Reconnect tickets: a real vdi-brokerd and vdi-hostd (hollow VMs), the
 # desktop reached again while PostgreSQL is stopped.

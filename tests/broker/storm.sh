@@ -51,19 +51,8 @@ fail() {
 }
 
 printf '[pools]\nenabled = false\n' >"$dir/broker.ini"
-servers=""
-for b in 1 2 3; do
-    "$harness/broker-start" "$dir/b$b" --pg "$dir/pg.env" --ldap "$dir/ldap.env" \
-        --pki "$dir/pki" --extra "$dir/broker.ini" --owner $$ >"$dir/b$b.env" || fail "broker-start b$b"
-    . "$dir/b$b.env"
-    eval "bpid$b=\$BROKER_PID"
-    servers="$servers --server b$b=127.0.0.1:$BROKER_PORT"
-done
-# shellcheck disable=SC2086
-"$harness/haproxy-start" "$dir/haproxy" --ca "$dir/pki/ca.pem" $servers --owner $$ \
-    >"$dir/haproxy.env" || fail "haproxy-start"
-. "$dir/haproxy.env"
-echo "ok - three brokers UP behind HAProxy"
+. "$top/tests/broker/brokers.sh"
+behind_haproxy "$dir/broker.ini"
 
 # The users in one ldapadd: s0001 / pw-s0001 ...
 seq -f '%04g' 1 "$n" | awk -v base="$LDAP_BASE" '{
@@ -165,7 +154,7 @@ until [ "$(wc -l <"$dir/pass1.txt")" -ge $((n / 3)) ]; do
     i=$((i + 1)); [ "$i" -lt 600 ] || fail "a third of the storm took over 120 s"
     sleep 0.2
 done
-kill -9 "$bpid2"
+kill -9 "$pid2"
 killed_at=$(wc -l <"$dir/pass1.txt")
 wait "$dpid" || fail "storm-driver failed"
 secs=$(($(date +%s) - t0))
