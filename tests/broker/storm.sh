@@ -11,7 +11,7 @@
 # host through its API, and the desktop is 'ready' in PostgreSQL. The brokers
 # run with [pools] enabled = false so no loop undoes that.
 #
-# STORM_USERS (200 in make check, to stay within two minutes on a loaded
+# STORM_USERS (150 in make check, to stay within two minutes on a loaded
 # 2-core machine; run STORM_USERS=1000 for the figure)
 # users; tests/broker/storm-driver signs each in and launches through
 # HAProxy, STORM_CONCURRENCY (64) at once; once a third have finished,
@@ -33,7 +33,7 @@ test_name=storm
 command -v haproxy >/dev/null || { echo "haproxy not found (apt-get install haproxy)"; exit 77; }
 command -v ldapadd >/dev/null || { echo "ldapadd not found (apt-get install ldap-utils)"; exit 77; }
 . "$top/tests/broker/lib.sh"
-n=${STORM_USERS:-200}
+n=${STORM_USERS:-150}
 conc=${STORM_CONCURRENCY:-64}
 hosts=2
 t_start=$(date +%s)
