@@ -40,19 +40,8 @@ fail() {
 export PGPASSWORD
 psql_() { psql -X -q -t -A -h "$PGHOST" -p "$PGPORT" -U "$PGUSER" -d "$PGDATABASE" -c "$1"; }
 printf '[pools]\ninterval_ms = 500\n' >"$dir/extra.ini"
-servers=""
-for b in 1 2 3; do
-    "$harness/broker-start" "$dir/b$b" --pg "$dir/pg.env" --ldap "$dir/ldap.env" \
-        --pki "$dir/pki" --extra "$dir/extra.ini" --owner $$ >"$dir/b$b.env" || fail "broker-start b$b"
-    . "$dir/b$b.env"
-    eval "url$b=\$BROKER_URL pid$b=\$BROKER_PID"
-    servers="$servers --server b$b=127.0.0.1:$BROKER_PORT"
-done
-# shellcheck disable=SC2086
-"$harness/haproxy-start" "$dir/haproxy" --ca "$dir/pki/ca.pem" $servers --owner $$ \
-    >"$dir/haproxy.env" || fail "haproxy-start"
-. "$dir/haproxy.env"
-echo "ok - three brokers UP behind HAProxy"
+. "$top/tests/broker/brokers.sh"
+behind_haproxy "$dir/extra.ini"
 
 # req JAR METHOD URL [BODY]: status in $st, body in $dir/out.
 req() {

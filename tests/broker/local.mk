@@ -61,7 +61,7 @@ EXTRA_DIST += tests/broker/db-outage.sh
 # Three real brokers behind HAProxy: sessions valid on any broker, the pool
 # loop's leader fails over when it is SIGKILLed.
 TESTS += tests/broker/active-active.sh
-EXTRA_DIST += tests/broker/active-active.sh
+EXTRA_DIST += tests/broker/active-active.sh tests/broker/brokers.sh
 
 # Reconnect tickets: a real vdi-brokerd and vdi-hostd (hollow VMs), the
 # desktop reached again while PostgreSQL is stopped.
@@ -83,3 +83,15 @@ CLEANFILES += tests/broker/console-overview.png tests/broker/console-pool-error.
 	tests/broker/console-sessions.png tests/broker/console-audit.png \
 	tests/broker/console-forbidden.png tests/broker/console-user-desktop.png \
 	tests/broker/console-logins.png tests/broker/console-images.png
+
+# The login storm (issue 23): 1,000 LDAP users sign in and launch through
+# HAProxy against three brokers, one SIGKILLed in the middle; desktops on
+# hollow hosts. storm-driver is its libcurl multi client.
+check_PROGRAMS += tests/broker/storm-driver
+tests_broker_storm_driver_SOURCES = tests/broker/storm-driver.c
+tests_broker_storm_driver_CPPFLAGS = $(BROKER_TEST_CPPFLAGS)
+tests_broker_storm_driver_LDADD = $(CURL_LIBS) $(JANSSON_LIBS) $(GLIB_LIBS)
+TESTS += tests/broker/storm.sh
+EXTRA_DIST += tests/broker/storm.sh
+tests/broker/storm.log: tests/broker/storm-driver tests/hostd/hollow-vm hostd/vdi-hostd \
+	broker/vdi-brokerd
