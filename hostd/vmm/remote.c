@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "jail.h"
 #include "protocols/damage.h"
 #include "protocols/display-server.h"
 #include "remote.h"
@@ -256,6 +257,10 @@ static int start_servers(struct remote *r, void *data)
         if (ret == 0)
                 ret = start_one(&web_display_server_ops, a->o, a->o->web_port, &r->views[2], r, &r->web,
                                 a->error);
+        /* Listening and the key files are done: from now on this thread,
+         * and the threads its libraries start, keep to the display class. */
+        if (ret == 0)
+                jail_thread(JAIL_DISPLAY);
         return ret;
 }
 

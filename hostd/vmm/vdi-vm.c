@@ -21,6 +21,7 @@
 
 #include "control.h"
 #include "fb.h"
+#include "jail.h"
 #include "log.h"
 #include "remote.h"
 #include "vm.h"
@@ -92,6 +93,10 @@ static void usage(FILE *f)
                 "      --user NAME       after opening /dev/kvm, the disks, the sockets and the\n"
                 "                        key files, switch to this user (needs root) and forbid\n"
                 "                        regaining privileges\n"
+                "      --seccomp on|off  confine every thread to its class's system calls\n"
+                "                        (vCPU, device, display, control; default on). A call\n"
+                "                        outside them kills vdi-vm with SIGSYS after the line\n"
+                "                        \"event=seccomp_violation syscall=NAME class=CLASS\"\n"
                 "      --kvm PATH        KVM device (default /dev/kvm)\n"
                 "      --restore DIR     resume the snapshot in DIR (written by the control socket's\n"
                 "                        snapshot command) instead of booting: vCPUs, memory and\n"
@@ -219,6 +224,7 @@ static void *console_tee(void *arg)
         char buf[4096];
         bool first = true;
 
+        jail_thread(JAIL_CONTROL);
         for (;;) {
                 ssize_t n = read(a->pipe_rd, buf, sizeof(buf)), done = 0;
                 if (n < 0 && errno == EINTR)
@@ -476,6 +482,8 @@ static void *signal_thread(void *arg)
         struct sigwaiter *w = arg;
         int sig;
 
+        jail_thread(JAIL_CONTROL);
+
         while (sigwait(&w->set, &sig) == 0 && !atomic_load(&w->done)) {
                 w->got = sig;
                 request_stop(w->app);
@@ -512,6 +520,7 @@ int main(int argc, char **argv)
                 { "display-lossless", no_argument, NULL, 'l' },
                 { "user", required_argument, NULL, 'U' },
                 { "restore", required_argument, NULL, 'r' },
+                { "seccomp", required_argument, NULL, 'X' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -527,7 +536,7 @@ int main(int argc, char **argv)
         const char *console = NULL, *control_path = NULL, *user = NULL;
         struct remote_options ropt = { 0 };
         static struct app app = { .console_out = -1, .pipe_rd = -1 };
-        bool tee_started = false, boot_opts_given = false;
+        bool tee_started = false, boot_opts_given = false, seccomp = true;
         enum log_level level = LOG_LEVEL_NOTICE;
         unsigned long long n;
         struct vm_err err = { "" };
@@ -660,6 +669,13 @@ int main(int argc, char **argv)
                 case 'r':
                         cfg.restore_dir = optarg;
                         break;
+                case 'X':
+                        if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+                                fprintf(stderr, "vdi-vm: invalid --seccomp \"%s\": expected on or off\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        seccomp = strcmp(optarg, "on") == 0;
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -731,6 +747,12 @@ int main(int argc, char **argv)
                 cfg.console_fd = p[1];
         }
 
+        /* Threads confine themselves as they start (jail.h); main once
+         * everything is open and the user switched. */
+        if (seccomp && (r = jail_arm(user != NULL)) < 0) {
+                fprintf(stderr, "vdi-vm: cannot set up seccomp: %s\n", strerror(-r));
+                return EXIT_ERROR;
+        }
         r = vm_create(&cfg, &vm, &err);
         if (r < 0) {
                 fprintf(stderr, "vdi-vm: %s\n", err.msg);
@@ -776,6 +798,17 @@ int main(int argc, char **argv)
                 remote_stop(app.remote);
                 vm_free(vm);
                 return EXIT_ERROR;
+        }
+        if (seccomp) {
+                jail_privileges_dropped();
+                r = jail_enter(JAIL_CONTROL);
+                if (r < 0) {
+                        fprintf(stderr, "vdi-vm: cannot install the seccomp filter: %s\n", strerror(-r));
+                        control_stop(app.ctl);
+                        remote_stop(app.remote);
+                        vm_free(vm);
+                        return EXIT_ERROR;
+                }
         }
         w.app = &app;
         if (pthread_create(&sigthr, NULL, signal_thread, &w) != 0) {

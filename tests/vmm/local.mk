@@ -1,7 +1,7 @@
 # Unit suites of the KVM engine (no KVM needed) and the boot test (needs
 # /dev/kvm: runs through tests/lab/needs-kvm).
 VMM_TESTS = tests/vmm/bzimage tests/vmm/layout tests/vmm/acpi tests/vmm/cpuid \
-	tests/vmm/uart tests/vmm/pci tests/vmm/power
+	tests/vmm/uart tests/vmm/pci tests/vmm/power tests/vmm/jail
 check_PROGRAMS += $(VMM_TESTS)
 TESTS += $(VMM_TESTS) tests/vmm/boot.sh
 EXTRA_DIST += tests/vmm/boot.sh tests/vmm/boot-lab.sh tests/vmm/lib.sh
@@ -95,3 +95,8 @@ tests_vmm_state_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_state_LDADD = $(VMM_TEST_LDADD)
 TESTS += tests/fuzz/snapshot.sh
 EXTRA_DIST += tests/fuzz/snapshot.sh
+
+# seccomp filters per thread class (issue 22), without KVM.
+tests_vmm_jail_SOURCES = tests/vmm/jail.c tests/vmm/jail-trip.h
+tests_vmm_jail_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_jail_LDADD = $(VMM_TEST_LDADD)
