@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <linux/netlink.h>
 #include <linux/sched.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,7 +32,8 @@ static const char *const common_calls[] = {
         "read", "write", "readv", "writev", "close", "futex", "rt_sigreturn", "rt_sigprocmask",
         "exit", "exit_group", "restart_syscall", "mmap", "munmap", "mremap", "mprotect", "madvise", "brk",
         "clock_gettime", "clock_nanosleep", "nanosleep", "gettid", "getpid", "tgkill", "sched_yield",
-        "getrandom", "sigaltstack", "set_robust_list", "rseq",
+        "getrandom", "sigaltstack", "set_robust_list", "rseq", "fstat", "newfstatat", "getcpu",
+        "sched_getaffinity",
 };
 
 /* KVM_RUN and what the exits need: the console pipe, ioeventfd-less
@@ -44,7 +47,7 @@ static const char *const vcpu_calls[] = {
  * eventfds, the serial input. */
 static const char *const device_calls[] = {
         "ioctl", "poll", "ppoll", "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2",
-        "fsync", "fdatasync", "fallocate", "lseek", "fstat", "newfstatat",
+        "fsync", "fdatasync", "fallocate", "ftruncate", "lseek",
 };
 
 /* The GLib loop with spice-server, FreeRDP and libsoup, and GStreamer,
@@ -61,6 +64,13 @@ static const char *const display_calls[] = {
         "sched_setaffinity", "sched_getattr", "sched_setattr", "prctl", "uname", "sysinfo", "getuid",
         "geteuid", "getgid", "getegid", "getresuid", "getresgid", "prlimit64", "getpriority", "setpriority",
         "memfd_create", "socketpair", "rt_sigaction", "getrusage", "fadvise64", "set_tid_address",
+        /* listening sockets (made on this thread, see add_arg_rules) */
+        "socket", "bind", "listen",
+        /* the RDP server's one-time ticket files: a private directory
+         * (mkdtemp), a SAM file written and renamed, removed after use */
+        "mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "rmdir",
+        "clock_getres", "getcwd", "sched_getparam", "sched_getscheduler", "umask",
+        "ftruncate", /* GStreamer's shared memory */
 };
 
 /* main (boots and reboots the machine, so it needs all the vCPU and
@@ -188,7 +198,7 @@ static int allow_names(scmp_filter_ctx f, const char *const *calls, size_t n)
                 if (nr == __NR_SCMP_ERROR)
                         return -ENOENT;
                 if (nr == __NR_ioctl || nr == __NR_clone || nr == __NR_clone3 || nr == __NR_prctl ||
-                    nr == __NR_rt_sigaction)
+                    nr == __NR_rt_sigaction || nr == __NR_socket)
                         continue; /* with argument rules below */
                 r = seccomp_rule_add(f, SCMP_ACT_ALLOW, nr, 0);
                 if (r < 0)
@@ -209,7 +219,13 @@ static bool lists(const struct class_table *t, int nr)
  * VMM classes; the display also gets the socket/tty queries its libraries
  * make. clone: threads only (no fork, no exec of anything); clone3 hides
  * its flags in memory, so it answers ENOSYS and glibc falls back to clone.
- * prctl: thread names. rt_sigaction: anything but SIGSYS, which kills. */
+ * prctl: thread names. rt_sigaction: anything but SIGSYS, which kills.
+ * socket: IPv4, IPv6, Unix and route netlink (no packet sockets, no
+ * other netlink families). */
+/* int arguments arrive in 64-bit registers whose upper half the kernel
+ * does not clear: compare the low 32 bits only. */
+#define INT_ARG 0xffffffffULL
+
 static int add_arg_rules(scmp_filter_ctx f, enum jail_class c, bool sanitizer)
 {
         const struct class_table *t = &tables[c];
@@ -221,6 +237,16 @@ static int add_arg_rules(scmp_filter_ctx f, enum jail_class c, bool sanitizer)
                         r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_ioctl, 1,
                                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, 0x5400)); /* FIONREAD, FIONBIO, TCGETS */
         }
+        for (int i = 0; r >= 0 && lists(t, __NR_socket) && i < 3; i++)
+                r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_socket, 1,
+                                     SCMP_A0(SCMP_CMP_MASKED_EQ, INT_ARG, (int[]){ AF_INET, AF_INET6, AF_UNIX }[i]));
+        if (r >= 0 && lists(t, __NR_socket)) /* getaddrinfo's AI_ADDRCONFIG reads the addresses */
+                r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_socket, 2, SCMP_A0(SCMP_CMP_MASKED_EQ, INT_ARG, AF_NETLINK),
+                                     SCMP_A2(SCMP_CMP_MASKED_EQ, INT_ARG, NETLINK_ROUTE));
+        /* getaddrinfo sorts addresses by connecting UDP sockets: it copes
+         * with a refusal, and the display thread never dials out. */
+        if (r >= 0 && lists(t, __NR_socket))
+                r = seccomp_rule_add(f, SCMP_ACT_ERRNO(EACCES), __NR_connect, 0);
         if (r >= 0 && (lists(t, __NR_clone) || sanitizer))
                 r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_clone, 1,
                                      SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
@@ -229,15 +255,17 @@ static int add_arg_rules(scmp_filter_ctx f, enum jail_class c, bool sanitizer)
         if (r >= 0 && (lists(t, __NR_clone3) || sanitizer))
                 r = seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), __NR_clone3, 0);
         if (r >= 0 && !sanitizer)
-                r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+                r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_prctl, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, INT_ARG, PR_GET_NAME));
         if (r >= 0 && (lists(t, __NR_prctl) && !sanitizer))
-                r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+                r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_prctl, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, INT_ARG, PR_SET_NAME));
         if (r >= 0 && sanitizer)
                 r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_prctl, 0);
         if (r >= 0 && (lists(t, __NR_rt_sigaction) || sanitizer))
-                r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_rt_sigaction, 1, SCMP_A0(SCMP_CMP_NE, SIGSYS));
+                r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_rt_sigaction, 1, SCMP_A0(SCMP_CMP_LT, SIGSYS));
+        if (r >= 0 && (lists(t, __NR_rt_sigaction) || sanitizer))
+                r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_rt_sigaction, 1, SCMP_A0(SCMP_CMP_GT, SIGSYS));
         if (r >= 0)
-                r = seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, __NR_rt_sigaction, 1, SCMP_A0(SCMP_CMP_EQ, SIGSYS));
+                r = seccomp_rule_add(f, SCMP_ACT_KILL_PROCESS, __NR_rt_sigaction, 1, SCMP_A0(SCMP_CMP_MASKED_EQ, INT_ARG, SIGSYS));
         return r;
 }
 

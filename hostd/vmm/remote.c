@@ -137,6 +137,10 @@ static gpointer loop_thread(gpointer arg)
 {
         struct remote *r = arg;
 
+        /* Before the servers start: the threads their libraries start
+         * (spice-server's worker, FreeRDP's peers, GStreamer's encoders)
+         * inherit the filter; none runs unconfined. */
+        jail_thread(JAIL_DISPLAY);
         g_main_context_push_thread_default(r->ctx);
         g_main_loop_run(r->loop);
         g_main_context_pop_thread_default(r->ctx);
@@ -257,10 +261,6 @@ static int start_servers(struct remote *r, void *data)
         if (ret == 0)
                 ret = start_one(&web_display_server_ops, a->o, a->o->web_port, &r->views[2], r, &r->web,
                                 a->error);
-        /* Listening and the key files are done: from now on this thread,
-         * and the threads its libraries start, keep to the display class. */
-        if (ret == 0)
-                jail_thread(JAIL_DISPLAY);
         return ret;
 }
 

@@ -24,7 +24,8 @@ static inline long jail_trip(enum jail_class c)
         case JAIL_DEVICE:
                 return syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY);
         case JAIL_DISPLAY:
-                return syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+                /* sockets, but no packet sockets */
+                return syscall(SYS_socket, AF_PACKET, SOCK_RAW, 0);
         default:
                 return syscall(SYS_execve, "/bin/true", NULL, NULL);
         }

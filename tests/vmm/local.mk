@@ -100,3 +100,14 @@ EXTRA_DIST += tests/fuzz/snapshot.sh
 tests_vmm_jail_SOURCES = tests/vmm/jail.c tests/vmm/jail-trip.h
 tests_vmm_jail_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_jail_LDADD = $(VMM_TEST_LDADD)
+
+# The display seccomp filter under real clients, without KVM (issue 22).
+TESTS += tests/vmm/jail-display.sh
+EXTRA_DIST += tests/vmm/jail-display.sh
+
+# Real RDP and SPICE clients for tests/vmm/jail-display.sh and the lab
+# scripts (tests/vmm/devices-lab.py).
+check_PROGRAMS += tests/vmm/display-probe
+tests_vmm_display_probe_SOURCES = tests/vmm/display-probe.c protocols/lsan.c protocols/lsan-unwind.c
+tests_vmm_display_probe_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS) $(FREERDP_CLIENT_CFLAGS) $(FREERDP_CFLAGS)
+tests_vmm_display_probe_LDADD = $(TCLIENT_LIBS) $(SPICE_CLIENT_LIB) $(GLIB_LIBS) -lm
