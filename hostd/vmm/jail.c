@@ -177,10 +177,12 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
         /* Threads that libraries start inherit their creator's filter. */
         at = put_str(line, at, sizeof(line), cls ? cls : "inherited");
         at = put_str(line, at, sizeof(line), " thread=");
+        /* Library threads name themselves: keep the line one token. */
         for (size_t i = 0; comm[i] && i < 16; i++)
-                line[at < sizeof(line) - 2 ? at++ : at] =
-                        (comm[i] > ' ' && comm[i] < 127 && comm[i] != '"') ? comm[i] : '_';
-        line[at++] = '\n';
+                if (comm[i] <= ' ' || comm[i] >= 127 || comm[i] == '"')
+                        comm[i] = '_';
+        at = put_str(line, at, sizeof(line), comm);
+        line[at++] = '\n'; /* put_str leaves room for it */
         (void)!write(STDERR_FILENO, line, at);
         /* Every filter kills the process for this call. */
         syscall(SYS_rt_sigaction, SIGSYS, NULL, NULL, 8);
