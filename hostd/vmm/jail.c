@@ -81,7 +81,7 @@ static const char *const control_calls[] = {
         "shutdown", "fcntl", "openat", "mkdirat", "mkdir", "unlinkat", "renameat", "rename", "fstat",
         "newfstatat", "lseek", "pread64", "pwrite64", "ftruncate", "fallocate", "fsync", "fdatasync",
         "eventfd2", "pipe2", "clone", "clone3", "prctl", "rt_sigtimedwait", "rt_sigaction", "dup",
-        "sched_getaffinity", "getdents64",
+        "sched_getaffinity", "getdents64", "access", "faccessat", "faccessat2", "unlink", "rmdir",
 };
 
 /* glibc's setuid() makes every thread call these (SIGSETXID). */
