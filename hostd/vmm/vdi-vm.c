@@ -94,7 +94,8 @@ static void usage(FILE *f)
                 "                        key files, switch to this user (needs root) and forbid\n"
                 "                        regaining privileges\n"
                 "      --seccomp on|off  confine every thread to its class's system calls\n"
-                "                        (vCPU, device, display, control; default on). A call\n"
+                "                        (vCPU, device, display, control; default off until\n"
+                "                        the KVM lab has run every device under it). A call\n"
                 "                        outside them kills vdi-vm with SIGSYS after the line\n"
                 "                        \"event=seccomp_violation syscall=NAME class=CLASS\"\n"
                 "      --kvm PATH        KVM device (default /dev/kvm)\n"
@@ -536,7 +537,7 @@ int main(int argc, char **argv)
         const char *console = NULL, *control_path = NULL, *user = NULL;
         struct remote_options ropt = { 0 };
         static struct app app = { .console_out = -1, .pipe_rd = -1 };
-        bool tee_started = false, boot_opts_given = false, seccomp = true;
+        bool tee_started = false, boot_opts_given = false, seccomp = false;
         enum log_level level = LOG_LEVEL_NOTICE;
         unsigned long long n;
         struct vm_err err = { "" };
