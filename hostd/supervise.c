@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "hostd/hostd.h"
+#include "hostd/jail-report.h"
 #include "hostd/net.h"
 #include "hostd/vmctl.h"
 #include "log.h"
@@ -299,6 +300,35 @@ void hostd_vm_adopt(struct hostd *h, struct hostd_vm *vm)
         hostd_vm_event(h, vm, "adopted", json_pack("{s:i}", "pid", (int)pid));
 }
 
+/* How much of vdi-vm.log's end is searched for a seccomp report. */
+#define JAIL_REPORT_TAIL 16384
+
+/* Why a vdi-vm that died of SIGSYS died: its seccomp reporter's last line
+ * in vdi-vm.log (hostd/vmm/jail.h), logged once here. */
+static char *seccomp_reason(struct hostd_vm *vm, pid_t pid)
+{
+        g_autofree char *log = g_build_filename(vm->dir, "vdi-vm.log", NULL);
+        char tail[JAIL_REPORT_TAIL];
+        struct jail_report rep;
+        ssize_t n = -1;
+        int fd = open(log, O_RDONLY | O_CLOEXEC);
+
+        if (fd >= 0) {
+                off_t end = lseek(fd, 0, SEEK_END);
+                n = pread(fd, tail, sizeof(tail), end > (off_t)sizeof(tail) ? end - (off_t)sizeof(tail) : 0);
+                close(fd);
+        }
+        if (n <= 0 || jail_report_find(tail, (size_t)n, &rep) < 0) {
+                log_error("vm_seccomp_kill", "vm=%s pid=%d syscall=unknown reason=\"no report in %s\"", vm->id,
+                          (int)pid, log);
+                return g_strdup_printf("vdi-vm %d killed by seccomp (SIGSYS; no report in vdi-vm.log)", (int)pid);
+        }
+        log_error("vm_seccomp_kill", "vm=%s pid=%d syscall=%s class=%s thread=%s", vm->id, (int)pid, rep.syscall,
+                  rep.cls, rep.thread);
+        return g_strdup_printf("vdi-vm %d killed by seccomp: syscall %s from the %s thread (%s)", (int)pid,
+                               rep.syscall, rep.cls, rep.thread);
+}
+
 /* The process behind vm exited (lock held). */
 static void on_exit_(struct hostd *h, struct hostd_vm *vm)
 {
@@ -306,6 +336,7 @@ static void on_exit_(struct hostd *h, struct hostd_vm *vm)
         g_autofree char *reason = NULL;
         int st = 0;
         bool known = false, clean;
+        pid_t pid = vm->pid;
 
         if (!vm->adopted && waitpid(vm->pid, &st, WNOHANG) == vm->pid)
                 known = true;
@@ -320,7 +351,9 @@ static void on_exit_(struct hostd *h, struct hostd_vm *vm)
         vm->pid = 0;
         vm->booted = false;
         clean = known && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-        if (known && WIFSIGNALED(st))
+        if (known && WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS)
+                reason = seccomp_reason(vm, pid);
+        else if (known && WIFSIGNALED(st))
                 reason = g_strdup_printf("vdi-vm killed by signal %d (%s)", WTERMSIG(st),
                                          strsignal(WTERMSIG(st)));
         else if (known && WIFEXITED(st))

@@ -20,6 +20,7 @@
 
 #include "alloc.h"
 #include "macro.h"
+#include "jail.h"
 
 #define TICKET_FIELD_MAX 256
 #define EXPIRY_MAX (24 * 3600)
@@ -364,6 +365,7 @@ static void *control_thread(void *arg)
 {
         struct control *c = arg;
 
+        jail_thread(JAIL_CONTROL);
         for (;;) {
                 struct pollfd pfd[CONTROL_MAX_CLIENTS + 2];
                 int idx[CONTROL_MAX_CLIENTS];

@@ -17,6 +17,7 @@ hostd_vmm_libvmm_a_SOURCES = \
 	hostd/vmm/hw/power.c hostd/vmm/hw/power.h \
 	hostd/vmm/hw/iobus.c hostd/vmm/hw/iobus.h \
 	hostd/vmm/mem.c hostd/vmm/mem.h \
+	hostd/vmm/jail.c hostd/vmm/jail.h \
 	hostd/vmm/kvm.c hostd/vmm/kvm.h \
 	hostd/vmm/x86/boot.c hostd/vmm/x86/boot.h \
 	hostd/vmm/vcpu.c hostd/vmm/machine.h \
@@ -60,7 +61,7 @@ hostd_vmm_libvmm_a_SOURCES += \
 	hostd/vmm/virtio/tap.c hostd/vmm/virtio/tap.h
 
 # The engine now needs the disk backends and, for the control socket, jansson.
-LIBVMM += $(STORAGE_LIBS) $(JANSSON_LIBS)
+LIBVMM += $(STORAGE_LIBS) $(JANSSON_LIBS) $(SECCOMP_LIBS)
 
 # libFuzzer target: hostile descriptor chains against the virtqueue code.
 FUZZ_TARGETS += tests/fuzz/virtqueue-fuzz

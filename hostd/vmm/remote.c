@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "jail.h"
 #include "protocols/damage.h"
 #include "protocols/display-server.h"
 #include "remote.h"
@@ -146,6 +147,10 @@ static gpointer loop_thread(gpointer arg)
 {
         struct remote *r = arg;
 
+        /* Before the servers start: the threads their libraries start
+         * (spice-server's worker, FreeRDP's peers, GStreamer's encoders)
+         * inherit the filter; none runs unconfined. */
+        jail_thread(JAIL_DISPLAY);
         g_main_context_push_thread_default(r->ctx);
         g_main_loop_run(r->loop);
         g_main_context_pop_thread_default(r->ctx);

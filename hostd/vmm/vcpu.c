@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "cpuid.h"
+#include "jail.h"
 #include "layout.h"
 #include "log.h"
 #include "machine.h"
@@ -283,6 +284,7 @@ static void *vcpu_thread(void *arg)
         sigemptyset(&set);
         sigaddset(&set, KICK_SIGNAL);
         pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+        jail_thread(JAIL_VCPU);
 
         while (!atomic_load(&vm->stopping)) {
                 if (ioctl(v->fd, KVM_RUN, 0) < 0) {

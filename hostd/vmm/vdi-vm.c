@@ -22,6 +22,7 @@
 
 #include "control.h"
 #include "fb.h"
+#include "jail.h"
 #include "log.h"
 #include "migrate-addr.h"
 #include "migrate.h"
@@ -102,6 +103,11 @@ static void usage(FILE *f)
                 "      --user NAME       after opening /dev/kvm, the disks, the sockets and the\n"
                 "                        key files, switch to this user (needs root) and forbid\n"
                 "                        regaining privileges\n"
+                "      --seccomp on|off  confine every thread to its class's system calls\n"
+                "                        (vCPU, device, display, control; default off until\n"
+                "                        the KVM lab has run every device under it). A call\n"
+                "                        outside them kills vdi-vm with SIGSYS after the line\n"
+                "                        \"event=seccomp_violation syscall=NAME class=CLASS\"\n"
                 "      --kvm PATH        KVM device (default /dev/kvm)\n"
                 "      --restore DIR     resume the snapshot in DIR (written by the control socket's\n"
                 "                        snapshot command) instead of booting: vCPUs, memory and\n"
@@ -249,6 +255,7 @@ static void *console_tee(void *arg)
         char buf[4096];
         bool first = true;
 
+        jail_thread(JAIL_CONTROL);
         for (;;) {
                 ssize_t n = read(a->pipe_rd, buf, sizeof(buf)), done = 0;
                 if (n < 0 && errno == EINTR)
@@ -537,6 +544,8 @@ static void *signal_thread(void *arg)
         struct sigwaiter *w = arg;
         int sig;
 
+        jail_thread(JAIL_CONTROL);
+
         while (sigwait(&w->set, &sig) == 0 && !atomic_load(&w->done)) {
                 w->got = sig;
                 request_stop(w->app);
@@ -639,6 +648,7 @@ int main(int argc, char **argv)
                 { "user", required_argument, NULL, 'U' },
                 { "restore", required_argument, NULL, 'r' },
                 { "incoming", required_argument, NULL, 'M' },
+                { "seccomp", required_argument, NULL, 'X' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -657,7 +667,7 @@ int main(int argc, char **argv)
         int mig_fd = -1;
         struct remote_options ropt = { 0 };
         static struct app app = { .console_out = -1, .pipe_rd = -1, .mig_fd = -1 };
-        bool tee_started = false, boot_opts_given = false;
+        bool tee_started = false, boot_opts_given = false, seccomp = false;
         enum log_level level = LOG_LEVEL_NOTICE;
         unsigned long long n;
         struct vm_err err = { "" };
@@ -805,6 +815,13 @@ int main(int argc, char **argv)
                 case 'M':
                         incoming = optarg;
                         break;
+                case 'X':
+                        if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
+                                fprintf(stderr, "vdi-vm: invalid --seccomp \"%s\": expected on or off\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        seccomp = strcmp(optarg, "on") == 0;
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -889,6 +906,12 @@ int main(int argc, char **argv)
                 cfg.console_fd = p[1];
         }
 
+        /* Threads confine themselves as they start (jail.h); main once
+         * everything is open and the user switched. */
+        if (seccomp && (r = jail_arm(user != NULL)) < 0) {
+                fprintf(stderr, "vdi-vm: cannot set up seccomp: %s\n", strerror(-r));
+                return EXIT_ERROR;
+        }
         r = vm_create(&cfg, &vm, &err);
         if (incoming && r < 0)
                 incoming_answer(mig_fd, mig_dir, err.msg);
@@ -940,6 +963,17 @@ int main(int argc, char **argv)
                 remote_stop(app.remote);
                 vm_free(vm);
                 return EXIT_ERROR;
+        }
+        if (seccomp) {
+                jail_privileges_dropped();
+                r = jail_enter(JAIL_CONTROL);
+                if (r < 0) {
+                        fprintf(stderr, "vdi-vm: cannot install the seccomp filter: %s\n", strerror(-r));
+                        control_stop(app.ctl);
+                        remote_stop(app.remote);
+                        vm_free(vm);
+                        return EXIT_ERROR;
+                }
         }
         w.app = &app;
         if (pthread_create(&sigthr, NULL, signal_thread, &w) != 0) {

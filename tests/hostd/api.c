@@ -689,6 +689,47 @@ START_TEST(test_vm_network)
 }
 END_TEST
 
+/* A vdi-vm killed by its seccomp filter: vdi-hostd names the call and the
+ * thread class in the crash (stand-in with the real filters, no KVM). */
+START_TEST(test_seccomp_kill_reported)
+{
+        static const char *const cases[][2] = {
+                { "display", "syscall socket from the display thread (rdp-peer)" },
+                { "vcpu", "syscall openat from the vcpu thread (vcpu)" },
+        };
+        g_autofree char *stand_in = g_strdup_printf("%s/tests/hostd/jail-vm",
+                                                    getenv("abs_top_builddir") ? getenv("abs_top_builddir")
+                                                                               : TOP_BUILDDIR);
+
+        hostd_down();
+        hostd_up_with(stand_in);
+        import_image("img", "base.qcow2", "qcow2", 201);
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *id = g_strdup_printf("%zu", 41 + i);
+                g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", id);
+                g_autofree char *start = g_strdup_printf("/api/v1/vms/%s/start", id);
+                g_autofree char *trip = g_build_filename(hp.state_dir, "vms", id, "trip", NULL);
+                g_autofree char *want = NULL;
+                struct hostd_reply r = call("PUT", path, "{\"image\": \"img\", \"cpus\": 1, \"memory_mb\": 128}");
+                pid_t pid;
+
+                ck_assert_int_eq(r.status, 201);
+                hostd_reply_clear(&r);
+                r = call("POST", start, NULL);
+                ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+                hostd_reply_clear(&r);
+                pid = vm_pid(id);
+                ck_assert(g_file_set_contents(trip, cases[i][0], -1, NULL));
+                ck_assert(hostd_wait_state(&hp, id, "crashed", 10000));
+                want = g_strdup_printf("vdi-vm %d killed by seccomp: %s", (int)pid, cases[i][1]);
+                ck_assert_msg(has_event(id, "crashed", want), "no crash event with \"%s\"", want);
+                r = call("GET", path, NULL);
+                ck_assert_str_eq(jstr(r.json, "last_error"), want);
+                hostd_reply_clear(&r);
+        }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("hostd-api");
@@ -706,6 +747,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_real_vdi_vm_failure_is_a_crash);
         tcase_add_test(tc, test_supervision_and_readoption);
         tcase_add_test(tc, test_vm_network);
+        tcase_add_test(tc, test_seccomp_kill_reported);
         suite_add_tcase(s, tc);
         return s;
 }

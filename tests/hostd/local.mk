@@ -11,7 +11,7 @@ TESTS += $(HOSTD_TESTS)
 tests_hostd_api_SOURCES = tests/hostd/api.c
 tests_hostd_api_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) $(CURL_CFLAGS) \
 	-I$(top_srcdir)/tests/hostd -DQEMU_IMG='"$(QEMU_IMG)"' \
-	-DTOP_SRCDIR='"$(abs_top_srcdir)"'
+	-DTOP_SRCDIR='"$(abs_top_srcdir)"' -DTOP_BUILDDIR='"$(abs_top_builddir)"'
 tests_hostd_api_LDADD = $(HOSTD_PROC_LIB) $(TEST_LIBS)
 # The test drives the daemon and vdi-vm binaries of this tree.
 EXTRA_tests_hostd_api_DEPENDENCIES = hostd/vdi-hostd hostd/vdi-vm
@@ -24,6 +24,13 @@ check_PROGRAMS += tests/hostd/hollow-vm
 tests_hostd_hollow_vm_SOURCES = tests/hostd/hollow-vm.c
 tests_hostd_hollow_vm_CPPFLAGS = $(TEST_CPPFLAGS) $(JANSSON_CFLAGS)
 tests_hostd_hollow_vm_LDADD = $(JANSSON_LIBS)
+
+# A stand-in vdi-vm with the real seccomp filters that trips one (issue 22).
+check_PROGRAMS += tests/hostd/jail-vm
+tests_hostd_jail_vm_SOURCES = tests/hostd/jail-vm.c tests/vmm/jail-trip.h
+tests_hostd_jail_vm_CPPFLAGS = $(TEST_CPPFLAGS) $(VMM_INCLUDES) -I$(top_srcdir)/tests/vmm
+tests_hostd_jail_vm_LDADD = $(LIBVMM)
+EXTRA_tests_hostd_api_DEPENDENCIES += tests/hostd/jail-vm
 
 # The real vdi-vm under vdi-hostd, in the KVM lab (one boot for all cases).
 check_PROGRAMS += tests/hostd/lab
@@ -67,3 +74,15 @@ tests_hostd_net_LDADD = $(TEST_LIBS)
 tests_hostd_net_tap_SOURCES = tests/hostd/net-tap.c hostd/net.c hostd/net.h
 tests_hostd_net_tap_CPPFLAGS = $(TEST_CPPFLAGS)
 tests/vmm/net.log: tests/hostd/net-tap
+
+# Reading vdi-vm's seccomp report back (issue 22): unit tests and a fuzz target.
+check_PROGRAMS += tests/hostd/jail-report
+TESTS += tests/hostd/jail-report tests/fuzz/jail-report.sh
+EXTRA_DIST += tests/fuzz/jail-report.sh tests/fuzz/jail-report.c
+tests_hostd_jail_report_SOURCES = tests/hostd/jail-report.c hostd/jail-report.c hostd/jail-report.h
+tests_hostd_jail_report_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_hostd_jail_report_LDADD = $(TEST_LIBS)
+FUZZ_TARGETS += tests/fuzz/jail-report-fuzz
+tests/fuzz/jail-report-fuzz: $(top_srcdir)/tests/fuzz/jail-report.c $(top_srcdir)/hostd/jail-report.c \
+		$(top_srcdir)/hostd/jail-report.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/jail-report.c $(top_srcdir)/hostd/jail-report.c

@@ -15,9 +15,9 @@ tests_rdp_rdp_LDADD = $(TCLIENT_LIBS) $(RDP_SERVER_LIBS) $(TESTSRC_LIB) $(TEST_L
 # xfreerdp under Xvfb against a stand-alone server.
 check_PROGRAMS += tests/rdp/serve
 tests_rdp_serve_SOURCES = tests/rdp/serve.c protocols/lsan.c protocols/lsan-unwind.c
-tests_rdp_serve_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_rdp_serve_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/hostd/vmm
 tests_rdp_serve_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
-tests_rdp_serve_LDADD = $(RDP_SERVER_LIBS) $(TESTSRC_LIB)
+tests_rdp_serve_LDADD = $(RDP_SERVER_LIBS) $(TESTSRC_LIB) hostd/vmm/libvmm.a $(SECCOMP_LIBS) $(LIBVDI)
 TESTS += tests/rdp/xfreerdp.sh
 EXTRA_DIST += tests/rdp/xfreerdp.sh
 

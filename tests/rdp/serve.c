@@ -5,7 +5,9 @@
  *
  * Prints "port=N" once listening, serves until SIGTERM or SIGINT, and
  * prints "frames=… h264=… planar=… bitmap=… logons=… refused=…" on SIGUSR1
- * and at exit. */
+ * and at exit. With VDI_SECCOMP=1 in the environment the server runs
+ * under vdi-vm's display filter (hostd/vmm/jail.h) from before it starts,
+ * as in vdi-vm. */
 #include "config.h"
 
 #include <glib-unix.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "display/testsrc.h"
+#include "jail.h"
 #include "log.h"
 #include "protocols/rdp/rdp-server.h"
 
@@ -69,6 +72,10 @@ int main(int argc, char **argv)
         t = testsrc_new(800, 600);
         testsrc_fill(t, (struct display_rect){ 0, 0, 800, 600 }, 0x00204060u);
         testsrc_pattern(t, (struct display_rect){ 200, 250, 300, 200 }, 5);
+        if (getenv("VDI_SECCOMP") && (jail_arm(false) < 0 || jail_enter(JAIL_DISPLAY) < 0)) {
+                fprintf(stderr, "serve: cannot install the display filter\n");
+                return 1;
+        }
         cfg.cert_file = argv[1];
         cfg.key_file = argv[2];
         if (rdp_server_start(&cfg, testsrc_source(t), NULL, &srv, &err) < 0) {

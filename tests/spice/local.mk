@@ -21,5 +21,5 @@ bench_display_spice_LDADD = $(SPICE_CLIENT_LIB) $(SPICE_DISPLAY_LIB) $(TESTSRC_L
 # A stand-alone SPICE server for shell probes (tests/tls/profile.sh).
 check_PROGRAMS += tests/spice/serve
 tests_spice_serve_SOURCES = tests/spice/serve.c protocols/lsan.c protocols/lsan-unwind.c
-tests_spice_serve_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CFLAGS) $(GLIB_CFLAGS)
-tests_spice_serve_LDADD = $(SPICE_DISPLAY_LIB) $(TESTSRC_LIB)
+tests_spice_serve_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/hostd/vmm $(SPICE_CFLAGS) $(GLIB_CFLAGS)
+tests_spice_serve_LDADD = $(SPICE_DISPLAY_LIB) $(TESTSRC_LIB) hostd/vmm/libvmm.a $(SECCOMP_LIBS) $(LIBVDI)

@@ -1,11 +1,13 @@
 /* A stand-alone SPICE server on the synthetic display, for probing it
  * from shell tests (tests/tls-profile.sh):
  *
- *   serve CERT KEY CA
+ *   serve CERT KEY CA [TICKET]
  *
  * Listens on a free loopback TLS port, prints "port=N" once listening and
- * serves until SIGTERM or SIGINT. No ticket is set: every session is
- * refused after the TLS handshake, which is all the probes need. */
+ * serves until SIGTERM or SIGINT. Without TICKET every session is refused
+ * after the TLS handshake, which is all the probes need. With
+ * VDI_SECCOMP=1 in the environment the server runs under vdi-vm's display
+ * filter (hostd/vmm/jail.h) from before it starts, as in vdi-vm. */
 #include "config.h"
 
 #include <errno.h>
@@ -13,10 +15,13 @@
 #include <glib.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "display/testsrc.h"
+#include "jail.h"
 #include "log.h"
 #include "protocols/spice/spice-display.h"
 
@@ -49,11 +54,16 @@ int main(int argc, char **argv)
         char *err = NULL;
         int r = -EADDRINUSE;
 
-        if (argc != 4) {
-                fprintf(stderr, "usage: serve CERT KEY CA\n");
+        if (argc != 4 && argc != 5) {
+                fprintf(stderr, "usage: serve CERT KEY CA [TICKET]\n");
                 return 2;
         }
         log_set_level(LOG_LEVEL_WARNING);
+        signal(SIGPIPE, SIG_IGN); /* a client that leaves is no reason to die */
+        if (getenv("VDI_SECCOMP") && (jail_arm(false) < 0 || jail_enter(JAIL_DISPLAY) < 0)) {
+                fprintf(stderr, "serve: cannot install the display filter\n");
+                return 1;
+        }
         t = testsrc_new(640, 480);
         testsrc_fill(t, (struct display_rect){ 0, 0, 640, 480 }, 0x00204060u);
         struct display_server_config cfg = {
@@ -74,6 +84,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "serve: %s\n", err ? err : "cannot start");
                 return 1;
         }
+        if (argc == 5 && spice_display_set_ticket(srv, "user", argv[4], 300) < 0)
+                return 1;
         loop = g_main_loop_new(NULL, FALSE);
         g_unix_signal_add(SIGTERM, on_signal, loop);
         g_unix_signal_add(SIGINT, on_signal, loop);

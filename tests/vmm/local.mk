@@ -1,7 +1,7 @@
 # Unit suites of the KVM engine (no KVM needed) and the boot test (needs
 # /dev/kvm: runs through tests/lab/needs-kvm).
 VMM_TESTS = tests/vmm/bzimage tests/vmm/layout tests/vmm/acpi tests/vmm/cpuid \
-	tests/vmm/uart tests/vmm/pci tests/vmm/power
+	tests/vmm/uart tests/vmm/pci tests/vmm/power tests/vmm/jail
 check_PROGRAMS += $(VMM_TESTS)
 TESTS += $(VMM_TESTS) tests/vmm/boot.sh
 EXTRA_DIST += tests/vmm/boot.sh tests/vmm/boot-lab.sh tests/vmm/lib.sh
@@ -117,3 +117,18 @@ TESTS += tests/vmm/sound.sh
 EXTRA_DIST += tests/vmm/sound.sh tests/vmm/sound-lab.py
 CLEANFILES += tests/vmm/sound-initrd.gz
 tests/vmm/sound.log: hostd/vdi-vm tests/guest/agent
+# seccomp filters per thread class (issue 22), without KVM.
+tests_vmm_jail_SOURCES = tests/vmm/jail.c tests/vmm/jail-trip.h
+tests_vmm_jail_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_jail_LDADD = $(VMM_TEST_LDADD)
+
+# The display seccomp filter under real clients, without KVM (issue 22).
+TESTS += tests/vmm/jail-display.sh
+EXTRA_DIST += tests/vmm/jail-display.sh
+
+# Real RDP and SPICE clients for tests/vmm/jail-display.sh and the lab
+# scripts (tests/vmm/devices-lab.py).
+check_PROGRAMS += tests/vmm/display-probe
+tests_vmm_display_probe_SOURCES = tests/vmm/display-probe.c protocols/lsan.c protocols/lsan-unwind.c
+tests_vmm_display_probe_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS) $(FREERDP_CLIENT_CFLAGS) $(FREERDP_CFLAGS)
+tests_vmm_display_probe_LDADD = $(TCLIENT_LIBS) $(SPICE_CLIENT_LIB) $(GLIB_LIBS) -lm

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "serial.h"
+#include "jail.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -76,6 +77,7 @@ static void *input_thread(void *arg)
         struct serial *s = arg;
         uint8_t buf[64];
 
+        jail_thread(JAIL_DEVICE);
         while (!atomic_load(&s->in_stop)) {
                 struct pollfd p = { .fd = s->in_fd, .events = POLLIN };
                 ssize_t n;

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "virtio-pci.h"
+#include "jail.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -477,6 +478,7 @@ static void *device_thread(void *arg)
         struct virtio_dev *vd = arg;
         struct pollfd pfd[VIRTIO_MAX_QUEUES + 2];
 
+        jail_thread(JAIL_DEVICE);
         for (;;) {
                 unsigned n = 0, stop, ext = 0;
 
