@@ -88,6 +88,11 @@ hostd_vmm_libvmm_a_SOURCES += \
 	hostd/vmm/virtio/virtio-gpu.c hostd/vmm/virtio/virtio-gpu-proto.c hostd/vmm/virtio/virtio-gpu-proto.h \
 	hostd/vmm/virtio/virtio-gpu-edid.c
 
+# virtio-console (issue 19): multiport, the agents' ports.
+hostd_vmm_libvmm_a_SOURCES += \
+	hostd/vmm/virtio/virtio-console.c hostd/vmm/virtio/virtio-console-proto.c \
+	hostd/vmm/virtio/virtio-console-proto.h
+
 # libFuzzer target: hostile virtio-gpu command streams and queues.
 FUZZ_TARGETS += tests/fuzz/virtio-gpu-fuzz
 EXTRA_DIST += tests/fuzz/virtio-gpu.c
@@ -119,3 +124,11 @@ SNAPSHOT_FUZZ_SRC = $(top_srcdir)/hostd/vmm/state/format.c $(top_srcdir)/hostd/v
 tests/fuzz/snapshot-fuzz: $(top_srcdir)/tests/fuzz/snapshot.c $(SNAPSHOT_FUZZ_SRC) $(top_srcdir)/hostd/vmm/state/state.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/snapshot.c \
 		$(SNAPSHOT_FUZZ_SRC) $(ZLIB_LIBS) -lpthread
+
+# libFuzzer target: virtio-console's control protocol and port FIFOs.
+FUZZ_TARGETS += tests/fuzz/virtio-console-fuzz
+EXTRA_DIST += tests/fuzz/virtio-console.c
+tests/fuzz/virtio-console-fuzz: $(top_srcdir)/tests/fuzz/virtio-console.c \
+		$(top_srcdir)/hostd/vmm/virtio/virtio-console-proto.c $(top_srcdir)/hostd/vmm/virtio/virtio-console-proto.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/virtio-console.c \
+		$(top_srcdir)/hostd/vmm/virtio/virtio-console-proto.c

@@ -95,3 +95,12 @@ tests_vmm_state_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_state_LDADD = $(VMM_TEST_LDADD)
 TESTS += tests/fuzz/snapshot.sh
 EXTRA_DIST += tests/fuzz/snapshot.sh
+
+# virtio-console (issue 19): the device without KVM, and a fuzzer.
+check_PROGRAMS += tests/vmm/virtio-console
+TESTS += tests/vmm/virtio-console tests/fuzz/virtio-console.sh
+EXTRA_DIST += tests/fuzz/virtio-console.sh
+
+tests_vmm_virtio_console_SOURCES = tests/vmm/virtio-console.c
+tests_vmm_virtio_console_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_virtio_console_LDADD = $(VMM_TEST_LDADD)

@@ -29,7 +29,7 @@
 #include "state.h"
 #include "virtqueue.h"
 
-#define VIRTIO_MAX_QUEUES 4
+#define VIRTIO_MAX_QUEUES 8
 #define VIRTIO_MSIX_VECTORS 8
 #define VIRTIO_NO_VECTOR 0xffff
 
@@ -49,6 +49,7 @@
 /* Device ids (5) */
 #define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_GPU 16
 #define VIRTIO_ID_INPUT 18
 
