@@ -28,9 +28,10 @@ LIBVMM = hostd/vmm/libvmm.a $(LIBVDI) -lpthread
 
 bin_PROGRAMS += hostd/vdi-vm
 hostd_vdi_vm_SOURCES = hostd/vmm/vdi-vm.c hostd/vmm/remote.c hostd/vmm/remote.h \
+	hostd/vmm/agent-link.c hostd/vmm/agent-link.h \
 	protocols/lsan.c protocols/lsan-unwind.c
 hostd_vdi_vm_CPPFLAGS = $(AM_CPPFLAGS) $(VMM_INCLUDES)
-hostd_vdi_vm_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(GST_CFLAGS)
+hostd_vdi_vm_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(GST_CFLAGS) $(SPICE_CFLAGS)
 # The remote display servers (protocols/) come after libvmm's own needs.
 hostd_vdi_vm_LDADD = $(SPICE_DISPLAY_LIB) $(RDP_SERVER_LIBS) $(WEB_SERVER_LIBS) $(LIBVMM)
 

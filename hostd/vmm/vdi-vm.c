@@ -22,6 +22,7 @@
 #include "control.h"
 #include "fb.h"
 #include "log.h"
+#include "agent-link.h"
 #include "remote.h"
 #include "vm.h"
 
@@ -64,6 +65,10 @@ static void usage(FILE *f)
                 "                        (the guest loads virtio_gpu) whose first head asks for\n"
                 "                        WxH, with damage from the guest's own flushes\n"
                 "      --no-input        no virtio keyboard and tablet (present by default)\n"
+                "      --agent           the agent console: a virtio-console with the port\n"
+                "                        com.redhat.spice.0, which the guest's spice-vdagent opens\n"
+                "                        (SPICE clients then get clipboard and monitors config),\n"
+                "                        and org.vdi.agent.0 (the guest needs virtio_console)\n"
                 "  -n, --net tap=NAME[,mac=MAC] | fd=N[,mac=MAC]\n"
                 "                        attach a virtio-net card (repeatable, at most %d) on the\n"
                 "                        Linux tap NAME (an existing tap this user may use, e.g.\n"
@@ -497,6 +502,7 @@ int main(int argc, char **argv)
                 { "disk", required_argument, NULL, 'd' },
                 { "framebuffer", required_argument, NULL, 'F' },
                 { "no-input", no_argument, NULL, 'I' },
+                { "agent", no_argument, NULL, 'g' },
                 { "display", required_argument, NULL, 'G' },
                 { "net", required_argument, NULL, 'n' },
                 { "control", required_argument, NULL, 'S' },
@@ -591,6 +597,9 @@ int main(int argc, char **argv)
                         break;
                 case 'I':
                         cfg.devices.no_input = true;
+                        break;
+                case 'g':
+                        cfg.devices.agent = true;
                         break;
                 case 'G':
                         if (vm_display_parse(optarg, &cfg.devices.display) < 0) {
@@ -786,6 +795,7 @@ int main(int argc, char **argv)
                 return EXIT_ERROR;
         }
 
+        agent_link_start(vm_agent_console(vm), app.remote);
         r = vm_run(vm, &why, &err);
         if (r < 0)
                 control_event(app.ctl, "crashed", err.msg);
@@ -800,6 +810,7 @@ int main(int argc, char **argv)
         pthread_kill(sigthr, SIGTERM);
         pthread_join(sigthr, NULL);
         /* The servers read the framebuffer: stop them before it goes. */
+        agent_link_stop(vm_agent_console(vm), remote);
         remote_stop(remote);
         vm_free(vm);
         if (tee_started) {

@@ -164,6 +164,20 @@ static int open_disk(const struct vm_disk_config *c, struct disk **out, struct v
         return r;
 }
 
+static int add_agent_console(struct vm_devices *d, struct pci_bus *bus, const struct vq_mem *vmem, unsigned gsi,
+                             unsigned slot, struct vm_err *err)
+{
+        static const char *const names[] = { VM_AGENT_PORT_SPICE_NAME, VM_AGENT_PORT_VDI_NAME };
+        int r = virtio_console_create(names, 2, NULL, NULL, gsi, vmem, &d->con);
+
+        if (r < 0)
+                return vm_err_set(err, r, "cannot create the agent console (virtio-console)");
+        r = pci_bus_add(bus, &virtio_console_dev(d->con)->pci, slot);
+        if (r < 0)
+                return vm_err_set(err, r, "no PCI slot for the agent console");
+        return 0;
+}
+
 int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, const struct guest_mem *mem,
                       struct pci_bus *bus, struct vm_err *err)
 {
@@ -178,9 +192,10 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
         d->held_lock_init = true;
         if (cfg->nnics > VM_MAX_NICS)
                 return vm_err_set(err, -EINVAL, "too many network cards: at most %d", VM_MAX_NICS);
-        if (cfg->ndisks + cfg->nnics + (cfg->no_input ? 0 : 2) + gpu > N_INTX)
+        if (cfg->ndisks + cfg->nnics + (cfg->no_input ? 0 : 2) + gpu + cfg->agent > N_INTX)
                 return vm_err_set(err, -EINVAL,
-                                  "too many devices: disks + network cards + 2 input devices + the GPU must be at most %zu",
+                                  "too many devices: disks + network cards + 2 input devices + the GPU + the agent "
+                                  "console must be at most %zu",
                                   N_INTX);
         if (gpu && cfg->gpu_heads > VGPU_MAX_SCANOUTS)
                 return vm_err_set(err, -EINVAL, "too many display heads: at most %d", VGPU_MAX_SCANOUTS);
@@ -253,6 +268,8 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
                         return r;
                 d->has_fb = true;
         }
+        if (cfg->agent)
+                return add_agent_console(d, bus, &vmem, intx_irqs[irq++], slot++, err);
         return 0;
 }
 
@@ -268,6 +285,8 @@ int vm_devices_attach(struct vm_devices *d, int vm_fd, uint8_t *zero_page, struc
                 virtio_pci_attach(virtio_net_dev(d->net[i]), vm_fd);
         if (d->gpu)
                 virtio_pci_attach(virtio_gpu_dev(d->gpu), vm_fd);
+        if (d->con)
+                virtio_pci_attach(virtio_console_dev(d->con), vm_fd);
         if (d->has_fb) {
                 int r = fb_attach(&d->fb, vm_fd, err);
                 if (r < 0)
@@ -289,6 +308,8 @@ void vm_devices_detach(struct vm_devices *d)
                 virtio_pci_detach(virtio_net_dev(d->net[i]));
         if (d->gpu)
                 virtio_pci_detach(virtio_gpu_dev(d->gpu));
+        if (d->con)
+                virtio_pci_detach(virtio_console_dev(d->con));
         if (d->has_fb)
                 fb_detach(&d->fb);
 }
@@ -303,6 +324,7 @@ void vm_devices_destroy(struct vm_devices *d)
         }
         virtio_input_free(d->kbd);
         virtio_input_free(d->tablet);
+        virtio_console_free(d->con);
         for (unsigned i = 0; i < VM_MAX_NICS; i++) {
                 virtio_net_free(d->net[i]);
                 if (d->net_fd_owned[i])

@@ -48,6 +48,7 @@ struct con_events {
 
 struct virtio_console {
         struct virtio_dev vd;
+        pthread_mutex_t ops_lock; /* ops, opaque; held while calling them */
         const struct virtio_console_ops *ops;
         void *opaque;
 
@@ -242,6 +243,9 @@ static void con_work(struct virtio_console *c, struct con_events *ev)
 
 static void con_deliver(struct virtio_console *c, const struct con_events *ev)
 {
+        if (!ev->changed && !ev->readable && !ev->writable)
+                return;
+        pthread_mutex_lock(&c->ops_lock);
         for (unsigned p = 0; p < c->proto.nports; p++) {
                 if ((ev->changed >> p) & 1 && c->ops->opened)
                         c->ops->opened(c->opaque, p, virtio_console_guest_open(c, p));
@@ -250,6 +254,17 @@ static void con_deliver(struct virtio_console *c, const struct con_events *ev)
                 if ((ev->writable >> p) & 1 && c->ops->writable)
                         c->ops->writable(c->opaque, p);
         }
+        pthread_mutex_unlock(&c->ops_lock);
+}
+
+void virtio_console_set_ops(struct virtio_console *c, const struct virtio_console_ops *ops, void *opaque)
+{
+        static const struct virtio_console_ops none;
+
+        pthread_mutex_lock(&c->ops_lock);
+        c->ops = ops ? ops : &none;
+        c->opaque = opaque;
+        pthread_mutex_unlock(&c->ops_lock);
 }
 
 /* Buffers on q mean work for us now: a transmitq we are not stalled on.
@@ -397,15 +412,16 @@ int virtio_console_create(const char *const *names, unsigned nports, const struc
                         r = -ENOMEM;
         if (r < 0)
                 goto fail;
-        c->ops = ops;
-        c->opaque = opaque;
         c->gen = NO_GEN;
         pthread_mutex_init(&c->lock, NULL);
+        pthread_mutex_init(&c->ops_lock, NULL);
+        virtio_console_set_ops(c, ops, opaque);
         r = virtio_pci_init(&c->vd, "virtio-console", VIRTIO_ID_CONSOLE, 0x078000,
                             1ull << VIRTIO_CONSOLE_F_MULTIPORT, 2 + 2 * nports, CON_QUEUE_SIZE, intx_gsi, &con_ops,
                             c, mem);
         if (r < 0) {
                 pthread_mutex_destroy(&c->lock);
+                pthread_mutex_destroy(&c->ops_lock);
                 goto fail;
         }
         *out = c;
@@ -427,6 +443,7 @@ void virtio_console_free(struct virtio_console *c)
                 return;
         virtio_pci_destroy(&c->vd);
         pthread_mutex_destroy(&c->lock);
+        pthread_mutex_destroy(&c->ops_lock);
         con_free_fifos(c);
         free(c);
 }

@@ -127,6 +127,9 @@ struct virtio_console_stats {
 int virtio_console_create(const char *const *names, unsigned nports, const struct virtio_console_ops *ops,
                           void *opaque, unsigned intx_gsi, const struct vq_mem *mem, struct virtio_console **out);
 struct virtio_dev *virtio_console_dev(struct virtio_console *c);
+/* Replace the host side's callbacks (ops may be NULL: none). When this
+ * returns, no call of the old ones is running or will start. */
+void virtio_console_set_ops(struct virtio_console *c, const struct virtio_console_ops *ops, void *opaque);
 void virtio_console_free(struct virtio_console *c);
 
 /* Queue bytes for the guest program holding port open (any thread).
