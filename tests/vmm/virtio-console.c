@@ -72,20 +72,12 @@ static const char *const names[] = { "com.redhat.spice.0", "org.vdi.agent.0" };
 
 static void wr(uint64_t off, uint64_t v, unsigned size)
 {
-        uint8_t d[8];
-        for (unsigned i = 0; i < size; i++)
-                d[i] = (uint8_t)(v >> (8 * i));
-        virtio_pci_bar_write(vd, off, d, size);
+        virtio_pci_bar_set(vd, off, v, size);
 }
 
 static uint64_t rd(uint64_t off, unsigned size)
 {
-        uint8_t d[8];
-        uint64_t v = 0;
-        virtio_pci_bar_read(vd, off, d, size);
-        for (unsigned i = 0; i < size; i++)
-                v |= (uint64_t)d[i] << (8 * i);
-        return v;
+        return virtio_pci_bar_get(vd, off, size);
 }
 
 static uint64_t qbase(unsigned q)

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "le.h"
 #include "state.h"
 
 #include <endian.h>
@@ -26,34 +27,6 @@ uint32_t state_crc(uint32_t crc, const void *p, size_t n)
                 n -= chunk;
         }
         return crc;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-        v = htole32(v);
-        memcpy(p, &v, 4);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-        v = htole64(v);
-        memcpy(p, &v, 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-        uint32_t v;
-
-        memcpy(&v, p, 4);
-        return le32toh(v);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-        uint64_t v;
-
-        memcpy(&v, p, 8);
-        return le64toh(v);
 }
 
 static bool name_ok(const char *name, size_t n)
@@ -166,9 +139,9 @@ void state_end(struct state_writer *w)
         if (!w->oom) {
                 h = w->buf + w->sec_start;
                 payload = w->len - w->sec_start - STATE_SECTION_HEADER_SIZE;
-                put64(h + 32, payload);
-                put32(h + 40, state_crc(0, h + STATE_SECTION_HEADER_SIZE, payload));
-                put32(h + 44, state_crc(0, h, 44));
+                le_put64(h + 32, payload);
+                le_put32(h + 40, state_crc(0, h + STATE_SECTION_HEADER_SIZE, payload));
+                le_put32(h + 44, state_crc(0, h, 44));
         }
         w->sec_start = SIZE_MAX;
         w->nsec++;
@@ -186,11 +159,11 @@ int state_writer_finish(struct state_writer *w, uint8_t **out, size_t *len)
                 return -EFBIG;
         h = w->buf;
         memcpy(h, STATE_MAGIC, 8);
-        put32(h + 8, STATE_VERSION);
-        put32(h + 12, 0);
-        put64(h + 16, w->nsec);
-        put32(h + 24, 0);
-        put32(h + 28, state_crc(0, h, 28));
+        le_put32(h + 8, STATE_VERSION);
+        le_put32(h + 12, 0);
+        le_put64(h + 16, w->nsec);
+        le_put32(h + 24, 0);
+        le_put32(h + 28, state_crc(0, h, 28));
         *out = w->buf;
         *len = w->len;
         w->buf = NULL;
@@ -220,16 +193,16 @@ int state_file_parse(const uint8_t *buf, size_t len, struct state_file *f, struc
                                   STATE_HEADER_SIZE);
         if (memcmp(buf, STATE_MAGIC, 8) != 0)
                 return vm_err_set(err, -EINVAL, "not a vdi-vm state file (bad magic)");
-        if (get32(buf + 28) != state_crc(0, buf, 28))
+        if (le_get32(buf + 28) != state_crc(0, buf, 28))
                 return vm_err_set(err, -EBADMSG, "state file header checksum mismatch (corrupt file)");
-        version = (uint32_t)get32(buf + 8);
+        version = (uint32_t)le_get32(buf + 8);
         if (version != STATE_VERSION)
                 return vm_err_set(err, -EPROTONOSUPPORT,
                                   "state file format version %u is not supported (this vdi-vm reads version %d)",
                                   version, STATE_VERSION);
-        if (get32(buf + 12) != 0 || get32(buf + 24) != 0)
+        if (le_get32(buf + 12) != 0 || le_get32(buf + 24) != 0)
                 return vm_err_set(err, -EINVAL, "state file header has unknown flags");
-        nsec = get64(buf + 16);
+        nsec = le_get64(buf + 16);
         if (nsec == 0 || nsec > STATE_MAX_SECTIONS)
                 return vm_err_set(err, -EINVAL, "state file claims %llu sections (1..%d allowed)",
                                   (unsigned long long)nsec, STATE_MAX_SECTIONS);
@@ -247,7 +220,7 @@ int state_file_parse(const uint8_t *buf, size_t len, struct state_file *f, struc
                                    (unsigned long long)nsec);
                         goto fail;
                 }
-                if (get32(h + 44) != state_crc(0, h, 44)) {
+                if (le_get32(h + 44) != state_crc(0, h, 44)) {
                         r = vm_err_set(err, -EBADMSG, "state file: header checksum mismatch in section %u (corrupt file)",
                                    i + 1);
                         goto fail;
@@ -268,14 +241,14 @@ int state_file_parse(const uint8_t *buf, size_t len, struct state_file *f, struc
                                 r = vm_err_set(err, -EINVAL, "state file: section \"%s\" appears twice", sec[i].name);
                                 goto fail;
                         }
-                plen = get64(h + 32);
+                plen = le_get64(h + 32);
                 off += STATE_SECTION_HEADER_SIZE;
                 if (plen > len - off) {
                         r = vm_err_set(err, -EINVAL, "state file truncated: section \"%s\" needs %llu bytes, %zu left",
                                    sec[i].name, (unsigned long long)plen, len - off);
                         goto fail;
                 }
-                if (get32(h + 40) != state_crc(0, buf + off, (size_t)plen)) {
+                if (le_get32(h + 40) != state_crc(0, buf + off, (size_t)plen)) {
                         r = vm_err_set(err, -EBADMSG, "state file: checksum mismatch in section \"%s\" (corrupt file)",
                                    sec[i].name);
                         goto fail;

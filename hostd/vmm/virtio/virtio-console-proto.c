@@ -3,37 +3,12 @@
 
 #include "virtio-console-proto.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <linux/virtio_console.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint32_t get_le32(const uint8_t *p)
-{
-        uint32_t v;
-        memcpy(&v, p, 4);
-        return le32toh(v);
-}
-
-static uint16_t get_le16(const uint8_t *p)
-{
-        uint16_t v;
-        memcpy(&v, p, 2);
-        return le16toh(v);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-        v = htole32(v);
-        memcpy(p, &v, 4);
-}
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-        v = htole16(v);
-        memcpy(p, &v, 2);
-}
+#include "le.h"
 
 static bool name_ok(const char *s)
 {
@@ -102,9 +77,9 @@ int vcon_ctrl_in(struct vcon_proto *p, const uint8_t *msg, size_t len, struct vc
         *ch = (struct vcon_change){ 0 };
         if (len != VCON_CTRL_LEN)
                 return -EINVAL;
-        id = get_le32(msg);
-        event = get_le16(msg + 4);
-        value = get_le16(msg + 6);
+        id = le_get32(msg);
+        event = le_get16(msg + 4);
+        value = le_get16(msg + 6);
         if (event == VIRTIO_CONSOLE_DEVICE_READY) {
                 /* 5.3.6.2: the id is unused; value 1 is success. */
                 if (p->device_ready || value != 1)
@@ -127,9 +102,9 @@ static size_t put_msg(uint8_t *buf, unsigned id, uint16_t event, uint16_t value,
 {
         size_t n = VCON_CTRL_LEN;
 
-        put_le32(buf, id);
-        put_le16(buf + 4, event);
-        put_le16(buf + 6, value);
+        le_put32(buf, id);
+        le_put16(buf + 4, event);
+        le_put16(buf + 6, value);
         if (name) {
                 size_t l = strlen(name) + 1; /* with its NUL, as QEMU sends it */
                 memcpy(buf + n, name, l);

@@ -188,6 +188,9 @@ void virtio_pci_thaw(struct virtio_dev *vd);
 /* Register-level access for tests (what the vCPU threads do). */
 void virtio_pci_bar_read(struct virtio_dev *vd, uint64_t off, uint8_t *data, unsigned size);
 void virtio_pci_bar_write(struct virtio_dev *vd, uint64_t off, const uint8_t *data, unsigned size);
+/* The same for a little-endian value of size (1..8) bytes. */
+uint64_t virtio_pci_bar_get(struct virtio_dev *vd, uint64_t off, unsigned size);
+void virtio_pci_bar_set(struct virtio_dev *vd, uint64_t off, uint64_t v, unsigned size);
 
 /* BAR 0 layout */
 #define VIRTIO_BAR_SIZE 0x4000
