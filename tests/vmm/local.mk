@@ -104,3 +104,9 @@ EXTRA_DIST += tests/fuzz/virtio-console.sh
 tests_vmm_virtio_console_SOURCES = tests/vmm/virtio-console.c
 tests_vmm_virtio_console_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_virtio_console_LDADD = $(VMM_TEST_LDADD)
+
+# The agent console with a real guest and SPICE client (lab).
+TESTS += tests/vmm/agent.sh
+EXTRA_DIST += tests/vmm/agent.sh tests/vmm/agent-lab.py
+CLEANFILES += tests/vmm/agent-initrd.gz
+tests/vmm/agent.log: hostd/vdi-vm tests/guest/agent tests/spice/clip
