@@ -35,6 +35,9 @@
 
 struct con_port_io {
         struct vcon_fifo to_guest, from_guest;
+        struct vq_elem rx;      /* a receive buffer taken, not yet filled */
+        bool rx_held;
+        unsigned rx_gen;
         struct vq_elem tx;      /* a transmit chain not yet fully copied */
         bool tx_held;
         unsigned tx_gen;
@@ -56,6 +59,9 @@ struct virtio_console {
         struct vcon_proto proto;
         struct con_port_io io[VCON_MAX_PORTS];
         struct vq_elem elem;
+        struct vq_elem ctrl_rx; /* a control buffer taken, not yet filled */
+        bool ctrl_rx_held;
+        unsigned ctrl_rx_gen;
         unsigned gen;           /* generation of the chains we last took */
         struct virtio_console_stats stats;
 };
@@ -87,8 +93,9 @@ static void forget_guest(struct virtio_console *c, struct con_events *ev)
                 if (c->proto.port[i].guest_open)
                         ev->changed |= 1u << i;
                 vcon_fifo_clear(&io->to_guest);
-                io->tx_held = false;
+                io->tx_held = io->rx_held = false;
         }
+        c->ctrl_rx_held = false;
         vcon_proto_reset(&c->proto);
 }
 
@@ -118,44 +125,61 @@ static void fifo_to_iov(struct vcon_fifo *f, const struct iovec *iov, unsigned n
         }
 }
 
-/* Owed control messages into the control receiveq. */
+/* Owed control messages into the control receiveq. A buffer is taken
+ * first and filled only if a message is still owed then (taking it may
+ * reveal a reset, after which nothing is): a buffer is never returned
+ * empty, which Linux would read as a message. */
 static void flush_ctrl(struct virtio_console *c, struct con_events *ev)
 {
         uint8_t msg[VCON_MSG_MAX];
-        unsigned gen;
 
-        while (vcon_ctrl_pending(&c->proto) && con_pop(c, CTRL_RX, &c->elem, &gen, ev) == 1) {
-                size_t n = vcon_ctrl_next(&c->proto, msg);
-                if (n == 0) { /* the pop noticed a reset: nothing owed now */
-                        virtio_push(&c->vd, CTRL_RX, c->elem.head, 0, gen);
+        while (vcon_ctrl_pending(&c->proto)) {
+                size_t n;
+
+                if (!c->ctrl_rx_held) {
+                        if (con_pop(c, CTRL_RX, &c->ctrl_rx, &c->ctrl_rx_gen, ev) != 1)
+                                return;
+                        c->ctrl_rx_held = true;
                         continue;
                 }
-                if (c->elem.in_len < n) {
+                n = vcon_ctrl_next(&c->proto, msg);
+                c->ctrl_rx_held = false;
+                if (c->ctrl_rx.in_len < n) {
                         virtio_set_broken(&c->vd, "virtio-console: control buffer too small");
                         return;
                 }
-                iov_from_buf(c->elem.iov + c->elem.n_out, c->elem.n_in, 0, msg, n);
-                virtio_push(&c->vd, CTRL_RX, c->elem.head, (uint32_t)n, gen);
+                iov_from_buf(c->ctrl_rx.iov + c->ctrl_rx.n_out, c->ctrl_rx.n_in, 0, msg, n);
+                virtio_push(&c->vd, CTRL_RX, c->ctrl_rx.head, (uint32_t)n, c->ctrl_rx_gen);
         }
 }
 
-/* Queued host bytes into port p's receive buffers. */
+/* Queued host bytes into port p's receive buffers (taken first, filled
+ * only while still wanted, as for the control queue). */
 static void flush_rx(struct virtio_console *c, unsigned p, struct con_events *ev)
 {
         struct con_port_io *io = &c->io[p];
-        unsigned gen;
 
-        while (io->to_guest.len && c->proto.port[p].guest_open &&
-               con_pop(c, rx_queue(p), &c->elem, &gen, ev) == 1) {
-                size_t n = io->to_guest.len < c->elem.in_len ? io->to_guest.len : (size_t)c->elem.in_len;
-                bool was_full = vcon_fifo_room(&io->to_guest) == 0;
+        while (io->to_guest.len && c->proto.port[p].guest_open) {
+                size_t n;
+                bool was_full;
 
-                if (!c->proto.port[p].guest_open) /* closed by a reset the pop saw */
-                        n = 0;
-                fifo_to_iov(&io->to_guest, c->elem.iov + c->elem.n_out, c->elem.n_in, n);
-                virtio_push(&c->vd, rx_queue(p), c->elem.head, (uint32_t)n, gen);
+                if (!io->rx_held) {
+                        if (con_pop(c, rx_queue(p), &io->rx, &io->rx_gen, ev) != 1)
+                                return;
+                        io->rx_held = true;
+                        continue;
+                }
+                io->rx_held = false;
+                if (io->rx.in_len == 0) {
+                        virtio_set_broken(&c->vd, "virtio-console: receive buffer without room");
+                        return;
+                }
+                n = io->to_guest.len < io->rx.in_len ? io->to_guest.len : (size_t)io->rx.in_len;
+                was_full = vcon_fifo_room(&io->to_guest) == 0;
+                fifo_to_iov(&io->to_guest, io->rx.iov + io->rx.n_out, io->rx.n_in, n);
+                virtio_push(&c->vd, rx_queue(p), io->rx.head, (uint32_t)n, io->rx_gen);
                 c->stats.to_guest += n;
-                if (n && was_full)
+                if (was_full)
                         ev->writable |= 1u << p;
         }
 }
@@ -330,8 +354,9 @@ static bool con_state_load(struct virtio_dev *vd, struct state_reader *r)
                 pt->open_sent = f[i] >> 3 & 1, pt->failed = f[i] >> 4 & 1, pt->guest_open = f[i] >> 5 & 1;
                 vcon_fifo_clear(&c->io[i].to_guest);
                 vcon_fifo_clear(&c->io[i].from_guest);
-                c->io[i].tx_held = false;
+                c->io[i].tx_held = c->io[i].rx_held = false;
         }
+        c->ctrl_rx_held = false;
         c->gen = vd->generation;
         return true;
 }
