@@ -126,12 +126,13 @@ int main(int argc, char **argv)
         c.got = g_byte_array_new();
 
         struct spice_client *sc = spice_client_connect(&o);
-        check(spice_client_wait_main(sc, timeout_ms) && spice_client_wait_primary(sc, timeout_ms),
-              "SPICE main and display channels up");
+        /* The handlers first: the guest grabs as soon as it saw our caps. */
+        bool up = spice_client_wait_main(sc, timeout_ms);
         c.main = spice_client_main(sc);
         g_signal_connect(c.main, "main-clipboard-selection-grab", G_CALLBACK(on_grab), &c);
         g_signal_connect(c.main, "main-clipboard-selection", G_CALLBACK(on_data), &c);
         g_signal_connect(c.main, "main-clipboard-selection-request", G_CALLBACK(on_request), &c);
+        check(up && spice_client_wait_primary(sc, timeout_ms), "SPICE main and display channels up");
         spice_client_run(timeout_ms, agent_up, &c);
         check(agent_up(&c), "the guest's agent is connected");
 
