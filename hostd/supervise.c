@@ -47,6 +47,7 @@ void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps)
         caps->rdp_port = strstr(out, "--rdp-port") != NULL;
         caps->web_port = strstr(out, "--web-origin") != NULL;
         caps->tls = strstr(out, "--tls-cert") != NULL;
+        caps->agent = strstr(out, "--agent") != NULL;
 }
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot. With
@@ -131,6 +132,10 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
                 unlink(sock);
                 ARG("--control");
                 ARG("%s", sock);
+        }
+        if (h->caps.agent && h->caps.spice_port) {
+                /* spice-vdagent's port: clipboard and monitors config */
+                ARG("--agent");
         }
         if (h->caps.spice_port) {
                 ARG("--spice-port");

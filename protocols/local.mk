@@ -2,3 +2,16 @@
 noinst_LIBRARIES += protocols/libprotocols.a
 protocols_libprotocols_a_SOURCES = protocols/display.h protocols/display.c protocols/keymap.c protocols/keymap.h \
 	protocols/damage.c protocols/damage.h
+
+# The SPICE agent protocol from the client side (issue 19: RDP and web
+# clipboard through the guest's spice-vdagent).
+protocols_libprotocols_a_SOURCES += protocols/agent/vdagent.c protocols/agent/vdagent.h
+protocols_libprotocols_a_CPPFLAGS = $(AM_CPPFLAGS) $(SPICE_CFLAGS)
+
+# libFuzzer target: the guest agent's chunk and message stream.
+FUZZ_TARGETS += tests/fuzz/vdagent-fuzz
+EXTRA_DIST += tests/fuzz/vdagent.c tests/fuzz/vdagent.sh
+tests/fuzz/vdagent-fuzz: $(top_srcdir)/tests/fuzz/vdagent.c $(top_srcdir)/protocols/agent/vdagent.c \
+		$(top_srcdir)/protocols/agent/vdagent.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(SPICE_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/vdagent.c \
+		$(top_srcdir)/protocols/agent/vdagent.c

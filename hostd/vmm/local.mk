@@ -30,9 +30,10 @@ LIBVMM = hostd/vmm/libvmm.a $(LIBVDI) -lpthread
 bin_PROGRAMS += hostd/vdi-vm
 hostd_vdi_vm_SOURCES = hostd/vmm/vdi-vm.c hostd/vmm/remote.c hostd/vmm/remote.h \
 	hostd/vmm/migrate-addr.c hostd/vmm/migrate-addr.h \
+	hostd/vmm/agent-link.c hostd/vmm/agent-link.h \
 	protocols/lsan.c protocols/lsan-unwind.c
 hostd_vdi_vm_CPPFLAGS = $(AM_CPPFLAGS) $(VMM_INCLUDES)
-hostd_vdi_vm_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(GST_CFLAGS)
+hostd_vdi_vm_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(GST_CFLAGS) $(SPICE_CFLAGS)
 # The remote display servers (protocols/) come after libvmm's own needs.
 hostd_vdi_vm_LDADD = $(SPICE_DISPLAY_LIB) $(RDP_SERVER_LIBS) $(WEB_SERVER_LIBS) $(LIBVMM)
 
@@ -89,6 +90,11 @@ tests/fuzz/virtio-net-fuzz: $(top_srcdir)/tests/fuzz/virtio-net.c $(top_srcdir)/
 hostd_vmm_libvmm_a_SOURCES += \
 	hostd/vmm/virtio/virtio-gpu.c hostd/vmm/virtio/virtio-gpu-proto.c hostd/vmm/virtio/virtio-gpu-proto.h \
 	hostd/vmm/virtio/virtio-gpu-edid.c
+
+# virtio-console (issue 19): multiport, the agents' ports.
+hostd_vmm_libvmm_a_SOURCES += \
+	hostd/vmm/virtio/virtio-console.c hostd/vmm/virtio/virtio-console-proto.c \
+	hostd/vmm/virtio/virtio-console-proto.h
 
 # libFuzzer target: hostile virtio-gpu command streams and queues.
 FUZZ_TARGETS += tests/fuzz/virtio-gpu-fuzz
@@ -171,3 +177,10 @@ tests/fuzz/hda-fuzz: $(top_srcdir)/tests/fuzz/hda.c $(top_srcdir)/tests/fuzz/fuz
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/hda.c $(HDA_FUZZ_SRC) $(ZLIB_LIBS) \
 		-lpthread
 EXTRA_DIST += tests/fuzz/fuzz-ram.h
+# libFuzzer target: virtio-console's control protocol and port FIFOs.
+FUZZ_TARGETS += tests/fuzz/virtio-console-fuzz
+EXTRA_DIST += tests/fuzz/virtio-console.c
+tests/fuzz/virtio-console-fuzz: $(top_srcdir)/tests/fuzz/virtio-console.c \
+		$(top_srcdir)/hostd/vmm/virtio/virtio-console-proto.c $(top_srcdir)/hostd/vmm/virtio/virtio-console-proto.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/virtio-console.c \
+		$(top_srcdir)/hostd/vmm/virtio/virtio-console-proto.c

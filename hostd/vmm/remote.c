@@ -12,6 +12,8 @@
 #include "jail.h"
 #include "protocols/damage.h"
 #include "protocols/display-server.h"
+#include "protocols/spice/agent.h"
+#include "protocols/spice/spice-display.h"
 #include "remote.h"
 
 /* How long a ticket call waits for the display thread. */
@@ -42,6 +44,11 @@ struct remote {
          * what changed meanwhile stays in KVM's bitmap for the next read
          * (a new client gets a full frame anyway). */
         gint clients;
+        /* The guest agent's port (display thread only) and whether SPICE
+         * serves it now; agent_queued: a catch-up call is on its way. */
+        struct remote_agent agent;
+        bool has_agent, agent_attached;
+        gint agent_queued;
         void (*client_event)(void *opaque, const char *protocol, bool connected, const char *peer);
         void *client_event_opaque;
 };
@@ -275,9 +282,13 @@ static int start_servers(struct remote *r, void *data)
         return ret;
 }
 
+static int agent_sync(struct remote *r, void *data);
+
 static int stop_servers(struct remote *r, void *data)
 {
         (void)data;
+        r->has_agent = false;
+        agent_sync(r, NULL);
         if (r->spice)
                 r->spice->ops->stop(r->spice);
         if (r->rdp)
@@ -330,6 +341,71 @@ int remote_start(const struct remote_options *o, struct display_source source, s
 fail:
         remote_stop(r);
         return ret;
+}
+
+/* ---- the guest agent's port, as SPICE's vdagent device ---- */
+
+static int agent_write(void *opaque, const uint8_t *buf, size_t len)
+{
+        struct remote *r = opaque;
+        return r->has_agent ? r->agent.write(r->agent.opaque, buf, len) : 0;
+}
+
+static int agent_read(void *opaque, uint8_t *buf, size_t len)
+{
+        struct remote *r = opaque;
+        return r->has_agent ? r->agent.read(r->agent.opaque, buf, len) : 0;
+}
+
+static const struct spice_agent_port agent_port = { .write = agent_write, .read = agent_read };
+
+/* Display thread: SPICE serves the agent while a guest agent holds the
+ * port (clients see it come and go), and reads or writes what is new. */
+static int agent_sync(struct remote *r, void *data)
+{
+        bool open = r->has_agent && r->agent.is_open(r->agent.opaque);
+
+        (void)data;
+        g_atomic_int_set(&r->agent_queued, 0);
+        if (!r->spice)
+                return 0;
+        if (open && !r->agent_attached)
+                r->agent_attached = spice_display_agent_attach(r->spice, &agent_port, r) == 0;
+        else if (!open && r->agent_attached) {
+                spice_display_agent_detach(r->spice);
+                r->agent_attached = false;
+        }
+        if (r->agent_attached)
+                spice_display_agent_wakeup(r->spice);
+        return 0;
+}
+
+static gboolean agent_sync_idle(gpointer arg)
+{
+        agent_sync(arg, NULL);
+        return G_SOURCE_REMOVE;
+}
+
+void remote_agent_changed(struct remote *r)
+{
+        if (r && g_atomic_int_compare_and_exchange(&r->agent_queued, 0, 1))
+                g_main_context_invoke(r->ctx, agent_sync_idle, r);
+}
+
+static int agent_replace(struct remote *r, void *data)
+{
+        const struct remote_agent *a = data;
+
+        r->has_agent = a != NULL;
+        if (a)
+                r->agent = *a;
+        return agent_sync(r, NULL);
+}
+
+void remote_agent_set(struct remote *r, const struct remote_agent *a)
+{
+        if (r)
+                on_loop(r, agent_replace, (void *)a, 0);
 }
 
 struct ticket_args {

@@ -36,5 +36,25 @@ int remote_start(const struct remote_options *o, struct display_source source, s
 int remote_set_ticket(struct remote *r, const char *protocol, const char *user, const char *password,
                       unsigned expiry_s, char *err, size_t n);
 
+/* The guest agent's port (vdi-vm: the agent console's com.redhat.spice.0),
+ * for SPICE's vdagent channel. Calls come from the display thread. */
+struct remote_agent {
+        bool (*is_open)(void *opaque);  /* a guest agent holds the port */
+        /* Bytes for the guest agent: how many were taken (0: try again
+         * after remote_agent_changed). */
+        int (*write)(void *opaque, const uint8_t *buf, size_t len);
+        /* Bytes from the guest agent: how many were stored in buf. */
+        int (*read)(void *opaque, uint8_t *buf, size_t len);
+        void *opaque;
+};
+
+/* Serve a (NULL: no more) through the servers. Any thread; when it
+ * returns, the servers no longer call the old one. */
+void remote_agent_set(struct remote *r, const struct remote_agent *a);
+
+/* The port opened or closed, has data to read or room to write: any
+ * thread; the display thread catches up (calls coalesce). */
+void remote_agent_changed(struct remote *r);
+
 /* Disconnect every client, stop the thread, free. NULL is fine. */
 void remote_stop(struct remote *r);

@@ -24,6 +24,7 @@
 #include "fb.h"
 #include "jail.h"
 #include "log.h"
+#include "agent-link.h"
 #include "migrate-addr.h"
 #include "migrate.h"
 #include "remote.h"
@@ -75,6 +76,10 @@ static void usage(FILE *f)
                 "                        guest's rate and channels, logged as event=sound-out)\n"
                 "      --sound-in FILE   the guest's microphone records FILE (raw S16LE, looped;\n"
                 "                        silence without it)\n"
+                "      --agent           the agent console: a virtio-console with the port\n"
+                "                        com.redhat.spice.0, which the guest's spice-vdagent opens\n"
+                "                        (SPICE clients then get clipboard and monitors config),\n"
+                "                        and org.vdi.agent.0 (the guest needs virtio_console)\n"
                 "  -n, --net tap=NAME[,mac=MAC] | fd=N[,mac=MAC]\n"
                 "                        attach a virtio-net card (repeatable, at most %d) on the\n"
                 "                        Linux tap NAME (an existing tap this user may use, e.g.\n"
@@ -629,6 +634,7 @@ int main(int argc, char **argv)
                 { "disk", required_argument, NULL, 'd' },
                 { "framebuffer", required_argument, NULL, 'F' },
                 { "no-input", no_argument, NULL, 'I' },
+                { "agent", no_argument, NULL, 'g' },
                 { "display", required_argument, NULL, 'G' },
                 { "sound", required_argument, NULL, 's' },
                 { "sound-out", required_argument, NULL, 'o' },
@@ -743,6 +749,9 @@ int main(int argc, char **argv)
                         break;
                 case 'j':
                         cfg.devices.sound_in = optarg;
+                        break;
+                case 'g':
+                        cfg.devices.agent = true;
                         break;
                 case 'G':
                         if (vm_display_parse(optarg, &cfg.devices.display) < 0) {
@@ -984,6 +993,7 @@ int main(int argc, char **argv)
                 return EXIT_ERROR;
         }
 
+        agent_link_start(vm_agent_console(vm), app.remote);
         r = vm_run(vm, &why, &err);
         if (app.mig_fd >= 0)
                 incoming_answer(app.mig_fd, mig_dir, r < 0 ? err.msg : "the VM stopped before it ran");
@@ -1000,6 +1010,7 @@ int main(int argc, char **argv)
         pthread_kill(sigthr, SIGTERM);
         pthread_join(sigthr, NULL);
         /* The servers read the framebuffer: stop them before it goes. */
+        agent_link_stop(vm_agent_console(vm), remote);
         remote_stop(remote);
         vm_free(vm);
         if (tee_started) {

@@ -219,6 +219,20 @@ static int create_sound(struct vm_devices *d, const struct vm_dev_config *cfg, c
         return 0;
 }
 
+static int add_agent_console(struct vm_devices *d, struct pci_bus *bus, const struct vq_mem *vmem, unsigned gsi,
+                             unsigned slot, struct vm_err *err)
+{
+        static const char *const names[] = { VM_AGENT_PORT_SPICE_NAME, VM_AGENT_PORT_VDI_NAME };
+        int r = virtio_console_create(names, 2, NULL, NULL, gsi, vmem, &d->con);
+
+        if (r < 0)
+                return vm_err_set(err, r, "cannot create the agent console (virtio-console)");
+        r = pci_bus_add(bus, &virtio_console_dev(d->con)->pci, slot);
+        if (r < 0)
+                return vm_err_set(err, r, "no PCI slot for the agent console");
+        return 0;
+}
+
 int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, const struct guest_mem *mem,
                       struct pci_bus *bus, struct vm_err *err)
 {
@@ -233,10 +247,11 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
         d->held_lock_init = true;
         if (cfg->nnics > VM_MAX_NICS)
                 return vm_err_set(err, -EINVAL, "too many network cards: at most %d", VM_MAX_NICS);
-        if (cfg->ndisks + cfg->nnics + (cfg->no_input ? 0 : 2) + gpu + (cfg->sound == VM_SOUND_HDA) > N_INTX)
+        if (cfg->ndisks + cfg->nnics + (cfg->no_input ? 0 : 2) + gpu + (cfg->sound == VM_SOUND_HDA) + cfg->agent >
+            N_INTX)
                 return vm_err_set(err, -EINVAL,
                                   "too many devices: disks + network cards + 2 input devices + the GPU + the "
-                                  "sound card must be at most %zu",
+                                  "sound card + the agent console must be at most %zu",
                                   N_INTX);
         if (gpu && cfg->gpu_heads > VGPU_MAX_SCANOUTS)
                 return vm_err_set(err, -EINVAL, "too many display heads: at most %d", VGPU_MAX_SCANOUTS);
@@ -309,6 +324,11 @@ int vm_devices_create(struct vm_devices *d, const struct vm_dev_config *cfg, con
                         return r;
                 d->has_fb = true;
         }
+        if (cfg->agent) {
+                r = add_agent_console(d, bus, &vmem, intx_irqs[irq++], slot++, err);
+                if (r < 0)
+                        return r;
+        }
         if (cfg->sound == VM_SOUND_HDA)
                 return create_sound(d, cfg, &vmem, bus, slot, intx_irqs[irq], err);
         return 0;
@@ -328,6 +348,8 @@ int vm_devices_attach(struct vm_devices *d, int vm_fd, uint8_t *zero_page, struc
                 virtio_pci_attach(virtio_gpu_dev(d->gpu), vm_fd);
         if (d->hda)
                 hda_attach(d->hda, vm_fd);
+        if (d->con)
+                virtio_pci_attach(virtio_console_dev(d->con), vm_fd);
         if (d->has_fb) {
                 int r = fb_attach(&d->fb, vm_fd, err);
                 if (r < 0)
@@ -351,6 +373,8 @@ void vm_devices_detach(struct vm_devices *d)
                 virtio_pci_detach(virtio_gpu_dev(d->gpu));
         if (d->hda)
                 hda_detach(d->hda);
+        if (d->con)
+                virtio_pci_detach(virtio_console_dev(d->con));
         if (d->has_fb)
                 fb_detach(&d->fb);
 }
@@ -365,6 +389,7 @@ void vm_devices_destroy(struct vm_devices *d)
         }
         virtio_input_free(d->kbd);
         virtio_input_free(d->tablet);
+        virtio_console_free(d->con);
         for (unsigned i = 0; i < VM_MAX_NICS; i++) {
                 virtio_net_free(d->net[i]);
                 if (d->net_fd_owned[i])

@@ -56,6 +56,13 @@ int vm_display_parse(const char *s, enum vm_display *out);
  * release call yet: a reader must get_surface again on every tick). */
 #define VM_GPU_HELD_VIEWS 4
 
+/* The agent console's ports: spice-vdagent's (its name is what the
+ * daemon opens) and our own guest agent's. */
+#define VM_AGENT_PORT_SPICE 0
+#define VM_AGENT_PORT_VDI 1
+#define VM_AGENT_PORT_SPICE_NAME "com.redhat.spice.0"
+#define VM_AGENT_PORT_VDI_NAME "org.vdi.agent.0"
+
 struct vm_dev_config {
         struct vm_disk_config disks[VM_MAX_DISKS];
         unsigned ndisks;
@@ -64,6 +71,7 @@ struct vm_dev_config {
         enum vm_display display;
         unsigned gpu_heads;           /* virtio-gpu scanouts, 1..4 (0: 1) */
         bool no_input;                /* leave out keyboard and tablet */
+        bool agent;                   /* a virtio-console with the agents' ports */
         struct vm_net_config nics[VM_MAX_NICS];
         unsigned nnics;
         enum vm_sound sound;
@@ -83,6 +91,7 @@ struct vm_devices {
         struct fb fb;
         bool has_fb;
         struct virtio_gpu *gpu;
+        struct virtio_console *con;   /* cfg->agent: VM_AGENT_PORT_* */
         pthread_mutex_t held_lock;    /* held[] */
         bool held_lock_init;
         struct vgpu_view held[VM_GPU_HELD_VIEWS]; /* newest first */

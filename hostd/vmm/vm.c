@@ -423,6 +423,11 @@ void vm_input_wheel(struct vm *vm, int32_t delta)
         vm_devices_wheel(&vm->dev, delta);
 }
 
+struct virtio_console *vm_agent_console(struct vm *vm)
+{
+        return vm->dev.con;
+}
+
 struct display_source vm_display_source(struct vm *vm)
 {
         return vm_devices_display(&vm->dev);

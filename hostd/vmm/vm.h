@@ -87,6 +87,10 @@ void vm_input_wheel(struct vm *vm, int32_t delta);
 /* The framebuffer and input as protocols/display.h's display_source. */
 struct display_source vm_display_source(struct vm *vm);
 
+/* The agent console (virtio-devices.h; ports VM_AGENT_PORT_*), NULL
+ * without --agent. */
+struct virtio_console *vm_agent_console(struct vm *vm);
+
 /* Write the framebuffer as a binary PPM; -ENODEV without --framebuffer. */
 int vm_screenshot(struct vm *vm, const char *path);
 

@@ -350,7 +350,7 @@ int spice_display_start(const struct display_server_config *cfg, struct display_
         spice_server_set_ticket(d->server, NULL, 0, 0, 0);
         /* Pointer events go to our tablet, never to a guest agent. */
         spice_server_set_agent_mouse(d->server, 0);
-        spice_server_set_agent_copypaste(d->server, 0);
+        spice_server_set_agent_copypaste(d->server, 1);
         spice_server_set_agent_file_xfer(d->server, 0);
         spice_server_set_image_compression(d->server, SPICE_IMAGE_COMPRESSION_AUTO_GLZ);
         spice_server_set_jpeg_compression(d->server, cfg->lossless ? SPICE_WAN_COMPRESSION_NEVER

@@ -9,3 +9,9 @@ TESTS += tests/display/keymap
 tests_display_keymap_SOURCES = tests/display/keymap.c
 tests_display_keymap_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_display_keymap_LDADD = protocols/libprotocols.a $(TEST_LIBS)
+
+check_PROGRAMS += tests/agent/vdagent
+TESTS += tests/agent/vdagent tests/fuzz/vdagent.sh
+tests_agent_vdagent_SOURCES = tests/agent/vdagent.c
+tests_agent_vdagent_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CFLAGS)
+tests_agent_vdagent_LDADD = protocols/libprotocols.a $(TEST_LIBS)

@@ -25,6 +25,8 @@
  *             tests and bench/net; see agent_act_nettest), then power off
  *   soundtest play a known pattern on the first sound card and record from
  *             it through ALSA's ioctls (agent_act_soundtest), power off
+ *   cliptest  the guest side of the SPICE agent's clipboard over the
+ *             virtio-console port com.redhat.spice.0 (agent_act_cliptest)
  *
  * Report lines are "AGENT <event> key=value ..." so that host-side tests can
  * match them; errors are "AGENT error what=... errno=...".  New checks (disk,
@@ -1351,6 +1353,181 @@ static int agent_act_soundtest(void)
 	agent_sound_hostile();
 	agent_report("sound", "done");
 	return RB_POWER_OFF;
+/* ---- cliptest: the guest side of the SPICE agent protocol ----
+ *
+ * What spice-vdagent does for the clipboard, in miniature, over the
+ * virtio-console port com.redhat.spice.0 (found by name in
+ * /sys/class/virtio-ports): messages are a VDIChunkHeader {port, size}
+ * then a VDAgentMessage {protocol, type, opaque, size} and its data
+ * (spice-protocol's vd_agent.h; its numbers are copied here because the
+ * guest build has no spice headers). agent.clip=HEX is the text the guest
+ * "copies": it grabs the clipboard once the client announced itself and
+ * answers the client's request with it. When the client grabs, the agent
+ * asks for UTF-8 text and reports it as "AGENT clip-received hex=...".
+ * Stays up until the VMM stops the guest. */
+#define VDA_PROTOCOL 1
+#define VDA_CLIENT_PORT 1
+#define VDA_ANNOUNCE_CAPABILITIES 6
+#define VDA_CLIPBOARD 4
+#define VDA_CLIPBOARD_GRAB 7
+#define VDA_CLIPBOARD_REQUEST 8
+#define VDA_CLIPBOARD_RELEASE 9
+#define VDA_CAP_CLIPBOARD_BY_DEMAND 5
+#define VDA_UTF8_TEXT 1
+#define VDA_HDR 20
+
+static void agent_put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static uint32_t agent_get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static int agent_vda_send(int fd, uint32_t type, const void *data, uint32_t len)
+{
+	uint8_t msg[8 + VDA_HDR + 1024];
+
+	if (len > 1024)
+		return -1;
+	agent_put32(msg, VDA_CLIENT_PORT);
+	agent_put32(msg + 4, VDA_HDR + len);
+	agent_put32(msg + 8, VDA_PROTOCOL);
+	agent_put32(msg + 12, type);
+	memset(msg + 16, 0, 8);
+	agent_put32(msg + 24, len);
+	memcpy(msg + 28, data, len);
+	return write(fd, msg, 28 + len) == (ssize_t)(28 + len) ? 0 : -1;
+}
+
+static int agent_vport_open(const char *want)
+{
+	char path[300], name[128];
+	struct dirent *de;
+	DIR *d = opendir("/sys/class/virtio-ports");
+	int fd = -1;
+
+	while (d && (de = readdir(d))) {
+		snprintf(path, sizeof(path), "/sys/class/virtio-ports/%s/name", de->d_name);
+		if (de->d_name[0] == '.' || agent_read_file(path, name, sizeof(name)) < 0)
+			continue;
+		agent_report("vport", "dev=%s name=%s", de->d_name, name);
+		if (fd >= 0 || strcmp(name, want) != 0)
+			continue;
+		snprintf(path, sizeof(path), "/dev/%s", de->d_name);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			agent_error("vport-open", path, errno);
+	}
+	if (d)
+		closedir(d);
+	return fd;
+}
+
+static void agent_hex(const uint8_t *p, size_t n, char *out, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < n && 2 * i + 2 < size; i++)
+		sprintf(out + 2 * i, "%02x", p[i]);
+	out[2 * i] = '\0';
+}
+
+static size_t agent_unhex(const char *s, uint8_t *out, size_t size)
+{
+	size_t n = 0;
+	unsigned v;
+
+	while (n < size && sscanf(s + 2 * n, "%2x", &v) == 1)
+		out[n++] = (uint8_t)v;
+	return n;
+}
+
+/* One whole message from the client. */
+static void agent_vda_handle(int fd, uint32_t type, const uint8_t *data, uint32_t len,
+			     const uint8_t *clip, size_t clip_len)
+{
+	static const uint32_t text = VDA_UTF8_TEXT;
+	char hex[2 * 1024 + 1];
+
+	switch (type) {
+	case VDA_ANNOUNCE_CAPABILITIES: {
+		uint8_t caps[8] = { 0 };
+		agent_put32(caps + 4, 1u << VDA_CAP_CLIPBOARD_BY_DEMAND);
+		agent_report("clip-client", "caps_len=%u", len);
+		if (len >= 4 && agent_get32(data)) /* request: answer with ours */
+			agent_vda_send(fd, VDA_ANNOUNCE_CAPABILITIES, caps, sizeof(caps));
+		if (clip_len && agent_vda_send(fd, VDA_CLIPBOARD_GRAB, &text, 4) == 0)
+			agent_report("clip-grabbed", "len=%zu", clip_len);
+		break;
+	}
+	case VDA_CLIPBOARD_REQUEST:
+		if (len >= 4 && agent_get32(data) == VDA_UTF8_TEXT && clip_len) {
+			uint8_t m[4 + 1024];
+			agent_put32(m, VDA_UTF8_TEXT);
+			memcpy(m + 4, clip, clip_len);
+			agent_vda_send(fd, VDA_CLIPBOARD, m, (uint32_t)(4 + clip_len));
+			agent_report("clip-sent", "len=%zu", clip_len);
+		}
+		break;
+	case VDA_CLIPBOARD_GRAB:
+		agent_report("clip-grab", "types_len=%u", len);
+		agent_vda_send(fd, VDA_CLIPBOARD_REQUEST, &text, 4);
+		break;
+	case VDA_CLIPBOARD:
+		if (len >= 4) {
+			agent_hex(data + 4, len - 4, hex, sizeof(hex));
+			agent_report("clip-received", "type=%u hex=%s", agent_get32(data), hex);
+		}
+		break;
+	default:
+		agent_report("clip-msg", "type=%u len=%u", type, len);
+	}
+}
+
+static int agent_act_cliptest(void)
+{
+	static uint8_t buf[65536];
+	char param[2 * 1024 + 1] = "";
+	uint8_t clip[1024];
+	size_t have = 0, clip_len;
+	ssize_t n;
+	int fd = -1;
+
+	agent_param("agent.clip", param, sizeof(param));
+	clip_len = agent_unhex(param, clip, sizeof(clip));
+	for (int i = 0; i < 100 && fd < 0; i++) {
+		fd = agent_vport_open("com.redhat.spice.0");
+		if (fd < 0)
+			usleep(100000);
+	}
+	if (fd < 0) {
+		agent_report("error", "what=vport detail=com.redhat.spice.0-not-found");
+		return agent_act_sleep();
+	}
+	agent_report("clip-open", "clip_len=%zu", clip_len);
+	while ((n = read(fd, buf + have, sizeof(buf) - have)) > 0) {
+		have += (size_t)n;
+		/* Whole chunks; each of our messages fits one (< 2 KiB). */
+		while (have >= 8 + VDA_HDR && have >= 8 + agent_get32(buf + 4)) {
+			uint32_t chunk = agent_get32(buf + 4), mlen = agent_get32(buf + 8 + 16);
+			if (chunk >= VDA_HDR && mlen <= chunk - VDA_HDR)
+				agent_vda_handle(fd, agent_get32(buf + 12), buf + 8 + VDA_HDR, mlen, clip, clip_len);
+			else
+				agent_report("error", "what=vdagent-chunk size=%u msg=%u", chunk, mlen);
+			memmove(buf, buf + 8 + chunk, have - 8 - chunk);
+			have -= 8 + chunk;
+		}
+		if (have == sizeof(buf))
+			have = 0;
+	}
+	agent_error("vport-read", "com.redhat.spice.0", n < 0 ? errno : 0);
+	return agent_act_sleep();
 }
 
 static const struct agent_action agent_actions[] = {
@@ -1364,6 +1541,7 @@ static const struct agent_action agent_actions[] = {
 	{ .name = "desktop", .run = agent_act_desktop },
 	{ .name = "nettest", .run = agent_act_nettest },
 	{ .name = "soundtest", .run = agent_act_soundtest },
+	{ .name = "cliptest", .run = agent_act_cliptest },
 };
 
 static const struct agent_action *agent_find_action(const char *name)
@@ -1407,7 +1585,7 @@ int main(void)
 	agent_param("agent.action", name, sizeof(name));
 	action = agent_find_action(name);
 	if (!action) {
-		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, counter, devtest, diskbench, nettest, soundtest or desktop)", name);
+		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, counter, devtest, diskbench, nettest, soundtest, cliptest or desktop)", name);
 		action = agent_find_action("poweroff");
 	}
 	agent_report("action", "name=%s", action->name);

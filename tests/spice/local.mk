@@ -23,3 +23,9 @@ check_PROGRAMS += tests/spice/serve
 tests_spice_serve_SOURCES = tests/spice/serve.c protocols/lsan.c protocols/lsan-unwind.c
 tests_spice_serve_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/hostd/vmm $(SPICE_CFLAGS) $(GLIB_CFLAGS)
 tests_spice_serve_LDADD = $(SPICE_DISPLAY_LIB) $(TESTSRC_LIB) hostd/vmm/libvmm.a $(SECCOMP_LIBS) $(LIBVDI)
+
+# The clipboard through the guest's agent, for the lab (tests/vmm/agent.sh).
+check_PROGRAMS += tests/spice/clip
+tests_spice_clip_SOURCES = tests/spice/clip.c protocols/lsan.c protocols/lsan-unwind.c
+tests_spice_clip_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS)
+tests_spice_clip_LDADD = $(SPICE_CLIENT_LIB)

@@ -132,3 +132,17 @@ check_PROGRAMS += tests/vmm/display-probe
 tests_vmm_display_probe_SOURCES = tests/vmm/display-probe.c protocols/lsan.c protocols/lsan-unwind.c
 tests_vmm_display_probe_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS) $(FREERDP_CLIENT_CFLAGS) $(FREERDP_CFLAGS)
 tests_vmm_display_probe_LDADD = $(TCLIENT_LIBS) $(SPICE_CLIENT_LIB) $(GLIB_LIBS) -lm
+# virtio-console (issue 19): the device without KVM, and a fuzzer.
+check_PROGRAMS += tests/vmm/virtio-console
+TESTS += tests/vmm/virtio-console tests/fuzz/virtio-console.sh
+EXTRA_DIST += tests/fuzz/virtio-console.sh
+
+tests_vmm_virtio_console_SOURCES = tests/vmm/virtio-console.c
+tests_vmm_virtio_console_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
+tests_vmm_virtio_console_LDADD = $(VMM_TEST_LDADD)
+
+# The agent console with a real guest and SPICE client (lab).
+TESTS += tests/vmm/agent.sh
+EXTRA_DIST += tests/vmm/agent.sh tests/vmm/agent-lab.py
+CLEANFILES += tests/vmm/agent-initrd.gz
+tests/vmm/agent.log: hostd/vdi-vm tests/guest/agent tests/spice/clip

@@ -33,7 +33,7 @@ struct state_dev {
         struct virtio_dev *vd;  /* virtio devices: frozen while saved */
 };
 
-#define STATE_DEVS_MAX (5 + VM_MAX_DISKS + 2 + VM_MAX_NICS)
+#define STATE_DEVS_MAX (6 + VM_MAX_DISKS + 2 + VM_MAX_NICS) /* + the sound card and the agent console */
 
 static void add_dev(struct state_dev *out, unsigned *n, const char *name, const struct state_ops *ops, void *dev,
                     struct virtio_dev *vd)
@@ -69,6 +69,8 @@ static unsigned state_devs(struct vm *vm, struct state_dev out[STATE_DEVS_MAX])
                 add_virtio(out, &n, virtio_input_dev(d->tablet));
         for (unsigned i = 0; i < d->nnics; i++)
                 add_virtio(out, &n, virtio_net_dev(d->net[i]));
+        if (d->con)
+                add_virtio(out, &n, virtio_console_dev(d->con));
         if (d->has_fb)
                 add_dev(out, &n, "dev.fb", &fb_state_ops, &d->fb, NULL);
         if (d->hda)

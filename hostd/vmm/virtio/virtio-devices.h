@@ -105,3 +105,46 @@ void virtio_gpu_stats(struct virtio_gpu *gpu, struct vgpu_stats *out);
  * re-reads GET_DISPLAY_INFO and the EDIDs. 0 or -EINVAL. */
 int virtio_gpu_set_layout(struct virtio_gpu *gpu, const struct vgpu_head *heads, unsigned n);
 unsigned virtio_gpu_get_layout(struct virtio_gpu *gpu, struct vgpu_head heads[VGPU_MAX_SCANOUTS]);
+
+/* ---- virtio-console (virtio 1.x 5.3, multiport) ---- */
+
+struct virtio_console;
+
+/* Bytes each port buffers per direction. */
+#define VIRTIO_CONSOLE_FIFO (256u * 1024)
+
+/* The host side of the ports; every callback on the device's thread with
+ * no lock held (it may call virtio_console_read/write). Any may be NULL. */
+struct virtio_console_ops {
+        /* A guest program opened or closed port. */
+        void (*opened)(void *opaque, unsigned port, bool open);
+        /* The guest wrote to port: virtio_console_read it. */
+        void (*readable)(void *opaque, unsigned port);
+        /* port's FIFO for the guest was full and has room again. */
+        void (*writable)(void *opaque, unsigned port);
+};
+
+struct virtio_console_stats {
+        unsigned long to_guest, from_guest; /* bytes */
+        unsigned long ctrl_refused;         /* control messages refused */
+};
+
+/* A console device with nports (1..3) named ports, port i called
+ * names[i] (printable ASCII, up to 63 bytes; e.g. "com.redhat.spice.0").
+ * 0 or negative errno (-EINVAL for bad names). */
+int virtio_console_create(const char *const *names, unsigned nports, const struct virtio_console_ops *ops,
+                          void *opaque, unsigned intx_gsi, const struct vq_mem *mem, struct virtio_console **out);
+struct virtio_dev *virtio_console_dev(struct virtio_console *c);
+/* Replace the host side's callbacks (ops may be NULL: none). When this
+ * returns, no call of the old ones is running or will start. */
+void virtio_console_set_ops(struct virtio_console *c, const struct virtio_console_ops *ops, void *opaque);
+void virtio_console_free(struct virtio_console *c);
+
+/* Queue bytes for the guest program holding port open (any thread).
+ * Returns how many were taken: 0 when the port is closed or its FIFO
+ * full (ops->writable says when to try again). */
+size_t virtio_console_write(struct virtio_console *c, unsigned port, const void *data, size_t len);
+/* Take up to len bytes the guest wrote to port (any thread). */
+size_t virtio_console_read(struct virtio_console *c, unsigned port, void *data, size_t len);
+bool virtio_console_guest_open(struct virtio_console *c, unsigned port);
+void virtio_console_stats(struct virtio_console *c, struct virtio_console_stats *out);

@@ -882,3 +882,19 @@ static int virtio_load(void *dev, struct state_reader *r, struct vm_err *err)
 }
 
 const struct state_ops virtio_state_ops = { .save = virtio_save, .load = virtio_load };
+
+uint64_t virtio_pci_bar_get(struct virtio_dev *vd, uint64_t off, unsigned size)
+{
+        uint8_t d[8] = { 0 };
+
+        virtio_pci_bar_read(vd, off, d, size);
+        return get_le(d, size);
+}
+
+void virtio_pci_bar_set(struct virtio_dev *vd, uint64_t off, uint64_t v, unsigned size)
+{
+        uint8_t d[8];
+
+        put_le(d, v, size);
+        virtio_pci_bar_write(vd, off, d, size);
+}

@@ -29,7 +29,7 @@
 #include "state.h"
 #include "virtqueue.h"
 
-#define VIRTIO_MAX_QUEUES 4
+#define VIRTIO_MAX_QUEUES 8
 #define VIRTIO_MSIX_VECTORS 8
 #define VIRTIO_NO_VECTOR 0xffff
 
@@ -49,6 +49,7 @@
 /* Device ids (5) */
 #define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_GPU 16
 #define VIRTIO_ID_INPUT 18
 
@@ -187,6 +188,9 @@ void virtio_pci_thaw(struct virtio_dev *vd);
 /* Register-level access for tests (what the vCPU threads do). */
 void virtio_pci_bar_read(struct virtio_dev *vd, uint64_t off, uint8_t *data, unsigned size);
 void virtio_pci_bar_write(struct virtio_dev *vd, uint64_t off, const uint8_t *data, unsigned size);
+/* The same for a little-endian value of size (1..8) bytes. */
+uint64_t virtio_pci_bar_get(struct virtio_dev *vd, uint64_t off, unsigned size);
+void virtio_pci_bar_set(struct virtio_dev *vd, uint64_t off, uint64_t v, unsigned size);
 
 /* BAR 0 layout */
 #define VIRTIO_BAR_SIZE 0x4000

@@ -1,0 +1,31 @@
+#!/bin/sh
+# tests/vmm/agent.sh — the agent console (virtio-console, issue 19) with a
+# real guest: its --help here (no KVM needed), then ONE
+# tests/lab/needs-kvm run of tests/vmm/agent-lab.py: Linux's virtio_console
+# names the ports, and the clipboard goes both ways between the guest's
+# agent and a real SPICE client.
+# Exit 0 pass, 1 fail (also when the KVM lab cannot run or dies), 77 skip (no
+# kernel, no python3; a lab that cannot run, only with VMM_REQUIRE_KVM=0).
+set -u
+src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${abs_top_builddir:-$src}
+. "$src/tests/vmm/lib.sh"
+vm=$build/hostd/vdi-vm
+vmm_suite_init agent
+
+expect "--help documents --agent" 0 "com.redhat.spice.0" -- --help
+
+vmm_python
+if vmm_lab_initrd agent; then
+    LAB_OPTS=${LAB_OPTS:---timeout 900}
+    export LAB_OPTS
+    start=$(date +%s)
+    "$src/tests/lab/needs-kvm" "$py" "$src/tests/vmm/agent-lab.py" "$vm" "$build/tests/spice/clip" \
+        "$kernel" "$initrd" "$tmp"
+    rc=$?
+    echo "# lab run took $(($(date +%s) - start)) s"
+    vmm_lab_status "$rc" "agent console and clipboard"
+fi
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
