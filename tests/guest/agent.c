@@ -23,6 +23,8 @@
  *             /dev/fb0 that typing and clicking change (agent_act_desktop)
  *   nettest   configure eth0, ping, TCP transfers with CRC-32s (virtio-net
  *             tests and bench/net; see agent_act_nettest), then power off
+ *   gputest   drive virtio-gpu through DRM/KMS: each head takes its
+ *             preferred mode and shows gpu_pattern() (agent-gpu.c)
  *
  * Report lines are "AGENT <event> key=value ..." so that host-side tests can
  * match them; errors are "AGENT error what=... errno=...".  New checks (disk,
@@ -58,14 +60,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
+
 #define AGENT_MODULE_LIST "/etc/agent/modules"
 #define AGENT_MODULE_DIR  "/lib/modules"
 #define AGENT_SHELL       "/bin/sh"
 
 /* Print one report line on the console, unbuffered so that nothing is lost
  * when the machine powers off right after.  fmt may be NULL. */
-__attribute__((format(printf, 2, 3)))
-static void agent_report(const char *event, const char *fmt, ...)
+void agent_report(const char *event, const char *fmt, ...)
 {
 	char line[512];
 	int n;
@@ -82,7 +85,7 @@ static void agent_report(const char *event, const char *fmt, ...)
 	fflush(stdout);
 }
 
-static void agent_error(const char *what, const char *detail, int err)
+void agent_error(const char *what, const char *detail, int err)
 {
 	agent_report("error", "what=%s detail=%s errno=%d (%s)", what, detail ? detail : "-", err,
 		     strerror(err));
@@ -1056,6 +1059,7 @@ static const struct agent_action agent_actions[] = {
 	{ .name = "diskbench", .run = agent_act_diskbench },
 	{ .name = "desktop", .run = agent_act_desktop },
 	{ .name = "nettest", .run = agent_act_nettest },
+	{ .name = "gputest", .run = agent_act_gputest },
 };
 
 static const struct agent_action *agent_find_action(const char *name)
@@ -1099,7 +1103,7 @@ int main(void)
 	agent_param("agent.action", name, sizeof(name));
 	action = agent_find_action(name);
 	if (!action) {
-		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, counter, devtest, diskbench, nettest or desktop)", name);
+		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, counter, devtest, diskbench, nettest, desktop or gputest)", name);
 		action = agent_find_action("poweroff");
 	}
 	agent_report("action", "name=%s", action->name);

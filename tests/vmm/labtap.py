@@ -1,7 +1,11 @@
 """TAP lines for the Python halves of the tests/vmm lab suites
-(snapshot-lab.py): check() prints one "ok"/"not ok" line, finish()
-prints the plan and exits 0 when every check passed."""
+(snapshot-lab.py, gpu-lab.py): check() prints one "ok"/"not ok" line,
+finish() prints the plan and exits 0 when every check passed; ask() sends
+one request on a vdi-vm control socket."""
+import json
+import socket
 import sys
+import time
 
 count = 0
 failed = 0
@@ -21,3 +25,33 @@ def check(desc, cond, detail=""):
 def finish():
     print(f"1..{count}", flush=True)
     sys.exit(1 if failed else 0)
+
+
+def ask(path, req, timeout=120):
+    """One request on a vdi-vm control socket; its reply (events skipped)."""
+    try:
+        return ask1(path, req, timeout)
+    except (OSError, ValueError) as e:
+        return {"ok": False, "error": f"control socket {path}: {e}"}
+
+
+def ask1(path, req, timeout):
+    end = time.time() + 30
+    while True:
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            break
+        except OSError:
+            s.close()
+            if time.time() > end:
+                raise
+            time.sleep(0.1)
+    with s:
+        s.settimeout(timeout)
+        s.sendall(json.dumps(req).encode() + b"\n")
+        for line in s.makefile("rb"):
+            msg = json.loads(line)
+            if msg.get("id") == req.get("id"):
+                return msg
+    return None

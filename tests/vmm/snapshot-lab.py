@@ -15,11 +15,9 @@ tests/lab/needs-kvm, all in one lab boot):
   file) are refused with their message before any vCPU runs, and so is a
   device set the snapshot does not have.
 Prints TAP lines; exits 0 when all passed."""
-import json
 import os
 import re
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -28,7 +26,7 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from labtap import check, finish  # noqa: E402
+from labtap import ask, check, finish  # noqa: E402
 
 vm, kernel, initrd, out = sys.argv[1:5]
 LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
@@ -56,36 +54,6 @@ def wait_for(pred, proc, timeout=LIMIT):
             return pred()
         time.sleep(0.2)
     return False
-
-
-def ask(path, req, timeout=120):
-    """One request on a vdi-vm control socket; its reply (events skipped)."""
-    try:
-        return ask1(path, req, timeout)
-    except (OSError, ValueError) as e:
-        return {"ok": False, "error": f"control socket {path}: {e}"}
-
-
-def ask1(path, req, timeout):
-    end = time.time() + 30
-    while True:
-        try:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
-            break
-        except OSError:
-            s.close()
-            if time.time() > end:
-                raise
-            time.sleep(0.1)
-    with s:
-        s.settimeout(timeout)
-        s.sendall(json.dumps(req).encode() + b"\n")
-        for line in s.makefile("rb"):
-            msg = json.loads(line)
-            if msg.get("id") == req.get("id"):
-                return msg
-    return None
 
 
 def start(name, args, stdin=subprocess.DEVNULL):
