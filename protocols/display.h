@@ -56,6 +56,21 @@ struct display_surface {
         uint64_t generation;
 };
 
+/* The hardware cursor (virtio-gpu's cursor queue): a shape of up to
+ * DISPLAY_CURSOR_MAX pixels a side, ARGB8888 (byte 0 blue, 1 green, 2 red,
+ * 3 alpha; rows of DISPLAY_CURSOR_MAX pixels, width x height meaningful)
+ * with its hotspot, and where the hotspot is on the surface. serial
+ * changes whenever the shape or visibility does (not on moves). */
+#define DISPLAY_CURSOR_MAX 64u
+struct display_cursor {
+        bool visible;
+        int32_t x, y;
+        uint32_t hot_x, hot_y; /* < width, height */
+        uint32_t width, height;
+        uint64_t serial;
+        uint32_t pixels[DISPLAY_CURSOR_MAX * DISPLAY_CURSOR_MAX];
+};
+
 struct display_source_ops {
         /* Describe the current framebuffer. 0 or -errno (-ENODEV: no display). */
         int (*get_surface)(void *opaque, struct display_surface *out);
@@ -76,6 +91,10 @@ struct display_source_ops {
          * cannot follow (VESA), or -errno. NULL: never follows. Any
          * thread, like the input calls. */
         int (*request_layout)(void *opaque, const struct display_head *heads, unsigned n);
+        /* The hardware cursor of the first head, copied into out. 0, or
+         * -ENODEV when this display has none (VESA: the guest draws its
+         * cursor into the picture). NULL: never has one. */
+        int (*get_cursor)(void *opaque, struct display_cursor *out);
 };
 
 struct display_source {

@@ -123,6 +123,13 @@ static int view_request_layout(void *opaque, const struct display_head *heads, u
         return s->ops->request_layout ? s->ops->request_layout(s->opaque, heads, n) : -ENOTSUP;
 }
 
+static int view_get_cursor(void *opaque, struct display_cursor *out)
+{
+        struct view *v = opaque;
+        const struct display_source *s = &v->r->source;
+        return s->ops->get_cursor ? s->ops->get_cursor(s->opaque, out) : -ENODEV;
+}
+
 static const struct display_source_ops view_ops = {
         .get_surface = view_get_surface,
         .collect_damage = view_collect_damage,
@@ -130,6 +137,7 @@ static const struct display_source_ops view_ops = {
         .input_pointer = view_input_pointer,
         .input_wheel = view_input_wheel,
         .request_layout = view_request_layout,
+        .get_cursor = view_get_cursor,
 };
 
 static gpointer loop_thread(gpointer arg)

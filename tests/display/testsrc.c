@@ -17,6 +17,7 @@ struct testsrc {
         struct display_head last[DISPLAY_MAX_HEADS];
         GArray *damage; /* struct display_rect */
         GArray *events; /* struct testsrc_event */
+        struct display_cursor *cursor; /* NULL: no hardware cursor (as VESA) */
 };
 
 static int ts_get_surface(void *opaque, struct display_surface *out)
@@ -114,9 +115,23 @@ static void ts_input_wheel(void *opaque, int32_t delta)
         push_event(opaque, (struct testsrc_event){ .type = TESTSRC_WHEEL, .delta = delta });
 }
 
+static int ts_get_cursor(void *opaque, struct display_cursor *out)
+{
+        struct testsrc *t = opaque;
+        int r = -ENODEV;
+        g_mutex_lock(&t->lock);
+        if (t->cursor) {
+                *out = *t->cursor;
+                r = 0;
+        }
+        g_mutex_unlock(&t->lock);
+        return r;
+}
+
 static const struct display_source_ops testsrc_ops = {
         .get_surface = ts_get_surface,
         .request_layout = ts_request_layout,
+        .get_cursor = ts_get_cursor,
         .collect_damage = ts_collect_damage,
         .input_key = ts_input_key,
         .input_pointer = ts_input_pointer,
@@ -145,6 +160,7 @@ void testsrc_free(struct testsrc *t)
         g_array_free(t->events, TRUE);
         g_ptr_array_free(t->retired, TRUE);
         g_free(t->pixels);
+        g_free(t->cursor);
         g_mutex_clear(&t->lock);
         g_free(t);
 }
@@ -256,4 +272,13 @@ size_t testsrc_take_events(struct testsrc *t, struct testsrc_event *out, size_t 
         }
         g_mutex_unlock(&t->lock);
         return n;
+}
+
+void testsrc_set_cursor(struct testsrc *t, const struct display_cursor *c)
+{
+        g_mutex_lock(&t->lock);
+        if (!t->cursor)
+                t->cursor = g_new0(struct display_cursor, 1);
+        *t->cursor = *c;
+        g_mutex_unlock(&t->lock);
 }
