@@ -36,6 +36,7 @@ struct tclient {
         struct tclient_counts counts;
         pcRdpgfxSurfaceCommand gdi_surface_command;
         pcRdpgfxEndFrame gdi_end_frame;
+        pcRdpgfxResetGraphics gdi_reset_graphics;
         pBitmapUpdate gdi_bitmap_update;
         pSurfaceBits gdi_surface_bits;
         pSurfaceFrameMarker gdi_frame_marker;
@@ -61,6 +62,20 @@ static UINT count_surface_command(RdpgfxClientContext *gfx, const RDPGFX_SURFACE
                 tc->counts.other++;
         tc->counts.picture_bytes += cmd->length;
         return tc->gdi_surface_command(gfx, cmd);
+}
+
+/* ResetGraphics runs on the graphics channel's thread and resizes (frees)
+ * the picture: under tc->lock, so that a reader holding tclient_lock never
+ * sees a freed buffer. */
+static UINT locked_reset_graphics(RdpgfxClientContext *gfx, const RDPGFX_RESET_GRAPHICS_PDU *reset)
+{
+        struct tclient *tc = tc_of(((rdpGdi *)gfx->custom)->context);
+        UINT r;
+
+        g_mutex_lock(&tc->lock);
+        r = tc->gdi_reset_graphics(gfx, reset);
+        g_mutex_unlock(&tc->lock);
+        return r;
 }
 
 static UINT count_end_frame(RdpgfxClientContext *gfx, const RDPGFX_END_FRAME_PDU *end)
@@ -117,8 +132,10 @@ static void on_channel_connected(void *context, ChannelConnectedEventArgs *e)
                 tc->gfx = gfx;
                 tc->gdi_surface_command = gfx->SurfaceCommand;
                 tc->gdi_end_frame = gfx->EndFrame;
+                tc->gdi_reset_graphics = gfx->ResetGraphics;
                 gfx->SurfaceCommand = count_surface_command;
                 gfx->EndFrame = count_end_frame;
+                gfx->ResetGraphics = locked_reset_graphics;
         }
 }
 
