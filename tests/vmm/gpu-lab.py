@@ -24,20 +24,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import labtap  # noqa: E402
-from labtap import ask, check, finish  # noqa: E402
+from labtap import ask, check, finish, text  # noqa: E402
 
 vm, client, kernel, initrd, out = sys.argv[1:6]
 LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
 SIZES = ["1024x768", "1280x800", "1600x900"]
 src = os.environ.get("abs_top_srcdir") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
-
-
-def text(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode(errors="replace").replace("\r", "")
-    except OSError:
-        return ""
 
 
 def pattern(x, y, w, h, head=0):

@@ -1,7 +1,7 @@
 """TAP lines for the Python halves of the tests/vmm lab suites
 (snapshot-lab.py, gpu-lab.py): check() prints one "ok"/"not ok" line,
 finish() prints the plan and exits 0 when every check passed; ask() sends
-one request on a vdi-vm control socket."""
+one request on a vdi-vm control socket; text() reads a console."""
 import json
 import socket
 import sys
@@ -25,6 +25,15 @@ def check(desc, cond, detail=""):
 def finish():
     print(f"1..{count}", flush=True)
     sys.exit(1 if failed else 0)
+
+
+def text(path):
+    """A console or log file as text ("" while it does not exist)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace").replace("\r", "")
+    except OSError:
+        return ""
 
 
 def ask(path, req, timeout=120):

@@ -26,19 +26,11 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from labtap import ask, check, finish  # noqa: E402
+from labtap import ask, check, finish, text  # noqa: E402
 
 vm, kernel, initrd, out = sys.argv[1:5]
 LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
 procs = []
-
-
-def text(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode(errors="replace").replace("\r", "")
-    except OSError:
-        return ""
 
 
 def counts(path):
