@@ -70,6 +70,21 @@ struct display_audio_format {
         uint32_t channels;      /* 1 or 2 */
 };
 
+/* The hardware cursor (virtio-gpu's cursor queue): a shape of up to
+ * DISPLAY_CURSOR_MAX pixels a side, ARGB8888 (byte 0 blue, 1 green, 2 red,
+ * 3 alpha; rows of DISPLAY_CURSOR_MAX pixels, width x height meaningful)
+ * with its hotspot, and where the hotspot is on the surface. serial
+ * changes whenever the shape or visibility does (not on moves). */
+#define DISPLAY_CURSOR_MAX 64u
+struct display_cursor {
+        bool visible;
+        int32_t x, y;
+        uint32_t hot_x, hot_y; /* < width, height */
+        uint32_t width, height;
+        uint64_t serial;
+        uint32_t pixels[DISPLAY_CURSOR_MAX * DISPLAY_CURSOR_MAX];
+};
+
 struct display_source_ops {
         /* Describe the current framebuffer. 0 or -errno (-ENODEV: no display). */
         int (*get_surface)(void *opaque, struct display_surface *out);
@@ -95,6 +110,10 @@ struct display_source_ops {
          * when nothing new. NULL: no sound card (servers then offer no
          * audio channel). From the protocol's main loop. */
         size_t (*audio_read)(void *opaque, struct display_audio_format *fmt, uint8_t *buf, size_t max);
+        /* The hardware cursor of the first head, copied into out. 0, or
+         * -ENODEV when this display has none (VESA: the guest draws its
+         * cursor into the picture). NULL: never has one. */
+        int (*get_cursor)(void *opaque, struct display_cursor *out);
 };
 
 struct display_source {

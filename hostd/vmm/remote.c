@@ -131,6 +131,13 @@ static int view_request_layout(void *opaque, const struct display_head *heads, u
         return display_request_layout(&v->r->source, heads, n, why, sizeof(why));
 }
 
+static int view_get_cursor(void *opaque, struct display_cursor *out)
+{
+        struct view *v = opaque;
+        const struct display_source *s = &v->r->source;
+        return s->ops->get_cursor ? s->ops->get_cursor(s->opaque, out) : -ENODEV;
+}
+
 /* The VM's sound is read-once too; one server (SPICE) carries it. */
 static size_t view_audio_read(void *opaque, struct display_audio_format *fmt, uint8_t *buf, size_t max)
 {
@@ -145,7 +152,8 @@ static size_t view_audio_read(void *opaque, struct display_audio_format *fmt, ui
         .input_key = view_input_key,                   \
         .input_pointer = view_input_pointer,           \
         .input_wheel = view_input_wheel,               \
-        .request_layout = view_request_layout
+        .request_layout = view_request_layout,         \
+        .get_cursor = view_get_cursor
 
 static const struct display_source_ops view_ops = { VIEW_OPS_COMMON };
 static const struct display_source_ops view_ops_audio = { VIEW_OPS_COMMON, .audio_read = view_audio_read };

@@ -558,6 +558,34 @@ static int ds_request_layout(void *opaque, const struct display_head *heads, uns
         return virtio_gpu_set_layout(d->gpu, h, n);
 }
 
+/* virtio-gpu's cursor when it is on the first head (the one the display
+ * servers show); a guest cursor elsewhere is hidden there. */
+static int ds_get_cursor(void *opaque, struct display_cursor *out)
+{
+        struct vm_devices *d = opaque;
+        struct vgpu_cursor *c;
+
+        if (!d->gpu)
+                return -ENODEV;
+        c = malloc(sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        virtio_gpu_cursor(d->gpu, c);
+        out->visible = c->visible && c->scanout == 0 && c->width && c->height;
+        out->x = c->x;
+        out->y = c->y;
+        out->width = c->width;
+        out->height = c->height;
+        out->hot_x = c->hot_x < c->width ? c->hot_x : 0;
+        out->hot_y = c->hot_y < c->height ? c->hot_y : 0;
+        /* Moving to another head hides it here: count that as a change. */
+        out->serial = c->shape_serial * 2 + out->visible;
+        _Static_assert(DISPLAY_CURSOR_MAX == VGPU_CURSOR_DIM, "cursor rows of the same length");
+        memcpy(out->pixels, c->pixels, sizeof(out->pixels));
+        free(c);
+        return 0;
+}
+
 /* Sound for the clients: what the card played since the last call. */
 static size_t ds_audio_read(void *opaque, struct display_audio_format *fmt, uint8_t *buf, size_t max)
 {
@@ -575,7 +603,8 @@ static size_t ds_audio_read(void *opaque, struct display_audio_format *fmt, uint
         .input_key = ds_key,                           \
         .input_pointer = ds_pointer,                   \
         .input_wheel = ds_wheel,                       \
-        .request_layout = ds_request_layout
+        .request_layout = ds_request_layout,           \
+        .get_cursor = ds_get_cursor
 
 static const struct display_source_ops ds_ops = { DS_OPS_COMMON };
 /* With a sound card: clients get an audio channel. */

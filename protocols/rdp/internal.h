@@ -69,6 +69,8 @@ struct rdp_server {
         struct rdp_server_stats stats;
         uint32_t enc_us[RDP_ENCODE_TIMES];
         size_t enc_head, enc_count;
+        struct display_cursor *cursor;      /* under lock; NULL until the source has one */
+        struct display_cursor *cursor_next; /* the tick's buffer */
 };
 
 /* Per-connection state; the FreeRDP context embeds a pointer to it. */
@@ -104,6 +106,8 @@ struct rdp_peer {
         uint32_t buttons;
         uint32_t last_x, last_y;
         uint8_t *tile; /* staging for one planar tile */
+        uint64_t cursor_sent; /* serial of the pointer the client has */
+        bool cursor_sent_any;
 };
 
 struct rdp_peer_context {
@@ -134,6 +138,12 @@ void rdp_disp_close(struct rdp_peer *p);
 
 /* legacy.c: planar bitmap updates for clients without the pipeline. */
 int rdp_legacy_send(struct rdp_peer *p, const struct display_surface *s, const REGION16 *damage);
+
+/* pointer.c: the hardware cursor. The tick polls it (true: it changed,
+ * wake the peers); each peer's thread sends what its client lacks (0, or
+ * -errno to drop the peer). */
+bool rdp_pointer_poll(struct rdp_server *srv);
+int rdp_pointer_update(struct rdp_peer *p);
 
 /* server.c */
 void rdp_server_record_frame(struct rdp_server *srv, int kind, size_t bytes, uint32_t encode_us);

@@ -233,6 +233,8 @@ static int send_update(struct rdp_peer *p)
         g_mutex_unlock(&p->srv->lock);
         if (!have)
                 return 0;
+        if ((r = rdp_pointer_update(p)) < 0)
+                return r;
 
         region16_init(&damage);
         if (take_damage(p, &s, &damage, &reset)) {

@@ -111,9 +111,10 @@ static gboolean on_tick(gpointer data)
         struct display_rect rects[MAX_DAMAGE_RECTS];
         struct display_surface s;
         int n;
-        bool geometry;
+        bool geometry, cursor;
 
         rdp_tickets_expire(&srv->tickets);
+        cursor = rdp_pointer_poll(srv);
 
         if (srv->source.ops->get_surface(srv->source.opaque, &s) < 0 ||
             s.format != DISPLAY_FORMAT_XRGB8888 || s.width == 0 || s.height == 0 ||
@@ -129,7 +130,7 @@ static gboolean on_tick(gpointer data)
         srv->have_surface = true;
         for (guint i = 0; i < srv->peers->len; i++) {
                 struct rdp_peer *p = g_ptr_array_index(srv->peers, i);
-                bool wake = geometry;
+                bool wake = geometry || cursor;
                 g_mutex_lock(&p->lock);
                 for (int k = 0; k < n; k++) {
                         struct display_rect r = rects[k];
@@ -322,5 +323,7 @@ void rdp_server_stop(struct rdp_server *srv)
                 g_free(srv->key_pem);
         }
         g_free(srv->h264_encoder);
+        free(srv->cursor);
+        free(srv->cursor_next);
         free(srv);
 }

@@ -19,6 +19,7 @@ struct testsrc {
         GArray *events; /* struct testsrc_event */
         GByteArray *audio; /* PCM queued by testsrc_audio_push */
         struct display_audio_format audio_fmt;
+        struct display_cursor *cursor; /* NULL: no hardware cursor (as VESA) */
 };
 
 static int ts_get_surface(void *opaque, struct display_surface *out)
@@ -116,6 +117,19 @@ static void ts_input_wheel(void *opaque, int32_t delta)
         push_event(opaque, (struct testsrc_event){ .type = TESTSRC_WHEEL, .delta = delta });
 }
 
+static int ts_get_cursor(void *opaque, struct display_cursor *out)
+{
+        struct testsrc *t = opaque;
+        int r = -ENODEV;
+        g_mutex_lock(&t->lock);
+        if (t->cursor) {
+                *out = *t->cursor;
+                r = 0;
+        }
+        g_mutex_unlock(&t->lock);
+        return r;
+}
+
 static size_t ts_audio_read(void *opaque, struct display_audio_format *fmt, uint8_t *buf, size_t max)
 {
         struct testsrc *t = opaque;
@@ -140,7 +154,8 @@ static size_t ts_audio_read(void *opaque, struct display_audio_format *fmt, uint
         .collect_damage = ts_collect_damage,           \
         .input_key = ts_input_key,                     \
         .input_pointer = ts_input_pointer,             \
-        .input_wheel = ts_input_wheel
+        .input_wheel = ts_input_wheel,                 \
+        .get_cursor = ts_get_cursor
 
 static const struct display_source_ops testsrc_ops = { TESTSRC_OPS_COMMON };
 static const struct display_source_ops testsrc_audio_ops = { TESTSRC_OPS_COMMON, .audio_read = ts_audio_read };
@@ -169,6 +184,7 @@ void testsrc_free(struct testsrc *t)
         g_byte_array_free(t->audio, TRUE);
         g_ptr_array_free(t->retired, TRUE);
         g_free(t->pixels);
+        g_free(t->cursor);
         g_mutex_clear(&t->lock);
         g_free(t);
 }
@@ -295,4 +311,13 @@ size_t testsrc_take_events(struct testsrc *t, struct testsrc_event *out, size_t 
         }
         g_mutex_unlock(&t->lock);
         return n;
+}
+
+void testsrc_set_cursor(struct testsrc *t, const struct display_cursor *c)
+{
+        g_mutex_lock(&t->lock);
+        if (!t->cursor)
+                t->cursor = g_new0(struct display_cursor, 1);
+        *t->cursor = *c;
+        g_mutex_unlock(&t->lock);
 }

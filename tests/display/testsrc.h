@@ -47,6 +47,9 @@ void testsrc_size(struct testsrc *t, uint32_t *width, uint32_t *height);
  * number of requests so far, and the last one. */
 void testsrc_follow_layout(struct testsrc *t, bool follow);
 unsigned testsrc_last_layout(struct testsrc *t, struct display_head *heads, unsigned *n);
+/* A hardware cursor from now on (copied; the caller bumps c->serial when
+ * the shape or visibility changes). Without one, get_cursor is -ENODEV. */
+void testsrc_set_cursor(struct testsrc *t, const struct display_cursor *c);
 /* Read one pixel (for comparisons). */
 uint32_t testsrc_pixel(struct testsrc *t, uint32_t x, uint32_t y);
 /* Pointer to the pixels (width*height, stride width*4) for bulk compares. */

@@ -27,6 +27,8 @@
  *             it through ALSA's ioctls (agent_act_soundtest), power off
  *   cliptest  the guest side of the SPICE agent's clipboard over the
  *             virtio-console port com.redhat.spice.0 (agent_act_cliptest)
+ *   gputest   drive virtio-gpu through DRM/KMS: each head takes its
+ *             preferred mode and shows gpu_pattern() (agent-gpu.c)
  *
  * Report lines are "AGENT <event> key=value ..." so that host-side tests can
  * match them; errors are "AGENT error what=... errno=...".  New checks (disk,
@@ -63,14 +65,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent.h"
+
 #define AGENT_MODULE_LIST "/etc/agent/modules"
 #define AGENT_MODULE_DIR  "/lib/modules"
 #define AGENT_SHELL       "/bin/sh"
 
 /* Print one report line on the console, unbuffered so that nothing is lost
  * when the machine powers off right after.  fmt may be NULL. */
-__attribute__((format(printf, 2, 3)))
-static void agent_report(const char *event, const char *fmt, ...)
+void agent_report(const char *event, const char *fmt, ...)
 {
 	char line[512];
 	int n;
@@ -87,7 +90,7 @@ static void agent_report(const char *event, const char *fmt, ...)
 	fflush(stdout);
 }
 
-static void agent_error(const char *what, const char *detail, int err)
+void agent_error(const char *what, const char *detail, int err)
 {
 	agent_report("error", "what=%s detail=%s errno=%d (%s)", what, detail ? detail : "-", err,
 		     strerror(err));
@@ -1542,6 +1545,7 @@ static const struct agent_action agent_actions[] = {
 	{ .name = "nettest", .run = agent_act_nettest },
 	{ .name = "soundtest", .run = agent_act_soundtest },
 	{ .name = "cliptest", .run = agent_act_cliptest },
+	{ .name = "gputest", .run = agent_act_gputest },
 };
 
 static const struct agent_action *agent_find_action(const char *name)
@@ -1585,7 +1589,7 @@ int main(void)
 	agent_param("agent.action", name, sizeof(name));
 	action = agent_find_action(name);
 	if (!action) {
-		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, counter, devtest, diskbench, nettest, soundtest, cliptest or desktop)", name);
+		agent_report("error", "what=action detail=%s (use poweroff, reboot, shell, sleep, counter, devtest, diskbench, nettest, soundtest, cliptest, gputest or desktop)", name);
 		action = agent_find_action("poweroff");
 	}
 	agent_report("action", "name=%s", action->name);

@@ -7,11 +7,13 @@
 
 # The agent is PID 1 of a guest without libc: static, and compiled with
 # explicit flags because AM_CFLAGS/CFLAGS may carry sanitizer options that
-# cannot work there.  Not a check_PROGRAM for the same reason.
-tests/guest/agent: tests/guest/agent.c
+# cannot work there.  Not a check_PROGRAM for the same reason.  libdrm
+# (libdrm-dev's static library) drives virtio-gpu in the gputest action.
+GUEST_AGENT_SRC = tests/guest/agent.c tests/guest/agent-gpu.c
+tests/guest/agent: $(GUEST_AGENT_SRC) tests/guest/agent.h tests/guest/gpu-pattern.h
 	$(AM_V_CC)$(MKDIR_P) tests/guest && \
-	$(CC) -static -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
-		-o $@ $(srcdir)/tests/guest/agent.c
+	$(CC) -static -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE $$(pkg-config --cflags libdrm) \
+		-o $@ $(GUEST_AGENT_SRC:%=$(srcdir)/%) $$(pkg-config --libs libdrm)
 
 # The guest initramfs for VMM tests: make a test's .log depend on it, e.g.
 #   tests/vmm/boot.log: tests/guest/initrd.gz
@@ -26,5 +28,7 @@ CLEANFILES += tests/guest/agent tests/guest/initrd.gz
 
 EXTRA_DIST += \
 	tests/guest/agent-boot.sh \
-	tests/guest/agent.c \
+	$(GUEST_AGENT_SRC) \
+	tests/guest/agent.h \
+	tests/guest/gpu-pattern.h \
 	tests/guest/build-initrd

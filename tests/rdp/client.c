@@ -10,6 +10,7 @@
 #include <freerdp/client/cmdline.h>
 #include <freerdp/client/disp.h>
 #include <freerdp/client/rdpgfx.h>
+#include <freerdp/codec/color.h>
 #include <freerdp/event.h>
 #include <freerdp/freerdp.h>
 #include <freerdp/gdi/gdi.h>
@@ -35,12 +36,14 @@ struct tclient {
         struct tclient_counts counts;
         pcRdpgfxSurfaceCommand gdi_surface_command;
         pcRdpgfxEndFrame gdi_end_frame;
+        pcRdpgfxResetGraphics gdi_reset_graphics;
         pBitmapUpdate gdi_bitmap_update;
         pSurfaceBits gdi_surface_bits;
         pSurfaceFrameMarker gdi_frame_marker;
         RdpgfxClientContext *gfx;
         DispClientContext *disp;
         gint disp_ready;
+        struct tclient_pointer pointer; /* under lock */
 };
 
 static struct tclient *tc_of(rdpContext *c)
@@ -59,6 +62,20 @@ static UINT count_surface_command(RdpgfxClientContext *gfx, const RDPGFX_SURFACE
                 tc->counts.other++;
         tc->counts.picture_bytes += cmd->length;
         return tc->gdi_surface_command(gfx, cmd);
+}
+
+/* ResetGraphics runs on the graphics channel's thread and resizes (frees)
+ * the picture: under tc->lock, so that a reader holding tclient_lock never
+ * sees a freed buffer. */
+static UINT locked_reset_graphics(RdpgfxClientContext *gfx, const RDPGFX_RESET_GRAPHICS_PDU *reset)
+{
+        struct tclient *tc = tc_of(((rdpGdi *)gfx->custom)->context);
+        UINT r;
+
+        g_mutex_lock(&tc->lock);
+        r = tc->gdi_reset_graphics(gfx, reset);
+        g_mutex_unlock(&tc->lock);
+        return r;
 }
 
 static UINT count_end_frame(RdpgfxClientContext *gfx, const RDPGFX_END_FRAME_PDU *end)
@@ -115,8 +132,10 @@ static void on_channel_connected(void *context, ChannelConnectedEventArgs *e)
                 tc->gfx = gfx;
                 tc->gdi_surface_command = gfx->SurfaceCommand;
                 tc->gdi_end_frame = gfx->EndFrame;
+                tc->gdi_reset_graphics = gfx->ResetGraphics;
                 gfx->SurfaceCommand = count_surface_command;
                 gfx->EndFrame = count_end_frame;
+                gfx->ResetGraphics = locked_reset_graphics;
         }
 }
 
@@ -156,6 +175,38 @@ static BOOL desktop_resize(rdpContext *ctx)
         return gdi_resize(ctx->gdi, ctx->settings->DesktopWidth, ctx->settings->DesktopHeight);
 }
 
+static BOOL record_pointer_new(rdpContext *ctx, const POINTER_NEW_UPDATE *n)
+{
+        struct tclient *tc = tc_of(ctx);
+        const POINTER_COLOR_UPDATE *a = &n->colorPtrAttr;
+        struct tclient_pointer *p = &tc->pointer;
+
+        /* Called from client_thread, which holds tc->lock. */
+        p->updates++;
+        p->hidden = false;
+        p->width = p->height = 0;
+        memset(p->pixels, 0, sizeof(p->pixels));
+        if (a->width <= TCLIENT_POINTER_MAX && a->height <= TCLIENT_POINTER_MAX &&
+            freerdp_image_copy_from_pointer_data((BYTE *)p->pixels, PIXEL_FORMAT_BGRA32, TCLIENT_POINTER_MAX * 4, 0,
+                                                 0, a->width, a->height, a->xorMaskData, a->lengthXorMask,
+                                                 a->andMaskData, a->lengthAndMask, n->xorBpp, &ctx->gdi->palette)) {
+                p->width = a->width;
+                p->height = a->height;
+                p->hot_x = a->xPos;
+                p->hot_y = a->yPos;
+        }
+        return TRUE;
+}
+
+static BOOL record_pointer_system(rdpContext *ctx, const POINTER_SYSTEM_UPDATE *s)
+{
+        struct tclient *tc = tc_of(ctx);
+
+        tc->pointer.updates++; /* under tc->lock, as above */
+        tc->pointer.hidden = s->type == SYSPTR_NULL;
+        return TRUE;
+}
+
 static BOOL post_connect(freerdp *instance)
 {
         struct tclient *tc = tc_of(instance->context);
@@ -170,6 +221,10 @@ static BOOL post_connect(freerdp *instance)
         instance->update->BeginPaint = begin_paint;
         instance->update->EndPaint = end_paint;
         instance->update->DesktopResize = desktop_resize;
+        /* Recorded only: this client draws no pointer (FreeRDP's own
+         * handlers would cache it for a pointer class it does not have). */
+        instance->update->pointer->PointerNew = record_pointer_new;
+        instance->update->pointer->PointerSystem = record_pointer_system;
         return TRUE;
 }
 
@@ -356,6 +411,13 @@ void tclient_counts(struct tclient *c, struct tclient_counts *out)
 {
         g_mutex_lock(&c->lock);
         *out = c->counts;
+        g_mutex_unlock(&c->lock);
+}
+
+void tclient_pointer(struct tclient *c, struct tclient_pointer *out)
+{
+        g_mutex_lock(&c->lock);
+        *out = c->pointer;
         g_mutex_unlock(&c->lock);
 }
 

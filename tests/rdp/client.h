@@ -63,5 +63,17 @@ struct tclient_monitor {
 };
 int tclient_send_layout(struct tclient *c, const struct tclient_monitor *m, unsigned n);
 
+/* The pointer the server set last (pointer updates, as xfreerdp draws
+ * them), decoded by FreeRDP to BGRA with alpha, rows of
+ * TCLIENT_POINTER_MAX pixels. */
+#define TCLIENT_POINTER_MAX 96
+struct tclient_pointer {
+        unsigned updates; /* new shapes and system pointers received */
+        bool hidden;      /* the last one was the null system pointer */
+        uint32_t width, height, hot_x, hot_y;
+        uint32_t pixels[TCLIENT_POINTER_MAX * TCLIENT_POINTER_MAX];
+};
+void tclient_pointer(struct tclient *c, struct tclient_pointer *out);
+
 /* Cut the TCP connection under the client, as a vanished client would. */
 void tclient_vanish(struct tclient *c);

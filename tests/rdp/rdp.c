@@ -397,6 +397,78 @@ START_TEST(display_control_follows_client)
 }
 END_TEST
 
+/* The guest's hardware cursor (virtio-gpu's cursor queue, here testsrc's)
+ * reaches the client as pointer updates: shape, alpha and hotspot exactly,
+ * hidden when the guest hides it, and each new shape. */
+static void make_cursor(struct display_cursor *c, uint32_t w, uint32_t h, uint32_t hx, uint32_t hy, uint64_t serial)
+{
+        memset(c, 0, sizeof(*c));
+        *c = (struct display_cursor){ .visible = true, .width = w, .height = h, .hot_x = hx, .hot_y = hy,
+                                      .serial = serial };
+        for (uint32_t y = 0; y < h; y++)
+                for (uint32_t x = 0; x < w; x++) {
+                        /* opaque, transparent and (premultiplied) half-transparent pixels */
+                        uint32_t a = (x + y) % 3 == 0 ? 0xff : (x + y) % 3 == 1 ? 0 : 0x80;
+                        uint32_t r = (x * 10) % (a + 1), g = (y * 8) % (a + 1), b = (0x55 + serial) % (a + 1);
+                        c->pixels[y * DISPLAY_CURSOR_MAX + x] = a << 24 | r << 16 | g << 8 | b;
+                }
+}
+
+static bool wait_pointer(struct tclient *c, unsigned updates, struct tclient_pointer *out)
+{
+        for (int t = 0; t < 8000; t += 20) {
+                tclient_pointer(c, out);
+                if (out->updates >= updates)
+                        return true;
+                g_usleep(20000);
+        }
+        return false;
+}
+
+static void assert_same_pointer(const struct tclient_pointer *got, const struct display_cursor *want)
+{
+        ck_assert(!got->hidden);
+        ck_assert_uint_eq(got->width, want->width);
+        ck_assert_uint_eq(got->height, want->height);
+        ck_assert_uint_eq(got->hot_x, want->hot_x);
+        ck_assert_uint_eq(got->hot_y, want->hot_y);
+        for (uint32_t y = 0; y < want->height; y++)
+                for (uint32_t x = 0; x < want->width; x++)
+                        ck_assert_msg(got->pixels[y * TCLIENT_POINTER_MAX + x] == want->pixels[y * DISPLAY_CURSOR_MAX + x],
+                                      "pointer pixel (%u,%u): client %08x, guest %08x", x, y,
+                                      got->pixels[y * TCLIENT_POINTER_MAX + x], want->pixels[y * DISPLAY_CURSOR_MAX + x]);
+}
+
+START_TEST(hardware_cursor_reaches_client)
+{
+        g_autofree struct display_cursor *cur = g_new0(struct display_cursor, 1);
+        g_autofree struct tclient_pointer *got = g_new0(struct tclient_pointer, 1);
+        struct tclient *c;
+
+        start_server(NULL);
+        ck_assert_int_eq(rdp_server_set_ticket(F.srv, USER, PASS, 60), 0);
+        make_cursor(cur, 24, 32, 5, 7, 1);
+        testsrc_set_cursor(F.src, cur);
+        c = connect_ok(opts(true, false));
+        ck_assert_msg(wait_pointer(c, 1, got), "no pointer update");
+        assert_same_pointer(got, cur);
+
+        cur->visible = false;
+        cur->serial = 2;
+        testsrc_set_cursor(F.src, cur);
+        ck_assert_msg(wait_pointer(c, 2, got), "no pointer update for the hidden cursor");
+        ck_assert(got->hidden);
+
+        make_cursor(cur, 64, 64, 63, 0, 3);
+        testsrc_set_cursor(F.src, cur);
+        ck_assert_msg(wait_pointer(c, 3, got), "no pointer update for the new shape");
+        assert_same_pointer(got, cur);
+        ck_assert_uint_eq(got->updates, 3); /* nothing sent while the cursor stayed */
+        ck_assert(tclient_connected(c));
+        tclient_free(c);
+}
+END_TEST
+
 /* What every protocol refuses before a layout reaches the VM. */
 START_TEST(layout_check_refuses_bad_layouts)
 {
@@ -778,6 +850,7 @@ static Suite *make_suite(void)
         ADD(tc, mode_change_gfx_planar);
         ADD(tc, mode_change_bitmaps);
         ADD(tc, display_control_follows_client);
+        ADD(tc, hardware_cursor_reaches_client);
         ADD(tc, layout_check_refuses_bad_layouts);
         ADD(tc, input_reaches_source);
         ADD(tc, ticket_works_once);

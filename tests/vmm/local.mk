@@ -82,6 +82,18 @@ tests_vmm_virtio_gpu_SOURCES = tests/vmm/virtio-gpu.c
 tests_vmm_virtio_gpu_CPPFLAGS = $(VMM_TEST_CPPFLAGS)
 tests_vmm_virtio_gpu_LDADD = $(VMM_TEST_LDADD)
 
+# The guest's virtio_gpu driver taking a layout an RDP client asks for, in
+# the lab (the test guest's gputest action, FreeRDP's client library).
+check_PROGRAMS += tests/vmm/gpu-client
+tests_vmm_gpu_client_SOURCES = tests/vmm/gpu-client.c protocols/lsan.c protocols/lsan-unwind.c
+tests_vmm_gpu_client_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_vmm_gpu_client_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(FREERDP_CFLAGS)
+tests_vmm_gpu_client_LDADD = $(TCLIENT_LIBS)
+TESTS += tests/vmm/gpu.sh
+EXTRA_DIST += tests/vmm/gpu.sh tests/vmm/gpu-lab.py
+CLEANFILES += tests/vmm/gpu-initrd.gz
+tests/vmm/gpu.log: hostd/vdi-vm tests/guest/agent tests/vmm/gpu-client
+
 # Snapshots (issue 20): the state format without KVM, a fuzzer for its
 # parser, and snapshot/restore of a counting guest in the lab.
 TESTS += tests/vmm/snapshot.sh

@@ -1,0 +1,163 @@
+/*
+ * agent-gpu.c — the test guest's "gputest" action: virtio-gpu driven
+ * through DRM/KMS (libdrm, linked statically) as a desktop's display
+ * server does it.
+ *
+ * Every head (connector) that is connected takes its preferred mode (the
+ * size the host asks for: the layout of the display config event, through
+ * GET_DISPLAY_INFO or EDID) on a dumb buffer showing gpu_pattern(); a
+ * head that goes away is turned off. The connectors are probed again
+ * every GPU_POLL_MS, so a new layout is on screen within about that long
+ * after the kernel has it. Reports
+ *
+ *   AGENT gpu-ready connectors=N
+ *   AGENT gpu-mode head=I width=W height=H
+ *   AGENT gpu-off head=I
+ *
+ * and runs until the VMM stops the guest.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/reboot.h>
+#include <unistd.h>
+#include <xf86drm.h>
+#include <xf86drmMode.h>
+
+#include "agent.h"
+#include "gpu-pattern.h"
+
+#define GPU_CARD "/dev/dri/card0"
+#define GPU_MAX_HEADS 4
+#define GPU_POLL_MS 200
+#define GPU_WAIT_CARD_S 60
+
+struct gpu_head {
+	uint32_t width, height; /* 0: off */
+	uint32_t fb_id, handle;
+	uint64_t size;
+};
+
+/* A dumb buffer of w x h with the head's pattern, as a framebuffer. */
+static int gpu_head_buffer(int fd, struct gpu_head *h, uint32_t w, uint32_t hgt, unsigned head)
+{
+	uint32_t handle, pitch, fb_id;
+	uint64_t size, offset;
+	uint8_t *map;
+	int r;
+
+	r = drmModeCreateDumbBuffer(fd, w, hgt, 32, 0, &handle, &pitch, &size);
+	if (r < 0)
+		return r;
+	r = drmModeMapDumbBuffer(fd, handle, &offset);
+	map = r < 0 ? MAP_FAILED : mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)offset);
+	if (map == MAP_FAILED) {
+		r = r < 0 ? r : -errno;
+		drmModeDestroyDumbBuffer(fd, handle);
+		return r;
+	}
+	for (uint32_t y = 0; y < hgt; y++)
+		for (uint32_t x = 0; x < w; x++) {
+			uint32_t px = gpu_pattern(x, y, w, hgt, head);
+			memcpy(map + (size_t)y * pitch + 4 * (size_t)x, &px, 4);
+		}
+	munmap(map, size);
+	r = drmModeAddFB(fd, w, hgt, 24, 32, pitch, handle, &fb_id);
+	if (r < 0) {
+		drmModeDestroyDumbBuffer(fd, handle);
+		return r;
+	}
+	*h = (struct gpu_head){ w, hgt, fb_id, handle, size };
+	return 0;
+}
+
+static void gpu_head_release(int fd, struct gpu_head *h)
+{
+	if (h->fb_id)
+		drmModeRmFB(fd, h->fb_id);
+	if (h->handle)
+		drmModeDestroyDumbBuffer(fd, h->handle);
+	*h = (struct gpu_head){ 0 };
+}
+
+static const drmModeModeInfo *gpu_preferred(const drmModeConnector *c)
+{
+	for (int i = 0; i < c->count_modes; i++)
+		if (c->modes[i].type & DRM_MODE_TYPE_PREFERRED)
+			return &c->modes[i];
+	return c->count_modes > 0 ? &c->modes[0] : NULL;
+}
+
+/* Bring head i (connector conn, CRTC crtc: virtio-gpu pairs them by
+ * index) to what the connector now prefers. */
+static void gpu_head_update(int fd, struct gpu_head *h, unsigned i, uint32_t conn, uint32_t crtc)
+{
+	drmModeConnector *c = drmModeGetConnector(fd, conn); /* probes again */
+	const drmModeModeInfo *m = NULL;
+	struct gpu_head next;
+	int r;
+
+	if (!c)
+		return;
+	if (c->connection == DRM_MODE_CONNECTED)
+		m = gpu_preferred(c);
+	if (!m && h->width) {
+		drmModeSetCrtc(fd, crtc, 0, 0, 0, NULL, 0, NULL);
+		gpu_head_release(fd, h);
+		agent_report("gpu-off", "head=%u", i);
+	} else if (m && (m->hdisplay != h->width || m->vdisplay != h->height)) {
+		r = gpu_head_buffer(fd, &next, m->hdisplay, m->vdisplay, i);
+		if (r == 0 && (r = drmModeSetCrtc(fd, crtc, next.fb_id, 0, 0, &conn, 1, (drmModeModeInfo *)m)) < 0)
+			gpu_head_release(fd, &next);
+		if (r < 0) {
+			agent_error("gpu-mode", m->name, -r);
+		} else {
+			gpu_head_release(fd, h);
+			*h = next;
+			agent_report("gpu-mode", "head=%u width=%u height=%u", i, h->width, h->height);
+		}
+	}
+	drmModeFreeConnector(c);
+}
+
+static int gpu_open(void)
+{
+	for (int i = 0; i < GPU_WAIT_CARD_S * 10; i++) {
+		int fd = open(GPU_CARD, O_RDWR | O_CLOEXEC);
+		if (fd >= 0)
+			return fd;
+		usleep(100000);
+	}
+	agent_error("open", GPU_CARD, errno);
+	return -1;
+}
+
+int agent_act_gputest(void)
+{
+	struct gpu_head heads[GPU_MAX_HEADS] = { { 0 } };
+	drmModeRes *res;
+	unsigned n;
+	int fd;
+
+	fd = gpu_open();
+	if (fd < 0)
+		return RB_POWER_OFF;
+	/* The first opener of a card is its DRM master: the modes set here
+	 * stay, and the kernel's fbdev console keeps off them. */
+	res = drmModeGetResources(fd);
+	if (!res) {
+		agent_error("drm-resources", GPU_CARD, errno);
+		return RB_POWER_OFF;
+	}
+	n = (unsigned)(res->count_connectors < res->count_crtcs ? res->count_connectors : res->count_crtcs);
+	if (n > GPU_MAX_HEADS)
+		n = GPU_MAX_HEADS;
+	agent_report("gpu-ready", "connectors=%d", res->count_connectors);
+	for (;;) {
+		for (unsigned i = 0; i < n; i++)
+			gpu_head_update(fd, &heads[i], i, res->connectors[i], res->crtcs[i]);
+		usleep(GPU_POLL_MS * 1000);
+	}
+}

@@ -1,0 +1,12 @@
+/* What the parts of the test guest's agent (tests/guest/agent*.c) share. */
+#pragma once
+
+/* One "AGENT <event> ..." line on the console, unbuffered; fmt may be NULL. */
+__attribute__((format(printf, 2, 3)))
+void agent_report(const char *event, const char *fmt, ...);
+/* "AGENT error what=... detail=... errno=N (text)". */
+void agent_error(const char *what, const char *detail, int err);
+
+/* Actions (agent.c's agent_actions[]): each returns the reboot(2) command
+ * to end with. */
+int agent_act_gputest(void);

@@ -1,0 +1,29 @@
+#!/bin/sh
+# tests/vmm/gpu.sh — the guest's virtio_gpu driver follows an RDP client's
+# window (issue 18), in ONE tests/lab/needs-kvm invocation of
+# tests/vmm/gpu-lab.py: the test guest's gputest action drives virtio-gpu
+# through DRM/KMS, FreeRDP's client library resizes through the display
+# control channel, and the picture it receives is checked pixel by pixel.
+# Exit 0 pass, 1 fail (also when the KVM lab cannot run or dies), 77 skip (no
+# kernel, no python3; a lab that cannot run, only with VMM_REQUIRE_KVM=0).
+set -u
+src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${abs_top_builddir:-$src}
+. "$src/tests/vmm/lib.sh"
+vm=$build/hostd/vdi-vm
+vmm_suite_init gpu
+
+vmm_python
+if vmm_lab_initrd gpu; then
+    LAB_OPTS=${LAB_OPTS:---timeout 900}
+    export LAB_OPTS
+    start=$(date +%s)
+    "$src/tests/lab/needs-kvm" "$py" "$src/tests/vmm/gpu-lab.py" "$vm" "$build/tests/vmm/gpu-client" \
+        "$kernel" "$initrd" "$tmp"
+    rc=$?
+    echo "# lab run took $(($(date +%s) - start)) s"
+    vmm_lab_status "$rc" "virtio-gpu layouts"
+fi
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
