@@ -124,7 +124,7 @@ def leftovers():
     return sorted(os.listdir(tmpd))
 
 
-# ---- 1: a target with another device set refuses ----
+# ---- 1: a target with another device set (no disk) refuses ----
 t1 = start("t1", ["--incoming", f"unix:{work}/t1.in"] + DEVICES[2:], env=tenv)  # no disk
 wait_path(f"{work}/t1.in", t1)
 rep = ask(sock_a, {"id": 1, "cmd": "migrate", "to": f"unix:{work}/t1.in"})
