@@ -21,11 +21,9 @@ tests/lab/needs-kvm, all in one lab boot):
   file) are refused with their message before any vCPU runs, and so is a
   device set the snapshot does not have.
 Prints TAP lines; exits 0 when all passed."""
-import json
 import os
 import re
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -34,65 +32,11 @@ import time
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from labtap import check, finish  # noqa: E402
+from labtap import LIMIT, ask, check, counts, finish, text, wait_for  # noqa: E402
 
 vm, kernel, initrd, out = sys.argv[1:5]
 img = os.path.join(os.path.dirname(vm), "vdi-img")
-LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
 procs = []
-
-
-def text(path):
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode(errors="replace").replace("\r", "")
-    except OSError:
-        return ""
-
-
-def counts(path):
-    return [int(x) for x in re.findall(r"^AGENT count (\d+)$", text(path), re.M)]
-
-
-def wait_for(pred, proc, timeout=LIMIT):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        if proc.poll() is not None:
-            return pred()
-        time.sleep(0.2)
-    return False
-
-
-def ask(path, req, timeout=120):
-    """One request on a vdi-vm control socket; its reply (events skipped)."""
-    try:
-        return ask1(path, req, timeout)
-    except (OSError, ValueError) as e:
-        return {"ok": False, "error": f"control socket {path}: {e}"}
-
-
-def ask1(path, req, timeout):
-    end = time.time() + 30
-    while True:
-        try:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
-            break
-        except OSError:
-            s.close()
-            if time.time() > end:
-                raise
-            time.sleep(0.1)
-    with s:
-        s.settimeout(timeout)
-        s.sendall(json.dumps(req).encode() + b"\n")
-        for line in s.makefile("rb"):
-            msg = json.loads(line)
-            if msg.get("id") == req.get("id"):
-                return msg
-    return None
 
 
 def say(p, line):

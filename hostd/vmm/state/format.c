@@ -138,9 +138,9 @@ void state_end(struct state_writer *w)
         if (!w->oom) {
                 h = w->buf + w->sec_start;
                 payload = w->len - w->sec_start - STATE_SECTION_HEADER_SIZE;
-                state_le_put64(h + 32, payload);
-                state_le_put32(h + 40, state_crc(0, h + STATE_SECTION_HEADER_SIZE, payload));
-                state_le_put32(h + 44, state_crc(0, h, 44));
+                le_put64(h + 32, payload);
+                le_put32(h + 40, state_crc(0, h + STATE_SECTION_HEADER_SIZE, payload));
+                le_put32(h + 44, state_crc(0, h, 44));
         }
         w->sec_start = SIZE_MAX;
         w->nsec++;
@@ -158,11 +158,11 @@ int state_writer_finish(struct state_writer *w, uint8_t **out, size_t *len)
                 return -EFBIG;
         h = w->buf;
         memcpy(h, STATE_MAGIC, 8);
-        state_le_put32(h + 8, STATE_VERSION);
-        state_le_put32(h + 12, 0);
-        state_le_put64(h + 16, w->nsec);
-        state_le_put32(h + 24, 0);
-        state_le_put32(h + 28, state_crc(0, h, 28));
+        le_put32(h + 8, STATE_VERSION);
+        le_put32(h + 12, 0);
+        le_put64(h + 16, w->nsec);
+        le_put32(h + 24, 0);
+        le_put32(h + 28, state_crc(0, h, 28));
         *out = w->buf;
         *len = w->len;
         w->buf = NULL;
@@ -192,16 +192,16 @@ int state_file_parse(const uint8_t *buf, size_t len, struct state_file *f, struc
                                   STATE_HEADER_SIZE);
         if (memcmp(buf, STATE_MAGIC, 8) != 0)
                 return vm_err_set(err, -EINVAL, "not a vdi-vm state file (bad magic)");
-        if (state_le_get32(buf + 28) != state_crc(0, buf, 28))
+        if (le_get32(buf + 28) != state_crc(0, buf, 28))
                 return vm_err_set(err, -EBADMSG, "state file header checksum mismatch (corrupt file)");
-        version = (uint32_t)state_le_get32(buf + 8);
+        version = (uint32_t)le_get32(buf + 8);
         if (version != STATE_VERSION)
                 return vm_err_set(err, -EPROTONOSUPPORT,
                                   "state file format version %u is not supported (this vdi-vm reads version %d)",
                                   version, STATE_VERSION);
-        if (state_le_get32(buf + 12) != 0 || state_le_get32(buf + 24) != 0)
+        if (le_get32(buf + 12) != 0 || le_get32(buf + 24) != 0)
                 return vm_err_set(err, -EINVAL, "state file header has unknown flags");
-        nsec = state_le_get64(buf + 16);
+        nsec = le_get64(buf + 16);
         if (nsec == 0 || nsec > STATE_MAX_SECTIONS)
                 return vm_err_set(err, -EINVAL, "state file claims %llu sections (1..%d allowed)",
                                   (unsigned long long)nsec, STATE_MAX_SECTIONS);
@@ -219,7 +219,7 @@ int state_file_parse(const uint8_t *buf, size_t len, struct state_file *f, struc
                                    (unsigned long long)nsec);
                         goto fail;
                 }
-                if (state_le_get32(h + 44) != state_crc(0, h, 44)) {
+                if (le_get32(h + 44) != state_crc(0, h, 44)) {
                         r = vm_err_set(err, -EBADMSG, "state file: header checksum mismatch in section %u (corrupt file)",
                                    i + 1);
                         goto fail;
@@ -240,14 +240,14 @@ int state_file_parse(const uint8_t *buf, size_t len, struct state_file *f, struc
                                 r = vm_err_set(err, -EINVAL, "state file: section \"%s\" appears twice", sec[i].name);
                                 goto fail;
                         }
-                plen = state_le_get64(h + 32);
+                plen = le_get64(h + 32);
                 off += STATE_SECTION_HEADER_SIZE;
                 if (plen > len - off) {
                         r = vm_err_set(err, -EINVAL, "state file truncated: section \"%s\" needs %llu bytes, %zu left",
                                    sec[i].name, (unsigned long long)plen, len - off);
                         goto fail;
                 }
-                if (state_le_get32(h + 40) != state_crc(0, buf + off, (size_t)plen)) {
+                if (le_get32(h + 40) != state_crc(0, buf + off, (size_t)plen)) {
                         r = vm_err_set(err, -EBADMSG, "state file: checksum mismatch in section \"%s\" (corrupt file)",
                                    sec[i].name);
                         goto fail;

@@ -11,25 +11,25 @@
 void mig_header_build(uint8_t out[MIG_HEADER_SIZE], uint64_t ram_bytes)
 {
         memcpy(out, MIG_MAGIC, 8);
-        state_le_put32(out + 8, MIG_VERSION);
-        state_le_put32(out + 12, 0);
-        state_le_put64(out + 16, ram_bytes);
-        state_le_put32(out + 24, state_crc(0, out, 24));
+        le_put32(out + 8, MIG_VERSION);
+        le_put32(out + 12, 0);
+        le_put64(out + 16, ram_bytes);
+        le_put32(out + 24, state_crc(0, out, 24));
 }
 
 int mig_header_parse(const uint8_t in[MIG_HEADER_SIZE], uint64_t *ram_bytes, struct vm_err *err)
 {
-        uint64_t ram = state_le_get64(in + 16);
+        uint64_t ram = le_get64(in + 16);
 
         if (memcmp(in, MIG_MAGIC, 8) != 0)
                 return vm_err_set(err, -EINVAL, "not a vdi-vm migration stream (bad magic)");
-        if (state_le_get32(in + 24) != state_crc(0, in, 24))
+        if (le_get32(in + 24) != state_crc(0, in, 24))
                 return vm_err_set(err, -EBADMSG, "migration stream header checksum mismatch");
-        if (state_le_get32(in + 8) != MIG_VERSION)
+        if (le_get32(in + 8) != MIG_VERSION)
                 return vm_err_set(err, -EPROTONOSUPPORT, "migration stream version %u (this vdi-vm reads %u)",
-                                  state_le_get32(in + 8), MIG_VERSION);
-        if (state_le_get32(in + 12) != 0)
-                return vm_err_set(err, -EINVAL, "migration stream flags %#x (none are defined)", state_le_get32(in + 12));
+                                  le_get32(in + 8), MIG_VERSION);
+        if (le_get32(in + 12) != 0)
+                return vm_err_set(err, -EINVAL, "migration stream flags %#x (none are defined)", le_get32(in + 12));
         if (ram == 0 || ram % (1u << 20) || ram > (UINT64_C(1) << 40))
                 return vm_err_set(err, -EINVAL, "migration stream RAM size %llu out of range",
                                   (unsigned long long)ram);
@@ -39,10 +39,10 @@ int mig_header_parse(const uint8_t in[MIG_HEADER_SIZE], uint64_t *ram_bytes, str
 
 void mig_frame_build(uint8_t out[MIG_FRAME_HEADER_SIZE], enum mig_type type, uint32_t len, uint32_t crc)
 {
-        state_le_put32(out, type);
-        state_le_put32(out + 4, len);
-        state_le_put32(out + 8, crc);
-        state_le_put32(out + 12, state_crc(0, out, 12));
+        le_put32(out, type);
+        le_put32(out + 4, len);
+        le_put32(out + 8, crc);
+        le_put32(out + 12, state_crc(0, out, 12));
 }
 
 static uint32_t max_len(uint32_t type)
@@ -61,9 +61,9 @@ static uint32_t max_len(uint32_t type)
 
 int mig_frame_parse(const uint8_t in[MIG_FRAME_HEADER_SIZE], struct mig_frame *f, struct vm_err *err)
 {
-        uint32_t type = state_le_get32(in), len = state_le_get32(in + 4);
+        uint32_t type = le_get32(in), len = le_get32(in + 4);
 
-        if (state_le_get32(in + 12) != state_crc(0, in, 12))
+        if (le_get32(in + 12) != state_crc(0, in, 12))
                 return vm_err_set(err, -EBADMSG, "migration frame header checksum mismatch");
         if (type != MIG_PAGES && type != MIG_STATE && type != MIG_END && type != MIG_READY && type != MIG_ERROR)
                 return vm_err_set(err, -EINVAL, "unknown migration frame type %u", type);
@@ -72,7 +72,7 @@ int mig_frame_parse(const uint8_t in[MIG_FRAME_HEADER_SIZE], struct mig_frame *f
                                   max_len(type));
         f->type = type;
         f->len = len;
-        f->crc = state_le_get32(in + 8);
+        f->crc = le_get32(in + 8);
         return 0;
 }
 
@@ -85,9 +85,9 @@ int mig_payload_check(const struct mig_frame *f, const uint8_t *p, struct vm_err
 
 void mig_pages_head(uint8_t out[16], uint64_t first, uint32_t count, bool zero)
 {
-        state_le_put64(out, first);
-        state_le_put32(out + 8, count);
-        state_le_put32(out + 12, zero);
+        le_put64(out, first);
+        le_put32(out + 8, count);
+        le_put32(out + 12, zero);
 }
 
 int mig_pages_apply(const uint8_t *p, uint32_t len, uint8_t *ram, uint64_t ram_bytes, struct vm_err *err)
@@ -97,9 +97,9 @@ int mig_pages_apply(const uint8_t *p, uint32_t len, uint8_t *ram, uint64_t ram_b
 
         if (len < 16)
                 return vm_err_set(err, -EINVAL, "migration PAGES frame of %u bytes (at least 16)", len);
-        first = state_le_get64(p);
-        count = state_le_get32(p + 8);
-        zero = state_le_get32(p + 12);
+        first = le_get64(p);
+        count = le_get32(p + 8);
+        zero = le_get32(p + 12);
         if (count == 0 || count > MIG_MAX_RUN || zero > 1)
                 return vm_err_set(err, -EINVAL, "migration PAGES frame: %u pages, zero flag %u", count, zero);
         if (first >= pages || count > pages - first)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "le.h"
 
 #define STATE_MAGIC "VDIVMST\n"        /* 8 bytes */
 #define STATE_VERSION 2
@@ -113,35 +114,6 @@ struct state_ops {
          * early; changes nothing. 0 or -EINVAL with err. */
         int (*check)(void *dev, struct state_reader *r, struct vm_err *err);
 };
-
-/* Little-endian integers at p (any alignment). */
-static inline void state_le_put32(uint8_t *p, uint32_t v)
-{
-        v = htole32(v);
-        memcpy(p, &v, 4);
-}
-
-static inline void state_le_put64(uint8_t *p, uint64_t v)
-{
-        v = htole64(v);
-        memcpy(p, &v, 8);
-}
-
-static inline uint32_t state_le_get32(const uint8_t *p)
-{
-        uint32_t v;
-
-        memcpy(&v, p, 4);
-        return le32toh(v);
-}
-
-static inline uint64_t state_le_get64(const uint8_t *p)
-{
-        uint64_t v;
-
-        memcpy(&v, p, 8);
-        return le64toh(v);
-}
 
 /* CRC-32 (zlib's) of n bytes, continuing from crc (0 to start). */
 uint32_t state_crc(uint32_t crc, const void *p, size_t n);
