@@ -1356,6 +1356,8 @@ static int agent_act_soundtest(void)
 	agent_sound_hostile();
 	agent_report("sound", "done");
 	return RB_POWER_OFF;
+}
+
 /* ---- cliptest: the guest side of the SPICE agent protocol ----
  *
  * What spice-vdagent does for the clipboard, in miniature, over the
