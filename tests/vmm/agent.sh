@@ -17,14 +17,8 @@ expect "--help documents --agent" 0 "com.redhat.spice.0" -- --help
 
 vmm_python
 if vmm_lab_initrd agent; then
-    LAB_OPTS=${LAB_OPTS:---timeout 900}
-    export LAB_OPTS
-    start=$(date +%s)
-    "$src/tests/lab/needs-kvm" "$py" "$src/tests/vmm/agent-lab.py" "$vm" "$build/tests/spice/clip" \
+    vmm_lab_run "agent console and clipboard" "$src/tests/vmm/agent-lab.py" "$vm" "$build/tests/spice/clip" \
         "$kernel" "$initrd" "$tmp"
-    rc=$?
-    echo "# lab run took $(($(date +%s) - start)) s"
-    vmm_lab_status "$rc" "agent console and clipboard"
 fi
 
 echo "1..$n"

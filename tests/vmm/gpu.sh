@@ -15,14 +15,8 @@ vmm_suite_init gpu
 
 vmm_python
 if vmm_lab_initrd gpu; then
-    LAB_OPTS=${LAB_OPTS:---timeout 900}
-    export LAB_OPTS
-    start=$(date +%s)
-    "$src/tests/lab/needs-kvm" "$py" "$src/tests/vmm/gpu-lab.py" "$vm" "$build/tests/vmm/gpu-client" \
+    vmm_lab_run "virtio-gpu layouts" "$src/tests/vmm/gpu-lab.py" "$vm" "$build/tests/vmm/gpu-client" \
         "$kernel" "$initrd" "$tmp"
-    rc=$?
-    echo "# lab run took $(($(date +%s) - start)) s"
-    vmm_lab_status "$rc" "virtio-gpu layouts"
 fi
 
 echo "1..$n"

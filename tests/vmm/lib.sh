@@ -97,3 +97,18 @@ vmm_lab_status() { # RC WHAT
     *) bad "$2 in the KVM lab (status $1; outputs kept in $tmp)" ;;
     esac
 }
+
+# The lab half of a suite: SCRIPT [ARGS...] run with python3 through
+# tests/lab/needs-kvm (LAB_OPTS defaulting to --timeout 900), its wall
+# time, then vmm_lab_status's TAP line for WHAT. Needs py (vmm_python).
+vmm_lab_run() { # WHAT SCRIPT [ARGS...]
+    _what=$1
+    shift
+    LAB_OPTS=${LAB_OPTS:---timeout 900}
+    export LAB_OPTS
+    _start=$(date +%s)
+    "$src/tests/lab/needs-kvm" "$py" "$@"
+    _rc=$?
+    echo "# lab run took $(($(date +%s) - _start)) s"
+    vmm_lab_status "$_rc" "$_what"
+}

@@ -116,13 +116,7 @@ fi
 
 # --- two vdi-vm migrating a counting guest (needs /dev/kvm) ---
 if vmm_lab_initrd migrate; then
-    LAB_OPTS=${LAB_OPTS:---timeout 900}
-    export LAB_OPTS
-    start=$(date +%s)
-    "$src/tests/lab/needs-kvm" "$py" "$src/tests/vmm/migrate-lab.py" "$vm" "$kernel" "$initrd" "$tmp"
-    rc=$?
-    echo "# lab run took $(($(date +%s) - start)) s"
-    vmm_lab_status "$rc" "live migration"
+    vmm_lab_run "live migration" "$src/tests/vmm/migrate-lab.py" "$vm" "$kernel" "$initrd" "$tmp"
 fi
 
 echo "1..$n"

@@ -28,13 +28,7 @@ expect "--restore of a text file" 1 "not a vdi-vm state file (bad magic)" -- --r
 # --- a counting guest snapshotted and restored (needs /dev/kvm) ---
 vmm_python
 if vmm_lab_initrd snapshot; then
-    LAB_OPTS=${LAB_OPTS:---timeout 900}
-    export LAB_OPTS
-    start=$(date +%s)
-    "$src/tests/lab/needs-kvm" "$py" "$src/tests/vmm/snapshot-lab.py" "$vm" "$kernel" "$initrd" "$tmp"
-    rc=$?
-    echo "# lab run took $(($(date +%s) - start)) s"
-    vmm_lab_status "$rc" "snapshot and restore"
+    vmm_lab_run "snapshot and restore" "$src/tests/vmm/snapshot-lab.py" "$vm" "$kernel" "$initrd" "$tmp"
 fi
 
 echo "1..$n"

@@ -23,13 +23,7 @@ expect "--sound-in missing file" 1 "--sound-in $tmp/nope: No such file or direct
 
 vmm_python
 if vmm_lab_initrd sound "snd_hda_codec_generic snd_hda_intel"; then
-    LAB_OPTS=${LAB_OPTS:---timeout 900}
-    export LAB_OPTS
-    start=$(date +%s)
-    "$src/tests/lab/needs-kvm" "$py" "$src/tests/vmm/sound-lab.py" "$vm" "$kernel" "$initrd" "$tmp"
-    rc=$?
-    echo "# lab run took $(($(date +%s) - start)) s"
-    vmm_lab_status "$rc" "HD Audio playback, capture and hostile programming"
+    vmm_lab_run "HD Audio playback, capture and hostile programming" "$src/tests/vmm/sound-lab.py" "$vm" "$kernel" "$initrd" "$tmp"
 fi
 
 echo "1..$n"
