@@ -18,7 +18,7 @@ def frame(t, p=b""):
     h = struct.pack("<III", t, len(p), zlib.crc32(p))
     return h + struct.pack("<I", zlib.crc32(h)) + p
 def state(secs):
-    h = bytearray(b"VDIVMST\n" + struct.pack("<IIQI", 1, 0, len(secs), 0))
+    h = bytearray(b"VDIVMST\n" + struct.pack("<IIQI", 2, 0, len(secs), 0))  # SNAPSHOT.md format version 2
     h += struct.pack("<I", zlib.crc32(h))
     for name, p in secs:
         s = bytearray(name.encode().ljust(32, b"\0") + struct.pack("<QI", len(p), zlib.crc32(p)))
