@@ -19,7 +19,7 @@ function svg(tag, attrs, text) {
 function actions(...buttons) {
   const span = document.createElement("span");
   span.className = "row-actions";
-  for (const b of buttons) span.appendChild(b);
+  for (const b of buttons) if (b) span.appendChild(b);
   return span;
 }
 
@@ -325,8 +325,54 @@ async function loadDesktops(ev) {
         confirmButton("Reset", "Confirm reset", `Reset desktop ${d.name}`, async () => {
           await act(`Desktop ${d.name} reset.`, () => api("POST", `/admin/desktops/${d.id}/reset`));
           loadDesktops();
-        })) : ""]);
+        }),
+        d.host ? button("Screen", () => showScreen(d),
+          `Show the screen of desktop ${d.name}`, "small") : null) : ""]);
   }));
+}
+
+// The live thumbnail of one desktop's screen: taken through its host from
+// the VM's control socket every 10 seconds while the panel is open (each
+// look is audited by the broker), drawn on a canvas from the PNG.
+const screen = { desktop: null, timer: null };
+
+async function refreshScreen() {
+  const d = screen.desktop;
+  if (!d) return;
+  try {
+    const resp = await apiFetch("POST", `/admin/desktops/${d.id}/screenshot`, undefined, "image/png");
+    const bmp = await createImageBitmap(await resp.blob());
+    if (screen.desktop !== d) return;
+    const c = $("screen-canvas");
+    c.width = bmp.width;
+    c.height = bmp.height;
+    c.getContext("2d").drawImage(bmp, 0, 0);
+    c.setAttribute("aria-label", `Screen of desktop ${d.name}`);
+    $("screen-when").textContent = "Taken " + new Date().toLocaleTimeString() + ".";
+    show("screen-canvas", true);
+  } catch (e) {
+    if (e.status === 401) return signedOut();
+    $("screen-when").textContent = sentence(e.message);
+  }
+}
+
+function showScreen(d) {
+  hideScreen();
+  screen.desktop = d;
+  $("screen-title").textContent = `Screen of ${d.name} (${d.pool}, on ${d.host})`;
+  $("screen-when").textContent = "Taking a screenshot…";
+  show("screen-canvas", false);
+  show("screen-panel", true);
+  refreshScreen();
+  screen.timer = setInterval(refreshScreen, 10000);
+  $("screen-close").focus();
+}
+
+function hideScreen() {
+  clearInterval(screen.timer);
+  screen.timer = null;
+  screen.desktop = null;
+  show("screen-panel", false);
 }
 
 // ---- images ----
@@ -486,6 +532,7 @@ async function start() {
   }
   if (page === "desktops") {
     $("desktop-search").addEventListener("submit", loadDesktops);
+    $("screen-close").addEventListener("click", hideScreen);
     loadDesktops();
   }
   if (page === "sessions") loadSessions();

@@ -8,7 +8,11 @@
  * and audited), signs alice out, and finds each action in the audit log.
  * alice, not an admin, gets 403 on every admin page and endpoint of the
  * route table; an admin's change needs the CSRF token and a recent
- * sign-in. Screenshots of each page: tests/broker/console-*.png. */
+ * sign-in. With a real vdi-hostd running the hollow VM (tests/hostd/
+ * hollow-vm) for alice's lab-1: dave sees its screen as a live thumbnail
+ * (the pixels the VM drew), audited; alice restarts it from her card
+ * (the VM is reset) and connects to it again (the VM gets her ticket).
+ * Screenshots of each page: tests/broker/console-*.png. */
 #include "config.h"
 
 #include <glib.h>
@@ -18,6 +22,7 @@
 #include "broker/internal.h"
 #include "cdp.h"
 #include "fixture.h"
+#include "hostd-proc.h"
 #define CHECK_NOFORK
 #include "check-main.h"
 
@@ -536,6 +541,141 @@ START_TEST(test_user_own_desktop)
 }
 END_TEST
 
+
+/* A line count of a file in the hollow VM's directory (0 when absent). */
+static long vm_file_lines(const struct hostd_proc *hp, const char *vm, const char *name,
+                          const char *needle)
+{
+        g_autofree char *path = g_build_filename(hp->state_dir, "vms", vm, name, NULL);
+        g_autofree char *text = NULL;
+        long n = 0;
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return 0;
+        for (char *l = text; (l = strstr(l, needle)); l++)
+                n++;
+        return n;
+}
+
+/* vdi-hostd with the hollow VM as h1, running lab-1 (desktop id 6). */
+static void hostd_with_lab_vm(struct hostd_proc *hp)
+{
+        struct hostd_reply r;
+        const char *top = getenv("abs_top_builddir");
+        *hp = (struct hostd_proc){ .pki = f->pki, .name = "h1",
+                                   .port_min = 30000 + (int)(getpid() % 20000) };
+        hp->vm_binary = g_strdup_printf("%s/tests/hostd/hollow-vm", top && *top ? top : ".");
+        ck_assert_int_eq(hostd_proc_start(hp), 0);
+        g_autofree char *mk = g_strdup_printf("cd %s && head -c 4096 /dev/urandom > vmlinuz && "
+                                              "qemu-img create -q -f qcow2 base.qcow2 32M",
+                                              hp->dir);
+        ck_assert_int_eq(system(mk), 0);
+        g_autofree char *img = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s/vmlinuz\", "
+                                               "\"disk\": \"%s/base.qcow2\"}", hp->dir, hp->dir);
+        ck_assert_int_eq(hostd_req(hp, "PUT", "/api/v1/images/deb12", img, CERT_CLIENT, &r), 0);
+        ck_assert_msg(r.status == 201, "image: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        hostd_req(hp, "PUT", "/api/v1/vms/6", "{\"image\": \"deb12\", \"memory_mb\": 128}",
+                  CERT_CLIENT, &r);
+        ck_assert_msg(r.status == 201, "vm: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        hostd_req(hp, "POST", "/api/v1/vms/6/start", NULL, CERT_CLIENT, &r);
+        ck_assert_msg(r.status == 200, "start: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        ck_assert(hostd_wait_state(hp, "6", "running", 30000));
+        bfx_exec(f, "UPDATE hosts SET port = %d, last_heartbeat = now() WHERE name = 'h1'",
+                 hp->port);
+}
+
+/* The pixel (x, y) of a canvas as "r,g,b". */
+static char *canvas_px(struct cdp *c, const char *id, int x, int y)
+{
+        g_autofree char *code = g_strdup_printf(
+                "Array.from(document.getElementById('%s').getContext('2d')"
+                ".getImageData(%d, %d, 1, 1).data.slice(0, 3)).join(',')",
+                id, x, y);
+        return cdp_eval_str(c, code);
+}
+
+START_TEST(test_console_live_desktop)
+{
+        struct cdp c = { 0 };
+        struct hostd_proc hp;
+        bfx_reset(f);
+        bfx_exec(f, "UPDATE desktops SET state = 'assigned' WHERE name = 'lab-1';"
+                    "INSERT INTO assignments (pool_id, desktop_id, user_name) VALUES (4, 6, 'alice');"
+                    "UPDATE pools SET user_actions = '{restart}' WHERE name = 'lab'");
+        hostd_with_lab_vm(&hp);
+        cdp_start(&c, chromium);
+        wide(&c);
+
+        /* dave looks at lab-1's screen: the thumbnail has the hollow VM's
+         * blue desktop and its orange window in the lower right quarter. */
+        sign_in(&c, "dave", "dave-pw");
+        go(&c, "/admin/desktops");
+        cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Show the screen of "
+                         "desktop lab-1\"]')");
+        js(&c, "document.querySelector('button[aria-label=\"Show the screen of desktop "
+               "lab-1\"]').click(); true");
+        cdp_wait_for(&c, "!document.getElementById('screen-canvas').hidden");
+        g_autofree char *size = cdp_eval_str(&c, "(() => { const e = document.getElementById("
+                                                 "'screen-canvas'); return e.width + 'x' + "
+                                                 "e.height; })()");
+        ck_assert_str_eq(size, "480x360");
+        g_autofree char *blue = canvas_px(&c, "screen-canvas", 100, 60);
+        g_autofree char *orange = canvas_px(&c, "screen-canvas", 400, 300);
+        g_autofree char *edge = canvas_px(&c, "screen-canvas", 230, 300);
+        ck_assert_str_eq(blue, "30,80,160");
+        ck_assert_str_eq(orange, "240,140,20");
+        ck_assert_str_eq(edge, "30,80,160");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-screen.png");
+        js(&c, "document.getElementById('screen-close').click(); true");
+        ck_assert_int_ge(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'dave'"
+                                     " AND action = 'desktop.screenshot' AND outcome = 'ok'"
+                                     " AND desktop_name = 'lab-1' AND host_name = 'h1'"),
+                         1);
+        /* office-1 is on h1 too, but h1 runs no VM for it: refused and
+         * audited as failed. */
+        struct bclient *admin = bclient_new(f);
+        ck_assert_int_eq(bclient_login(admin, "dave", "dave-pw"), 200);
+        struct breply r = bclient_req(admin, "POST", "/api/v1/admin/desktops/1/screenshot", NULL,
+                                      NULL, true);
+        ck_assert_int_eq(r.status, 404);
+        ck_assert_str_eq(json_string_value(json_object_get(r.json, "error")), "unknown_vm");
+        breply_free(&r);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'dave'"
+                                     " AND action = 'desktop.screenshot' AND outcome = 'failed'"
+                                     " AND desktop_name = 'office-1'"),
+                         1);
+        bclient_free(admin);
+
+        /* alice restarts her desktop from her card: the VM is reset. */
+        cdp_stop(&c);
+        cdp_start(&c, chromium);
+        sign_in(&c, "alice", "alice-pw");
+        cdp_wait_for(&c, "document.querySelectorAll('#desktop-list .desktop').length === 3");
+        ck_assert_int_eq(vm_file_lines(&hp, "6", "resets.log", "reset"), 0);
+        confirm_click(&c, "button[aria-label=\"Restart your desktop in Alice's lab\"]");
+        cdp_wait_for(&c, "document.getElementById('status').textContent.includes('is restarting')");
+        ck_assert_int_eq(vm_file_lines(&hp, "6", "resets.log", "reset"), 1);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'alice'"
+                                     " AND action = 'desktop.user_restart' AND outcome = 'ok'"
+                                     " AND desktop_name = 'lab-1'"),
+                         1);
+        /* ...and connects to it again: the VM gets a ticket for her. */
+        js(&c, "document.querySelector('button[data-protocol=\"rdp\"][aria-label$=\"Alice\\'s "
+               "lab\"]').click(); true");
+        cdp_wait_for(&c, "document.getElementById('status').textContent.startsWith("
+                         "'Connection file for')");
+        ck_assert_int_eq(vm_file_lines(&hp, "6", "tickets.log", " alice "), 1);
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-user-restart.png");
+        cdp_stop(&c);
+        hostd_proc_destroy(&hp);
+        g_free(hp.vm_binary);
+}
+END_TEST
+
 static void setup(void)
 {
         f = bfx_start("name = Example desktops\nlogo = logo.svg\n"
@@ -556,6 +696,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_console_admin);
         tcase_add_test(tc, test_console_non_admin);
         tcase_add_test(tc, test_user_own_desktop);
+        tcase_add_test(tc, test_console_live_desktop);
         suite_add_tcase(s, tc);
         return s;
 }

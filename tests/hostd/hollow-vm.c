@@ -7,7 +7,11 @@
  * It says "booted" to each control connection, answers every request
  * ok (status with "booted": true), and exits 0 after "stop". Each
  * set-ticket is appended to tickets.log in its working directory (the
- * VM's directory) as "PROTOCOL USER EXPIRY_S": the password never. */
+ * VM's directory) as "PROTOCOL USER EXPIRY_S": the password never; each
+ * reset is counted in resets.log. "screenshot" writes a real 640x480 P6
+ * picture to the path asked for: a desktop-blue screen (30, 80, 160) with
+ * an orange window (240, 140, 20) over its lower right quarter, so a
+ * thumbnail can be checked by its pixels. */
 #include "config.h"
 
 #include <errno.h>
@@ -44,6 +48,31 @@ static void send_line(int fd, json_t *v)
         json_decref(v);
 }
 
+/* The hollow desktop's screen, as vdi-vm's screenshot writes it. */
+static int write_screen(const char *path)
+{
+        enum { W = 640, H = 480 };
+        static const unsigned char blue[3] = { 30, 80, 160 }, orange[3] = { 240, 140, 20 };
+        FILE *f = path && path[0] == '/' ? fopen(path, "we") : NULL;
+
+        if (!f)
+                return -1;
+        fprintf(f, "P6\n%d %d\n255\n", W, H);
+        for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                        fwrite(x >= W / 2 && y >= H / 2 ? orange : blue, 1, 3, f);
+        return fclose(f) == 0 ? 0 : -1;
+}
+
+static void count_line(const char *file, const char *line)
+{
+        FILE *f = fopen(file, "a");
+        if (f) {
+                fprintf(f, "%s\n", line);
+                fclose(f);
+        }
+}
+
 /* One request line; true when the VM should exit. */
 static bool handle(int fd, const char *line)
 {
@@ -69,6 +98,14 @@ static bool handle(int fd, const char *line)
                                 (long long)json_integer_value(json_object_get(req, "expiry_s")));
                         fclose(f);
                 }
+        } else if (!strcmp(cmd, "screenshot")) {
+                if (write_screen(json_string_value(json_object_get(req, "path"))) < 0) {
+                        json_decref(reply);
+                        reply = json_pack("{s:O, s:b, s:s}", "id", id, "ok", 0, "error",
+                                          "screenshot needs an absolute \"path\" it can write");
+                }
+        } else if (!strcmp(cmd, "reset")) {
+                count_line("resets.log", "reset");
         } else if (!strcmp(cmd, "stop")) {
                 quit = true;
         }
