@@ -999,6 +999,7 @@ const struct http_route api_admin_routes[] = {
         { "POST", "/api/v1/admin/pools/{name}/refresh", console_pool_refresh },
         { "POST", "/api/v1/admin/desktops/{id}/reset", console_desktop_reset },
         { "POST", "/api/v1/admin/desktops/{id}/screenshot", console_desktop_screenshot },
+        { "POST", "/api/v1/admin/desktops/{id}/disconnect", console_desktop_disconnect },
         { "GET", "/admin", console_page },
         { "GET", "/admin/{page}", console_page },
 };

@@ -2,7 +2,8 @@
  * endpoints the pages need beyond the admin API of api-admin.c: one
  * overview of hosts, pools and sign-ins built by a single SQL statement
  * (the page polls it), refresh of a whole pool, reset of a desktop
- * through its host. Plus the portal's branding, which anyone may read. */
+ * through its host, disconnect of its user, a thumbnail of its screen.
+ * Plus the portal's branding, which anyone may read. */
 #include "config.h"
 
 #include <errno.h>
@@ -358,19 +359,37 @@ static void audit_host_ok(struct broker *b, const struct broker_session *s,
                  action, pool, desktop, host);
 }
 
-void console_desktop_reset(void *ctx, const struct http_request *req, struct http_response *resp)
+/* An admin's operation on a desktop through its host ("reset",
+ * "disconnect"), audited as desktop.ACTION whether it worked or not. */
+static void desktop_op(void *ctx, const struct http_request *req, struct http_response *resp,
+                       const char *action)
 {
         ADMIN_ENTER(b, req, resp, s);
         g_autofree char *host = NULL, *desktop = NULL, *pool = NULL;
-        int r = desktop_host_action(b, req->params[0], "reset", &host, &desktop, &pool, resp);
+        g_autofree char *audit = g_strconcat("desktop.", action, NULL);
+        int r = desktop_host_action(b, req->params[0], action, &host, &desktop, &pool, resp);
         if (r == 0) {
-                audit_host_ok(b, s, req, "desktop.reset", pool, desktop, host);
+                audit_host_ok(b, s, req, audit, pool, desktop, host);
                 http_respond_json(resp, 200, json_pack("{s:s, s:s, s:b}", "desktop", desktop,
-                                                       "host", host, "reset", 1));
+                                                       "host", host, action, 1));
         } else if (desktop) {
                 /* The attempt is audited too: who tried, and why it failed. */
-                audit_failed_request(b, s, req, "desktop.reset", pool, desktop, host, resp);
+                audit_failed_request(b, s, req, audit, pool, desktop, host, resp);
         }
+}
+
+void console_desktop_reset(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        desktop_op(ctx, req, resp, "reset");
+}
+
+/* POST /api/v1/admin/desktops/{id}/disconnect: the user's display client
+ * is dropped through the host (vdi-vm's control socket); the desktop keeps
+ * running and stays assigned, so the user connects again from the portal. */
+void console_desktop_disconnect(void *ctx, const struct http_request *req,
+                                struct http_response *resp)
+{
+        desktop_op(ctx, req, resp, "disconnect");
 }
 
 /* POST /api/v1/admin/desktops/{id}/screenshot: a thumbnail of the

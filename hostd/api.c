@@ -14,6 +14,7 @@
  *          {protocol, host, port, password, username, routing_token, expires_in}
  *          (with reconnect_ticket, the host checks the brokers' signature and
  *          uses it up first: hostd/reconnect.c)
+ *   POST   /api/v1/vms/{id}/disconnect    drop its display clients → {id, sessions}
  *   POST   /api/v1/vms/{id}/screenshot?max_width=W&max_height=H
  *          → {id, width, height, source_width, source_height, png (base64)}:
  *          the screen now, scaled down to fit W x H (default 320 x 240)
@@ -278,6 +279,26 @@ static void h_vm_reset(void *ctx, const struct http_request *req, struct http_re
         http_respond_json(resp, 200, json_pack("{s:s, s:b}", "id", req->params[0], "reset", 1));
 }
 
+/* The VM's display clients are dropped (an admin's "disconnect user");
+ * the guest keeps running. Answers how many sessions were dropped. */
+static void h_vm_disconnect(void *ctx, const struct http_request *req,
+                            struct http_response *resp)
+{
+        json_t *cmd = json_pack("{s:s}", "cmd", "disconnect"), *reply = NULL;
+        char *error = NULL;
+        int r = hostd_vm_command(ctx, req->params[0], cmd, &reply, &error);
+
+        json_decref(cmd);
+        if (r < 0) {
+                command_error(resp, r, error);
+                return;
+        }
+        json_int_t n = json_integer_value(json_object_get(reply, "sessions"));
+        json_decref(reply);
+        log_notice("vm_disconnect", "vm=%s sessions=%lld", req->params[0], (long long)n);
+        http_respond_json(resp, 200, json_pack("{s:s, s:I}", "id", req->params[0], "sessions", n));
+}
+
 static bool user_ok(const char *s)
 {
         size_t n = strlen(s);
@@ -518,5 +539,6 @@ const struct http_route hostd_routes[] = {
         { "POST", "/api/v1/vms/{id}/refresh", h_vm_refresh },
         { "POST", "/api/v1/vms/{id}/tickets", h_ticket },
         { "POST", "/api/v1/vms/{id}/screenshot", h_vm_screenshot },
+        { "POST", "/api/v1/vms/{id}/disconnect", h_vm_disconnect },
 };
 const size_t hostd_n_routes = sizeof(hostd_routes) / sizeof(hostd_routes[0]);

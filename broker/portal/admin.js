@@ -326,6 +326,12 @@ async function loadDesktops(ev) {
           await act(`Desktop ${d.name} reset.`, () => api("POST", `/admin/desktops/${d.id}/reset`));
           loadDesktops();
         }),
+        d.connected_user ? confirmButton("Disconnect", "Confirm disconnect",
+          `Disconnect ${d.connected_user} from desktop ${d.name}`, async () => {
+            await act(`${d.connected_user} disconnected from ${d.name}; the desktop keeps running.`,
+              () => api("POST", `/admin/desktops/${d.id}/disconnect`));
+            loadDesktops();
+          }) : null,
         d.host ? button("Screen", () => showScreen(d),
           `Show the screen of desktop ${d.name}`, "small") : null) : ""]);
   }));

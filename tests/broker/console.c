@@ -10,13 +10,17 @@
  * route table; an admin's change needs the CSRF token and a recent
  * sign-in. With a real vdi-hostd running the hollow VM (tests/hostd/
  * hollow-vm) for alice's lab-1: dave sees its screen as a live thumbnail
- * (the pixels the VM drew), audited; alice restarts it from her card
+ * (the pixels the VM drew) and disconnects alice's client (the session
+ * hostd recorded ends, the desktop runs on), both audited; alice restarts
+ * it from her card
  * (the VM is reset) and connects to it again (the VM gets her ticket).
  * Screenshots of each page: tests/broker/console-*.png. */
 #include "config.h"
 
 #include <glib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "broker/internal.h"
@@ -561,7 +565,7 @@ static void hostd_with_lab_vm(struct hostd_proc *hp)
 {
         struct hostd_reply r;
         const char *top = getenv("abs_top_builddir");
-        *hp = (struct hostd_proc){ .pki = f->pki, .name = "h1",
+        *hp = (struct hostd_proc){ .pki = f->pki, .name = "h1", .conninfo = f->pg->conninfo,
                                    .port_min = 30000 + (int)(getpid() % 20000) };
         hp->vm_binary = g_strdup_printf("%s/tests/hostd/hollow-vm", top && *top ? top : ".");
         ck_assert_int_eq(hostd_proc_start(hp), 0);
@@ -584,6 +588,33 @@ static void hostd_with_lab_vm(struct hostd_proc *hp)
         ck_assert(hostd_wait_state(hp, "6", "running", 30000));
         bfx_exec(f, "UPDATE hosts SET port = %d, last_heartbeat = now() WHERE name = 'h1'",
                  hp->port);
+}
+
+/* A display client "logs in" to the hollow VM (its test-only command on
+ * the control socket, which hostd also holds): the VM tells hostd, which
+ * records the session in PostgreSQL as for a real vdi-vm. */
+static void hollow_client_connects(const struct hostd_proc *hp, const char *vm)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        g_autofree char *path = g_strdup_printf("%s/run/%s.sock", hp->dir, vm);
+        static const char req[] = "{\"id\":1,\"cmd\":\"hollow-connect\",\"protocol\":\"rdp\","
+                                  "\"user\":\"alice\",\"address\":\"198.51.100.9\"}\n";
+        char buf[4096] = "";
+        size_t got = 0;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+        strcpy(sa.sun_path, path);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        ck_assert_int_eq(write(fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+        /* "booted", our own "client-connected", then the answer. */
+        while (got < sizeof(buf) - 1 && !strstr(buf, "\"id\":1")) {
+                ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+                ck_assert_int_gt(n, 0);
+                got += (size_t)n;
+                buf[got] = 0;
+        }
+        close(fd);
 }
 
 /* The pixel (x, y) of a canvas as "r,g,b". */
@@ -648,6 +679,39 @@ START_TEST(test_console_live_desktop)
                                      " AND desktop_name = 'office-1'"),
                          1);
         bclient_free(admin);
+
+        /* alice's RDP client is connected (hostd recorded it): dave
+         * disconnects her; the desktop keeps running, assigned to her. */
+        hollow_client_connects(&hp, "6");
+        const char *open_session = "SELECT count(*) FROM desktop_sessions s JOIN desktops d ON"
+                                   " d.id = s.desktop_id WHERE d.name = 'lab-1' AND"
+                                   " s.disconnected_at IS NULL AND s.user_name = 'alice' AND"
+                                   " host(s.client_addr) = '198.51.100.9' AND d.state = 'in_use'";
+        for (int i = 0; i < 100 && bfx_long(f, "%s", open_session) != 1; i++)
+                g_usleep(100000);
+        ck_assert_int_eq(bfx_long(f, "%s", open_session), 1);
+        js(&c, "loadDesktops(); true");
+        cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Disconnect alice from "
+                         "desktop lab-1\"]')");
+        g_autofree char *from = cdp_eval_str(&c, "[...document.querySelectorAll('#desktops-rows "
+                                                 "tr')].find(r => r.cells[0].textContent === "
+                                                 "'lab-1').cells[6].textContent");
+        ck_assert_str_eq(from, "198.51.100.9 (rdp)");
+        cdp_screenshot(&c, "tests/broker/console-disconnect.png");
+        confirm_click(&c, "button[aria-label=\"Disconnect alice from desktop lab-1\"]");
+        cdp_wait_for(&c, "document.getElementById('status').textContent === 'Alice disconnected "
+                         "from lab-1; the desktop keeps running.'");
+        const char *closed = "SELECT count(*) FROM desktop_sessions s JOIN desktops d ON"
+                             " d.id = s.desktop_id WHERE d.name = 'lab-1' AND"
+                             " s.disconnected_at IS NOT NULL AND d.state = 'assigned'";
+        for (int i = 0; i < 100 && bfx_long(f, "%s", closed) != 1; i++)
+                g_usleep(100000);
+        ck_assert_int_eq(bfx_long(f, "%s", closed), 1);
+        ck_assert(hostd_wait_state(&hp, "6", "running", 1000));
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'dave'"
+                                     " AND action = 'desktop.disconnect' AND outcome = 'ok'"
+                                     " AND desktop_name = 'lab-1' AND host_name = 'h1'"),
+                         1);
 
         /* alice restarts her desktop from her card: the VM is reset. */
         cdp_stop(&c);
