@@ -53,6 +53,9 @@ unsigned web_server_disconnect(struct web_server *s)
         g_mutex_lock(&s->lock);
         ticket_clear_locked(s);
         g_mutex_unlock(&s->lock);
+        for (guint i = 0; i < s->sessions->len; i++)
+                web_session_close(g_ptr_array_index(s->sessions, i), WEB_CLOSE_DISCONNECTED,
+                                  "disconnected by an administrator");
         while (s->sessions->len)
                 web_session_free(g_ptr_array_index(s->sessions, 0));
         log_info("web_disconnect", "port=%u sessions=%u", s->port, n);
