@@ -100,3 +100,4 @@ tests/fuzz/thumb-fuzz: $(top_srcdir)/tests/fuzz/thumb.c $(top_srcdir)/hostd/thum
 		$(top_srcdir)/hostd/thumb.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(GLIB_CFLAGS) $(PNG_CFLAGS) -o $@ \
 		$(top_srcdir)/tests/fuzz/thumb.c $(top_srcdir)/hostd/thumb.c $(GLIB_LIBS) $(PNG_LIBS)
+EXTRA_tests_hostd_api_DEPENDENCIES += tests/hostd/hollow-vm
