@@ -413,6 +413,48 @@ async function loadImages() {
   $("images-rows").replaceChildren(...rows);
 }
 
+// A bundle's manifest.json (tools/image-build: the body of vdi-hostd's
+// image import) as the admin API's new version; the API validates it.
+function manifestVersion(m) {
+  if (!m || typeof m !== "object" || Array.isArray(m)) throw new Error("it is not a JSON object");
+  const body = { version: m.version, path: m.disk, format: m.format, kernel: m.kernel,
+    initrd: m.initrd, cmdline: m.cmdline };
+  for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
+  return body;
+}
+
+function importError(text) {
+  $("import-error").textContent = text || "";
+  show("import-error", !!text);
+}
+
+async function importBundle(ev) {
+  ev.preventDefault();
+  const name = $("i-name").value.trim(), file = $("i-manifest").files[0];
+  importError("");
+  if (!file) return importError("Pick the bundle's manifest.json.");
+  let body;
+  try {
+    body = manifestVersion(JSON.parse(await file.text()));
+  } catch (e) {
+    return importError(`${file.name} is not a bundle manifest: ${e.message}`);
+  }
+  $("import-button").disabled = true;
+  try {
+    const known = (await api("GET", "/admin/images")).images.some((i) => i.name === name);
+    if (!known) await api("POST", "/admin/images", { name });
+    await api("POST", `/admin/images/${encodeURIComponent(name)}/versions`, body);
+    status(`Image ${name} version ${body.version} imported.`);
+    $("import-form").reset();
+    loadImages();
+  } catch (e) {
+    if (e.status === 401) return signedOut();
+    importError(`${file.name}: ${e.message}`);
+  } finally {
+    $("import-button").disabled = false;
+  }
+}
+
 // ---- sessions ----
 
 async function loadSessions() {
@@ -542,7 +584,10 @@ async function start() {
     loadDesktops();
   }
   if (page === "sessions") loadSessions();
-  if (page === "images") loadImages();
+  if (page === "images") {
+    $("import-form").addEventListener("submit", importBundle);
+    loadImages();
+  }
   if (page === "logins") {
     $("logins-filter").addEventListener("submit", loadLogins);
     loadLogins();

@@ -109,6 +109,20 @@ static void sign_in(struct cdp *c, const char *user, const char *pw)
         cdp_wait_for(c, "!document.getElementById('who').hidden");
 }
 
+/* Put file path into the file input with id (DOM.setFileInputFiles, as
+ * a person picking it in the chooser would). */
+static void pick_file(struct cdp *c, const char *id, const char *path)
+{
+        g_autofree char *code = g_strdup_printf("document.getElementById('%s')", id);
+        json_t *r = cdp_call(c, "Runtime.evaluate", json_pack("{s:s}", "expression", code));
+        const char *obj = json_string_value(json_object_get(json_object_get(r, "result"),
+                                                            "objectId"));
+        ck_assert_ptr_nonnull(obj);
+        json_decref(cdp_call(c, "DOM.setFileInputFiles",
+                             json_pack("{s:[s], s:s}", "files", path, "objectId", obj)));
+        json_decref(r);
+}
+
 /* Sample inventory plus what an overview needs: h1 heartbeating with
  * capacity, h2 silent (down), one desktop in use, recent sign-in timings. */
 static void load_inventory(void)
@@ -284,6 +298,42 @@ START_TEST(test_console_admin)
                     "[0,1,2,7].map(i => r.cells[i].textContent).join(',')).join('|')");
         ck_assert_str_eq(imgs, "deb12,2,published,office|"
                                "deb12,1,published,design, eng, full, lab, off, qa");
+        /* Import from a bundle: a manifest with a relative disk path is
+         * refused with the API's reason next to the form; a good one
+         * makes a new image with its version. */
+        g_autofree char *bundle = g_dir_make_tmp("vdi-bundle-XXXXXX", NULL);
+        g_autofree char *bad_m = g_build_filename(bundle, "bad-manifest.json", NULL);
+        g_autofree char *good_m = g_build_filename(bundle, "manifest.json", NULL);
+        ck_assert(g_file_set_contents(bad_m, "{\"version\": 7, \"disk\": \"disk.qcow2\"}", -1,
+                                      NULL));
+        ck_assert(g_file_set_contents(
+                good_m,
+                "{\"version\": 2026120702, \"kernel\": \"/srv/b/kernel\", \"initrd\": "
+                "\"/srv/b/initrd\", \"disk\": \"/srv/b/disk.qcow2\", \"format\": \"qcow2\", "
+                "\"cmdline\": \"root=/dev/vda rw console=ttyS0 quiet\"}",
+                -1, NULL));
+        js(&c, "document.getElementById('i-name').value = 'deb12-desktop'; true");
+        pick_file(&c, "i-manifest", bad_m);
+        js(&c, "document.getElementById('import-button').click(); true");
+        cdp_wait_for(&c, "!document.getElementById('import-error').hidden");
+        g_autofree char *imp_err = cdp_eval_str(&c, "document.getElementById('import-error')"
+                                                    ".textContent");
+        ck_assert_msg(strstr(imp_err, "bad-manifest.json: image version path \"disk.qcow2\" "
+                                      "must be absolute"),
+                      "%s", imp_err);
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-import-error.png");
+        pick_file(&c, "i-manifest", good_m);
+        js(&c, "document.getElementById('import-button').click(); true");
+        cdp_wait_for(&c, "document.querySelectorAll('#images-rows tr').length === 3");
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM image_versions v JOIN images i ON"
+                                     " i.id = v.image_id WHERE i.name = 'deb12-desktop' AND"
+                                     " v.version = 2026120702 AND v.path = '/srv/b/disk.qcow2'"
+                                     " AND v.kernel_path = '/srv/b/kernel' AND v.state ="
+                                     " 'published'"),
+                         1);
+        g_autofree char *rm = g_strdup_printf("rm -rf '%s'", bundle);
+        ck_assert_int_eq(system(rm), 0);
         check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-images.png");
 
@@ -349,8 +399,8 @@ START_TEST(test_console_admin)
                 &c, "[...document.querySelectorAll('#audit-rows tr')].map(r => "
                     "r.cells[2].textContent + ':' + r.cells[3].textContent)"
                     ".filter(a => !a.startsWith('login:')).reverse().join(',')");
-        ck_assert_str_eq(acts, "pool.create:ok,pool.update:ok,pool.update:ok,desktop.reset:failed,"
-                               "session.end:ok");
+        ck_assert_str_eq(acts, "pool.create:ok,pool.update:ok,pool.update:ok,image.create:ok,"
+                               "image.version.add:ok,desktop.reset:failed,session.end:ok");
         check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-audit.png");
         cdp_stop(&c);

@@ -87,7 +87,7 @@ CLEANFILES += tests/broker/console-overview.png tests/broker/console-pool-error.
 	tests/broker/console-forbidden.png tests/broker/console-user-desktop.png \
 	tests/broker/console-logins.png tests/broker/console-images.png \
 	tests/broker/console-screen.png tests/broker/console-user-restart.png \
-	tests/broker/console-disconnect.png
+	tests/broker/console-disconnect.png tests/broker/console-import-error.png
 
 # The login storm (issue 23): 1,000 LDAP users sign in and launch through
 # HAProxy against three brokers, one SIGKILLed in the middle; desktops on
