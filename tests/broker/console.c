@@ -12,8 +12,9 @@
  * hollow-vm) for alice's lab-1: dave sees its screen as a live thumbnail
  * (the pixels the VM drew) and disconnects alice's client (the session
  * hostd recorded ends, the desktop runs on), both audited; alice restarts
- * it from her card
- * (the VM is reset) and connects to it again (the VM gets her ticket).
+ * it from her card (the VM is reset) and connects to it again (the VM
+ * gets her ticket; her card waits for her client, then says she uses the
+ * desktop once vdi-hostd reports the client).
  * Screenshots of each page: tests/broker/console-*.png. */
 #include "config.h"
 
@@ -782,8 +783,15 @@ START_TEST(test_console_live_desktop)
         cdp_wait_for(&c, "document.getElementById('status').textContent.startsWith("
                          "'Connection file for')");
         ck_assert_int_eq(vm_file_lines(&hp, "6", "tickets.log", " alice "), 1);
+        cdp_wait_for(&c, "document.querySelector('[data-state=\"waiting\"] .desktop-state')"
+                         ".textContent === 'Waiting for your client to connect…'");
         check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-user-restart.png");
+        /* Her client logs in: the card follows (hostd's report, polled). */
+        hollow_client_connects(&hp, "6");
+        cdp_wait_for(&c, "[...document.querySelectorAll('#desktop-list .desktop')].some(d => "
+                         "d.textContent.includes(\"Alice's lab\") && d.querySelector("
+                         "'.desktop-state').textContent === 'In use by you')");
         cdp_stop(&c);
         hostd_proc_destroy(&hp);
         g_free(hp.vm_binary);
