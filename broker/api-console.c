@@ -2,7 +2,8 @@
  * endpoints the pages need beyond the admin API of api-admin.c: one
  * overview of hosts, pools and sign-ins built by a single SQL statement
  * (the page polls it), refresh of a whole pool, reset of a desktop
- * through its host. Plus the portal's branding, which anyone may read. */
+ * through its host, disconnect of its user, a thumbnail of its screen.
+ * Plus the portal's branding, which anyone may read. */
 #include "config.h"
 
 #include <errno.h>
@@ -249,12 +250,14 @@ DB_STMT(desktop_host_stmt,
         " WHERE d.id = $1::bigint",
         1);
 
-int desktop_host_action(struct broker *b, const char *desktop_id, const char *action,
-                        char **host_name, char **desktop_name, char **pool_name,
-                        struct http_response *resp)
+/* The desktop's names and its host's endpoint (strings owned by *res,
+ * which the caller clears). 0, or -errno with the answer in resp; the
+ * names are set as soon as the desktop is known (for the audit). */
+static int desktop_host_find(struct broker *b, const char *desktop_id, const char *verb,
+                             PGresult **res, struct hostd_endpoint *ep, char **host_name,
+                             char **desktop_name, char **pool_name, struct http_response *resp)
 {
         g_autofree char *err = NULL;
-        PGresult *res = NULL;
         char *end = NULL;
         int r;
 
@@ -265,49 +268,67 @@ int desktop_host_action(struct broker *b, const char *desktop_id, const char *ac
                 return -EINVAL;
         }
         const char *params[] = { desktop_id };
-        r = db_exec(b->db, &desktop_host_stmt, params, DB_IDEMPOTENT, &res, &err);
+        r = db_exec(b->db, &desktop_host_stmt, params, DB_IDEMPOTENT, res, &err);
         if (r < 0) {
                 api_db_error(resp, "look up the desktop's host", r, err);
                 return r;
         }
-        if (PQntuples(res) != 1) {
-                PQclear(res);
+        if (PQntuples(*res) != 1) {
                 http_respond_error(resp, 404, "unknown_desktop", "no desktop with id %s",
                                    desktop_id);
                 return -ENOENT;
         }
-        *desktop_name = g_strdup(pg_str(res, 0, 0));
-        *pool_name = g_strdup(pg_str(res, 0, 1));
-        if (!pg_str(res, 0, 2)) {
+        *desktop_name = g_strdup(pg_str(*res, 0, 0));
+        *pool_name = g_strdup(pg_str(*res, 0, 1));
+        if (!pg_str(*res, 0, 2)) {
                 http_respond_error(resp, 409, "no_host",
                                    "desktop %s is not on a host (it is being made or was "
                                    "deleted), so it cannot be %s",
-                                   *desktop_name, !strcmp(action, "reset") ? "reset" : action);
-                PQclear(res);
+                                   *desktop_name, verb);
                 return -ENXIO;
         }
-        *host_name = g_strdup(pg_str(res, 0, 2));
-        struct hostd_endpoint ep = { .name = *host_name, .address = pg_str(res, 0, 3),
-                                     .port = (int)pg_i64(res, 0, 4) };
-        r = hostd_vm_action(b->hosts, &ep, desktop_id, action, &err);
-        PQclear(res);
-        if (r == 0)
-                return 0;
+        *host_name = g_strdup(pg_str(*res, 0, 2));
+        *ep = (struct hostd_endpoint){ .name = *host_name, .address = pg_str(*res, 0, 3),
+                                       .port = (int)pg_i64(*res, 0, 4) };
+        return 0;
+}
+
+/* Answer a failed call to the desktop's host (r from lib/hostd-client.h),
+ * logged once here. */
+static void host_call_failed(int r, const char *err, const char *action, const char *host,
+                             const char *desktop, struct http_response *resp)
+{
         g_autofree char *why = log_quote(err);
-        log_error("desktop_action_failed", "desktop=%s action=%s host=%s error=%s",
-                  *desktop_name, action, *host_name, why);
+        log_error("desktop_action_failed", "desktop=%s action=%s host=%s error=%s", desktop,
+                  action, host, why);
         if (r == -EHOSTUNREACH) {
                 http_respond_error(resp, 503, "host_unreachable",
                                    "desktop host %s is not reachable; try again in a minute",
-                                   *host_name);
+                                   host);
                 http_add_header(resp, "Retry-After", "30");
         } else if (r == -ENOENT) {
                 http_respond_error(resp, 404, "unknown_vm",
-                                   "desktop host %s does not run desktop %s", *host_name,
-                                   *desktop_name);
+                                   "desktop host %s does not run desktop %s", host, desktop);
         } else {
                 http_respond_error(resp, 502, "host_error", "%s", err);
         }
+}
+
+int desktop_host_action(struct broker *b, const char *desktop_id, const char *action,
+                        char **host_name, char **desktop_name, char **pool_name,
+                        struct http_response *resp)
+{
+        g_autofree char *err = NULL;
+        PGresult *res = NULL;
+        struct hostd_endpoint ep;
+        int r = desktop_host_find(b, desktop_id, action, &res, &ep, host_name, desktop_name,
+                                  pool_name, resp);
+        if (r == 0) {
+                r = hostd_vm_action(b->hosts, &ep, desktop_id, action, &err);
+                if (r < 0)
+                        host_call_failed(r, err, action, *host_name, *desktop_name, resp);
+        }
+        PQclear(res);
         return r;
 }
 
@@ -325,19 +346,84 @@ void audit_failed_request(struct broker *b, const struct broker_session *s,
                                 .detail = json_string_value(json_object_get(answer, "message")) });
 }
 
-void console_desktop_reset(void *ctx, const struct http_request *req, struct http_response *resp)
+/* Audit an admin's operation through a desktop's host that worked. */
+static void audit_host_ok(struct broker *b, const struct broker_session *s,
+                          const struct http_request *req, const char *action, const char *pool,
+                          const char *desktop, const char *host)
+{
+        broker_audit(b, &(struct db_audit){ .actor = s->user_name, .action = action,
+                                            .outcome = "ok", .pool_name = pool,
+                                            .desktop_name = desktop, .host_name = host,
+                                            .remote_addr = req->client_addr });
+        log_info("admin_change", "actor=%s action=%s pool=%s desktop=%s host=%s", s->user_name,
+                 action, pool, desktop, host);
+}
+
+/* An admin's operation on a desktop through its host ("reset",
+ * "disconnect"), audited as desktop.ACTION whether it worked or not. */
+static void desktop_op(void *ctx, const struct http_request *req, struct http_response *resp,
+                       const char *action)
 {
         ADMIN_ENTER(b, req, resp, s);
         g_autofree char *host = NULL, *desktop = NULL, *pool = NULL;
-        int r = desktop_host_action(b, req->params[0], "reset", &host, &desktop, &pool, resp);
+        g_autofree char *audit = g_strconcat("desktop.", action, NULL);
+        int r = desktop_host_action(b, req->params[0], action, &host, &desktop, &pool, resp);
         if (r == 0) {
-                admin_audit(b, s, req, "desktop.reset", pool, desktop, host);
+                audit_host_ok(b, s, req, audit, pool, desktop, host);
                 http_respond_json(resp, 200, json_pack("{s:s, s:s, s:b}", "desktop", desktop,
-                                                       "host", host, "reset", 1));
+                                                       "host", host, action, 1));
         } else if (desktop) {
                 /* The attempt is audited too: who tried, and why it failed. */
-                audit_failed_request(b, s, req, "desktop.reset", pool, desktop, host, resp);
+                audit_failed_request(b, s, req, audit, pool, desktop, host, resp);
         }
+}
+
+void console_desktop_reset(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        desktop_op(ctx, req, resp, "reset");
+}
+
+/* POST /api/v1/admin/desktops/{id}/disconnect: the user's display client
+ * is dropped through the host (vdi-vm's control socket); the desktop keeps
+ * running and stays assigned, so the user connects again from the portal. */
+void console_desktop_disconnect(void *ctx, const struct http_request *req,
+                                struct http_response *resp)
+{
+        desktop_op(ctx, req, resp, "disconnect");
+}
+
+/* POST /api/v1/admin/desktops/{id}/screenshot: a thumbnail of the
+ * desktop's screen now (PNG, at most 480 x 360), taken through its host
+ * from vdi-vm's control socket. A look at a user's screen: a change-class
+ * request (CSRF token, fresh admin session), audited whether it worked or
+ * not, never cached. */
+void console_desktop_screenshot(void *ctx, const struct http_request *req,
+                                struct http_response *resp)
+{
+        ADMIN_ENTER(b, req, resp, s);
+        g_autofree char *host = NULL, *desktop = NULL, *pool = NULL, *err = NULL;
+        g_autoptr(GBytes) png = NULL;
+        PGresult *res = NULL;
+        struct hostd_endpoint ep;
+        int r = desktop_host_find(b, req->params[0], "shown", &res, &ep, &host, &desktop, &pool,
+                                  resp);
+        if (r == 0) {
+                r = hostd_vm_screenshot(b->hosts, &ep, req->params[0], 480, 360, &png, &err);
+                if (r < 0)
+                        host_call_failed(r, err, "screenshot", host, desktop, resp);
+        }
+        PQclear(res);
+        if (r < 0) {
+                if (desktop)
+                        audit_failed_request(b, s, req, "desktop.screenshot", pool, desktop,
+                                             host, resp);
+                return;
+        }
+        audit_host_ok(b, s, req, "desktop.screenshot", pool, desktop, host);
+        gsize len;
+        const void *data = g_bytes_get_data(png, &len);
+        http_respond_bytes(resp, 200, "image/png", data, len);
+        http_add_header(resp, "Cache-Control", "no-store");
 }
 
 /* ---- branding ---- */

@@ -170,6 +170,10 @@ void console_overview(void *ctx, const struct http_request *req, struct http_res
 void console_logins(void *ctx, const struct http_request *req, struct http_response *resp);
 void console_pool_refresh(void *ctx, const struct http_request *req, struct http_response *resp);
 void console_desktop_reset(void *ctx, const struct http_request *req, struct http_response *resp);
+void console_desktop_disconnect(void *ctx, const struct http_request *req,
+                                struct http_response *resp);
+void console_desktop_screenshot(void *ctx, const struct http_request *req,
+                                struct http_response *resp);
 void api_portal_branding(void *ctx, const struct http_request *req, struct http_response *resp);
 /* Ask a desktop's host for a VM operation ("reset"): 0 with the host's
  * name in *host_name (malloc'd); else resp is filled (404 unknown desktop,

@@ -14,6 +14,10 @@
  *          {protocol, host, port, password, username, routing_token, expires_in}
  *          (with reconnect_ticket, the host checks the brokers' signature and
  *          uses it up first: hostd/reconnect.c)
+ *   POST   /api/v1/vms/{id}/disconnect    drop its display clients → {id, sessions}
+ *   POST   /api/v1/vms/{id}/screenshot?max_width=W&max_height=H
+ *          → {id, width, height, source_width, source_height, png (base64)}:
+ *          the screen now, scaled down to fit W x H (default 320 x 240)
  *
  * Every call is idempotent under retry: ids are chosen by the client; a
  * PUT of an identical object answers 200 (201 when it made it), a
@@ -23,15 +27,22 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "hostd/hostd.h"
+#include "hostd/thumb.h"
 #include "http.h"
 #include "log.h"
 #include "token.h"
 
 /* Ticket password: 18 random bytes = 144 bits (DESIGN.md asks >= 72). */
 #define TICKET_BYTES 18
+/* A screenshot file larger than this is refused (4096 x 4096 RGB fits). */
+#define SCREENSHOT_MAX_BYTES (64u << 20)
 
 static void respond_status(struct http_response *resp, unsigned status, const char *code,
                            char *error, json_t *ok)
@@ -268,6 +279,26 @@ static void h_vm_reset(void *ctx, const struct http_request *req, struct http_re
         http_respond_json(resp, 200, json_pack("{s:s, s:b}", "id", req->params[0], "reset", 1));
 }
 
+/* The VM's display clients are dropped (an admin's "disconnect user");
+ * the guest keeps running. Answers how many sessions were dropped. */
+static void h_vm_disconnect(void *ctx, const struct http_request *req,
+                            struct http_response *resp)
+{
+        json_t *cmd = json_pack("{s:s}", "cmd", "disconnect"), *reply = NULL;
+        char *error = NULL;
+        int r = hostd_vm_command(ctx, req->params[0], cmd, &reply, &error);
+
+        json_decref(cmd);
+        if (r < 0) {
+                command_error(resp, r, error);
+                return;
+        }
+        json_int_t n = json_integer_value(json_object_get(reply, "sessions"));
+        json_decref(reply);
+        log_notice("vm_disconnect", "vm=%s sessions=%lld", req->params[0], (long long)n);
+        http_respond_json(resp, 200, json_pack("{s:s, s:I}", "id", req->params[0], "sessions", n));
+}
+
 static bool user_ok(const char *s)
 {
         size_t n = strlen(s);
@@ -379,6 +410,120 @@ static void h_ticket(void *ctx, const struct http_request *req, struct http_resp
         free(password);
 }
 
+/* Read the screenshot vdi-vm wrote: a regular file (never a link: the VM
+ * process could have put one there), at most SCREENSHOT_MAX_BYTES. */
+static int read_screenshot(const char *path, GByteArray *out, char **error)
+{
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct stat st;
+
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                *error = g_strdup_printf("screenshot %s: %s", path, g_strerror(errno));
+                return -EIO;
+        }
+        if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SCREENSHOT_MAX_BYTES) {
+                *error = g_strdup_printf("screenshot %s is not a regular file of at most %u "
+                                         "bytes", path, SCREENSHOT_MAX_BYTES);
+                return -EIO;
+        }
+        g_byte_array_set_size(out, (guint)st.st_size);
+        size_t got = 0;
+        while (got < out->len) {
+                ssize_t n = read(fd, out->data + got, out->len - got);
+                if (n <= 0) {
+                        *error = g_strdup_printf("screenshot %s: %s", path,
+                                                 n < 0 ? g_strerror(errno) : "shorter than it was");
+                        return -EIO;
+                }
+                got += (size_t)n;
+        }
+        return 0;
+}
+
+static bool query_side(const struct http_request *req, const char *key, unsigned def,
+                       unsigned *out, struct http_response *resp)
+{
+        const char *v = http_query(req, key);
+        char *end = NULL;
+        unsigned long n = v ? strtoul(v, &end, 10) : def;
+
+        if (v && (!*v || *end || n < 16 || n > 1920)) {
+                http_respond_error(resp, 400, "bad_request", "screenshot: %s must be 16-1920",
+                                   key);
+                return false;
+        }
+        *out = (unsigned)n;
+        return true;
+}
+
+/* A file of our own in the VM's directory for vdi-vm to write into (one
+ * per request: two admins may look at once). NULL when the VM is unknown. */
+static char *screenshot_file(struct hostd *h, const char *id, char **error)
+{
+        char *path = NULL;
+
+        pthread_mutex_lock(&h->lock);
+        struct hostd_vm *vm = g_hash_table_lookup(h->vms, id);
+        if (vm)
+                path = g_build_filename(vm->dir, "screenshot-XXXXXX.ppm", NULL);
+        pthread_mutex_unlock(&h->lock);
+        if (!path) {
+                *error = g_strdup_printf("VM \"%s\" does not exist", id);
+                return NULL;
+        }
+        int fd = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                *error = g_strdup_printf("screenshot file in %s: %s", path, g_strerror(errno));
+                g_free(path);
+                return NULL;
+        }
+        close(fd);
+        return path;
+}
+
+static void h_vm_screenshot(void *ctx, const struct http_request *req,
+                            struct http_response *resp)
+{
+        g_autoptr(GByteArray) ppm = g_byte_array_new(), png = g_byte_array_new();
+        g_autofree char *error = NULL, *path = NULL;
+        struct thumb_ppm pic;
+        unsigned max_w, max_h, w, h;
+        json_t *reply = NULL;
+        int r;
+
+        if (!query_side(req, "max_width", 320, &max_w, resp) ||
+            !query_side(req, "max_height", 240, &max_h, resp))
+                return;
+        path = screenshot_file(ctx, req->params[0], &error);
+        if (!path) {
+                http_respond_error(resp, 404, "not_found", "%s", error);
+                return;
+        }
+        json_t *cmd = json_pack("{s:s, s:s}", "cmd", "screenshot", "path", path);
+        r = hostd_vm_command(ctx, req->params[0], cmd, &reply, &error);
+        json_decref(cmd);
+        json_decref(reply);
+        if (r == 0)
+                r = read_screenshot(path, ppm, &error);
+        unlink(path);
+        if (r < 0) {
+                command_error(resp, r, g_steal_pointer(&error));
+                return;
+        }
+        if (thumb_ppm_parse(ppm->data, ppm->len, &pic, &error) < 0 ||
+            thumb_png(&pic, max_w, max_h, png, &w, &h, &error) < 0) {
+                g_autofree char *quoted = log_quote(error);
+                log_warning("screenshot_refused", "vm=%s error=%s", req->params[0], quoted);
+                http_respond_error(resp, 502, "bad_screenshot", "vdi-vm's %s", error);
+                return;
+        }
+        g_autofree char *b64 = g_base64_encode(png->data, png->len);
+        http_respond_json(resp, 200,
+                          json_pack("{s:s, s:i, s:i, s:i, s:i, s:s}", "id", req->params[0],
+                                    "width", w, "height", h, "source_width", pic.width,
+                                    "source_height", pic.height, "png", b64));
+}
+
 const struct http_route hostd_routes[] = {
         { "GET", "/api/v1/status", h_status },
         { "GET", "/api/v1/images", h_images },
@@ -393,5 +538,7 @@ const struct http_route hostd_routes[] = {
         { "POST", "/api/v1/vms/{id}/reset", h_vm_reset },
         { "POST", "/api/v1/vms/{id}/refresh", h_vm_refresh },
         { "POST", "/api/v1/vms/{id}/tickets", h_ticket },
+        { "POST", "/api/v1/vms/{id}/screenshot", h_vm_screenshot },
+        { "POST", "/api/v1/vms/{id}/disconnect", h_vm_disconnect },
 };
 const size_t hostd_n_routes = sizeof(hostd_routes) / sizeof(hostd_routes[0]);

@@ -249,3 +249,29 @@ int hostd_vm_action(struct hostd_client *c, const struct hostd_endpoint *host,
         json_decref(v);
         return r;
 }
+
+int hostd_vm_screenshot(struct hostd_client *c, const struct hostd_endpoint *host,
+                        const char *vm_id, unsigned max_w, unsigned max_h, GBytes **png,
+                        char **error)
+{
+        static const guchar magic[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+        g_autofree char *esc = g_uri_escape_string(vm_id, NULL, FALSE);
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s/screenshot?max_width=%u&"
+                                                "max_height=%u", esc, max_w, max_h);
+        json_t *v = NULL;
+        int r = call(c, host, "POST", path, NULL, &v, error);
+        gsize len = 0;
+
+        if (r < 0)
+                return r;
+        const char *b64 = json_string_value(json_object_get(v, "png"));
+        g_autofree guchar *bytes = b64 ? g_base64_decode(b64, &len) : NULL;
+        json_decref(v);
+        if (len < sizeof(magic) || memcmp(bytes, magic, sizeof(magic)) != 0) {
+                *error = g_strdup_printf("desktop host %s: screenshot answer has no PNG",
+                                         host->name);
+                return -EPROTO;
+        }
+        *png = g_bytes_new_take(g_steal_pointer(&bytes), len);
+        return 0;
+}

@@ -18,6 +18,7 @@
  * The ticket password is never logged nor put in a message. */
 #pragma once
 
+#include <glib.h>
 #include <jansson.h>
 #include <stdint.h>
 
@@ -82,6 +83,13 @@ void hostd_ticket_clear(struct hostd_ticket *t);
  * "start", "refresh"): an operation on one VM. 0 or -errno as above. */
 int hostd_vm_action(struct hostd_client *c, const struct hostd_endpoint *host,
                     const char *vm_id, const char *action, char **error);
+
+/* POST /api/v1/vms/{vm_id}/screenshot: the VM's screen now as a PNG
+ * scaled to fit max_w x max_h (16-1920 each). 0 and *png (caller
+ * unrefs), -EPROTO when the answer is not a PNG, or -errno as above. */
+int hostd_vm_screenshot(struct hostd_client *c, const struct hostd_endpoint *host,
+                        const char *vm_id, unsigned max_w, unsigned max_h, GBytes **png,
+                        char **error);
 
 /* GET /api/v1/status; the JSON object in *out (caller decrefs). */
 int hostd_status(struct hostd_client *c, const struct hostd_endpoint *host, json_t **out,

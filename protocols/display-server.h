@@ -65,6 +65,11 @@ struct display_server_ops {
          * password or user, or a zero expiry). */
         int (*set_ticket)(struct display_server *srv, const char *user, const char *password,
                           unsigned expiry_seconds);
+        /* Disconnect the connected clients (an admin's "disconnect user"),
+         * and void any ticket not yet used so none can come back without a
+         * new one; the server keeps serving. Returns the number of client
+         * sessions that were asked to leave. */
+        unsigned (*disconnect)(struct display_server *srv);
         /* Disconnect everyone and free everything. Accepts NULL. */
         void (*stop)(struct display_server *srv);
 };

@@ -19,7 +19,7 @@ function svg(tag, attrs, text) {
 function actions(...buttons) {
   const span = document.createElement("span");
   span.className = "row-actions";
-  for (const b of buttons) span.appendChild(b);
+  for (const b of buttons) if (b) span.appendChild(b);
   return span;
 }
 
@@ -325,8 +325,60 @@ async function loadDesktops(ev) {
         confirmButton("Reset", "Confirm reset", `Reset desktop ${d.name}`, async () => {
           await act(`Desktop ${d.name} reset.`, () => api("POST", `/admin/desktops/${d.id}/reset`));
           loadDesktops();
-        })) : ""]);
+        }),
+        d.connected_user ? confirmButton("Disconnect", "Confirm disconnect",
+          `Disconnect ${d.connected_user} from desktop ${d.name}`, async () => {
+            await act(`${d.connected_user} disconnected from ${d.name}; the desktop keeps running.`,
+              () => api("POST", `/admin/desktops/${d.id}/disconnect`));
+            loadDesktops();
+          }) : null,
+        d.host ? button("Screen", () => showScreen(d),
+          `Show the screen of desktop ${d.name}`, "small") : null) : ""]);
   }));
+}
+
+// The live thumbnail of one desktop's screen: taken through its host from
+// the VM's control socket every 10 seconds while the panel is open (each
+// look is audited by the broker), drawn on a canvas from the PNG.
+const screen = { desktop: null, timer: null };
+
+async function refreshScreen() {
+  const d = screen.desktop;
+  if (!d) return;
+  try {
+    const resp = await apiFetch("POST", `/admin/desktops/${d.id}/screenshot`, undefined, "image/png");
+    const bmp = await createImageBitmap(await resp.blob());
+    if (screen.desktop !== d) return;
+    const c = $("screen-canvas");
+    c.width = bmp.width;
+    c.height = bmp.height;
+    c.getContext("2d").drawImage(bmp, 0, 0);
+    c.setAttribute("aria-label", `Screen of desktop ${d.name}`);
+    $("screen-when").textContent = "Taken " + new Date().toLocaleTimeString() + ".";
+    show("screen-canvas", true);
+  } catch (e) {
+    if (e.status === 401) return signedOut();
+    $("screen-when").textContent = sentence(e.message);
+  }
+}
+
+function showScreen(d) {
+  hideScreen();
+  screen.desktop = d;
+  $("screen-title").textContent = `Screen of ${d.name} (${d.pool}, on ${d.host})`;
+  $("screen-when").textContent = "Taking a screenshot…";
+  show("screen-canvas", false);
+  show("screen-panel", true);
+  refreshScreen();
+  screen.timer = setInterval(refreshScreen, 10000);
+  $("screen-close").focus();
+}
+
+function hideScreen() {
+  clearInterval(screen.timer);
+  screen.timer = null;
+  screen.desktop = null;
+  show("screen-panel", false);
 }
 
 // ---- images ----
@@ -359,6 +411,48 @@ async function loadImages() {
     }
   }
   $("images-rows").replaceChildren(...rows);
+}
+
+// A bundle's manifest.json (tools/image-build: the body of vdi-hostd's
+// image import) as the admin API's new version; the API validates it.
+function manifestVersion(m) {
+  if (!m || typeof m !== "object" || Array.isArray(m)) throw new Error("it is not a JSON object");
+  const body = { version: m.version, path: m.disk, format: m.format, kernel: m.kernel,
+    initrd: m.initrd, cmdline: m.cmdline };
+  for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
+  return body;
+}
+
+function importError(text) {
+  $("import-error").textContent = text || "";
+  show("import-error", !!text);
+}
+
+async function importBundle(ev) {
+  ev.preventDefault();
+  const name = $("i-name").value.trim(), file = $("i-manifest").files[0];
+  importError("");
+  if (!file) return importError("Pick the bundle's manifest.json.");
+  let body;
+  try {
+    body = manifestVersion(JSON.parse(await file.text()));
+  } catch (e) {
+    return importError(`${file.name} is not a bundle manifest: ${e.message}`);
+  }
+  $("import-button").disabled = true;
+  try {
+    const known = (await api("GET", "/admin/images")).images.some((i) => i.name === name);
+    if (!known) await api("POST", "/admin/images", { name });
+    await api("POST", `/admin/images/${encodeURIComponent(name)}/versions`, body);
+    status(`Image ${name} version ${body.version} imported.`);
+    $("import-form").reset();
+    loadImages();
+  } catch (e) {
+    if (e.status === 401) return signedOut();
+    importError(`${file.name}: ${e.message}`);
+  } finally {
+    $("import-button").disabled = false;
+  }
 }
 
 // ---- sessions ----
@@ -486,10 +580,14 @@ async function start() {
   }
   if (page === "desktops") {
     $("desktop-search").addEventListener("submit", loadDesktops);
+    $("screen-close").addEventListener("click", hideScreen);
     loadDesktops();
   }
   if (page === "sessions") loadSessions();
-  if (page === "images") loadImages();
+  if (page === "images") {
+    $("import-form").addEventListener("submit", importBundle);
+    loadImages();
+  }
   if (page === "logins") {
     $("logins-filter").addEventListener("submit", loadLogins);
     loadLogins();

@@ -17,10 +17,11 @@ function status(text, isError) {
   el.classList.toggle("error", !!isError);
 }
 
-// One API call. Errors are thrown as Error with .status, .code and, for a
-// validation error about one body field, .field.
-async function api(method, path, body) {
-  const headers = { "Accept": "application/json" };
+// One API call, answered by a 2xx response. Errors are thrown as Error
+// with .status, .code and, for a validation error about one body field,
+// .field.
+async function apiFetch(method, path, body, accept) {
+  const headers = { "Accept": accept || "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && session.csrf) headers["X-CSRF-Token"] = session.csrf;
   let resp;
@@ -32,17 +33,21 @@ async function api(method, path, body) {
   } catch (e) {
     throw new Error("The server cannot be reached. Check your connection and try again.");
   }
-  if (resp.status === 204) return null;
+  if (resp.ok) return resp;
   let data = null;
   try { data = await resp.json(); } catch (e) { /* not JSON */ }
-  if (!resp.ok) {
-    const err = new Error((data && data.message) || ("The server answered " + resp.status + "."));
-    err.status = resp.status;
-    err.code = data && data.error;
-    err.field = data && data.field;
-    throw err;
-  }
-  return data;
+  const err = new Error((data && data.message) || ("The server answered " + resp.status + "."));
+  err.status = resp.status;
+  err.code = data && data.error;
+  err.field = data && data.field;
+  throw err;
+}
+
+// One API call answered with JSON (null for 204 or a body that is not JSON).
+async function api(method, path, body) {
+  const resp = await apiFetch(method, path, body);
+  if (resp.status === 204) return null;
+  try { return await resp.json(); } catch (e) { return null; }
 }
 
 // Name, logo and help link from the broker's config; the page keeps its

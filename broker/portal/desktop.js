@@ -27,6 +27,7 @@
     4004: 'The desktop cannot be encoded for this browser.',
     4005: 'Your portal sign-in has ended. Sign in on the portal again and open the desktop from there.',
     4006: 'Too many connections right now. Try again in a minute.',
+    4007: 'An administrator disconnected you. Your desktop keeps running: open it again from the portal.',
   };
 
   const $ = (id) => document.getElementById(id);

@@ -172,7 +172,7 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
         }
         cmd = get_str(req, "cmd", 64);
         if (!cmd) {
-                reply_error(c, fd, id, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, set-ticket, snapshot)");
+                reply_error(c, fd, id, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot)");
                 goto out;
         }
 
@@ -222,6 +222,12 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
                         reply_error(c, fd, id, "screenshot to %s failed: %s", path, err);
                 else
                         reply_ok(c, fd, id);
+        } else if (strcmp(cmd, "disconnect") == 0 && h->disconnect) {
+                int n = h->disconnect(c->opaque, err, sizeof(err));
+                if (n < 0)
+                        reply_error(c, fd, id, "disconnect failed: %s", err);
+                else
+                        reply(c, fd, id, json_pack("{s:b, s:i}", "ok", 1, "sessions", n));
         } else if (strcmp(cmd, "set-ticket") == 0) {
                 const char *proto = get_str(req, "protocol", 16);
                 const char *user = get_str(req, "user", TICKET_FIELD_MAX);
@@ -267,7 +273,7 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
                 }
         } else {
                 reply_error(c, fd, id,
-                            "unknown command \"%s\" (use status, stop, reset, key, pointer, wheel, screenshot, set-ticket or snapshot)",
+                            "unknown command \"%s\" (use status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket or snapshot)",
                             cmd);
         }
 out:

@@ -79,6 +79,9 @@ struct control_handler {
         /* Optional ("migrate"): live-migrate the VM to the target at to. */
         int (*migrate)(void *opaque, const char *to, double downtime_ms, struct control_migrate *out, char *err,
                        size_t errlen);
+        /* Optional ("disconnect"): drop the display clients; the number
+         * that were asked to leave, or -errno with err. */
+        int (*disconnect)(void *opaque, char *err, size_t errlen);
 };
 
 struct control;

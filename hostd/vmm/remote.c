@@ -462,6 +462,28 @@ int remote_set_ticket(struct remote *r, const char *protocol, const char *user, 
         return ret;
 }
 
+static int disconnect_all(struct remote *r, void *data)
+{
+        struct display_server *const srv[] = { r->spice, r->rdp, r->web };
+        unsigned n = 0;
+
+        (void)data;
+        for (size_t i = 0; i < sizeof(srv) / sizeof(srv[0]); i++)
+                if (srv[i])
+                        n += srv[i]->ops->disconnect(srv[i]);
+        return (int)n;
+}
+
+int remote_disconnect(struct remote *r, char *err, size_t n)
+{
+        int ret = r ? on_loop(r, disconnect_all, NULL, TICKET_TIMEOUT_US) : 0;
+
+        if (ret == -ETIMEDOUT)
+                snprintf(err, n, "the display thread did not answer within %d s",
+                         (int)(TICKET_TIMEOUT_US / G_USEC_PER_SEC));
+        return ret;
+}
+
 void remote_stop(struct remote *r)
 {
         if (!r)

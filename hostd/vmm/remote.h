@@ -36,6 +36,12 @@ int remote_start(const struct remote_options *o, struct display_source source, s
 int remote_set_ticket(struct remote *r, const char *protocol, const char *user, const char *password,
                       unsigned expiry_s, char *err, size_t n);
 
+/* Disconnect every client of every display server (an admin's "disconnect
+ * user"; the guest keeps running) and void the tickets not yet used. Any
+ * thread. The number of sessions asked to leave (0 with no servers), or
+ * -ETIMEDOUT with a message in err. */
+int remote_disconnect(struct remote *r, char *err, size_t n);
+
 /* The guest agent's port (vdi-vm: the agent console's com.redhat.spice.0),
  * for SPICE's vdagent channel. Calls come from the display thread. */
 struct remote_agent {

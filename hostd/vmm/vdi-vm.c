@@ -138,6 +138,7 @@ static void usage(FILE *f)
                 "  {\"id\":N,\"cmd\":\"pointer\",\"x\":0-32767,\"y\":0-32767,\"buttons\":0-7}\n"
                 "  {\"id\":N,\"cmd\":\"wheel\",\"delta\":D}\n"
                 "  {\"id\":N,\"cmd\":\"screenshot\",\"path\":\"/abs/file.ppm\"}   binary PPM (P6)\n"
+                "  {\"id\":N,\"cmd\":\"disconnect\"}   drop the display clients, void unused tickets\n"
                 "  {\"id\":N,\"cmd\":\"set-ticket\",\"protocol\":\"spice\"|\"rdp\"|\"web\",\"user\":U,\"password\":P,\"expiry_s\":S}\n"
                 "  {\"id\":N,\"cmd\":\"snapshot\",\"dir\":\"/abs/new-dir\"}  pause, save the whole VM\n"
                 "                        (hostd/vmm/SNAPSHOT.md) into the new directory, resume;\n"
@@ -362,6 +363,21 @@ static char **user_slot(struct app *a, const char *protocol)
         return strcmp(protocol, "rdp") == 0 ? &a->rdp_user : &a->web_user;
 }
 
+static int h_disconnect(void *o, char *err, size_t n)
+{
+        struct app *a = o;
+        int r = -ESHUTDOWN;
+
+        if (vm_enter(a))
+                r = remote_disconnect(a->remote, err, n);
+        else
+                snprintf(err, n, "the VM is stopping");
+        vm_leave(a);
+        if (r >= 0)
+                log_notice("clients_disconnected", "sessions=%d", r);
+        return r;
+}
+
 /* The password is never logged. */
 static int h_set_ticket(void *o, const char *protocol, const char *user, const char *password, unsigned expiry_s,
                         char *err, size_t n)
@@ -482,6 +498,7 @@ static const struct control_handler control_handler = {
         .pointer = h_pointer,
         .wheel = h_wheel,
         .screenshot = h_screenshot,
+        .disconnect = h_disconnect,
         .set_ticket = h_set_ticket,
         .damage = h_damage,
 };

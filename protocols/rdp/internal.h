@@ -46,6 +46,8 @@ bool rdp_tickets_consume(struct rdp_tickets *t, const char *user);
 bool rdp_tickets_consume_password(struct rdp_tickets *t, const char *user, const char *password);
 /* Drop expired tickets (and rewrite the SAM file when any went). */
 void rdp_tickets_expire(struct rdp_tickets *t);
+/* Drop every ticket (an admin disconnected the user). */
+void rdp_tickets_clear(struct rdp_tickets *t);
 
 struct rdp_peer;
 

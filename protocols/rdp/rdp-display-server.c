@@ -59,6 +59,11 @@ static int rds_set_ticket(struct display_server *ds, const char *user, const cha
         return rdp_server_set_ticket(s->srv, user, password, expiry_seconds);
 }
 
+static unsigned rds_disconnect(struct display_server *ds)
+{
+        return rdp_server_disconnect(((struct rdp_display_server *)ds)->srv);
+}
+
 static void rds_stop(struct display_server *ds)
 {
         struct rdp_display_server *s = (struct rdp_display_server *)ds;
@@ -72,5 +77,6 @@ const struct display_server_ops rdp_display_server_ops = {
         .name = "rdp",
         .start = rds_start,
         .set_ticket = rds_set_ticket,
+        .disconnect = rds_disconnect,
         .stop = rds_stop,
 };

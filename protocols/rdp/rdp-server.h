@@ -72,6 +72,9 @@ int rdp_server_set_ticket(struct rdp_server *srv, const char *user, const char *
                           unsigned expiry_seconds);
 
 /* The TCP port the server listens on. */
+/* Ask every connected client's session to end and drop the tickets not
+ * yet used; the server keeps listening. The number of sessions asked. */
+unsigned rdp_server_disconnect(struct rdp_server *srv);
 uint16_t rdp_server_port(const struct rdp_server *srv);
 
 void rdp_server_get_stats(struct rdp_server *srv, struct rdp_server_stats *out);

@@ -91,6 +91,24 @@ int rdp_server_set_ticket(struct rdp_server *srv, const char *user, const char *
         return r;
 }
 
+unsigned rdp_server_disconnect(struct rdp_server *srv)
+{
+        unsigned n = 0;
+
+        rdp_tickets_clear(&srv->tickets);
+        g_mutex_lock(&srv->lock);
+        for (guint i = 0; i < srv->peers->len; i++) {
+                struct rdp_peer *p = g_ptr_array_index(srv->peers, i);
+                if (!g_atomic_int_get(&p->done)) {
+                        SetEvent(p->stop_event);
+                        n++;
+                }
+        }
+        g_mutex_unlock(&srv->lock);
+        log_info("rdp_disconnect", "port=%u sessions=%u", srv->port, n);
+        return n;
+}
+
 /* Reap finished peer threads. Lock held. */
 static void reap_locked(struct rdp_server *srv)
 {

@@ -234,15 +234,15 @@ bool rdp_tickets_consume_password(struct rdp_tickets *t, const char *user, const
         return password && *password && consume(t, user, password);
 }
 
-void rdp_tickets_expire(struct rdp_tickets *t)
+/* Drop every ticket expiring at or before until. */
+static void drop_until(struct rdp_tickets *t, int64_t until)
 {
-        int64_t now = g_get_monotonic_time();
         bool changed = false;
 
         g_mutex_lock(&t->lock);
         for (guint i = t->list->len; i-- > 0;) {
                 struct rdp_ticket *k = g_ptr_array_index(t->list, i);
-                if (k->expires_us <= now) {
+                if (k->expires_us <= until) {
                         g_ptr_array_remove_index(t->list, i);
                         changed = true;
                 }
@@ -250,4 +250,14 @@ void rdp_tickets_expire(struct rdp_tickets *t)
         if (changed)
                 (void)sam_write_locked(t);
         g_mutex_unlock(&t->lock);
+}
+
+void rdp_tickets_expire(struct rdp_tickets *t)
+{
+        drop_until(t, g_get_monotonic_time());
+}
+
+void rdp_tickets_clear(struct rdp_tickets *t)
+{
+        drop_until(t, G_MAXINT64);
 }

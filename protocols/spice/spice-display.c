@@ -130,6 +130,19 @@ static gboolean on_kick(gpointer data)
         return G_SOURCE_REMOVE;
 }
 
+/* The connected session goes (spice's disconnect_if_connected, which the
+ * empty ticket also leaves unusable); a later client needs a new ticket. */
+unsigned spice_display_disconnect(struct display_server *srv)
+{
+        struct spice_display *d = from_base(srv);
+        unsigned had = d->has_client ? 1 : 0;
+
+        ticket_clear(d, "disconnect");
+        spice_server_set_ticket(d->server, NULL, 0, 0, 1);
+        log_info("spice_disconnect", "sessions=%u", had);
+        return had;
+}
+
 int spice_display_set_ticket(struct display_server *srv, const char *user, const char *password,
                              unsigned expiry_seconds)
 {
@@ -487,5 +500,6 @@ const struct display_server_ops spice_display_server_ops = {
         .name = "spice",
         .start = spice_display_start,
         .set_ticket = spice_display_set_ticket,
+        .disconnect = spice_display_disconnect,
         .stop = spice_display_stop,
 };

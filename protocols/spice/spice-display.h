@@ -30,6 +30,9 @@ int spice_display_start(const struct display_server_config *config, struct displ
 int spice_display_set_ticket(struct display_server *srv, const char *user, const char *password,
                              unsigned expiry_seconds);
 
+/* Disconnect the client session and void the ticket (display-server.h). */
+unsigned spice_display_disconnect(struct display_server *srv);
+
 void spice_display_stop(struct display_server *srv);
 
 /* The guest agent (protocols/spice/agent.h): attach when the guest's

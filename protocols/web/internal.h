@@ -32,6 +32,16 @@ struct web_server {
         struct web_server_stats stats;
 };
 
+/* WebSocket close codes of our own (RFC 6455 §7.4.2: 4000-4999 private;
+ * PROTOCOL.md; 4005 and 4006 are the gateway's). */
+enum {
+        WEB_CLOSE_TICKET = 4001,       /* ticket wrong, used or expired */
+        WEB_CLOSE_REPLACED = 4002,     /* another session was admitted */
+        WEB_CLOSE_TIMEOUT = 4003,      /* no HELLO in time, idle, or too long */
+        WEB_CLOSE_ENCODER = 4004,      /* no encoding possible for this display */
+        WEB_CLOSE_DISCONNECTED = 4007, /* an administrator disconnected the user */
+};
+
 /* Check and use up the ticket; on success *user is the ticket's user
  * (g_free). Constant-time comparison. */
 bool web_server_consume_ticket(struct web_server *s, const char *ticket, size_t len, char **user);
@@ -39,6 +49,9 @@ bool web_server_consume_ticket(struct web_server *s, const char *ticket, size_t 
 /* A connection that arrived: it has hello_timeout_s to send its HELLO. */
 void web_session_new(struct web_server *s, SoupWebsocketConnection *conn, const char *peer,
                      unsigned hello_timeout_s);
+/* Close ss's WebSocket (if open) with code and reason; freeing it later
+ * sends no second close. */
+void web_session_close(struct web_session *ss, unsigned short code, const char *reason);
 /* Close (if open) and free one session; it leaves s->sessions. */
 void web_session_free(struct web_session *ss);
 /* The frame tick (a GSourceFunc; data is the server). */

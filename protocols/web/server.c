@@ -46,6 +46,22 @@ int web_server_set_ticket(struct web_server *s, const char *user, const char *pa
         return 0;
 }
 
+unsigned web_server_disconnect(struct web_server *s)
+{
+        unsigned n = s->sessions->len;
+
+        g_mutex_lock(&s->lock);
+        ticket_clear_locked(s);
+        g_mutex_unlock(&s->lock);
+        for (guint i = 0; i < s->sessions->len; i++)
+                web_session_close(g_ptr_array_index(s->sessions, i), WEB_CLOSE_DISCONNECTED,
+                                  "disconnected by an administrator");
+        while (s->sessions->len)
+                web_session_free(g_ptr_array_index(s->sessions, 0));
+        log_info("web_disconnect", "port=%u sessions=%u", s->port, n);
+        return n;
+}
+
 bool web_server_consume_ticket(struct web_server *s, const char *ticket, size_t len, char **user)
 {
         bool ok = false;

@@ -19,14 +19,6 @@
 /* Damage kept between frames (more is merged into a bounding box). */
 #define MAX_RECTS 64
 
-/* WebSocket close codes of our own (RFC 6455 §7.4.2: 4000-4999 private). */
-enum {
-        WEB_CLOSE_TICKET = 4001,   /* ticket wrong, used or expired */
-        WEB_CLOSE_REPLACED = 4002, /* another session was admitted */
-        WEB_CLOSE_TIMEOUT = 4003,  /* no HELLO in time, idle, or too long */
-        WEB_CLOSE_ENCODER = 4004,  /* no encoding possible for this display */
-};
-
 struct web_session {
         struct web_server *s;
         SoupWebsocketConnection *conn;
@@ -443,6 +435,12 @@ void web_session_new(struct web_server *s, SoupWebsocketConnection *conn, const 
         s->pending++;
 }
 
+void web_session_close(struct web_session *ss, unsigned short code, const char *reason)
+{
+        if (soup_websocket_connection_get_state(ss->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+                soup_websocket_connection_close(ss->conn, code, reason);
+}
+
 void web_session_free(struct web_session *ss)
 {
         struct web_server *s = ss->s;
@@ -451,9 +449,7 @@ void web_session_free(struct web_session *ss)
         g_signal_handlers_disconnect_by_data(ss->conn, ss);
         if (ss->hello_timeout)
                 g_source_destroy(ss->hello_timeout);
-        if (soup_websocket_connection_get_state(ss->conn) == SOUP_WEBSOCKET_STATE_OPEN)
-                soup_websocket_connection_close(ss->conn, SOUP_WEBSOCKET_CLOSE_GOING_AWAY,
-                                                "server stopping");
+        web_session_close(ss, SOUP_WEBSOCKET_CLOSE_GOING_AWAY, "server stopping");
         if (ss->admitted) {
                 const struct display_source *src = &s->source;
                 for (uint16_t k = 0; k < KEY_CNT; k++)

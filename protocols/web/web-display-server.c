@@ -46,6 +46,11 @@ static int wds_set_ticket(struct display_server *ds, const char *user, const cha
         return web_server_set_ticket((struct web_server *)ds, user, password, expiry_seconds);
 }
 
+static unsigned wds_disconnect(struct display_server *ds)
+{
+        return web_server_disconnect((struct web_server *)ds);
+}
+
 static void wds_stop(struct display_server *ds)
 {
         web_server_stop((struct web_server *)ds);
@@ -55,5 +60,6 @@ const struct display_server_ops web_display_server_ops = {
         .name = "web",
         .start = wds_start,
         .set_ticket = wds_set_ticket,
+        .disconnect = wds_disconnect,
         .stop = wds_stop,
 };

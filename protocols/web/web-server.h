@@ -68,6 +68,11 @@ int web_server_start(const struct web_server_config *cfg, struct display_source 
 int web_server_set_ticket(struct web_server *srv, const char *user, const char *password,
                           unsigned expiry_seconds);
 
+/* Close every client's session and void the ticket not yet used; the
+ * server keeps listening. From the thread that iterates ctx. The number
+ * of sessions closed. */
+unsigned web_server_disconnect(struct web_server *srv);
+
 uint16_t web_server_port(const struct web_server *srv);
 void web_server_get_stats(struct web_server *srv, struct web_server_stats *out);
 

@@ -8,16 +8,26 @@
  * and audited), signs alice out, and finds each action in the audit log.
  * alice, not an admin, gets 403 on every admin page and endpoint of the
  * route table; an admin's change needs the CSRF token and a recent
- * sign-in. Screenshots of each page: tests/broker/console-*.png. */
+ * sign-in. With a real vdi-hostd running the hollow VM (tests/hostd/
+ * hollow-vm) for alice's lab-1: dave sees its screen as a live thumbnail
+ * (the pixels the VM drew) and disconnects alice's client (the session
+ * hostd recorded ends, the desktop runs on), both audited; alice restarts
+ * it from her card (the VM is reset) and connects to it again (the VM
+ * gets her ticket; her card waits for her client, then says she uses the
+ * desktop once vdi-hostd reports the client).
+ * Screenshots of each page: tests/broker/console-*.png. */
 #include "config.h"
 
 #include <glib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "broker/internal.h"
 #include "cdp.h"
 #include "fixture.h"
+#include "hostd-proc.h"
 #define CHECK_NOFORK
 #include "check-main.h"
 
@@ -98,6 +108,20 @@ static void sign_in(struct cdp *c, const char *user, const char *pw)
                 user, pw);
         js(c, code);
         cdp_wait_for(c, "!document.getElementById('who').hidden");
+}
+
+/* Put file path into the file input with id (DOM.setFileInputFiles, as
+ * a person picking it in the chooser would). */
+static void pick_file(struct cdp *c, const char *id, const char *path)
+{
+        g_autofree char *code = g_strdup_printf("document.getElementById('%s')", id);
+        json_t *r = cdp_call(c, "Runtime.evaluate", json_pack("{s:s}", "expression", code));
+        const char *obj = json_string_value(json_object_get(json_object_get(r, "result"),
+                                                            "objectId"));
+        ck_assert_ptr_nonnull(obj);
+        json_decref(cdp_call(c, "DOM.setFileInputFiles",
+                             json_pack("{s:[s], s:s}", "files", path, "objectId", obj)));
+        json_decref(r);
 }
 
 /* Sample inventory plus what an overview needs: h1 heartbeating with
@@ -275,6 +299,42 @@ START_TEST(test_console_admin)
                     "[0,1,2,7].map(i => r.cells[i].textContent).join(',')).join('|')");
         ck_assert_str_eq(imgs, "deb12,2,published,office|"
                                "deb12,1,published,design, eng, full, lab, off, qa");
+        /* Import from a bundle: a manifest with a relative disk path is
+         * refused with the API's reason next to the form; a good one
+         * makes a new image with its version. */
+        g_autofree char *bundle = g_dir_make_tmp("vdi-bundle-XXXXXX", NULL);
+        g_autofree char *bad_m = g_build_filename(bundle, "bad-manifest.json", NULL);
+        g_autofree char *good_m = g_build_filename(bundle, "manifest.json", NULL);
+        ck_assert(g_file_set_contents(bad_m, "{\"version\": 7, \"disk\": \"disk.qcow2\"}", -1,
+                                      NULL));
+        ck_assert(g_file_set_contents(
+                good_m,
+                "{\"version\": 2026120702, \"kernel\": \"/srv/b/kernel\", \"initrd\": "
+                "\"/srv/b/initrd\", \"disk\": \"/srv/b/disk.qcow2\", \"format\": \"qcow2\", "
+                "\"cmdline\": \"root=/dev/vda rw console=ttyS0 quiet\"}",
+                -1, NULL));
+        js(&c, "document.getElementById('i-name').value = 'deb12-desktop'; true");
+        pick_file(&c, "i-manifest", bad_m);
+        js(&c, "document.getElementById('import-button').click(); true");
+        cdp_wait_for(&c, "!document.getElementById('import-error').hidden");
+        g_autofree char *imp_err = cdp_eval_str(&c, "document.getElementById('import-error')"
+                                                    ".textContent");
+        ck_assert_msg(strstr(imp_err, "bad-manifest.json: image version path \"disk.qcow2\" "
+                                      "must be absolute"),
+                      "%s", imp_err);
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-import-error.png");
+        pick_file(&c, "i-manifest", good_m);
+        js(&c, "document.getElementById('import-button').click(); true");
+        cdp_wait_for(&c, "document.querySelectorAll('#images-rows tr').length === 3");
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM image_versions v JOIN images i ON"
+                                     " i.id = v.image_id WHERE i.name = 'deb12-desktop' AND"
+                                     " v.version = 2026120702 AND v.path = '/srv/b/disk.qcow2'"
+                                     " AND v.kernel_path = '/srv/b/kernel' AND v.state ="
+                                     " 'published'"),
+                         1);
+        g_autofree char *rm = g_strdup_printf("rm -rf '%s'", bundle);
+        ck_assert_int_eq(system(rm), 0);
         check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-images.png");
 
@@ -340,8 +400,8 @@ START_TEST(test_console_admin)
                 &c, "[...document.querySelectorAll('#audit-rows tr')].map(r => "
                     "r.cells[2].textContent + ':' + r.cells[3].textContent)"
                     ".filter(a => !a.startsWith('login:')).reverse().join(',')");
-        ck_assert_str_eq(acts, "pool.create:ok,pool.update:ok,pool.update:ok,desktop.reset:failed,"
-                               "session.end:ok");
+        ck_assert_str_eq(acts, "pool.create:ok,pool.update:ok,pool.update:ok,image.create:ok,"
+                               "image.version.add:ok,desktop.reset:failed,session.end:ok");
         check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-audit.png");
         cdp_stop(&c);
@@ -536,6 +596,208 @@ START_TEST(test_user_own_desktop)
 }
 END_TEST
 
+
+/* A line count of a file in the hollow VM's directory (0 when absent). */
+static long vm_file_lines(const struct hostd_proc *hp, const char *vm, const char *name,
+                          const char *needle)
+{
+        g_autofree char *path = g_build_filename(hp->state_dir, "vms", vm, name, NULL);
+        g_autofree char *text = NULL;
+        long n = 0;
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return 0;
+        for (char *l = text; (l = strstr(l, needle)); l++)
+                n++;
+        return n;
+}
+
+/* vdi-hostd with the hollow VM as h1, running lab-1 (desktop id 6). */
+static void hostd_with_lab_vm(struct hostd_proc *hp)
+{
+        struct hostd_reply r;
+        const char *top = getenv("abs_top_builddir");
+        *hp = (struct hostd_proc){ .pki = f->pki, .name = "h1", .conninfo = f->pg->conninfo,
+                                   .port_min = 30000 + (int)(getpid() % 20000) };
+        hp->vm_binary = g_strdup_printf("%s/tests/hostd/hollow-vm", top && *top ? top : ".");
+        ck_assert_int_eq(hostd_proc_start(hp), 0);
+        g_autofree char *mk = g_strdup_printf("cd %s && head -c 4096 /dev/urandom > vmlinuz && "
+                                              "qemu-img create -q -f qcow2 base.qcow2 32M",
+                                              hp->dir);
+        ck_assert_int_eq(system(mk), 0);
+        g_autofree char *img = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s/vmlinuz\", "
+                                               "\"disk\": \"%s/base.qcow2\"}", hp->dir, hp->dir);
+        ck_assert_int_eq(hostd_req(hp, "PUT", "/api/v1/images/deb12", img, CERT_CLIENT, &r), 0);
+        ck_assert_msg(r.status == 201, "image: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        hostd_req(hp, "PUT", "/api/v1/vms/6", "{\"image\": \"deb12\", \"memory_mb\": 128}",
+                  CERT_CLIENT, &r);
+        ck_assert_msg(r.status == 201, "vm: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        hostd_req(hp, "POST", "/api/v1/vms/6/start", NULL, CERT_CLIENT, &r);
+        ck_assert_msg(r.status == 200, "start: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        ck_assert(hostd_wait_state(hp, "6", "running", 30000));
+        bfx_exec(f, "UPDATE hosts SET port = %d, last_heartbeat = now() WHERE name = 'h1'",
+                 hp->port);
+}
+
+/* A display client "logs in" to the hollow VM (its test-only command on
+ * the control socket, which hostd also holds): the VM tells hostd, which
+ * records the session in PostgreSQL as for a real vdi-vm. */
+static void hollow_client_connects(const struct hostd_proc *hp, const char *vm)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        g_autofree char *path = g_strdup_printf("%s/run/%s.sock", hp->dir, vm);
+        static const char req[] = "{\"id\":1,\"cmd\":\"hollow-connect\",\"protocol\":\"rdp\","
+                                  "\"user\":\"alice\",\"address\":\"198.51.100.9\"}\n";
+        char buf[4096] = "";
+        size_t got = 0;
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+        strcpy(sa.sun_path, path);
+        ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        ck_assert_int_eq(write(fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+        /* "booted", our own "client-connected", then the answer. */
+        while (got < sizeof(buf) - 1 && !strstr(buf, "\"id\":1")) {
+                ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+                ck_assert_int_gt(n, 0);
+                got += (size_t)n;
+                buf[got] = 0;
+        }
+        close(fd);
+}
+
+/* The pixel (x, y) of a canvas as "r,g,b". */
+static char *canvas_px(struct cdp *c, const char *id, int x, int y)
+{
+        g_autofree char *code = g_strdup_printf(
+                "Array.from(document.getElementById('%s').getContext('2d')"
+                ".getImageData(%d, %d, 1, 1).data.slice(0, 3)).join(',')",
+                id, x, y);
+        return cdp_eval_str(c, code);
+}
+
+START_TEST(test_console_live_desktop)
+{
+        struct cdp c = { 0 };
+        struct hostd_proc hp;
+        bfx_reset(f);
+        bfx_exec(f, "UPDATE desktops SET state = 'assigned' WHERE name = 'lab-1';"
+                    "INSERT INTO assignments (pool_id, desktop_id, user_name) VALUES (4, 6, 'alice');"
+                    "UPDATE pools SET user_actions = '{restart}' WHERE name = 'lab'");
+        hostd_with_lab_vm(&hp);
+        cdp_start(&c, chromium);
+        wide(&c);
+
+        /* dave looks at lab-1's screen: the thumbnail has the hollow VM's
+         * blue desktop and its orange window in the lower right quarter. */
+        sign_in(&c, "dave", "dave-pw");
+        go(&c, "/admin/desktops");
+        cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Show the screen of "
+                         "desktop lab-1\"]')");
+        js(&c, "document.querySelector('button[aria-label=\"Show the screen of desktop "
+               "lab-1\"]').click(); true");
+        cdp_wait_for(&c, "!document.getElementById('screen-canvas').hidden");
+        g_autofree char *size = cdp_eval_str(&c, "(() => { const e = document.getElementById("
+                                                 "'screen-canvas'); return e.width + 'x' + "
+                                                 "e.height; })()");
+        ck_assert_str_eq(size, "480x360");
+        g_autofree char *blue = canvas_px(&c, "screen-canvas", 100, 60);
+        g_autofree char *orange = canvas_px(&c, "screen-canvas", 400, 300);
+        g_autofree char *edge = canvas_px(&c, "screen-canvas", 230, 300);
+        ck_assert_str_eq(blue, "30,80,160");
+        ck_assert_str_eq(orange, "240,140,20");
+        ck_assert_str_eq(edge, "30,80,160");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-screen.png");
+        js(&c, "document.getElementById('screen-close').click(); true");
+        ck_assert_int_ge(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'dave'"
+                                     " AND action = 'desktop.screenshot' AND outcome = 'ok'"
+                                     " AND desktop_name = 'lab-1' AND host_name = 'h1'"),
+                         1);
+        /* office-1 is on h1 too, but h1 runs no VM for it: refused and
+         * audited as failed. */
+        struct bclient *admin = bclient_new(f);
+        ck_assert_int_eq(bclient_login(admin, "dave", "dave-pw"), 200);
+        struct breply r = bclient_req(admin, "POST", "/api/v1/admin/desktops/1/screenshot", NULL,
+                                      NULL, true);
+        ck_assert_int_eq(r.status, 404);
+        ck_assert_str_eq(json_string_value(json_object_get(r.json, "error")), "unknown_vm");
+        breply_free(&r);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'dave'"
+                                     " AND action = 'desktop.screenshot' AND outcome = 'failed'"
+                                     " AND desktop_name = 'office-1'"),
+                         1);
+        bclient_free(admin);
+
+        /* alice's RDP client is connected (hostd recorded it): dave
+         * disconnects her; the desktop keeps running, assigned to her. */
+        hollow_client_connects(&hp, "6");
+        const char *open_session = "SELECT count(*) FROM desktop_sessions s JOIN desktops d ON"
+                                   " d.id = s.desktop_id WHERE d.name = 'lab-1' AND"
+                                   " s.disconnected_at IS NULL AND s.user_name = 'alice' AND"
+                                   " host(s.client_addr) = '198.51.100.9' AND d.state = 'in_use'";
+        for (int i = 0; i < 100 && bfx_long(f, "%s", open_session) != 1; i++)
+                g_usleep(100000);
+        ck_assert_int_eq(bfx_long(f, "%s", open_session), 1);
+        js(&c, "loadDesktops(); true");
+        cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Disconnect alice from "
+                         "desktop lab-1\"]')");
+        g_autofree char *from = cdp_eval_str(&c, "[...document.querySelectorAll('#desktops-rows "
+                                                 "tr')].find(r => r.cells[0].textContent === "
+                                                 "'lab-1').cells[6].textContent");
+        ck_assert_str_eq(from, "198.51.100.9 (rdp)");
+        cdp_screenshot(&c, "tests/broker/console-disconnect.png");
+        confirm_click(&c, "button[aria-label=\"Disconnect alice from desktop lab-1\"]");
+        cdp_wait_for(&c, "document.getElementById('status').textContent === 'Alice disconnected "
+                         "from lab-1; the desktop keeps running.'");
+        const char *closed = "SELECT count(*) FROM desktop_sessions s JOIN desktops d ON"
+                             " d.id = s.desktop_id WHERE d.name = 'lab-1' AND"
+                             " s.disconnected_at IS NOT NULL AND d.state = 'assigned'";
+        for (int i = 0; i < 100 && bfx_long(f, "%s", closed) != 1; i++)
+                g_usleep(100000);
+        ck_assert_int_eq(bfx_long(f, "%s", closed), 1);
+        ck_assert(hostd_wait_state(&hp, "6", "running", 1000));
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'dave'"
+                                     " AND action = 'desktop.disconnect' AND outcome = 'ok'"
+                                     " AND desktop_name = 'lab-1' AND host_name = 'h1'"),
+                         1);
+
+        /* alice restarts her desktop from her card: the VM is reset. */
+        cdp_stop(&c);
+        cdp_start(&c, chromium);
+        sign_in(&c, "alice", "alice-pw");
+        cdp_wait_for(&c, "document.querySelectorAll('#desktop-list .desktop').length === 3");
+        ck_assert_int_eq(vm_file_lines(&hp, "6", "resets.log", "reset"), 0);
+        confirm_click(&c, "button[aria-label=\"Restart your desktop in Alice's lab\"]");
+        cdp_wait_for(&c, "document.getElementById('status').textContent.includes('is restarting')");
+        ck_assert_int_eq(vm_file_lines(&hp, "6", "resets.log", "reset"), 1);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'alice'"
+                                     " AND action = 'desktop.user_restart' AND outcome = 'ok'"
+                                     " AND desktop_name = 'lab-1'"),
+                         1);
+        /* ...and connects to it again: the VM gets a ticket for her. */
+        js(&c, "document.querySelector('button[data-protocol=\"rdp\"][aria-label$=\"Alice\\'s "
+               "lab\"]').click(); true");
+        cdp_wait_for(&c, "document.getElementById('status').textContent.startsWith("
+                         "'Connection file for')");
+        ck_assert_int_eq(vm_file_lines(&hp, "6", "tickets.log", " alice "), 1);
+        cdp_wait_for(&c, "document.querySelector('[data-state=\"waiting\"] .desktop-state')"
+                         ".textContent === 'Waiting for your client to connect…'");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-user-restart.png");
+        /* Her client logs in: the card follows (hostd's report, polled). */
+        hollow_client_connects(&hp, "6");
+        cdp_wait_for(&c, "[...document.querySelectorAll('#desktop-list .desktop')].some(d => "
+                         "d.textContent.includes(\"Alice's lab\") && d.querySelector("
+                         "'.desktop-state').textContent === 'In use by you')");
+        cdp_stop(&c);
+        hostd_proc_destroy(&hp);
+        g_free(hp.vm_binary);
+}
+END_TEST
+
 static void setup(void)
 {
         f = bfx_start("name = Example desktops\nlogo = logo.svg\n"
@@ -556,6 +818,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_console_admin);
         tcase_add_test(tc, test_console_non_admin);
         tcase_add_test(tc, test_user_own_desktop);
+        tcase_add_test(tc, test_console_live_desktop);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -730,6 +730,91 @@ START_TEST(test_seccomp_kill_reported)
 }
 END_TEST
 
+/* Files named screenshot-* left in a VM's directory. */
+static unsigned screenshot_files(const char *id)
+{
+        g_autofree char *dir = g_build_filename(hp.state_dir, "vms", id, NULL);
+        GDir *d = g_dir_open(dir, 0, NULL);
+        const char *name;
+        unsigned n = 0;
+        while (d && (name = g_dir_read_name(d)))
+                n += g_str_has_prefix(name, "screenshot-");
+        if (d)
+                g_dir_close(d);
+        return n;
+}
+
+/* The admin console's thumbnail and "disconnect user" through the control
+ * socket of the hollow VM (tests/hostd/hollow-vm draws a real picture). */
+START_TEST(test_screenshot_and_disconnect)
+{
+        g_autofree char *hollow = g_strdup_printf("%s/tests/hostd/hollow-vm",
+                                                  getenv("abs_top_builddir") ? getenv("abs_top_builddir")
+                                                                             : TOP_BUILDDIR);
+        struct hostd_reply r;
+
+        hostd_down();
+        hostd_up_with(hollow);
+        import_image("img", "base.qcow2", "qcow2", 201);
+        r = call("PUT", "/api/v1/vms/61", "{\"image\": \"img\", \"memory_mb\": 128}");
+        ck_assert_int_eq(r.status, 201);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/61/screenshot", NULL);
+        ck_assert_int_eq(r.status, 409);
+        ck_assert_str_eq(jstr(r.json, "error"), "vm_not_running");
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/62/screenshot", NULL);
+        ck_assert_int_eq(r.status, 404);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/61/start", NULL);
+        ck_assert_int_eq(r.status, 200);
+        hostd_reply_clear(&r);
+        ck_assert(hostd_wait_state(&hp, "61", "running", 10000));
+
+        /* Default box 320 x 240: the 640 x 480 screen halved, as PNG. */
+        for (int i = 0; i < 50; i++) { /* the control connection may lag the start */
+                r = call("POST", "/api/v1/vms/61/screenshot", NULL);
+                if (r.status != 503)
+                        break;
+                hostd_reply_clear(&r);
+                g_usleep(100000);
+        }
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "width")), 320);
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "height")), 240);
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "source_width")), 640);
+        gsize len = 0;
+        g_autofree guchar *png = g_base64_decode(jstr(r.json, "png"), &len);
+        ck_assert_uint_gt(len, 8);
+        ck_assert_int_eq(memcmp(png, "\x89PNG\r\n\x1a\n", 8), 0);
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(screenshot_files("61"), 0);
+        r = call("POST", "/api/v1/vms/61/screenshot?max_width=100&max_height=100", NULL);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "height")), 75);
+        hostd_reply_clear(&r);
+        static const char *const bad[] = { "max_width=5", "max_width=abc", "max_height=",
+                                           "max_height=99999", "max_width=-320" };
+        for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+                g_autofree char *path = g_strdup_printf("/api/v1/vms/61/screenshot?%s", bad[i]);
+                r = call("POST", path, NULL);
+                ck_assert_msg(r.status == 400 && strstr(jstr(r.json, "message"), "16-1920"),
+                              "%s: %ld %s", bad[i], r.status, r.raw);
+                hostd_reply_clear(&r);
+        }
+
+        /* Nobody is connected: nothing dropped; the VM runs on. */
+        r = call("POST", "/api/v1/vms/61/disconnect", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "sessions")), 0);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/62/disconnect", NULL);
+        ck_assert_int_eq(r.status, 404);
+        hostd_reply_clear(&r);
+        ck_assert(hostd_wait_state(&hp, "61", "running", 1000));
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("hostd-api");
@@ -748,6 +833,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_supervision_and_readoption);
         tcase_add_test(tc, test_vm_network);
         tcase_add_test(tc, test_seccomp_kill_reported);
+        tcase_add_test(tc, test_screenshot_and_disconnect);
         suite_add_tcase(s, tc);
         return s;
 }

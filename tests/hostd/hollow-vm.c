@@ -7,7 +7,16 @@
  * It says "booted" to each control connection, answers every request
  * ok (status with "booted": true), and exits 0 after "stop". Each
  * set-ticket is appended to tickets.log in its working directory (the
- * VM's directory) as "PROTOCOL USER EXPIRY_S": the password never. */
+ * VM's directory) as "PROTOCOL USER EXPIRY_S": the password never; each
+ * reset is counted in resets.log. "screenshot" writes a real 640x480 P6
+ * picture to the path asked for: a desktop-blue screen (30, 80, 160) with
+ * an orange window (240, 140, 20) over its lower right quarter, so a
+ * thumbnail can be checked by its pixels.
+ *
+ * A display client is played by the test: "hollow-connect" with protocol,
+ * user and address makes it say "client-connected" to every control
+ * connection as vdi-vm does when a client logs in; "disconnect" drops that
+ * client ("client-disconnected", answer "sessions": 1) as vdi-vm's does. */
 #include "config.h"
 
 #include <errno.h>
@@ -44,8 +53,65 @@ static void send_line(int fd, json_t *v)
         json_decref(v);
 }
 
+/* The hollow desktop's screen, as vdi-vm's screenshot writes it. */
+static int write_screen(const char *path)
+{
+        enum { W = 640, H = 480 };
+        static const unsigned char blue[3] = { 30, 80, 160 }, orange[3] = { 240, 140, 20 };
+        FILE *f = path && path[0] == '/' ? fopen(path, "we") : NULL;
+
+        if (!f)
+                return -1;
+        fprintf(f, "P6\n%d %d\n255\n", W, H);
+        for (int y = 0; y < H; y++)
+                for (int x = 0; x < W; x++)
+                        fwrite(x >= W / 2 && y >= H / 2 ? orange : blue, 1, 3, f);
+        return fclose(f) == 0 ? 0 : -1;
+}
+
+static void count_line(const char *file, const char *line)
+{
+        FILE *f = fopen(file, "a");
+        if (f) {
+                fprintf(f, "%s\n", line);
+                fclose(f);
+        }
+}
+
+struct client {
+        bool connected;
+        char detail[512]; /* "protocol=P user=U address=A" */
+};
+
+/* An event to every control connection (hostd holds one of them). */
+static void broadcast(struct peer *peers, const char *event, const char *detail)
+{
+        for (int i = 0; i < MAX_PEERS; i++)
+                if (peers[i].fd >= 0)
+                        send_line(peers[i].fd,
+                                  json_pack("{s:s, s:s}", "event", event, "reason", detail));
+}
+
+static void client_cmd(struct peer *peers, struct client *cl, const char *cmd, json_t *req,
+                       json_t *reply)
+{
+        if (!strcmp(cmd, "hollow-connect")) {
+                snprintf(cl->detail, sizeof(cl->detail), "protocol=%s user=%s address=%s",
+                         json_string_value(json_object_get(req, "protocol")),
+                         json_string_value(json_object_get(req, "user")),
+                         json_string_value(json_object_get(req, "address")));
+                cl->connected = true;
+                broadcast(peers, "client-connected", cl->detail);
+        } else {
+                json_object_set_new(reply, "sessions", json_integer(cl->connected));
+                if (cl->connected)
+                        broadcast(peers, "client-disconnected", cl->detail);
+                cl->connected = false;
+        }
+}
+
 /* One request line; true when the VM should exit. */
-static bool handle(int fd, const char *line)
+static bool handle(struct peer *peers, struct client *cl, int fd, const char *line)
 {
         json_error_t jerr;
         json_t *req = json_loads(line, 0, &jerr), *reply;
@@ -69,6 +135,16 @@ static bool handle(int fd, const char *line)
                                 (long long)json_integer_value(json_object_get(req, "expiry_s")));
                         fclose(f);
                 }
+        } else if (!strcmp(cmd, "screenshot")) {
+                if (write_screen(json_string_value(json_object_get(req, "path"))) < 0) {
+                        json_decref(reply);
+                        reply = json_pack("{s:O, s:b, s:s}", "id", id, "ok", 0, "error",
+                                          "screenshot needs an absolute \"path\" it can write");
+                }
+        } else if (!strcmp(cmd, "hollow-connect") || !strcmp(cmd, "disconnect")) {
+                client_cmd(peers, cl, cmd, req, reply);
+        } else if (!strcmp(cmd, "reset")) {
+                count_line("resets.log", "reset");
         } else if (!strcmp(cmd, "stop")) {
                 quit = true;
         }
@@ -83,6 +159,7 @@ int main(int argc, char **argv)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct peer *peers;
+        struct client cl = { 0 };
         const char *control = NULL;
         int lfd;
 
@@ -154,7 +231,7 @@ int main(int argc, char **argv)
                         char *nl;
                         while ((nl = strchr(p->buf, '\n'))) {
                                 *nl = 0;
-                                if (handle(p->fd, p->buf)) {
+                                if (handle(peers, &cl, p->fd, p->buf)) {
                                         unlink(control);
                                         free(peers);
                                         return 0;

@@ -86,3 +86,18 @@ FUZZ_TARGETS += tests/fuzz/jail-report-fuzz
 tests/fuzz/jail-report-fuzz: $(top_srcdir)/tests/fuzz/jail-report.c $(top_srcdir)/hostd/jail-report.c \
 		$(top_srcdir)/hostd/jail-report.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/jail-report.c $(top_srcdir)/hostd/jail-report.c
+
+# Screen thumbnails for the admin console (issue 24): unit tests and a fuzz
+# target over vdi-vm's PPM screenshots.
+check_PROGRAMS += tests/hostd/thumb
+TESTS += tests/hostd/thumb tests/fuzz/thumb.sh
+EXTRA_DIST += tests/fuzz/thumb.sh tests/fuzz/thumb.c
+tests_hostd_thumb_SOURCES = tests/hostd/thumb.c hostd/thumb.c hostd/thumb.h
+tests_hostd_thumb_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(PNG_CFLAGS)
+tests_hostd_thumb_LDADD = $(TEST_LIBS) $(GLIB_LIBS) $(PNG_LIBS)
+FUZZ_TARGETS += tests/fuzz/thumb-fuzz
+tests/fuzz/thumb-fuzz: $(top_srcdir)/tests/fuzz/thumb.c $(top_srcdir)/hostd/thumb.c \
+		$(top_srcdir)/hostd/thumb.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(GLIB_CFLAGS) $(PNG_CFLAGS) -o $@ \
+		$(top_srcdir)/tests/fuzz/thumb.c $(top_srcdir)/hostd/thumb.c $(GLIB_LIBS) $(PNG_LIBS)
+EXTRA_tests_hostd_api_DEPENDENCIES += tests/hostd/hollow-vm

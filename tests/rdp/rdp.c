@@ -627,6 +627,40 @@ START_TEST(ticket_works_once)
 }
 END_TEST
 
+/* An admin's "disconnect user": the connected client's session ends (and
+ * is reported ended), the server keeps listening, a ticket not yet used
+ * is void, and a new one admits the user again. */
+START_TEST(disconnect_drops_client_and_tickets)
+{
+        struct tclient_opts o;
+        struct tclient *c = NULL;
+
+        start_server(NULL);
+        ck_assert_int_eq(rdp_server_set_ticket(F.srv, USER, PASS, 60), 0);
+        c = connect_ok(opts(true, false));
+        for (int i = 0; i < 100 && !g_atomic_int_get(&F.connected); i++)
+                g_usleep(50000);
+        ck_assert_int_eq(g_atomic_int_get(&F.connected), 1);
+        ck_assert_uint_eq(rdp_server_disconnect(F.srv), 1);
+        for (int i = 0; i < 200 && tclient_connected(c); i++)
+                g_usleep(50000);
+        ck_assert_msg(!tclient_connected(c), "the client is still connected");
+        for (int i = 0; i < 100 && !g_atomic_int_get(&F.disconnected); i++)
+                g_usleep(50000);
+        ck_assert_int_eq(g_atomic_int_get(&F.disconnected), 1);
+        tclient_free(c);
+        c = NULL;
+
+        ck_assert_int_eq(rdp_server_set_ticket(F.srv, USER, PASS, 60), 0);
+        ck_assert_uint_eq(rdp_server_disconnect(F.srv), 0);
+        o = opts(true, false);
+        ck_assert_int_eq(tclient_connect(&o, &c), -EACCES);
+        ck_assert_int_eq(rdp_server_set_ticket(F.srv, USER, PASS, 60), 0);
+        c = connect_ok(opts(true, false));
+        tclient_free(c);
+}
+END_TEST
+
 START_TEST(wrong_password_refused)
 {
         struct tclient_opts o;
@@ -854,6 +888,7 @@ static Suite *make_suite(void)
         ADD(tc, layout_check_refuses_bad_layouts);
         ADD(tc, input_reaches_source);
         ADD(tc, ticket_works_once);
+        ADD(tc, disconnect_drops_client_and_tickets);
         ADD(tc, wrong_password_refused);
         ADD(tc, expired_ticket_refused);
         ADD(tc, weak_security_refused);

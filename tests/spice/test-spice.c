@@ -525,6 +525,53 @@ START_TEST(test_reused_ticket)
 }
 END_TEST
 
+
+static int do_disconnect(struct server *s, void *data)
+{
+        (void)data;
+        return (int)spice_display_server_ops.disconnect(s->ds);
+}
+
+static bool client_gone(void *data)
+{
+        return spice_client_gone(data);
+}
+
+/* An admin's "disconnect user": the connected client goes, the server
+ * keeps serving, and a ticket not yet used is void; a new one works. */
+START_TEST(test_disconnect)
+{
+        struct testsrc *ts = new_source();
+        testsrc_pattern(ts, (struct display_rect){ 0, 0, W, H }, 3);
+        struct server *s = server_start(ts, false);
+        ck_assert_int_eq(server_set_ticket(s, TICKET, 60), 0);
+        struct spice_client *a = client(s, TICKET);
+        ck_assert(spice_client_wait_primary(a, 10000));
+        ck_assert(spice_client_wait_match(a, testsrc_pixels(ts), W, H, 5000));
+
+        ck_assert_int_eq(server_call(s, do_disconnect, NULL), 1);
+        spice_client_run(10000, client_gone, a);
+        ck_assert_msg(spice_client_gone(a), "the client is still connected");
+        spice_client_free(a);
+
+        /* Nobody connected: nothing to drop, but the unused ticket goes. */
+        ck_assert_int_eq(server_set_ticket(s, "second-ticket", 60), 0);
+        ck_assert_int_eq(server_call(s, do_disconnect, NULL), 0);
+        struct spice_client *b = client(s, "second-ticket");
+        assert_refused(b, ts, SPICE_CHANNEL_ERROR_AUTH);
+        spice_client_free(b);
+
+        /* A new ticket admits the user again. */
+        ck_assert_int_eq(server_set_ticket(s, "third-ticket", 60), 0);
+        struct spice_client *c = client(s, "third-ticket");
+        ck_assert(spice_client_wait_primary(c, 10000));
+        ck_assert(spice_client_wait_match(c, testsrc_pixels(ts), W, H, 5000));
+        spice_client_free(c);
+        server_stop(s);
+        testsrc_free(ts);
+}
+END_TEST
+
 static int do_stats(struct server *s, void *out)
 {
         spice_display_get_stats(s->ds, out);
@@ -976,6 +1023,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_pixels_over_tls);
         tcase_add_test(tc, test_input);
         tcase_add_test(tc, test_wrong_ticket);
+        tcase_add_test(tc, test_disconnect);
         tcase_add_test(tc, test_expired_ticket);
         tcase_add_test(tc, test_reused_ticket);
         tcase_add_test(tc, test_reuse_in_grace);

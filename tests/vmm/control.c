@@ -76,8 +76,21 @@ static int f_damage(void *o, struct display_rect *r, size_t max)
         return 2;
 }
 
+/* One display client is connected until the first disconnect. */
+static int f_disconnect(void *o, char *err, size_t n)
+{
+        static int clients = 1;
+        int had = clients;
+        (void)o;
+        (void)err;
+        (void)n;
+        clients = 0;
+        return had;
+}
+
 static const struct control_handler handler = {
         f_status, f_stop, f_reset, f_key, f_pointer, f_wheel, f_shot, f_ticket, f_damage,
+        .disconnect = f_disconnect,
 };
 
 static struct fake fake;
@@ -137,6 +150,8 @@ START_TEST(test_contract)
         ck_assert_str_eq(ask("{\"id\":4,\"cmd\":\"wheel\",\"delta\":-2}"), "{\"id\":4,\"ok\":true}");
         ck_assert_int_eq(fake.wheel, -2);
         ck_assert_str_eq(ask("{\"id\":5,\"cmd\":\"screenshot\",\"path\":\"/tmp/x.ppm\"}"), "{\"id\":5,\"ok\":true}");
+        ck_assert_str_eq(ask("{\"id\":51,\"cmd\":\"disconnect\"}"), "{\"id\":51,\"ok\":true,\"sessions\":1}");
+        ck_assert_str_eq(ask("{\"id\":52,\"cmd\":\"disconnect\"}"), "{\"id\":52,\"ok\":true,\"sessions\":0}");
         ck_assert_str_eq(fake.shot, "/tmp/x.ppm");
         ck_assert_str_eq(ask("{\"id\":6,\"cmd\":\"set-ticket\",\"protocol\":\"rdp\",\"user\":\"alice\",\"password\":\"s3cret\",\"expiry_s\":120}"),
                          "{\"id\":6,\"ok\":true}");

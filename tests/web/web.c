@@ -458,6 +458,40 @@ static void on_loop(GSourceFunc fn, struct start_call *call)
                 g_usleep(1000);
 }
 
+static gboolean disconnect_all(gpointer data)
+{
+        struct start_call *c = data;
+        c->rc = (int)web_server_disconnect(c->srv);
+        g_atomic_int_set(&c->done, 1);
+        return G_SOURCE_REMOVE;
+}
+
+/* An admin's "disconnect user": the admitted browser is closed with 4007,
+ * an unused ticket is void, a new one admits the user again. */
+START_TEST(test_disconnect)
+{
+        struct start_call call = { .srv = F.srv };
+        struct wsc w;
+
+        ws_admitted(&w, "disconnect-ticket-0123456789");
+        on_loop(disconnect_all, &call);
+        ck_assert_int_eq(call.rc, 1);
+        ck_assert_int_eq(wsc_wait_closed(&w), 4007);
+        wsc_close(&w);
+
+        ck_assert_int_eq(web_server_set_ticket(F.srv, "carol", "unused-ticket-0123456789", 60), 0);
+        on_loop(disconnect_all, &call);
+        ck_assert_int_eq(call.rc, 0);
+        ck_assert(ws_open(&w, F.base));
+        wsc_send_hello(&w, "unused-ticket-0123456789", 0);
+        ck_assert_int_eq(wsc_wait_closed(&w), 4001);
+        wsc_close(&w);
+
+        ws_admitted(&w, "again-ticket-0123456789");
+        wsc_close(&w);
+}
+END_TEST
+
 /* A browser that decodes H.264 on a host whose encoder is missing: it is
  * told H.264, then a new LAYOUT says PNG, and tiles follow. */
 START_TEST(test_no_encoder_falls_back_to_tiles)
@@ -499,6 +533,7 @@ static Suite *make_suite(void)
         tcase_add_unchecked_fixture(tc, setup, teardown);
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_refusals);
+        tcase_add_test(tc, test_disconnect);
         tcase_add_test(tc, test_no_encoder_falls_back_to_tiles);
         chromium = cdp_require_chromium();
         tcase_add_test(tc, test_browser_h264);
