@@ -86,3 +86,8 @@ FUZZ_TARGETS += tests/fuzz/jail-report-fuzz
 tests/fuzz/jail-report-fuzz: $(top_srcdir)/tests/fuzz/jail-report.c $(top_srcdir)/hostd/jail-report.c \
 		$(top_srcdir)/hostd/jail-report.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/jail-report.c $(top_srcdir)/hostd/jail-report.c
+
+# Concurrent creates and starts on one vdi-hostd with hollow VMs (issue 23).
+TESTS += tests/hostd/concurrent-create.sh
+EXTRA_DIST += tests/hostd/concurrent-create.sh tests/harness/hostd-batch
+tests/hostd/concurrent-create.log: hostd/vdi-hostd tests/hostd/hollow-vm
