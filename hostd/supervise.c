@@ -418,92 +418,134 @@ struct watch {
         bool ctl;
 };
 
+static void watches_clear(GArray *pfds, GArray *watches)
+{
+        g_array_set_size(pfds, 0);
+        for (guint i = 0; i < watches->len; i++)
+                g_free(g_array_index(watches, struct watch, i).id);
+        g_array_set_size(watches, 0);
+}
+
+static void watch_add(GArray *pfds, GArray *watches, const char *id, int fd, bool ctl)
+{
+        g_array_append_val(pfds, ((struct pollfd){ .fd = fd, .events = POLLIN }));
+        g_array_append_val(watches, ((struct watch){ g_strdup(id), fd, ctl }));
+}
+
+/* The poll set: the wake pipe, then each running VM's pidfd and control
+ * socket, connecting the sockets not yet connected (lock held). Returns
+ * whether a running VM still has no control connection. */
+static bool watches_build(struct hostd *h, GArray *pfds, GArray *watches)
+{
+        GHashTableIter it;
+        struct hostd_vm *vm;
+        bool pending = false;
+
+        watches_clear(pfds, watches);
+        g_array_append_val(pfds, ((struct pollfd){ .fd = h->wake_fd[0], .events = POLLIN }));
+        g_array_append_val(watches, ((struct watch){ 0 }));
+        g_hash_table_iter_init(&it, h->vms);
+        while (g_hash_table_iter_next(&it, NULL, (void **)&vm)) {
+                if (vm->pidfd < 0)
+                        continue;
+                if (!vm->ctl && h->caps.control) {
+                        g_autofree char *sock = ctl_path(h, vm);
+                        struct vmctl *c;
+                        if (vmctl_connect(sock, &c) == 0) {
+                                vm->ctl = c;
+                                log_info("vm_control_connected", "vm=%s", vm->id);
+                        } else {
+                                pending = true;
+                        }
+                }
+                watch_add(pfds, watches, vm->id, vm->pidfd, false);
+                if (vm->ctl)
+                        watch_add(pfds, watches, vm->id, vmctl_fd(vm->ctl), true);
+        }
+        return pending;
+}
+
+/* Handle what poll reported (lock held). Returns whether the poll set
+ * must be built again: a VM exited, lost its control connection or is
+ * gone. Events and replies on a control socket change nothing in it. */
+static bool watches_handle(struct hostd *h, GArray *pfds, GArray *watches)
+{
+        struct pollfd *pf = (struct pollfd *)pfds->data;
+        bool rebuild = false;
+
+        for (guint i = 1; i < pfds->len; i++) {
+                struct watch *w = &g_array_index(watches, struct watch, i);
+                struct hostd_vm *vm;
+
+                if (!pf[i].revents)
+                        continue;
+                vm = g_hash_table_lookup(h->vms, w->id);
+                if (vm && w->ctl && vm->ctl && vmctl_fd(vm->ctl) == w->fd) {
+                        g_autoptr(GPtrArray) evs =
+                                g_ptr_array_new_with_free_func((GDestroyNotify)json_decref);
+                        int r = vmctl_read(vm->ctl, evs);
+                        for (guint k = 0; k < evs->len; k++)
+                                on_ctl_event(h, vm, evs->pdata[k]);
+                        if (r < 0) {
+                                log_info("vm_control_closed", "vm=%s", vm->id);
+                                vmctl_shutdown(vm->ctl);
+                                vmctl_unref(vm->ctl);
+                                vm->ctl = NULL;
+                                rebuild = true;
+                        }
+                } else if (vm && !w->ctl && vm->pidfd == w->fd) {
+                        on_exit_(h, vm);
+                        rebuild = true;
+                } else {
+                        rebuild = true; /* a watch of a VM that changed meanwhile */
+                }
+        }
+        return rebuild;
+}
+
+/* The monitor thread. The poll set is built again only when it changes
+ * (a start wakes it; an exit or a lost control connection is seen here),
+ * and every 200 ms while a fresh VM's control socket is not there yet:
+ * a reply to a request is O(1) however many VMs run, where building the
+ * set per event made every ticket wait O(VMs) behind the others. */
 static void *monitor_main(void *arg)
 {
         struct hostd *h = arg;
         g_autoptr(GArray) pfds = g_array_new(FALSE, TRUE, sizeof(struct pollfd));
         g_autoptr(GArray) watches = g_array_new(FALSE, TRUE, sizeof(struct watch));
+        bool rebuild = true, pending = false;
 
         for (;;) {
-                GHashTableIter it;
-                struct hostd_vm *vm;
-
-                g_array_set_size(pfds, 0);
-                for (guint i = 0; i < watches->len; i++)
-                        g_free(g_array_index(watches, struct watch, i).id);
-                g_array_set_size(watches, 0);
-                g_array_append_val(pfds, ((struct pollfd){ .fd = h->wake_fd[0], .events = POLLIN }));
-                g_array_append_val(watches, ((struct watch){ 0 }));
+                int n;
 
                 pthread_mutex_lock(&h->lock);
                 if (h->quit) {
                         pthread_mutex_unlock(&h->lock);
                         break;
                 }
-                g_hash_table_iter_init(&it, h->vms);
-                while (g_hash_table_iter_next(&it, NULL, (void **)&vm)) {
-                        if (vm->pidfd < 0)
-                                continue;
-                        if (!vm->ctl && h->caps.control) {
-                                g_autofree char *sock = ctl_path(h, vm);
-                                struct vmctl *c;
-                                if (vmctl_connect(sock, &c) == 0) {
-                                        vm->ctl = c;
-                                        log_info("vm_control_connected", "vm=%s", vm->id);
-                                }
-                        }
-                        g_array_append_val(pfds, ((struct pollfd){ .fd = vm->pidfd,
-                                                                   .events = POLLIN }));
-                        g_array_append_val(watches, ((struct watch){ g_strdup(vm->id),
-                                                                     vm->pidfd, false }));
-                        if (vm->ctl) {
-                                int fd = vmctl_fd(vm->ctl);
-                                g_array_append_val(pfds, ((struct pollfd){ .fd = fd,
-                                                                           .events = POLLIN }));
-                                g_array_append_val(watches,
-                                                   ((struct watch){ g_strdup(vm->id), fd, true }));
-                        }
-                }
+                if (rebuild)
+                        pending = watches_build(h, pfds, watches);
                 pthread_mutex_unlock(&h->lock);
 
                 /* Short timeout: sockets of freshly started VMs appear late. */
-                if (poll((struct pollfd *)pfds->data, pfds->len, 200) < 0 && errno != EINTR)
+                n = poll((struct pollfd *)pfds->data, pfds->len, pending ? 200 : -1);
+                if (n < 0 && errno != EINTR)
                         break;
-
+                rebuild = n == 0; /* the pending sockets' turn */
+                if (n <= 0)
+                        continue;
                 struct pollfd *pf = (struct pollfd *)pfds->data;
                 if (pf[0].revents) {
                         char buf[64];
                         while (read(h->wake_fd[0], buf, sizeof(buf)) > 0)
                                 ;
+                        rebuild = true;
                 }
                 pthread_mutex_lock(&h->lock);
-                for (guint i = 1; i < pfds->len; i++) {
-                        struct watch *w = &g_array_index(watches, struct watch, i);
-                        if (!pf[i].revents)
-                                continue;
-                        vm = g_hash_table_lookup(h->vms, w->id);
-                        if (!vm)
-                                continue;
-                        if (w->ctl && vm->ctl && vmctl_fd(vm->ctl) == w->fd) {
-                                g_autoptr(GPtrArray) evs =
-                                        g_ptr_array_new_with_free_func((GDestroyNotify)json_decref);
-                                int r = vmctl_read(vm->ctl, evs);
-                                for (guint k = 0; k < evs->len; k++)
-                                        on_ctl_event(h, vm, evs->pdata[k]);
-                                if (r < 0) {
-                                        log_info("vm_control_closed", "vm=%s", vm->id);
-                                        vmctl_shutdown(vm->ctl);
-                                        vmctl_unref(vm->ctl);
-                                        vm->ctl = NULL;
-                                }
-                        } else if (!w->ctl && vm->pidfd == w->fd) {
-                                on_exit_(h, vm);
-                        }
-                }
+                rebuild |= watches_handle(h, pfds, watches);
                 pthread_mutex_unlock(&h->lock);
         }
-        for (guint i = 0; i < watches->len; i++)
-                g_free(g_array_index(watches, struct watch, i).id);
+        watches_clear(pfds, watches);
         return NULL;
 }
 
