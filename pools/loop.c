@@ -29,6 +29,7 @@ int pool_reconcile_once(void *pgconn, const struct pool_loop_config *cfg,
         PGconn *c = pgconn;
         struct snapshot_buf sb;
         struct pool_actions acts = { 0 };
+        g_autoptr(GHashTable) imported = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         int r;
 
         r = pool_snapshot_load(c, &sb, error);
@@ -42,7 +43,7 @@ int pool_reconcile_once(void *pgconn, const struct pool_loop_config *cfg,
         }
         for (size_t i = 0; i < acts.n; i++) {
                 g_autofree char *err = NULL;
-                r = pool_execute(c, cfg, &sb, &acts.v[i], &err);
+                r = pool_execute(c, cfg, &sb, imported, &acts.v[i], &err);
                 if (r < 0) {
                         g_autofree char *quoted = log_quote(err);
                         log_warning("pool_action_error", "action=%s error=%s",
