@@ -20,6 +20,10 @@ cleanup() {
     "$harness/slapd-stop" "$dir/ldap" 2>/dev/null
     [ -d "$dir/replica" ] && "$harness/pg-stop" "$dir/replica" 2>/dev/null
     "$harness/pg-stop" "$dir/pg" 2>/dev/null
+    # VMs outlive their vdi-hostd by design (hollow ones too): whatever
+    # still runs from this test's directory (every host's VMs, as storm.sh's
+    # two hosts have) goes with it. 150 a run were left behind before.
+    pkill -9 -f -- "$dir/" 2>/dev/null
     wait 2>/dev/null
     [ -n "${KEEP:-}" ] || rm -rf "$dir"
 }

@@ -148,7 +148,7 @@ def wait_console(pattern, count=1, timeout=LIMIT):
 
 class Control:
     def __init__(self, path):
-        end = time.time() + 30
+        end = time.time() + 120  # a loaded machine (load 25+) took over 30 s
         while True:
             try:
                 self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -65,7 +65,7 @@ def ask(path, req, timeout=120):
 
 
 def ask1(path, req, timeout):
-    end = time.time() + 30
+    end = time.time() + 120  # the socket may be slow to appear on a loaded machine
     while True:
         try:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
