@@ -69,10 +69,12 @@ int pool_reconcile_once(void *pgconn, const struct pool_loop_config *cfg,
 
 static PGconn *connect_db(struct pool_loop *l)
 {
-        const char *keys[] = { "dbname", "application_name", "connect_timeout", "keepalives",
+        /* connect_timeout before the conninfo: a conninfo's own wins (the
+         * KVM lab's tests, where TCG under load needs more than 5 s). */
+        const char *keys[] = { "connect_timeout", "dbname", "application_name", "keepalives",
                                "keepalives_idle", "keepalives_interval", "keepalives_count",
                                NULL };
-        const char *vals[] = { l->conninfo, "vdi-pools", "5", "1", "5", "2", "3", NULL };
+        const char *vals[] = { "5", l->conninfo, "vdi-pools", "1", "5", "2", "3", NULL };
         PGconn *c = PQconnectdbParams(keys, vals, 1);
 
         if (PQstatus(c) != CONNECTION_OK) {

@@ -95,7 +95,7 @@ static int pg_fill(struct harness_pg *pg, GHashTable *kv)
         pg->password = take(kv, "PGPASSWORD");
         pg->dbname = take(kv, "PGDATABASE");
         pg->conninfo = g_strdup_printf("host=%s port=%d user=%s password=%s dbname=%s "
-                                       "connect_timeout=5",
+                                       "connect_timeout=30",
                                        pg->host, pg->port, pg->user, pg->password, pg->dbname);
         return pg->port > 0 ? 0 : -EIO;
 }

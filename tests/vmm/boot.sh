@@ -49,7 +49,7 @@ if ! "$src/tests/guest/build-initrd" "$initrd" >"$tmp/initrd.log" 2>&1; then
 else
     # 240 s here normally; tests/lab/run boots the lab once more when its
     # own kernel dies or freezes (issue 17).
-    LAB_OPTS=${LAB_OPTS:---timeout 600}
+    LAB_OPTS=${LAB_OPTS:---timeout 1200}
     export LAB_OPTS
     "$src/tests/lab/needs-kvm" "$src/tests/vmm/boot-lab.sh" "$vm" "$kernel" "$initrd" "$tmp"
     vmm_lab_status $? boot

@@ -99,12 +99,12 @@ vmm_lab_status() { # RC WHAT
 }
 
 # The lab half of a suite: SCRIPT [ARGS...] run with python3 through
-# tests/lab/needs-kvm (LAB_OPTS defaulting to --timeout 900), its wall
+# tests/lab/needs-kvm (LAB_OPTS defaulting to --timeout 1200), its wall
 # time, then vmm_lab_status's TAP line for WHAT. Needs py (vmm_python).
 vmm_lab_run() { # WHAT SCRIPT [ARGS...]
     _what=$1
     shift
-    LAB_OPTS=${LAB_OPTS:---timeout 900}
+    LAB_OPTS=${LAB_OPTS:---timeout 1200}
     export LAB_OPTS
     _start=$(date +%s)
     "$src/tests/lab/needs-kvm" "$py" "$@"
