@@ -51,7 +51,8 @@ void web_session_new(struct web_server *s, SoupWebsocketConnection *conn, const 
                      unsigned hello_timeout_s);
 /* Close ss's WebSocket (if open) with code and reason; freeing it later
  * sends no second close. */
-void web_session_close(struct web_session *ss, unsigned short code, const char *reason);
+/* Starts the close handshake of an open session (true); "closed" then frees it. */
+bool web_session_close(struct web_session *ss, unsigned short code, const char *reason);
 /* Close (if open) and free one session; it leaves s->sessions. */
 void web_session_free(struct web_session *ss);
 /* The frame tick (a GSourceFunc; data is the server). */

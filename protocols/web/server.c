@@ -46,18 +46,20 @@ int web_server_set_ticket(struct web_server *s, const char *user, const char *pa
         return 0;
 }
 
+/* Each open session gets its close frame (4007) and is freed by its
+ * "closed" handler once the handshake is over: freeing it here at once
+ * could drop the frame, and the browser then saw no code at all (CI11). */
 unsigned web_server_disconnect(struct web_server *s)
 {
-        unsigned n = s->sessions->len;
+        g_autoptr(GPtrArray) sessions = g_ptr_array_copy(s->sessions, NULL, NULL);
+        unsigned n = 0;
 
         g_mutex_lock(&s->lock);
         ticket_clear_locked(s);
         g_mutex_unlock(&s->lock);
-        for (guint i = 0; i < s->sessions->len; i++)
-                web_session_close(g_ptr_array_index(s->sessions, i), WEB_CLOSE_DISCONNECTED,
-                                  "disconnected by an administrator");
-        while (s->sessions->len)
-                web_session_free(g_ptr_array_index(s->sessions, 0));
+        for (guint i = 0; i < sessions->len; i++)
+                n += web_session_close(g_ptr_array_index(sessions, i), WEB_CLOSE_DISCONNECTED,
+                                       "disconnected by an administrator");
         log_info("web_disconnect", "port=%u sessions=%u", s->port, n);
         return n;
 }

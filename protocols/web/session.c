@@ -435,10 +435,12 @@ void web_session_new(struct web_server *s, SoupWebsocketConnection *conn, const 
         s->pending++;
 }
 
-void web_session_close(struct web_session *ss, unsigned short code, const char *reason)
+bool web_session_close(struct web_session *ss, unsigned short code, const char *reason)
 {
-        if (soup_websocket_connection_get_state(ss->conn) == SOUP_WEBSOCKET_STATE_OPEN)
-                soup_websocket_connection_close(ss->conn, code, reason);
+        if (soup_websocket_connection_get_state(ss->conn) != SOUP_WEBSOCKET_STATE_OPEN)
+                return false;
+        soup_websocket_connection_close(ss->conn, code, reason);
+        return true;
 }
 
 void web_session_free(struct web_session *ss)
