@@ -67,6 +67,7 @@ struct broker_config {
         int64_t pools_interval_ms;
         int64_t pools_release_idle_s;
         int64_t heartbeat_timeout_s; /* a host silent for longer is down */
+        int64_t pools_vcpu_overcommit;
         /* [portal] */
         char *assets;
         char *portal_name;

@@ -101,6 +101,8 @@ const struct conf_option broker_conf_options[] = {
           "a host without a heartbeat for this long is down: the admin API shows it so, and the "
           "loop replaces its floating desktops elsewhere (hosts heartbeat every [database] "
           "heartbeat_s of hostd.conf)" },
+        { "pools", "vcpu_overcommit", CONF_INT, O(pools_vcpu_overcommit), "4", 1, 64, 0,
+          "desktops are placed on a host while their vCPUs fit in its CPUs times this" },
 
         { "portal", "assets", CONF_PATH, O(assets), PORTAL_ASSETS_DIR, 0, 0, 0,
           "directory with the portal's index.html, app.js and style.css" },

@@ -139,7 +139,8 @@ int main(int argc, char **argv)
                                    .connect_timeout_ms = (unsigned)cfg.host_connect_timeout_ms },
                         .interval_ms = (unsigned)cfg.pools_interval_ms,
                         .policy = { .release_idle_s = cfg.pools_release_idle_s,
-                                    .heartbeat_timeout_s = cfg.heartbeat_timeout_s },
+                                    .heartbeat_timeout_s = cfg.heartbeat_timeout_s,
+                                    .vcpu_overcommit = (int)cfg.pools_vcpu_overcommit },
                         .host_timeout_ms = (unsigned)cfg.host_timeout_ms,
                         .name = "vdi-brokerd",
                 };

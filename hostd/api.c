@@ -23,7 +23,10 @@
  * PUT of an identical object answers 200 (201 when it made it), a
  * different one 409; start of a running VM and stop of a stopped one
  * answer 200. Errors are {"error": code, "message": text}; a refused
- * request changes nothing. */
+ * request changes nothing. Creates of different VMs run side by side; a
+ * PUT of a VM being created waits for that create and then answers as
+ * above, and other calls on it answer 409 busy (it is listed meanwhile
+ * with "creating": true). */
 #include "config.h"
 
 #include <errno.h>

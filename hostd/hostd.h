@@ -13,7 +13,9 @@
  * Threads: HTTP handlers (lib/http.c pool), one monitor thread (process
  * exits and control-socket events), one reporter thread (PostgreSQL).
  * struct hostd.lock guards the image and VM tables and every field of the
- * objects in them; hostd.cond is broadcast whenever a VM changes state. */
+ * objects in them; hostd.cond is broadcast whenever a VM changes state.
+ * Slow file work (a create's or refresh's overlay and vm.json) runs
+ * without the lock on a VM marked busy, which keeps other requests off it. */
 #pragma once
 
 #include <glib.h>
@@ -105,6 +107,8 @@ struct hostd_vm {
         bool booted;          /* the guest reported "booted" (control socket) */
         bool stopping;        /* hostd asked it to stop: the exit is no crash */
         bool busy;            /* a create/refresh/delete works on its files */
+        bool creating;        /* a PUT makes its files (without the lock): a PUT
+                               * of the same id waits on cond for the outcome */
         bool exit_reported;   /* vdi-vm said powered_off: its exit is expected */
         bool adopted;         /* found running at hostd start; not our child */
         pid_t pid;

@@ -25,3 +25,8 @@ bench_provision_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(PQ_CFLAGS) $(JANSSO
 	-DTOP_SRCDIR='"$(abs_top_srcdir)"'
 bench_provision_LDADD = $(LIBPOOLS) $(LIBVDISQL) $(HARNESS_LIB) $(HOSTD_PROC_LIB) $(LIBVDI)
 EXTRA_bench_provision_DEPENDENCIES = hostd/vdi-hostd
+
+# bench/fleet (issue 23): the pool loop against many vdi-hostd with hollow VMs.
+BENCHES += bench/fleet
+EXTRA_DIST += bench/fleet
+bench/fleet: tests/hostd/hollow-vm hostd/vdi-hostd broker/vdi-brokerd

@@ -131,6 +131,8 @@ json_t *hostd_vm_json(const struct hostd_vm *vm)
                 json_object_set_new(v, "network", net);
         if (vm->web_port)
                 json_object_set_new(v, "web_port", json_integer(vm->web_port));
+        if (vm->creating)
+                json_object_set_new(v, "creating", json_true());
         if (vm->state == VM_RUNNING)
                 json_object_set_new(v, "pid", json_integer(vm->pid));
         if (vm->last_error)
@@ -217,28 +219,51 @@ static int alloc_ports(struct hostd *h, int *spice, int *rdp, int *web)
         return 0;
 }
 
-static int make_overlay(struct hostd *h, struct hostd_vm *vm, char **error)
+/* What an overlay is built over: the image's disk, copied under the lock
+ * so the files can be made without it. */
+struct backing {
+        char *path;
+        enum disk_format format;
+};
+
+static void backing_clear(struct backing *b)
+{
+        g_clear_pointer(&b->path, g_free);
+}
+
+/* vm's image as a backing (lock held). 0 or -ENOENT with *error. */
+static int backing_of(struct hostd *h, const struct hostd_vm *vm, struct backing *b, char **error)
 {
         struct hostd_image *img = g_hash_table_lookup(h->images, vm->image_id);
-        struct disk_create_opts o = { .format = DISK_FORMAT_QCOW2 };
-        g_autofree char *tmp = g_strdup_printf("%s.new", vm->disk);
-        int r;
 
         if (!img) {
                 *error = g_strdup_printf("image \"%s\" is gone from this host", vm->image_id);
                 return -ENOENT;
         }
-        o.backing_file = img->disk;
-        o.backing_format = img->format;
+        b->path = g_strdup(img->disk);
+        b->format = img->format;
+        return 0;
+}
+
+/* A fresh overlay at disk over b. Needs no lock: the caller keeps others
+ * off this VM's files (busy). */
+static int make_overlay(const char *disk, const struct backing *b, char **error)
+{
+        struct disk_create_opts o = { .format = DISK_FORMAT_QCOW2 };
+        g_autofree char *tmp = g_strdup_printf("%s.new", disk);
+        int r;
+
+        o.backing_file = b->path;
+        o.backing_format = b->format;
         /* Build aside, then rename over the old overlay: never half a disk. */
         r = disk_create(tmp, &o, error);
         if (r < 0) {
                 unlink(tmp);
                 return r;
         }
-        if (rename(tmp, vm->disk) < 0) {
+        if (rename(tmp, disk) < 0) {
                 r = -errno;
-                *error = g_strdup_printf("%s: %s", vm->disk, g_strerror(errno));
+                *error = g_strdup_printf("%s: %s", disk, g_strerror(errno));
                 unlink(tmp);
                 return r;
         }
@@ -314,6 +339,80 @@ int hostd_vms_load(struct hostd *h, char **error)
         return 0;
 }
 
+/* PUT of an id that exists (lock held): 200 with its JSON when it is the
+ * same VM, else 409. */
+static unsigned vm_put_existing(struct hostd_vm *old, const char *image, json_int_t cpus,
+                                json_int_t mem, const char *bridge, int vlan, json_t **out,
+                                const char **code, char **error)
+{
+        bool same = strcmp(old->image_id, image) == 0 && old->cpus == cpus &&
+                    old->memory_mb == mem && g_strcmp0(old->bridge, bridge) == 0 &&
+                    old->vlan == vlan;
+
+        if (same) {
+                *out = hostd_vm_json(old);
+                return 200;
+        }
+        *code = "conflict";
+        *error = g_strdup_printf("VM \"%s\" already exists as a clone of image \"%s\" with %d "
+                                 "vCPUs and %lld MiB (network: %s, VLAN %d); delete it first to "
+                                 "change it",
+                                 old->id, old->image_id, old->cpus, (long long)old->memory_mb,
+                                 old->bridge ? old->bridge : "none", old->vlan);
+        return 409;
+}
+
+/* Give the new vm its MAC (with a bridge) and ports and put it in the
+ * table, creating and busy (lock held). 201, or 503 with vm freed. */
+static unsigned vm_reserve(struct hostd *h, struct hostd_vm *vm, const char **code, char **error)
+{
+        if (vm->bridge) {
+                struct mac_query q = { h, vm->id };
+                if (net_mac_for(h->cfg->mac_prefix_bytes, vm->id, mac_in_use, &q, vm->mac) < 0) {
+                        *code = "no_mac";
+                        *error = g_strdup_printf("no free MAC address for VM \"%s\" under [network] "
+                                                 "mac_prefix %s",
+                                                 vm->id, h->cfg->mac_prefix);
+                        hostd_vm_free(vm);
+                        return 503;
+                }
+        }
+        if (alloc_ports(h, &vm->spice_port, &vm->rdp_port, &vm->web_port) < 0) {
+                *code = "no_ports";
+                *error = g_strdup_printf("no free ports left in [vm] port_min..port_max "
+                                         "(%lld-%lld); widen the range or delete VMs",
+                                         (long long)h->cfg->port_min, (long long)h->cfg->port_max);
+                hostd_vm_free(vm);
+                return 503;
+        }
+        vm->creating = true;
+        vm->busy = true;
+        g_hash_table_insert(h->vms, vm->id, vm);
+        return 201;
+}
+
+/* The new VM's directory, overlay over b, and vm.json last (its presence
+ * means the VM exists). Without the lock; on failure nothing is left. */
+static int vm_make_files(struct hostd_vm *vm, struct backing *b, char **error)
+{
+        int r;
+
+        /* A leftover directory without vm.json is an interrupted create. */
+        hostd_rm_rf(vm->dir);
+        if (g_mkdir_with_parents(vm->dir, 0700) < 0) {
+                r = -errno;
+                *error = g_strdup_printf("%s: %s", vm->dir, g_strerror(errno));
+        } else {
+                r = make_overlay(vm->disk, b, error);
+                if (r == 0)
+                        r = vm_save(vm, error);
+        }
+        if (r < 0)
+                hostd_rm_rf(vm->dir);
+        backing_clear(b);
+        return r;
+}
+
 unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **out,
                       const char **code, char **error)
 {
@@ -324,6 +423,7 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
         g_autofree char *bridge = NULL;
         int vlan = 0;
         struct hostd_vm *vm, *old;
+        struct backing b = { 0 };
         unsigned status = 201;
         int r;
 
@@ -354,24 +454,11 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
         }
 
         pthread_mutex_lock(&h->lock);
-        old = g_hash_table_lookup(h->vms, id);
+        /* A create of this id in flight: its outcome decides ours. */
+        while ((old = g_hash_table_lookup(h->vms, id)) && old->creating)
+                pthread_cond_wait(&h->cond, &h->lock);
         if (old) {
-                bool same = strcmp(old->image_id, image) == 0 && old->cpus == cpus &&
-                            old->memory_mb == mem && g_strcmp0(old->bridge, bridge) == 0 &&
-                            old->vlan == vlan;
-                if (!same) {
-                        *code = "conflict";
-                        *error = g_strdup_printf("VM \"%s\" already exists as a clone of image "
-                                                 "\"%s\" with %d vCPUs and %lld MiB (network: %s, "
-                                                 "VLAN %d); delete it first to change it",
-                                                 id, old->image_id, old->cpus,
-                                                 (long long)old->memory_mb,
-                                                 old->bridge ? old->bridge : "none", old->vlan);
-                        status = 409;
-                } else {
-                        *out = hostd_vm_json(old);
-                        status = 200;
-                }
+                status = vm_put_existing(old, image, cpus, mem, bridge, vlan, out, code, error);
                 goto out;
         }
         if (!g_hash_table_contains(h->images, image)) {
@@ -387,53 +474,51 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
         vm->cpus = (int)cpus;
         vm->memory_mb = mem;
         vm->created_at = hostd_now_iso();
-        if (bridge) {
-                struct mac_query q = { h, id };
-                if (net_mac_for(h->cfg->mac_prefix_bytes, id, mac_in_use, &q, vm->mac) < 0) {
-                        *code = "no_mac";
-                        *error = g_strdup_printf("no free MAC address for VM \"%s\" under [network] "
-                                                 "mac_prefix %s",
-                                                 id, h->cfg->mac_prefix);
-                        hostd_vm_free(vm);
-                        status = 503;
-                        goto out;
-                }
-                vm->bridge = g_steal_pointer(&bridge);
-                vm->vlan = vlan;
-        }
-        if (alloc_ports(h, &vm->spice_port, &vm->rdp_port, &vm->web_port) < 0) {
-                *code = "no_ports";
-                *error = g_strdup_printf("no free ports left in [vm] port_min..port_max "
-                                         "(%lld-%lld); widen the range or delete VMs",
-                                         (long long)h->cfg->port_min, (long long)h->cfg->port_max);
-                hostd_vm_free(vm);
-                status = 503;
+        vm->bridge = g_steal_pointer(&bridge);
+        vm->vlan = vlan;
+        status = vm_reserve(h, vm, code, error);
+        if (status != 201)
                 goto out;
-        }
-        /* A leftover directory without vm.json is an interrupted create. */
-        hostd_rm_rf(vm->dir);
-        if (g_mkdir_with_parents(vm->dir, 0700) < 0) {
-                *error = g_strdup_printf("%s: %s", vm->dir, g_strerror(errno));
-                r = -errno;
-        } else {
-                r = make_overlay(h, vm, error);
-                /* vm.json last: its presence means the VM exists. */
-                if (r == 0)
-                        r = vm_save(vm, error);
-        }
+        backing_of(h, vm, &b, error); /* images are never removed */
+        /* The name, MAC and ports are taken (the VM is in the table,
+         * creating and busy): the files are made without the lock, so
+         * creates of other VMs run side by side. */
+        pthread_mutex_unlock(&h->lock);
+        r = vm_make_files(vm, &b, error);
+        pthread_mutex_lock(&h->lock);
+        vm->creating = false;
+        vm->busy = false;
+        pthread_cond_broadcast(&h->cond);
         if (r < 0) {
                 *code = "create_failed";
-                hostd_rm_rf(vm->dir);
+                g_hash_table_steal(h->vms, vm->id);
                 hostd_vm_free(vm);
                 status = 500;
                 goto out;
         }
-        g_hash_table_insert(h->vms, vm->id, vm);
         hostd_vm_event(h, vm, "created", NULL);
         *out = hostd_vm_json(vm);
 out:
         pthread_mutex_unlock(&h->lock);
         return status;
+}
+
+/* A fresh overlay for stopped vm (lock held, released while the file is
+ * made; vm is busy meanwhile, so nothing starts or deletes it). */
+static int vm_refresh_files(struct hostd *h, struct hostd_vm *vm, char **error)
+{
+        struct backing b = { 0 };
+        int r = backing_of(h, vm, &b, error);
+
+        if (r < 0)
+                return r;
+        vm->busy = true;
+        pthread_mutex_unlock(&h->lock);
+        r = make_overlay(vm->disk, &b, error);
+        pthread_mutex_lock(&h->lock);
+        vm->busy = false;
+        backing_clear(&b);
+        return r;
 }
 
 unsigned hostd_vm_refresh(struct hostd *h, const char *id, json_t **out, const char **code,
@@ -452,7 +537,7 @@ unsigned hostd_vm_refresh(struct hostd *h, const char *id, json_t **out, const c
                 *code = "vm_running";
                 *error = g_strdup_printf("VM \"%s\" is running; stop it before a refresh", id);
                 status = 409;
-        } else if (make_overlay(h, vm, error) < 0) {
+        } else if (vm_refresh_files(h, vm, error) < 0) {
                 *code = "refresh_failed";
                 status = 500;
         } else {

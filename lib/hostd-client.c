@@ -6,14 +6,70 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <glib.h>
+#include <pthread.h>
 #include <string.h>
 
 /* Largest answer we accept from a host (a VM list of a full host). */
 #define HOSTD_MAX_REPLY (1024 * 1024)
+/* An idle kept connection older than this is not reused: below vdi-hostd's
+ * 30 s idle timeout, so we never send on one the host is closing. */
+#define HOSTD_CONN_MAX_IDLE_S 20
+
+struct hostd_conns {
+        CURLSH *share;
+        pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+};
 
 struct hostd_client {
-        struct hostd_client_config cfg; /* strings owned */
+        struct hostd_client_config cfg; /* strings and conns owned */
 };
+
+static void conns_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+        struct hostd_conns *c = ud;
+        (void)h;
+        (void)access;
+        pthread_mutex_lock(&c->locks[data]);
+}
+
+static void conns_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+        struct hostd_conns *c = ud;
+        (void)h;
+        pthread_mutex_unlock(&c->locks[data]);
+}
+
+int hostd_conns_new(struct hostd_conns **out, char **error)
+{
+        struct hostd_conns *c = g_new0(struct hostd_conns, 1);
+
+        c->share = curl_share_init();
+        if (!c->share) {
+                g_free(c);
+                *error = g_strdup("hostd client: cannot create a curl share");
+                return -ENOMEM;
+        }
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+                pthread_mutex_init(&c->locks[i], NULL);
+        curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, conns_lock);
+        curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, conns_unlock);
+        curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+        *out = c;
+        return 0;
+}
+
+void hostd_conns_free(struct hostd_conns *c)
+{
+        if (!c)
+                return;
+        curl_share_cleanup(c->share);
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+                pthread_mutex_destroy(&c->locks[i]);
+        g_free(c);
+}
 
 int hostd_client_new(const struct hostd_client_config *cfg, struct hostd_client **out,
                      char **error)
@@ -33,6 +89,11 @@ int hostd_client_new(const struct hostd_client_config *cfg, struct hostd_client 
                 .connect_timeout_ms = cfg->connect_timeout_ms,
                 .timeout_ms = cfg->timeout_ms,
         };
+        int r = hostd_conns_new(&c->cfg.conns, error);
+        if (r < 0) {
+                hostd_client_free(c);
+                return r;
+        }
         *out = c;
         return 0;
 }
@@ -44,6 +105,7 @@ void hostd_client_free(struct hostd_client *c)
         g_free((char *)c->cfg.cert_file);
         g_free((char *)c->cfg.key_file);
         g_free((char *)c->cfg.ca_file);
+        hostd_conns_free(c->cfg.conns);
         g_free(c);
 }
 
@@ -110,6 +172,10 @@ int hostd_request(const struct hostd_client_config *cfg, const struct hostd_endp
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
         curl_easy_setopt(h, CURLOPT_WRITEDATA, got);
+        if (cfg->conns) {
+                curl_easy_setopt(h, CURLOPT_SHARE, cfg->conns->share);
+                curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, (long)HOSTD_CONN_MAX_IDLE_S);
+        }
         hdrs = curl_slist_append(hdrs, "Accept: application/json");
         if (body) {
                 text = json_dumps(body, JSON_COMPACT);

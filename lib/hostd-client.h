@@ -22,13 +22,25 @@
 #include <jansson.h>
 #include <stdint.h>
 
+struct hostd_conns;
+
 struct hostd_client_config {
         const char *cert_file; /* broker's client certificate (PEM) */
         const char *key_file;
         const char *ca_file; /* cluster CA that signed the hosts' certificates */
         unsigned connect_timeout_ms;
         unsigned timeout_ms;
+        struct hostd_conns *conns; /* NULL: a new connection per request */
 };
+
+/* Open connections, TLS sessions and DNS answers kept between requests
+ * (a locked libcurl share, safe from many threads): a request to a host
+ * reuses an idle connection instead of a new TCP and mutual-TLS handshake
+ * each time, which under a login storm ran into the connect timeout.
+ * 0 and *out, or -ENOMEM with *error. */
+int hostd_conns_new(struct hostd_conns **out, char **error);
+/* Close them all. Accepts NULL; no request may be running. */
+void hostd_conns_free(struct hostd_conns *c);
 
 /* Where a host's API listens. */
 struct hostd_endpoint {

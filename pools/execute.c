@@ -22,6 +22,8 @@ struct ctx {
         const struct pool_loop_config *cfg;
         const struct snapshot_buf *b;
         struct hostd_endpoint ep;
+        int64_t host_id;
+        GHashTable *imported; /* "host/iv" imported in this pass (set) */
         char id[24];
 };
 
@@ -32,6 +34,7 @@ static bool endpoint(struct ctx *x, int64_t host_id)
                         x->ep = (struct hostd_endpoint){ x->b->hosts[i].name,
                                                          x->b->host_addr[i],
                                                          x->b->host_port[i] };
+                        x->host_id = host_id;
                         return true;
                 }
         return false;
@@ -75,13 +78,17 @@ static unsigned host_timeout(struct ctx *x)
         return x->cfg->host_timeout_ms ? x->cfg->host_timeout_ms : 15000;
 }
 
-/* Import image version iv on the host (PUT is idempotent). */
+/* Import image version iv on the host (PUT is idempotent), once a pass
+ * per host: a pass that makes many desktops asks each host once. */
 static int ensure_image(struct ctx *x, int64_t iv, char **error)
 {
+        g_autofree char *key = g_strdup_printf("%" PRId64 "/%" PRId64, x->host_id, iv);
         char ivs[24];
         PGresult *res = NULL;
         int r;
 
+        if (x->imported && g_hash_table_contains(x->imported, key))
+                return 0;
         snprintf(ivs, sizeof(ivs), "%" PRId64, iv);
         const char *p[] = { ivs };
         r = pool_sql(x->c,
@@ -108,9 +115,12 @@ static int ensure_image(struct ctx *x, int64_t iv, char **error)
                 json_object_set_new(body, "initrd", json_string(PQgetvalue(res, 0, 4)));
         PQclear(res);
         g_autofree char *path = g_strdup_printf("/api/v1/images/iv-%s", ivs);
-        return host(x, "PUT", path, body,
-                    x->cfg->import_timeout_ms ? x->cfg->import_timeout_ms : 600000, NULL, NULL,
-                    error);
+        r = host(x, "PUT", path, body,
+                 x->cfg->import_timeout_ms ? x->cfg->import_timeout_ms : 600000, NULL, NULL,
+                 error);
+        if (r == 0 && x->imported)
+                g_hash_table_add(x->imported, g_steal_pointer(&key));
+        return r;
 }
 
 /* Make the VM exist as a clone of iv; replace it when it exists otherwise. */
@@ -306,9 +316,9 @@ static int audit(struct ctx *x, const struct pool_action *a, const char *outcome
 }
 
 int pool_execute(PGconn *c, const struct pool_loop_config *cfg, const struct snapshot_buf *b,
-                 const struct pool_action *a, char **error)
+                 GHashTable *imported, const struct pool_action *a, char **error)
 {
-        struct ctx x = { .c = c, .cfg = cfg, .b = b };
+        struct ctx x = { .c = c, .cfg = cfg, .b = b, .imported = imported };
         const struct pool_spec *pool = pool_of(&x, a->pool_id);
         g_autofree char *err = NULL;
         char host_s[24];

@@ -21,9 +21,10 @@ void pool_snapshot_free(struct snapshot_buf *b);
 
 /* Execute one action. Failures of the action itself are recorded in the
  * database (desktop error, failures + 1) and logged; the return value is
- * -errno only when the database could not be written. */
+ * -errno only when the database could not be written. imported (may be
+ * NULL): the pass's set of "host/image version" already imported. */
 int pool_execute(PGconn *c, const struct pool_loop_config *cfg, const struct snapshot_buf *b,
-                 const struct pool_action *a, char **error);
+                 GHashTable *imported, const struct pool_action *a, char **error);
 
 /* PQexecParams with text parameters; 0 with *out (PQclear it; may be NULL)
  * or -EIO with *error. */

@@ -14,6 +14,7 @@
 struct pool_loop {
         struct pool_loop_config cfg;
         char *conninfo, *name, *cert, *key, *ca;
+        struct hostd_conns *conns; /* kept host connections, ours */
         pthread_t thread;
         pthread_mutex_t lock;
         pthread_cond_t cond;
@@ -28,6 +29,7 @@ int pool_reconcile_once(void *pgconn, const struct pool_loop_config *cfg,
         PGconn *c = pgconn;
         struct snapshot_buf sb;
         struct pool_actions acts = { 0 };
+        g_autoptr(GHashTable) imported = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         int r;
 
         r = pool_snapshot_load(c, &sb, error);
@@ -41,7 +43,7 @@ int pool_reconcile_once(void *pgconn, const struct pool_loop_config *cfg,
         }
         for (size_t i = 0; i < acts.n; i++) {
                 g_autofree char *err = NULL;
-                r = pool_execute(c, cfg, &sb, &acts.v[i], &err);
+                r = pool_execute(c, cfg, &sb, imported, &acts.v[i], &err);
                 if (r < 0) {
                         g_autofree char *quoted = log_quote(err);
                         log_warning("pool_action_error", "action=%s error=%s",
@@ -239,6 +241,13 @@ int pool_loop_start(const struct pool_loop_config *cfg, struct pool_loop **out, 
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&l->cond, &ca);
         pthread_condattr_destroy(&ca);
+        /* One pass calls every host many times: keep the connections. */
+        r = hostd_conns_new(&l->conns, error);
+        if (r < 0) {
+                pool_loop_stop(l);
+                return r;
+        }
+        l->cfg.hosts.conns = l->conns;
         r = pthread_create(&l->thread, NULL, loop_main, l);
         if (r) {
                 *error = g_strdup_printf("pool loop: cannot start its thread: %s", g_strerror(r));
@@ -266,6 +275,7 @@ void pool_loop_stop(struct pool_loop *l)
         g_free(l->cert);
         g_free(l->key);
         g_free(l->ca);
+        hostd_conns_free(l->conns);
         g_free(l);
 }
 

@@ -101,3 +101,7 @@ tests/fuzz/thumb-fuzz: $(top_srcdir)/tests/fuzz/thumb.c $(top_srcdir)/hostd/thum
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(GLIB_CFLAGS) $(PNG_CFLAGS) -o $@ \
 		$(top_srcdir)/tests/fuzz/thumb.c $(top_srcdir)/hostd/thumb.c $(GLIB_LIBS) $(PNG_LIBS)
 EXTRA_tests_hostd_api_DEPENDENCIES += tests/hostd/hollow-vm
+# Concurrent creates and starts on one vdi-hostd with hollow VMs (issue 23).
+TESTS += tests/hostd/concurrent-create.sh
+EXTRA_DIST += tests/hostd/concurrent-create.sh tests/harness/hostd-batch
+tests/hostd/concurrent-create.log: hostd/vdi-hostd tests/hostd/hollow-vm
