@@ -7,7 +7,7 @@
 set -u
 b=${abs_top_builddir:-$(pwd)}
 s=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-LAB_OPTS="${LAB_OPTS:-} --timeout 1500 --mem 4096"
+LAB_OPTS="${LAB_OPTS:-} --timeout 2400 --mem 4096"
 export LAB_OPTS
 # tests/lab/run boots the lab once more when its own kernel dies (issue 17)
 # and says so; a lab that dies on every boot comes back as 125, a failure,

@@ -48,7 +48,7 @@ static void setup(void)
         log_setup("test-pools", LOG_LEVEL_WARNING);
         real_vm = g_strcmp0(getenv("VDI_POOLS_REAL_VM"), "1") == 0;
         if (real_vm)
-                converge_ms = 240000; /* nested guests under TCG boot slowly */
+                converge_ms = 600000; /* nested guests boot slowly in the one-vCPU lab */
 }
 
 static void teardown(void)
