@@ -81,11 +81,12 @@ healthy() { req healthz anon GET /healthz && [ "$st" = 200 ]; }
 # retry TRIES MESSAGE COMMAND...: run COMMAND every 0.2 s until it
 # succeeds; after TRIES failures, fail with MESSAGE and the last status.
 retry() {
-    _n=$1 _msg=$2 _i=0
+    # Names of its own: COMMAND is often req, which sets _n.
+    _retry_n=$1 _retry_msg=$2 _retry_i=0
     shift 2
     until "$@"; do
-        _i=$((_i + 1))
-        [ "$_i" -lt "$_n" ] || fail "$_msg (last HTTP status: ${st:-none})"
+        _retry_i=$((_retry_i + 1))
+        [ "$_retry_i" -lt "$_retry_n" ] || fail "$_retry_msg (last HTTP status: ${st:-none})"
         sleep 0.2
     done
 }
