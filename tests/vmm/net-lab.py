@@ -143,14 +143,18 @@ if helper:
     # hostd's code makes the tap on br-a and hands vdi-vm its fd.
     procs["b"] = guest("b", f"fd=3,mac={MAC['b']}", b_params,
                        prefix=["ip", "netns", "exec", H, helper, "tb1", "br-a", "10", "--"])
+    # The bridge gives a new port VLAN 1 first; hostd's code then moves it
+    # to VLAN 10 only: wait for that state, not for the first PVID seen.
+    def vlan10_only(vl):
+        return (re.search(r"\b10 PVID Egress Untagged", vl) is not None
+                and not re.search(r"\s1( PVID|\s|$)", vl.split("tb1", 1)[-1]))
     vl = ""
     for _ in range(100):
         vl = sh("bridge", "vlan", "show", "dev", "tb1", ns=H, check_rc=False)
-        if "PVID" in vl:
+        if vlan10_only(vl):
             break
         time.sleep(0.1)
-    check("hostd's tap: on br-a, untagged in VLAN 10 only", re.search(r"\b10 PVID Egress Untagged", vl) is not None
-          and not re.search(r"\s1( PVID|\s|$)", vl.split("tb1", 1)[-1]), vl)
+    check("hostd's tap: on br-a, untagged in VLAN 10 only", vlan10_only(vl), vl)
 else:
     TUNSETIFF = 0x400454CA
     tfd = os.open("/dev/net/tun", os.O_RDWR)
