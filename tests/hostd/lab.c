@@ -146,6 +146,16 @@ static bool console_has(const char *id, const char *text, unsigned seconds)
         return false;
 }
 
+/* VM ID stops by itself (the guest powered off) within BOOT_S; else fail
+ * with the end of its console. */
+static void wait_powered_off(const char *id)
+{
+        if (!hostd_wait_state(&hp, id, "stopped", BOOT_S * 1000)) {
+                console_tail(id);
+                ck_abort_msg("guest did not power off in %d s", BOOT_S);
+        }
+}
+
 static json_t *vm(const char *id)
 {
         g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", id);
@@ -270,10 +280,7 @@ START_TEST(test_guest_poweroff)
 
         import("agent-off", "poweroff");
         create_start("2", "agent-off");
-        if (!hostd_wait_state(&hp, "2", "stopped", BOOT_S * 1000)) {
-                console_tail("2");
-                ck_abort_msg("guest did not power off in %d s", BOOT_S);
-        }
+        wait_powered_off("2");
         ck_assert(console_has("2", "AGENT poweroff", 5));
         v = vm("2");
         ck_assert(has_event(v, "powered_off"));
@@ -315,10 +322,7 @@ START_TEST(test_network)
         ck_assert_msg(system(port_cmd) == 0, "%s is not a port of vdilabbr0", tap);
         ck_assert_msg(console_has("3", mac_line, BOOT_S), "guest did not see %s", mac_line);
         ck_assert_msg(console_has("3", "AGENT net ping ip=10.79.0.1 reply=1", 120), "guest did not reach the bridge");
-        if (!hostd_wait_state(&hp, "3", "stopped", BOOT_S * 1000)) {
-                console_tail("3");
-                ck_abort_msg("guest did not power off in %d s", BOOT_S);
-        }
+        wait_powered_off("3");
         /* Gone with the VM. */
         for (int i = 0; i < 40 && system(gone_cmd) == 0; i++)
                 g_usleep(100 * 1000);
