@@ -4,7 +4,8 @@
  *   GET    /api/v1/images                 {"images": [...]}
  *   GET    /api/v1/images/{id}
  *   PUT    /api/v1/images/{id}            import {version, kernel, initrd?, disk,
- *                                         format?, cmdline?, mode?: copy|link}
+ *                                         format?, cmdline?, mode?: copy|link,
+ *                                         display?: vesa|virtio-gpu}
  *   GET    /api/v1/vms                    {"vms": [...]}
  *   GET    /api/v1/vms/{id}
  *   PUT    /api/v1/vms/{id}               linked clone {image, cpus?, memory_mb?}

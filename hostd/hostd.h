@@ -78,6 +78,7 @@ struct hostd_image {
         char *kernel, *initrd, *disk; /* paths inside the store */
         enum disk_format format;
         char *cmdline;
+        bool virtio_gpu; /* "display": "virtio-gpu" (the guest drives it), else VESA */
         json_t *source; /* the request as given: compared on a repeated PUT */
         uint64_t virtual_size;
         char *created_at;
@@ -122,7 +123,8 @@ struct hostd_vm {
 
 /* What the installed vdi-vm understands (probed from its --help). */
 struct hostd_vm_caps {
-        bool disk, control, framebuffer, user, spice_port, rdp_port, web_port, tls, net, agent;
+        bool disk, control, framebuffer, user, spice_port, rdp_port, web_port, tls, net, agent,
+             virtio_gpu;
 };
 
 struct hostd_report;

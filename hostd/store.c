@@ -30,11 +30,20 @@ void hostd_image_free(struct hostd_image *img)
 
 json_t *hostd_image_json(const struct hostd_image *img)
 {
-        return json_pack("{s:s, s:i, s:s, s:s*, s:s, s:s, s:s, s:I, s:s, s:O}", "id", img->id,
-                         "version", img->version, "kernel", img->kernel, "initrd", img->initrd,
-                         "disk", img->disk, "format", disk_format_to_string(img->format),
-                         "cmdline", img->cmdline, "virtual_size", (json_int_t)img->virtual_size,
-                         "created_at", img->created_at, "source", img->source);
+        return json_pack("{s:s, s:i, s:s, s:s*, s:s, s:s, s:s, s:s, s:I, s:s, s:O}", "id",
+                         img->id, "version", img->version, "kernel", img->kernel, "initrd",
+                         img->initrd, "disk", img->disk, "format",
+                         disk_format_to_string(img->format), "cmdline", img->cmdline,
+                         "display", img->virtio_gpu ? "virtio-gpu" : "vesa", "virtual_size",
+                         (json_int_t)img->virtual_size, "created_at", img->created_at, "source",
+                         img->source);
+}
+
+/* The canonical source's display (image_source checked it). */
+static bool source_virtio_gpu(json_t *source)
+{
+        const char *d = json_string_value(json_object_get(source, "display"));
+        return d && strcmp(d, "virtio-gpu") == 0;
 }
 
 static struct hostd_image *image_from_json(json_t *v, char **error)
@@ -63,6 +72,11 @@ static struct hostd_image *image_from_json(json_t *v, char **error)
         img->cmdline = g_strdup(cmdline);
         img->virtual_size = (uint64_t)vsize;
         img->created_at = g_strdup(created);
+        /* Stores older than "display" hold VESA images: say so, so that a
+         * repeated PUT of the same body still compares equal. */
+        if (!json_object_get(source, "display"))
+                json_object_set_new(source, "display", json_string("vesa"));
+        img->virtio_gpu = source_virtio_gpu(source);
         img->source = json_incref(source);
         return img;
 }
@@ -139,11 +153,12 @@ static int place(const char *mode, const char *src, const char *dst, char **erro
 }
 
 /* Validate a PUT body into the canonical source object. */
-static json_t *image_source(json_t *body, enum disk_format *fmt, uint64_t *vsize,
-                            const char **code, char **error)
+static json_t *image_source(json_t *body, const struct hostd_vm_caps *caps,
+                            enum disk_format *fmt, uint64_t *vsize, const char **code,
+                            char **error)
 {
         const char *kernel = NULL, *initrd = NULL, *disk = NULL, *format = "qcow2",
-                   *cmdline = "console=ttyS0", *mode = "copy";
+                   *cmdline = "console=ttyS0", *mode = "copy", *display = "vesa";
         json_int_t version = 0;
         json_error_t jerr;
         _cleanup_disk_ struct disk *d = NULL;
@@ -153,12 +168,24 @@ static json_t *image_source(json_t *body, enum disk_format *fmt, uint64_t *vsize
 
         *code = "bad_request";
         if (json_unpack_ex(body, &jerr, JSON_STRICT,
-                           "{s:I, s:s, s?s, s:s, s?s, s?s, s?s}", "version", &version, "kernel",
-                           &kernel, "initrd", &initrd, "disk", &disk, "format", &format,
-                           "cmdline", &cmdline, "mode", &mode) != 0) {
+                           "{s:I, s:s, s?s, s:s, s?s, s?s, s?s, s?s}", "version", &version,
+                           "kernel", &kernel, "initrd", &initrd, "disk", &disk, "format",
+                           &format, "cmdline", &cmdline, "mode", &mode, "display",
+                           &display) != 0) {
                 *error = g_strdup_printf("image: %s (fields: version, kernel, disk; optional "
-                                         "initrd, format, cmdline, mode)",
+                                         "initrd, format, cmdline, mode, display)",
                                          jerr.text);
+                return NULL;
+        }
+        if (strcmp(display, "vesa") != 0 && strcmp(display, "virtio-gpu") != 0) {
+                *error = g_strdup_printf("image: \"display\": \"%s\" is not vesa or virtio-gpu",
+                                         display);
+                return NULL;
+        }
+        if (strcmp(display, "virtio-gpu") == 0 && !caps->virtio_gpu) {
+                *code = "unsupported_display";
+                *error = g_strdup_printf("image: \"display\": \"virtio-gpu\", but this host's "
+                                         "vdi-vm has no virtio-gpu (--display)");
                 return NULL;
         }
         if (version < 1 || version > INT32_MAX) {
@@ -203,9 +230,9 @@ static json_t *image_source(json_t *body, enum disk_format *fmt, uint64_t *vsize
                 return NULL;
         }
         *vsize = info.virtual_size;
-        return json_pack("{s:I, s:s, s:s*, s:s, s:s, s:s, s:s}", "version", version, "kernel",
-                         kernel, "initrd", initrd, "disk", disk, "format", format, "cmdline",
-                         cmdline, "mode", mode);
+        return json_pack("{s:I, s:s, s:s*, s:s, s:s, s:s, s:s, s:s}", "version", version,
+                         "kernel", kernel, "initrd", initrd, "disk", disk, "format", format,
+                         "cmdline", cmdline, "mode", mode, "display", display);
 }
 
 static unsigned import(struct hostd *h, const char *id, json_t *source, enum disk_format fmt,
@@ -232,6 +259,7 @@ static unsigned import(struct hostd *h, const char *id, json_t *source, enum dis
         img->version = (int)json_integer_value(json_object_get(source, "version"));
         img->format = fmt;
         img->cmdline = g_strdup(json_string_value(json_object_get(source, "cmdline")));
+        img->virtio_gpu = source_virtio_gpu(source);
         img->virtual_size = vsize;
         img->created_at = hostd_now_iso();
         img->source = json_incref(source);
@@ -282,7 +310,7 @@ unsigned hostd_image_put(struct hostd *h, const char *id, json_t *body,
                                          id, HOSTD_ID_MAX);
                 return 400;
         }
-        source = image_source(body, &fmt, &vsize, code, error);
+        source = image_source(body, &h->caps, &fmt, &vsize, code, error);
         if (!source)
                 return strcmp(*code, "file_not_found") == 0 ? 422 : 400;
 

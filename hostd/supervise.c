@@ -49,6 +49,7 @@ void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps)
         caps->web_port = strstr(out, "--web-origin") != NULL;
         caps->tls = strstr(out, "--tls-cert") != NULL;
         caps->agent = strstr(out, "--agent") != NULL;
+        caps->virtio_gpu = strstr(out, "--display vesa|virtio-gpu") != NULL;
 }
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot. With
@@ -167,6 +168,11 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         if (h->caps.framebuffer) {
                 ARG("--framebuffer");
                 ARG("%s", h->cfg->framebuffer);
+        }
+        if (img->virtio_gpu) {
+                /* Checked at import: this vdi-vm has it (hostd_image_put). */
+                ARG("--display");
+                ARG("virtio-gpu");
         }
         if (h->caps.control) {
                 unlink(sock);

@@ -111,6 +111,26 @@ static void import_image(const char *id, const char *disk, const char *format, l
         hostd_reply_clear(&r);
 }
 
+/* An image whose guest drives virtio-gpu ("display"). */
+static void import_gpu_image(const char *id, long expect, const char *error)
+{
+        struct hostd_reply r;
+        g_autofree char *path = g_strdup_printf("/api/v1/images/%s", id);
+
+        r = call("PUT", path,
+                 "{\"version\": 4, \"kernel\": \"%s/vmlinuz\", \"disk\": \"%s/base.qcow2\", "
+                 "\"display\": \"virtio-gpu\"}",
+                 fixdir, fixdir);
+        ck_assert_msg(r.status == expect, "PUT %s: %ld %s", path, r.status, r.raw);
+        if (error) {
+                ck_assert_str_eq(jstr(r.json, "error"), error);
+                ck_assert_ptr_nonnull(strstr(jstr(r.json, "message"), "virtio-gpu"));
+        } else {
+                ck_assert_str_eq(jstr(r.json, "display"), "virtio-gpu");
+        }
+        hostd_reply_clear(&r);
+}
+
 static unsigned count_entries(const char *sub)
 {
         g_autofree char *dir = g_build_filename(hp.state_dir, sub, NULL);
@@ -187,25 +207,31 @@ START_TEST(test_image_import)
         ck_assert_int_eq(json_integer_value(json_object_get(r.json, "virtual_size")), 16 << 20);
         hostd_reply_clear(&r);
 
+        /* A guest on virtio-gpu: this tree's vdi-vm has it. Retried: 200. */
+        import_gpu_image("gpu", 201, NULL);
+        import_gpu_image("gpu", 200, NULL);
+
         r = call("GET", "/api/v1/images", NULL);
         ck_assert_int_eq(r.status, 200);
-        ck_assert_uint_eq(json_array_size(json_object_get(r.json, "images")), 2);
+        ck_assert_uint_eq(json_array_size(json_object_get(r.json, "images")), 3);
         hostd_reply_clear(&r);
         r = call("GET", "/api/v1/images/deb12-v1", NULL);
         ck_assert_int_eq(r.status, 200);
         ck_assert_str_eq(jstr(r.json, "cmdline"), "console=ttyS0 quiet");
         ck_assert_str_eq(jstr(r.json, "disk"), disk);
+        ck_assert_str_eq(jstr(r.json, "display"), "vesa");
         hostd_reply_clear(&r);
         r = call("GET", "/api/v1/images/nope", NULL);
         ck_assert_int_eq(r.status, 404);
         hostd_reply_clear(&r);
 
-        /* Images survive a daemon restart. */
+        /* Images survive a daemon restart, display and all. */
         hostd_proc_stop(&hp);
         ck_assert_int_eq(hostd_proc_start(&hp), 0);
         r = call("GET", "/api/v1/images", NULL);
-        ck_assert_uint_eq(json_array_size(json_object_get(r.json, "images")), 2);
+        ck_assert_uint_eq(json_array_size(json_object_get(r.json, "images")), 3);
         hostd_reply_clear(&r);
+        import_gpu_image("gpu", 200, NULL);
 }
 END_TEST
 
@@ -284,6 +310,14 @@ START_TEST(test_image_bad_requests)
         b = g_strdup_printf("{\"version\": 1, \"kernel\": \"vmlinuz\", \"disk\": "
                             "\"%s/base.qcow2\"}", fixdir);
         expect_refused(NULL, b, 400, "bad_request", "absolute");
+        g_free(b);
+        b = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s/vmlinuz\", \"disk\": "
+                            "\"%s/base.qcow2\", \"display\": \"cirrus\"}", fixdir, fixdir);
+        expect_refused(NULL, b, 400, "bad_request", "cirrus");
+        g_free(b);
+        b = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s/vmlinuz\", \"disk\": "
+                            "\"%s/base.qcow2\", \"display\": 2}", fixdir, fixdir);
+        expect_refused(NULL, b, 400, "bad_request", "display");
         expect_refused("text/plain", "hello", 415, NULL, NULL);
         /* Nothing was written, and nothing is listed. */
         ck_assert_uint_eq(count_entries("images"), 0);
@@ -559,6 +593,7 @@ START_TEST(test_supervision_and_readoption)
         ck_assert_ptr_nonnull(strstr(text, "--cmdline\nconsole=ttyS0 quiet\n"));
         ck_assert_ptr_nonnull(strstr(text, "--cpus\n2\n--memory\n300\n"));
         ck_assert_ptr_nonnull(strstr(text, "--console\n"));
+        ck_assert_ptr_null(strstr(text, "--display\n")); /* a VESA image */
 
         /* hostd dies hard: the VM lives on; a new hostd adopts it. */
         hostd_proc_kill(&hp);
@@ -610,6 +645,23 @@ START_TEST(test_supervision_and_readoption)
         ck_assert_int_eq(r.status, 200);
         hostd_reply_clear(&r);
         ck_assert_int_ne(kill(pid, 0), 0);
+
+        /* A virtio-gpu image's desktop gets --display virtio-gpu. */
+        import_gpu_image("gpu", 201, NULL);
+        r = call("PUT", "/api/v1/vms/32", "{\"image\": \"gpu\"}");
+        ck_assert_int_eq(r.status, 201);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/32/start", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        g_free(argvf);
+        g_free(text);
+        text = NULL;
+        argvf = g_build_filename(hp.state_dir, "vms", "32", "argv", NULL);
+        for (int i = 0; i < 50 && access(argvf, F_OK) != 0; i++)
+                g_usleep(100 * 1000);
+        ck_assert(g_file_get_contents(argvf, &text, NULL, NULL));
+        ck_assert_ptr_nonnull(strstr(text, "--display\nvirtio-gpu\n"));
 }
 END_TEST
 
@@ -756,6 +808,10 @@ START_TEST(test_screenshot_and_disconnect)
         hostd_down();
         hostd_up_with(hollow);
         import_image("img", "base.qcow2", "qcow2", 201);
+        /* This stand-in has no --display virtio-gpu: such an image is
+         * refused at import, not at the desktop's first start. */
+        import_gpu_image("gpu", 400, "unsupported_display");
+        ck_assert_uint_eq(count_entries("images"), 1);
         r = call("PUT", "/api/v1/vms/61", "{\"image\": \"img\", \"memory_mb\": 128}");
         ck_assert_int_eq(r.status, 201);
         hostd_reply_clear(&r);
