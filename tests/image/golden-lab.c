@@ -23,7 +23,11 @@
  *      the red as SPICE pixels too;
  *   4. over SPICE's keyboard "echo hi" again adds lines, "xsetroot -solid
  *      blue" turns the background blue, seen by both clients;
- *   5. stop through the API; the clone passes vdi-img check.
+ *   5. the desktop is on virtio-gpu (the manifest's "display") and follows
+ *      the client's window: RDP's display control asks for 1280x800, then
+ *      1600x900, and both clients get the blue desktop of that size with
+ *      the terminal in place (rdp-WxH.png, spice-WxH.png);
+ *   6. stop through the API; the clone passes vdi-img check.
  *
  * Screenshots of what each client saw: OUTDIR/{rdp,spice}-*.png; the
  * guest's console OUTDIR/console.log, the daemon's log OUTDIR/hostd.log.
@@ -435,6 +439,63 @@ static bool type_checks(struct viewer *v, const char *tag, const char *colour_na
         return ok;
 }
 
+/* ---- the desktop follows the client's window (virtio-gpu) ---- */
+
+struct follow {
+        uint32_t w, h, bg;
+};
+
+/* A picture of exactly the asked size, the desktop's background and the
+ * terminal where desktop.txt puts it. */
+static bool follows(const struct pic *p, void *data)
+{
+        const struct follow *f = data;
+        struct box b;
+
+        return p->w == f->w && p->h == f->h && share(p, f->bg) > 0.3 && terminal_box(p, &b);
+}
+
+/* RDP's display control asks for each size in turn, as xfreerdp
+ * /dynamic-resolution does when its window is resized: vdi-vm turns it
+ * into virtio-gpu's display config event, the guest's udev hook sets the
+ * new mode with xrandr, and both clients get pictures of that size. */
+static void resize_checks(struct viewer *rdp, struct viewer *spice, uint32_t bg)
+{
+        static const struct tclient_monitor sizes[] = { { 0, 0, 1280, 800 }, { 0, 0, 1600, 900 } };
+
+        if (!check(tclient_display_control_ready(rdp->rdp, 30000),
+                   "RDP: the server opened the display control channel"))
+                return;
+        for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++) {
+                struct follow f = { sizes[i].width, sizes[i].height, bg };
+                g_autoptr(pic) p = NULL, q = NULL;
+                g_autofree char *rname = g_strdup_printf("rdp-%ux%u", f.w, f.h);
+                g_autofree char *sname = g_strdup_printf("spice-%ux%u", f.w, f.h);
+                double t0 = now_s();
+
+                if (!check(tclient_send_layout(rdp->rdp, &sizes[i], 1) == 0,
+                           "RDP: the client asks for %ux%u", f.w, f.h))
+                        return;
+                bool ok = wait_pic(rdp, 60, follows, &f, NULL, &p);
+                double took = now_s() - t0;
+                if (p)
+                        pic_save(p, rname);
+                if (!check(ok, "RDP: the desktop follows the window to %ux%u: a picture of that size with "
+                               "the background and the terminal (%.1f s)",
+                           f.w, f.h, took)) {
+                        describe("RDP", p);
+                        return;
+                }
+                printf("# measured resize to %ux%u: %.1f s from the client's request to its picture\n", f.w,
+                       f.h, took);
+                ok = wait_pic(spice, 60, follows, &f, NULL, &q);
+                if (q)
+                        pic_save(q, sname);
+                if (!check(ok, "SPICE: the client still connected gets the %ux%u desktop", f.w, f.h))
+                        describe("SPICE", q);
+        }
+}
+
 /* ---- the host ---- */
 
 static struct hostd_reply call(const char *method, const char *path, const char *body)
@@ -482,7 +543,8 @@ static bool connect_rdp(struct viewer *v)
                                   .port = (uint16_t)json_integer_value(json_object_get(t, "port")),
                                   .user = json_string_value(json_object_get(t, "username")),
                                   .password = json_string_value(json_object_get(t, "password")),
-                                  .security = TCLIENT_NLA, .gfx = true, .width = W, .height = H };
+                                  .security = TCLIENT_NLA, .gfx = true, .width = W, .height = H,
+                                  .display_control = true };
         rc = tclient_connect(&o, &v->rdp);
         json_decref(t);
         return check(rc == 0, "RDP: TLS + NLA with the ticket (%.1f s, %d)", now_s() - t0, rc);
@@ -556,6 +618,10 @@ static void run(const char *bundle)
                 hostd_reply_clear(&r);
                 return;
         }
+        hostd_reply_clear(&r);
+        r = call("GET", "/api/v1/images/" IMAGE_ID, NULL);
+        check(r.status == 200 && !g_strcmp0(json_string_value(json_object_get(r.json, "display")), "virtio-gpu"),
+              "the image's desktops get virtio-gpu (manifest \"display\"; HTTP %ld %s)", r.status, r.raw);
         hostd_reply_clear(&r);
 
         vm_body = g_strdup_printf("{\"image\": \"" IMAGE_ID "\", \"cpus\": %s, \"memory_mb\": %s}",
@@ -661,6 +727,9 @@ static void run(const char *bundle)
                 if (!check(seen, "RDP: the client still connected sees the blue background typed over SPICE"))
                         describe("RDP", p);
         }
+
+        /* ---- a new window size ---- */
+        resize_checks(&rdp, &spice, 0x0000ff);
 
 out:
         if (n_failed)
