@@ -409,6 +409,24 @@ out:
 }
 END_TEST
 
+/* pool_image_body for version v of image "imgdisp" (0 when there is no
+ * such version): the body as sorted compact JSON, or NULL; *r its result. */
+static char *import_body(PGconn *c, int v, int *r, char **err)
+{
+        g_autofree char *sql = g_strdup_printf(
+                "SELECT coalesce((SELECT v.id FROM image_versions v JOIN images i ON "
+                "i.id = v.image_id WHERE i.name = 'imgdisp' AND v.version = %d), 0)",
+                v);
+        g_autofree char *id = q1(c, sql);
+        json_t *body = NULL;
+
+        *r = pool_image_body(c, g_ascii_strtoll(id, NULL, 10), &body, err);
+        ck_assert(*r == 0 ? body != NULL : body == NULL);
+        char *s = body ? json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+        json_decref(body);
+        return s;
+}
+
 /* What the loop sends vdi-hostd to import an image version (PUT
  * /api/v1/images/iv-N), built from the version's row: boot material, disk,
  * command line, and the display unless it is the default vesa (hosts take
@@ -417,7 +435,6 @@ START_TEST(test_image_import_body)
 {
         PGconn *c = conn();
         g_autofree char *err = NULL;
-        json_t *body = NULL;
 
         /* v1 vesa, v2 virtio-gpu with an initrd, v3 without a kernel. */
         g_free(q1(c, "WITH i AS (INSERT INTO images (name) VALUES ('imgdisp') RETURNING id) "
@@ -426,37 +443,27 @@ START_TEST(test_image_import_body)
                      "'qcow2', CASE WHEN v < 3 THEN '/srv/k' END, CASE WHEN v = 2 THEN "
                      "'/srv/i' END, 'console=ttyS0 quiet', CASE WHEN v = 2 THEN 'virtio-gpu' "
                      "ELSE 'vesa' END FROM i, generate_series(1, 3) v"));
-        g_autofree char *v1 = q1(c, "SELECT v.id FROM image_versions v JOIN images i ON "
-                                    "i.id = v.image_id WHERE i.name = 'imgdisp' AND version = 1");
-        g_autofree char *v2 = q1(c, "SELECT v.id FROM image_versions v JOIN images i ON "
-                                    "i.id = v.image_id WHERE i.name = 'imgdisp' AND version = 2");
-        g_autofree char *v3 = q1(c, "SELECT v.id FROM image_versions v JOIN images i ON "
-                                    "i.id = v.image_id WHERE i.name = 'imgdisp' AND version = 3");
+        int r = 0;
 
         /* vesa (the column's default too): no display in the body. */
-        ck_assert_int_eq(pool_image_body(c, g_ascii_strtoll(v1, NULL, 10), &body, &err), 0);
-        g_autofree char *j1 = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT);
+        g_autofree char *j1 = import_body(c, 1, &r, &err);
+        ck_assert_msg(r == 0, "%s", err);
         ck_assert_str_eq(j1, "{\"cmdline\":\"console=ttyS0 quiet\",\"disk\":\"/srv/d1.qcow2\","
                              "\"format\":\"qcow2\",\"kernel\":\"/srv/k\",\"mode\":\"copy\","
                              "\"version\":1}");
-        json_decref(body);
-        body = NULL;
         /* virtio-gpu: passed on, with the initrd. */
-        ck_assert_int_eq(pool_image_body(c, g_ascii_strtoll(v2, NULL, 10), &body, &err), 0);
-        g_autofree char *j2 = json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT);
+        g_autofree char *j2 = import_body(c, 2, &r, &err);
+        ck_assert_msg(r == 0, "%s", err);
         ck_assert_str_eq(j2, "{\"cmdline\":\"console=ttyS0 quiet\",\"disk\":\"/srv/d2.qcow2\","
                              "\"display\":\"virtio-gpu\",\"format\":\"qcow2\",\"initrd\":"
                              "\"/srv/i\",\"kernel\":\"/srv/k\",\"mode\":\"copy\",\"version\":2}");
-        json_decref(body);
-        body = NULL;
         /* No kernel, or no such version: refused with the reason, no body. */
-        ck_assert_int_eq(pool_image_body(c, g_ascii_strtoll(v3, NULL, 10), &body, &err),
-                         -EINVAL);
-        ck_assert_ptr_null(body);
+        ck_assert_ptr_null(import_body(c, 3, &r, &err));
+        ck_assert_int_eq(r, -EINVAL);
         ck_assert_msg(strstr(err, "has no kernel_path"), "%s", err);
         g_clear_pointer(&err, g_free);
-        ck_assert_int_eq(pool_image_body(c, 999999, &body, &err), -EINVAL);
-        ck_assert_ptr_null(body);
+        ck_assert_ptr_null(import_body(c, 99, &r, &err));
+        ck_assert_int_eq(r, -EINVAL);
         g_clear_pointer(&err, g_free);
 
         /* The schema's default is vesa; it takes nothing but the two. */
