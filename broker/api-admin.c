@@ -555,7 +555,7 @@ DB_STMT(images_list,
         "  coalesce((SELECT json_agg(json_build_object('id', v.id, 'version', v.version,"
         "   'path', v.path, 'format', v.format, 'size_bytes', v.size_bytes, 'state', v.state,"
         "   'kernel', v.kernel_path, 'initrd', v.initrd_path, 'cmdline', v.cmdline,"
-        "   'created_at', v.created_at) ORDER BY v.version)"
+        "   'display', v.display, 'created_at', v.created_at) ORDER BY v.version)"
         "   FROM image_versions v WHERE v.image_id = i.id), '[]'::json) AS versions"
         " FROM images i ORDER BY i.name",
         0);
@@ -564,12 +564,12 @@ DB_STMT(image_insert,
         2);
 DB_STMT(image_version_insert,
         "INSERT INTO image_versions (image_id, version, path, format, size_bytes, state,"
-        " kernel_path, initrd_path, cmdline)"
-        " SELECT i.id, $2::integer, $3, $4, $5::bigint, $6, $7, $8, coalesce($9, 'console=ttyS0')"
-        " FROM images i WHERE i.name = $1"
+        " kernel_path, initrd_path, cmdline, display)"
+        " SELECT i.id, $2::integer, $3, $4, $5::bigint, $6, $7, $8, coalesce($9, 'console=ttyS0'),"
+        " $10 FROM images i WHERE i.name = $1"
         " RETURNING id, version, path, format, size_bytes, state, kernel_path AS kernel,"
-        " initrd_path AS initrd, cmdline",
-        9);
+        " initrd_path AS initrd, cmdline, display",
+        10);
 
 static void h_images_list(void *ctx, const struct http_request *req, struct http_response *resp)
 {
@@ -631,15 +631,46 @@ static void h_image_create(void *ctx, const struct http_request *req, struct htt
                 admin_audit(b, s, req, "image.create", NULL, NULL, name);
 }
 
+/* How hosts boot a version: kernel and initrd absolute paths on the hosts,
+ * an initrd only with a kernel, a one-line command line, and the display
+ * device its guests drive (vdi-vm's --display). false with a 400 in resp. */
+static bool version_boot_ok(const char *kernel, const char *initrd, const char *cmdline,
+                            const char *display, struct http_response *resp)
+{
+        if ((kernel && kernel[0] != '/') || (initrd && initrd[0] != '/')) {
+                http_respond_error(resp, 400, "bad_path",
+                                   "kernel and initrd must be absolute paths (on the hosts)");
+                return false;
+        }
+        if (initrd && !kernel) {
+                http_respond_error(resp, 400, "bad_boot", "an initrd needs a kernel");
+                return false;
+        }
+        if (cmdline && (strlen(cmdline) > 2048 || strpbrk(cmdline, "\r\n"))) {
+                http_respond_error(resp, 400, "bad_cmdline",
+                                   "cmdline must be one line of at most 2048 bytes");
+                return false;
+        }
+        if (display && strcmp(display, "vesa") && strcmp(display, "virtio-gpu")) {
+                api_field_error(resp, 400, "bad_display", "display",
+                                "display \"%s\" is not \"vesa\" or \"virtio-gpu\" (the device "
+                                "the image's guests drive; virtio-gpu needs virtio_gpu in the "
+                                "guest)",
+                                display);
+                return false;
+        }
+        return true;
+}
+
 static void h_image_version_add(void *ctx, const struct http_request *req,
                                 struct http_response *resp)
 {
         ADMIN_ENTER(b, req, resp, s);
         static const char *const fields[] = { "version", "path", "format", "size_bytes", "state",
-                                              "kernel", "initrd", "cmdline", NULL };
+                                              "kernel", "initrd", "cmdline", "display", NULL };
         g_autoptr(json_t) body = http_json_body(req, resp);
         const char *path, *format = NULL, *state = NULL, *kernel = NULL, *initrd = NULL,
-                          *cmdline = NULL;
+                          *cmdline = NULL, *display = NULL;
         int64_t version = 0, size = 0;
         char vb[24], sb[24];
 
@@ -651,22 +682,11 @@ static void h_image_version_add(void *ctx, const struct http_request *req,
             !api_field_string(body, "state", false, &state, resp) ||
             !api_field_string(body, "kernel", false, &kernel, resp) ||
             !api_field_string(body, "initrd", false, &initrd, resp) ||
-            !api_field_string(body, "cmdline", false, &cmdline, resp))
+            !api_field_string(body, "cmdline", false, &cmdline, resp) ||
+            !api_field_string(body, "display", false, &display, resp))
                 return;
-        if ((kernel && kernel[0] != '/') || (initrd && initrd[0] != '/')) {
-                http_respond_error(resp, 400, "bad_path",
-                                   "kernel and initrd must be absolute paths (on the hosts)");
+        if (!version_boot_ok(kernel, initrd, cmdline, display, resp))
                 return;
-        }
-        if (initrd && !kernel) {
-                http_respond_error(resp, 400, "bad_boot", "an initrd needs a kernel");
-                return;
-        }
-        if (cmdline && (strlen(cmdline) > 2048 || strpbrk(cmdline, "\r\n"))) {
-                http_respond_error(resp, 400, "bad_cmdline",
-                                   "cmdline must be one line of at most 2048 bytes");
-                return;
-        }
         if (path[0] != '/') {
                 http_respond_error(resp, 400, "bad_path",
                                    "image version path \"%s\" must be absolute (a path on the "
@@ -676,6 +696,7 @@ static void h_image_version_add(void *ctx, const struct http_request *req,
         }
         format = format ? format : "qcow2";
         state = state ? state : "published";
+        display = display ? display : "vesa";
         if (strcmp(format, "qcow2") && strcmp(format, "raw")) {
                 http_respond_error(resp, 400, "bad_format", "format must be \"qcow2\" or \"raw\"");
                 return;
@@ -689,7 +710,8 @@ static void h_image_version_add(void *ctx, const struct http_request *req,
         snprintf(sb, sizeof(sb), "%" PRId64, size);
         g_autofree char *exists = g_strdup_printf("image \"%s\" already has version %s",
                                                   req->params[0], vb);
-        const char *params[] = { req->params[0], vb, path, format, sb, state, kernel, initrd, cmdline };
+        const char *params[] = { req->params[0], vb, path, format, sb, state, kernel, initrd,
+                                 cmdline, display };
         respond_insert(b, resp, &image_version_insert, params, "version",
                        "register the image version", exists);
         if (resp->status == 201) {

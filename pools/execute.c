@@ -78,24 +78,17 @@ static unsigned host_timeout(struct ctx *x)
         return x->cfg->host_timeout_ms ? x->cfg->host_timeout_ms : 15000;
 }
 
-/* Import image version iv on the host (PUT is idempotent), once a pass
- * per host: a pass that makes many desktops asks each host once. */
-static int ensure_image(struct ctx *x, int64_t iv, char **error)
+int pool_image_body(PGconn *c, int64_t iv, json_t **body, char **error)
 {
-        g_autofree char *key = g_strdup_printf("%" PRId64 "/%" PRId64, x->host_id, iv);
         char ivs[24];
         PGresult *res = NULL;
-        int r;
 
-        if (x->imported && g_hash_table_contains(x->imported, key))
-                return 0;
         snprintf(ivs, sizeof(ivs), "%" PRId64, iv);
         const char *p[] = { ivs };
-        r = pool_sql(x->c,
-                     "SELECT iv.version, iv.path, iv.format, iv.kernel_path, iv.initrd_path, "
-                     "iv.cmdline, i.name FROM image_versions iv JOIN images i ON i.id = iv.image_id "
-                     "WHERE iv.id = $1",
-                     1, p, &res, error);
+        int r = pool_sql(c,
+                         "SELECT iv.version, iv.path, iv.format, iv.kernel_path, iv.initrd_path, "
+                         "iv.cmdline, iv.display FROM image_versions iv WHERE iv.id = $1",
+                         1, p, &res, error);
         if (r < 0)
                 return r;
         if (PQntuples(res) != 1 || PQgetisnull(res, 0, 3)) {
@@ -106,15 +99,37 @@ static int ensure_image(struct ctx *x, int64_t iv, char **error)
                 PQclear(res);
                 return -EINVAL;
         }
-        g_autoptr(json_t) body = json_pack(
+        json_t *o = json_pack(
                 "{s:I, s:s, s:s, s:s, s:s, s:s}", "version",
                 (json_int_t)g_ascii_strtoll(PQgetvalue(res, 0, 0), NULL, 10), "kernel",
                 PQgetvalue(res, 0, 3), "disk", PQgetvalue(res, 0, 1), "format",
                 PQgetvalue(res, 0, 2), "cmdline", PQgetvalue(res, 0, 5), "mode", "copy");
         if (!PQgetisnull(res, 0, 4))
-                json_object_set_new(body, "initrd", json_string(PQgetvalue(res, 0, 4)));
+                json_object_set_new(o, "initrd", json_string(PQgetvalue(res, 0, 4)));
+        /* vdi-hostd takes an absent display as vesa: only a non-default
+         * one is sent, so hosts that predate the field still import vesa
+         * images, and refuse (rather than boot wrongly) a virtio-gpu one. */
+        if (strcmp(PQgetvalue(res, 0, 6), "vesa") != 0)
+                json_object_set_new(o, "display", json_string(PQgetvalue(res, 0, 6)));
         PQclear(res);
-        g_autofree char *path = g_strdup_printf("/api/v1/images/iv-%s", ivs);
+        *body = o;
+        return 0;
+}
+
+/* Import image version iv on the host (PUT is idempotent), once a pass
+ * per host: a pass that makes many desktops asks each host once. */
+static int ensure_image(struct ctx *x, int64_t iv, char **error)
+{
+        g_autofree char *key = g_strdup_printf("%" PRId64 "/%" PRId64, x->host_id, iv);
+        g_autoptr(json_t) body = NULL;
+        int r;
+
+        if (x->imported && g_hash_table_contains(x->imported, key))
+                return 0;
+        r = pool_image_body(x->c, iv, &body, error);
+        if (r < 0)
+                return r;
+        g_autofree char *path = g_strdup_printf("/api/v1/images/iv-%" PRId64, iv);
         r = host(x, "PUT", path, body,
                  x->cfg->import_timeout_ms ? x->cfg->import_timeout_ms : 600000, NULL, NULL,
                  error);

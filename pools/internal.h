@@ -30,3 +30,9 @@ int pool_execute(PGconn *c, const struct pool_loop_config *cfg, const struct sna
  * or -EIO with *error. */
 int pool_sql(PGconn *c, const char *sql, int n, const char *const *params, PGresult **out,
              char **error);
+
+/* The body of vdi-hostd's image import (PUT /api/v1/images/iv-<iv>) for
+ * image version iv: boot material, disk, command line and, unless it is
+ * the default vesa, its display. 0 with *body (the caller's), -EINVAL when
+ * the version is unknown or has no kernel, -EIO; both with *error. */
+int pool_image_body(PGconn *c, int64_t iv, json_t **body, char **error);

@@ -47,6 +47,7 @@ static void usage(FILE *f)
               "  image-add NAME [DESCRIPTION]       register a golden image\n"
               "  image-version NAME VERSION PATH [format=qcow2|raw] [state=published|importing]\n"
               "                [kernel=PATH] [initrd=PATH] [cmdline=TEXT]   (how hosts boot it)\n"
+              "                [display=vesa|virtio-gpu]   (the guests' display device)\n"
               "  hosts                              list hosts\n"
               "  desktops [pool=P] [state=S] [user=U] [q=TEXT] [history=yes]\n"
               "                                     (deleted desktops only with history=yes)\n"
@@ -538,7 +539,11 @@ static int run(struct ctl *c, int argc, char **argv)
                               done);
         }
         if (!strcmp(cmd, "image-version")) {
-                need_args(argc, 3, 8);
+                /* KEY=VALUE arguments, the admin API's field names. */
+                static const char *const version_keys[] = { "format", "state",   "kernel",
+                                                            "initrd", "cmdline", "display",
+                                                            NULL };
+                need_args(argc, 3, 3 + (int)G_N_ELEMENTS(version_keys) - 1);
                 char *end = NULL;
                 long v = strtol(argv[1], &end, 10);
                 if (!*argv[1] || *end) {
@@ -547,21 +552,14 @@ static int run(struct ctl *c, int argc, char **argv)
                 }
                 json_t *body = json_pack("{s:i, s:s}", "version", (int)v, "path", argv[2]);
                 for (int i = 3; i < argc; i++) {
-                        if (g_str_has_prefix(argv[i], "format="))
-                                json_object_set_new(body, "format", json_string(argv[i] + 7));
-                        else if (g_str_has_prefix(argv[i], "state="))
-                                json_object_set_new(body, "state", json_string(argv[i] + 6));
-                        else if (g_str_has_prefix(argv[i], "kernel="))
-                                json_object_set_new(body, "kernel", json_string(argv[i] + 7));
-                        else if (g_str_has_prefix(argv[i], "initrd="))
-                                json_object_set_new(body, "initrd", json_string(argv[i] + 7));
-                        else if (g_str_has_prefix(argv[i], "cmdline="))
-                                json_object_set_new(body, "cmdline", json_string(argv[i] + 8));
-                        else {
+                        const char *eq = strchr(argv[i], '=');
+                        g_autofree char *key = eq ? g_strndup(argv[i], eq - argv[i]) : NULL;
+                        if (!key || !g_strv_contains(version_keys, key)) {
                                 json_decref(body);
                                 fprintf(stderr, "vdictl: unexpected argument \"%s\"\n", argv[i]);
                                 return 2;
                         }
+                        json_object_set_new(body, key, json_string(eq + 1));
                 }
                 g_autofree char *esc = g_uri_escape_string(argv[0], NULL, FALSE);
                 g_autofree char *path = g_strdup_printf("/api/v1/admin/images/%s/versions", esc);

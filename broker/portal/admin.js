@@ -406,8 +406,8 @@ async function loadImages() {
       const st = document.createElement("span");
       st.className = "badge " + (v.state === "published" ? "ready" : v.state === "retired" ? "deleted" : "");
       st.textContent = v.state;
-      rows.push(row([i.name, v.version, st, v.format, bytes(v.size_bytes), v.path, when(v.created_at),
-        users.join(", ") || "none"]));
+      rows.push(row([i.name, v.version, st, v.format, v.display, bytes(v.size_bytes), v.path,
+        when(v.created_at), users.join(", ") || "none"]));
     }
   }
   $("images-rows").replaceChildren(...rows);
@@ -418,7 +418,7 @@ async function loadImages() {
 function manifestVersion(m) {
   if (!m || typeof m !== "object" || Array.isArray(m)) throw new Error("it is not a JSON object");
   const body = { version: m.version, path: m.disk, format: m.format, kernel: m.kernel,
-    initrd: m.initrd, cmdline: m.cmdline };
+    initrd: m.initrd, cmdline: m.cmdline, display: m.display };
   for (const k of Object.keys(body)) if (body[k] === undefined) delete body[k];
   return body;
 }

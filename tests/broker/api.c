@@ -736,6 +736,8 @@ START_TEST(test_admin_inventory)
         json_t *v2 = json_object_get(r.json, "version");
         ck_assert_str_eq(json_string_value(json_object_get(v2, "kernel")), "/images/vmlinuz");
         ck_assert_str_eq(json_string_value(json_object_get(v2, "cmdline")), "console=ttyS0 quiet");
+        /* No display given: vesa, the device every guest drives. */
+        ck_assert_str_eq(json_string_value(json_object_get(v2, "display")), "vesa");
         breply_free(&r);
         r = post(d, "POST", "/api/v1/admin/images/win11/versions",
                  "{\"version\":3,\"path\":\"/images/w3.qcow2\",\"initrd\":\"/images/initrd\"}");
@@ -746,6 +748,41 @@ START_TEST(test_admin_inventory)
                  "\"cmdline\":\"a\\nb\"}");
         expect_error(r, 400, "bad_cmdline", "one line");
         breply_free(&r);
+        /* The display device: vesa or virtio-gpu, nothing else, and a
+         * refused version is not stored. */
+        static const struct {
+                const char *display, *code, *msg;
+        } bad_displays[] = {
+                { "\"cirrus\"", "bad_display",
+                  "display \"cirrus\" is not \"vesa\" or \"virtio-gpu\"" },
+                { "\"VESA\"", "bad_display", "display \"VESA\" is not" },
+                { "1", "wrong_type", "field \"display\" must be a string" },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(bad_displays); i++) {
+                g_autofree char *body = g_strdup_printf(
+                        "{\"version\":3,\"path\":\"/images/w3.qcow2\",\"kernel\":\"/k\","
+                        "\"display\":%s}",
+                        bad_displays[i].display);
+                r = post(d, "POST", "/api/v1/admin/images/win11/versions", body);
+                expect_error(r, 400, bad_displays[i].code, bad_displays[i].msg);
+                ck_assert_str_eq(json_string_value(json_object_get(r.json, "field")), "display");
+                breply_free(&r);
+        }
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM image_versions v JOIN images i ON"
+                                     " i.id = v.image_id WHERE i.name = 'win11' AND v.version = 3"),
+                         0);
+        r = post(d, "POST", "/api/v1/admin/images/win11/versions",
+                 "{\"version\":3,\"path\":\"/images/w3.qcow2\",\"kernel\":\"/k\","
+                 "\"display\":\"virtio-gpu\"}");
+        ck_assert_msg(r.status == 201, "%s", r.body->str);
+        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "version"),
+                                                           "display")),
+                         "virtio-gpu");
+        breply_free(&r);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM image_versions v JOIN images i ON"
+                                     " i.id = v.image_id WHERE i.name = 'win11' AND"
+                                     " v.version = 3 AND v.display = 'virtio-gpu'"),
+                         1);
         r = post(d, "POST", "/api/v1/admin/images/nope/versions",
                  "{\"version\":1,\"path\":\"/x.qcow2\"}");
         expect_error(r, 404, "not_found", "the image does not exist");
@@ -754,7 +791,15 @@ START_TEST(test_admin_inventory)
         ck_assert_int_eq(r.status, 200);
         json_t *win = json_array_get(json_object_get(r.json, "images"), 1);
         ck_assert_str_eq(json_string_value(json_object_get(win, "name")), "win11");
-        ck_assert_int_eq(json_array_size(json_object_get(win, "versions")), 2);
+        json_t *vs = json_object_get(win, "versions");
+        ck_assert_int_eq(json_array_size(vs), 3);
+        /* Listed in version order with their display. */
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(vs, 0), "display")),
+                         "vesa");
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(vs, 1), "display")),
+                         "vesa");
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(vs, 2), "display")),
+                         "virtio-gpu");
         breply_free(&r);
 
         r = bclient_req(d, "GET", "/api/v1/admin/hosts", NULL, NULL, false);

@@ -296,9 +296,9 @@ START_TEST(test_console_admin)
         cdp_wait_for(&c, "document.querySelectorAll('#images-rows tr').length === 2");
         g_autofree char *imgs = cdp_eval_str(
                 &c, "[...document.querySelectorAll('#images-rows tr')].map(r => "
-                    "[0,1,2,7].map(i => r.cells[i].textContent).join(',')).join('|')");
-        ck_assert_str_eq(imgs, "deb12,2,published,office|"
-                               "deb12,1,published,design, eng, full, lab, off, qa");
+                    "[0,1,2,4,8].map(i => r.cells[i].textContent).join(',')).join('|')");
+        ck_assert_str_eq(imgs, "deb12,2,published,vesa,office|"
+                               "deb12,1,published,vesa,design, eng, full, lab, off, qa");
         /* Import from a bundle: a manifest with a relative disk path is
          * refused with the API's reason next to the form; a good one
          * makes a new image with its version. */
@@ -311,7 +311,8 @@ START_TEST(test_console_admin)
                 good_m,
                 "{\"version\": 2026120702, \"kernel\": \"/srv/b/kernel\", \"initrd\": "
                 "\"/srv/b/initrd\", \"disk\": \"/srv/b/disk.qcow2\", \"format\": \"qcow2\", "
-                "\"cmdline\": \"root=/dev/vda rw console=ttyS0 quiet\"}",
+                "\"cmdline\": \"root=/dev/vda rw console=ttyS0 quiet\", \"display\": "
+                "\"virtio-gpu\"}",
                 -1, NULL));
         js(&c, "document.getElementById('i-name').value = 'deb12-desktop'; true");
         pick_file(&c, "i-manifest", bad_m);
@@ -331,8 +332,13 @@ START_TEST(test_console_admin)
                                      " i.id = v.image_id WHERE i.name = 'deb12-desktop' AND"
                                      " v.version = 2026120702 AND v.path = '/srv/b/disk.qcow2'"
                                      " AND v.kernel_path = '/srv/b/kernel' AND v.state ="
-                                     " 'published'"),
+                                     " 'published' AND v.display = 'virtio-gpu'"),
                          1);
+        g_autofree char *gpu_row = cdp_eval_str(
+                &c, "[...document.querySelectorAll('#images-rows tr')].filter(r => "
+                    "r.cells[0].textContent === 'deb12-desktop').map(r => r.cells[4]"
+                    ".textContent).join()");
+        ck_assert_str_eq(gpu_row, "virtio-gpu");
         g_autofree char *rm = g_strdup_printf("rm -rf '%s'", bundle);
         ck_assert_int_eq(system(rm), 0);
         check_page(&c);

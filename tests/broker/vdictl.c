@@ -196,6 +196,51 @@ START_TEST(test_desktops_history)
 }
 END_TEST
 
+/* image-version: every KEY=VALUE of the admin API, display included; the
+ * broker's refusal of a bad display reaches the admin, an unknown key is
+ * refused before anything is sent. */
+START_TEST(test_image_version)
+{
+        char *out = NULL, *err = NULL;
+        bfx_reset(f);
+        const char *add[] = { "image-version", "deb12", "40", "/images/d40.qcow2", "format=raw",
+                              "state=importing", "kernel=/images/k", "initrd=/images/i",
+                              "cmdline=console=ttyS0 quiet", "display=virtio-gpu", NULL };
+        ck_assert_int_eq(vdictl("dave", &out, &err, add), 0);
+        ck_assert_str_eq(out, "registered deb12 version 40\n");
+        g_free(out);
+        g_free(err);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM image_versions v JOIN images i ON"
+                                     " i.id = v.image_id WHERE i.name = 'deb12' AND"
+                                     " v.version = 40 AND v.path = '/images/d40.qcow2' AND"
+                                     " v.format = 'raw' AND v.state = 'importing' AND"
+                                     " v.kernel_path = '/images/k' AND v.initrd_path ="
+                                     " '/images/i' AND v.cmdline = 'console=ttyS0 quiet' AND"
+                                     " v.display = 'virtio-gpu'"),
+                         1);
+        const char *bad[] = { "image-version", "deb12", "41", "/images/d41.qcow2",
+                              "display=qxl", NULL };
+        ck_assert_int_eq(vdictl("dave", &out, &err, bad), 1);
+        ck_assert_msg(strstr(err, "display \"qxl\" is not \"vesa\" or \"virtio-gpu\""), "%s",
+                      err);
+        g_free(out);
+        g_free(err);
+        const char *unknown[] = { "image-version", "deb12", "41", "/images/d41.qcow2",
+                                  "displays=vesa", NULL };
+        ck_assert_int_eq(vdictl("dave", &out, &err, unknown), 2);
+        ck_assert_str_eq(err, "vdictl: unexpected argument \"displays=vesa\"\n");
+        g_free(out);
+        g_free(err);
+        const char *bare[] = { "image-version", "deb12", "41", "/images/d41.qcow2", "display",
+                               NULL };
+        ck_assert_int_eq(vdictl("dave", &out, &err, bare), 2);
+        ck_assert_str_eq(err, "vdictl: unexpected argument \"display\"\n");
+        g_free(out);
+        g_free(err);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM image_versions WHERE version = 41"), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("broker-vdictl");
@@ -205,6 +250,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_apply_and_list);
         tcase_add_test(tc, test_refusals);
         tcase_add_test(tc, test_desktops_history);
+        tcase_add_test(tc, test_image_version);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -409,6 +409,81 @@ out:
 }
 END_TEST
 
+/* pool_image_body for version v of image "imgdisp" (0 when there is no
+ * such version): the body as sorted compact JSON, or NULL; *r its result. */
+static char *import_body(PGconn *c, int v, int *r, char **err)
+{
+        g_autofree char *sql = g_strdup_printf(
+                "SELECT coalesce((SELECT v.id FROM image_versions v JOIN images i ON "
+                "i.id = v.image_id WHERE i.name = 'imgdisp' AND v.version = %d), 0)",
+                v);
+        g_autofree char *id = q1(c, sql);
+        json_t *body = NULL;
+
+        *r = pool_image_body(c, g_ascii_strtoll(id, NULL, 10), &body, err);
+        ck_assert(*r == 0 ? body != NULL : body == NULL);
+        char *s = body ? json_dumps(body, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+        json_decref(body);
+        return s;
+}
+
+/* What the loop sends vdi-hostd to import an image version (PUT
+ * /api/v1/images/iv-N), built from the version's row: boot material, disk,
+ * command line, and the display unless it is the default vesa (hosts take
+ * an absent display as vesa). The schema refuses other displays. */
+START_TEST(test_image_import_body)
+{
+        PGconn *c = conn();
+        g_autofree char *err = NULL;
+
+        /* v1 vesa, v2 virtio-gpu with an initrd, v3 without a kernel. */
+        g_free(q1(c, "WITH i AS (INSERT INTO images (name) VALUES ('imgdisp') RETURNING id) "
+                     "INSERT INTO image_versions (image_id, version, path, format, kernel_path, "
+                     "initrd_path, cmdline, display) SELECT id, v, '/srv/d' || v || '.qcow2', "
+                     "'qcow2', CASE WHEN v < 3 THEN '/srv/k' END, CASE WHEN v = 2 THEN "
+                     "'/srv/i' END, 'console=ttyS0 quiet', CASE WHEN v = 2 THEN 'virtio-gpu' "
+                     "ELSE 'vesa' END FROM i, generate_series(1, 3) v"));
+        int r = 0;
+
+        /* vesa (the column's default too): no display in the body. */
+        g_autofree char *j1 = import_body(c, 1, &r, &err);
+        ck_assert_msg(r == 0, "%s", err);
+        ck_assert_str_eq(j1, "{\"cmdline\":\"console=ttyS0 quiet\",\"disk\":\"/srv/d1.qcow2\","
+                             "\"format\":\"qcow2\",\"kernel\":\"/srv/k\",\"mode\":\"copy\","
+                             "\"version\":1}");
+        /* virtio-gpu: passed on, with the initrd. */
+        g_autofree char *j2 = import_body(c, 2, &r, &err);
+        ck_assert_msg(r == 0, "%s", err);
+        ck_assert_str_eq(j2, "{\"cmdline\":\"console=ttyS0 quiet\",\"disk\":\"/srv/d2.qcow2\","
+                             "\"display\":\"virtio-gpu\",\"format\":\"qcow2\",\"initrd\":"
+                             "\"/srv/i\",\"kernel\":\"/srv/k\",\"mode\":\"copy\",\"version\":2}");
+        /* No kernel, or no such version: refused with the reason, no body. */
+        ck_assert_ptr_null(import_body(c, 3, &r, &err));
+        ck_assert_int_eq(r, -EINVAL);
+        ck_assert_msg(strstr(err, "has no kernel_path"), "%s", err);
+        g_clear_pointer(&err, g_free);
+        ck_assert_ptr_null(import_body(c, 99, &r, &err));
+        ck_assert_int_eq(r, -EINVAL);
+        g_clear_pointer(&err, g_free);
+
+        /* The schema's default is vesa; it takes nothing but the two. */
+        g_autofree char *def = q1(c, "WITH i AS (SELECT id FROM images WHERE name = 'imgdisp') "
+                                     "INSERT INTO image_versions (image_id, version, path) "
+                                     "SELECT id, 4, '/srv/d4.qcow2' FROM i RETURNING display");
+        ck_assert_str_eq(def, "vesa");
+        PGresult *bad = PQexec(c, "UPDATE image_versions SET display = 'cirrus' WHERE path = "
+                                  "'/srv/d4.qcow2'");
+        ck_assert_int_eq(PQresultStatus(bad), PGRES_FATAL_ERROR);
+        ck_assert_str_eq(PQresultErrorField(bad, PG_DIAG_CONSTRAINT_NAME),
+                         "image_versions_display_check");
+        PQclear(bad);
+        g_free(q1(c, "DELETE FROM image_versions WHERE image_id = (SELECT id FROM images "
+                     "WHERE name = 'imgdisp')"));
+        g_free(q1(c, "DELETE FROM images WHERE name = 'imgdisp'"));
+        PQfinish(c);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("pools-loop");
@@ -418,6 +493,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_one_leader_and_takeover);
         tcase_add_test(tc, test_release_timer_and_tickets);
         tcase_add_test(tc, test_pool_lifecycle_with_real_hostd);
+        tcase_add_test(tc, test_image_import_body);
         suite_add_tcase(s, tc);
         return s;
 }
