@@ -26,7 +26,7 @@
  *   5. the desktop is on virtio-gpu (the manifest's "display") and follows
  *      the client's window: RDP's display control asks for 1280x800, then
  *      1600x900, and both clients get the blue desktop of that size with
- *      the terminal in place (rdp-WxH.png, spice-WxH.png);
+ *      the terminal in place and all its text (rdp-WxH.png, spice-WxH.png);
  *   6. stop through the API; the clone passes vdi-img check.
  *
  * Screenshots of what each client saw: OUTDIR/{rdp,spice}-*.png; the
@@ -443,16 +443,18 @@ static bool type_checks(struct viewer *v, const char *tag, const char *colour_na
 
 struct follow {
         uint32_t w, h, bg;
+        unsigned lines; /* the terminal's text lines before the resize */
 };
 
 /* A picture of exactly the asked size, the desktop's background and the
- * terminal where desktop.txt puts it. */
+ * terminal where desktop.txt puts it, with all of its text redrawn. */
 static bool follows(const struct pic *p, void *data)
 {
         const struct follow *f = data;
         struct box b;
 
-        return p->w == f->w && p->h == f->h && share(p, f->bg) > 0.3 && terminal_box(p, &b);
+        return p->w == f->w && p->h == f->h && share(p, f->bg) > 0.3 && terminal_box(p, &b) &&
+               text_lines(p, &b) >= f->lines;
 }
 
 /* RDP's display control asks for each size in turn, as xfreerdp
@@ -462,12 +464,16 @@ static bool follows(const struct pic *p, void *data)
 static void resize_checks(struct viewer *rdp, struct viewer *spice, uint32_t bg)
 {
         static const struct tclient_monitor sizes[] = { { 0, 0, 1280, 800 }, { 0, 0, 1600, 900 } };
+        g_autoptr(pic) before = snap(rdp);
+        struct box b;
+        unsigned lines = before && terminal_box(before, &b) ? text_lines(before, &b) : 0;
 
-        if (!check(tclient_display_control_ready(rdp->rdp, 30000),
+        if (!check(lines > 0, "RDP: the terminal shows %u text lines before the resize", lines) ||
+            !check(tclient_display_control_ready(rdp->rdp, 30000),
                    "RDP: the server opened the display control channel"))
                 return;
         for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++) {
-                struct follow f = { sizes[i].width, sizes[i].height, bg };
+                struct follow f = { sizes[i].width, sizes[i].height, bg, lines };
                 g_autoptr(pic) p = NULL, q = NULL;
                 g_autofree char *rname = g_strdup_printf("rdp-%ux%u", f.w, f.h);
                 g_autofree char *sname = g_strdup_printf("spice-%ux%u", f.w, f.h);
@@ -481,8 +487,8 @@ static void resize_checks(struct viewer *rdp, struct viewer *spice, uint32_t bg)
                 if (p)
                         pic_save(p, rname);
                 if (!check(ok, "RDP: the desktop follows the window to %ux%u: a picture of that size with "
-                               "the background and the terminal (%.1f s)",
-                           f.w, f.h, took)) {
+                               "the background and the terminal with its %u text lines (%.1f s)",
+                           f.w, f.h, lines, took)) {
                         describe("RDP", p);
                         return;
                 }
@@ -620,8 +626,8 @@ static void run(const char *bundle)
         }
         hostd_reply_clear(&r);
         r = call("GET", "/api/v1/images/" IMAGE_ID, NULL);
-        check(r.status == 200 && !g_strcmp0(json_string_value(json_object_get(r.json, "display")), "virtio-gpu"),
-              "the image's desktops get virtio-gpu (manifest \"display\"; HTTP %ld %s)", r.status, r.raw);
+        bool gpu = r.status == 200 && !g_strcmp0(json_string_value(json_object_get(r.json, "display")), "virtio-gpu");
+        check(gpu, "the image's desktops get virtio-gpu (manifest \"display\"; HTTP %ld %s)", r.status, gpu ? "" : r.raw);
         hostd_reply_clear(&r);
 
         vm_body = g_strdup_printf("{\"image\": \"" IMAGE_ID "\", \"cpus\": %s, \"memory_mb\": %s}",
