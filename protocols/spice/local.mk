@@ -5,6 +5,7 @@ protocols_spice_libspice_display_a_SOURCES = \
 	protocols/spice/spice-display.c protocols/spice/spice-display.h \
 	protocols/spice/core.c protocols/spice/core.h \
 	protocols/spice/fb.c protocols/spice/fb.h \
+	protocols/spice/layout.c protocols/spice/layout.h \
 	protocols/spice/input.c protocols/spice/input.h \
 	protocols/spice/agent.c protocols/spice/agent.h \
 	protocols/spice/audio.c protocols/spice/audio.h
