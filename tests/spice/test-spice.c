@@ -927,61 +927,74 @@ static bool agent_got(void *data)
         return agent_messages(w->fa, w->type) > 0;
 }
 
-/* A client connected with an agent present, which spice-gtk needs before
- * it sends a monitors config. */
-static struct spice_client *agent_client(struct server *s, struct fake_agent *fa)
+/* A server for a testsrc that follows layouts or not, the fake guest
+ * agent attached, and a client that sees it (spice-gtk sends monitors
+ * configs only while an agent is there). */
+struct agent_session {
+        struct testsrc *ts;
+        struct fake_agent fa;
+        struct server *s;
+        struct spice_client *c;
+};
+
+static void agent_session_start(struct agent_session *a, bool follow)
 {
-        ck_assert_int_eq(server_call(s, do_attach, fa), 0);
-        ck_assert_int_eq(server_set_ticket(s, TICKET, 60), 0);
-        struct spice_client *c = client(s, TICKET);
-        ck_assert(spice_client_wait_primary(c, 10000));
-        struct agent_wait w = { c, fa };
+        a->ts = new_source();
+        testsrc_follow_layout(a->ts, follow);
+        a->fa.to_guest = g_byte_array_new();
+        g_mutex_init(&a->fa.m);
+        a->s = server_start(a->ts, false);
+        ck_assert_int_eq(server_call(a->s, do_attach, &a->fa), 0);
+        ck_assert_int_eq(server_set_ticket(a->s, TICKET, 60), 0);
+        a->c = client(a->s, TICKET);
+        ck_assert(spice_client_wait_primary(a->c, 10000));
+        struct agent_wait w = { a->c, &a->fa };
         spice_client_run(5000, agent_ready, &w);
         ck_assert_msg(agent_ready(&w), "client did not see the agent");
-        return c;
+}
+
+static void agent_session_end(struct agent_session *a)
+{
+        spice_client_free(a->c);
+        server_stop(a->s);
+        g_byte_array_unref(a->fa.to_guest);
+        g_mutex_clear(&a->fa.m);
+        testsrc_free(a->ts);
 }
 
 START_TEST(test_monitors_config)
 {
-        struct testsrc *ts = new_source();
-        struct fake_agent fa = { .to_guest = g_byte_array_new() };
-        g_mutex_init(&fa.m);
-        testsrc_follow_layout(ts, true);
-        struct server *s = server_start(ts, false);
-        struct spice_client *c = agent_client(s, &fa);
+        struct agent_session a = { 0 };
+        agent_session_start(&a, true);
 
         /* The window's size becomes the source's layout (an odd width is
          * rounded down to even), and the new mode the client's surface. */
-        send_size(c, 1281, 720);
-        assert_layout(ts, 1, 1280, 720);
-        testsrc_pattern(ts, (struct display_rect){ 0, 0, 1280, 720 }, 21);
-        ck_assert_msg(spice_client_wait_match(c, testsrc_pixels(ts), 1280, 720, 10000),
-                      "after the resize: %ld", spice_client_diff(c, testsrc_pixels(ts), 1280, 720));
+        send_size(a.c, 1281, 720);
+        assert_layout(a.ts, 1, 1280, 720);
+        testsrc_pattern(a.ts, (struct display_rect){ 0, 0, 1280, 720 }, 21);
+        ck_assert_msg(spice_client_wait_match(a.c, testsrc_pixels(a.ts), 1280, 720, 10000),
+                      "after the resize: %ld", spice_client_diff(a.c, testsrc_pixels(a.ts), 1280, 720));
 
         /* Sizes no guest takes are ignored; the next good one goes on. */
-        send_size(c, 0, 0);
-        send_size(c, 100, 720);
-        send_size(c, 1024, 9000);
-        send_size(c, 20000, 20000);
-        send_size(c, 800, 600);
-        assert_layout(ts, 2, 800, 600);
+        send_size(a.c, 0, 0);
+        send_size(a.c, 100, 720);
+        send_size(a.c, 1024, 9000);
+        send_size(a.c, 20000, 20000);
+        send_size(a.c, 800, 600);
+        assert_layout(a.ts, 2, 800, 600);
 
         /* Two displays: the first is the one this server shows. */
-        SpiceMainChannel *m = spice_client_main(c);
+        SpiceMainChannel *m = spice_client_main(a.c);
         spice_main_channel_update_display(m, 0, 0, 0, 640, 480, FALSE);
         spice_main_channel_update_display_enabled(m, 1, TRUE, FALSE);
         spice_main_channel_update_display(m, 1, 640, 0, 1024, 768, FALSE);
         ck_assert(spice_main_channel_send_monitor_config(m));
-        assert_layout(ts, 3, 640, 480);
+        assert_layout(a.ts, 3, 640, 480);
 
         /* The device took them all: none reached the guest's agent. */
-        ck_assert_uint_eq(agent_messages(&fa, VD_AGENT_MONITORS_CONFIG), 0);
-        ck_assert_int_eq(spice_client_error(c), 0);
-        spice_client_free(c);
-        server_stop(s);
-        g_byte_array_unref(fa.to_guest);
-        g_mutex_clear(&fa.m);
-        testsrc_free(ts);
+        ck_assert_uint_eq(agent_messages(&a.fa, VD_AGENT_MONITORS_CONFIG), 0);
+        ck_assert_int_eq(spice_client_error(a.c), 0);
+        agent_session_end(&a);
 }
 END_TEST
 
@@ -989,26 +1002,18 @@ END_TEST
  * guest's agent as before, the source is not asked, the client scales. */
 START_TEST(test_monitors_config_fixed)
 {
-        struct testsrc *ts = new_source();
-        struct fake_agent fa = { .to_guest = g_byte_array_new() };
-        g_mutex_init(&fa.m);
-        struct server *s = server_start(ts, false);
-        struct spice_client *c = agent_client(s, &fa);
+        struct agent_session a = { 0 };
+        agent_session_start(&a, false);
 
-        send_size(c, 1280, 720);
-        struct agent_msg_wait w = { &fa, VD_AGENT_MONITORS_CONFIG };
+        send_size(a.c, 1280, 720);
+        struct agent_msg_wait w = { &a.fa, VD_AGENT_MONITORS_CONFIG };
         spice_client_run(10000, agent_got, &w);
         ck_assert_msg(agent_got(&w), "the monitors config did not reach the guest's agent");
         struct display_head h[DISPLAY_MAX_HEADS];
         unsigned n;
-        ck_assert_uint_eq(testsrc_last_layout(ts, h, &n), 0);
-        ck_assert(spice_client_wait_match(c, testsrc_pixels(ts), W, H, 5000));
-
-        spice_client_free(c);
-        server_stop(s);
-        g_byte_array_unref(fa.to_guest);
-        g_mutex_clear(&fa.m);
-        testsrc_free(ts);
+        ck_assert_uint_eq(testsrc_last_layout(a.ts, h, &n), 0);
+        ck_assert(spice_client_wait_match(a.c, testsrc_pixels(a.ts), W, H, 5000));
+        agent_session_end(&a);
 }
 END_TEST
 
