@@ -37,3 +37,8 @@ int display_request_layout(const struct display_source *src, const struct displa
                 return -EINVAL;
         return src->ops->request_layout ? src->ops->request_layout(src->opaque, heads, n) : -ENOTSUP;
 }
+
+bool display_follows_layout(const struct display_source *src)
+{
+        return src->ops->request_layout && src->ops->request_layout(src->opaque, NULL, 0) == 0;
+}

@@ -53,6 +53,9 @@ struct display_source;
  * err is left empty unless the check refused the layout. */
 int display_request_layout(const struct display_source *src, const struct display_head *heads,
                            unsigned n, char *err, size_t errlen);
+/* Whether src can follow layout requests at all (its request_layout
+ * answers the probe with 0), asking nothing of the guest. */
+bool display_follows_layout(const struct display_source *src);
 
 /* The framebuffer, read in place (no copy). pixels stays valid until the
  * surface changes geometry, which bumps generation. */
@@ -103,7 +106,9 @@ struct display_source_ops {
          * guest applies it when it can, and the surface then changes
          * geometry (a new generation). 0, -ENOTSUP when this display
          * cannot follow (VESA), or -errno. NULL: never follows. Any
-         * thread, like the input calls. */
+         * thread, like the input calls. heads NULL and n 0 is a probe:
+         * 0 when this display can follow, -ENOTSUP when not; nothing is
+         * asked of the guest. */
         int (*request_layout)(void *opaque, const struct display_head *heads, unsigned n);
         /* Sound the guest played since the previous call: up to max bytes
          * (whole frames) into buf and their format. Returns the bytes, 0

@@ -128,6 +128,9 @@ static int view_request_layout(void *opaque, const struct display_head *heads, u
 {
         struct view *v = opaque;
         char why[160];
+
+        if (!heads && n == 0)
+                return display_follows_layout(&v->r->source) ? 0 : -ENOTSUP;
         return display_request_layout(&v->r->source, heads, n, why, sizeof(why));
 }
 

@@ -543,7 +543,7 @@ static void ds_wheel(void *opaque, int32_t delta)
 }
 
 /* A client's layout: virtio-gpu tells the guest (its display config
- * event); VESA cannot change mode from outside. */
+ * event); VESA cannot change mode from outside. No heads: the probe. */
 static int ds_request_layout(void *opaque, const struct display_head *heads, unsigned n)
 {
         struct vm_devices *d = opaque;
@@ -551,6 +551,8 @@ static int ds_request_layout(void *opaque, const struct display_head *heads, uns
 
         if (!d->gpu)
                 return -ENOTSUP;
+        if (!heads && n == 0)
+                return 0;
         if (n == 0 || n > VGPU_MAX_SCANOUTS)
                 return -EINVAL;
         for (unsigned i = 0; i < n; i++)

@@ -9,6 +9,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "protocols/spice/layout.h"
 
 /* Host memory is mapped 1:1 through one memslot, so a QXLPHYSICAL is just
  * a pointer into our own address space. */
@@ -191,11 +192,11 @@ static void qxl_set_client_capabilities(QXLInstance *qin, uint8_t client_present
 {
 }
 
-/* Resizing the guest to the client's window needs a guest agent; report
- * "unsupported" so clients scale instead. */
+/* The client's window size or displays (spice-server's main loop, our
+ * display thread; request_layout may be called from any thread). */
 static int qxl_client_monitors_config(QXLInstance *qin, VDAgentMonitorsConfig *mc)
 {
-        return 0;
+        return spice_layout_request(&from_qin(qin)->src, mc);
 }
 
 static const QXLInterface qxl_interface = {

@@ -2,7 +2,8 @@
  * timer on the main loop polls the source's damage and turns each rectangle
  * into a COPY drawable of a bitmap copied out of the framebuffer; spice's
  * worker thread pulls them through get_command. Also a cursor channel with
- * one arrow pointer. */
+ * one arrow pointer. The client's monitors config becomes a layout request
+ * for the source (layout.h): one SPICE display, its first monitor. */
 #pragma once
 
 #include <glib.h>

@@ -79,6 +79,12 @@ static int ts_request_layout(void *opaque, const struct display_head *heads, uns
         struct testsrc *t = opaque;
         bool follow;
 
+        if (!heads && n == 0) {
+                g_mutex_lock(&t->lock);
+                follow = t->follow_layout;
+                g_mutex_unlock(&t->lock);
+                return follow ? 0 : -ENOTSUP;
+        }
         if (n == 0 || n > DISPLAY_MAX_HEADS)
                 return -EINVAL;
         g_mutex_lock(&t->lock);

@@ -8,11 +8,15 @@
  * GET_DISPLAY_INFO or EDID) on a dumb buffer showing gpu_pattern(); a
  * head that goes away is turned off. The connectors are probed again
  * every GPU_POLL_MS, so a new layout is on screen within about that long
- * after the kernel has it. Reports
+ * after the kernel has it. When the VMM has an agent console (vdi-vm
+ * --agent), the port com.redhat.spice.0 is held open (what comes in is
+ * dropped), as a desktop's spice-vdagent holds it: SPICE clients send
+ * their monitors config only while an agent is there. Reports
  *
  *   AGENT gpu-ready connectors=N
  *   AGENT gpu-mode head=I width=W height=H
  *   AGENT gpu-off head=I
+ *   AGENT gpu-agent-port open
  *
  * and runs until the VMM stops the guest.
  */
@@ -134,12 +138,28 @@ static int gpu_open(void)
 	return -1;
 }
 
+/* Hold the SPICE agent port open once it exists; drop what it brings. */
+static void gpu_agent_port(int *fd)
+{
+	static char buf[4096];
+
+	if (*fd < 0) {
+		*fd = agent_vport_open("com.redhat.spice.0");
+		if (*fd < 0)
+			return;
+		fcntl(*fd, F_SETFL, O_NONBLOCK);
+		agent_report("gpu-agent-port", "open");
+	}
+	while (read(*fd, buf, sizeof(buf)) > 0)
+		;
+}
+
 int agent_act_gputest(void)
 {
 	struct gpu_head heads[GPU_MAX_HEADS] = { { 0 } };
 	drmModeRes *res;
 	unsigned n;
-	int fd;
+	int fd, port = -1;
 
 	fd = gpu_open();
 	if (fd < 0)
@@ -158,6 +178,7 @@ int agent_act_gputest(void)
 	for (;;) {
 		for (unsigned i = 0; i < n; i++)
 			gpu_head_update(fd, &heads[i], i, res->connectors[i], res->crtcs[i]);
+		gpu_agent_port(&port);
 		usleep(GPU_POLL_MS * 1000);
 	}
 }

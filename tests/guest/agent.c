@@ -1410,7 +1410,7 @@ static int agent_vda_send(int fd, uint32_t type, const void *data, uint32_t len)
 	return write(fd, msg, 28 + len) == (ssize_t)(28 + len) ? 0 : -1;
 }
 
-static int agent_vport_open(const char *want)
+int agent_vport_open(const char *want)
 {
 	char path[300], name[128];
 	struct dirent *de;

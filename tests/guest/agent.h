@@ -6,6 +6,9 @@ __attribute__((format(printf, 2, 3)))
 void agent_report(const char *event, const char *fmt, ...);
 /* "AGENT error what=... detail=... errno=N (text)". */
 void agent_error(const char *what, const char *detail, int err);
+/* The virtio-console port named want (/sys/class/virtio-ports/NAME/name)
+ * opened read-write, reporting the ports seen; -1 when there is none. */
+int agent_vport_open(const char *want);
 
 /* Actions (agent.c's agent_actions[]): each returns the reboot(2) command
  * to end with. */

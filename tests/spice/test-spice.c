@@ -17,6 +17,7 @@
 
 #include "display/testsrc.h"
 #include "protocols/spice/agent.h"
+#include "protocols/spice/layout.h"
 #include "protocols/spice/spice-display.h"
 #include "spice/client.h"
 
@@ -853,6 +854,228 @@ START_TEST(test_agent_channel)
 }
 END_TEST
 
+/* ---- the client's monitors config ---- */
+
+struct layout_wait {
+        struct testsrc *ts;
+        unsigned want;
+};
+
+static bool layouts_reached(void *data)
+{
+        struct layout_wait *w = data;
+        struct display_head h[DISPLAY_MAX_HEADS];
+        unsigned n;
+        return testsrc_last_layout(w->ts, h, &n) >= w->want;
+}
+
+/* What remote-viewer does when its window becomes width x height: display
+ * 0 enabled at that size, sent at once. */
+static void send_size(struct spice_client *c, int width, int height)
+{
+        SpiceMainChannel *m = spice_client_main(c);
+        spice_main_channel_update_display_enabled(m, 0, TRUE, FALSE);
+        spice_main_channel_update_display(m, 0, 0, 0, width, height, FALSE);
+        ck_assert(spice_main_channel_send_monitor_config(m));
+}
+
+/* Wait for the source's layout request number want; it must be one head
+ * of width x height at the origin. */
+static void assert_layout(struct testsrc *ts, unsigned want, uint32_t width, uint32_t height)
+{
+        struct layout_wait w = { ts, want };
+        struct display_head h[DISPLAY_MAX_HEADS];
+        unsigned n = 0, count;
+
+        spice_client_run(10000, layouts_reached, &w);
+        count = testsrc_last_layout(ts, h, &n);
+        ck_assert_msg(count == want, "%u layout requests, want %u", count, want);
+        ck_assert_uint_eq(n, 1);
+        ck_assert_msg(h[0].x == 0 && h[0].y == 0 && h[0].width == width && h[0].height == height,
+                      "layout %ux%u+%d+%d, want %ux%u", h[0].width, h[0].height, h[0].x, h[0].y, width,
+                      height);
+}
+
+/* Agent messages of type type that reached the (fake) guest agent; every
+ * message the client sends here fits one chunk. */
+static unsigned agent_messages(struct fake_agent *fa, uint32_t type)
+{
+        unsigned found = 0;
+        size_t off = 0;
+
+        g_mutex_lock(&fa->m);
+        while (off + sizeof(VDIChunkHeader) + sizeof(VDAgentMessage) <= fa->to_guest->len) {
+                VDIChunkHeader chunk;
+                VDAgentMessage msg;
+                memcpy(&chunk, fa->to_guest->data + off, sizeof(chunk));
+                memcpy(&msg, fa->to_guest->data + off + sizeof(chunk), sizeof(msg));
+                found += msg.type == type;
+                off += sizeof(chunk) + chunk.size;
+        }
+        g_mutex_unlock(&fa->m);
+        return found;
+}
+
+struct agent_msg_wait {
+        struct fake_agent *fa;
+        uint32_t type;
+};
+
+static bool agent_got(void *data)
+{
+        struct agent_msg_wait *w = data;
+        return agent_messages(w->fa, w->type) > 0;
+}
+
+/* A server for a testsrc that follows layouts or not, the fake guest
+ * agent attached, and a client that sees it (spice-gtk sends monitors
+ * configs only while an agent is there). */
+struct agent_session {
+        struct testsrc *ts;
+        struct fake_agent fa;
+        struct server *s;
+        struct spice_client *c;
+};
+
+static void agent_session_start(struct agent_session *a, bool follow)
+{
+        a->ts = new_source();
+        testsrc_follow_layout(a->ts, follow);
+        a->fa.to_guest = g_byte_array_new();
+        g_mutex_init(&a->fa.m);
+        a->s = server_start(a->ts, false);
+        ck_assert_int_eq(server_call(a->s, do_attach, &a->fa), 0);
+        ck_assert_int_eq(server_set_ticket(a->s, TICKET, 60), 0);
+        a->c = client(a->s, TICKET);
+        ck_assert(spice_client_wait_primary(a->c, 10000));
+        struct agent_wait w = { a->c, &a->fa };
+        spice_client_run(5000, agent_ready, &w);
+        ck_assert_msg(agent_ready(&w), "client did not see the agent");
+}
+
+static void agent_session_end(struct agent_session *a)
+{
+        spice_client_free(a->c);
+        server_stop(a->s);
+        g_byte_array_unref(a->fa.to_guest);
+        g_mutex_clear(&a->fa.m);
+        testsrc_free(a->ts);
+}
+
+START_TEST(test_monitors_config)
+{
+        struct agent_session a = { 0 };
+        agent_session_start(&a, true);
+
+        /* The window's size becomes the source's layout (an odd width is
+         * rounded down to even), and the new mode the client's surface. */
+        send_size(a.c, 1281, 720);
+        assert_layout(a.ts, 1, 1280, 720);
+        testsrc_pattern(a.ts, (struct display_rect){ 0, 0, 1280, 720 }, 21);
+        ck_assert_msg(spice_client_wait_match(a.c, testsrc_pixels(a.ts), 1280, 720, 10000),
+                      "after the resize: %ld", spice_client_diff(a.c, testsrc_pixels(a.ts), 1280, 720));
+
+        /* Sizes no guest takes are ignored; the next good one goes on. */
+        send_size(a.c, 0, 0);
+        send_size(a.c, 100, 720);
+        send_size(a.c, 1024, 9000);
+        send_size(a.c, 20000, 20000);
+        send_size(a.c, 800, 600);
+        assert_layout(a.ts, 2, 800, 600);
+
+        /* Two displays: the first is the one this server shows. */
+        SpiceMainChannel *m = spice_client_main(a.c);
+        spice_main_channel_update_display(m, 0, 0, 0, 640, 480, FALSE);
+        spice_main_channel_update_display_enabled(m, 1, TRUE, FALSE);
+        spice_main_channel_update_display(m, 1, 640, 0, 1024, 768, FALSE);
+        ck_assert(spice_main_channel_send_monitor_config(m));
+        assert_layout(a.ts, 3, 640, 480);
+
+        /* The device took them all: none reached the guest's agent. */
+        ck_assert_uint_eq(agent_messages(&a.fa, VD_AGENT_MONITORS_CONFIG), 0);
+        ck_assert_int_eq(spice_client_error(a.c), 0);
+        agent_session_end(&a);
+}
+END_TEST
+
+/* A source that cannot change its layout (VESA): the config goes to the
+ * guest's agent as before, the source is not asked, the client scales. */
+START_TEST(test_monitors_config_fixed)
+{
+        struct agent_session a = { 0 };
+        agent_session_start(&a, false);
+
+        send_size(a.c, 1280, 720);
+        struct agent_msg_wait w = { &a.fa, VD_AGENT_MONITORS_CONFIG };
+        spice_client_run(10000, agent_got, &w);
+        ck_assert_msg(agent_got(&w), "the monitors config did not reach the guest's agent");
+        struct display_head h[DISPLAY_MAX_HEADS];
+        unsigned n;
+        ck_assert_uint_eq(testsrc_last_layout(a.ts, h, &n), 0);
+        ck_assert(spice_client_wait_match(a.c, testsrc_pixels(a.ts), W, H, 5000));
+        agent_session_end(&a);
+}
+END_TEST
+
+/* What a hostile client could put in a monitors config (spice-gtk sends
+ * none of these). */
+START_TEST(test_monitors_config_values)
+{
+        struct {
+                uint32_t count, width, height;
+                int rc;
+                uint32_t got_w;
+        } cases[] = {
+                { 1, 1920, 1080, 1, 1920 },  { 1, 1921, 1080, 1, 1920 },
+                { 2, 1024, 768, 1, 1024 },   { 0, 1024, 768, -EINVAL, 0 },
+                { 257, 1024, 768, -EINVAL, 0 }, { UINT32_MAX, 1024, 768, -EINVAL, 0 },
+                { 1, 0, 0, -EINVAL, 0 },     { 1, 1024, 0, -EINVAL, 0 },
+                { 1, 199, 768, -EINVAL, 0 }, { 1, 201, 768, 1, 200 },
+                { 1, 8193, 768, 1, 8192 },   { 1, 8194, 768, -EINVAL, 0 },
+                { 1, 1024, 8193, -EINVAL, 0 }, { 1, UINT32_MAX, UINT32_MAX, -EINVAL, 0 },
+                { 1, 0x80000000u, 768, -EINVAL, 0 },
+        };
+        g_autofree VDAgentMonitorsConfig *mc = g_malloc0(sizeof(*mc) + 2 * sizeof(VDAgentMonConfig));
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                struct display_head h = { 7, 7, 7, 7 };
+                char why[160] = "";
+                mc->num_of_monitors = cases[i].count;
+                mc->monitors[0] = (VDAgentMonConfig){ .width = cases[i].width, .height = cases[i].height,
+                                                      .depth = 32, .x = -5, .y = INT32_MAX };
+                mc->monitors[1] = (VDAgentMonConfig){ .width = 640, .height = 480 };
+                int r = spice_layout_from_monitors(mc, &h, why, sizeof(why));
+                ck_assert_msg(r == cases[i].rc, "case %zu: %d", i, r);
+                if (r == 1)
+                        ck_assert_msg(h.x == 0 && h.y == 0 && h.width == cases[i].got_w &&
+                                      h.height == cases[i].height, "case %zu: %ux%u", i, h.width, h.height);
+                else
+                        ck_assert_msg(h.width == 7 && why[0], "case %zu: out written or no reason", i);
+        }
+
+        /* spice-server's question (NULL): can the source follow? */
+        struct testsrc *ts = new_source();
+        struct display_source src = testsrc_source(ts);
+        ck_assert_int_eq(spice_layout_request(&src, NULL), 0);
+        mc->num_of_monitors = 1;
+        mc->monitors[0] = (VDAgentMonConfig){ .width = 640, .height = 480 };
+        ck_assert_int_eq(spice_layout_request(&src, mc), 0);
+        testsrc_follow_layout(ts, true);
+        ck_assert_int_eq(spice_layout_request(&src, NULL), 1);
+        ck_assert_int_eq(spice_layout_request(&src, mc), 1);
+        mc->monitors[0].width = 0;
+        ck_assert_int_eq(spice_layout_request(&src, mc), 1);
+        struct display_head h[DISPLAY_MAX_HEADS];
+        unsigned n;
+        /* Both good ones were asked (the fixed source refused), the bad one not. */
+        ck_assert_uint_eq(testsrc_last_layout(ts, h, &n), 2);
+        uint32_t w, hh;
+        testsrc_size(ts, &w, &hh);
+        ck_assert(w == 640 && hh == 480);
+        testsrc_free(ts);
+}
+END_TEST
+
 /* ---- sound ---- */
 
 /* The test signal: a 440 Hz sine on the left (full scale / 4, starting at
@@ -1031,6 +1254,9 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_config_errors);
         tcase_add_test(tc, test_mode_change);
         tcase_add_test(tc, test_agent_channel);
+        tcase_add_test(tc, test_monitors_config);
+        tcase_add_test(tc, test_monitors_config_fixed);
+        tcase_add_test(tc, test_monitors_config_values);
         tcase_add_test(tc, test_playback);
         suite_add_tcase(s, tc);
         return s;

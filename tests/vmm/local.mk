@@ -89,10 +89,15 @@ tests_vmm_gpu_client_SOURCES = tests/vmm/gpu-client.c protocols/lsan.c protocols
 tests_vmm_gpu_client_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_vmm_gpu_client_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(FREERDP_CFLAGS)
 tests_vmm_gpu_client_LDADD = $(TCLIENT_LIBS)
+# Its SPICE half: spice-client-glib's monitors config (remote-viewer's resize).
+check_PROGRAMS += tests/vmm/gpu-spice
+tests_vmm_gpu_spice_SOURCES = tests/vmm/gpu-spice.c protocols/lsan.c protocols/lsan-unwind.c
+tests_vmm_gpu_spice_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS)
+tests_vmm_gpu_spice_LDADD = $(SPICE_CLIENT_LIB)
 TESTS += tests/vmm/gpu.sh
 EXTRA_DIST += tests/vmm/gpu.sh tests/vmm/gpu-lab.py
 CLEANFILES += tests/vmm/gpu-initrd.gz
-tests/vmm/gpu.log: hostd/vdi-vm tests/guest/agent tests/vmm/gpu-client
+tests/vmm/gpu.log: hostd/vdi-vm tests/guest/agent tests/vmm/gpu-client tests/vmm/gpu-spice
 
 # Snapshots (issue 20): the state format without KVM, a fuzzer for its
 # parser, and snapshot/restore of a counting guest in the lab.
