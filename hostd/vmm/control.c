@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "fdpass.h"
 #include "macro.h"
 #include "jail.h"
 
@@ -31,6 +32,7 @@ struct client {
         char *buf;        /* CONTROL_MAX_LINE + 1 */
         size_t len;
         bool skipping;    /* discarding the rest of an oversize line */
+        struct fdpass_slot passed; /* what came for the line being read */
 };
 
 struct control {
@@ -147,7 +149,37 @@ static void handle_migrate(struct control *c, int fd, json_t *id, json_t *req)
                                            m.total_ms, "paused_ms", m.paused_ms));
 }
 
-static void handle(struct control *c, int fd, const char *line, size_t len)
+/* {"cmd":"screenshot"} with a passed descriptor (hostd's form: a jailed
+ * or unprivileged vdi-vm may open no path of hostd's), or with "path"
+ * (tests and the CLI). The PPM is written at the descriptor's offset. */
+static void handle_screenshot(struct control *c, int fd, json_t *id, json_t *req, int passed)
+{
+        const char *path = get_str(req, "path", 4096);
+        char err[256] = "";
+        int out;
+
+        if (passed >= 0 && json_object_get(req, "path")) {
+                reply_error(c, fd, id, "screenshot takes a \"path\" or a passed file descriptor, not both");
+        } else if (passed >= 0) {
+                if (fdpass_check_file(passed, err, sizeof(err)) < 0 || c->h->screenshot(c->opaque, passed, err, sizeof(err)) < 0)
+                        reply_error(c, fd, id, "screenshot to the passed file descriptor failed: %s", err);
+                else
+                        reply_ok(c, fd, id);
+        } else if (!path || path[0] != '/') {
+                reply_error(c, fd, id, "screenshot needs an absolute \"path\" or a file descriptor passed with the request (SCM_RIGHTS)");
+        } else if ((out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666)) < 0) {
+                reply_error(c, fd, id, "screenshot to %s failed: %s", path, strerror(errno));
+        } else {
+                if (fdpass_check_file(out, err, sizeof(err)) < 0 || c->h->screenshot(c->opaque, out, err, sizeof(err)) < 0)
+                        reply_error(c, fd, id, "screenshot to %s failed: %s", path, err);
+                else
+                        reply_ok(c, fd, id);
+                close(out);
+        }
+}
+
+/* One request line; passed is what came with it (always emptied). */
+static void handle(struct control *c, int fd, const char *line, size_t len, struct fdpass_slot *passed)
 {
         json_error_t jerr;
         json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *id = NULL;
@@ -159,7 +191,7 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
         if (!req) {
                 reply_error(c, fd, NULL, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
                             jerr.column);
-                return;
+                goto out;
         }
         if (!json_is_object(req)) {
                 reply_error(c, fd, NULL, "request must be a JSON object");
@@ -173,6 +205,14 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
         cmd = get_str(req, "cmd", 64);
         if (!cmd) {
                 reply_error(c, fd, id, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot)");
+                goto out;
+        }
+        if (passed->excess) {
+                reply_error(c, fd, id, "\"%s\": more than one file descriptor came with it (at most one per command; all were closed)", cmd);
+                goto out;
+        }
+        if (passed->fd >= 0 && strcmp(cmd, "screenshot") != 0) {
+                reply_error(c, fd, id, "\"%s\" takes no file descriptor (only screenshot does; it was closed)", cmd);
                 goto out;
         }
 
@@ -215,13 +255,7 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
                         reply_ok(c, fd, id);
                 }
         } else if (strcmp(cmd, "screenshot") == 0) {
-                const char *path = get_str(req, "path", 4096);
-                if (!path || path[0] != '/')
-                        reply_error(c, fd, id, "screenshot needs an absolute \"path\"");
-                else if (h->screenshot(c->opaque, path, err, sizeof(err)) < 0)
-                        reply_error(c, fd, id, "screenshot to %s failed: %s", path, err);
-                else
-                        reply_ok(c, fd, id);
+                handle_screenshot(c, fd, id, req, passed->fd);
         } else if (strcmp(cmd, "disconnect") == 0 && h->disconnect) {
                 int n = h->disconnect(c->opaque, err, sizeof(err));
                 if (n < 0)
@@ -277,6 +311,7 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
                             cmd);
         }
 out:
+        fdpass_slot_clear(passed);
         json_decref(req);
 }
 
@@ -288,15 +323,36 @@ static void client_close(struct control *c, struct client *cl)
         pthread_mutex_unlock(&c->lock);
         cl->len = 0;
         cl->skipping = false;
+        fdpass_slot_clear(&cl->passed);
 }
 
-/* Read what is there and handle each complete line. */
+/* The end of one line (not empty unless what came with it is to be
+ * refused): handle it, or drop it when it was oversize. */
+static void client_line(struct control *c, struct client *cl, size_t start, size_t end)
+{
+        if (cl->skipping) {
+                cl->skipping = false;
+                fdpass_slot_clear(&cl->passed);
+        } else if (end > start) {
+                handle(c, cl->fd, cl->buf + start, end - start, &cl->passed);
+        } else if (cl->passed.fd >= 0 || cl->passed.excess) {
+                fdpass_slot_clear(&cl->passed);
+                reply_error(c, cl->fd, NULL, "a file descriptor came without a command (it was closed)");
+        }
+}
+
+/* Read what is there and handle each complete line. A descriptor that
+ * came with the read belongs to the line holding its last byte
+ * (lib/fdpass.h): the whole request when the sender put it in one
+ * sendmsg, as vdi-hostd does. */
 static void client_read(struct control *c, struct client *cl)
 {
-        ssize_t n = read(cl->fd, cl->buf + cl->len, CONTROL_MAX_LINE + 1 - cl->len);
-        size_t start = 0;
+        int fds[1];
+        size_t nfds, start = 0;
+        bool extra;
+        ssize_t n = fdpass_recv(cl->fd, cl->buf + cl->len, CONTROL_MAX_LINE + 1 - cl->len, fds, 1, &nfds, &extra);
 
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        if (n == -EINTR || n == -EAGAIN)
                 return;
         if (n <= 0) {
                 client_close(c, cl);
@@ -306,14 +362,15 @@ static void client_read(struct control *c, struct client *cl)
         for (size_t i = 0; i < cl->len; i++) {
                 if (cl->buf[i] != '\n')
                         continue;
-                if (cl->skipping)
-                        cl->skipping = false;
-                else if (i > start)
-                        handle(c, cl->fd, cl->buf + start, i - start);
+                if (i == cl->len - 1 && (nfds || extra)) {
+                        fdpass_slot_add(&cl->passed, fds, nfds, extra);
+                        nfds = 0;
+                        extra = false;
+                }
+                client_line(c, cl, start, i);
                 start = i + 1;
-                if (cl->fd < 0)
-                        return;
         }
+        fdpass_slot_add(&cl->passed, fds, nfds, extra); /* the line still being read */
         memmove(cl->buf, cl->buf + start, cl->len - start);
         cl->len -= start;
         if (cl->len > CONTROL_MAX_LINE) {
@@ -321,6 +378,7 @@ static void client_read(struct control *c, struct client *cl)
                         reply_error(c, cl->fd, NULL, "request line longer than %d bytes", CONTROL_MAX_LINE);
                 cl->skipping = true;
                 cl->len = 0;
+                fdpass_slot_clear(&cl->passed);
         }
 }
 
@@ -342,6 +400,7 @@ static void client_accept(struct control *c)
                         pthread_mutex_unlock(&c->lock);
                         c->clients[i].len = 0;
                         c->clients[i].skipping = false;
+                        c->clients[i].passed = (struct fdpass_slot)FDPASS_SLOT_INIT;
                         return;
                 }
         }
@@ -419,7 +478,7 @@ int control_start(const char *path, const struct control_handler *h, void *opaqu
         c->opaque = opaque;
         c->listen_fd = c->wake_fd = -1;
         for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
-                c->clients[i].fd = -1;
+                c->clients[i] = (struct client){ .fd = -1, .passed = FDPASS_SLOT_INIT };
         pthread_mutex_init(&c->lock, NULL);
         c->path = strdup(path);
         for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
@@ -495,6 +554,7 @@ void control_stop(struct control *c)
         for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
                 if (c->clients[i].fd >= 0)
                         close(c->clients[i].fd);
+                fdpass_slot_clear(&c->clients[i].passed);
                 free(c->clients[i].buf);
         }
         if (c->listen_fd >= 0)
