@@ -149,19 +149,34 @@ static void handle_migrate(struct control *c, int fd, json_t *id, json_t *req)
                                            m.total_ms, "paused_ms", m.paused_ms));
 }
 
+/* Write a screenshot into out (the socket's checks, then the handler's);
+ * 0, or -errno with err. */
+static int shoot(struct control *c, int out, char *err, size_t n)
+{
+        int r = fdpass_check_file(out, err, n);
+
+        return r < 0 ? r : c->h->screenshot(c->opaque, out, err, n);
+}
+
 /* {"cmd":"screenshot"} with a passed descriptor (hostd's form: a jailed
  * or unprivileged vdi-vm may open no path of hostd's), or with "path"
- * (tests and the CLI). The PPM is written at the descriptor's offset. */
-static void handle_screenshot(struct control *c, int fd, json_t *id, json_t *req, int passed)
+ * (tests and the CLI). The PPM is written at the descriptor's offset. The
+ * descriptor is closed before the answer goes out: a client that has the
+ * answer knows vdi-vm holds it no more. */
+static void handle_screenshot(struct control *c, int fd, json_t *id, json_t *req, struct fdpass_slot *passed)
 {
         const char *path = get_str(req, "path", 4096);
+        int given = passed->fd, out, r;
         char err[256] = "";
-        int out;
 
-        if (passed >= 0 && json_object_get(req, "path")) {
+        passed->fd = -1; /* ours now */
+        if (given >= 0 && json_object_get(req, "path")) {
+                close(given);
                 reply_error(c, fd, id, "screenshot takes a \"path\" or a passed file descriptor, not both");
-        } else if (passed >= 0) {
-                if (fdpass_check_file(passed, err, sizeof(err)) < 0 || c->h->screenshot(c->opaque, passed, err, sizeof(err)) < 0)
+        } else if (given >= 0) {
+                r = shoot(c, given, err, sizeof(err));
+                close(given);
+                if (r < 0)
                         reply_error(c, fd, id, "screenshot to the passed file descriptor failed: %s", err);
                 else
                         reply_ok(c, fd, id);
@@ -170,49 +185,59 @@ static void handle_screenshot(struct control *c, int fd, json_t *id, json_t *req
         } else if ((out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666)) < 0) {
                 reply_error(c, fd, id, "screenshot to %s failed: %s", path, strerror(errno));
         } else {
-                if (fdpass_check_file(out, err, sizeof(err)) < 0 || c->h->screenshot(c->opaque, out, err, sizeof(err)) < 0)
+                r = shoot(c, out, err, sizeof(err));
+                close(out);
+                if (r < 0)
                         reply_error(c, fd, id, "screenshot to %s failed: %s", path, err);
                 else
                         reply_ok(c, fd, id);
-                close(out);
         }
+}
+
+/* The command of a parsed request line, checked with what came with it;
+ * NULL with the reason in msg when it is refused. *id is the request's
+ * id once known (NULL before). */
+static const char *request_cmd(json_t *req, const json_error_t *jerr, const struct fdpass_slot *passed,
+                               json_t **id, char *msg, size_t n)
+{
+        json_t *v = json_object_get(req, "id");
+        const char *cmd;
+
+        *id = NULL;
+        if (!req) {
+                snprintf(msg, n, "malformed JSON: %s (line %d, column %d)", jerr->text, jerr->line, jerr->column);
+                return NULL;
+        }
+        if (!json_is_object(req) || (v && !json_is_integer(v))) {
+                snprintf(msg, n, "%s", json_is_object(req) ? "\"id\" must be an integer" : "request must be a JSON object");
+                return NULL;
+        }
+        *id = v;
+        cmd = get_str(req, "cmd", 64);
+        if (!cmd)
+                snprintf(msg, n, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot)");
+        else if (passed->excess)
+                snprintf(msg, n, "\"%s\": more than one file descriptor came with it (at most one per command; all were closed)", cmd);
+        else if (passed->fd >= 0 && strcmp(cmd, "screenshot") != 0)
+                snprintf(msg, n, "\"%s\" takes no file descriptor (only screenshot does; it was closed)", cmd);
+        else
+                return cmd;
+        return NULL;
 }
 
 /* One request line; passed is what came with it (always emptied). */
 static void handle(struct control *c, int fd, const char *line, size_t len, struct fdpass_slot *passed)
 {
         json_error_t jerr;
-        json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *id = NULL;
+        json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *id;
         const struct control_handler *h = c->h;
-        char err[256] = "";
-        const char *cmd;
+        char err[256] = "", msg[512];
+        const char *cmd = request_cmd(req, &jerr, passed, &id, msg, sizeof(msg));
         json_int_t a, b, d;
 
-        if (!req) {
-                reply_error(c, fd, NULL, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-                            jerr.column);
-                goto out;
-        }
-        if (!json_is_object(req)) {
-                reply_error(c, fd, NULL, "request must be a JSON object");
-                goto out;
-        }
-        id = json_object_get(req, "id");
-        if (id && !json_is_integer(id)) {
-                reply_error(c, fd, NULL, "\"id\" must be an integer");
-                goto out;
-        }
-        cmd = get_str(req, "cmd", 64);
         if (!cmd) {
-                reply_error(c, fd, id, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot)");
-                goto out;
-        }
-        if (passed->excess) {
-                reply_error(c, fd, id, "\"%s\": more than one file descriptor came with it (at most one per command; all were closed)", cmd);
-                goto out;
-        }
-        if (passed->fd >= 0 && strcmp(cmd, "screenshot") != 0) {
-                reply_error(c, fd, id, "\"%s\" takes no file descriptor (only screenshot does; it was closed)", cmd);
+                fdpass_slot_clear(passed); /* closed before the answer, as below */
+                reply_error(c, fd, id, "%s", msg);
                 goto out;
         }
 
@@ -255,7 +280,7 @@ static void handle(struct control *c, int fd, const char *line, size_t len, stru
                         reply_ok(c, fd, id);
                 }
         } else if (strcmp(cmd, "screenshot") == 0) {
-                handle_screenshot(c, fd, id, req, passed->fd);
+                handle_screenshot(c, fd, id, req, passed);
         } else if (strcmp(cmd, "disconnect") == 0 && h->disconnect) {
                 int n = h->disconnect(c->opaque, err, sizeof(err));
                 if (n < 0)
@@ -317,13 +342,13 @@ out:
 
 static void client_close(struct control *c, struct client *cl)
 {
+        fdpass_slot_clear(&cl->passed); /* before the peer can see the hang-up */
         pthread_mutex_lock(&c->lock);
         close(cl->fd);
         cl->fd = -1;
         pthread_mutex_unlock(&c->lock);
         cl->len = 0;
         cl->skipping = false;
-        fdpass_slot_clear(&cl->passed);
 }
 
 /* The end of one line (not empty unless what came with it is to be
