@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,7 +46,7 @@
 
 /* Ticket password: 18 random bytes = 144 bits (DESIGN.md asks >= 72). */
 #define TICKET_BYTES 18
-/* A screenshot file larger than this is refused (4096 x 4096 RGB fits). */
+/* A screenshot larger than this is refused (4096 x 4096 RGB fits). */
 #define SCREENSHOT_MAX_BYTES (64u << 20)
 
 static void respond_status(struct http_response *resp, unsigned status, const char *code,
@@ -414,28 +415,30 @@ static void h_ticket(void *ctx, const struct http_request *req, struct http_resp
         free(password);
 }
 
-/* Read the screenshot vdi-vm wrote: a regular file (never a link: the VM
- * process could have put one there), at most SCREENSHOT_MAX_BYTES. */
-static int read_screenshot(const char *path, GByteArray *out, char **error)
+/* Read back the screenshot vdi-vm wrote into our memfd: at most
+ * SCREENSHOT_MAX_BYTES (vdi-vm is untrusted; it shares the file offset, so
+ * read from 0 by position). */
+static int read_screenshot(int fd, GByteArray *out, char **error)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         struct stat st;
+        size_t got = 0;
 
-        if (fd < 0 || fstat(fd, &st) < 0) {
-                *error = g_strdup_printf("screenshot %s: %s", path, g_strerror(errno));
+        if (fstat(fd, &st) < 0) {
+                *error = g_strdup_printf("screenshot: %s", g_strerror(errno));
                 return -EIO;
         }
-        if (!S_ISREG(st.st_mode) || st.st_size > (off_t)SCREENSHOT_MAX_BYTES) {
-                *error = g_strdup_printf("screenshot %s is not a regular file of at most %u "
-                                         "bytes", path, SCREENSHOT_MAX_BYTES);
+        if (st.st_size > (off_t)SCREENSHOT_MAX_BYTES) {
+                *error = g_strdup_printf("screenshot of %lld bytes is over the limit of %u",
+                                         (long long)st.st_size, SCREENSHOT_MAX_BYTES);
                 return -EIO;
         }
         g_byte_array_set_size(out, (guint)st.st_size);
-        size_t got = 0;
         while (got < out->len) {
-                ssize_t n = read(fd, out->data + got, out->len - got);
+                ssize_t n = pread(fd, out->data + got, out->len - got, (off_t)got);
+                if (n < 0 && errno == EINTR)
+                        continue;
                 if (n <= 0) {
-                        *error = g_strdup_printf("screenshot %s: %s", path,
+                        *error = g_strdup_printf("screenshot: %s",
                                                  n < 0 ? g_strerror(errno) : "shorter than it was");
                         return -EIO;
                 }
@@ -460,36 +463,11 @@ static bool query_side(const struct http_request *req, const char *key, unsigned
         return true;
 }
 
-/* A file of our own in the VM's directory for vdi-vm to write into (one
- * per request: two admins may look at once). NULL when the VM is unknown. */
-static char *screenshot_file(struct hostd *h, const char *id, char **error)
-{
-        char *path = NULL;
-
-        pthread_mutex_lock(&h->lock);
-        struct hostd_vm *vm = g_hash_table_lookup(h->vms, id);
-        if (vm)
-                path = g_build_filename(vm->dir, "screenshot-XXXXXX.ppm", NULL);
-        pthread_mutex_unlock(&h->lock);
-        if (!path) {
-                *error = g_strdup_printf("VM \"%s\" does not exist", id);
-                return NULL;
-        }
-        int fd = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
-        if (fd < 0) {
-                *error = g_strdup_printf("screenshot file in %s: %s", path, g_strerror(errno));
-                g_free(path);
-                return NULL;
-        }
-        close(fd);
-        return path;
-}
-
 static void h_vm_screenshot(void *ctx, const struct http_request *req,
                             struct http_response *resp)
 {
         g_autoptr(GByteArray) ppm = g_byte_array_new(), png = g_byte_array_new();
-        g_autofree char *error = NULL, *path = NULL;
+        g_autofree char *error = NULL;
         struct thumb_ppm pic;
         unsigned max_w, max_h, w, h;
         json_t *reply = NULL;
@@ -498,18 +476,21 @@ static void h_vm_screenshot(void *ctx, const struct http_request *req,
         if (!query_side(req, "max_width", 320, &max_w, resp) ||
             !query_side(req, "max_height", 240, &max_h, resp))
                 return;
-        path = screenshot_file(ctx, req->params[0], &error);
-        if (!path) {
-                http_respond_error(resp, 404, "not_found", "%s", error);
+        /* vdi-vm writes into a memfd of ours passed over the control
+         * socket: no path it would need to open (it may run as [vm] user,
+         * or jailed with no file system). */
+        _cleanup_close_ int fd = memfd_create("vdi-screenshot", MFD_CLOEXEC);
+        if (fd < 0) {
+                http_respond_error(resp, 500, "internal", "screenshot: memfd_create: %s",
+                                   g_strerror(errno));
                 return;
         }
-        json_t *cmd = json_pack("{s:s, s:s}", "cmd", "screenshot", "path", path);
-        r = hostd_vm_command(ctx, req->params[0], cmd, &reply, &error);
+        json_t *cmd = json_pack("{s:s}", "cmd", "screenshot");
+        r = hostd_vm_command_fd(ctx, req->params[0], cmd, fd, &reply, &error);
         json_decref(cmd);
         json_decref(reply);
         if (r == 0)
-                r = read_screenshot(path, ppm, &error);
-        unlink(path);
+                r = read_screenshot(fd, ppm, &error);
         if (r < 0) {
                 command_error(resp, r, g_steal_pointer(&error));
                 return;

@@ -209,6 +209,10 @@ void hostd_vm_adopt(struct hostd *h, struct hostd_vm *vm);
  * Takes no hostd lock (call without it). */
 int hostd_vm_command(struct hostd *h, const char *vm_id, json_t *cmd, json_t **reply,
                      char **error);
+/* The same with fd passed to vdi-vm along with the command (SCM_RIGHTS);
+ * the caller keeps its own fd. */
+int hostd_vm_command_fd(struct hostd *h, const char *vm_id, json_t *cmd, int fd, json_t **reply,
+                        char **error);
 
 /* ---- the VM's network card (vmnet.c) ---- */
 /* Make vm's tap on its bridge (and VLAN), owned by the VM process's user.

@@ -634,6 +634,12 @@ int hostd_vm_halt(struct hostd *h, struct hostd_vm *vm)
 int hostd_vm_command(struct hostd *h, const char *vm_id, json_t *cmd, json_t **reply,
                      char **error)
 {
+        return hostd_vm_command_fd(h, vm_id, cmd, -1, reply, error);
+}
+
+int hostd_vm_command_fd(struct hostd *h, const char *vm_id, json_t *cmd, int fd, json_t **reply,
+                        char **error)
+{
         struct hostd_vm *vm;
         struct vmctl *c = NULL;
         int r;
@@ -659,7 +665,7 @@ int hostd_vm_command(struct hostd *h, const char *vm_id, json_t *cmd, json_t **r
         pthread_mutex_unlock(&h->lock);
         if (r < 0)
                 return r;
-        r = vmctl_request(c, cmd, CTL_TIMEOUT_MS, reply, error);
+        r = vmctl_request_fd(c, cmd, fd, CTL_TIMEOUT_MS, reply, error);
         vmctl_unref(c);
         return r;
 }

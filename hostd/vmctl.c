@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "hostd/vmctl.h"
 
 /* Longest line we accept from vdi-vm. */
@@ -156,9 +157,15 @@ int vmctl_read(struct vmctl *c, GPtrArray *events)
 int vmctl_request(struct vmctl *c, json_t *cmd, unsigned timeout_ms, json_t **reply,
                   char **error)
 {
+        return vmctl_request_fd(c, cmd, -1, timeout_ms, reply, error);
+}
+
+int vmctl_request_fd(struct vmctl *c, json_t *cmd, int fd, unsigned timeout_ms, json_t **reply,
+                     char **error)
+{
         struct timespec dl;
         char *text;
-        size_t len, off = 0;
+        size_t len;
         json_t *r;
         int ret = 0;
 
@@ -183,17 +190,11 @@ int vmctl_request(struct vmctl *c, json_t *cmd, unsigned timeout_ms, json_t **re
         json_object_set_new(cmd, "id", json_integer(c->wait_id));
         text = json_dumps(cmd, JSON_COMPACT);
         len = text ? strlen(text) : 0;
-        if (text)
+        if (text) {
                 text[len] = '\n'; /* the terminating NUL goes out as the newline */
-        while (text && off < len + 1) {
-                ssize_t n = send(c->fd, text + off, len + 1 - off, MSG_NOSIGNAL);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
+                /* One sendmsg carries the line and fd (lib/fdpass.h). */
+                if (fdpass_send(c->fd, text, len + 1, fd) < 0)
                         ret = -EPIPE;
-                        break;
-                }
-                off += (size_t)n;
         }
         if (text) {
                 explicit_bzero(text, len + 1);

@@ -39,3 +39,7 @@ int vmctl_read(struct vmctl *c, GPtrArray *events);
  * -ETIMEDOUT, -EPIPE otherwise. cmd may hold a secret: it is wiped. */
 int vmctl_request(struct vmctl *c, json_t *cmd, unsigned timeout_ms, json_t **reply,
                   char **error);
+/* The same with fd passed along (SCM_RIGHTS, in the sendmsg that carries
+ * the line; vdi-vm gets its own copy). fd < 0 sends none. */
+int vmctl_request_fd(struct vmctl *c, json_t *cmd, int fd, unsigned timeout_ms, json_t **reply,
+                     char **error);

@@ -2,6 +2,7 @@ noinst_LIBRARIES += lib/libvdi.a
 lib_libvdi_a_SOURCES = \
 	lib/macro.h \
 	lib/alloc.c lib/alloc.h \
+	lib/fdpass.c lib/fdpass.h \
 	lib/log.c lib/log.h \
 	lib/conf.c lib/conf.h \
 	lib/token.c lib/token.h \

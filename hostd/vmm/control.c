@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "fdpass.h"
 #include "macro.h"
 #include "jail.h"
 
@@ -31,6 +32,7 @@ struct client {
         char *buf;        /* CONTROL_MAX_LINE + 1 */
         size_t len;
         bool skipping;    /* discarding the rest of an oversize line */
+        struct fdpass_slot passed; /* what came for the line being read */
 };
 
 struct control {
@@ -147,32 +149,95 @@ static void handle_migrate(struct control *c, int fd, json_t *id, json_t *req)
                                            m.total_ms, "paused_ms", m.paused_ms));
 }
 
-static void handle(struct control *c, int fd, const char *line, size_t len)
+/* Write a screenshot into out (the socket's checks, then the handler's);
+ * 0, or -errno with err. */
+static int shoot(struct control *c, int out, char *err, size_t n)
+{
+        int r = fdpass_check_file(out, err, n);
+
+        return r < 0 ? r : c->h->screenshot(c->opaque, out, err, n);
+}
+
+/* {"cmd":"screenshot"} with a passed descriptor (hostd's form: a jailed
+ * or unprivileged vdi-vm may open no path of hostd's), or with "path"
+ * (tests and the CLI). The PPM is written at the descriptor's offset. The
+ * descriptor is closed before the answer goes out: a client that has the
+ * answer knows vdi-vm holds it no more. */
+static void handle_screenshot(struct control *c, int fd, json_t *id, json_t *req, struct fdpass_slot *passed)
+{
+        const char *path = get_str(req, "path", 4096);
+        int given = passed->fd, out, r;
+        char err[256] = "";
+
+        passed->fd = -1; /* ours now */
+        if (given >= 0 && json_object_get(req, "path")) {
+                close(given);
+                reply_error(c, fd, id, "screenshot takes a \"path\" or a passed file descriptor, not both");
+        } else if (given >= 0) {
+                r = shoot(c, given, err, sizeof(err));
+                close(given);
+                if (r < 0)
+                        reply_error(c, fd, id, "screenshot to the passed file descriptor failed: %s", err);
+                else
+                        reply_ok(c, fd, id);
+        } else if (!path || path[0] != '/') {
+                reply_error(c, fd, id, "screenshot needs an absolute \"path\" or a file descriptor passed with the request (SCM_RIGHTS)");
+        } else if ((out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666)) < 0) {
+                reply_error(c, fd, id, "screenshot to %s failed: %s", path, strerror(errno));
+        } else {
+                r = shoot(c, out, err, sizeof(err));
+                close(out);
+                if (r < 0)
+                        reply_error(c, fd, id, "screenshot to %s failed: %s", path, err);
+                else
+                        reply_ok(c, fd, id);
+        }
+}
+
+/* The command of a parsed request line, checked with what came with it;
+ * NULL with the reason in msg when it is refused. *id is the request's
+ * id once known (NULL before). */
+static const char *request_cmd(json_t *req, const json_error_t *jerr, const struct fdpass_slot *passed,
+                               json_t **id, char *msg, size_t n)
+{
+        json_t *v = json_object_get(req, "id");
+        const char *cmd;
+
+        *id = NULL;
+        if (!req) {
+                snprintf(msg, n, "malformed JSON: %s (line %d, column %d)", jerr->text, jerr->line, jerr->column);
+                return NULL;
+        }
+        if (!json_is_object(req) || (v && !json_is_integer(v))) {
+                snprintf(msg, n, "%s", json_is_object(req) ? "\"id\" must be an integer" : "request must be a JSON object");
+                return NULL;
+        }
+        *id = v;
+        cmd = get_str(req, "cmd", 64);
+        if (!cmd)
+                snprintf(msg, n, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot)");
+        else if (passed->excess)
+                snprintf(msg, n, "\"%s\": more than one file descriptor came with it (at most one per command; all were closed)", cmd);
+        else if (passed->fd >= 0 && strcmp(cmd, "screenshot") != 0)
+                snprintf(msg, n, "\"%s\" takes no file descriptor (only screenshot does; it was closed)", cmd);
+        else
+                return cmd;
+        return NULL;
+}
+
+/* One request line; passed is what came with it (always emptied). */
+static void handle(struct control *c, int fd, const char *line, size_t len, struct fdpass_slot *passed)
 {
         json_error_t jerr;
-        json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *id = NULL;
+        json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *id;
         const struct control_handler *h = c->h;
-        char err[256] = "";
-        const char *cmd;
+        char err[256] = "", msg[512];
+        const char *cmd = request_cmd(req, &jerr, passed, &id, msg, sizeof(msg));
         json_int_t a, b, d;
 
-        if (!req) {
-                reply_error(c, fd, NULL, "malformed JSON: %s (line %d, column %d)", jerr.text, jerr.line,
-                            jerr.column);
-                return;
-        }
-        if (!json_is_object(req)) {
-                reply_error(c, fd, NULL, "request must be a JSON object");
-                goto out;
-        }
-        id = json_object_get(req, "id");
-        if (id && !json_is_integer(id)) {
-                reply_error(c, fd, NULL, "\"id\" must be an integer");
-                goto out;
-        }
-        cmd = get_str(req, "cmd", 64);
         if (!cmd) {
-                reply_error(c, fd, id, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot)");
+                fdpass_slot_clear(passed); /* closed before the answer, as below */
+                reply_error(c, fd, id, "%s", msg);
                 goto out;
         }
 
@@ -215,13 +280,7 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
                         reply_ok(c, fd, id);
                 }
         } else if (strcmp(cmd, "screenshot") == 0) {
-                const char *path = get_str(req, "path", 4096);
-                if (!path || path[0] != '/')
-                        reply_error(c, fd, id, "screenshot needs an absolute \"path\"");
-                else if (h->screenshot(c->opaque, path, err, sizeof(err)) < 0)
-                        reply_error(c, fd, id, "screenshot to %s failed: %s", path, err);
-                else
-                        reply_ok(c, fd, id);
+                handle_screenshot(c, fd, id, req, passed);
         } else if (strcmp(cmd, "disconnect") == 0 && h->disconnect) {
                 int n = h->disconnect(c->opaque, err, sizeof(err));
                 if (n < 0)
@@ -277,11 +336,13 @@ static void handle(struct control *c, int fd, const char *line, size_t len)
                             cmd);
         }
 out:
+        fdpass_slot_clear(passed);
         json_decref(req);
 }
 
 static void client_close(struct control *c, struct client *cl)
 {
+        fdpass_slot_clear(&cl->passed); /* before the peer can see the hang-up */
         pthread_mutex_lock(&c->lock);
         close(cl->fd);
         cl->fd = -1;
@@ -290,13 +351,33 @@ static void client_close(struct control *c, struct client *cl)
         cl->skipping = false;
 }
 
-/* Read what is there and handle each complete line. */
+/* The end of one line (not empty unless what came with it is to be
+ * refused): handle it, or drop it when it was oversize. */
+static void client_line(struct control *c, struct client *cl, size_t start, size_t end)
+{
+        if (cl->skipping) {
+                cl->skipping = false;
+                fdpass_slot_clear(&cl->passed);
+        } else if (end > start) {
+                handle(c, cl->fd, cl->buf + start, end - start, &cl->passed);
+        } else if (cl->passed.fd >= 0 || cl->passed.excess) {
+                fdpass_slot_clear(&cl->passed);
+                reply_error(c, cl->fd, NULL, "a file descriptor came without a command (it was closed)");
+        }
+}
+
+/* Read what is there and handle each complete line. A descriptor that
+ * came with the read belongs to the line holding its last byte
+ * (lib/fdpass.h): the whole request when the sender put it in one
+ * sendmsg, as vdi-hostd does. */
 static void client_read(struct control *c, struct client *cl)
 {
-        ssize_t n = read(cl->fd, cl->buf + cl->len, CONTROL_MAX_LINE + 1 - cl->len);
-        size_t start = 0;
+        int fds[1];
+        size_t nfds, start = 0;
+        bool extra;
+        ssize_t n = fdpass_recv(cl->fd, cl->buf + cl->len, CONTROL_MAX_LINE + 1 - cl->len, fds, 1, &nfds, &extra);
 
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        if (n == -EINTR || n == -EAGAIN)
                 return;
         if (n <= 0) {
                 client_close(c, cl);
@@ -306,14 +387,15 @@ static void client_read(struct control *c, struct client *cl)
         for (size_t i = 0; i < cl->len; i++) {
                 if (cl->buf[i] != '\n')
                         continue;
-                if (cl->skipping)
-                        cl->skipping = false;
-                else if (i > start)
-                        handle(c, cl->fd, cl->buf + start, i - start);
+                if (i == cl->len - 1 && (nfds || extra)) {
+                        fdpass_slot_add(&cl->passed, fds, nfds, extra);
+                        nfds = 0;
+                        extra = false;
+                }
+                client_line(c, cl, start, i);
                 start = i + 1;
-                if (cl->fd < 0)
-                        return;
         }
+        fdpass_slot_add(&cl->passed, fds, nfds, extra); /* the line still being read */
         memmove(cl->buf, cl->buf + start, cl->len - start);
         cl->len -= start;
         if (cl->len > CONTROL_MAX_LINE) {
@@ -321,6 +403,7 @@ static void client_read(struct control *c, struct client *cl)
                         reply_error(c, cl->fd, NULL, "request line longer than %d bytes", CONTROL_MAX_LINE);
                 cl->skipping = true;
                 cl->len = 0;
+                fdpass_slot_clear(&cl->passed);
         }
 }
 
@@ -342,6 +425,7 @@ static void client_accept(struct control *c)
                         pthread_mutex_unlock(&c->lock);
                         c->clients[i].len = 0;
                         c->clients[i].skipping = false;
+                        c->clients[i].passed = (struct fdpass_slot)FDPASS_SLOT_INIT;
                         return;
                 }
         }
@@ -419,7 +503,7 @@ int control_start(const char *path, const struct control_handler *h, void *opaqu
         c->opaque = opaque;
         c->listen_fd = c->wake_fd = -1;
         for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
-                c->clients[i].fd = -1;
+                c->clients[i] = (struct client){ .fd = -1, .passed = FDPASS_SLOT_INIT };
         pthread_mutex_init(&c->lock, NULL);
         c->path = strdup(path);
         for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
@@ -495,6 +579,7 @@ void control_stop(struct control *c)
         for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
                 if (c->clients[i].fd >= 0)
                         close(c->clients[i].fd);
+                fdpass_slot_clear(&c->clients[i].passed);
                 free(c->clients[i].buf);
         }
         if (c->listen_fd >= 0)

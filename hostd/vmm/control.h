@@ -9,6 +9,10 @@
  *   {"id":N,"cmd":"pointer","x":X,"y":Y,"buttons":B}   0..32767, bits 1/2/4 = left/middle/right
  *   {"id":N,"cmd":"wheel","delta":D}
  *   {"id":N,"cmd":"screenshot","path":"/abs/file.ppm"}  binary PPM (P6)
+ *   {"id":N,"cmd":"screenshot"} + one descriptor   the same PPM into a file
+ *                            descriptor passed with SCM_RIGHTS in the sendmsg that
+ *                            carries the line (vdi-hostd's form: a memfd); it must
+ *                            be a regular file (a memfd is) open for writing
  *   {"id":N,"cmd":"set-ticket","protocol":"spice"|"rdp","user":"alice","password":"…","expiry_s":120}
  *   {"id":N,"cmd":"snapshot","dir":"/abs/new-dir"}
  *                            → {"id":N,"ok":true,"paused_ms":P,"ram_pages":R,"state_bytes":S}
@@ -21,7 +25,10 @@
  *     consumes the damage stream a display server would otherwise get.
  * Errors: {"id":N,"ok":false,"error":"clear message"} (id null when the
  * request had none). Malformed or oversize lines get an error reply; the
- * connection stays usable.
+ * connection stays usable. Passed descriptors: at most one per command,
+ * and only screenshot takes one. A second one, one on another command or
+ * with no command (an empty line) is refused with an error, and every
+ * descriptor received is closed once its line is handled.
  *
  * Events, pushed to every connected client as lines without "id":
  *   {"event":"booted"}                 the guest wrote its first byte to the serial console
@@ -68,7 +75,9 @@ struct control_handler {
         void (*key)(void *opaque, uint16_t code, bool pressed);
         void (*pointer)(void *opaque, uint32_t x, uint32_t y, uint32_t buttons);
         void (*wheel)(void *opaque, int32_t delta);
-        int (*screenshot)(void *opaque, const char *path, char *err, size_t errlen);
+        /* Write a binary PPM (P6) of the screen to fd, at its offset (the
+         * socket checked it is a writable regular file; it closes it). */
+        int (*screenshot)(void *opaque, int fd, char *err, size_t errlen);
         /* protocol is "spice" or "rdp"; the password must not be logged. */
         int (*set_ticket)(void *opaque, const char *protocol, const char *user, const char *password,
                           unsigned expiry_s, char *err, size_t errlen);

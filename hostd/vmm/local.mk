@@ -177,6 +177,15 @@ tests/fuzz/hda-fuzz: $(top_srcdir)/tests/fuzz/hda.c $(top_srcdir)/tests/fuzz/fuz
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/hda.c $(HDA_FUZZ_SRC) $(ZLIB_LIBS) \
 		-lpthread
 EXTRA_DIST += tests/fuzz/fuzz-ram.h
+# libFuzzer target: vdi-vm's control socket with passed descriptors.
+FUZZ_TARGETS += tests/fuzz/control-fuzz
+EXTRA_DIST += tests/fuzz/control.c
+CONTROL_FUZZ_SRC = $(top_srcdir)/hostd/vmm/control.c $(top_srcdir)/lib/fdpass.c
+tests/fuzz/control-fuzz: $(top_srcdir)/tests/fuzz/control.c $(CONTROL_FUZZ_SRC) \
+		$(top_srcdir)/hostd/vmm/control.h $(top_srcdir)/lib/fdpass.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) $(JANSSON_CFLAGS) -o $@ \
+		$(top_srcdir)/tests/fuzz/control.c $(CONTROL_FUZZ_SRC) $(JANSSON_LIBS) -lpthread
+
 # libFuzzer target: virtio-console's control protocol and port FIFOs.
 FUZZ_TARGETS += tests/fuzz/virtio-console-fuzz
 EXTRA_DIST += tests/fuzz/virtio-console.c

@@ -139,6 +139,9 @@ static void usage(FILE *f)
                 "  {\"id\":N,\"cmd\":\"pointer\",\"x\":0-32767,\"y\":0-32767,\"buttons\":0-7}\n"
                 "  {\"id\":N,\"cmd\":\"wheel\",\"delta\":D}\n"
                 "  {\"id\":N,\"cmd\":\"screenshot\",\"path\":\"/abs/file.ppm\"}   binary PPM (P6)\n"
+                "  {\"id\":N,\"cmd\":\"screenshot\"} with one file descriptor (SCM_RIGHTS) in the\n"
+                "                        same sendmsg: the PPM goes into it (a memfd or regular\n"
+                "                        file open for writing), no path needed\n"
                 "  {\"id\":N,\"cmd\":\"disconnect\"}   drop the display clients, void unused tickets\n"
                 "  {\"id\":N,\"cmd\":\"set-ticket\",\"protocol\":\"spice\"|\"rdp\"|\"web\",\"user\":U,\"password\":P,\"expiry_s\":S}\n"
                 "  {\"id\":N,\"cmd\":\"snapshot\",\"dir\":\"/abs/new-dir\"}  pause, save the whole VM\n"
@@ -340,10 +343,10 @@ static void h_wheel(void *o, int32_t delta)
         vm_leave(o);
 }
 
-static int h_screenshot(void *o, const char *path, char *err, size_t n)
+static int h_screenshot(void *o, int fd, char *err, size_t n)
 {
         struct vm *vm = vm_enter(o);
-        int r = vm ? vm_screenshot(vm, path) : -ESHUTDOWN;
+        int r = vm ? vm_screenshot(vm, fd) : -ESHUTDOWN;
 
         vm_leave(o);
         if (r == -ESHUTDOWN)

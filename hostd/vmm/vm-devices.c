@@ -487,44 +487,12 @@ static int ds_collect_damage(void *opaque, struct display_rect *rects, size_t ma
         return fb_collect_damage(&d->fb, rects, max);
 }
 
-int vm_devices_screenshot(struct vm_devices *d, const char *path)
+int vm_devices_screenshot(struct vm_devices *d, int fd)
 {
         struct display_surface s;
-        uint8_t *line;
-        FILE *f;
-        int r;
+        int r = ds_get_surface(d, &s); /* virtio-gpu's held[] keeps the pixels alive meanwhile */
 
-        if (d->has_fb)
-                return fb_screenshot_ppm(&d->fb, path);
-        if (!d->gpu)
-                return -ENODEV;
-        r = gpu_surface(d, &s); /* held[] keeps the pixels alive meanwhile */
-        if (r < 0)
-                return r;
-        line = malloc((size_t)s.width * 3);
-        if (!line)
-                return -ENOMEM;
-        f = fopen(path, "we");
-        if (!f) {
-                r = -errno;
-                free(line);
-                return r;
-        }
-        fprintf(f, "P6\n%u %u\n255\n", s.width, s.height);
-        for (uint32_t y = 0; y < s.height; y++) {
-                const uint8_t *p = s.pixels + (size_t)y * s.stride;
-                for (uint32_t x = 0; x < s.width; x++) {
-                        line[3 * x] = p[4 * x + 2];
-                        line[3 * x + 1] = p[4 * x + 1];
-                        line[3 * x + 2] = p[4 * x];
-                }
-                fwrite(line, 3, s.width, f);
-        }
-        r = ferror(f) ? -EIO : 0;
-        if (fclose(f) != 0 && r == 0)
-                r = -errno;
-        free(line);
-        return r;
+        return r < 0 ? r : fb_surface_write_ppm(&s, fd);
 }
 
 static void ds_key(void *opaque, uint16_t code, bool pressed)

@@ -128,9 +128,9 @@ void vm_devices_key(struct vm_devices *d, uint16_t evdev_code, bool pressed);
 void vm_devices_pointer(struct vm_devices *d, uint32_t x, uint32_t y, uint32_t buttons);
 void vm_devices_wheel(struct vm_devices *d, int32_t delta);
 
-/* Write what the display shows as a binary PPM (P6). 0 or -errno
- * (-ENODEV: nothing shown). */
-int vm_devices_screenshot(struct vm_devices *d, const char *path);
+/* Write what the display shows to fd as a binary PPM (P6), at fd's
+ * offset. 0 or -errno (-ENODEV: nothing shown). */
+int vm_devices_screenshot(struct vm_devices *d, int fd);
 
 /* The display_source for protocol servers (valid while d lives). */
 struct display_source vm_devices_display(struct vm_devices *d);

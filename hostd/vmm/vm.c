@@ -433,9 +433,9 @@ struct display_source vm_display_source(struct vm *vm)
         return vm_devices_display(&vm->dev);
 }
 
-int vm_screenshot(struct vm *vm, const char *path)
+int vm_screenshot(struct vm *vm, int fd)
 {
-        return vm_devices_screenshot(&vm->dev, path);
+        return vm_devices_screenshot(&vm->dev, fd);
 }
 
 void *vm_guest_ptr(struct vm *vm, uint64_t gpa, uint64_t len)

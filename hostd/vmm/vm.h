@@ -91,8 +91,9 @@ struct display_source vm_display_source(struct vm *vm);
  * without --agent. */
 struct virtio_console *vm_agent_console(struct vm *vm);
 
-/* Write the framebuffer as a binary PPM; -ENODEV without --framebuffer. */
-int vm_screenshot(struct vm *vm, const char *path);
+/* Write the screen to fd as a binary PPM; -ENODEV when nothing is shown
+ * (no --framebuffer, or no virtio-gpu scanout yet). */
+int vm_screenshot(struct vm *vm, int fd);
 
 /* Guest memory, e.g. for the display path (valid until vm_free). */
 void *vm_guest_ptr(struct vm *vm, uint64_t gpa, uint64_t len);

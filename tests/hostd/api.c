@@ -5,7 +5,9 @@
 
 #include <curl/curl.h>
 #include <glib.h>
+#include <pwd.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -796,6 +798,34 @@ static unsigned screenshot_files(const char *id)
         return n;
 }
 
+/* Start VM id (just made from image "img") and wait until it runs. */
+static void start_running(const char *id)
+{
+        g_autofree char *start = g_strdup_printf("/api/v1/vms/%s/start", id);
+        struct hostd_reply r = call("POST", start, NULL);
+
+        ck_assert_int_eq(r.status, 200);
+        hostd_reply_clear(&r);
+        ck_assert(hostd_wait_state(&hp, id, "running", 10000));
+}
+
+/* POST .../screenshot?query of VM id, again while vdi-hostd has no
+ * control connection yet (503: it may lag the start). */
+static struct hostd_reply screenshot_when_connected(const char *id, const char *query)
+{
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s/screenshot%s", id, query);
+        struct hostd_reply r;
+
+        for (int i = 0; i < 100; i++) {
+                r = call("POST", path, NULL);
+                if (r.status != 503)
+                        break;
+                hostd_reply_clear(&r);
+                g_usleep(100000);
+        }
+        return r;
+}
+
 /* The admin console's thumbnail and "disconnect user" through the control
  * socket of the hollow VM (tests/hostd/hollow-vm draws a real picture). */
 START_TEST(test_screenshot_and_disconnect)
@@ -822,19 +852,10 @@ START_TEST(test_screenshot_and_disconnect)
         r = call("POST", "/api/v1/vms/62/screenshot", NULL);
         ck_assert_int_eq(r.status, 404);
         hostd_reply_clear(&r);
-        r = call("POST", "/api/v1/vms/61/start", NULL);
-        ck_assert_int_eq(r.status, 200);
-        hostd_reply_clear(&r);
-        ck_assert(hostd_wait_state(&hp, "61", "running", 10000));
+        start_running("61");
 
         /* Default box 320 x 240: the 640 x 480 screen halved, as PNG. */
-        for (int i = 0; i < 50; i++) { /* the control connection may lag the start */
-                r = call("POST", "/api/v1/vms/61/screenshot", NULL);
-                if (r.status != 503)
-                        break;
-                hostd_reply_clear(&r);
-                g_usleep(100000);
-        }
+        r = screenshot_when_connected("61", "");
         ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
         ck_assert_int_eq(json_integer_value(json_object_get(r.json, "width")), 320);
         ck_assert_int_eq(json_integer_value(json_object_get(r.json, "height")), 240);
@@ -871,6 +892,57 @@ START_TEST(test_screenshot_and_disconnect)
 }
 END_TEST
 
+/* The thumbnail of a VM whose process is another user's ([vm] user =
+ * nobody; the hollow VM drops to it after making its control socket, as
+ * vdi-vm --user does) under a root vdi-hostd. vdi-vm cannot open anything
+ * in the VM's 0700 directory then, so a screenshot only works with the
+ * memfd hostd passes over the control socket. */
+START_TEST(test_screenshot_vm_as_other_user)
+{
+        g_autofree char *hollow = g_strdup_printf("%s/tests/hostd/hollow-vm",
+                                                  getenv("abs_top_builddir") ? getenv("abs_top_builddir")
+                                                                             : TOP_BUILDDIR);
+        struct passwd *nobody = getpwnam("nobody");
+        struct hostd_reply r;
+
+        if (getuid() != 0 || !nobody) {
+                fprintf(stderr, "# SKIP test_screenshot_vm_as_other_user: needs root and user nobody\n");
+                return;
+        }
+        hostd_down();
+        memset(&hp, 0, sizeof(hp));
+        hp.pki = fixdir;
+        hp.vm_binary = g_strdup(hollow);
+        hp.vm_user = "nobody";
+        /* the hollow VM offers --user only with this (see hollow-vm.c) */
+        ck_assert_int_eq(setenv("HOLLOW_VM_USER_OPTION", "1", 1), 0);
+        int started = hostd_proc_start(&hp);
+        unsetenv("HOLLOW_VM_USER_OPTION");
+        ck_assert_int_eq(started, 0);
+        import_image("img", "base.qcow2", "qcow2", 201);
+        r = call("PUT", "/api/v1/vms/63", "{\"image\": \"img\", \"memory_mb\": 128}");
+        ck_assert_int_eq(r.status, 201);
+        hostd_reply_clear(&r);
+        start_running("63");
+        r = call("GET", "/api/v1/vms/63", NULL);
+        long pid = (long)json_integer_value(json_object_get(r.json, "pid"));
+        hostd_reply_clear(&r);
+        ck_assert_int_gt(pid, 1);
+        /* it drops right after its socket is made: wait for that */
+        for (int i = 0; i < 100 && hostd_proc_uid(pid) != (long)nobody->pw_uid; i++)
+                g_usleep(50000);
+        ck_assert_int_eq(hostd_proc_uid(pid), (long)nobody->pw_uid);
+
+        r = screenshot_when_connected("63", "");
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "source_width")), 640);
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "source_height")), 480);
+        ck_assert_int_eq(json_integer_value(json_object_get(r.json, "width")), 320);
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(screenshot_files("63"), 0);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("hostd-api");
@@ -890,6 +962,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_vm_network);
         tcase_add_test(tc, test_seccomp_kill_reported);
         tcase_add_test(tc, test_screenshot_and_disconnect);
+        tcase_add_test(tc, test_screenshot_vm_as_other_user);
         suite_add_tcase(s, tc);
         return s;
 }

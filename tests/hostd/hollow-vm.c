@@ -2,16 +2,25 @@
  * idea): vdi-hostd starts and supervises it like the real one, and it
  * speaks vdi-vm's control socket (hostd/vmctl.h) but runs no guest.
  *
- *   hollow-vm --control SOCKET [any other vdi-vm option, ignored]
+ *   hollow-vm --control SOCKET [--user NAME] [any other vdi-vm option, ignored]
  *
  * It says "booted" to each control connection, answers every request
  * ok (status with "booted": true), and exits 0 after "stop". Each
  * set-ticket is appended to tickets.log in its working directory (the
  * VM's directory) as "PROTOCOL USER EXPIRY_S": the password never; each
  * reset is counted in resets.log. "screenshot" writes a real 640x480 P6
- * picture to the path asked for: a desktop-blue screen (30, 80, 160) with
- * an orange window (240, 140, 20) over its lower right quarter, so a
- * thumbnail can be checked by its pixels.
+ * picture, as vdi-vm's does: into the file descriptor passed with the
+ * request (SCM_RIGHTS, at most one, only with screenshot; a writable
+ * regular file) or else to the absolute "path" asked for. The picture is
+ * a desktop-blue screen (30, 80, 160) with an orange window (240, 140, 20)
+ * over its lower right quarter, so a thumbnail can be checked by its
+ * pixels.
+ *
+ * --user NAME drops to that user once the control socket is made, as
+ * vdi-vm --user does. The option is offered in --help (which vdi-hostd
+ * reads, and then passes [vm] user when it runs as root) only when
+ * HOLLOW_VM_USER_OPTION=1 is in the environment: other tests keep their
+ * hollow VMs as root, writing tickets.log into the VM's 0700 directory.
  *
  * A display client is played by the test: "hollow-connect" with protocol,
  * user and address makes it say "client-connected" to every control
@@ -20,8 +29,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <jansson.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,12 +43,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdpass.h"
+
 #define MAX_PEERS 8
 #define LINE_MAX_LEN 65536
 
 struct peer {
         int fd;
         size_t len;
+        struct fdpass_slot passed; /* what came for the line being read */
         char buf[LINE_MAX_LEN];
 };
 
@@ -53,20 +68,58 @@ static void send_line(int fd, json_t *v)
         json_decref(v);
 }
 
-/* The hollow desktop's screen, as vdi-vm's screenshot writes it. */
-static int write_screen(const char *path)
+/* The hollow desktop's screen into out, as vdi-vm's screenshot writes it. */
+static int write_screen(int out)
 {
         enum { W = 640, H = 480 };
         static const unsigned char blue[3] = { 30, 80, 160 }, orange[3] = { 240, 140, 20 };
-        FILE *f = path && path[0] == '/' ? fopen(path, "we") : NULL;
+        static unsigned char pic[32 + W * H * 3];
+        int len = snprintf((char *)pic, 32, "P6\n%d %d\n255\n", W, H);
+        unsigned char *p = pic + len;
 
-        if (!f)
-                return -1;
-        fprintf(f, "P6\n%d %d\n255\n", W, H);
         for (int y = 0; y < H; y++)
-                for (int x = 0; x < W; x++)
-                        fwrite(x >= W / 2 && y >= H / 2 ? orange : blue, 1, 3, f);
-        return fclose(f) == 0 ? 0 : -1;
+                for (int x = 0; x < W; x++, p += 3)
+                        memcpy(p, x >= W / 2 && y >= H / 2 ? orange : blue, 3);
+        for (unsigned char *q = pic; q < p;) {
+                ssize_t n = write(out, q, (size_t)(p - q));
+                if (n <= 0)
+                        return -1;
+                q += n;
+        }
+        return 0;
+}
+
+/* screenshot as vdi-vm answers it (hostd/vmm/control.c); NULL when ok,
+ * else the error (static buffer). */
+static const char *screenshot(json_t *req, int passed)
+{
+        static char err[512];
+        const char *path = json_string_value(json_object_get(req, "path"));
+        char why[256] = "";
+        int out;
+
+        if (passed >= 0 && json_object_get(req, "path"))
+                return "screenshot takes a \"path\" or a passed file descriptor, not both";
+        if (passed >= 0) {
+                if (fdpass_check_file(passed, why, sizeof(why)) == 0 && write_screen(passed) < 0)
+                        snprintf(why, sizeof(why), "%s", strerror(errno));
+                else if (!*why)
+                        return NULL;
+                snprintf(err, sizeof(err), "screenshot to the passed file descriptor failed: %s", why);
+                return err;
+        }
+        if (!path || path[0] != '/')
+                return "screenshot needs an absolute \"path\" or a file descriptor passed with the "
+                       "request (SCM_RIGHTS)";
+        out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_CLOEXEC, 0666);
+        if (out < 0 || write_screen(out) < 0) {
+                snprintf(err, sizeof(err), "screenshot to %s failed: %s", path, strerror(errno));
+                if (out >= 0)
+                        close(out);
+                return err;
+        }
+        close(out);
+        return NULL;
 }
 
 static void count_line(const char *file, const char *line)
@@ -110,16 +163,45 @@ static void client_cmd(struct peer *peers, struct client *cl, const char *cmd, j
         }
 }
 
-/* One request line; true when the VM should exit. */
-static bool handle(struct peer *peers, struct client *cl, int fd, const char *line)
+/* {"id":id,"ok":false,"error":msg} */
+static json_t *refusal(json_t *id, const char *msg)
+{
+        return json_pack("{s:O, s:b, s:s}", "id", id ? id : json_null(), "ok", 0, "error", msg);
+}
+
+/* What came with a request refused as vdi-vm refuses it (NULL: none). */
+static json_t *refuse_passed(json_t *id, const char *cmd, const struct fdpass_slot *passed)
+{
+        char msg[256];
+
+        if (passed->excess)
+                snprintf(msg, sizeof(msg), "\"%s\": more than one file descriptor came with it (at "
+                         "most one per command; all were closed)", cmd);
+        else if (passed->fd >= 0 && strcmp(cmd, "screenshot") != 0)
+                snprintf(msg, sizeof(msg), "\"%s\" takes no file descriptor (only screenshot "
+                         "does; it was closed)", cmd);
+        else
+                return NULL;
+        return refusal(id, msg);
+}
+
+/* One request line and what came with it (closed here); true when the
+ * VM should exit. */
+static bool handle(struct peer *peers, struct client *cl, int fd, const char *line,
+                   struct fdpass_slot *passed)
 {
         json_error_t jerr;
-        json_t *req = json_loads(line, 0, &jerr), *reply;
+        json_t *req = *line ? json_loads(line, 0, &jerr) : NULL, *reply = NULL;
         const char *cmd = json_string_value(json_object_get(req, "cmd"));
         json_t *id = json_object_get(req, "id");
         bool quit = false;
 
-        if (!cmd || !id) {
+        if (!*line && (passed->fd >= 0 || passed->excess))
+                send_line(fd, refusal(NULL, "a file descriptor came without a command (it was closed)"));
+        if (!cmd || !id || (reply = refuse_passed(id, cmd, passed))) {
+                if (cmd && id)
+                        send_line(fd, reply);
+                fdpass_slot_clear(passed);
                 json_decref(req);
                 return false;
         }
@@ -136,10 +218,10 @@ static bool handle(struct peer *peers, struct client *cl, int fd, const char *li
                         fclose(f);
                 }
         } else if (!strcmp(cmd, "screenshot")) {
-                if (write_screen(json_string_value(json_object_get(req, "path"))) < 0) {
+                const char *err = screenshot(req, passed->fd);
+                if (err) {
                         json_decref(reply);
-                        reply = json_pack("{s:O, s:b, s:s}", "id", id, "ok", 0, "error",
-                                          "screenshot needs an absolute \"path\" it can write");
+                        reply = refusal(id, err);
                 }
         } else if (!strcmp(cmd, "hollow-connect") || !strcmp(cmd, "disconnect")) {
                 client_cmd(peers, cl, cmd, req, reply);
@@ -151,8 +233,68 @@ static bool handle(struct peer *peers, struct client *cl, int fd, const char *li
         send_line(fd, reply);
         if (quit)
                 send_line(fd, json_pack("{s:s}", "event", "powered_off"));
+        fdpass_slot_clear(passed);
         json_decref(req);
         return quit;
+}
+
+/* Read from peer p, handle each complete line; true when the VM should
+ * exit. Descriptors go with the line holding the read's last byte, as in
+ * vdi-vm (lib/fdpass.h). */
+static bool peer_read(struct peer *peers, struct client *cl, struct peer *p)
+{
+        int fds[1];
+        size_t nfds;
+        bool extra;
+        ssize_t n = fdpass_recv(p->fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len, fds, 1, &nfds,
+                                &extra);
+        char *nl;
+
+        if (n == -EAGAIN || n == -EINTR)
+                return false;
+        if (n <= 0) {
+                close(p->fd);
+                p->fd = -1;
+                fdpass_slot_clear(&p->passed);
+                return false;
+        }
+        p->len += (size_t)n;
+        p->buf[p->len] = 0;
+        while ((nl = strchr(p->buf, '\n'))) {
+                *nl = 0;
+                if (nl == p->buf + p->len - 1) {
+                        fdpass_slot_add(&p->passed, fds, nfds, extra);
+                        nfds = 0;
+                        extra = false;
+                }
+                if (handle(peers, cl, p->fd, p->buf, &p->passed))
+                        return true; /* the process exits */
+                p->len -= (size_t)(nl + 1 - p->buf);
+                memmove(p->buf, nl + 1, p->len + 1);
+        }
+        fdpass_slot_add(&p->passed, fds, nfds, extra);
+        if (p->len >= sizeof(p->buf) - 1) {
+                close(p->fd);
+                p->fd = -1;
+                fdpass_slot_clear(&p->passed);
+        }
+        return false;
+}
+
+/* vdi-vm --user: become name (groups, group, user), for good. */
+static int drop_to(const char *name)
+{
+        struct passwd *pw = getpwnam(name);
+
+        if (!pw) {
+                fprintf(stderr, "hollow-vm: --user %s: no such user\n", name);
+                return -1;
+        }
+        if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+                fprintf(stderr, "hollow-vm: --user %s: %s\n", name, strerror(errno));
+                return -1;
+        }
+        return 0;
 }
 
 int main(int argc, char **argv)
@@ -160,18 +302,20 @@ int main(int argc, char **argv)
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         struct peer *peers;
         struct client cl = { 0 };
-        const char *control = NULL;
+        const char *control = NULL, *user = NULL, *offer = getenv("HOLLOW_VM_USER_OPTION");
         int lfd;
 
         for (int i = 1; i < argc; i++) {
                 if (!strcmp(argv[i], "--help")) {
                         /* vdi-hostd reads what we understand from here. */
                         printf("Usage: hollow-vm --kernel K --control SOCKET --spice-port P "
-                               "--rdp-port P\n");
+                               "--rdp-port P%s\n", offer && !strcmp(offer, "1") ? " --user NAME" : "");
                         return 0;
                 }
                 if (!strcmp(argv[i], "--control") && i + 1 < argc)
                         control = argv[++i];
+                else if (!strcmp(argv[i], "--user") && i + 1 < argc)
+                        user = argv[++i];
         }
         if (!control || strlen(control) >= sizeof(sa.sun_path)) {
                 fprintf(stderr, "hollow-vm: --control SOCKET is required\n");
@@ -188,8 +332,10 @@ int main(int argc, char **argv)
                 perror("hollow-vm: control socket");
                 return 1;
         }
+        if (user && drop_to(user) < 0)
+                return 1;
         for (int i = 0; i < MAX_PEERS; i++)
-                peers[i].fd = -1;
+                peers[i] = (struct peer){ .fd = -1, .passed = FDPASS_SLOT_INIT };
         for (;;) {
                 struct pollfd pf[MAX_PEERS + 1] = { { .fd = lfd, .events = POLLIN } };
                 for (int i = 0; i < MAX_PEERS; i++)
@@ -220,28 +366,10 @@ int main(int argc, char **argv)
                         struct peer *p = &peers[i];
                         if (p->fd < 0 || !(pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
                                 continue;
-                        ssize_t n = read(p->fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
-                        if (n <= 0) {
-                                close(p->fd);
-                                p->fd = -1;
-                                continue;
-                        }
-                        p->len += (size_t)n;
-                        p->buf[p->len] = 0;
-                        char *nl;
-                        while ((nl = strchr(p->buf, '\n'))) {
-                                *nl = 0;
-                                if (handle(peers, &cl, p->fd, p->buf)) {
-                                        unlink(control);
-                                        free(peers);
-                                        return 0;
-                                }
-                                p->len -= (size_t)(nl + 1 - p->buf);
-                                memmove(p->buf, nl + 1, p->len + 1);
-                        }
-                        if (p->len >= sizeof(p->buf) - 1) {
-                                close(p->fd);
-                                p->fd = -1;
+                        if (peer_read(peers, &cl, p)) {
+                                unlink(control);
+                                free(peers);
+                                return 0;
                         }
                 }
         }

@@ -58,6 +58,8 @@ static int write_config(struct hostd_proc *p, const char *path)
                                p->stop_timeout_s ? p->stop_timeout_s : 3);
         if (p->framebuffer)
                 g_string_append_printf(s, "framebuffer=%s\n", p->framebuffer);
+        if (p->vm_user)
+                g_string_append_printf(s, "user=%s\n", p->vm_user);
         if (p->conninfo)
                 g_string_append_printf(s, "[database]\nconninfo=%s\nheartbeat_s=1\n", p->conninfo);
         return g_file_set_contents(path, s->str, (gssize)s->len, NULL) ? 0 : -1;
@@ -258,4 +260,14 @@ bool hostd_wait_state(const struct hostd_proc *p, const char *id, const char *st
                 g_usleep(100 * 1000);
         } while (g_get_monotonic_time() < end);
         return false;
+}
+
+long hostd_proc_uid(long pid)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%ld/status", pid), *text = NULL;
+        const char *uid;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL) || !(uid = strstr(text, "\nUid:")))
+                return -1;
+        return strtol(uid + 5, NULL, 10);
 }

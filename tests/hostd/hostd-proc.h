@@ -19,6 +19,7 @@ struct hostd_proc {
         int port_min;    /* [vm] port range start */
         const char *framebuffer; /* [vm] framebuffer WxH, or NULL for the default */
         int stop_timeout_s;      /* [vm] stop_timeout_s, 0 for 3 */
+        const char *vm_user;     /* [vm] user, or NULL for the default */
 };
 
 /* Make the PKI in dir (make-pki) and, for client certificates signed by
@@ -49,6 +50,9 @@ struct hostd_reply {
 int hostd_req(const struct hostd_proc *p, const char *method, const char *path, const char *body,
               enum hostd_cert cert, struct hostd_reply *out);
 void hostd_reply_clear(struct hostd_reply *r);
+
+/* The real uid of process pid (from /proc), or -1. */
+long hostd_proc_uid(long pid);
 
 /* Poll GET /api/v1/vms/{id} until field "state" equals state, at most
  * timeout_ms. true when reached. */

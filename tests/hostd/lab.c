@@ -4,7 +4,8 @@
  * kernel; its console (a file vdi-hostd hands to vdi-vm) shows it booted.
  *
  *   - a VM started through the API boots (AGENT ready on its console) and
- *     is reported running;
+ *     is reported running; its thumbnail comes back although vdi-vm runs
+ *     as [vm] user (the PPM goes into a memfd vdi-hostd passes);
  *   - vdi-hostd killed: the VM keeps running; a restarted vdi-hostd
  *     re-adopts it (same pid, state running);
  *   - vdi-vm killed: a "crashed" event, not restarted;
@@ -211,6 +212,16 @@ START_TEST(test_boot_adopt_crash)
                                   12);
                 ck_assert_int_eq(json_integer_value(json_object_get(r.json, "expires_in")), 120);
                 ck_assert_str_eq(json_string_value(json_object_get(r.json, "host")), "127.0.0.1");
+                hostd_reply_clear(&r);
+                /* The thumbnail (issue 24) of a vdi-vm that dropped to [vm]
+                 * user under this root vdi-hostd: it opens no path of
+                 * hostd's, it writes into the memfd hostd passes. */
+                if (getuid() == 0)
+                        ck_assert_int_gt(hostd_proc_uid(pid), 0);
+                r = call("POST", "/api/v1/vms/1/screenshot", NULL);
+                ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+                ck_assert_int_eq(json_integer_value(json_object_get(r.json, "source_width")), 1280);
+                ck_assert_int_eq(json_integer_value(json_object_get(r.json, "source_height")), 800);
                 hostd_reply_clear(&r);
                 /* Reset through the control socket: the guest boots again. */
                 r = call("POST", "/api/v1/vms/1/reset", NULL);

@@ -21,7 +21,7 @@ EXTRA_DIST += tests/hostd/sleeper-vm
 # A "hollow" vdi-vm: speaks the control socket, runs no guest (tests
 # without /dev/kvm that need tickets: tests/broker/reconnect.sh).
 check_PROGRAMS += tests/hostd/hollow-vm
-tests_hostd_hollow_vm_SOURCES = tests/hostd/hollow-vm.c
+tests_hostd_hollow_vm_SOURCES = tests/hostd/hollow-vm.c lib/fdpass.c
 tests_hostd_hollow_vm_CPPFLAGS = $(TEST_CPPFLAGS) $(JANSSON_CFLAGS)
 tests_hostd_hollow_vm_LDADD = $(JANSSON_LIBS)
 
@@ -45,7 +45,7 @@ EXTRA_DIST += tests/hostd/lab.sh
 # The control-socket client (hostd/vmctl.c) against a peer on a unix socket.
 check_PROGRAMS += tests/hostd/vmctl
 TESTS += tests/hostd/vmctl
-tests_hostd_vmctl_SOURCES = tests/hostd/vmctl.c hostd/vmctl.c hostd/vmctl.h
+tests_hostd_vmctl_SOURCES = tests/hostd/vmctl.c hostd/vmctl.c hostd/vmctl.h lib/fdpass.c
 tests_hostd_vmctl_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS)
 tests_hostd_vmctl_LDADD = $(JANSSON_LIBS) $(GLIB_LIBS) $(TEST_LIBS) -lpthread
 
@@ -59,9 +59,10 @@ FUZZ_TARGETS += tests/hostd/vmctl-fuzz
 TESTS += tests/hostd/fuzz-vmctl.sh
 EXTRA_DIST += tests/hostd/fuzz-vmctl.c tests/hostd/fuzz-vmctl.sh
 tests/hostd/vmctl-fuzz: $(top_srcdir)/tests/hostd/fuzz-vmctl.c $(top_srcdir)/hostd/vmctl.c \
-		$(top_srcdir)/hostd/vmctl.h
+		$(top_srcdir)/hostd/vmctl.h $(top_srcdir)/lib/fdpass.c
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) -o $@ \
 		$(top_srcdir)/tests/hostd/fuzz-vmctl.c $(top_srcdir)/hostd/vmctl.c \
+		$(top_srcdir)/lib/fdpass.c \
 		$(JANSSON_LIBS) $(GLIB_LIBS) -lpthread
 
 # Desktop networking on the host (issue 13): MACs and names here; real taps

@@ -9,10 +9,12 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "hostd/vmctl.h"
 #define CHECK_NOFORK
 #include "check-main.h"
@@ -102,6 +104,14 @@ static void *request_main(void *arg)
 {
         struct requester *q = arg;
         q->r = vmctl_request(ctl, q->cmd, q->timeout_ms, &q->reply, &q->error);
+        return NULL;
+}
+
+/* The same with a descriptor passed (q->r holds it on the way in). */
+static void *request_fd_main(void *arg)
+{
+        struct requester *q = arg;
+        q->r = vmctl_request_fd(ctl, q->cmd, q->r, q->timeout_ms, &q->reply, &q->error);
         return NULL;
 }
 
@@ -212,6 +222,58 @@ START_TEST(test_timeout_hangup_and_oversize)
 }
 END_TEST
 
+/* A request with a descriptor: it comes with the line's bytes in one
+ * read (lib/fdpass.h), and it is the caller's file, not a copy's. */
+START_TEST(test_request_with_fd)
+{
+        struct reader rd = { .events = g_ptr_array_new_with_free_func((GDestroyNotify)json_decref) };
+        struct requester q = { .cmd = json_pack("{s:s}", "cmd", "screenshot"), .timeout_ms = 5000 };
+        int shot = memfd_create("shot", MFD_CLOEXEC), got_fd[1];
+        char line[256] = "", pic[8] = "";
+        size_t n_fds = 0;
+        bool extra;
+        pthread_t rt, qt;
+
+        ck_assert_int_ge(shot, 0);
+        q.r = shot;
+        pthread_create(&rt, NULL, reader_main, &rd);
+        pthread_create(&qt, NULL, request_fd_main, &q);
+        struct pollfd pf = { .fd = peer, .events = POLLIN };
+        ck_assert_int_eq(poll(&pf, 1, 5000), 1);
+        ssize_t n = fdpass_recv(peer, line, sizeof(line) - 1, got_fd, 1, &n_fds, &extra);
+        ck_assert_int_gt(n, 0);
+        ck_assert_int_eq(line[n - 1], '\n');
+        ck_assert_uint_eq(n_fds, 1);
+        ck_assert(!extra);
+        ck_assert_ptr_nonnull(strstr(line, "\"cmd\":\"screenshot\""));
+        ck_assert_int_eq(write(got_fd[0], "P6 ok", 5), 5);
+        close(got_fd[0]);
+        peer_send("{\"id\":1,\"ok\":true}\n");
+        pthread_join(qt, NULL);
+        ck_assert_int_eq(q.r, 0);
+        ck_assert_int_eq(pread(shot, pic, sizeof(pic), 0), 5);
+        ck_assert_str_eq(pic, "P6 ok");
+        close(shot);
+        g_clear_pointer(&q.reply, json_decref);
+
+        /* Without one (fd -1), nothing is attached. */
+        q.r = -1;
+        pthread_create(&qt, NULL, request_fd_main, &q);
+        ck_assert_int_eq(poll(&pf, 1, 5000), 1);
+        n = fdpass_recv(peer, line, sizeof(line) - 1, got_fd, 1, &n_fds, &extra);
+        ck_assert_int_gt(n, 0);
+        ck_assert_uint_eq(n_fds, 0);
+        peer_send("{\"id\":2,\"ok\":true}\n");
+        pthread_join(qt, NULL);
+        ck_assert_int_eq(q.r, 0);
+        json_decref(q.reply);
+        rd.stop = true;
+        pthread_join(rt, NULL);
+        json_decref(q.cmd);
+        g_ptr_array_unref(rd.events);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("hostd-vmctl");
@@ -220,6 +282,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_reply_routing_and_events);
         tcase_add_test(tc, test_error_reply_and_secret_wiped);
         tcase_add_test(tc, test_timeout_hangup_and_oversize);
+        tcase_add_test(tc, test_request_with_fd);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -13,13 +17,15 @@
 #define CHECK_NOFORK
 #include "check-main.h"
 #include "control.h"
+#include "fdpass.h"
 
 struct fake {
         int stops, resets;
         int key_code, key_pressed;
         uint32_t px, py, pb;
         int32_t wheel;
-        char shot[256];
+        int shots;
+        bool shot_fail;
         char ticket[512];
 };
 
@@ -54,14 +60,17 @@ static void f_wheel(void *o, int32_t d)
 {
         ((struct fake *)o)->wheel = d;
 }
-static int f_shot(void *o, const char *path, char *err, size_t n)
+/* Writes a marker where the socket says: the bytes show which file. */
+static int f_shot(void *o, int out, char *err, size_t n)
 {
-        if (strstr(path, "fail")) {
-                snprintf(err, n, "No such file or directory");
-                return -ENOENT;
+        struct fake *f = o;
+
+        if (f->shot_fail) {
+                snprintf(err, n, "No space left on device");
+                return -ENOSPC;
         }
-        snprintf(((struct fake *)o)->shot, 256, "%s", path);
-        return 0;
+        f->shots++;
+        return write(out, "P6 fake\n", 8) == 8 ? 0 : -EIO;
 }
 static int f_ticket(void *o, const char *proto, const char *user, const char *pw, unsigned exp, char *err, size_t n)
 {
@@ -149,10 +158,22 @@ START_TEST(test_contract)
         ck_assert_uint_eq(fake.pb, 5);
         ck_assert_str_eq(ask("{\"id\":4,\"cmd\":\"wheel\",\"delta\":-2}"), "{\"id\":4,\"ok\":true}");
         ck_assert_int_eq(fake.wheel, -2);
-        ck_assert_str_eq(ask("{\"id\":5,\"cmd\":\"screenshot\",\"path\":\"/tmp/x.ppm\"}"), "{\"id\":5,\"ok\":true}");
+        {
+                char req[256], shot[64], got[16] = "";
+                int in_fd;
+                snprintf(shot, sizeof(shot), "/tmp/ctl-test-%d.ppm", getpid());
+                snprintf(req, sizeof(req), "{\"id\":5,\"cmd\":\"screenshot\",\"path\":\"%s\"}", shot);
+                ck_assert_str_eq(ask(req), "{\"id\":5,\"ok\":true}");
+                in_fd = open(shot, O_RDONLY | O_CLOEXEC);
+                ck_assert_int_ge(in_fd, 0);
+                ck_assert_int_eq(read(in_fd, got, sizeof(got)), 8);
+                close(in_fd);
+                unlink(shot);
+                ck_assert_str_eq(got, "P6 fake\n");
+        }
         ck_assert_str_eq(ask("{\"id\":51,\"cmd\":\"disconnect\"}"), "{\"id\":51,\"ok\":true,\"sessions\":1}");
         ck_assert_str_eq(ask("{\"id\":52,\"cmd\":\"disconnect\"}"), "{\"id\":52,\"ok\":true,\"sessions\":0}");
-        ck_assert_str_eq(fake.shot, "/tmp/x.ppm");
+        ck_assert_int_eq(fake.shots, 1);
         ck_assert_str_eq(ask("{\"id\":6,\"cmd\":\"set-ticket\",\"protocol\":\"rdp\",\"user\":\"alice\",\"password\":\"s3cret\",\"expiry_s\":120}"),
                          "{\"id\":6,\"ok\":true}");
         ck_assert_str_eq(fake.ticket, "rdp/alice/s3cret/120");
@@ -185,6 +206,9 @@ START_TEST(test_errors)
         ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"screenshot\",\"path\":\"rel.ppm\"}"), "absolute"));
         ck_assert_str_eq(ask("{\"id\":10,\"cmd\":\"screenshot\",\"path\":\"/fail/x.ppm\"}"),
                          "{\"id\":10,\"ok\":false,\"error\":\"screenshot to /fail/x.ppm failed: No such file or directory\"}");
+        ck_assert_str_eq(ask("{\"id\":10,\"cmd\":\"screenshot\",\"path\":\"/dev/null\"}"),
+                         "{\"id\":10,\"ok\":false,\"error\":\"screenshot to /dev/null failed: it is not a regular file or memfd\"}");
+        ck_assert_int_eq(fake.shots, 0);
         ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"set-ticket\",\"protocol\":\"vnc\",\"user\":\"a\",\"password\":\"b\",\"expiry_s\":1}"),
                                      "\\\"spice\\\", \\\"rdp\\\" or \\\"web\\\""));
         ck_assert_ptr_nonnull(strstr(ask("{\"id\":9,\"cmd\":\"set-ticket\",\"protocol\":\"spice\",\"user\":\"a\",\"password\":\"\",\"expiry_s\":1}"),
@@ -240,6 +264,198 @@ START_TEST(test_events)
 }
 END_TEST
 
+/* Descriptors open in this process (the control thread is in it too). */
+static int open_fds(void)
+{
+        DIR *d = opendir("/proc/self/fd");
+        int n = 0;
+
+        ck_assert_ptr_nonnull(d);
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+/* Send text with the n descriptors fds in one sendmsg (n may be 0). */
+static void send_fds(const char *text, const int *fds, size_t n)
+{
+        char ctl[CMSG_SPACE(sizeof(int) * 4)] = { 0 };
+        struct iovec iov = { .iov_base = (void *)text, .iov_len = strlen(text) };
+        struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        if (n) {
+                m.msg_control = ctl;
+                m.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
+        }
+        ck_assert_int_eq(sendmsg(fd, &m, 0), (ssize_t)strlen(text));
+}
+
+/* The next reply line (static buffer, newline stripped). */
+static const char *next_reply(void)
+{
+        static char line[4096];
+
+        ck_assert_ptr_nonnull(fgets(line, sizeof(line), in));
+        line[strcspn(line, "\n")] = '\0';
+        return line;
+}
+
+/* A pipe's write end sent along: once vdi-vm's copy is closed (and ours),
+ * the read end sees EOF; that proves the socket kept nothing. */
+static void assert_closed_remotely(int rd)
+{
+        struct pollfd pf = { .fd = rd, .events = POLLIN };
+        char c;
+
+        ck_assert_int_eq(poll(&pf, 1, 10000), 1);
+        ck_assert_int_eq(read(rd, &c, 1), 0);
+        close(rd);
+}
+
+START_TEST(test_screenshot_fd)
+{
+        int shot = memfd_create("shot", MFD_CLOEXEC), before;
+        char got[16] = "";
+
+        /* hostd's form: the line and a memfd in one sendmsg */
+        ck_assert_int_ge(shot, 0);
+        ck_assert_int_eq(fdpass_send(fd, "{\"id\":1,\"cmd\":\"screenshot\"}\n", 28, shot), 0);
+        ck_assert_str_eq(next_reply(), "{\"id\":1,\"ok\":true}");
+        ck_assert_int_eq(pread(shot, got, sizeof(got), 0), 8);
+        ck_assert_str_eq(got, "P6 fake\n");
+        ck_assert_int_eq(fake.shots, 1);
+        before = open_fds();
+
+        /* back to back with a request without one: each gets its own */
+        ck_assert_int_eq(ftruncate(shot, 0), 0);
+        ck_assert_int_eq(lseek(shot, 0, SEEK_SET), 0);
+        send_fds("{\"id\":2,\"cmd\":\"status\"}\n", NULL, 0);
+        send_fds("{\"id\":3,\"cmd\":\"screenshot\"}\n", &shot, 1);
+        send_fds("{\"id\":4,\"cmd\":\"wheel\",\"delta\":1}\n", NULL, 0);
+        ck_assert_ptr_nonnull(strstr(next_reply(), "{\"id\":2,\"ok\":true"));
+        ck_assert_str_eq(next_reply(), "{\"id\":3,\"ok\":true}");
+        ck_assert_str_eq(next_reply(), "{\"id\":4,\"ok\":true}");
+        ck_assert_int_eq(fake.shots, 2);
+
+        /* the descriptor with the first part of a line goes to that line */
+        send_fds("{\"id\":5,\"cmd\":\"scr", &shot, 1);
+        usleep(20000);
+        send_fds("eenshot\"}\n", NULL, 0);
+        ck_assert_str_eq(next_reply(), "{\"id\":5,\"ok\":true}");
+        ck_assert_int_eq(fake.shots, 3);
+
+        /* the handler's failure is named */
+        fake.shot_fail = true;
+        send_fds("{\"id\":6,\"cmd\":\"screenshot\"}\n", &shot, 1);
+        ck_assert_str_eq(next_reply(), "{\"id\":6,\"ok\":false,\"error\":\"screenshot to the passed file descriptor failed: No space left on device\"}");
+        ck_assert_int_eq(open_fds(), before);
+        close(shot);
+}
+END_TEST
+
+START_TEST(test_screenshot_fd_hostile)
+{
+        int shot = memfd_create("shot", MFD_CLOEXEC), p[2], before;
+        char ro_path[64];
+        int ro;
+
+        ck_assert_int_ge(shot, 0);
+        snprintf(ro_path, sizeof(ro_path), "/proc/self/fd/%d", shot);
+        ro = open(ro_path, O_RDONLY | O_CLOEXEC);
+        ck_assert_int_ge(ro, 0);
+        ask("{\"id\":0,\"cmd\":\"status\"}"); /* accepted, its buffers made */
+        before = open_fds();
+
+        /* a descriptor on another command */
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        send_fds("{\"id\":1,\"cmd\":\"status\"}\n", &p[1], 1);
+        close(p[1]);
+        ck_assert_str_eq(next_reply(), "{\"id\":1,\"ok\":false,\"error\":\"\\\"status\\\" takes no file descriptor (only screenshot does; it was closed)\"}");
+        assert_closed_remotely(p[0]);
+
+        /* two with one command (each a pipe, to see both closed) */
+        {
+                int q[2], two[2];
+                ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+                ck_assert_int_eq(pipe2(q, O_CLOEXEC), 0);
+                two[0] = p[1];
+                two[1] = q[1];
+                send_fds("{\"id\":2,\"cmd\":\"screenshot\"}\n", two, 2);
+                close(p[1]);
+                close(q[1]);
+                ck_assert_str_eq(next_reply(), "{\"id\":2,\"ok\":false,\"error\":\"\\\"screenshot\\\": more than one file descriptor came with it (at most one per command; all were closed)\"}");
+                assert_closed_remotely(p[0]);
+                assert_closed_remotely(q[0]);
+        }
+
+        /* a pipe is no file; a read-only memfd is not writable */
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        send_fds("{\"id\":3,\"cmd\":\"screenshot\"}\n", &p[1], 1);
+        close(p[1]);
+        ck_assert_str_eq(next_reply(), "{\"id\":3,\"ok\":false,\"error\":\"screenshot to the passed file descriptor failed: it is not a regular file or memfd\"}");
+        assert_closed_remotely(p[0]);
+        send_fds("{\"id\":4,\"cmd\":\"screenshot\"}\n", &ro, 1);
+        ck_assert_str_eq(next_reply(), "{\"id\":4,\"ok\":false,\"error\":\"screenshot to the passed file descriptor failed: it is not open for writing\"}");
+
+        /* a path and a descriptor */
+        send_fds("{\"id\":5,\"cmd\":\"screenshot\",\"path\":\"/tmp/x.ppm\"}\n", &shot, 1);
+        ck_assert_str_eq(next_reply(), "{\"id\":5,\"ok\":false,\"error\":\"screenshot takes a \\\"path\\\" or a passed file descriptor, not both\"}");
+
+        /* with no command: an empty line, bad JSON, an oversize line */
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        send_fds("\n", &p[1], 1);
+        close(p[1]);
+        ck_assert_str_eq(next_reply(), "{\"id\":null,\"ok\":false,\"error\":\"a file descriptor came without a command (it was closed)\"}");
+        assert_closed_remotely(p[0]);
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        send_fds("{nope\n", &p[1], 1);
+        close(p[1]);
+        ck_assert_ptr_nonnull(strstr(next_reply(), "malformed JSON"));
+        assert_closed_remotely(p[0]);
+        {
+                char *big = malloc(CONTROL_MAX_LINE + 2);
+                ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+                memset(big, 'x', CONTROL_MAX_LINE + 1);
+                big[CONTROL_MAX_LINE + 1] = '\0';
+                send_fds(big, &p[1], 1);
+                close(p[1]);
+                free(big);
+                ck_assert_ptr_nonnull(strstr(next_reply(), "longer than"));
+                send_fds("\n", NULL, 0);
+                assert_closed_remotely(p[0]);
+        }
+        /* a descriptor and a hang-up before the line ends (a second
+         * connection: this one stays for teardown) */
+        {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                int c2 = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                strcpy(sa.sun_path, path);
+                ck_assert_int_eq(connect(c2, (struct sockaddr *)&sa, sizeof(sa)), 0);
+                ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+                ck_assert_int_eq(fdpass_send(c2, "{\"id\":7,\"cmd\":\"scr", 17, p[1]), 0);
+                close(p[1]);
+                close(c2);
+                assert_closed_remotely(p[0]);
+        }
+
+        /* nothing was written, nothing stayed open */
+        ck_assert_int_eq(fake.shots, 0);
+        ck_assert_int_eq(lseek(shot, 0, SEEK_END), 0);
+        close(ro);
+        close(shot);
+        /* the socket's end of the second connection closes just after */
+        for (int i = 0; i < 200 && open_fds() != before - 2; i++)
+                usleep(10000);
+        ck_assert_int_eq(open_fds(), before - 2);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("control");
@@ -249,6 +465,8 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_contract);
         tcase_add_test(tc, test_errors);
         tcase_add_test(tc, test_events);
+        tcase_add_test(tc, test_screenshot_fd);
+        tcase_add_test(tc, test_screenshot_fd_hostile);
         suite_add_tcase(s, tc);
         return s;
 }

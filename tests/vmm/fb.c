@@ -3,9 +3,11 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "check-main.h"
@@ -185,26 +187,25 @@ END_TEST
 
 START_TEST(test_screenshot)
 {
-        char path[] = "/tmp/fbtest-XXXXXX";
+        struct display_surface surf;
         unsigned char buf[64];
-        FILE *f;
-        int fd = mkstemp(path);
+        int fd = memfd_create("fbtest", MFD_CLOEXEC), ro = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
         ck_assert_int_ge(fd, 0);
-        close(fd);
+        ck_assert_int_ge(ro, 0);
         make(320, 200);
         fill(1, 0, 1, 1, 0x00123456);
-        ck_assert_int_eq(fb_screenshot_ppm(&fb, path), 0);
-        f = fopen(path, "r");
-        ck_assert_ptr_nonnull(f);
-        ck_assert_uint_eq(fread(buf, 1, 21, f), 21);
-        fclose(f);
-        unlink(path);
+        ck_assert_int_eq(fb_get_surface(&fb, &surf), 0);
+        ck_assert_int_eq(fb_surface_write_ppm(&surf, fd), 0);
+        ck_assert_int_eq(lseek(fd, 0, SEEK_END), 15 + 320 * 200 * 3);
+        ck_assert_int_eq(pread(fd, buf, 21, 0), 21);
         ck_assert_mem_eq(buf, "P6\n320 200\n255\n", 15);
         ck_assert_uint_eq(buf[15 + 3], 0x12);
         ck_assert_uint_eq(buf[15 + 4], 0x34);
         ck_assert_uint_eq(buf[15 + 5], 0x56);
-        ck_assert_int_eq(fb_screenshot_ppm(&fb, "/nonexistent/dir/x.ppm"), -ENOENT);
+        ck_assert_int_eq(fb_surface_write_ppm(&surf, ro), -EBADF);
+        close(fd);
+        close(ro);
         done();
 }
 END_TEST

@@ -153,6 +153,8 @@ tests_vmm_display_probe_LDADD = $(TCLIENT_LIBS) $(SPICE_CLIENT_LIB) $(GLIB_LIBS)
 check_PROGRAMS += tests/vmm/virtio-console
 TESTS += tests/vmm/virtio-console tests/fuzz/virtio-console.sh
 EXTRA_DIST += tests/fuzz/virtio-console.sh
+TESTS += tests/fuzz/control.sh
+EXTRA_DIST += tests/fuzz/control.sh
 
 tests_vmm_virtio_console_SOURCES = tests/vmm/virtio-console.c
 tests_vmm_virtio_console_CPPFLAGS = $(VMM_TEST_CPPFLAGS)

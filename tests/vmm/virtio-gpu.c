@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_gpu.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -795,7 +796,6 @@ START_TEST(test_vm_display_source)
         struct display_surface surf;
         struct display_rect rects[4];
         struct virtio_dev *vd;
-        char path[] = "/tmp/virtio-gpu-shot-XXXXXX";
         const uint32_t W = 64, H = 48;
         uint8_t ppm[32];
         int fd;
@@ -807,7 +807,9 @@ START_TEST(test_vm_display_source)
         ck_assert(!d.has_fb);
         ds = vm_devices_display(&d);
         ck_assert_int_eq(ds.ops->get_surface(ds.opaque, &surf), -ENODEV); /* no driver yet */
-        ck_assert_int_eq(vm_devices_screenshot(&d, "/nonexistent/x.ppm"), -ENODEV);
+        fd = memfd_create("gpu-shot", MFD_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(vm_devices_screenshot(&d, fd), -ENODEV);
 
         /* Play the guest driver: one 64x48 resource over scattered pages. */
         ram = gm.host;
@@ -861,14 +863,9 @@ START_TEST(test_vm_display_source)
                 ck_assert_uint_eq(rects[0].h, 2);
                 ck_assert_int_eq(ds.ops->collect_damage(ds.opaque, rects, 4), 0);
         }
-        fd = mkstemp(path);
-        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(vm_devices_screenshot(&d, fd), 0);
+        ck_assert_int_eq(pread(fd, ppm, sizeof(ppm), 0), sizeof(ppm));
         close(fd);
-        ck_assert_int_eq(vm_devices_screenshot(&d, path), 0);
-        fd = open(path, O_RDONLY);
-        ck_assert_int_eq(read(fd, ppm, sizeof(ppm)), sizeof(ppm));
-        close(fd);
-        unlink(path);
         ck_assert_mem_eq(ppm, "P6\n64 48\n255\n", 13);
         ck_assert_uint_eq(ppm[13], 0x40);
 

@@ -327,30 +327,41 @@ int fb_get_surface(struct fb *fb, struct display_surface *out)
         return 0;
 }
 
-int fb_screenshot_ppm(struct fb *fb, const char *path)
+/* All of len bytes to fd, past short writes and EINTR. 0 or -errno. */
+static int write_all(int fd, const uint8_t *p, size_t len)
 {
-        _cleanup_free_ uint8_t *line = malloc((size_t)fb->width * 3);
-        _cleanup_fclose_ FILE *f = NULL;
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return n < 0 ? -errno : -EIO;
+                p += n;
+                len -= (size_t)n;
+        }
+        return 0;
+}
+
+int fb_surface_write_ppm(const struct display_surface *s, int fd)
+{
+        _cleanup_free_ uint8_t *line = malloc((size_t)s->width * 3);
+        char head[64];
+        int r;
 
         if (!line)
                 return -ENOMEM;
-        f = fopen(path, "we");
-        if (!f)
-                return -errno;
-        fprintf(f, "P6\n%u %u\n255\n", fb->width, fb->height);
-        for (uint32_t y = 0; y < fb->height; y++) {
-                const uint8_t *px = fb->pixels + (size_t)y * fb->stride;
-                for (uint32_t x = 0; x < fb->width; x++) {
+        r = write_all(fd, (const uint8_t *)head, (size_t)snprintf(head, sizeof(head), "P6\n%u %u\n255\n",
+                                                                   s->width, s->height));
+        for (uint32_t y = 0; r == 0 && y < s->height; y++) {
+                const uint8_t *px = s->pixels + (size_t)y * s->stride;
+                for (uint32_t x = 0; x < s->width; x++) { /* XRGB8888 in memory: B, G, R, X */
                         line[3 * x] = px[4 * x + 2];
                         line[3 * x + 1] = px[4 * x + 1];
                         line[3 * x + 2] = px[4 * x];
                 }
-                if (fwrite(line, 3, fb->width, f) != fb->width)
-                        return -EIO;
+                r = write_all(fd, line, (size_t)s->width * 3);
         }
-        if (fflush(f) != 0)
-                return -errno;
-        return 0;
+        return r;
 }
 
 static int fb_save(void *dev, struct state_writer *w)

@@ -72,8 +72,9 @@ int fb_damage_from_bitmap(struct fb *fb, const uint64_t *bitmap, struct display_
  * then damage for display servers (the shadow is cleared). */
 extern const struct state_ops fb_state_ops;
 
-/* Write the current pixels as a binary PPM (P6). 0 or -errno. */
-int fb_screenshot_ppm(struct fb *fb, const char *path);
+/* Write s (XRGB8888: a framebuffer's or virtio-gpu's scanout) to fd as a
+ * binary PPM (P6), at fd's offset. 0 or -errno. */
+int fb_surface_write_ppm(const struct display_surface *s, int fd);
 
 /* display_source pieces (the VM adds input, see vm-devices.h). */
 int fb_get_surface(struct fb *fb, struct display_surface *out);
