@@ -27,6 +27,8 @@
  *      the client's window: RDP's display control asks for 1280x800, then
  *      1600x900, and both clients get the blue desktop of that size with
  *      the terminal in place and all its text (rdp-WxH.png, spice-WxH.png);
+ *      then, once the image's spice-vdagent is connected, SPICE's monitors
+ *      config for a 1280x720 window does the same;
  *   6. stop through the API; the clone passes vdi-img check.
  *
  * Screenshots of what each client saw: OUTDIR/{rdp,spice}-*.png; the
@@ -457,10 +459,70 @@ static bool follows(const struct pic *p, void *data)
                text_lines(p, &b) >= f->lines;
 }
 
+/* After one client (asker) asked for f's size: it gets a picture of that
+ * size, then so does the other client still connected. */
+static bool both_follow(struct viewer *asker, struct viewer *other, const struct follow *f, double t0)
+{
+        struct viewer *v[] = { asker, other };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(v); i++) {
+                g_autoptr(pic) p = NULL;
+                g_autofree char *lower = g_ascii_strdown(v[i]->name, -1);
+                g_autofree char *name = g_strdup_printf("%s-%ux%u", lower, f->w, f->h);
+                bool ok = wait_pic(v[i], 60, follows, (void *)f, NULL, &p);
+                double took = now_s() - t0;
+
+                if (p)
+                        pic_save(p, name);
+                if (!check(ok, "%s: %s %ux%u desktop: the background and the terminal with its %u text lines "
+                               "(%.1f s after %s's request)",
+                           v[i]->name, i == 0 ? "the desktop follows the window to a" : "the client still connected gets the",
+                           f->w, f->h, f->lines, took, asker->name)) {
+                        describe(v[i]->name, p);
+                        return false;
+                }
+                if (i == 0)
+                        printf("# measured %s resize to %ux%u: %.1f s from the client's request to its picture\n",
+                               asker->name, f->w, f->h, took);
+        }
+        return true;
+}
+
+static bool agent_connected(void *data)
+{
+        gboolean connected = FALSE;
+
+        g_object_get(spice_client_main(data), "agent-connected", &connected, NULL);
+        return connected;
+}
+
+/* SPICE's monitors config, as remote-viewer sends for a new window size:
+ * spice-gtk sends it only while the guest's agent (the image's
+ * spice-vdagent, on vdi-vm's agent port) is connected; vdi-vm's SPICE
+ * server hands it to virtio-gpu, as RDP's display control. */
+static void spice_resize_check(struct viewer *spice, struct viewer *rdp, uint32_t bg, unsigned lines)
+{
+        SpiceMainChannel *m = spice_client_main(spice->spice);
+        const struct follow f = { 1280, 720, bg, lines };
+        double t0 = now_s();
+
+        spice_client_run(120000, agent_connected, spice->spice);
+        if (!check(agent_connected(spice->spice), "SPICE: the guest's spice-vdagent is connected (%.1f s)",
+                   now_s() - t0))
+                return;
+        t0 = now_s();
+        spice_main_channel_update_display_enabled(m, 0, TRUE, FALSE);
+        spice_main_channel_update_display(m, 0, 0, 0, (int)f.w, (int)f.h, FALSE);
+        if (check(spice_main_channel_send_monitor_config(m), "SPICE: the client sends a monitors config for a %ux%u window",
+                  f.w, f.h))
+                both_follow(spice, rdp, &f, t0);
+}
+
 /* RDP's display control asks for each size in turn, as xfreerdp
  * /dynamic-resolution does when its window is resized: vdi-vm turns it
  * into virtio-gpu's display config event, the guest's udev hook sets the
- * new mode with xrandr, and both clients get pictures of that size. */
+ * new mode with xrandr, and both clients get pictures of that size. Then
+ * SPICE's way. */
 static void resize_checks(struct viewer *rdp, struct viewer *spice, uint32_t bg)
 {
         static const struct tclient_monitor sizes[] = { { 0, 0, 1280, 800 }, { 0, 0, 1600, 900 } };
@@ -473,33 +535,15 @@ static void resize_checks(struct viewer *rdp, struct viewer *spice, uint32_t bg)
                    "RDP: the server opened the display control channel"))
                 return;
         for (size_t i = 0; i < G_N_ELEMENTS(sizes); i++) {
-                struct follow f = { sizes[i].width, sizes[i].height, bg, lines };
-                g_autoptr(pic) p = NULL, q = NULL;
-                g_autofree char *rname = g_strdup_printf("rdp-%ux%u", f.w, f.h);
-                g_autofree char *sname = g_strdup_printf("spice-%ux%u", f.w, f.h);
+                const struct follow f = { sizes[i].width, sizes[i].height, bg, lines };
                 double t0 = now_s();
 
-                if (!check(tclient_send_layout(rdp->rdp, &sizes[i], 1) == 0,
-                           "RDP: the client asks for %ux%u", f.w, f.h))
+                if (!check(tclient_send_layout(rdp->rdp, &sizes[i], 1) == 0, "RDP: the client asks for %ux%u", f.w,
+                           f.h) ||
+                    !both_follow(rdp, spice, &f, t0))
                         return;
-                bool ok = wait_pic(rdp, 60, follows, &f, NULL, &p);
-                double took = now_s() - t0;
-                if (p)
-                        pic_save(p, rname);
-                if (!check(ok, "RDP: the desktop follows the window to %ux%u: a picture of that size with "
-                               "the background and the terminal with its %u text lines (%.1f s)",
-                           f.w, f.h, lines, took)) {
-                        describe("RDP", p);
-                        return;
-                }
-                printf("# measured resize to %ux%u: %.1f s from the client's request to its picture\n", f.w,
-                       f.h, took);
-                ok = wait_pic(spice, 60, follows, &f, NULL, &q);
-                if (q)
-                        pic_save(q, sname);
-                if (!check(ok, "SPICE: the client still connected gets the %ux%u desktop", f.w, f.h))
-                        describe("SPICE", q);
         }
+        spice_resize_check(spice, rdp, bg, lines);
 }
 
 /* ---- the host ---- */
