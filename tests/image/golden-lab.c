@@ -29,7 +29,11 @@
  *      the terminal in place and all its text (rdp-WxH.png, spice-WxH.png);
  *      then, once the image's spice-vdagent is connected, SPICE's monitors
  *      config for a 1280x720 window does the same;
- *   6. stop through the API; the clone passes vdi-img check.
+ *   6. copy and paste through spice-vdagent: "xclip -sel c /etc/hostname"
+ *      typed over SPICE puts "vdi-desktop" on the client's clipboard; the
+ *      client's "green", pasted by "xsetroot -solid $(xclip -o -sel c)",
+ *      turns the background green;
+ *   7. stop through the API; the clone passes vdi-img check.
  *
  * Screenshots of what each client saw: OUTDIR/{rdp,spice}-*.png; the
  * guest's console OUTDIR/console.log, the daemon's log OUTDIR/hostd.log.
@@ -45,6 +49,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <jansson.h>
+#include <spice/vd_agent.h>
 #include <linux/input-event-codes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,28 +293,41 @@ static void key(struct viewer *v, uint16_t code, bool down)
                 spice_inputs_channel_key_release(spice_client_inputs(v->spice), code);
 }
 
-/* Linux key codes, which are also the XT scancodes both protocols carry. */
-static uint16_t code_of(char c)
+/* Linux key codes, which are also the XT scancodes both protocols carry,
+ * of a US keyboard; *shift when the character needs Shift. */
+static uint16_t code_of(char c, bool *shift)
 {
         static const char *rows[] = { "1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm" };
+        static const char *shifted[] = { "!@#$%^&*()" };
         static const uint16_t first[] = { KEY_1, KEY_Q, KEY_A, KEY_Z };
 
+        *shift = false;
         for (size_t r = 0; r < G_N_ELEMENTS(rows); r++) {
                 const char *hit = strchr(rows[r], c);
                 if (hit)
                         return (uint16_t)(first[r] + (hit - rows[r]));
         }
-        return c == ' ' ? KEY_SPACE : c == '-' ? KEY_MINUS : c == '\n' ? KEY_ENTER : 0;
+        const char *hit = strchr(shifted[0], c);
+        if (c && hit) {
+                *shift = true;
+                return (uint16_t)(KEY_1 + (hit - shifted[0]));
+        }
+        return c == ' ' ? KEY_SPACE : c == '-' ? KEY_MINUS : c == '/' ? KEY_SLASH : c == '\n' ? KEY_ENTER : 0;
 }
 
 static void type(struct viewer *v, const char *text)
 {
         for (const char *c = text; *c; c++) {
-                uint16_t code = code_of(*c);
+                bool shift;
+                uint16_t code = code_of(*c, &shift);
                 g_assert(code);
+                if (shift)
+                        key(v, KEY_LEFTSHIFT, true);
                 key(v, code, true);
                 pump(20);
                 key(v, code, false);
+                if (shift)
+                        key(v, KEY_LEFTSHIFT, false);
                 pump(20);
         }
 }
@@ -516,6 +534,94 @@ static void spice_resize_check(struct viewer *spice, struct viewer *rdp, uint32_
         if (check(spice_main_channel_send_monitor_config(m), "SPICE: the client sends a monitors config for a %ux%u window",
                   f.w, f.h))
                 both_follow(spice, rdp, &f, t0);
+}
+
+/* ---- the clipboard through the image's spice-vdagent ---- */
+
+struct clip {
+        GByteArray *got;      /* the guest's text */
+        const char *offer;    /* the client's text */
+        bool got_done, requested;
+};
+
+static gboolean clip_grab(SpiceMainChannel *main, guint selection, guint32 *types, guint ntypes, gpointer data)
+{
+        for (guint i = 0; i < ntypes; i++)
+                if (types[i] == VD_AGENT_CLIPBOARD_UTF8_TEXT)
+                        spice_main_channel_clipboard_selection_request(main, selection, types[i]);
+        return TRUE;
+}
+
+static void clip_data(SpiceMainChannel *main, guint selection, guint type, const guchar *d, guint size,
+                      gpointer data)
+{
+        struct clip *c = data;
+
+        if (type != VD_AGENT_CLIPBOARD_UTF8_TEXT || selection != VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD)
+                return;
+        g_byte_array_set_size(c->got, 0);
+        g_byte_array_append(c->got, d, size);
+        c->got_done = true;
+}
+
+static gboolean clip_request(SpiceMainChannel *main, guint selection, guint type, gpointer data)
+{
+        struct clip *c = data;
+
+        if (type != VD_AGENT_CLIPBOARD_UTF8_TEXT || !c->offer)
+                return FALSE;
+        spice_main_channel_clipboard_selection_notify(main, selection, type, (const guchar *)c->offer,
+                                                      strlen(c->offer));
+        c->requested = true;
+        return TRUE;
+}
+
+static bool clip_got(void *data)
+{
+        return ((struct clip *)data)->got_done;
+}
+
+/* Copy and paste both ways between the SPICE client and the desktop,
+ * through the image's spice-vdagent: "xclip -sel c /etc/hostname" typed in
+ * the terminal puts "vdi-desktop" on the client's clipboard; the client
+ * then offers "green", and "xsetroot -solid $(xclip -o -sel c)" turns the
+ * background green. */
+static void clipboard_checks(struct viewer *spice)
+{
+        SpiceMainChannel *m = spice_client_main(spice->spice);
+        struct clip c = { .got = g_byte_array_new() };
+        guint32 utf8 = VD_AGENT_CLIPBOARD_UTF8_TEXT;
+        g_autoptr(pic) p = NULL;
+        gulong ids[] = {
+                g_signal_connect(m, "main-clipboard-selection-grab", G_CALLBACK(clip_grab), &c),
+                g_signal_connect(m, "main-clipboard-selection", G_CALLBACK(clip_data), &c),
+                g_signal_connect(m, "main-clipboard-selection-request", G_CALLBACK(clip_request), &c),
+        };
+        double t0 = now_s();
+
+        type(spice, "xclip -sel c /etc/hostname\n");
+        spice_client_run(60000, clip_got, &c);
+        g_autofree char *head = g_strndup((const char *)c.got->data, MIN(c.got->len, 40));
+        g_autofree char *shown = g_strescape(head, NULL); /* one TAP line */
+        check(c.got_done && c.got->len == strlen("vdi-desktop\n") && !memcmp(c.got->data, "vdi-desktop\n", c.got->len),
+              "SPICE: text copied in the desktop (xclip) reaches the client's clipboard: %u bytes \"%s\" (%.1f s)",
+              c.got->len, shown, now_s() - t0);
+
+        t0 = now_s();
+        c.offer = "green";
+        spice_main_channel_clipboard_selection_grab(m, VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD, &utf8, 1);
+        pump(1000); /* the agent takes the X selection first */
+        type(spice, "xsetroot -solid $(xclip -o -sel c)\n");
+        bool ok = wait_pic(spice, 60, background_is, GUINT_TO_POINTER(0x00ff00), NULL, &p);
+        if (p)
+                pic_save(p, "spice-pasted-green");
+        if (!check(ok && c.requested, "SPICE: the client's clipboard (\"green\") pasted in the desktop turns the "
+                                      "background green (asked for: %s, %.1f s)",
+                   c.requested ? "yes" : "no", now_s() - t0))
+                describe("SPICE", p);
+        for (size_t i = 0; i < G_N_ELEMENTS(ids); i++)
+                g_signal_handler_disconnect(m, ids[i]);
+        g_byte_array_unref(c.got);
 }
 
 /* RDP's display control asks for each size in turn, as xfreerdp
@@ -780,6 +886,9 @@ static void run(const char *bundle)
 
         /* ---- a new window size ---- */
         resize_checks(&rdp, &spice, 0x0000ff);
+
+        /* ---- copy and paste (the agent is up after SPICE's resize) ---- */
+        clipboard_checks(&spice);
 
 out:
         if (n_failed)
