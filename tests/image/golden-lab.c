@@ -49,7 +49,6 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <jansson.h>
-#include <spice/vd_agent.h>
 #include <linux/input-event-codes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -538,49 +537,6 @@ static void spice_resize_check(struct viewer *spice, struct viewer *rdp, uint32_
 
 /* ---- the clipboard through the image's spice-vdagent ---- */
 
-struct clip {
-        GByteArray *got;      /* the guest's text */
-        const char *offer;    /* the client's text */
-        bool got_done, requested;
-};
-
-static gboolean clip_grab(SpiceMainChannel *main, guint selection, guint32 *types, guint ntypes, gpointer data)
-{
-        for (guint i = 0; i < ntypes; i++)
-                if (types[i] == VD_AGENT_CLIPBOARD_UTF8_TEXT)
-                        spice_main_channel_clipboard_selection_request(main, selection, types[i]);
-        return TRUE;
-}
-
-static void clip_data(SpiceMainChannel *main, guint selection, guint type, const guchar *d, guint size,
-                      gpointer data)
-{
-        struct clip *c = data;
-
-        if (type != VD_AGENT_CLIPBOARD_UTF8_TEXT || selection != VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD)
-                return;
-        g_byte_array_set_size(c->got, 0);
-        g_byte_array_append(c->got, d, size);
-        c->got_done = true;
-}
-
-static gboolean clip_request(SpiceMainChannel *main, guint selection, guint type, gpointer data)
-{
-        struct clip *c = data;
-
-        if (type != VD_AGENT_CLIPBOARD_UTF8_TEXT || !c->offer)
-                return FALSE;
-        spice_main_channel_clipboard_selection_notify(main, selection, type, (const guchar *)c->offer,
-                                                      strlen(c->offer));
-        c->requested = true;
-        return TRUE;
-}
-
-static bool clip_got(void *data)
-{
-        return ((struct clip *)data)->got_done;
-}
-
 /* Copy and paste both ways between the SPICE client and the desktop,
  * through the image's spice-vdagent: "xclip -sel c /etc/hostname" typed in
  * the terminal puts "vdi-desktop" on the client's clipboard; the client
@@ -588,19 +544,13 @@ static bool clip_got(void *data)
  * background green. */
 static void clipboard_checks(struct viewer *spice)
 {
-        SpiceMainChannel *m = spice_client_main(spice->spice);
-        struct clip c = { .got = g_byte_array_new() };
-        guint32 utf8 = VD_AGENT_CLIPBOARD_UTF8_TEXT;
+        struct spice_clip c;
         g_autoptr(pic) p = NULL;
-        gulong ids[] = {
-                g_signal_connect(m, "main-clipboard-selection-grab", G_CALLBACK(clip_grab), &c),
-                g_signal_connect(m, "main-clipboard-selection", G_CALLBACK(clip_data), &c),
-                g_signal_connect(m, "main-clipboard-selection-request", G_CALLBACK(clip_request), &c),
-        };
         double t0 = now_s();
 
+        spice_clip_attach(spice->spice, &c);
         type(spice, "xclip -sel c /etc/hostname\n");
-        spice_client_run(60000, clip_got, &c);
+        spice_client_run(60000, spice_clip_got, &c);
         g_autofree char *head = g_strndup((const char *)c.got->data, MIN(c.got->len, 40));
         g_autofree char *shown = g_strescape(head, NULL); /* one TAP line */
         check(c.got_done && c.got->len == strlen("vdi-desktop\n") && !memcmp(c.got->data, "vdi-desktop\n", c.got->len),
@@ -608,8 +558,7 @@ static void clipboard_checks(struct viewer *spice)
               c.got->len, shown, now_s() - t0);
 
         t0 = now_s();
-        c.offer = "green";
-        spice_main_channel_clipboard_selection_grab(m, VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD, &utf8, 1);
+        spice_clip_offer(spice->spice, &c, "green", strlen("green"));
         pump(1000); /* the agent takes the X selection first */
         type(spice, "xsetroot -solid $(xclip -o -sel c)\n");
         bool ok = wait_pic(spice, 60, background_is, GUINT_TO_POINTER(0x00ff00), NULL, &p);
@@ -619,9 +568,7 @@ static void clipboard_checks(struct viewer *spice)
                                       "background green (asked for: %s, %.1f s)",
                    c.requested ? "yes" : "no", now_s() - t0))
                 describe("SPICE", p);
-        for (size_t i = 0; i < G_N_ELEMENTS(ids); i++)
-                g_signal_handler_disconnect(m, ids[i]);
-        g_byte_array_unref(c.got);
+        spice_clip_detach(spice->spice, &c);
 }
 
 /* RDP's display control asks for each size in turn, as xfreerdp

@@ -2,6 +2,7 @@
 
 #include "spice/client.h"
 
+#include <spice/vd_agent.h>
 #include <string.h>
 
 struct spice_client {
@@ -272,6 +273,74 @@ SpiceInputsChannel *spice_client_inputs(struct spice_client *c)
 SpiceMainChannel *spice_client_main(struct spice_client *c)
 {
         return c->main;
+}
+
+/* ---- clipboard ---- */
+
+static gboolean clip_on_grab(SpiceMainChannel *main, guint selection, guint32 *types, guint ntypes, gpointer data)
+{
+        for (guint i = 0; i < ntypes; i++)
+                if (types[i] == VD_AGENT_CLIPBOARD_UTF8_TEXT)
+                        spice_main_channel_clipboard_selection_request(main, selection, types[i]);
+        return TRUE;
+}
+
+static void clip_on_data(SpiceMainChannel *main, guint selection, guint type, const guchar *d, guint size,
+                         gpointer data)
+{
+        struct spice_clip *clip = data;
+
+        if (type != VD_AGENT_CLIPBOARD_UTF8_TEXT || selection != VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD)
+                return;
+        g_byte_array_set_size(clip->got, 0);
+        g_byte_array_append(clip->got, d, size);
+        clip->got_done = true;
+}
+
+static gboolean clip_on_request(SpiceMainChannel *main, guint selection, guint type, gpointer data)
+{
+        struct spice_clip *clip = data;
+
+        if (type != VD_AGENT_CLIPBOARD_UTF8_TEXT || !clip->offer)
+                return FALSE;
+        spice_main_channel_clipboard_selection_notify(main, selection, type, clip->offer, clip->offer_len);
+        clip->requested = true;
+        return TRUE;
+}
+
+void spice_clip_attach(struct spice_client *c, struct spice_clip *clip)
+{
+        *clip = (struct spice_clip){ .got = g_byte_array_new() };
+        clip->ids[0] = g_signal_connect(c->main, "main-clipboard-selection-grab", G_CALLBACK(clip_on_grab), clip);
+        clip->ids[1] = g_signal_connect(c->main, "main-clipboard-selection", G_CALLBACK(clip_on_data), clip);
+        clip->ids[2] = g_signal_connect(c->main, "main-clipboard-selection-request", G_CALLBACK(clip_on_request), clip);
+}
+
+void spice_clip_offer(struct spice_client *c, struct spice_clip *clip, const void *text, size_t len)
+{
+        guint32 utf8 = VD_AGENT_CLIPBOARD_UTF8_TEXT;
+
+        clip->offer = text;
+        clip->offer_len = len;
+        spice_main_channel_clipboard_selection_grab(c->main, VD_AGENT_CLIPBOARD_SELECTION_CLIPBOARD, &utf8, 1);
+}
+
+void spice_clip_detach(struct spice_client *c, struct spice_clip *clip)
+{
+        for (size_t i = 0; i < G_N_ELEMENTS(clip->ids); i++)
+                g_signal_handler_disconnect(c->main, clip->ids[i]);
+        g_byte_array_unref(clip->got);
+        clip->got = NULL;
+}
+
+bool spice_clip_got(void *clip)
+{
+        return ((struct spice_clip *)clip)->got_done;
+}
+
+bool spice_clip_requested(void *clip)
+{
+        return ((struct spice_clip *)clip)->requested;
 }
 
 static SpiceCursorShape *cursor_shape(struct spice_client *c)

@@ -64,3 +64,23 @@ uint64_t spice_client_invalidates(struct spice_client *c);
 
 /* Iterate the main context for ms (or until stop returns true). */
 void spice_client_run(unsigned ms, bool (*stop)(void *), void *data);
+
+/* The client's side of the clipboard (UTF-8 text) through the guest's
+ * agent: the guest's last copied text in got (got_done once it came), and
+ * offer (offer_len bytes) handed over when the guest asks for the client's
+ * clipboard (requested). spice_clip_attach connects the handlers on the
+ * main channel (as soon as it is open: the guest may grab at once);
+ * spice_clip_offer grabs the clipboard for offer; spice_clip_detach
+ * disconnects. */
+struct spice_clip {
+        GByteArray *got;
+        bool got_done, requested;
+        const void *offer;
+        size_t offer_len;
+        gulong ids[3];
+};
+void spice_clip_attach(struct spice_client *c, struct spice_clip *clip);
+void spice_clip_offer(struct spice_client *c, struct spice_clip *clip, const void *text, size_t len);
+void spice_clip_detach(struct spice_client *c, struct spice_clip *clip);
+bool spice_clip_got(void *clip);
+bool spice_clip_requested(void *clip);
