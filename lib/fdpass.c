@@ -109,6 +109,20 @@ void fdpass_slot_clear(struct fdpass_slot *s)
         s->excess = false;
 }
 
+int fdpass_slot_check(const struct fdpass_slot *s, const char *cmd, const char *fd_cmd, char *msg,
+                      size_t n)
+{
+        if (s->excess)
+                snprintf(msg, n, "\"%s\": more than one file descriptor came with it (at most one "
+                         "per command; all were closed)", cmd);
+        else if (s->fd >= 0 && strcmp(cmd, fd_cmd) != 0)
+                snprintf(msg, n, "\"%s\" takes no file descriptor (only %s does; it was closed)", cmd,
+                         fd_cmd);
+        else
+                return 0;
+        return -EINVAL;
+}
+
 int fdpass_check_file(int fd, char *err, size_t errlen)
 {
         struct stat st;

@@ -216,11 +216,7 @@ static const char *request_cmd(json_t *req, const json_error_t *jerr, const stru
         cmd = get_str(req, "cmd", 64);
         if (!cmd)
                 snprintf(msg, n, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot)");
-        else if (passed->excess)
-                snprintf(msg, n, "\"%s\": more than one file descriptor came with it (at most one per command; all were closed)", cmd);
-        else if (passed->fd >= 0 && strcmp(cmd, "screenshot") != 0)
-                snprintf(msg, n, "\"%s\" takes no file descriptor (only screenshot does; it was closed)", cmd);
-        else
+        else if (fdpass_slot_check(passed, cmd, "screenshot", msg, n) == 0)
                 return cmd;
         return NULL;
 }

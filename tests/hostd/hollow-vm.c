@@ -174,15 +174,7 @@ static json_t *refuse_passed(json_t *id, const char *cmd, const struct fdpass_sl
 {
         char msg[256];
 
-        if (passed->excess)
-                snprintf(msg, sizeof(msg), "\"%s\": more than one file descriptor came with it (at "
-                         "most one per command; all were closed)", cmd);
-        else if (passed->fd >= 0 && strcmp(cmd, "screenshot") != 0)
-                snprintf(msg, sizeof(msg), "\"%s\" takes no file descriptor (only screenshot "
-                         "does; it was closed)", cmd);
-        else
-                return NULL;
-        return refusal(id, msg);
+        return fdpass_slot_check(passed, cmd, "screenshot", msg, sizeof(msg)) == 0 ? NULL : refusal(id, msg);
 }
 
 /* One request line and what came with it (closed here); true when the
