@@ -36,6 +36,10 @@ struct display_server_config {
         const char *web_origin;
         /* Never use lossy encodings (JPEG, video): pixel-exact tests. */
         bool lossless;
+        /* Clipboard directions that pass through the guest agent: "both"
+         * (NULL), "guest-to-client", "client-to-guest" or "none"
+         * (protocols/agent/clip.h). */
+        const char *clipboard;
         /* Client sessions: called with connected = true once a client was
          * admitted with a ticket and its session is up, and false when that
          * session ends (one call each). peer is the client's "ADDRESS" (or

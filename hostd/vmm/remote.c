@@ -13,6 +13,7 @@
 #include "protocols/damage.h"
 #include "protocols/display-server.h"
 #include "protocols/spice/agent.h"
+#include "protocols/rdp/rdp-server.h"
 #include "protocols/spice/spice-display.h"
 #include "remote.h"
 
@@ -44,11 +45,13 @@ struct remote {
          * what changed meanwhile stays in KVM's bitmap for the next read
          * (a new client gets a full frame anyway). */
         gint clients;
-        /* The guest agent's port (display thread only) and whether SPICE
-         * serves it now; agent_queued: a catch-up call is on its way. */
+        /* The guest agent's port (display thread only) and which server
+         * serves it now; agent_queued: a catch-up call is on its way.
+         * rdp_sessions: RDP clients connected (they take the port). */
         struct remote_agent agent;
-        bool has_agent, agent_attached;
-        gint agent_queued;
+        bool has_agent;
+        struct display_server *agent_owner;
+        gint agent_queued, rdp_sessions;
         void (*client_event)(void *opaque, const char *protocol, bool connected, const char *peer);
         void *client_event_opaque;
 };
@@ -61,6 +64,13 @@ static void on_client_event(void *opaque, const char *protocol, bool connected, 
                 g_atomic_int_inc(&r->clients);
         else
                 g_atomic_int_dec_and_test(&r->clients);
+        if (strcmp(protocol, "rdp") == 0) {
+                if (connected)
+                        g_atomic_int_inc(&r->rdp_sessions);
+                else
+                        g_atomic_int_dec_and_test(&r->rdp_sessions);
+                remote_agent_changed(r); /* the agent port may change hands */
+        }
         if (r->client_event)
                 r->client_event(r->client_event_opaque, protocol, connected, peer);
 }
@@ -354,7 +364,12 @@ fail:
         return ret;
 }
 
-/* ---- the guest agent's port, as SPICE's vdagent device ---- */
+/* ---- the guest agent's port, served by one server at a time ----
+ *
+ * One guest agent, one clipboard: the port belongs to RDP while an RDP
+ * session is connected (or when there is no SPICE server), otherwise to
+ * SPICE. A server that takes it announces itself to the guest agent,
+ * which offers its clipboard again; the one that loses it detaches. */
 
 static int agent_write(void *opaque, const uint8_t *buf, size_t len)
 {
@@ -368,26 +383,61 @@ static int agent_read(void *opaque, uint8_t *buf, size_t len)
         return r->has_agent ? r->agent.read(r->agent.opaque, buf, len) : 0;
 }
 
-static const struct spice_agent_port agent_port = { .write = agent_write, .read = agent_read };
+static void agent_wake(void *opaque)
+{
+        remote_agent_changed(opaque);
+}
 
-/* Display thread: SPICE serves the agent while a guest agent holds the
- * port (clients see it come and go), and reads or writes what is new. */
+static const struct spice_agent_port agent_port = { .write = agent_write, .read = agent_read };
+static const struct rdp_agent_port rdp_agent_port = { .write = agent_write, .read = agent_read, .wake = agent_wake };
+
+/* Which server should serve the port now (NULL: none). */
+static struct display_server *agent_owner(struct remote *r)
+{
+        if (!r->has_agent || !r->agent.is_open(r->agent.opaque))
+                return NULL;
+        if (r->rdp && (!r->spice || g_atomic_int_get(&r->rdp_sessions) > 0))
+                return r->rdp;
+        return r->spice;
+}
+
+static void agent_detach(struct remote *r)
+{
+        if (r->agent_owner && r->agent_owner == r->spice)
+                spice_display_agent_detach(r->spice);
+        else if (r->agent_owner)
+                rdp_display_agent_detach(r->rdp);
+        r->agent_owner = NULL;
+}
+
+static void agent_attach(struct remote *r, struct display_server *owner)
+{
+        int e = owner == r->spice ? spice_display_agent_attach(r->spice, &agent_port, r)
+                                  : rdp_display_agent_attach(r->rdp, &rdp_agent_port, r);
+
+        if (e == 0)
+                r->agent_owner = owner;
+        else
+                log_warning("agent_attach_failed", "server=%s error=\"%s\"", owner->ops->name, g_strerror(-e));
+}
+
+/* Display thread: hand the port to the server that should have it, and
+ * have that one read or write what is new. */
 static int agent_sync(struct remote *r, void *data)
 {
-        bool open = r->has_agent && r->agent.is_open(r->agent.opaque);
+        struct display_server *want = agent_owner(r);
 
         (void)data;
         g_atomic_int_set(&r->agent_queued, 0);
-        if (!r->spice)
-                return 0;
-        if (open && !r->agent_attached)
-                r->agent_attached = spice_display_agent_attach(r->spice, &agent_port, r) == 0;
-        else if (!open && r->agent_attached) {
-                spice_display_agent_detach(r->spice);
-                r->agent_attached = false;
+        if (want != r->agent_owner) {
+                agent_detach(r);
+                if (want)
+                        agent_attach(r, want);
         }
-        if (r->agent_attached)
+        if (r->agent_owner && r->agent_owner == r->spice)
                 spice_display_agent_wakeup(r->spice);
+        else if (r->agent_owner)
+                rdp_display_agent_pump(r->rdp);
         return 0;
 }
 

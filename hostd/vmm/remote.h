@@ -17,6 +17,9 @@ struct remote_options {
         const char *web_origin; /* the Origin browsers come from; NULL = https://listen:web_port */
         const char *cert_file, *key_file, *ca_file;
         bool lossless;        /* no lossy encodings (pixel-exact tests) */
+        /* Clipboard directions through the guest agent, for every server:
+         * both (NULL), guest-to-client, client-to-guest, none. */
+        const char *clipboard;
         /* Client sessions starting and ending (display-server.h). */
         void (*client_event)(void *opaque, const char *protocol, bool connected, const char *peer);
         void *client_event_opaque;
@@ -43,7 +46,9 @@ int remote_set_ticket(struct remote *r, const char *protocol, const char *user, 
 int remote_disconnect(struct remote *r, char *err, size_t n);
 
 /* The guest agent's port (vdi-vm: the agent console's com.redhat.spice.0),
- * for SPICE's vdagent channel. Calls come from the display thread. */
+ * for SPICE's vdagent channel or RDP's clipboard: one server at a time,
+ * RDP while an RDP client is connected (or without SPICE), else SPICE.
+ * Calls come from the display thread. */
 struct remote_agent {
         bool (*is_open)(void *opaque);  /* a guest agent holds the port */
         /* Bytes for the guest agent: how many were taken (0: try again

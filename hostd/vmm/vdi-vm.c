@@ -25,6 +25,7 @@
 #include "jail.h"
 #include "log.h"
 #include "agent-link.h"
+#include "protocols/agent/clip.h"
 #include "migrate-addr.h"
 #include "migrate.h"
 #include "remote.h"
@@ -81,6 +82,11 @@ static void usage(FILE *f)
                 "                        (SPICE clients then get clipboard and send their monitors\n"
                 "                        config: virtio-gpu takes it, with VESA the agent does),\n"
                 "                        and org.vdi.agent.0 (the guest needs virtio_console)\n"
+                "      --clipboard both|guest-to-client|client-to-guest|none\n"
+                "                        which way text may pass through the agent's clipboard\n"
+                "                        (the pool's policy; default both). Enforced here for SPICE\n"
+                "                        and RDP; the agent port serves RDP while an RDP client is\n"
+                "                        connected (or without --spice-port), SPICE otherwise\n"
                 "  -n, --net tap=NAME[,mac=MAC] | fd=N[,mac=MAC]\n"
                 "                        attach a virtio-net card (repeatable, at most %d) on the\n"
                 "                        Linux tap NAME (an existing tap this user may use, e.g.\n"
@@ -656,6 +662,7 @@ int main(int argc, char **argv)
                 { "framebuffer", required_argument, NULL, 'F' },
                 { "no-input", no_argument, NULL, 'I' },
                 { "agent", no_argument, NULL, 'g' },
+                { "clipboard", required_argument, NULL, 'B' },
                 { "display", required_argument, NULL, 'G' },
                 { "sound", required_argument, NULL, 's' },
                 { "sound-out", required_argument, NULL, 'o' },
@@ -774,6 +781,16 @@ int main(int argc, char **argv)
                 case 'g':
                         cfg.devices.agent = true;
                         break;
+                case 'B': {
+                        enum agent_clip_policy policy;
+                        if (agent_clip_policy_parse(optarg, &policy) < 0) {
+                                fprintf(stderr, "vdi-vm: invalid --clipboard \"%s\": expected both, "
+                                                "guest-to-client, client-to-guest or none\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        ropt.clipboard = optarg;
+                        break;
+                }
                 case 'G':
                         if (vm_display_parse(optarg, &cfg.devices.display) < 0) {
                                 fprintf(stderr, "vdi-vm: invalid --display \"%s\": expected vesa or virtio-gpu\n",

@@ -6,12 +6,14 @@
 #include <freerdp/freerdp.h>
 #include <freerdp/listener.h>
 #include <freerdp/peer.h>
+#include <freerdp/server/cliprdr.h>
 #include <freerdp/server/disp.h>
 #include <freerdp/server/rdpgfx.h>
 #include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "protocols/agent/clip.h"
 #include "protocols/display.h"
 #include "protocols/encode/h264enc.h"
 #include "rdp-server.h"
@@ -73,6 +75,17 @@ struct rdp_server {
         size_t enc_head, enc_count;
         struct display_cursor *cursor;      /* under lock; NULL until the source has one */
         struct display_cursor *cursor_next; /* the tick's buffer */
+
+        /* clip.c: the guest agent's clipboard. The port is pumped on the
+         * display thread; clip_lock guards the fields below. */
+        GMutex clip_lock;
+        struct agent_clip *clip;            /* NULL: no agent attached */
+        const struct rdp_agent_port *agent;
+        void *agent_opaque;
+        GByteArray *clip_out;               /* framed bytes for the guest */
+        char *clip_text;                    /* the guest's text (UTF-8), NULL: none */
+        size_t clip_len;
+        uint64_t clip_serial;               /* bumped when clip_text changes */
 };
 
 /* Per-connection state; the FreeRDP context embeds a pointer to it. */
@@ -110,6 +123,11 @@ struct rdp_peer {
         uint8_t *tile; /* staging for one planar tile */
         uint64_t cursor_sent; /* serial of the pointer the client has */
         bool cursor_sent_any;
+        CliprdrServerContext *cliprdr; /* clipboard channel, NULL: none */
+        bool clip_tried;
+        gint clip_ready;  /* the client sent its first format list */
+        gint clip_asked;  /* our requests for the client's text not answered yet */
+        uint64_t clip_sent; /* clip_serial the client was told of */
 };
 
 struct rdp_peer_context {
@@ -137,6 +155,13 @@ int rdp_gfx_send(struct rdp_peer *p, const struct display_surface *s, const REGI
 bool rdp_disp_open(struct rdp_peer *p);
 void rdp_disp_poll(struct rdp_peer *p);
 void rdp_disp_close(struct rdp_peer *p);
+
+/* clip.c: the clipboard channel. Open after activation (false: the
+ * client did not join cliprdr); poll from the peer thread; close at the
+ * end. */
+bool rdp_clip_open(struct rdp_peer *p);
+void rdp_clip_poll(struct rdp_peer *p);
+void rdp_clip_close(struct rdp_peer *p);
 
 /* legacy.c: planar bitmap updates for clients without the pipeline. */
 int rdp_legacy_send(struct rdp_peer *p, const struct display_surface *s, const REGION16 *damage);

@@ -4,7 +4,7 @@ noinst_LIBRARIES += protocols/rdp/librdp.a
 protocols_rdp_librdp_a_SOURCES = \
 	protocols/rdp/rdp-server.h protocols/rdp/internal.h \
 	protocols/rdp/server.c protocols/rdp/peer.c protocols/rdp/input.c \
-	protocols/rdp/gfx.c protocols/rdp/disp.c protocols/rdp/legacy.c protocols/rdp/pointer.c protocols/rdp/ticket.c \
+	protocols/rdp/gfx.c protocols/rdp/disp.c protocols/rdp/clip.c protocols/rdp/legacy.c protocols/rdp/pointer.c protocols/rdp/ticket.c \
 	protocols/rdp/rdp-display-server.c
 protocols_rdp_librdp_a_CFLAGS = $(AM_CFLAGS) $(FREERDP_CFLAGS) $(GST_CFLAGS) $(GLIB_CFLAGS) \
 	$(OPENSSL_CFLAGS)

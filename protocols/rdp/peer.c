@@ -382,8 +382,14 @@ static gpointer peer_thread(gpointer data)
                         break;
                 }
                 handle_drdynvc(p);
+                if (p->activated && !p->clip_tried) {
+                        p->clip_tried = true;
+                        log_info("rdp_clipboard_channel", "port=%u available=%s", p->srv->port,
+                                 rdp_clip_open(p) ? "yes" : "no");
+                }
                 if (WaitForSingleObject(p->update_event, 0) == WAIT_OBJECT_0) {
                         ResetEvent(p->update_event);
+                        rdp_clip_poll(p);
                         if ((r = send_update(p)) < 0) {
                                 why = g_strerror(-r);
                                 why_update = true;
@@ -407,6 +413,7 @@ out:
         if (p->activated && p->srv->cfg.client_event)
                 p->srv->cfg.client_event(p->srv->cfg.client_event_opaque, "rdp", false,
                                          client->hostname[0] ? client->hostname : "unknown");
+        rdp_clip_close(p);
         rdp_disp_close(p);
         rdp_gfx_close(p);
         if (p->vcm)

@@ -34,6 +34,11 @@ static int rds_start(const struct display_server_config *dc, struct display_sour
         int r;
 
         *error = NULL;
+        if (agent_clip_policy_parse(dc->clipboard ? dc->clipboard : "both", &cfg.clipboard) < 0) {
+                *error = g_strdup_printf("rdp: clipboard \"%s\" is not one of both, guest-to-client, "
+                                         "client-to-guest, none", dc->clipboard);
+                return -EINVAL;
+        }
         if (dc->plain_port || !dc->tls_port) {
                 *error = g_strdup("rdp: set tls_port (RDP is served over TLS only; "
                                   "plain_port is not supported)");
@@ -71,6 +76,26 @@ static void rds_stop(struct display_server *ds)
                 return;
         rdp_server_stop(s->srv);
         free(s);
+}
+
+static struct rdp_server *rds(struct display_server *ds)
+{
+        return ((struct rdp_display_server *)ds)->srv;
+}
+
+int rdp_display_agent_attach(struct display_server *ds, const struct rdp_agent_port *port, void *opaque)
+{
+        return rdp_server_agent_attach(rds(ds), port, opaque);
+}
+
+void rdp_display_agent_pump(struct display_server *ds)
+{
+        rdp_server_agent_pump(rds(ds));
+}
+
+void rdp_display_agent_detach(struct display_server *ds)
+{
+        rdp_server_agent_detach(rds(ds));
 }
 
 const struct display_server_ops rdp_display_server_ops = {

@@ -8,9 +8,9 @@
  * (collect_damage at cfg->fps) run on the GMainContext given to start; the
  * caller iterates that context.
  *
- * Clipboard, audio, drive redirection: not wired. Desktop resize from the
- * client (display control channel) is not offered: display.h has no way to
- * resize the source yet. */
+ * Clipboard (cliprdr, text) is bridged to the guest's spice-vdagent once
+ * the agent port is attached (rdp_server_agent_attach). Audio and drive
+ * redirection: not wired. */
 #pragma once
 
 #include <glib.h>
@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocols/agent/clip.h"
 #include "protocols/display.h"
 
 struct rdp_server;
@@ -38,6 +39,9 @@ struct rdp_server_config {
         unsigned h264_qp;          /* 0 → 22 */
         unsigned max_frames_in_flight; /* unacknowledged GFX frames; 0 → 2 */
         unsigned fps;              /* damage tick rate; 0 → 30 */
+        /* Clipboard directions that pass (AGENT_CLIP_BOTH is 3; zero-filled
+         * configs get AGENT_CLIP_NONE: say BOTH to have a clipboard). */
+        enum agent_clip_policy clipboard;
         /* Admitted sessions starting and ending (display-server.h). */
         void (*client_event)(void *opaque, const char *protocol, bool connected, const char *peer);
         void *client_event_opaque;
@@ -84,7 +88,35 @@ void rdp_server_get_stats(struct rdp_server *srv, struct rdp_server_stats *out);
 size_t rdp_server_take_encode_times(struct rdp_server *srv, uint32_t *us, size_t max);
 
 /* The same server is also behind protocols/display-server.h as
- * rdp_display_server_ops (rdp-display-server.c). */
+ * rdp_display_server_ops (rdp-display-server.c), with the agent calls
+ * above for such a server: */
+struct display_server;
+struct rdp_agent_port;
+int rdp_display_agent_attach(struct display_server *ds, const struct rdp_agent_port *port, void *opaque);
+void rdp_display_agent_pump(struct display_server *ds);
+void rdp_display_agent_detach(struct display_server *ds);
+
+/* The guest agent's port (vdi-vm: virtio-console com.redhat.spice.0),
+ * whose spice-vdagent carries the clipboard. */
+struct rdp_agent_port {
+        /* Bytes for the guest agent: how many were taken (0: full). */
+        int (*write)(void *opaque, const uint8_t *buf, size_t len);
+        /* Bytes from the guest agent: how many were stored (0: none). */
+        int (*read)(void *opaque, uint8_t *buf, size_t len);
+        /* Any thread: bytes are queued for the guest; have the display
+         * thread call rdp_server_agent_pump soon. */
+        void (*wake)(void *opaque);
+};
+
+/* Serve the clipboard through port (which must outlive the attachment):
+ * announce ourselves to the guest agent, which offers its clipboard
+ * again. Display thread (the one iterating ctx), like pump and detach.
+ * 0 or -errno. */
+int rdp_server_agent_attach(struct rdp_server *srv, const struct rdp_agent_port *port, void *opaque);
+/* The port has data or room: read the guest's messages, write ours. */
+void rdp_server_agent_pump(struct rdp_server *srv);
+/* Stop using the port; clients' clipboards no longer offer the guest's. */
+void rdp_server_agent_detach(struct rdp_server *srv);
 
 /* Disconnect every client, stop listening, remove the SAM file and the
  * private directory, free srv. NULL is fine. Call from the thread that

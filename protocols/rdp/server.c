@@ -264,6 +264,10 @@ int rdp_server_start(const struct rdp_server_config *cfg, struct display_source 
         srv->cfg.key_file = srv->key_file;
         srv->cfg.h264_encoder = srv->h264_encoder;
         srv->cfg.runtime_dir = NULL;
+        g_mutex_init(&srv->lock);
+        srv->peers = g_ptr_array_new();
+        g_mutex_init(&srv->clip_lock);
+        srv->clip_out = g_byte_array_new();
         if (!g_file_get_contents(cfg->cert_file, &srv->cert_pem, NULL, NULL) ||
             !g_file_get_contents(cfg->key_file, &srv->key_pem, NULL, NULL) ||
             !strstr(srv->cert_pem, "-----BEGIN") || !strstr(srv->key_pem, "-----BEGIN")) {
@@ -278,8 +282,6 @@ int rdp_server_start(const struct rdp_server_config *cfg, struct display_source 
                 srv->cfg.max_frames_in_flight = 2;
         srv->source = source;
         srv->ctx = ctx ? g_main_context_ref(ctx) : g_main_context_ref(g_main_context_default());
-        g_mutex_init(&srv->lock);
-        srv->peers = g_ptr_array_new();
 
         r = rdp_tickets_init(&srv->tickets, cfg->runtime_dir, error);
         if (r < 0)
@@ -330,6 +332,10 @@ void rdp_server_stop(struct rdp_server *srv)
         g_ptr_array_unref(srv->peers);
         rdp_tickets_fini(&srv->tickets);
         g_mutex_clear(&srv->lock);
+        agent_clip_free(srv->clip);
+        g_byte_array_unref(srv->clip_out);
+        g_free(srv->clip_text);
+        g_mutex_clear(&srv->clip_lock);
         if (srv->ctx)
                 g_main_context_unref(srv->ctx);
         g_free(srv->bind_address);

@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "tls-policy.h"
+#include "protocols/agent/clip.h"
 #include "protocols/spice/agent.h"
 #include "protocols/spice/audio.h"
 #include "protocols/spice/core.h"
@@ -315,10 +316,16 @@ int spice_display_start(const struct display_server_config *cfg, struct display_
         const char *addr = cfg->listen_address ? cfg->listen_address : "127.0.0.1";
         const char *codecs = cfg->video_codecs ? cfg->video_codecs : DEFAULT_VIDEO_CODECS;
         bool streaming = !cfg->lossless && *codecs;
+        enum agent_clip_policy clip;
         int r;
 
         if (cfg->tls_port == 0 && cfg->plain_port == 0) {
                 *error = g_strdup("spice: no listener (set a TLS port)");
+                return -EINVAL;
+        }
+        if (agent_clip_policy_parse(cfg->clipboard ? cfg->clipboard : "both", &clip) < 0) {
+                *error = g_strdup_printf("spice: clipboard \"%s\" is not one of both, guest-to-client, "
+                                         "client-to-guest, none", cfg->clipboard);
                 return -EINVAL;
         }
         if (cfg->tls_port != 0 && ((r = check_file("certificate", cfg->cert_file, error)) < 0 ||
@@ -363,7 +370,13 @@ int spice_display_start(const struct display_server_config *cfg, struct display_
         spice_server_set_ticket(d->server, NULL, 0, 0, 0);
         /* Pointer events go to our tablet, never to a guest agent. */
         spice_server_set_agent_mouse(d->server, 0);
-        spice_server_set_agent_copypaste(d->server, 1);
+        /* spice-server filters the agent's clipboard messages both ways or
+         * not at all: a one-way policy turns it off for SPICE clients
+         * (nothing passes that the pool forbids; RDP honours one way). */
+        spice_server_set_agent_copypaste(d->server, clip == AGENT_CLIP_BOTH);
+        if (clip != AGENT_CLIP_BOTH)
+                log_info("spice_clipboard", "policy=%s effect=\"%s\"", agent_clip_policy_name(clip),
+                         clip == AGENT_CLIP_NONE ? "off" : "off for SPICE clients (one-way is RDP only)");
         spice_server_set_agent_file_xfer(d->server, 0);
         spice_server_set_image_compression(d->server, SPICE_IMAGE_COMPRESSION_AUTO_GLZ);
         spice_server_set_jpeg_compression(d->server, cfg->lossless ? SPICE_WAN_COMPRESSION_NEVER

@@ -15,3 +15,9 @@ TESTS += tests/agent/vdagent tests/fuzz/vdagent.sh
 tests_agent_vdagent_SOURCES = tests/agent/vdagent.c
 tests_agent_vdagent_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CFLAGS)
 tests_agent_vdagent_LDADD = protocols/libprotocols.a $(TEST_LIBS)
+
+check_PROGRAMS += tests/agent/clip
+TESTS += tests/agent/clip tests/fuzz/clip.sh
+tests_agent_clip_SOURCES = tests/agent/clip.c
+tests_agent_clip_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CFLAGS) $(GLIB_CFLAGS)
+tests_agent_clip_LDADD = protocols/libprotocols.a $(GLIB_LIBS) $(TEST_LIBS)

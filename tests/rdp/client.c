@@ -7,6 +7,7 @@
 #include <freerdp/channels/channels.h>
 #include <freerdp/client.h>
 #include <freerdp/client/channels.h>
+#include <freerdp/client/cliprdr.h>
 #include <freerdp/client/cmdline.h>
 #include <freerdp/client/disp.h>
 #include <freerdp/client/rdpgfx.h>
@@ -44,6 +45,13 @@ struct tclient {
         DispClientContext *disp;
         gint disp_ready;
         struct tclient_pointer pointer; /* under lock */
+        /* Clipboard (opts.clipboard), under lock: the channel, our text
+         * (UTF-16LE with its NUL) and what the server sent. */
+        CliprdrClientContext *clip;
+        gint clip_ready;
+        GByteArray *clip_ours;
+        char *clip_theirs;
+        struct tclient_clip_counts clip_counts;
 };
 
 static struct tclient *tc_of(rdpContext *c)
@@ -117,10 +125,174 @@ static UINT on_disp_caps(DispClientContext *d, UINT32 max_monitors, UINT32 facto
         return CHANNEL_RC_OK;
 }
 
+/* ---- clipboard (MS-RDPECLIP), as xfreerdp's cliprdr does for text ---- */
+
+static UINT clip_send_list(CliprdrClientContext *c, bool text)
+{
+        CLIPRDR_FORMAT f = { .formatId = CF_UNICODETEXT };
+        CLIPRDR_FORMAT_LIST list = { .msgType = CB_FORMAT_LIST, .numFormats = text, .formats = &f };
+        return c->ClientFormatList(c, &list);
+}
+
+static UINT clip_monitor_ready(CliprdrClientContext *c, const CLIPRDR_MONITOR_READY *m)
+{
+        struct tclient *tc = c->custom;
+        CLIPRDR_GENERAL_CAPABILITY_SET gen = { .capabilitySetType = CB_CAPSTYPE_GENERAL,
+                                               .capabilitySetLength = 12, .version = CB_CAPS_VERSION_2,
+                                               .generalFlags = CB_USE_LONG_FORMAT_NAMES };
+        CLIPRDR_CAPABILITIES caps = { .cCapabilitiesSets = 1,
+                                      .capabilitySets = (CLIPRDR_CAPABILITY_SET *)&gen };
+        UINT r = c->ClientCapabilities(c, &caps);
+
+        (void)m;
+        if (r == CHANNEL_RC_OK)
+                r = clip_send_list(c, tc->clip_ours->len > 0);
+        g_atomic_int_set(&tc->clip_ready, 1);
+        return r;
+}
+
+static UINT clip_server_caps(CliprdrClientContext *c, const CLIPRDR_CAPABILITIES *caps)
+{
+        return CHANNEL_RC_OK;
+}
+
+/* The server's clipboard changed: acknowledge, and fetch its text. */
+static UINT clip_server_list(CliprdrClientContext *c, const CLIPRDR_FORMAT_LIST *list)
+{
+        struct tclient *tc = c->custom;
+        CLIPRDR_FORMAT_LIST_RESPONSE ok = { .msgType = CB_FORMAT_LIST_RESPONSE, .msgFlags = CB_RESPONSE_OK };
+        CLIPRDR_FORMAT_DATA_REQUEST req = { .msgType = CB_FORMAT_DATA_REQUEST, .dataLen = 4,
+                                            .requestedFormatId = CF_UNICODETEXT };
+        UINT r = c->ClientFormatListResponse(c, &ok);
+
+        tc->clip_counts.server_lists++;
+        for (UINT32 i = 0; r == CHANNEL_RC_OK && i < list->numFormats; i++)
+                if (list->formats[i].formatId == CF_UNICODETEXT)
+                        return c->ClientFormatDataRequest(c, &req);
+        return r;
+}
+
+static UINT clip_server_list_response(CliprdrClientContext *c, const CLIPRDR_FORMAT_LIST_RESPONSE *r)
+{
+        return CHANNEL_RC_OK;
+}
+
+static UINT clip_server_data(CliprdrClientContext *c, const CLIPRDR_FORMAT_DATA_RESPONSE *resp)
+{
+        struct tclient *tc = c->custom;
+        const BYTE *d = resp->requestedFormatData;
+        size_t units = resp->dataLen / 2;
+        gunichar2 *u;
+
+        if (resp->msgFlags != CB_RESPONSE_OK || !d)
+                return CHANNEL_RC_OK;
+        u = g_new0(gunichar2, units + 1);
+        for (size_t i = 0; i < units; i++)
+                u[i] = (gunichar2)(d[2 * i] | d[2 * i + 1] << 8);
+        g_free(tc->clip_theirs);
+        tc->clip_theirs = g_utf16_to_utf8(u, -1, NULL, NULL, NULL); /* to the NUL */
+        g_free(u);
+        tc->clip_counts.texts++;
+        return CHANNEL_RC_OK;
+}
+
+/* The server pastes: our text. */
+static UINT clip_server_request(CliprdrClientContext *c, const CLIPRDR_FORMAT_DATA_REQUEST *req)
+{
+        struct tclient *tc = c->custom;
+        CLIPRDR_FORMAT_DATA_RESPONSE resp = { .msgType = CB_FORMAT_DATA_RESPONSE, .msgFlags = CB_RESPONSE_FAIL };
+
+        tc->clip_counts.server_requests++;
+        if (req->requestedFormatId == CF_UNICODETEXT && tc->clip_ours->len) {
+                resp.msgFlags = CB_RESPONSE_OK;
+                resp.dataLen = tc->clip_ours->len;
+                resp.requestedFormatData = tc->clip_ours->data;
+        }
+        return c->ClientFormatDataResponse(c, &resp);
+}
+
+static void clip_attach(struct tclient *tc, CliprdrClientContext *c)
+{
+        c->custom = tc;
+        c->MonitorReady = clip_monitor_ready;
+        c->ServerCapabilities = clip_server_caps;
+        c->ServerFormatList = clip_server_list;
+        c->ServerFormatListResponse = clip_server_list_response;
+        c->ServerFormatDataResponse = clip_server_data;
+        c->ServerFormatDataRequest = clip_server_request;
+        tc->clip = c;
+}
+
+bool tclient_clip_ready(struct tclient *c, int timeout_ms)
+{
+        for (int t = 0; t <= timeout_ms; t += 10) {
+                if (g_atomic_int_get(&c->clip_ready))
+                        return true;
+                g_usleep(10000);
+        }
+        return false;
+}
+
+int tclient_clip_set(struct tclient *c, const char *text)
+{
+        glong units;
+        gunichar2 *u = g_utf8_to_utf16(text, -1, NULL, &units, NULL);
+        UINT r = ERROR_NOT_CONNECTED;
+
+        if (!u)
+                return -EINVAL;
+        g_mutex_lock(&c->lock);
+        g_byte_array_set_size(c->clip_ours, 0);
+        for (glong i = 0; i <= units; i++) {
+                uint8_t b[2] = { (uint8_t)u[i], (uint8_t)(u[i] >> 8) };
+                g_byte_array_append(c->clip_ours, b, 2);
+        }
+        if (c->clip)
+                r = clip_send_list(c->clip, true);
+        g_mutex_unlock(&c->lock);
+        g_free(u);
+        return r == CHANNEL_RC_OK ? 0 : -EIO;
+}
+
+int tclient_clip_send_raw(struct tclient *c, uint16_t msg_type, uint32_t format, const uint8_t *data, size_t len)
+{
+        CLIPRDR_FORMAT f = { .formatId = format };
+        CLIPRDR_FORMAT_LIST list = { .msgType = CB_FORMAT_LIST, .numFormats = 1, .formats = &f };
+        CLIPRDR_FORMAT_DATA_REQUEST req = { .msgType = CB_FORMAT_DATA_REQUEST, .dataLen = 4,
+                                            .requestedFormatId = format };
+        CLIPRDR_FORMAT_DATA_RESPONSE resp = { .msgType = CB_FORMAT_DATA_RESPONSE, .msgFlags = CB_RESPONSE_OK,
+                                              .dataLen = (UINT32)len, .requestedFormatData = data };
+        UINT r = ERROR_NOT_CONNECTED;
+
+        g_mutex_lock(&c->lock);
+        if (c->clip && msg_type == CB_FORMAT_LIST)
+                r = c->clip->ClientFormatList(c->clip, &list);
+        else if (c->clip && msg_type == CB_FORMAT_DATA_REQUEST)
+                r = c->clip->ClientFormatDataRequest(c->clip, &req);
+        else if (c->clip && msg_type == CB_FORMAT_DATA_RESPONSE)
+                r = c->clip->ClientFormatDataResponse(c->clip, &resp);
+        g_mutex_unlock(&c->lock);
+        return r == CHANNEL_RC_OK ? 0 : -EIO;
+}
+
+char *tclient_clip_text(struct tclient *c, struct tclient_clip_counts *counts)
+{
+        char *t;
+
+        g_mutex_lock(&c->lock);
+        t = g_strdup(c->clip_theirs);
+        if (counts)
+                *counts = c->clip_counts;
+        g_mutex_unlock(&c->lock);
+        return t;
+}
+
 static void on_channel_connected(void *context, ChannelConnectedEventArgs *e)
 {
         rdpContext *ctx = context;
         struct tclient *tc = tc_of(ctx);
+        if (strcmp(e->name, CLIPRDR_SVC_CHANNEL_NAME) == 0)
+                clip_attach(tc, e->pInterface);
         if (strcmp(e->name, DISP_DVC_CHANNEL_NAME) == 0) {
                 tc->disp = e->pInterface;
                 tc->disp->custom = tc;
@@ -148,6 +320,8 @@ static void on_channel_disconnected(void *context, ChannelDisconnectedEventArgs 
         }
         if (strcmp(e->name, DISP_DVC_CHANNEL_NAME) == 0)
                 tc_of(ctx)->disp = NULL;
+        if (strcmp(e->name, CLIPRDR_SVC_CHANNEL_NAME) == 0)
+                tc_of(ctx)->clip = NULL;
 }
 
 static BOOL pre_connect(freerdp *instance)
@@ -282,6 +456,7 @@ int tclient_connect(const struct tclient_opts *o, struct tclient **out)
         if (!tc)
                 return -ENOMEM;
         g_mutex_init(&tc->lock);
+        tc->clip_ours = g_byte_array_new();
         tc->ctx = freerdp_client_context_new(&ep);
         if (!tc->ctx) {
                 tclient_free(tc);
@@ -313,7 +488,7 @@ int tclient_connect(const struct tclient_opts *o, struct tclient **out)
         st->SupportDisplayControl = o->display_control;
         st->AudioPlayback = FALSE;
         st->DeviceRedirection = FALSE;
-        st->RedirectClipboard = FALSE;
+        st->RedirectClipboard = o->clipboard;
         st->TcpConnectTimeout = 5000;
 
         if (!freerdp_connect(tc->ctx->instance)) {
@@ -382,6 +557,8 @@ void tclient_free(struct tclient *tc)
                 freerdp_client_context_free(tc->ctx);
         }
         g_mutex_clear(&tc->lock);
+        g_byte_array_unref(tc->clip_ours);
+        g_free(tc->clip_theirs);
         free(tc);
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum tclient_security { TCLIENT_NLA, TCLIENT_TLS, TCLIENT_RDP };
@@ -22,6 +23,8 @@ struct tclient_opts {
         unsigned end_frame_delay_ms;
         /* Load the display control channel, as xfreerdp /dynamic-resolution. */
         bool display_control;
+        /* Load the clipboard channel (cliprdr), as xfreerdp +clipboard. */
+        bool clipboard;
 };
 
 struct tclient;
@@ -74,6 +77,25 @@ struct tclient_pointer {
         uint32_t pixels[TCLIENT_POINTER_MAX * TCLIENT_POINTER_MAX];
 };
 void tclient_pointer(struct tclient *c, struct tclient_pointer *out);
+
+/* Clipboard (opts.clipboard), text only, as xfreerdp: the server's
+ * format lists are answered and its text fetched at once; its requests
+ * are answered with our text. */
+struct tclient_clip_counts {
+        unsigned server_lists;    /* format lists the server sent */
+        unsigned texts;           /* texts received */
+        unsigned server_requests; /* the server asked for our text */
+};
+/* true once the server's Monitor Ready came (and we answered). */
+bool tclient_clip_ready(struct tclient *c, int timeout_ms);
+/* Copy text (UTF-8) on the client: announced to the server. 0 or -errno. */
+int tclient_clip_set(struct tclient *c, const char *text);
+/* The last text the server sent (g_free; NULL: none yet) and the counts. */
+char *tclient_clip_text(struct tclient *c, struct tclient_clip_counts *counts);
+/* Hostile clients: send one PDU as is. msg_type CB_FORMAT_LIST (one
+ * format, format), CB_FORMAT_DATA_REQUEST (format) or
+ * CB_FORMAT_DATA_RESPONSE (data, len bytes, flagged OK). 0 or -EIO. */
+int tclient_clip_send_raw(struct tclient *c, uint16_t msg_type, uint32_t format, const uint8_t *data, size_t len);
 
 /* Cut the TCP connection under the client, as a vanished client would. */
 void tclient_vanish(struct tclient *c);

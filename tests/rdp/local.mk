@@ -7,10 +7,18 @@ TCLIENT_LIBS = tests/rdp/libtclient.a $(FREERDP_CLIENT_LIBS) $(FREERDP_LIBS) $(G
 
 check_PROGRAMS += tests/rdp/rdp
 TESTS += tests/rdp/rdp
-tests_rdp_rdp_SOURCES = tests/rdp/rdp.c protocols/lsan.c protocols/lsan-unwind.c
+tests_rdp_rdp_SOURCES = tests/rdp/rdp.c tests/rdp/fake-agent.c tests/rdp/fake-agent.h protocols/lsan.c \
+	protocols/lsan-unwind.c
 tests_rdp_rdp_CPPFLAGS = $(TEST_CPPFLAGS)
-tests_rdp_rdp_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(FREERDP_CFLAGS)
+tests_rdp_rdp_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(FREERDP_CFLAGS) $(SPICE_CFLAGS)
 tests_rdp_rdp_LDADD = $(TCLIENT_LIBS) $(RDP_SERVER_LIBS) $(TESTSRC_LIB) $(TEST_LIBS) -lm
+
+# The clipboard through a vdi-vm's guest agent, for the lab (tests/vmm/agent.sh).
+check_PROGRAMS += tests/rdp/clip
+tests_rdp_clip_SOURCES = tests/rdp/clip.c protocols/lsan.c protocols/lsan-unwind.c
+tests_rdp_clip_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_rdp_clip_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS)
+tests_rdp_clip_LDADD = $(TCLIENT_LIBS)
 
 # xfreerdp under Xvfb against a stand-alone server.
 check_PROGRAMS += tests/rdp/serve

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <errno.h>
 #include <dirent.h>
+#include <freerdp/channels/cliprdr.h>
 #include <freerdp/input.h>
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -25,6 +26,7 @@
 #include "protocols/display-server.h"
 #include "protocols/rdp/rdp-server.h"
 #include "rdp/client.h"
+#include "rdp/fake-agent.h"
 
 #define W 320
 #define H 240
@@ -862,6 +864,158 @@ START_TEST(vanished_client_cleaned_up)
 }
 END_TEST
 
+/* ---- clipboard: the RDP client and a guest agent (tests/rdp/fake-agent.c) ---- */
+
+#define GUEST_TEXT "Ticket #4711 – Grüße aus dem Gast ✓ 日本語 𝄞"
+#define CLIENT_TEXT "vom Client: żółw, ½, 🐢"
+
+static struct fake_agent agent; /* outlives the server's pending calls */
+
+static struct tclient *clip_setup(enum agent_clip_policy policy, const char *guest_text)
+{
+        struct rdp_server_config cfg = { .clipboard = policy };
+        struct tclient_opts o;
+        struct tclient *c;
+
+        start_server(&cfg);
+        ck_assert_int_eq(rdp_server_set_ticket(F.srv, USER, PASS, 60), 0);
+        fake_agent_init(&agent, F.ctx, guest_text);
+        ck_assert_int_eq(fake_agent_attach(&agent, F.srv), 0);
+        o = opts(false, false);
+        o.clipboard = true;
+        c = connect_ok(o);
+        ck_assert_msg(tclient_clip_ready(c, 10000), "the server never sent Monitor Ready");
+        return c;
+}
+
+static void clip_teardown(struct tclient *c)
+{
+        tclient_free(c);
+        fake_agent_detach(&agent);
+        fake_agent_fini(&agent);
+}
+
+/* The client's copy of the server's text once it equals want. */
+static bool client_gets(struct tclient *c, const char *want, int timeout_ms)
+{
+        for (int t = 0; t <= timeout_ms; t += 20) {
+                g_autofree char *got = tclient_clip_text(c, NULL);
+                if (got && strcmp(got, want) == 0)
+                        return true;
+                g_usleep(20000);
+        }
+        return false;
+}
+
+static bool guest_gets(const char *want, unsigned texts_above, int timeout_ms)
+{
+        for (int t = 0; t <= timeout_ms; t += 20) {
+                unsigned n;
+                g_autofree char *got = fake_agent_received(&agent, &n, NULL);
+                if (n > texts_above && got && strcmp(got, want) == 0)
+                        return true;
+                g_usleep(20000);
+        }
+        return false;
+}
+
+START_TEST(clipboard_both_ways)
+{
+        struct tclient *c = clip_setup(AGENT_CLIP_BOTH, GUEST_TEXT);
+        unsigned n, announces;
+
+        /* The guest's text (non-ASCII, beyond the BMP) reaches the client
+         * as CF_UNICODETEXT, and a newer copy replaces it. */
+        ck_assert_msg(client_gets(c, GUEST_TEXT, 10000), "the guest's text never reached the client");
+        fake_agent_copy(&agent, "zweite Kopie – ü");
+        ck_assert(client_gets(c, "zweite Kopie – ü", 10000));
+        /* The client's text reaches the guest when it pastes. */
+        ck_assert_int_eq(tclient_clip_set(c, CLIENT_TEXT), 0);
+        ck_assert_msg(guest_gets(CLIENT_TEXT, 0, 10000), "the client's text never reached the guest");
+        g_free(fake_agent_received(&agent, &n, &announces));
+        ck_assert_uint_eq(announces, 1);
+        clip_teardown(c);
+}
+END_TEST
+
+START_TEST(clipboard_none_passes_nothing)
+{
+        struct tclient *c = clip_setup(AGENT_CLIP_NONE, GUEST_TEXT);
+        struct tclient_clip_counts k;
+        unsigned n;
+        g_autofree char *got = NULL, *in_guest = NULL;
+
+        ck_assert_int_eq(tclient_clip_set(c, CLIENT_TEXT), 0);
+        fake_agent_copy(&agent, "noch eine Kopie");
+        /* Nothing to wait for: give both ways the time they take when
+         * allowed (well under a second here), several times over. */
+        g_usleep(3 * G_USEC_PER_SEC);
+        got = tclient_clip_text(c, &k);
+        in_guest = fake_agent_received(&agent, &n, NULL);
+        ck_assert_ptr_null(got);
+        ck_assert_uint_eq(k.texts, 0);
+        ck_assert_uint_eq(k.server_requests, 0); /* the server never asked for the client's text */
+        ck_assert_uint_eq(n, 0);
+        clip_teardown(c);
+}
+END_TEST
+
+START_TEST(clipboard_one_way)
+{
+        struct tclient *c = clip_setup(AGENT_CLIP_GUEST_TO_CLIENT, GUEST_TEXT);
+        struct tclient_clip_counts k;
+        unsigned n;
+
+        ck_assert(client_gets(c, GUEST_TEXT, 10000));
+        ck_assert_int_eq(tclient_clip_set(c, CLIENT_TEXT), 0);
+        g_usleep(2 * G_USEC_PER_SEC);
+        g_free(tclient_clip_text(c, &k));
+        g_free(fake_agent_received(&agent, &n, NULL));
+        ck_assert_uint_eq(k.server_requests, 0);
+        ck_assert_uint_eq(n, 0);
+        clip_teardown(c);
+}
+END_TEST
+
+/* Hostile clipboard PDUs and guest bytes: refused, the session goes on
+ * and the clipboard still works after them. */
+START_TEST(clipboard_hostile)
+{
+        struct tclient *c = clip_setup(AGENT_CLIP_BOTH, GUEST_TEXT);
+        static const uint8_t odd[] = { 'a', 0, 'b' };
+        static const uint8_t garbage[] = { 9, 9, 9, 9, 0xff, 0xff, 0xff, 0xff };
+        char *huge = g_malloc(1200001);
+        struct tclient_clip_counts k;
+        unsigned n;
+
+        ck_assert(client_gets(c, GUEST_TEXT, 10000));
+        /* Data nobody asked for, a format we never offered, a list of
+         * only unknown formats. */
+        ck_assert_int_eq(tclient_clip_send_raw(c, CB_FORMAT_DATA_RESPONSE, 0, odd, sizeof(odd)), 0);
+        ck_assert_int_eq(tclient_clip_send_raw(c, CB_FORMAT_DATA_REQUEST, 0xC0DE, NULL, 0), 0);
+        ck_assert_int_eq(tclient_clip_send_raw(c, CB_FORMAT_LIST, 0xC0DE, NULL, 0), 0);
+        /* Text over the limit (2.4 MB of UTF-16): the guest gets nothing. */
+        memset(huge, 'x', 1200000);
+        huge[1200000] = '\0';
+        ck_assert_int_eq(tclient_clip_set(c, huge), 0);
+        g_free(huge);
+        for (int t = 0; t < 10000 && (g_free(tclient_clip_text(c, &k)), k.server_requests == 0); t += 20)
+                g_usleep(20000);
+        ck_assert_uint_eq(k.server_requests, 1); /* and the huge answer went out */
+        /* A guest that breaks the framing: the server announces itself again. */
+        fake_agent_send_raw(&agent, garbage, sizeof(garbage));
+        /* Still works both ways. */
+        ck_assert_int_eq(tclient_clip_set(c, CLIENT_TEXT), 0);
+        ck_assert_msg(guest_gets(CLIENT_TEXT, 0, 15000), "the clipboard stopped working");
+        g_free(fake_agent_received(&agent, &n, NULL));
+        ck_assert_uint_eq(n, 1); /* the huge text never went in */
+        fake_agent_copy(&agent, "danach");
+        ck_assert(client_gets(c, "danach", 10000));
+        ck_assert(tclient_connected(c));
+        clip_teardown(c);
+}
+END_TEST
+
 /* RDP_TEST=name runs one test (debugging); RDP_DEBUG=1 logs at debug level. */
 #define ADD(tc, fn)                                                                \
         do {                                                                       \
@@ -896,6 +1050,10 @@ static Suite *make_suite(void)
         ADD(tc, vanished_client_cleaned_up);
         ADD(tc, frame_acks_throttle);
         ADD(tc, display_server_table);
+        ADD(tc, clipboard_both_ways);
+        ADD(tc, clipboard_none_passes_nothing);
+        ADD(tc, clipboard_one_way);
+        ADD(tc, clipboard_hostile);
         suite_add_tcase(s, tc);
         return s;
 }
