@@ -198,6 +198,7 @@ static int start_one(const struct display_server_ops *ops, const struct remote_o
                 .ca_file = o->ca_file,
                 .web_origin = o->web_origin,
                 .lossless = o->lossless,
+                .clipboard = o->clipboard,
                 .client_event = on_client_event,
                 .client_event_opaque = r,
         };
