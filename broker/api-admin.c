@@ -45,7 +45,7 @@ DB_STMT(pools_list,
         "SELECT p.id, p.name, p.display_name, p.description, p.kind, i.name AS image,"
         "  v.version AS image_version, p.image_version_id, p.min_size, p.max_size, p.ready_size,"
         "  array_to_json(p.protocols) AS protocols, p.vcpus, p.memory_mb, p.enabled,"
-        "  p.bridge, p.vlan, array_to_json(p.user_actions) AS user_actions,"
+        "  p.bridge, p.vlan, array_to_json(p.user_actions) AS user_actions, p.clipboard,"
         "  coalesce((SELECT json_agg(json_build_object('kind', e.kind, 'subject', e.subject)"
         "            ORDER BY e.kind, e.subject) FROM pool_entitlements e"
         "            WHERE e.pool_id = p.id), '[]'::json) AS entitlements,"
@@ -69,12 +69,13 @@ DB_STMT(pool_image_version,
         2);
 DB_STMT(pool_insert,
         "INSERT INTO pools (name, display_name, description, kind, image_version_id, min_size,"
-        " max_size, ready_size, protocols, vcpus, memory_mb, enabled, bridge, vlan, user_actions)"
+        " max_size, ready_size, protocols, vcpus, memory_mb, enabled, bridge, vlan, user_actions,"
+        " clipboard)"
         " VALUES ($1, $2, $3, $4, $5::bigint, $6::integer, $7::integer, $8::integer,"
         "  ARRAY(SELECT json_array_elements_text($9::json)), $10::integer, $11::integer,"
         "  $12::boolean, $13, $14::integer,"
-        "  ARRAY(SELECT json_array_elements_text($15::json))) RETURNING id",
-        15);
+        "  ARRAY(SELECT json_array_elements_text($15::json)), coalesce($16, 'both')) RETURNING id",
+        16);
 DB_STMT(pool_update,
         "UPDATE pools SET display_name = $2, description = $3, kind = $4,"
         " image_version_id = $5::bigint, min_size = $6::integer, max_size = $7::integer,"
@@ -85,8 +86,9 @@ DB_STMT(pool_update,
         "   (CASE WHEN $4 = 'floating' THEN user_actions"
         "    ELSE array_remove(user_actions, 'logoff') END)"
         "   ELSE ARRAY(SELECT json_array_elements_text($15::json)) END,"
+        " clipboard = coalesce($16, clipboard),"
         " updated_at = now() WHERE name = $1 RETURNING id",
-        15);
+        16);
 DB_STMT(pool_ents_clear, "DELETE FROM pool_entitlements WHERE pool_id = $1::bigint", 1);
 DB_STMT(pool_ents_add,
         "INSERT INTO pool_entitlements (pool_id, kind, subject)"
@@ -159,6 +161,7 @@ struct pool_write {
         char *user_actions; /* JSON array text, NULL = keep (update only) */
         char *entitlements; /* JSON array text, NULL = keep (update only) */
         const char *bridge; /* NULL = no network */
+        const char *clipboard; /* NULL = "both" on create, keep on update */
         char vlan[8];       /* "" = none */
 };
 
@@ -174,6 +177,8 @@ static bool valid_pool_name(const char *n)
 
 static const char *const protocol_names[] = { "rdp", "spice", "web", NULL };
 static const char *const user_action_names[] = { "restart", "logoff", NULL };
+/* vdi-vm --clipboard's policies (protocols/agent/clip.h; sql/010). */
+static const char *const clipboard_names[] = { "both", "guest-to-client", "client-to-guest", "none", NULL };
 
 /* A list field whose items are names from choices, each at most once
  * (empty only when empty_ok): its JSON text in *out, NULL when the field
@@ -218,7 +223,7 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
         static const char *const fields[] = {
                 "name", "display_name", "description", "kind", "image", "image_version",
                 "min_size", "max_size", "ready_size", "protocols", "vcpus", "memory_mb",
-                "enabled", "entitlements", "bridge", "vlan", "user_actions", NULL,
+                "enabled", "entitlements", "bridge", "vlan", "user_actions", "clipboard", NULL,
         };
         const char *image = NULL;
         int64_t version = 0, min = 0, max = -1, ready = 0, vcpus = 2, mem = 2048, vlan = 0;
@@ -239,6 +244,7 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
             !api_field_int(body, "memory_mb", false, 64, 4194304, &mem, resp) ||
             !api_field_bool(body, "enabled", &enabled, resp) ||
             !api_field_string(body, "bridge", false, &w->bridge, resp) ||
+            !api_field_string(body, "clipboard", false, &w->clipboard, resp) ||
             !api_field_int(body, "vlan", false, 1, 4094, &vlan, resp))
                 return false;
         if (w->bridge) {
@@ -253,6 +259,13 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
                                         w->name, w->bridge);
                         return false;
                 }
+        }
+        if (w->clipboard && !g_strv_contains(clipboard_names, w->clipboard)) {
+                api_field_error(resp, 400, "bad_clipboard", "clipboard",
+                                "pool \"%s\": clipboard \"%s\" must be \"both\", \"guest-to-client\", "
+                                "\"client-to-guest\" or \"none\"",
+                                w->name, w->clipboard);
+                return false;
         }
         if (vlan && !w->bridge) {
                 api_field_error(resp, 400, "bad_network", "vlan",
@@ -398,7 +411,7 @@ static int pool_write_tx(struct db_conn *c, void *userdata, char **error)
                                  w->description ? w->description : "", w->kind, w->p[4],
                                  w->p[5], w->p[6], w->p[7], w->protocols, w->p[9], w->p[10],
                                  w->p[11], w->bridge, w->vlan[0] ? w->vlan : NULL,
-                                 w->user_actions };
+                                 w->user_actions, w->clipboard };
         PGresult *res = NULL;
         char id[24];
         int r;

@@ -103,6 +103,7 @@ struct hostd_vm {
         char *bridge;         /* network: the pool's bridge, NULL for none */
         int vlan;             /* 0 or 1..4094: untagged VLAN on that bridge */
         uint8_t mac[6];       /* with bridge: deterministic (hostd/net.h) */
+        char *clipboard;      /* vdi-vm --clipboard (the pool's policy); NULL: both */
 
         enum hostd_vm_state state;
         bool booted;          /* the guest reported "booted" (control socket) */
@@ -124,7 +125,7 @@ struct hostd_vm {
 /* What the installed vdi-vm understands (probed from its --help). */
 struct hostd_vm_caps {
         bool disk, control, framebuffer, user, spice_port, rdp_port, web_port, tls, net, agent,
-             virtio_gpu;
+             virtio_gpu, clipboard;
 };
 
 struct hostd_report;

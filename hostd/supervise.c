@@ -50,6 +50,7 @@ void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps)
         caps->tls = strstr(out, "--tls-cert") != NULL;
         caps->agent = strstr(out, "--agent") != NULL;
         caps->virtio_gpu = strstr(out, "--display vesa|virtio-gpu") != NULL;
+        caps->clipboard = strstr(out, "--clipboard both|") != NULL;
 }
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot. With
@@ -182,6 +183,10 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         if (h->caps.agent && h->caps.spice_port) {
                 /* spice-vdagent's port: clipboard and monitors config */
                 ARG("--agent");
+        }
+        if (vm->clipboard) { /* the PUT was refused without caps.clipboard */
+                ARG("--clipboard");
+                ARG("%s", vm->clipboard);
         }
         if (h->caps.spice_port) {
                 ARG("--spice-port");

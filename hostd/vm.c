@@ -34,6 +34,7 @@ void hostd_vm_free(struct hostd_vm *vm)
         g_free(vm->disk);
         g_free(vm->created_at);
         g_free(vm->bridge);
+        g_free(vm->clipboard);
         g_free(vm->last_error);
         json_decref(vm->events);
         g_free(vm);
@@ -66,7 +67,18 @@ static json_t *vm_spec(const struct hostd_vm *vm)
 
         if (net)
                 json_object_set_new(v, "network", net);
+        if (vm->clipboard)
+                json_object_set_new(v, "clipboard", json_string(vm->clipboard));
         return v;
+}
+
+/* A clipboard policy for vdi-vm --clipboard: a copy of s when it is one
+ * that is not the default, NULL for "both", absent or unknown. */
+static char *clipboard_parse(const char *s)
+{
+        static const char *const kept[] = { "guest-to-client", "client-to-guest", "none", NULL };
+
+        return s && g_strv_contains(kept, s) ? g_strdup(s) : NULL;
 }
 
 /* Is mac used by a VM of this host other than skip? (lock held) */
@@ -129,6 +141,8 @@ json_t *hostd_vm_json(const struct hostd_vm *vm)
                               "adopted", vm->adopted, "events", vm->events);
         if (net)
                 json_object_set_new(v, "network", net);
+        if (vm->clipboard)
+                json_object_set_new(v, "clipboard", json_string(vm->clipboard));
         if (vm->web_port)
                 json_object_set_new(v, "web_port", json_integer(vm->web_port));
         if (vm->creating)
@@ -327,6 +341,8 @@ int hostd_vms_load(struct hostd *h, char **error)
                 vm->image_id = g_strdup(image);
                 vm->cpus = (int)cpus;
                 vm->memory_mb = mem;
+                /* Absent: both (VMs made before the policy, or the default). */
+                vm->clipboard = clipboard_parse(json_string_value(json_object_get(v, "clipboard")));
                 vm->spice_port = (int)sp;
                 vm->rdp_port = (int)rp;
                 /* Absent in VMs made before the web display, or without web_origin. */
@@ -340,15 +356,27 @@ int hostd_vms_load(struct hostd *h, char **error)
 }
 
 /* PUT of an id that exists (lock held): 200 with its JSON when it is the
- * same VM, else 409. */
+ * same VM, else 409. A new clipboard policy is no new VM: it is stored
+ * (a dedicated desktop keeps its disk) and applies from its next start. */
 static unsigned vm_put_existing(struct hostd_vm *old, const char *image, json_int_t cpus,
-                                json_int_t mem, const char *bridge, int vlan, json_t **out,
-                                const char **code, char **error)
+                                json_int_t mem, const char *bridge, int vlan, const char *clipboard,
+                                json_t **out, const char **code, char **error)
 {
         bool same = strcmp(old->image_id, image) == 0 && old->cpus == cpus &&
                     old->memory_mb == mem && g_strcmp0(old->bridge, bridge) == 0 &&
                     old->vlan == vlan;
 
+        if (same && g_strcmp0(old->clipboard, clipboard) != 0) {
+                g_autofree char *was = old->clipboard;
+                old->clipboard = g_strdup(clipboard);
+                if (vm_save(old, error) < 0) {
+                        g_free(old->clipboard);
+                        old->clipboard = g_steal_pointer(&was);
+                        *code = "save_failed";
+                        return 500;
+                }
+                log_info("vm_clipboard", "vm=%s clipboard=%s", old->id, clipboard ? clipboard : "both");
+        }
         if (same) {
                 *out = hostd_vm_json(old);
                 return 200;
@@ -420,7 +448,8 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
         json_int_t cpus = 1, mem = 512;
         json_error_t jerr;
         json_t *net = NULL;
-        g_autofree char *bridge = NULL;
+        g_autofree char *bridge = NULL, *clipboard = NULL;
+        const char *clip_given = NULL;
         int vlan = 0;
         struct hostd_vm *vm, *old;
         struct backing b = { 0 };
@@ -433,10 +462,22 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
                                          id, HOSTD_ID_MAX);
                 return 400;
         }
-        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?I, s?I, s?o}", "image", &image, "cpus",
-                           &cpus, "memory_mb", &mem, "network", &net) != 0) {
-                *error = g_strdup_printf("VM: %s (fields: image; optional cpus, memory_mb, network)",
+        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?I, s?I, s?o, s?s}", "image", &image, "cpus",
+                           &cpus, "memory_mb", &mem, "network", &net, "clipboard", &clip_given) != 0) {
+                *error = g_strdup_printf("VM: %s (fields: image; optional cpus, memory_mb, network, clipboard)",
                                          jerr.text);
+                return 400;
+        }
+        clipboard = clipboard_parse(clip_given);
+        if (clip_given && !clipboard && strcmp(clip_given, "both") != 0) {
+                *error = g_strdup_printf("VM: clipboard \"%s\" must be both, guest-to-client, client-to-guest "
+                                         "or none", clip_given);
+                return 400;
+        }
+        if (clipboard && !h->caps.clipboard) {
+                *code = "unsupported_clipboard";
+                *error = g_strdup_printf("VM: clipboard \"%s\": this host's vdi-vm has no --clipboard "
+                                         "(update vdi-vm on this host)", clipboard);
                 return 400;
         }
         if (net && !json_is_null(net)) {
@@ -458,7 +499,7 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
         while ((old = g_hash_table_lookup(h->vms, id)) && old->creating)
                 pthread_cond_wait(&h->cond, &h->lock);
         if (old) {
-                status = vm_put_existing(old, image, cpus, mem, bridge, vlan, out, code, error);
+                status = vm_put_existing(old, image, cpus, mem, bridge, vlan, clipboard, out, code, error);
                 goto out;
         }
         if (!g_hash_table_contains(h->images, image)) {
@@ -476,6 +517,7 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
         vm->created_at = hostd_now_iso();
         vm->bridge = g_steal_pointer(&bridge);
         vm->vlan = vlan;
+        vm->clipboard = g_steal_pointer(&clipboard);
         status = vm_reserve(h, vm, code, error);
         if (status != 201)
                 goto out;

@@ -155,6 +155,9 @@ static int ensure_vm(struct ctx *x, const struct pool_spec *pool, int64_t iv, js
                         json_object_set_new(net, "vlan", json_integer(pool->vlan));
                 json_object_set_new(body, "network", net);
         }
+        /* Only a policy that is not the default: bodies stay as they were. */
+        if (pool->clipboard && strcmp(pool->clipboard, "both") != 0)
+                json_object_set_new(body, "clipboard", json_string(pool->clipboard));
 
         r = ensure_image(x, iv, error);
         if (r < 0)

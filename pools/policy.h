@@ -26,6 +26,7 @@ struct pool_spec {
         int64_t idle_poweroff_s;  /* dedicated: power off after this idle time; 0 = never */
         const char *bridge;       /* desktops' network: host bridge, NULL = none */
         int vlan;                 /* untagged VLAN on it, 0 = none */
+        const char *clipboard;    /* clipboard policy (sql/010), "both" by default */
 };
 
 struct pool_host {

@@ -30,7 +30,7 @@ int pool_sql(PGconn *c, const char *sql, int n, const char *const *params, PGres
 
 static const char *q_pools =
         "SELECT id, name, kind = 'floating', enabled, image_version_id, min_size, max_size, "
-        "ready_size, vcpus, memory_mb, COALESCE(idle_poweroff_s, 0), bridge, COALESCE(vlan, 0) "
+        "ready_size, vcpus, memory_mb, COALESCE(idle_poweroff_s, 0), bridge, COALESCE(vlan, 0), clipboard "
         "FROM pools ORDER BY id";
 static const char *q_hosts =
         "SELECT id, name, state = 'up', "
@@ -121,6 +121,7 @@ int pool_snapshot_load(PGconn *c, struct snapshot_buf *sb, char **error)
                         .idle_poweroff_s = i64(rp, i, 10),
                         .bridge = PQgetisnull(rp, i, 11) ? NULL : PQgetvalue(rp, i, 11),
                         .vlan = (int)i64(rp, i, 12),
+                        .clipboard = PQgetvalue(rp, i, 13),
                 };
         for (int i = 0; i < nh; i++) {
                 sb->hosts[i] = (struct pool_host){

@@ -320,7 +320,7 @@ static char *query(int argc, char **argv, const char *const *allowed)
 static const char *const pool_keys[] = { "display_name", "description", "kind", "image",
                                          "image_version", "min_size", "max_size", "ready_size",
                                          "protocols", "vcpus", "memory_mb", "enabled", "groups",
-                                         "users", "bridge", "vlan", "user_actions", NULL };
+                                         "users", "bridge", "vlan", "user_actions", "clipboard", NULL };
 
 static bool is_int_key(const char *k)
 {

@@ -640,6 +640,11 @@ START_TEST(test_admin_pools)
                   "\"vlan\":20}", 400, "bad_network", "vlan 20 needs a bridge" },
                 { "{\"name\":\"dev\",\"kind\":\"floating\",\"image\":\"deb12\",\"max_size\":1,"
                   "\"bridge\":\"br0\",\"vlan\":4095}", 400, "out_of_range", "field \"vlan\" must be between 1 and 4094" },
+                { "{\"name\":\"dev\",\"kind\":\"floating\",\"image\":\"deb12\",\"max_size\":1,"
+                  "\"clipboard\":\"sideways\"}", 400, "bad_clipboard",
+                  "clipboard \"sideways\" must be \"both\", \"guest-to-client\", \"client-to-guest\" or \"none\"" },
+                { "{\"name\":\"dev\",\"kind\":\"floating\",\"image\":\"deb12\",\"max_size\":1,"
+                  "\"clipboard\":false}", 400, "wrong_type", "field \"clipboard\"" },
         };
         for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
                 r = post(d, "POST", "/api/v1/admin/pools", bad[i].body);
@@ -653,13 +658,14 @@ START_TEST(test_admin_pools)
                  "{\"name\":\"dev\",\"display_name\":\"Developer VMs\",\"kind\":\"dedicated\","
                  "\"image\":\"deb12\",\"min_size\":1,\"max_size\":4,\"ready_size\":1,"
                  "\"protocols\":[\"spice\"],\"vcpus\":4,\"memory_mb\":8192,"
-                 "\"bridge\":\"br-desk\",\"vlan\":20,"
+                 "\"bridge\":\"br-desk\",\"vlan\":20,\"clipboard\":\"none\","
                  "\"entitlements\":[{\"kind\":\"group\","
                  "\"subject\":\"cn=staff,ou=groups,dc=example,dc=org\"}]}");
         ck_assert_msg(r.status == 201, "%s", r.body->str);
         json_t *p = json_object_get(r.json, "pool");
         ck_assert_str_eq(json_string_value(json_object_get(p, "bridge")), "br-desk");
         ck_assert_int_eq(json_integer_value(json_object_get(p, "vlan")), 20);
+        ck_assert_str_eq(json_string_value(json_object_get(p, "clipboard")), "none");
         ck_assert_str_eq(json_string_value(json_object_get(p, "kind")), "dedicated");
         ck_assert_int_eq(json_integer_value(json_object_get(p, "vcpus")), 4);
         breply_free(&r);
@@ -677,7 +683,15 @@ START_TEST(test_admin_pools)
         breply_free(&r);
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE name = 'dev' AND"
                                      " max_size = 3 AND NOT enabled AND display_name = ''"
-                                     " AND bridge IS NULL AND vlan IS NULL"), 1);
+                                     " AND bridge IS NULL AND vlan IS NULL"
+                                     " AND clipboard = 'none'"), 1); /* kept when not given */
+        r = post(d, "PUT", "/api/v1/admin/pools/dev",
+                 "{\"kind\":\"dedicated\",\"image\":\"deb12\",\"max_size\":3,\"enabled\":false,"
+                 "\"clipboard\":\"guest-to-client\"}");
+        ck_assert_msg(r.status == 200, "%s", r.body->str);
+        breply_free(&r);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE clipboard = 'guest-to-client'"), 1);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE clipboard <> 'both'"), 1);
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pool_entitlements e JOIN pools p ON"
                                      " p.id = e.pool_id WHERE p.name = 'dev'"), 1);
         r = post(d, "PUT", "/api/v1/admin/pools/dev",
@@ -698,7 +712,7 @@ START_TEST(test_admin_pools)
         expect_error(r, 404, "unknown_pool", "no pool \"dev\"");
         breply_free(&r);
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'dave'"
-                                     " AND action LIKE 'pool.%%'"), 3);
+                                     " AND action LIKE 'pool.%%'"), 4);
         bclient_free(a);
         bclient_free(d);
 }

@@ -60,7 +60,7 @@ START_TEST(test_apply_and_list)
                                       "groups = cn=staff,ou=groups,dc=example,dc=org;"
                                       "cn=designers,ou=groups,dc=example,dc=org\n"
                                       "[pool kiosk]\ndisplay_name = Kiosk\nkind = floating\n"
-                                      "image = deb12\nmax_size = 2\nusers = carol\n",
+                                      "image = deb12\nmax_size = 2\nusers = carol\nclipboard = guest-to-client\n",
                                       -1, NULL));
         const char *apply[] = { "apply", conf, NULL };
         ck_assert_int_eq(vdictl("dave", &out, &err, apply), 0);
@@ -74,6 +74,8 @@ START_TEST(test_apply_and_list)
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pool_entitlements e JOIN pools p"
                                      " ON p.id = e.pool_id WHERE p.name = 'kiosk' AND"
                                      " e.kind = 'user' AND e.subject = 'carol'"), 1);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE name = 'kiosk' AND"
+                                     " clipboard = 'guest-to-client'"), 1);
         /* Applying again changes nothing but says so per pool. */
         ck_assert_int_eq(vdictl("dave", &out, &err, apply), 0);
         ck_assert_str_eq(out, "updated pool office\nupdated pool kiosk\n");

@@ -558,6 +558,59 @@ static bool has_event(const char *id, const char *event, const char *reason_part
 
 /* Supervision with a process stand-in (no KVM here): start, argv, hostd
  * killed → VM survives and is re-adopted, VM killed → crash event, stop. */
+/* The argv vdi-hostd gave VM id's vdi-vm (sleeper-vm wrote it), g_free. */
+static char *vm_argv(const char *id)
+{
+        g_autofree char *path = g_build_filename(hp.state_dir, "vms", id, "argv", NULL);
+        char *text = NULL;
+
+        for (int i = 0; i < 50 && access(path, F_OK) != 0; i++)
+                g_usleep(100 * 1000);
+        ck_assert(g_file_get_contents(path, &text, NULL, NULL));
+        return text;
+}
+
+/* A pool's clipboard policy: vdi-vm --clipboard; a new policy for an
+ * existing VM is stored (200, no 409: a dedicated desktop keeps its disk)
+ * and survives a restart of vdi-hostd; bad values are refused. */
+static void check_clipboard_policy(void)
+{
+        struct hostd_reply r;
+        g_autofree char *text = NULL;
+
+        r = call("PUT", "/api/v1/vms/33", "{\"image\": \"gpu\", \"clipboard\": \"none\"}");
+        ck_assert_msg(r.status == 201, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "clipboard"), "none");
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/33/start", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        text = vm_argv("33");
+        ck_assert_ptr_nonnull(strstr(text, "--clipboard\nnone\n"));
+        r = call("PUT", "/api/v1/vms/33", "{\"image\": \"gpu\", \"clipboard\": \"guest-to-client\"}");
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "clipboard"), "guest-to-client");
+        hostd_reply_clear(&r);
+        r = call("PUT", "/api/v1/vms/33", "{\"image\": \"gpu\", \"clipboard\": \"sideways\"}");
+        ck_assert_int_eq(r.status, 400);
+        ck_assert_ptr_nonnull(strstr(jstr(r.json, "message"), "sideways"));
+        hostd_reply_clear(&r);
+        r = call("PUT", "/api/v1/vms/34", "{\"image\": \"gpu\", \"clipboard\": 3}");
+        ck_assert_int_eq(r.status, 400);
+        hostd_reply_clear(&r);
+        hostd_proc_stop(&hp);
+        ck_assert_int_eq(hostd_proc_start(&hp), 0);
+        r = call("GET", "/api/v1/vms/33", NULL);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(jstr(r.json, "clipboard"), "guest-to-client");
+        hostd_reply_clear(&r);
+        /* "both" is the default: not stored, not passed. */
+        r = call("PUT", "/api/v1/vms/33", "{\"image\": \"gpu\", \"clipboard\": \"both\"}");
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_ptr_null(json_object_get(r.json, "clipboard"));
+        hostd_reply_clear(&r);
+}
+
 START_TEST(test_supervision_and_readoption)
 {
         struct hostd_reply r;
@@ -664,6 +717,8 @@ START_TEST(test_supervision_and_readoption)
                 g_usleep(100 * 1000);
         ck_assert(g_file_get_contents(argvf, &text, NULL, NULL));
         ck_assert_ptr_nonnull(strstr(text, "--display\nvirtio-gpu\n"));
+        ck_assert_ptr_null(strstr(text, "--clipboard")); /* the default: both */
+        check_clipboard_policy();
 }
 END_TEST
 
@@ -842,6 +897,11 @@ START_TEST(test_screenshot_and_disconnect)
          * refused at import, not at the desktop's first start. */
         import_gpu_image("gpu", 400, "unsupported_display");
         ck_assert_uint_eq(count_entries("images"), 1);
+        /* Nor --clipboard: a pool's policy is refused, not dropped. */
+        r = call("PUT", "/api/v1/vms/62", "{\"image\": \"img\", \"clipboard\": \"none\"}");
+        ck_assert_int_eq(r.status, 400);
+        ck_assert_str_eq(jstr(r.json, "error"), "unsupported_clipboard");
+        hostd_reply_clear(&r);
         r = call("PUT", "/api/v1/vms/61", "{\"image\": \"img\", \"memory_mb\": 128}");
         ck_assert_int_eq(r.status, 201);
         hostd_reply_clear(&r);

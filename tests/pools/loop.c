@@ -301,7 +301,8 @@ START_TEST(test_pool_lifecycle_with_real_hostd)
         /* The host registers itself through its heartbeat. */
         converge(c, NULL, "SELECT count(*) FROM hosts WHERE name = 'host-a' AND state = 'up'", 1);
 
-        /* A golden image version and a floating pool: min 2, keep 2 ready, max 4. */
+        /* A golden image version and a floating pool: min 2, keep 2 ready, max 4,
+         * with the clipboard off. */
         base = g_build_filename(hp.dir, "golden.qcow2", NULL);
         cmd = g_strdup_printf("qemu-img create -q -f qcow2 %s 32M && head -c 1024 /dev/urandom > "
                               "%s/vmlinuz", base, hp.dir);
@@ -319,8 +320,8 @@ START_TEST(test_pool_lifecycle_with_real_hostd)
                         "'%s/tests/guest/initrd.gz', 'console=ttyS0 quiet agent.action=sleep', "
                         "'published' FROM i RETURNING id) "
                         "INSERT INTO pools (name, kind, image_version_id, min_size, max_size, "
-                        "ready_size, vcpus, memory_mb) SELECT 'eng', 'floating', id, 2, 4, 2, 1, "
-                        "128 FROM v RETURNING id",
+                        "ready_size, vcpus, memory_mb, clipboard) SELECT 'eng', 'floating', id, 2, 4, "
+                        "2, 1, 128, 'none' FROM v RETURNING id",
                         base, g_strstrip(out), top ? top : TOP_SRCDIR);
         } else {
                 sql = g_strdup_printf(
@@ -328,8 +329,8 @@ START_TEST(test_pool_lifecycle_with_real_hostd)
                         "v AS (INSERT INTO image_versions (image_id, version, path, kernel_path, "
                         "state) SELECT id, 1, '%s', '%s/vmlinuz', 'published' FROM i RETURNING id) "
                         "INSERT INTO pools (name, kind, image_version_id, min_size, max_size, "
-                        "ready_size, vcpus, memory_mb) SELECT 'eng', 'floating', id, 2, 4, 2, 1, "
-                        "128 FROM v RETURNING id",
+                        "ready_size, vcpus, memory_mb, clipboard) SELECT 'eng', 'floating', id, 2, 4, "
+                        "2, 1, 128, 'none' FROM v RETURNING id",
                         base, hp.dir);
         }
         g_free(q1(c, sql));
@@ -342,6 +343,11 @@ START_TEST(test_pool_lifecycle_with_real_hostd)
         struct hostd_reply r;
         hostd_req(&hp, "GET", "/api/v1/vms", NULL, CERT_CLIENT, &r);
         ck_assert_uint_eq(json_array_size(json_object_get(r.json, "vms")), 2);
+        /* The pool's clipboard policy went with each VM (vdi-vm --clipboard). */
+        for (size_t i = 0; i < 2; i++)
+                ck_assert_str_eq(json_string_value(json_object_get(
+                                         json_array_get(json_object_get(r.json, "vms"), i), "clipboard")),
+                                 "none");
         hostd_reply_clear(&r);
         ck_assert_int_eq(qn(c, "SELECT count(*) FROM desktop_events WHERE event = 'started'"), 2);
         if (real_vm)
