@@ -275,6 +275,17 @@ int tclient_clip_send_raw(struct tclient *c, uint16_t msg_type, uint32_t format,
         return r == CHANNEL_RC_OK ? 0 : -EIO;
 }
 
+bool tclient_clip_wait_text(struct tclient *c, const char *want, int timeout_ms)
+{
+        for (int t = 0; t <= timeout_ms; t += 20) {
+                g_autofree char *got = tclient_clip_text(c, NULL);
+                if (got && strcmp(got, want) == 0)
+                        return true;
+                g_usleep(20000);
+        }
+        return false;
+}
+
 char *tclient_clip_text(struct tclient *c, struct tclient_clip_counts *counts)
 {
         char *t;

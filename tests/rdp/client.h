@@ -92,6 +92,8 @@ bool tclient_clip_ready(struct tclient *c, int timeout_ms);
 int tclient_clip_set(struct tclient *c, const char *text);
 /* The last text the server sent (g_free; NULL: none yet) and the counts. */
 char *tclient_clip_text(struct tclient *c, struct tclient_clip_counts *counts);
+/* true once the server's last text is want, waiting up to timeout_ms. */
+bool tclient_clip_wait_text(struct tclient *c, const char *want, int timeout_ms);
 /* Hostile clients: send one PDU as is. msg_type CB_FORMAT_LIST (one
  * format, format), CB_FORMAT_DATA_REQUEST (format) or
  * CB_FORMAT_DATA_RESPONSE (data, len bytes, flagged OK). 0 or -EIO. */

@@ -22,17 +22,6 @@
 #include "tests/rdp/client.h"
 #include "tests/tap-check.h"
 
-static bool got_text(struct tclient *c, const char *want, unsigned timeout_ms)
-{
-        for (unsigned t = 0; t <= timeout_ms; t += 50) {
-                g_autofree char *got = tclient_clip_text(c, NULL);
-                if (got && strcmp(got, want) == 0)
-                        return true;
-                g_usleep(50000);
-        }
-        return false;
-}
-
 /* Wait until the server asked for our text (and had it). */
 static bool asked(struct tclient *c, unsigned timeout_ms)
 {
@@ -94,7 +83,7 @@ int main(int argc, char **argv)
                 goto out;
         }
         /* guest -> client: the guest grabs once the server announced itself */
-        check(got_text(c, guest, timeout_ms), "the guest's text arrived as CF_UNICODETEXT");
+        check(tclient_clip_wait_text(c, guest, (int)timeout_ms), "the guest's text arrived as CF_UNICODETEXT");
         /* client -> guest */
         check(tclient_clip_set(c, client) == 0, "copied on the client");
         check(asked(c, timeout_ms), "the server asked for the client's text");

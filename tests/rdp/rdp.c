@@ -799,6 +799,14 @@ START_TEST(display_server_table)
         ck_assert_ptr_nonnull(strstr(err, "tls_port"));
         g_free(err);
         err = NULL;
+        /* A clipboard policy that is none of the four. */
+        dc.clipboard = "sideways";
+        ck_assert_int_eq(rdp_display_server_ops.start(&dc, testsrc_source(F.src), F.ctx, &ds, &err),
+                         -EINVAL);
+        ck_assert_ptr_nonnull(strstr(err, "clipboard \"sideways\""));
+        g_free(err);
+        err = NULL;
+        dc.clipboard = "client-to-guest";
         /* A free port, then the server through the table. */
         ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
         ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
@@ -895,18 +903,6 @@ static void clip_teardown(struct tclient *c)
         fake_agent_fini(&agent);
 }
 
-/* The client's copy of the server's text once it equals want. */
-static bool client_gets(struct tclient *c, const char *want, int timeout_ms)
-{
-        for (int t = 0; t <= timeout_ms; t += 20) {
-                g_autofree char *got = tclient_clip_text(c, NULL);
-                if (got && strcmp(got, want) == 0)
-                        return true;
-                g_usleep(20000);
-        }
-        return false;
-}
-
 static bool guest_gets(const char *want, unsigned texts_above, int timeout_ms)
 {
         for (int t = 0; t <= timeout_ms; t += 20) {
@@ -926,9 +922,9 @@ START_TEST(clipboard_both_ways)
 
         /* The guest's text (non-ASCII, beyond the BMP) reaches the client
          * as CF_UNICODETEXT, and a newer copy replaces it. */
-        ck_assert_msg(client_gets(c, GUEST_TEXT, 10000), "the guest's text never reached the client");
+        ck_assert_msg(tclient_clip_wait_text(c, GUEST_TEXT, 10000), "the guest's text never reached the client");
         fake_agent_copy(&agent, "zweite Kopie – ü");
-        ck_assert(client_gets(c, "zweite Kopie – ü", 10000));
+        ck_assert(tclient_clip_wait_text(c, "zweite Kopie – ü", 10000));
         /* The client's text reaches the guest when it pastes. */
         ck_assert_int_eq(tclient_clip_set(c, CLIENT_TEXT), 0);
         ck_assert_msg(guest_gets(CLIENT_TEXT, 0, 10000), "the client's text never reached the guest");
@@ -966,7 +962,7 @@ START_TEST(clipboard_one_way)
         struct tclient_clip_counts k;
         unsigned n;
 
-        ck_assert(client_gets(c, GUEST_TEXT, 10000));
+        ck_assert(tclient_clip_wait_text(c, GUEST_TEXT, 10000));
         ck_assert_int_eq(tclient_clip_set(c, CLIENT_TEXT), 0);
         g_usleep(2 * G_USEC_PER_SEC);
         g_free(tclient_clip_text(c, &k));
@@ -988,7 +984,7 @@ START_TEST(clipboard_hostile)
         struct tclient_clip_counts k;
         unsigned n;
 
-        ck_assert(client_gets(c, GUEST_TEXT, 10000));
+        ck_assert(tclient_clip_wait_text(c, GUEST_TEXT, 10000));
         /* Data nobody asked for, a format we never offered, a list of
          * only unknown formats. */
         ck_assert_int_eq(tclient_clip_send_raw(c, CB_FORMAT_DATA_RESPONSE, 0, odd, sizeof(odd)), 0);
@@ -1010,7 +1006,7 @@ START_TEST(clipboard_hostile)
         g_free(fake_agent_received(&agent, &n, NULL));
         ck_assert_uint_eq(n, 1); /* the huge text never went in */
         fake_agent_copy(&agent, "danach");
-        ck_assert(client_gets(c, "danach", 10000));
+        ck_assert(tclient_clip_wait_text(c, "danach", 10000));
         ck_assert(tclient_connected(c));
         clip_teardown(c);
 }

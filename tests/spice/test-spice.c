@@ -685,6 +685,14 @@ START_TEST(test_config_errors)
         ck_assert_int_eq(spice_display_server_ops.start(&cfg, testsrc_source(ts), ctx, &ds, &err),
                          -EINVAL);
         ck_assert_ptr_null(ds);
+        g_clear_pointer(&err, g_free);
+        /* A clipboard policy that is none of the four. */
+        cfg.tls_port = (uint16_t)free_port();
+        cfg.clipboard = "sideways";
+        ck_assert_int_eq(spice_display_server_ops.start(&cfg, testsrc_source(ts), ctx, &ds, &err),
+                         -EINVAL);
+        ck_assert_msg(strstr(err, "clipboard \"sideways\"") != NULL, "%s", err);
+        ck_assert_ptr_null(ds);
         g_main_context_unref(ctx);
         testsrc_free(ts);
 }
