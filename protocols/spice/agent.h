@@ -8,6 +8,8 @@
 #pragma once
 
 #include <spice.h>
+
+#include "protocols/agent/clip.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,9 +25,12 @@ struct spice_agent_port {
 
 struct spice_agent;
 
-/* Register the vdagent device with s. NULL with -errno in *err. */
+/* Register the vdagent device with s. A one-way clipboard policy filters
+ * the clipboard messages it refuses out of both directions (spice-server's
+ * own filter, spice_server_set_agent_copypaste, is all or nothing: the
+ * caller sets it for both and none). NULL with -errno in *err. */
 struct spice_agent *spice_agent_new(SpiceServer *s, const struct spice_agent_port *port,
-                                    void *opaque, int *err);
+                                    void *opaque, enum agent_clip_policy policy, int *err);
 /* The port has data to read or room to write again. */
 void spice_agent_wakeup(struct spice_agent *a);
 /* Unregister and free. Accepts NULL. */

@@ -46,6 +46,7 @@ struct spice_display {
         struct spice_input *input;
         struct spice_agent *agent;
         struct spice_audio *audio;
+        enum agent_clip_policy clip; /* the clipboard policy (vdi-vm --clipboard) */
         unsigned sibling_all; /* SIBLING_ALL, and playback with audio */
 
         enum ticket_state ticket;
@@ -371,12 +372,12 @@ int spice_display_start(const struct display_server_config *cfg, struct display_
         /* Pointer events go to our tablet, never to a guest agent. */
         spice_server_set_agent_mouse(d->server, 0);
         /* spice-server filters the agent's clipboard messages both ways or
-         * not at all: a one-way policy turns it off for SPICE clients
-         * (nothing passes that the pool forbids; RDP honours one way). */
-        spice_server_set_agent_copypaste(d->server, clip == AGENT_CLIP_BOTH);
+         * not at all: "none" is its filter; one way is the agent device's
+         * (protocols/spice/agent.c). */
+        spice_server_set_agent_copypaste(d->server, clip != AGENT_CLIP_NONE);
+        d->clip = clip;
         if (clip != AGENT_CLIP_BOTH)
-                log_info("spice_clipboard", "policy=%s effect=\"%s\"", agent_clip_policy_name(clip),
-                         clip == AGENT_CLIP_NONE ? "off" : "off for SPICE clients (one-way is RDP only)");
+                log_info("spice_clipboard", "policy=%s", agent_clip_policy_name(clip));
         spice_server_set_agent_file_xfer(d->server, 0);
         spice_server_set_image_compression(d->server, SPICE_IMAGE_COMPRESSION_AUTO_GLZ);
         spice_server_set_jpeg_compression(d->server, cfg->lossless ? SPICE_WAN_COMPRESSION_NEVER
@@ -467,7 +468,7 @@ int spice_display_agent_attach(struct display_server *srv, const struct spice_ag
 
         if (d->agent)
                 return -EBUSY;
-        d->agent = spice_agent_new(d->server, port, opaque, &r);
+        d->agent = spice_agent_new(d->server, port, opaque, d->clip, &r);
         if (!d->agent)
                 return r;
         log_info("spice_agent_attached", NULL);

@@ -11,6 +11,7 @@
 
 #include "check-main.h"
 #include "protocols/agent/clip.h"
+#include "protocols/agent/filter.h"
 
 /* What the bridge sent the guest (parsed back) and told the client. */
 static struct {
@@ -235,6 +236,88 @@ START_TEST(test_utf16)
 }
 END_TEST
 
+/* Frame one message into s (as either side writes it). */
+static void frame_into(GByteArray *s, uint32_t type, const void *data, size_t len)
+{
+        uint8_t *buf;
+        size_t n;
+
+        ck_assert_int_eq(vdagent_frame(type, data, len, &buf, &n), 0);
+        g_byte_array_append(s, buf, (guint)n);
+        free(buf);
+}
+
+/* Feed s through a filter in 7-byte pieces; the client-port messages that
+ * came out in S.types (server-port chunks are skipped by the reader). */
+static void filter_run(enum agent_clip_policy policy, bool from_guest, const GByteArray *s, unsigned long *dropped)
+{
+        struct vdagent_filter *f = vdagent_filter_new(policy, from_guest);
+        const uint8_t *p;
+        size_t n;
+
+        for (size_t off = 0; off < s->len; off += 7)
+                ck_assert_int_eq(vdagent_filter_feed(f, s->data + off, MIN(7, s->len - off)), 0);
+        n = vdagent_filter_peek(f, &p);
+        ck_assert_int_eq(vdagent_reader_feed(&S.reader, p, n, on_guest_msg, NULL), 0);
+        vdagent_filter_consume(f, n);
+        ck_assert_uint_eq(vdagent_filter_peek(f, &p), 0);
+        *dropped = vdagent_filter_dropped(f);
+        vdagent_filter_free(f);
+}
+
+/* One-way policies on SPICE's agent streams: what each direction keeps. */
+START_TEST(test_filter)
+{
+        GByteArray *s = g_byte_array_new();
+        static const uint8_t caps[8] = { 1 };
+        static const uint8_t server_chunk[] = { 2, 0, 0, 0, 20, 0, 0, 0, 1, 0, 0, 0, 9, 0, 0, 0,
+                                                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+        uint8_t data[8] = { 1, 0, 0, 0, 'h', 'i', '!', 0 };
+        unsigned long dropped;
+
+        frame_into(s, VD_AGENT_ANNOUNCE_CAPABILITIES, caps, sizeof(caps));
+        frame_into(s, VD_AGENT_CLIPBOARD_GRAB, &utf8, 4);
+        frame_into(s, VD_AGENT_CLIPBOARD_REQUEST, &utf8, 4);
+        frame_into(s, VD_AGENT_CLIPBOARD, data, sizeof(data));
+        g_byte_array_append(s, server_chunk, sizeof(server_chunk)); /* spice-server's own */
+        frame_into(s, VD_AGENT_CLIPBOARD_RELEASE, NULL, 0);
+
+        /* From the guest, guest-to-client only: all but its request for
+         * the client's text (and spice-server's chunk as it was). */
+        filter_run(AGENT_CLIP_GUEST_TO_CLIENT, true, s, &dropped);
+        ck_assert_uint_eq(S.nmsgs, 4);
+        ck_assert_uint_eq(S.types[2], VD_AGENT_CLIPBOARD);
+        ck_assert_uint_eq(S.types[3], VD_AGENT_CLIPBOARD_RELEASE);
+        ck_assert_uint_eq(dropped, 1);
+        /* From the guest, client-to-guest only: caps and the guest's request. */
+        teardown();
+        setup();
+        filter_run(AGENT_CLIP_CLIENT_TO_GUEST, true, s, &dropped);
+        ck_assert_uint_eq(S.nmsgs, 2);
+        ck_assert_uint_eq(S.types[0], VD_AGENT_ANNOUNCE_CAPABILITIES);
+        ck_assert_uint_eq(S.types[1], VD_AGENT_CLIPBOARD_REQUEST);
+        ck_assert_uint_eq(dropped, 3);
+        /* To the guest, guest-to-client only: the client's request goes,
+         * its own clipboard does not. */
+        teardown();
+        setup();
+        filter_run(AGENT_CLIP_GUEST_TO_CLIENT, false, s, &dropped);
+        ck_assert_uint_eq(S.nmsgs, 2);
+        ck_assert_uint_eq(S.types[1], VD_AGENT_CLIPBOARD_REQUEST);
+        ck_assert_uint_eq(dropped, 3);
+
+        /* Broken framing: refused, and the next message reads again. */
+        struct vdagent_filter *f = vdagent_filter_new(AGENT_CLIP_CLIENT_TO_GUEST, false);
+        static const uint8_t garbage[] = { 7, 0, 0, 0, 1, 0, 0, 0 };
+        const uint8_t *p;
+        ck_assert_int_eq(vdagent_filter_feed(f, garbage, sizeof(garbage)), -EPROTO);
+        ck_assert_int_eq(vdagent_filter_feed(f, s->data, s->len), 0);
+        ck_assert_uint_gt(vdagent_filter_peek(f, &p), 0);
+        vdagent_filter_free(f);
+        g_byte_array_unref(s);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("agent-clip");
@@ -246,6 +329,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_policies);
         tcase_add_test(tc, test_hostile_guest);
         tcase_add_test(tc, test_utf16);
+        tcase_add_test(tc, test_filter);
         suite_add_tcase(s, tc);
         return s;
 }

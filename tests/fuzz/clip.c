@@ -4,7 +4,9 @@
  * or the input's own framing), client text, UTF-16 from a client, or a
  * restart. Whatever the bridge sends the guest must be well framed, text
  * it hands a client valid UTF-8 within the limit, and a refused direction
- * must stay silent. */
+ * must stay silent. The same input also goes through the one-way stream
+ * filters (filter.c): what they pass must be well framed and hold no
+ * clipboard message the policy refuses. */
 #include "config.h"
 
 #include <assert.h>
@@ -16,8 +18,10 @@
 #include <string.h>
 
 #include "protocols/agent/clip.h"
+#include "protocols/agent/filter.h"
 
-static struct vdagent_reader out_reader;
+static struct vdagent_reader out_reader, filter_reader;
+static bool filter_from_guest;
 static enum agent_clip_policy policy;
 static unsigned texts_out;
 
@@ -46,6 +50,42 @@ static void guest_text(void *opaque, const char *text, size_t len)
         }
 }
 
+static void on_filtered(void *opaque, const struct vdagent_msg *m)
+{
+        bool own = m->type == VD_AGENT_CLIPBOARD_GRAB || m->type == VD_AGENT_CLIPBOARD ||
+                   m->type == VD_AGENT_CLIPBOARD_RELEASE;
+        unsigned way = filter_from_guest ? AGENT_CLIP_GUEST_TO_CLIENT : AGENT_CLIP_CLIENT_TO_GUEST;
+
+        (void)opaque;
+        if (own)
+                assert(policy & way);
+        if (m->type == VD_AGENT_CLIPBOARD_REQUEST)
+                assert(policy & (AGENT_CLIP_BOTH & ~way));
+}
+
+/* The whole input through a one-way filter, in pieces of 1-64 bytes. */
+static void run_filter(const uint8_t *data, size_t size)
+{
+        struct vdagent_filter *f;
+        const uint8_t *p;
+        size_t n;
+
+        policy = (data[0] & 1) ? AGENT_CLIP_GUEST_TO_CLIENT : AGENT_CLIP_CLIENT_TO_GUEST;
+        filter_from_guest = data[0] & 2;
+        f = vdagent_filter_new(policy, filter_from_guest);
+        assert(f);
+        for (size_t off = 0; off < size;) {
+                size_t piece = MIN(size - off, 1u + data[off] % 64);
+                vdagent_filter_feed(f, data + off, piece);
+                n = vdagent_filter_peek(f, &p);
+                assert(vdagent_reader_feed(&filter_reader, p, n, on_filtered, NULL) == 0);
+                vdagent_filter_consume(f, n);
+                off += piece;
+        }
+        vdagent_filter_free(f);
+        vdagent_reader_reset(&filter_reader);
+}
+
 static const struct agent_clip_ops ops = { .to_guest = to_guest, .guest_text = guest_text };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -56,6 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         if (size < 1)
                 return 0;
+        run_filter(data, size);
         policy = (enum agent_clip_policy)(data[0] & 3);
         data++, size--;
         c = agent_clip_new(&ops, NULL, policy);

@@ -83,7 +83,8 @@ static int port_read(void *opaque, uint8_t *buf, size_t len)
 
         g_mutex_lock(&a->lock);
         n = MIN(len, a->to_server->len);
-        memcpy(buf, a->to_server->data, n);
+        if (n)
+                memcpy(buf, a->to_server->data, n);
         g_byte_array_remove_range(a->to_server, 0, (guint)n);
         g_mutex_unlock(&a->lock);
         return (int)n;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "display/testsrc.h"
+#include "protocols/agent/vdagent.h"
 #include "protocols/spice/agent.h"
 #include "protocols/spice/layout.h"
 #include "protocols/spice/spice-display.h"
@@ -99,6 +100,9 @@ static unsigned free_port(void)
 static char *cert_file, *key_file, *ca_file;
 
 /* Start a TLS server for src (and a plain listener too when plain is set). */
+/* The clipboard policy of the next server started (NULL: both). */
+static const char *server_clipboard;
+
 static struct server *server_start_src(struct display_source src, bool plain)
 {
         for (int attempt = 0; attempt < 5; attempt++) {
@@ -115,6 +119,7 @@ static struct server *server_start_src(struct display_source src, bool plain)
                         .ca_file = ca_file,
                         .fps = 60,
                         .lossless = true,
+                        .clipboard = server_clipboard,
                         .client_event = on_client_event,
                         .client_event_opaque = s,
                 };
@@ -786,6 +791,7 @@ END_TEST
 struct fake_agent {
         GMutex m;
         GByteArray *to_guest;
+        GByteArray *from_guest; /* NULL: a guest that says nothing */
 };
 
 static int fa_write(void *o, const uint8_t *buf, size_t len)
@@ -799,7 +805,18 @@ static int fa_write(void *o, const uint8_t *buf, size_t len)
 
 static int fa_read(void *o, uint8_t *buf, size_t len)
 {
-        return 0;
+        struct fake_agent *fa = o;
+        size_t n = 0;
+
+        g_mutex_lock(&fa->m);
+        if (fa->from_guest) {
+                n = MIN(len, fa->from_guest->len);
+                if (n)
+                        memcpy(buf, fa->from_guest->data, n);
+                g_byte_array_remove_range(fa->from_guest, 0, (guint)n);
+        }
+        g_mutex_unlock(&fa->m);
+        return (int)n;
 }
 
 static const struct spice_agent_port fake_port = { .write = fa_write, .read = fa_read };
@@ -808,6 +825,56 @@ static int do_attach(struct server *s, void *fa)
 {
         return spice_display_agent_attach(s->ds, &fake_port, fa);
 }
+
+static int do_wakeup(struct server *s, void *unused)
+{
+        spice_display_agent_wakeup(s->ds);
+        return 0;
+}
+
+/* The fake guest says one message (and spice is told). */
+static void fa_say(struct server *s, struct fake_agent *fa, uint32_t type, const void *data, size_t len)
+{
+        uint8_t *buf;
+        size_t n;
+
+        ck_assert_int_eq(vdagent_frame(type, data, len, &buf, &n), 0);
+        g_mutex_lock(&fa->m);
+        g_byte_array_append(fa->from_guest, buf, (guint)n);
+        g_mutex_unlock(&fa->m);
+        free(buf);
+        ck_assert_int_eq(server_call(s, do_wakeup, NULL), 0);
+}
+
+struct msg_count {
+        uint32_t type;
+        unsigned n;
+};
+
+static void count_msg(void *opaque, const struct vdagent_msg *m)
+{
+        struct msg_count *k = opaque;
+        k->n += m->type == k->type;
+}
+
+/* Messages of type among what reached the fake guest. */
+static unsigned guest_got(struct fake_agent *fa, uint32_t type)
+{
+        struct vdagent_reader r = { 0 };
+        struct msg_count k = { type, 0 };
+
+        g_mutex_lock(&fa->m);
+        ck_assert_int_eq(vdagent_reader_feed(&r, fa->to_guest->data, fa->to_guest->len, count_msg, &k), 0);
+        g_mutex_unlock(&fa->m);
+        vdagent_reader_reset(&r);
+        return k.n;
+}
+
+static bool guest_grabbed(void *fa)
+{
+        return guest_got(fa, VD_AGENT_CLIPBOARD_GRAB) > 0;
+}
+
 
 struct agent_wait {
         struct spice_client *c;
@@ -857,6 +924,64 @@ START_TEST(test_agent_channel)
         spice_client_free(c);
         server_stop(s);
         g_byte_array_unref(fa.to_guest);
+        g_mutex_clear(&fa.m);
+        testsrc_free(ts);
+}
+END_TEST
+
+/* The client has the guest agent's capabilities (spice-gtk's
+ * agent-caps-0: clipboard by demand). */
+static bool client_knows_caps(void *main)
+{
+        guint caps = 0;
+
+        g_object_get(main, "agent-caps-0", &caps, NULL);
+        return caps & (1u << VD_AGENT_CAP_CLIPBOARD_BY_DEMAND);
+}
+
+/* A one-way policy (client-to-guest) with spice-client-glib: the guest's
+ * grab never reaches the client, the client's reaches the guest. */
+START_TEST(test_clipboard_one_way)
+{
+        struct testsrc *ts = new_source();
+        struct fake_agent fa = { .to_guest = g_byte_array_new(), .from_guest = g_byte_array_new() };
+        const uint8_t caps[8] = { 0, 0, 0, 0, 1u << VD_AGENT_CAP_CLIPBOARD_BY_DEMAND, 0, 0, 0 };
+        const uint32_t utf8 = VD_AGENT_CLIPBOARD_UTF8_TEXT;
+        struct spice_clip clip;
+
+        g_mutex_init(&fa.m);
+        server_clipboard = "client-to-guest";
+        struct server *s = server_start(ts, false);
+        server_clipboard = NULL;
+        ck_assert_int_eq(server_call(s, do_attach, &fa), 0);
+        ck_assert_int_eq(server_set_ticket(s, TICKET, 60), 0);
+        struct spice_client *c = client(s, TICKET);
+        ck_assert(spice_client_wait_primary(c, 10000));
+        spice_clip_attach(c, &clip);
+        struct agent_wait w = { c, &fa };
+        spice_client_run(5000, agent_ready, &w);
+        ck_assert(agent_ready(&w));
+
+        fa_say(s, &fa, VD_AGENT_ANNOUNCE_CAPABILITIES, caps, sizeof(caps));
+        /* The client offers only once it knows the agent's caps. */
+        spice_client_run(5000, client_knows_caps, spice_client_main(c));
+        ck_assert(client_knows_caps(spice_client_main(c)));
+        fa_say(s, &fa, VD_AGENT_CLIPBOARD_GRAB, &utf8, 4);
+        /* client -> guest passes */
+        spice_clip_offer(c, &clip, "ok", 2);
+        spice_client_run(5000, guest_grabbed, &fa);
+        ck_assert_uint_eq(guest_got(&fa, VD_AGENT_CLIPBOARD_GRAB), 1);
+        /* guest -> client does not: the client never saw the guest's grab,
+         * so no request for its text came back (with "both" one does). */
+        spice_client_run(1000, NULL, NULL);
+        ck_assert_uint_eq(guest_got(&fa, VD_AGENT_CLIPBOARD_REQUEST), 0);
+        ck_assert(!clip.got_done);
+
+        spice_clip_detach(c, &clip);
+        spice_client_free(c);
+        server_stop(s);
+        g_byte_array_unref(fa.to_guest);
+        g_byte_array_unref(fa.from_guest);
         g_mutex_clear(&fa.m);
         testsrc_free(ts);
 }
@@ -1262,6 +1387,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_config_errors);
         tcase_add_test(tc, test_mode_change);
         tcase_add_test(tc, test_agent_channel);
+        tcase_add_test(tc, test_clipboard_one_way);
         tcase_add_test(tc, test_monitors_config);
         tcase_add_test(tc, test_monitors_config_fixed);
         tcase_add_test(tc, test_monitors_config_values);
