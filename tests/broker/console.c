@@ -886,6 +886,7 @@ static char *qa_desktops(void)
  * shows the three actions. */
 START_TEST(test_console_pool_lifecycle)
 {
+        double start = (double)g_get_monotonic_time() / 1e6;
         struct cdp c = { 0 };
         static struct hostd_proc hp; /* after_test stops it */
         static struct bfx_daemon d;
@@ -929,11 +930,14 @@ START_TEST(test_console_pool_lifecycle)
         /* The overview follows the loop until qa has its two ready
          * desktops (hollow VMs booted on h1): as the API and the database
          * count them. */
+        double t0 = (double)g_get_monotonic_time() / 1e6;
         go(&c, "/admin/overview");
         g_autofree char *ready = cell_js("#pools-ov-rows", "qa", 2);
         g_autofree char *prov = cell_js("#pools-ov-rows", "qa", 5);
         g_autofree char *filled = g_strdup_printf("%s === '2' && %s === '0'", ready, prov);
         cdp_wait_for_ms(&c, filled, 60000);
+        printf("# the overview showed qa filled %.1f s after it was saved\n",
+               (double)g_get_monotonic_time() / 1e6 - t0);
         g_autofree char *row = cdp_eval_str(
                 &c, "[...document.querySelector('#pools-ov-rows tr').cells].slice(0, 7)"
                     ".map(c => c.textContent).join(',')");
@@ -987,11 +991,13 @@ START_TEST(test_console_pool_lifecycle)
                          "document.getElementById('f-name').value === 'qa'");
         js(&c, "document.getElementById('f-image_version').value = '2';"
                "document.getElementById('pool-save').click(); true");
+        t0 = (double)g_get_monotonic_time() / 1e6;
         g_autofree char *on_v2 = g_strdup_printf("%s === 'deb12 v2 — 2 of 2 desktops on it'",
                                                  image);
         cdp_wait_for_ms(&c, on_v2, 60000);
         g_autofree char *seen = cdp_eval_str(&c, "seen.join('|')");
-        printf("# the pools list during the recompose: %s\n", seen);
+        printf("# the pools list during the recompose (%.1f s): %s\n",
+               (double)g_get_monotonic_time() / 1e6 - t0, seen);
         ck_assert_msg(g_str_has_prefix(seen, "deb12 v2 — recomposing: ") &&
                               g_str_has_suffix(seen, "|deb12 v2 — 2 of 2 desktops on it"),
                       "%s", seen);
@@ -1088,6 +1094,7 @@ START_TEST(test_console_pool_lifecycle)
 
         cdp_stop(&c);
         bclient_free(api);
+        printf("# the pool's life took %.1f s\n", (double)g_get_monotonic_time() / 1e6 - start);
 }
 END_TEST
 
