@@ -19,6 +19,7 @@
 #include "config.h"
 
 #include <glib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -94,9 +95,11 @@ static json_t *get_json(struct bclient *c, const char *path)
         return j;
 }
 
-/* An admin's screen, wider than the portal's default window. */
-static void wide(struct cdp *c)
+/* Chromium with an admin's screen, wider than the portal's default
+ * window. */
+static void admin_browser(struct cdp *c)
 {
+        cdp_start(c, chromium);
         json_decref(cdp_call(c, "Emulation.setDeviceMetricsOverride",
                              json_pack("{s:i, s:i, s:f, s:b}", "width", 1280, "height", 900,
                                        "deviceScaleFactor", 1.0, "mobile", 0)));
@@ -161,8 +164,7 @@ START_TEST(test_console_admin)
         load_inventory();
         ck_assert_int_eq(bclient_login(api, BFX_LOCAL_ADMIN, BFX_LOCAL_ADMIN_PW), 200);
         ck_assert_int_eq(bclient_login(alice, "alice", "alice-pw"), 200);
-        cdp_start(&c, chromium);
-        wide(&c);
+        admin_browser(&c);
 
         /* dave signs in on the portal, which offers him the console. */
         sign_in(&c, "dave", "dave-pw");
@@ -729,6 +731,18 @@ static void hollow_client_connects(const struct hostd_proc *hp, const char *vm)
         close(fd);
 }
 
+/* Poll the count query (printf-style; 30 s at most) until it gives want. */
+static void G_GNUC_PRINTF(2, 3) wait_rows(long want, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        g_autofree char *sql = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        for (int i = 0; i < 300 && bfx_long(f, "%s", sql) != want; i++)
+                g_usleep(100000);
+        ck_assert_msg(bfx_long(f, "%s", sql) == want, "%s: not %ld", sql, want);
+}
+
 /* The pixel (x, y) of a canvas as "r,g,b". */
 static char *canvas_px(struct cdp *c, const char *id, int x, int y)
 {
@@ -748,8 +762,7 @@ START_TEST(test_console_live_desktop)
                     "INSERT INTO assignments (pool_id, desktop_id, user_name) VALUES (4, 6, 'alice');"
                     "UPDATE pools SET user_actions = '{restart}' WHERE name = 'lab'");
         hostd_with_lab_vm(&hp);
-        cdp_start(&c, chromium);
-        wide(&c);
+        admin_browser(&c);
 
         /* dave looks at lab-1's screen: the thumbnail has the hollow VM's
          * blue desktop and its orange window in the lower right quarter. */
@@ -799,9 +812,7 @@ START_TEST(test_console_live_desktop)
                                    " d.id = s.desktop_id WHERE d.name = 'lab-1' AND"
                                    " s.disconnected_at IS NULL AND s.user_name = 'alice' AND"
                                    " host(s.client_addr) = '198.51.100.9' AND d.state = 'in_use'";
-        for (int i = 0; i < 100 && bfx_long(f, "%s", open_session) != 1; i++)
-                g_usleep(100000);
-        ck_assert_int_eq(bfx_long(f, "%s", open_session), 1);
+        wait_rows(1, "%s", open_session);
         js(&c, "loadDesktops(); true");
         cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Disconnect alice from "
                          "desktop lab-1\"]')");
@@ -816,9 +827,7 @@ START_TEST(test_console_live_desktop)
         const char *closed = "SELECT count(*) FROM desktop_sessions s JOIN desktops d ON"
                              " d.id = s.desktop_id WHERE d.name = 'lab-1' AND"
                              " s.disconnected_at IS NOT NULL AND d.state = 'assigned'";
-        for (int i = 0; i < 100 && bfx_long(f, "%s", closed) != 1; i++)
-                g_usleep(100000);
-        ck_assert_int_eq(bfx_long(f, "%s", closed), 1);
+        wait_rows(1, "%s", closed);
         ck_assert(hostd_wait_state(&hp, "6", "running", 1000));
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'dave'"
                                      " AND action = 'desktop.disconnect' AND outcome = 'ok'"
@@ -902,8 +911,7 @@ START_TEST(test_console_pool_lifecycle)
         base = d.view.base;
         struct bclient *api = bclient_new(&d.view);
         ck_assert_int_eq(bclient_login(api, BFX_LOCAL_ADMIN, BFX_LOCAL_ADMIN_PW), 200);
-        cdp_start(&c, chromium);
-        wide(&c);
+        admin_browser(&c);
         sign_in(&c, "dave", "dave-pw");
 
         /* The form: ready above max is refused next to its field; fixed. */
@@ -1043,13 +1051,9 @@ START_TEST(test_console_pool_lifecycle)
                                          " user_name = 'alice' AND released_at IS NULL");
         g_autofree char *desk = bfx_str(f, "SELECT name FROM desktops WHERE id = %s", vm);
         hollow_client_connects(&hp, vm);
-        g_autofree char *open_session = g_strdup_printf(
-                "SELECT count(*) FROM desktop_sessions WHERE desktop_id = %s AND"
-                " disconnected_at IS NULL AND user_name = 'alice'",
-                vm);
-        for (int i = 0; i < 300 && bfx_long(f, "%s", open_session) != 1; i++)
-                g_usleep(100000);
-        ck_assert_int_eq(bfx_long(f, "%s", open_session), 1);
+        wait_rows(1, "SELECT count(*) FROM desktop_sessions WHERE desktop_id = %s AND"
+                     " disconnected_at IS NULL AND user_name = 'alice'",
+                  vm);
         go(&c, "/admin/desktops");
         g_autofree char *disc_sel = g_strdup_printf("button[aria-label=\"Disconnect alice from "
                                                     "desktop %s\"]",
@@ -1062,13 +1066,9 @@ START_TEST(test_console_pool_lifecycle)
                                                 " running.'",
                                                 desk);
         cdp_wait_for(&c, said);
-        g_autofree char *closed = g_strdup_printf(
-                "SELECT count(*) FROM desktop_sessions WHERE desktop_id = %s AND"
-                " disconnected_at IS NOT NULL",
-                vm);
-        for (int i = 0; i < 300 && bfx_long(f, "%s", closed) != 1; i++)
-                g_usleep(100000);
-        ck_assert_int_eq(bfx_long(f, "%s", closed), 1);
+        wait_rows(1, "SELECT count(*) FROM desktop_sessions WHERE desktop_id = %s AND"
+                     " disconnected_at IS NOT NULL",
+                  vm);
         ck_assert(hostd_wait_state(&hp, vm, "running", 1000));
 
         /* Each of dave's actions in the audit log. */

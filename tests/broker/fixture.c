@@ -339,18 +339,23 @@ void bfx_daemon_start(struct bfx *f, const char *extra_ini, struct bfx_daemon *d
         }
 }
 
-void bfx_daemon_stop(struct bfx_daemon *d)
+void bfx_terminate(GPid pid, unsigned timeout_ms)
 {
         int status;
+        kill(pid, SIGTERM);
+        for (unsigned i = 0; i < timeout_ms / 100 && waitpid(pid, &status, WNOHANG) == 0; i++)
+                g_usleep(100000);
+        if (waitpid(pid, &status, WNOHANG) == 0) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+        }
+}
+
+void bfx_daemon_stop(struct bfx_daemon *d)
+{
         if (d->pid <= 0)
                 return;
-        kill(d->pid, SIGTERM);
-        for (int i = 0; i < 100 && waitpid(d->pid, &status, WNOHANG) == 0; i++)
-                g_usleep(100000);
-        if (waitpid(d->pid, &status, WNOHANG) == 0) {
-                kill(d->pid, SIGKILL);
-                waitpid(d->pid, &status, 0);
-        }
+        bfx_terminate(d->pid, 10000);
         g_spawn_close_pid(d->pid);
         d->pid = 0;
         g_clear_pointer(&d->log, g_free);

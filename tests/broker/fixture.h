@@ -81,6 +81,10 @@ void breply_free(struct breply *r);
 /* Value of a response header (first match, case-insensitive); malloc'd or NULL. */
 char *breply_header(const struct breply *r, const char *name);
 
+/* SIGTERM the child pid and wait for it at most timeout_ms, then SIGKILL
+ * it and wait. */
+void bfx_terminate(GPid pid, unsigned timeout_ms);
+
 /* A real vdi-brokerd (broker/vdi-brokerd of the built tree) beside the
  * in-process broker: the same database, LDAP and PKI, f->ini plus
  * extra_ini (a [pools] section there starts its pool loop), on a free
