@@ -259,6 +259,8 @@ function openForm(p) {
   $("f-proto-web").checked = v.protocols.includes("web");
   $("f-enabled").checked = v.enabled;
   $("f-entitlements").value = (v.entitlements || []).map((e) => `${e.kind}:${e.subject}`).join("\n");
+  $("f-recompose").value = "rolling";
+  show("recompose-field", !!p); // a new pool has nothing to recompose
   show("pool-form", true);
   $(p ? "f-display_name" : "f-name").focus();
 }
@@ -305,9 +307,19 @@ async function savePool(ev) {
   $("pool-save").disabled = true;
   try {
     const body = formBody();
+    const before = poolCache.pools.find((p) => p.name === editing);
     if (editing) await api("PUT", `/admin/pools/${encodeURIComponent(editing)}`, body);
     else await api("POST", "/admin/pools", body);
-    status(`Pool ${body.name || editing} saved.`);
+    // Recompose now: every desktop is refreshed, which rebuilds it on the
+    // pool's new version even while a user holds it.
+    const newVersion = before && (body.image !== before.image ||
+      (body.image_version !== undefined && body.image_version !== before.image_version));
+    if (newVersion && $("f-recompose").value === "now") {
+      await api("POST", `/admin/pools/${encodeURIComponent(editing)}/refresh`);
+      status(`Pool ${editing} saved; all its desktops are being recomposed now.`);
+    } else {
+      status(`Pool ${body.name || editing} saved.`);
+    }
     show("pool-form", false);
     loadPools();
   } catch (e) {

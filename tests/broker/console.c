@@ -885,14 +885,33 @@ static char *qa_desktops(void)
                           " WHERE p.name = 'qa'");
 }
 
+/* VM id runs on h1 from image version (of deb12): the pool loop named
+ * its image on the host "iv-<version id>". */
+static void vm_runs_version(const struct hostd_proc *hp, const char *id, int version)
+{
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", id);
+        g_autofree char *want = g_strdup_printf(
+                "iv-%ld", bfx_long(f, "SELECT id FROM image_versions WHERE version = %d", version));
+        struct hostd_reply hr;
+        ck_assert_int_eq(hostd_req(hp, "GET", path, NULL, CERT_CLIENT, &hr), 0);
+        ck_assert_msg(hr.status == 200 &&
+                              !g_strcmp0(json_string_value(json_object_get(hr.json, "image")),
+                                         want) &&
+                              !g_strcmp0(json_string_value(json_object_get(hr.json, "state")),
+                                         "running"),
+                      "%s: %ld %s (want %s)", path, hr.status, hr.raw, want);
+        hostd_reply_clear(&hr);
+}
+
 /* The whole life of a pool against the real stack: vdi-brokerd with its
  * pool loop and vdi-hostd running hollow VMs. dave creates pool qa
  * through the form (one error shown and fixed) and watches the overview
  * as the loop fills it to its ready size (the counts the API and the
  * database give), recomposes it to a new image version through the form
  * and watches the pools list follow the rolling recompose to "2 of 2",
- * then disconnects alice from the desktop she launched. The audit log
- * shows the three actions. */
+ * disconnects alice from the desktop she launched, and recomposes the
+ * pool to version 3 "now" (her desktop too, kept hers). The audit log
+ * shows each action. */
 START_TEST(test_console_pool_lifecycle)
 {
         double start = (double)g_get_monotonic_time() / 1e6;
@@ -1018,23 +1037,9 @@ START_TEST(test_console_pool_lifecycle)
                                               " FROM desktops d JOIN pools p ON p.id = d.pool_id"
                                               " WHERE p.name = 'qa'");
         ck_assert_str_eq(ids_now, ids);
-        g_autofree char *want_img = g_strdup_printf(
-                "iv-%ld", bfx_long(f, "SELECT id FROM image_versions WHERE version = 2"));
         g_auto(GStrv) vms = g_strsplit(ids, ",", -1);
-        for (char **id = vms; *id; id++) {
-                g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", *id);
-                struct hostd_reply hr;
-                ck_assert_int_eq(hostd_req(&hp, "GET", path, NULL, CERT_CLIENT, &hr), 0);
-                ck_assert_msg(hr.status == 200 &&
-                                      !g_strcmp0(json_string_value(json_object_get(hr.json,
-                                                                                   "image")),
-                                                 want_img) &&
-                                      !g_strcmp0(json_string_value(json_object_get(hr.json,
-                                                                                   "state")),
-                                                 "running"),
-                              "%s: %ld %s", path, hr.status, hr.raw);
-                hostd_reply_clear(&hr);
-        }
+        for (char **id = vms; *id; id++)
+                vm_runs_version(&hp, *id, 2);
         check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-pool-recomposed.png");
 
@@ -1071,6 +1076,36 @@ START_TEST(test_console_pool_lifecycle)
                   vm);
         ck_assert(hostd_wait_state(&hp, vm, "running", 1000));
 
+        /* Version 3, recomposed now: alice's desktop too (rolling would
+         * wait for her); it stays hers, rebuilt on version 3. */
+        bfx_exec(f, "INSERT INTO image_versions (image_id, version, path, kernel_path, state)"
+                    " VALUES (1, 3, '%1$s/base.qcow2', '%1$s/vmlinuz', 'published')",
+                 hp.dir);
+        long size = bfx_long(f, "SELECT count(*) FROM desktops d JOIN pools p ON p.id ="
+                                " d.pool_id WHERE p.name = 'qa'");
+        ck_assert_int_eq(size, 3);
+        go(&c, "/admin/pools");
+        cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Edit pool qa\"]')");
+        js(&c, "document.querySelector('button[aria-label=\"Edit pool qa\"]').click(); true");
+        cdp_wait_for(&c, "!document.getElementById('pool-form').hidden && "
+                         "document.getElementById('f-name').value === 'qa'");
+        js(&c, "document.getElementById('f-image_version').value = '3';"
+               "document.getElementById('f-recompose').value = 'now'; true");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-pool-recompose-now.png");
+        js(&c, "document.getElementById('pool-save').click(); true");
+        g_autofree char *on_v3 = g_strdup_printf("%s === 'deb12 v3 — 3 of 3 desktops on it'",
+                                                 image);
+        cdp_wait_for_ms(&c, on_v3, 60000);
+        g_autofree char *on3 = bfx_str(f, "SELECT string_agg(CASE WHEN d.id = %s THEN"
+                                          " 'hers:' ELSE '' END || d.state || ':v' || v.version,"
+                                          " ',' ORDER BY d.state, d.id) FROM desktops d JOIN"
+                                          " pools p ON p.id = d.pool_id JOIN image_versions v ON"
+                                          " v.id = d.image_version_id WHERE p.name = 'qa'",
+                                       vm);
+        ck_assert_str_eq(on3, "hers:assigned:v3,ready:v3,ready:v3");
+        vm_runs_version(&hp, vm, 3);
+
         /* Each of dave's actions in the audit log. */
         go(&c, "/admin/audit");
         cdp_wait_for(&c, "[...document.querySelectorAll('#audit-rows tr')].some(r => "
@@ -1086,7 +1121,8 @@ START_TEST(test_console_pool_lifecycle)
                     "(r.cells[5].textContent || r.cells[4].textContent)).filter(a => !a.startsWith('login:')).reverse()"
                     ".join(',')");
         g_autofree char *want = g_strdup_printf("pool.create:ok:qa,pool.update:ok:qa,"
-                                                "desktop.disconnect:ok:%s",
+                                                "desktop.disconnect:ok:%s,pool.update:ok:qa,"
+                                                "pool.refresh:ok:qa",
                                                 desk);
         ck_assert_str_eq(acts, want);
         check_page(&c);

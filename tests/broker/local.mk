@@ -89,7 +89,7 @@ CLEANFILES += tests/broker/console-overview.png tests/broker/console-pool-error.
 	tests/broker/console-screen.png tests/broker/console-user-restart.png \
 	tests/broker/console-disconnect.png tests/broker/console-import-error.png \
 	tests/broker/console-pool-filled.png tests/broker/console-pool-recomposed.png \
-	tests/broker/console-pool-audit.png
+	tests/broker/console-pool-audit.png tests/broker/console-pool-recompose-now.png
 
 # The login storm (issue 23): 1,000 LDAP users sign in and launch through
 # HAProxy against three brokers, one SIGKILLed in the middle; desktops on
