@@ -133,6 +133,41 @@ static void pick_file(struct cdp *c, const char *id, const char *path)
         json_decref(r);
 }
 
+/* Open pool name's form from its row of the pools list. */
+static void edit_pool(struct cdp *c, const char *name)
+{
+        g_autofree char *button = g_strdup_printf("document.querySelector('button[aria-label="
+                                                  "\"Edit pool %s\"]')",
+                                                  name);
+        g_autofree char *there = g_strdup_printf("!!%s", button);
+        g_autofree char *click = g_strdup_printf("%s.click(); true", button);
+        g_autofree char *open = g_strdup_printf("!document.getElementById('pool-form').hidden && "
+                                                "document.getElementById('f-name').value === "
+                                                "'%s'",
+                                                name);
+        cdp_wait_for(c, there);
+        js(c, click);
+        cdp_wait_for(c, open);
+}
+
+/* The audit log page filtered to actor's rows. */
+static void audit_of(struct cdp *c, const char *actor)
+{
+        g_autofree char *filter = g_strdup_printf("document.getElementById('a-actor').value = "
+                                                  "'%s'; document.querySelector('#audit-filter "
+                                                  "button').click(); true",
+                                                  actor);
+        g_autofree char *only = g_strdup_printf("document.querySelectorAll('#audit-rows tr')"
+                                                ".length > 0 && [...document.querySelectorAll("
+                                                "'#audit-rows tr')].every(r => r.cells[1]"
+                                                ".textContent === '%s')",
+                                                actor);
+        go(c, "/admin/audit");
+        cdp_wait_for(c, "document.querySelectorAll('#audit-rows tr').length > 0");
+        js(c, filter);
+        cdp_wait_for(c, only);
+}
+
 /* Sample inventory plus what an overview needs: h1 heartbeating with
  * capacity, h2 silent (down), one desktop in use, recent sign-in timings. */
 static void load_inventory(void)
@@ -281,9 +316,7 @@ START_TEST(test_console_admin)
          * list shows the rolling progress (no loop runs here: 0 of 3). */
         bfx_exec(f, "INSERT INTO image_versions (image_id, version, path, state)"
                     " VALUES (1, 2, '/var/lib/vdi/images/deb12-2.qcow2', 'published')");
-        js(&c, "document.querySelector('button[aria-label=\"Edit pool office\"]').click(); true");
-        cdp_wait_for(&c, "!document.getElementById('pool-form').hidden && "
-                         "document.getElementById('f-name').value === 'office'");
+        edit_pool(&c, "office");
         js(&c, "document.getElementById('f-image_version').value = '2';"
                "document.getElementById('pool-save').click(); true");
         cdp_wait_for(&c, "document.getElementById('pool-form').hidden && "
@@ -404,12 +437,7 @@ START_TEST(test_console_admin)
         breply_free(&r);
 
         /* The audit log shows each action, filterable. */
-        go(&c, "/admin/audit");
-        cdp_wait_for(&c, "document.querySelectorAll('#audit-rows tr').length > 0");
-        js(&c, "document.getElementById('a-actor').value = 'dave';"
-               "document.querySelector('#audit-filter button').click(); true");
-        cdp_wait_for(&c, "[...document.querySelectorAll('#audit-rows tr')].every(r => "
-                         "r.cells[1].textContent === 'dave')");
+        audit_of(&c, "dave");
         g_autofree char *acts = cdp_eval_str(
                 &c, "[...document.querySelectorAll('#audit-rows tr')].map(r => "
                     "r.cells[2].textContent + ':' + r.cells[3].textContent)"
@@ -1013,9 +1041,7 @@ START_TEST(test_console_pool_lifecycle)
                 "document.getElementById('pools-rows'), { childList: true, subtree: true }); true",
                 image);
         js(&c, watch);
-        js(&c, "document.querySelector('button[aria-label=\"Edit pool qa\"]').click(); true");
-        cdp_wait_for(&c, "!document.getElementById('pool-form').hidden && "
-                         "document.getElementById('f-name').value === 'qa'");
+        edit_pool(&c, "qa");
         js(&c, "document.getElementById('f-image_version').value = '2';"
                "document.getElementById('pool-save').click(); true");
         t0 = (double)g_get_monotonic_time() / 1e6;
@@ -1085,10 +1111,7 @@ START_TEST(test_console_pool_lifecycle)
                                 " d.pool_id WHERE p.name = 'qa'");
         ck_assert_int_eq(size, 3);
         go(&c, "/admin/pools");
-        cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Edit pool qa\"]')");
-        js(&c, "document.querySelector('button[aria-label=\"Edit pool qa\"]').click(); true");
-        cdp_wait_for(&c, "!document.getElementById('pool-form').hidden && "
-                         "document.getElementById('f-name').value === 'qa'");
+        edit_pool(&c, "qa");
         js(&c, "document.getElementById('f-image_version').value = '3';"
                "document.getElementById('f-recompose').value = 'now'; true");
         check_page(&c);
@@ -1107,14 +1130,7 @@ START_TEST(test_console_pool_lifecycle)
         vm_runs_version(&hp, vm, 3);
 
         /* Each of dave's actions in the audit log. */
-        go(&c, "/admin/audit");
-        cdp_wait_for(&c, "[...document.querySelectorAll('#audit-rows tr')].some(r => "
-                         "r.cells[1].textContent === 'alice')");
-        js(&c, "document.getElementById('a-actor').value = 'dave';"
-               "document.querySelector('#audit-filter button').click(); true");
-        cdp_wait_for(&c, "document.querySelectorAll('#audit-rows tr').length > 0 && "
-                         "[...document.querySelectorAll('#audit-rows tr')].every(r => "
-                         "r.cells[1].textContent === 'dave')");
+        audit_of(&c, "dave");
         g_autofree char *acts = cdp_eval_str(
                 &c, "[...document.querySelectorAll('#audit-rows tr')].map(r => "
                     "r.cells[2].textContent + ':' + r.cells[3].textContent + ':' + "
