@@ -30,6 +30,35 @@ static void page_error(struct http_response *resp, unsigned status, const char *
         http_respond_bytes(resp, status, "text/html; charset=utf-8", html, strlen(html));
 }
 
+/* The same admin check as the API's, answered as a page: true for an
+ * administrator; else resp says 401 (no session) or 403 (not an admin),
+ * or keeps the API's JSON error (database down). */
+static bool console_admin(struct broker *b, const struct http_request *req,
+                          struct http_response *resp)
+{
+        _cleanup_(broker_session_freep) struct broker_session *s = api_admin_session(b, req, resp);
+
+        if (s)
+                return true;
+        if (resp->status == 401)
+                page_error(resp, 401, "Sign in first",
+                           "The admin console needs an administrator's session: sign "
+                           "in on the portal, then open the console again.");
+        else if (resp->status == 403)
+                page_error(resp, 403, "Not an administrator",
+                           "Your account is not an administrator of this system (admins "
+                           "are members of the broker's [admin] groups).");
+        return false;
+}
+
+/* GET /portal/admin.* (api_portal_asset sends them here): the console's
+ * own files, for administrators only. */
+void console_asset(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        if (console_admin(ctx, req, resp))
+                api_portal_file(ctx, req->params[0], resp);
+}
+
 /* GET /admin and /admin/{page}: the console's one HTML file (the script
  * shows the page the path names), after the same admin check as the API:
  * 401 without a session, 403 for a user who is not an admin. */
@@ -38,20 +67,10 @@ void console_page(void *ctx, const struct http_request *req, struct http_respons
         static const char *const pages[] = { "overview", "pools",  "desktops", "images",
                                              "sessions", "logins", "audit",    NULL };
         struct broker *b = ctx;
-        _cleanup_(broker_session_freep) struct broker_session *s = api_admin_session(b, req, resp);
         bool known = req->n_params == 0;
 
-        if (!s) {
-                if (resp->status == 401)
-                        page_error(resp, 401, "Sign in first",
-                                   "The admin console needs an administrator's session: sign "
-                                   "in on the portal, then open the console again.");
-                else if (resp->status == 403)
-                        page_error(resp, 403, "Not an administrator",
-                                   "Your account is not an administrator of this system (admins "
-                                   "are members of the broker's [admin] groups).");
-                return; /* other errors (database down) keep their JSON answer */
-        }
+        if (!console_admin(b, req, resp))
+                return;
         for (size_t i = 0; !known && pages[i]; i++)
                 known = !strcmp(req->params[0], pages[i]);
         if (!known) {
@@ -105,10 +124,14 @@ DB_STMT(overview_stmt,
         "   FROM pools p LEFT JOIN live l ON l.pool_id = p.id GROUP BY p.id),"
         " mins AS (SELECT generate_series(date_trunc('minute', now()) - interval '14 minutes',"
         "   date_trunc('minute', now()), interval '1 minute') AS m),"
-        " recent AS (SELECT date_trunc('minute', at) AS m, phase, duration_us, user_name, at"
+        " recent AS (SELECT date_trunc('minute', at) AS m, request_id, phase, duration_us,"
+        "   user_name, at"
         "   FROM login_timings WHERE at >= date_trunc('minute', now()) - interval '14 minutes'),"
+        /* A sign-in stores the phases before its session row (throttle,
+         * directory) with it, not its total: count its requests. */
         " per_min AS (SELECT mins.m,"
-        "   count(r.phase) FILTER (WHERE r.phase = 'login_total') AS logins,"
+        "   count(DISTINCT r.request_id) FILTER (WHERE r.phase IN ('throttle', 'ldap',"
+        "     'session', 'login_total')) AS logins,"
         "   count(r.phase) FILTER (WHERE r.phase = 'launch_total') AS launches"
         "   FROM mins LEFT JOIN recent r ON r.m = mins.m GROUP BY mins.m),"
         " slow AS (SELECT phase, count(*) AS count,"

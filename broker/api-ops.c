@@ -94,6 +94,11 @@ void api_portal_file(struct broker *b, const char *name, struct http_response *r
 
 void api_portal_asset(void *ctx, const struct http_request *req, struct http_response *resp)
 {
+        /* The admin console's files (admin.html, admin.js): admins only. */
+        if (g_str_has_prefix(req->params[0], "admin.")) {
+                console_asset(ctx, req, resp);
+                return;
+        }
         const struct broker_asset *a = asset(ctx, req->params[0]);
         if (!a) {
                 http_respond_error(resp, 404, "not_found", "no such file: %s", req->path);

@@ -166,6 +166,7 @@ void api_portal_file(struct broker *b, const char *name, struct http_response *r
 /* api-console.c: the admin console's pages and endpoints (listed in
  * api_admin_routes) and the portal's public branding. */
 void console_page(void *ctx, const struct http_request *req, struct http_response *resp);
+void console_asset(void *ctx, const struct http_request *req, struct http_response *resp);
 void console_overview(void *ctx, const struct http_request *req, struct http_response *resp);
 void console_logins(void *ctx, const struct http_request *req, struct http_response *resp);
 void console_pool_refresh(void *ctx, const struct http_request *req, struct http_response *resp);

@@ -176,10 +176,11 @@ async function loadPools() {
   }));
   $("pools-rows").replaceChildren(...poolCache.pools.map((p) => {
     const counts = Object.entries(p.desktops || {}).map(([k, v]) => `${v} ${k.replace("_", " ")}`).join(", ") || "none";
-    const size = Object.values(p.desktops || {}).reduce((a, b) => a + b, 0);
-    // After a change of image version the loop recomposes the desktops.
-    const image = `${p.image} v${p.image_version}` + (p.on_current_image < size
-      ? ` — recomposing: ${p.on_current_image} of ${size} desktops on it` : "");
+    const size = poolSize(p);
+    // After a change of image version the loop recomposes the desktops:
+    // how many run the pool's version, until all of them do.
+    const image = `${p.image} v${p.image_version}` + (size === 0 ? ""
+      : ` — ${p.recomposing ? "recomposing: " : ""}${p.on_current_image} of ${size} desktop${size === 1 ? "" : "s"} on it`);
     return row([p.display_name ? `${p.name} (${p.display_name})` : p.name, p.kind, image, `${p.min_size} / ${p.ready_size} / ${p.max_size}`, counts,
       p.enabled ? "yes" : "no",
       actions(button("Edit", () => openForm(p), `Edit pool ${p.name}`, "small"),
@@ -193,6 +194,31 @@ async function loadPools() {
           loadPools();
         }))]);
   }));
+  followPools();
+}
+
+function poolSize(p) {
+  return Object.values(p.desktops || {}).reduce((a, b) => a + b, 0);
+}
+
+// Whether the reconcile loop still has work in a pool: desktops to make
+// for its ready size, or to bring to its image version.
+function poolBusy(p) {
+  const size = poolSize(p);
+  return p.enabled && (p.recomposing > 0 || p.on_current_image < size ||
+    (size < p.max_size && ((p.desktops || {}).ready || 0) < p.ready_size));
+}
+
+// While a pool fills or recomposes the list follows it, every 3 s; not
+// while the form is open or a row's button waits for its confirmation.
+let poolsTimer = null;
+function followPools() {
+  clearTimeout(poolsTimer);
+  if (!poolCache.pools.some(poolBusy)) return;
+  poolsTimer = setTimeout(() => {
+    if (document.hidden || !$("pool-form").hidden || document.querySelector("#pools-rows .danger")) followPools();
+    else loadPools();
+  }, 3000);
 }
 
 // The pool as the API takes it back (PUT needs every required field).
@@ -233,6 +259,8 @@ function openForm(p) {
   $("f-proto-web").checked = v.protocols.includes("web");
   $("f-enabled").checked = v.enabled;
   $("f-entitlements").value = (v.entitlements || []).map((e) => `${e.kind}:${e.subject}`).join("\n");
+  $("f-recompose").value = "rolling";
+  show("recompose-field", !!p); // a new pool has nothing to recompose
   show("pool-form", true);
   $(p ? "f-display_name" : "f-name").focus();
 }
@@ -279,9 +307,19 @@ async function savePool(ev) {
   $("pool-save").disabled = true;
   try {
     const body = formBody();
+    const before = poolCache.pools.find((p) => p.name === editing);
     if (editing) await api("PUT", `/admin/pools/${encodeURIComponent(editing)}`, body);
     else await api("POST", "/admin/pools", body);
-    status(`Pool ${body.name || editing} saved.`);
+    // Recompose now: every desktop is refreshed, which rebuilds it on the
+    // pool's new version even while a user holds it.
+    const newVersion = before && (body.image !== before.image ||
+      (body.image_version !== undefined && body.image_version !== before.image_version));
+    if (newVersion && $("f-recompose").value === "now") {
+      await api("POST", `/admin/pools/${encodeURIComponent(editing)}/refresh`);
+      status(`Pool ${editing} saved; all its desktops are being recomposed now.`);
+    } else {
+      status(`Pool ${body.name || editing} saved.`);
+    }
     show("pool-form", false);
     loadPools();
   } catch (e) {

@@ -39,8 +39,9 @@ static void cdp_send(struct cdp *c, const char *method, json_t *params, int id)
         free(text);
 }
 
-/* Read messages until the answer to id arrives; returns its "result". */
-static json_t *cdp_wait(struct cdp *c, int id, int timeout_ms)
+/* Read messages until the answer to id arrives; returns its "result".
+ * A DevTools error aborts the test, or gives NULL when tolerated. */
+static json_t *cdp_wait(struct cdp *c, int id, int timeout_ms, bool tolerate)
 {
         char chunk[65536];
         for (;;) {
@@ -51,6 +52,10 @@ static json_t *cdp_wait(struct cdp *c, int id, int timeout_ms)
                         g_string_erase(c->buf, 0, (gssize)len + 1);
                         if (m && json_integer_value(json_object_get(m, "id")) == id) {
                                 json_t *err = json_object_get(m, "error");
+                                if (err && tolerate) {
+                                        json_decref(m);
+                                        return NULL;
+                                }
                                 ck_assert_msg(!err, "DevTools error: %s",
                                               json_string_value(json_object_get(err, "message")));
                                 json_t *res = json_incref(json_object_get(m, "result"));
@@ -72,15 +77,24 @@ json_t *cdp_call(struct cdp *c, const char *method, json_t *params)
 {
         int id = ++c->next_id;
         cdp_send(c, method, params, id);
-        return cdp_wait(c, id, 20000);
+        return cdp_wait(c, id, 20000, false);
+}
+
+/* Runtime.evaluate; NULL on a DevTools error when tolerated. */
+static json_t *evaluate(struct cdp *c, const char *js, bool tolerate)
+{
+        int id = ++c->next_id;
+        cdp_send(c, "Runtime.evaluate",
+                 json_pack("{s:s, s:b, s:b}", "expression", js, "returnByValue", 1,
+                           "awaitPromise", 1),
+                 id);
+        return cdp_wait(c, id, 20000, tolerate);
 }
 
 /* Evaluate JS in the page; the value as JSON (caller decrefs). */
 json_t *cdp_eval(struct cdp *c, const char *js)
 {
-        json_t *r = cdp_call(c, "Runtime.evaluate",
-                             json_pack("{s:s, s:b, s:b}", "expression", js, "returnByValue", 1,
-                                       "awaitPromise", 1));
+        json_t *r = evaluate(c, js, false);
         json_t *v = json_incref(json_object_get(json_object_get(r, "result"), "value"));
         json_decref(r);
         return v ? v : json_null();
@@ -97,14 +111,22 @@ char *cdp_eval_str(struct cdp *c, const char *js)
 /* Poll until js is true (10 s). */
 void cdp_wait_for(struct cdp *c, const char *js)
 {
-        for (int i = 0; i < 200; i++) {
-                json_t *v = cdp_eval(c, js);
-                bool ok = json_is_true(v);
-                json_decref(v);
+        cdp_wait_for_ms(c, js, 10000);
+}
+
+void cdp_wait_for_ms(struct cdp *c, const char *js, unsigned timeout_ms)
+{
+        gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+        do {
+                /* A navigation that commits meanwhile ends the evaluation
+                 * with an error ("Inspected target navigated"): not yet. */
+                json_t *r = evaluate(c, js, true);
+                bool ok = json_is_true(json_object_get(json_object_get(r, "result"), "value"));
+                json_decref(r);
                 if (ok)
                         return;
                 g_usleep(50000);
-        }
+        } while (g_get_monotonic_time() < end);
         g_autofree char *body = cdp_eval_str(c, "document.body.innerText");
         ck_abort_msg("timed out waiting for %s; page says: %s", js, body);
 }

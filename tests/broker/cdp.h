@@ -30,5 +30,7 @@ json_t *cdp_eval(struct cdp *c, const char *js);
 char *cdp_eval_str(struct cdp *c, const char *js);
 /* Poll until js is true (10 s), else abort with the page's text. */
 void cdp_wait_for(struct cdp *c, const char *js);
+/* The same with a time limit of its own (the page follows a slow process). */
+void cdp_wait_for_ms(struct cdp *c, const char *js, unsigned timeout_ms);
 /* Save a PNG of the page: name absolute, or relative to abs_top_builddir. */
 void cdp_screenshot(struct cdp *c, const char *name);

@@ -19,6 +19,7 @@
 #include "config.h"
 
 #include <glib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -33,10 +34,16 @@
 
 static struct bfx *f;
 static const char *chromium;
+static const char *base; /* the broker the browser uses: f->base when NULL */
+/* What a test started, stopped after it even when it failed (a failed
+ * assertion leaves the test at once): the next test's h1 and pool loop
+ * must be its own. */
+static struct hostd_proc *hostd_running;
+static struct bfx_daemon *brokerd_running;
 
 static void go(struct cdp *c, const char *path)
 {
-        g_autofree char *url = g_strdup_printf("%s%s", f->base, path);
+        g_autofree char *url = g_strdup_printf("%s%s", base ? base : f->base, path);
         json_decref(cdp_call(c, "Page.navigate", json_pack("{s:s}", "url", url)));
 }
 
@@ -88,9 +95,11 @@ static json_t *get_json(struct bclient *c, const char *path)
         return j;
 }
 
-/* An admin's screen, wider than the portal's default window. */
-static void wide(struct cdp *c)
+/* Chromium with an admin's screen, wider than the portal's default
+ * window. */
+static void admin_browser(struct cdp *c)
 {
+        cdp_start(c, chromium);
         json_decref(cdp_call(c, "Emulation.setDeviceMetricsOverride",
                              json_pack("{s:i, s:i, s:f, s:b}", "width", 1280, "height", 900,
                                        "deviceScaleFactor", 1.0, "mobile", 0)));
@@ -124,6 +133,41 @@ static void pick_file(struct cdp *c, const char *id, const char *path)
         json_decref(r);
 }
 
+/* Open pool name's form from its row of the pools list. */
+static void edit_pool(struct cdp *c, const char *name)
+{
+        g_autofree char *button = g_strdup_printf("document.querySelector('button[aria-label="
+                                                  "\"Edit pool %s\"]')",
+                                                  name);
+        g_autofree char *there = g_strdup_printf("!!%s", button);
+        g_autofree char *click = g_strdup_printf("%s.click(); true", button);
+        g_autofree char *open = g_strdup_printf("!document.getElementById('pool-form').hidden && "
+                                                "document.getElementById('f-name').value === "
+                                                "'%s'",
+                                                name);
+        cdp_wait_for(c, there);
+        js(c, click);
+        cdp_wait_for(c, open);
+}
+
+/* The audit log page filtered to actor's rows. */
+static void audit_of(struct cdp *c, const char *actor)
+{
+        g_autofree char *filter = g_strdup_printf("document.getElementById('a-actor').value = "
+                                                  "'%s'; document.querySelector('#audit-filter "
+                                                  "button').click(); true",
+                                                  actor);
+        g_autofree char *only = g_strdup_printf("document.querySelectorAll('#audit-rows tr')"
+                                                ".length > 0 && [...document.querySelectorAll("
+                                                "'#audit-rows tr')].every(r => r.cells[1]"
+                                                ".textContent === '%s')",
+                                                actor);
+        go(c, "/admin/audit");
+        cdp_wait_for(c, "document.querySelectorAll('#audit-rows tr').length > 0");
+        js(c, filter);
+        cdp_wait_for(c, only);
+}
+
 /* Sample inventory plus what an overview needs: h1 heartbeating with
  * capacity, h2 silent (down), one desktop in use, recent sign-in timings. */
 static void load_inventory(void)
@@ -155,8 +199,7 @@ START_TEST(test_console_admin)
         load_inventory();
         ck_assert_int_eq(bclient_login(api, BFX_LOCAL_ADMIN, BFX_LOCAL_ADMIN_PW), 200);
         ck_assert_int_eq(bclient_login(alice, "alice", "alice-pw"), 200);
-        cdp_start(&c, chromium);
-        wide(&c);
+        admin_browser(&c);
 
         /* dave signs in on the portal, which offers him the console. */
         sign_in(&c, "dave", "dave-pw");
@@ -273,9 +316,7 @@ START_TEST(test_console_admin)
          * list shows the rolling progress (no loop runs here: 0 of 3). */
         bfx_exec(f, "INSERT INTO image_versions (image_id, version, path, state)"
                     " VALUES (1, 2, '/var/lib/vdi/images/deb12-2.qcow2', 'published')");
-        js(&c, "document.querySelector('button[aria-label=\"Edit pool office\"]').click(); true");
-        cdp_wait_for(&c, "!document.getElementById('pool-form').hidden && "
-                         "document.getElementById('f-name').value === 'office'");
+        edit_pool(&c, "office");
         js(&c, "document.getElementById('f-image_version').value = '2';"
                "document.getElementById('pool-save').click(); true");
         cdp_wait_for(&c, "document.getElementById('pool-form').hidden && "
@@ -396,12 +437,7 @@ START_TEST(test_console_admin)
         breply_free(&r);
 
         /* The audit log shows each action, filterable. */
-        go(&c, "/admin/audit");
-        cdp_wait_for(&c, "document.querySelectorAll('#audit-rows tr').length > 0");
-        js(&c, "document.getElementById('a-actor').value = 'dave';"
-               "document.querySelector('#audit-filter button').click(); true");
-        cdp_wait_for(&c, "[...document.querySelectorAll('#audit-rows tr')].every(r => "
-                         "r.cells[1].textContent === 'dave')");
+        audit_of(&c, "dave");
         g_autofree char *acts = cdp_eval_str(
                 &c, "[...document.querySelectorAll('#audit-rows tr')].map(r => "
                     "r.cells[2].textContent + ':' + r.cells[3].textContent)"
@@ -415,6 +451,21 @@ START_TEST(test_console_admin)
         bclient_free(alice);
 }
 END_TEST
+
+/* A route's pattern with 1 for each {parameter}. */
+static char *route_path(const struct http_route *rt)
+{
+        char *path = g_strdup(rt->pattern);
+        char *brace;
+        while ((brace = strchr(path, '{'))) {
+                char *end = strchr(brace, '}');
+                g_autofree char *head = g_strndup(path, (gsize)(brace - path));
+                char *np = g_strconcat(head, "1", end + 1, NULL);
+                g_free(path);
+                path = np;
+        }
+        return path;
+}
 
 /* Every admin route of the table answers 403 to alice, with and without
  * the CSRF token; a change without the token is refused even for an
@@ -430,15 +481,7 @@ START_TEST(test_console_non_admin)
         ck_assert_int_eq(bclient_login(admin, "dave", "dave-pw"), 200);
         for (size_t i = 0; i < api_admin_routes_count; i++) {
                 const struct http_route *rt = &api_admin_routes[i];
-                g_autofree char *path = g_strdup(rt->pattern);
-                char *brace;
-                while ((brace = strchr(path, '{'))) {
-                        char *end = strchr(brace, '}');
-                        g_autofree char *head = g_strndup(path, (gsize)(brace - path));
-                        g_autofree char *np = g_strconcat(head, "1", end + 1, NULL);
-                        g_free(path);
-                        path = g_steal_pointer(&np);
-                }
+                g_autofree char *path = route_path(rt);
                 bool change = strcmp(rt->method, "GET") != 0;
                 const char *body = change && strcmp(rt->method, "DELETE") ? "{}" : NULL;
                 for (int csrf = 0; csrf <= change; csrf++) {
@@ -465,6 +508,23 @@ START_TEST(test_console_non_admin)
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE action NOT IN"
                                      " ('login', 'admin.denied')"),
                          0);
+        /* The console's own files are not for her either, nor for nobody;
+         * an admin gets them. */
+        struct bclient *anon = bclient_new(f);
+        static const char *const files[] = { "/portal/admin.html", "/portal/admin.js" };
+        for (size_t i = 0; i < G_N_ELEMENTS(files); i++) {
+                struct breply r = bclient_req(alice, "GET", files[i], NULL, NULL, false);
+                ck_assert_msg(r.status == 403, "%s: %ld", files[i], r.status);
+                breply_free(&r);
+                r = bclient_req(anon, "GET", files[i], NULL, NULL, false);
+                ck_assert_msg(r.status == 401, "%s: %ld", files[i], r.status);
+                breply_free(&r);
+                r = bclient_req(admin, "GET", files[i], NULL, NULL, false);
+                ck_assert_msg(r.status == 200 && r.body->len > 1000, "%s: %ld", files[i],
+                              r.status);
+                breply_free(&r);
+        }
+        bclient_free(anon);
         /* An admin session signed in long ago may read but not change. */
         bfx_exec(f, "UPDATE portal_sessions SET created_at = now() - interval '2 hours'"
                     " WHERE user_name = 'dave'");
@@ -478,6 +538,21 @@ START_TEST(test_console_non_admin)
                              "dave signed in 120 minutes ago"),
                       "%s", st.body->str);
         breply_free(&st);
+        /* So does every change of the route table, with its CSRF token. */
+        for (size_t i = 0; i < api_admin_routes_count; i++) {
+                const struct http_route *rt = &api_admin_routes[i];
+                if (!strcmp(rt->method, "GET"))
+                        continue;
+                g_autofree char *path = route_path(rt);
+                const char *body = strcmp(rt->method, "DELETE") ? "{}" : NULL;
+                struct breply r = bclient_req(admin, rt->method, path, body, NULL, true);
+                ck_assert_msg(r.status == 403 &&
+                                      !g_strcmp0(json_string_value(json_object_get(r.json, "error")),
+                                                 "stale_session"),
+                              "%s %s, stale session: %ld %s", rt->method, path, r.status,
+                              r.body->str);
+                breply_free(&r);
+        }
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE pending_action IS NOT NULL"), 0);
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE pending_action IS NOT NULL"), 0);
 
@@ -617,19 +692,29 @@ static long vm_file_lines(const struct hostd_proc *hp, const char *vm, const cha
         return n;
 }
 
-/* vdi-hostd with the hollow VM as h1, running lab-1 (desktop id 6). */
-static void hostd_with_lab_vm(struct hostd_proc *hp)
+/* vdi-hostd with the hollow VM as h1 (it heartbeats into the database),
+ * and in its directory a kernel and two disks for image versions:
+ * vmlinuz, base.qcow2 and base2.qcow2. */
+static void hostd_h1(struct hostd_proc *hp)
 {
-        struct hostd_reply r;
         const char *top = getenv("abs_top_builddir");
         *hp = (struct hostd_proc){ .pki = f->pki, .name = "h1", .conninfo = f->pg->conninfo,
                                    .port_min = 30000 + (int)(getpid() % 20000) };
         hp->vm_binary = g_strdup_printf("%s/tests/hostd/hollow-vm", top && *top ? top : ".");
+        hostd_running = hp;
         ck_assert_int_eq(hostd_proc_start(hp), 0);
         g_autofree char *mk = g_strdup_printf("cd %s && head -c 4096 /dev/urandom > vmlinuz && "
-                                              "qemu-img create -q -f qcow2 base.qcow2 32M",
+                                              "qemu-img create -q -f qcow2 base.qcow2 32M && "
+                                              "qemu-img create -q -f qcow2 base2.qcow2 32M",
                                               hp->dir);
         ck_assert_int_eq(system(mk), 0);
+}
+
+/* vdi-hostd with the hollow VM as h1, running lab-1 (desktop id 6). */
+static void hostd_with_lab_vm(struct hostd_proc *hp)
+{
+        struct hostd_reply r;
+        hostd_h1(hp);
         g_autofree char *img = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s/vmlinuz\", "
                                                "\"disk\": \"%s/base.qcow2\"}", hp->dir, hp->dir);
         ck_assert_int_eq(hostd_req(hp, "PUT", "/api/v1/images/deb12", img, CERT_CLIENT, &r), 0);
@@ -674,6 +759,18 @@ static void hollow_client_connects(const struct hostd_proc *hp, const char *vm)
         close(fd);
 }
 
+/* Poll the count query (printf-style; 30 s at most) until it gives want. */
+static void G_GNUC_PRINTF(2, 3) wait_rows(long want, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        g_autofree char *sql = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        for (int i = 0; i < 300 && bfx_long(f, "%s", sql) != want; i++)
+                g_usleep(100000);
+        ck_assert_msg(bfx_long(f, "%s", sql) == want, "%s: not %ld", sql, want);
+}
+
 /* The pixel (x, y) of a canvas as "r,g,b". */
 static char *canvas_px(struct cdp *c, const char *id, int x, int y)
 {
@@ -687,14 +784,13 @@ static char *canvas_px(struct cdp *c, const char *id, int x, int y)
 START_TEST(test_console_live_desktop)
 {
         struct cdp c = { 0 };
-        struct hostd_proc hp;
+        static struct hostd_proc hp; /* after_test stops it */
         bfx_reset(f);
         bfx_exec(f, "UPDATE desktops SET state = 'assigned' WHERE name = 'lab-1';"
                     "INSERT INTO assignments (pool_id, desktop_id, user_name) VALUES (4, 6, 'alice');"
                     "UPDATE pools SET user_actions = '{restart}' WHERE name = 'lab'");
         hostd_with_lab_vm(&hp);
-        cdp_start(&c, chromium);
-        wide(&c);
+        admin_browser(&c);
 
         /* dave looks at lab-1's screen: the thumbnail has the hollow VM's
          * blue desktop and its orange window in the lower right quarter. */
@@ -744,9 +840,7 @@ START_TEST(test_console_live_desktop)
                                    " d.id = s.desktop_id WHERE d.name = 'lab-1' AND"
                                    " s.disconnected_at IS NULL AND s.user_name = 'alice' AND"
                                    " host(s.client_addr) = '198.51.100.9' AND d.state = 'in_use'";
-        for (int i = 0; i < 100 && bfx_long(f, "%s", open_session) != 1; i++)
-                g_usleep(100000);
-        ck_assert_int_eq(bfx_long(f, "%s", open_session), 1);
+        wait_rows(1, "%s", open_session);
         js(&c, "loadDesktops(); true");
         cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Disconnect alice from "
                          "desktop lab-1\"]')");
@@ -761,9 +855,7 @@ START_TEST(test_console_live_desktop)
         const char *closed = "SELECT count(*) FROM desktop_sessions s JOIN desktops d ON"
                              " d.id = s.desktop_id WHERE d.name = 'lab-1' AND"
                              " s.disconnected_at IS NOT NULL AND d.state = 'assigned'";
-        for (int i = 0; i < 100 && bfx_long(f, "%s", closed) != 1; i++)
-                g_usleep(100000);
-        ck_assert_int_eq(bfx_long(f, "%s", closed), 1);
+        wait_rows(1, "%s", closed);
         ck_assert(hostd_wait_state(&hp, "6", "running", 1000));
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'dave'"
                                      " AND action = 'desktop.disconnect' AND outcome = 'ok'"
@@ -799,10 +891,277 @@ START_TEST(test_console_live_desktop)
                          "d.textContent.includes(\"Alice's lab\") && d.querySelector("
                          "'.desktop-state').textContent === 'In use by you')");
         cdp_stop(&c);
-        hostd_proc_destroy(&hp);
-        g_free(hp.vm_binary);
 }
 END_TEST
+
+/* The text of a cell of the row whose first cell starts with name, in
+ * the table body rows (a CSS selector), as JS. */
+static char *cell_js(const char *rows, const char *name, int cell)
+{
+        return g_strdup_printf("([...document.querySelectorAll('%s tr')].find(r => "
+                               "r.cells[0].textContent.split(' ')[0] === '%s') || "
+                               "{ cells: [] }).cells[%d]?.textContent",
+                               rows, name, cell);
+}
+
+/* Every desktop of pool qa, "name:state:version" by id. */
+static char *qa_desktops(void)
+{
+        return bfx_str(f, "SELECT string_agg(d.name || ':' || d.state || ':v' || v.version, ','"
+                          " ORDER BY d.id) FROM desktops d JOIN pools p ON p.id = d.pool_id"
+                          " JOIN image_versions v ON v.id = d.image_version_id"
+                          " WHERE p.name = 'qa'");
+}
+
+/* VM id runs on h1 from image version (of deb12): the pool loop named
+ * its image on the host "iv-<version id>". */
+static void vm_runs_version(const struct hostd_proc *hp, const char *id, int version)
+{
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", id);
+        g_autofree char *want = g_strdup_printf(
+                "iv-%ld", bfx_long(f, "SELECT id FROM image_versions WHERE version = %d", version));
+        struct hostd_reply hr;
+        ck_assert_int_eq(hostd_req(hp, "GET", path, NULL, CERT_CLIENT, &hr), 0);
+        ck_assert_msg(hr.status == 200 &&
+                              !g_strcmp0(json_string_value(json_object_get(hr.json, "image")),
+                                         want) &&
+                              !g_strcmp0(json_string_value(json_object_get(hr.json, "state")),
+                                         "running"),
+                      "%s: %ld %s (want %s)", path, hr.status, hr.raw, want);
+        hostd_reply_clear(&hr);
+}
+
+/* The whole life of a pool against the real stack: vdi-brokerd with its
+ * pool loop and vdi-hostd running hollow VMs. dave creates pool qa
+ * through the form (one error shown and fixed) and watches the overview
+ * as the loop fills it to its ready size (the counts the API and the
+ * database give), recomposes it to a new image version through the form
+ * and watches the pools list follow the rolling recompose to "2 of 2",
+ * disconnects alice from the desktop she launched, and recomposes the
+ * pool to version 3 "now" (her desktop too, kept hers). The audit log
+ * shows each action. */
+START_TEST(test_console_pool_lifecycle)
+{
+        double start = (double)g_get_monotonic_time() / 1e6;
+        struct cdp c = { 0 };
+        static struct hostd_proc hp; /* after_test stops it */
+        static struct bfx_daemon d;
+        bfx_reset(f);
+        hostd_h1(&hp);
+        /* Only what the admin makes: no pools, one host (this vdi-hostd). */
+        bfx_exec(f, "TRUNCATE pools, desktops CASCADE; DELETE FROM hosts WHERE name = 'h2';"
+                    "UPDATE image_versions SET path = '%1$s/base.qcow2',"
+                    " kernel_path = '%1$s/vmlinuz'",
+                 hp.dir);
+        brokerd_running = &d;
+        bfx_daemon_start(f, "[pools]\ninterval_ms = 500\n", &d);
+        base = d.view.base;
+        struct bclient *api = bclient_new(&d.view);
+        ck_assert_int_eq(bclient_login(api, BFX_LOCAL_ADMIN, BFX_LOCAL_ADMIN_PW), 200);
+        admin_browser(&c);
+        sign_in(&c, "dave", "dave-pw");
+
+        /* The form: ready above max is refused next to its field; fixed. */
+        go(&c, "/admin/pools");
+        cdp_wait_for(&c, "!!document.getElementById('pool-new') && "
+                         "document.getElementById('f-image').options.length === 1");
+        js(&c, "document.getElementById('pool-new').click(); true");
+        cdp_wait_for(&c, "!document.getElementById('pool-form').hidden");
+        js(&c, "{ const v = (k, x) => document.getElementById('f-' + k).value = x;"
+               "v('name', 'qa'); v('display_name', 'QA desktops'); v('max_size', '3');"
+               "v('ready_size', '4'); v('vcpus', '1'); v('memory_mb', '256');"
+               "v('entitlements', 'user:alice');"
+               "document.getElementById('pool-save').click(); } true");
+        cdp_wait_for(&c, "!document.getElementById('e-ready_size').hidden");
+        g_autofree char *ferr = cdp_eval_str(&c, "document.getElementById('e-ready_size')"
+                                                 ".textContent");
+        ck_assert_msg(g_str_has_prefix(ferr, "Pool \"qa\": sizes must satisfy"), "%s", ferr);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools"), 0);
+        js(&c, "document.getElementById('f-ready_size').value = '2';"
+               "document.getElementById('pool-save').click(); true");
+        cdp_wait_for(&c, "document.getElementById('pool-form').hidden && "
+                         "document.querySelectorAll('#pools-rows tr').length === 1");
+
+        /* The overview follows the loop until qa has its two ready
+         * desktops (hollow VMs booted on h1): as the API and the database
+         * count them. */
+        double t0 = (double)g_get_monotonic_time() / 1e6;
+        go(&c, "/admin/overview");
+        g_autofree char *ready = cell_js("#pools-ov-rows", "qa", 2);
+        g_autofree char *prov = cell_js("#pools-ov-rows", "qa", 5);
+        g_autofree char *filled = g_strdup_printf("%s === '2' && %s === '0'", ready, prov);
+        cdp_wait_for_ms(&c, filled, 60000);
+        printf("# the overview showed qa filled %.1f s after it was saved\n",
+               (double)g_get_monotonic_time() / 1e6 - t0);
+        g_autofree char *row = cdp_eval_str(
+                &c, "[...document.querySelector('#pools-ov-rows tr').cells].slice(0, 7)"
+                    ".map(c => c.textContent).join(',')");
+        ck_assert_str_eq(row, "qa,2 / 3,2,0,0,0,0");
+        json_t *ov = get_json(api, "/api/v1/admin/overview");
+        json_t *qa = json_array_get(json_object_get(ov, "pools"), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(qa, "name")), "qa");
+        ck_assert_int_eq(json_integer_value(json_object_get(qa, "size")), 2);
+        ck_assert_int_eq(json_integer_value(json_object_get(qa, "ready")), 2);
+        /* The sign-ins per minute are the real ones (root-admin's, dave's),
+         * and the chart draws them. */
+        long signins = 0;
+        size_t k;
+        json_t *m;
+        json_array_foreach (json_object_get(ov, "per_minute"), k, m)
+                signins += (long)json_integer_value(json_object_get(m, "logins"));
+        ck_assert_int_eq(signins, bfx_long(f, "SELECT count(*) FROM audit_events WHERE"
+                                              " action = 'login' AND outcome = 'ok'"));
+        ck_assert_int_eq(signins, 2);
+        json_decref(ov);
+        cdp_wait_for(&c, "[...document.querySelectorAll('#perminute-chart .bar-logins')]"
+                         ".some(b => b.getAttribute('height') > 0)");
+        g_autofree char *made = qa_desktops();
+        ck_assert_msg(g_regex_match_simple("^qa-[0-9]+:ready:v1,qa-[0-9]+:ready:v1$", made, 0, 0),
+                      "%s", made);
+        g_autofree char *ids = bfx_str(f, "SELECT string_agg(d.id::text, ',' ORDER BY d.id)"
+                                          " FROM desktops d JOIN pools p ON p.id = d.pool_id"
+                                          " WHERE p.name = 'qa'");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-pool-filled.png");
+
+        /* A new image version: dave recomposes qa to it through the form;
+         * the list goes from "recomposing" to all desktops on it. */
+        bfx_exec(f, "INSERT INTO image_versions (image_id, version, path, kernel_path, state)"
+                    " VALUES (1, 2, '%1$s/base2.qcow2', '%1$s/vmlinuz', 'published')",
+                 hp.dir);
+        go(&c, "/admin/pools");
+        g_autofree char *image = cell_js("#pools-rows", "qa", 2);
+        g_autofree char *on_v1 = g_strdup_printf("%s === 'deb12 v1 — 2 of 2 desktops on it'",
+                                                 image);
+        cdp_wait_for(&c, on_v1);
+        /* Every text the image cell shows from now on. */
+        g_autofree char *watch = g_strdup_printf(
+                "window.seen = []; new MutationObserver(() => { const t = %s; "
+                "if (t && t !== seen[seen.length - 1]) seen.push(t); }).observe("
+                "document.getElementById('pools-rows'), { childList: true, subtree: true }); true",
+                image);
+        js(&c, watch);
+        edit_pool(&c, "qa");
+        js(&c, "document.getElementById('f-image_version').value = '2';"
+               "document.getElementById('pool-save').click(); true");
+        t0 = (double)g_get_monotonic_time() / 1e6;
+        g_autofree char *on_v2 = g_strdup_printf("%s === 'deb12 v2 — 2 of 2 desktops on it'",
+                                                 image);
+        cdp_wait_for_ms(&c, on_v2, 60000);
+        g_autofree char *seen = cdp_eval_str(&c, "seen.join('|')");
+        printf("# the pools list during the recompose (%.1f s): %s\n",
+               (double)g_get_monotonic_time() / 1e6 - t0, seen);
+        ck_assert_msg(g_str_has_prefix(seen, "deb12 v2 — recomposing: ") &&
+                              g_str_has_suffix(seen, "|deb12 v2 — 2 of 2 desktops on it"),
+                      "%s", seen);
+        g_autofree char *recomposed = qa_desktops();
+        ck_assert_msg(g_regex_match_simple("^qa-[0-9]+:ready:v2,qa-[0-9]+:ready:v2$", recomposed,
+                                           0, 0),
+                      "%s", recomposed);
+        /* The same desktops, rebuilt: on h1 each VM runs the new version. */
+        g_autofree char *ids_now = bfx_str(f, "SELECT string_agg(d.id::text, ',' ORDER BY d.id)"
+                                              " FROM desktops d JOIN pools p ON p.id = d.pool_id"
+                                              " WHERE p.name = 'qa'");
+        ck_assert_str_eq(ids_now, ids);
+        g_auto(GStrv) vms = g_strsplit(ids, ",", -1);
+        for (char **id = vms; *id; id++)
+                vm_runs_version(&hp, *id, 2);
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-pool-recomposed.png");
+
+        /* alice launches a desktop of qa and her client connects; dave
+         * disconnects her from the desktops page. */
+        struct bclient *alice = bclient_new(&d.view);
+        ck_assert_int_eq(bclient_login(alice, "alice", "alice-pw"), 200);
+        struct breply r = bclient_req(alice, "POST", "/api/v1/launch",
+                                      "{\"pool\": \"qa\", \"protocol\": \"rdp\"}", NULL, true);
+        ck_assert_msg(r.status == 200, "launch: %ld %s", r.status, r.body->str);
+        breply_free(&r);
+        bclient_free(alice);
+        g_autofree char *vm = bfx_str(f, "SELECT desktop_id FROM assignments WHERE"
+                                         " user_name = 'alice' AND released_at IS NULL");
+        g_autofree char *desk = bfx_str(f, "SELECT name FROM desktops WHERE id = %s", vm);
+        hollow_client_connects(&hp, vm);
+        wait_rows(1, "SELECT count(*) FROM desktop_sessions WHERE desktop_id = %s AND"
+                     " disconnected_at IS NULL AND user_name = 'alice'",
+                  vm);
+        go(&c, "/admin/desktops");
+        g_autofree char *disc_sel = g_strdup_printf("button[aria-label=\"Disconnect alice from "
+                                                    "desktop %s\"]",
+                                                    desk);
+        g_autofree char *has_disc = g_strdup_printf("!!document.querySelector('%s')", disc_sel);
+        cdp_wait_for(&c, has_disc);
+        confirm_click(&c, disc_sel);
+        g_autofree char *said = g_strdup_printf("document.getElementById('status').textContent ==="
+                                                " 'Alice disconnected from %s; the desktop keeps"
+                                                " running.'",
+                                                desk);
+        cdp_wait_for(&c, said);
+        wait_rows(1, "SELECT count(*) FROM desktop_sessions WHERE desktop_id = %s AND"
+                     " disconnected_at IS NOT NULL",
+                  vm);
+        ck_assert(hostd_wait_state(&hp, vm, "running", 1000));
+
+        /* Version 3, recomposed now: alice's desktop too (rolling would
+         * wait for her); it stays hers, rebuilt on version 3. */
+        bfx_exec(f, "INSERT INTO image_versions (image_id, version, path, kernel_path, state)"
+                    " VALUES (1, 3, '%1$s/base.qcow2', '%1$s/vmlinuz', 'published')",
+                 hp.dir);
+        long size = bfx_long(f, "SELECT count(*) FROM desktops d JOIN pools p ON p.id ="
+                                " d.pool_id WHERE p.name = 'qa'");
+        ck_assert_int_eq(size, 3);
+        go(&c, "/admin/pools");
+        edit_pool(&c, "qa");
+        js(&c, "document.getElementById('f-image_version').value = '3';"
+               "document.getElementById('f-recompose').value = 'now'; true");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-pool-recompose-now.png");
+        js(&c, "document.getElementById('pool-save').click(); true");
+        g_autofree char *on_v3 = g_strdup_printf("%s === 'deb12 v3 — 3 of 3 desktops on it'",
+                                                 image);
+        cdp_wait_for_ms(&c, on_v3, 60000);
+        g_autofree char *on3 = bfx_str(f, "SELECT string_agg(CASE WHEN d.id = %s THEN"
+                                          " 'hers:' ELSE '' END || d.state || ':v' || v.version,"
+                                          " ',' ORDER BY d.state, d.id) FROM desktops d JOIN"
+                                          " pools p ON p.id = d.pool_id JOIN image_versions v ON"
+                                          " v.id = d.image_version_id WHERE p.name = 'qa'",
+                                       vm);
+        ck_assert_str_eq(on3, "hers:assigned:v3,ready:v3,ready:v3");
+        vm_runs_version(&hp, vm, 3);
+
+        /* Each of dave's actions in the audit log. */
+        audit_of(&c, "dave");
+        g_autofree char *acts = cdp_eval_str(
+                &c, "[...document.querySelectorAll('#audit-rows tr')].map(r => "
+                    "r.cells[2].textContent + ':' + r.cells[3].textContent + ':' + "
+                    "(r.cells[5].textContent || r.cells[4].textContent)).filter(a => !a.startsWith('login:')).reverse()"
+                    ".join(',')");
+        g_autofree char *want = g_strdup_printf("pool.create:ok:qa,pool.update:ok:qa,"
+                                                "desktop.disconnect:ok:%s,pool.update:ok:qa,"
+                                                "pool.refresh:ok:qa",
+                                                desk);
+        ck_assert_str_eq(acts, want);
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-pool-audit.png");
+
+        cdp_stop(&c);
+        bclient_free(api);
+        printf("# the pool's life took %.1f s\n", (double)g_get_monotonic_time() / 1e6 - start);
+}
+END_TEST
+
+static void after_test(void)
+{
+        base = NULL;
+        if (brokerd_running)
+                bfx_daemon_stop(brokerd_running);
+        brokerd_running = NULL;
+        if (hostd_running) {
+                hostd_proc_destroy(hostd_running);
+                g_free(hostd_running->vm_binary);
+        }
+        hostd_running = NULL;
+}
 
 static void setup(void)
 {
@@ -820,11 +1179,13 @@ static Suite *make_suite(void)
         Suite *s = suite_create("broker-console");
         TCase *tc = tcase_create("chromium");
         tcase_add_unchecked_fixture(tc, setup, teardown);
+        tcase_add_checked_fixture(tc, NULL, after_test);
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_console_admin);
         tcase_add_test(tc, test_console_non_admin);
         tcase_add_test(tc, test_user_own_desktop);
         tcase_add_test(tc, test_console_live_desktop);
+        tcase_add_test(tc, test_console_pool_lifecycle);
         suite_add_tcase(s, tc);
         return s;
 }

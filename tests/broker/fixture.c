@@ -5,11 +5,15 @@
 
 #include <arpa/inet.h>
 #include <check.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -44,7 +48,7 @@ struct bfx *bfx_start(const char *extra_ini)
         f->dead_port[0] = bfx_free_port();
         f->dead_port[1] = bfx_free_port();
 
-        g_autofree char *ini = g_strdup_printf(
+        f->ini = g_strdup_printf(
                 "[http]\nlisten = 127.0.0.1\nport = 0\ncert = %1$s/server.pem\n"
                 "key = %1$s/server.key\nthreads = 4\nmax_body = 4096\n"
                 "[database]\nconninfo = %2$s\npool_size = 4\nauto_migrate = true\n"
@@ -63,7 +67,7 @@ struct bfx *bfx_start(const char *extra_ini)
                 f->pki, f->pg->conninfo, f->ldap->ldaps_uri, f->ldap->base_dn,
                 f->ldap->service_dn, f->ldap->service_pw, f->ldap->ca_file, PORTAL_SRC_DIR,
                 extra_ini ? extra_ini : "");
-        ck_assert_msg(conf_load_data("test-broker.conf", ini, broker_conf_options,
+        ck_assert_msg(conf_load_data("test-broker.conf", f->ini, broker_conf_options,
                                      broker_conf_options_count, &f->cfg, &err) == 0,
                       "config: %s", err);
         ck_assert_msg(broker_new(&f->cfg, &f->b, &err) == 0, "broker_new: %s", err);
@@ -86,6 +90,7 @@ void bfx_stop(struct bfx *f)
                 fprintf(stderr, "cannot remove %s\n", f->pki);
         g_free(f->pki);
         g_free(f->ca);
+        g_free(f->ini);
         g_free(f);
         curl_global_cleanup();
 }
@@ -273,4 +278,85 @@ char *breply_header(const struct breply *r, const char *name)
                 if (!g_ascii_strncasecmp(lines[i], name, n) && lines[i][n] == ':')
                         return g_strstrip(g_strdup(lines[i] + n + 1));
         return NULL;
+}
+
+/* Whether GET base/healthz answers 200 (no abort: the daemon may still
+ * be starting). */
+static bool healthy(const struct bfx *f, const char *base)
+{
+        g_autofree char *url = g_strdup_printf("%s/healthz", base);
+        CURL *c = curl_easy_init();
+        long status = 0;
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_CAINFO, f->ca);
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+        if (curl_easy_perform(c) == CURLE_OK)
+                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+        return status == 200;
+}
+
+/* In the daemon's child: go when the test process goes. */
+static void die_with_parent(gpointer unused)
+{
+        (void)unused;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
+void bfx_daemon_start(struct bfx *f, const char *extra_ini, struct bfx_daemon *d)
+{
+        g_autoptr(GError) gerr = NULL;
+        const char *top = getenv("abs_top_builddir");
+        int port = bfx_free_port();
+        g_autofree char *bin = g_strdup_printf("%s/broker/vdi-brokerd", top && *top ? top : ".");
+        g_autofree char *conf = g_strdup_printf("%s/brokerd-%d.conf", f->pki, port);
+        /* A group given twice is merged and a key's last value wins. */
+        g_autofree char *ini = g_strdup_printf("%s\n[http]\nport = %d\n%s", f->ini, port,
+                                               extra_ini ? extra_ini : "");
+
+        *d = (struct bfx_daemon){ .view = *f };
+        d->log = g_strdup_printf("%s/brokerd-%d.log", f->pki, port);
+        ck_assert(g_file_set_contents(conf, ini, -1, NULL));
+        int log_fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        ck_assert_int_ge(log_fd, 0);
+        char *argv[] = { bin, "--config", conf, "--foreground", NULL };
+        gboolean ok = g_spawn_async_with_fds(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+                                             die_with_parent, NULL, &d->pid, -1, log_fd, log_fd, &gerr);
+        close(log_fd);
+        ck_assert_msg(ok, "%s: %s", bin, gerr ? gerr->message : "");
+        snprintf(d->view.base, sizeof(d->view.base), "https://127.0.0.1:%d", port);
+        /* ASan start-up on a loaded machine: give it a minute. */
+        for (int i = 0; i < 600 && !healthy(f, d->view.base); i++) {
+                if (waitpid(d->pid, NULL, WNOHANG) != 0)
+                        break;
+                g_usleep(100000);
+        }
+        if (!healthy(f, d->view.base)) {
+                g_autofree char *text = NULL;
+                g_file_get_contents(d->log, &text, NULL, NULL);
+                ck_abort_msg("vdi-brokerd did not answer; its log:\n%s", text ? text : "");
+        }
+}
+
+void bfx_terminate(GPid pid, unsigned timeout_ms)
+{
+        int status;
+        kill(pid, SIGTERM);
+        for (unsigned i = 0; i < timeout_ms / 100 && waitpid(pid, &status, WNOHANG) == 0; i++)
+                g_usleep(100000);
+        if (waitpid(pid, &status, WNOHANG) == 0) {
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+        }
+}
+
+void bfx_daemon_stop(struct bfx_daemon *d)
+{
+        if (d->pid <= 0)
+                return;
+        bfx_terminate(d->pid, 10000);
+        g_spawn_close_pid(d->pid);
+        d->pid = 0;
+        g_clear_pointer(&d->log, g_free);
 }

@@ -23,6 +23,7 @@ struct bfx {
         char base[64]; /* https://127.0.0.1:PORT */
         char *ca;      /* PKI/ca.pem */
         int dead_port[2]; /* loopback ports nobody listens on (the "hosts") */
+        char *ini;        /* the broker's configuration (INI text) */
 };
 
 /* Bootstrap administrator of the fixture (local-admin backend). */
@@ -79,3 +80,22 @@ long bclient_login(struct bclient *c, const char *user, const char *password);
 void breply_free(struct breply *r);
 /* Value of a response header (first match, case-insensitive); malloc'd or NULL. */
 char *breply_header(const struct breply *r, const char *name);
+
+/* SIGTERM the child pid and wait for it at most timeout_ms, then SIGKILL
+ * it and wait. */
+void bfx_terminate(GPid pid, unsigned timeout_ms);
+
+/* A real vdi-brokerd (broker/vdi-brokerd of the built tree) beside the
+ * in-process broker: the same database, LDAP and PKI, f->ini plus
+ * extra_ini (a [pools] section there starts its pool loop), on a free
+ * port, its log in f->pki. view is a copy of f whose base is the
+ * daemon's: bclient_new(&d->view) talks to it. Aborts the test when the
+ * daemon does not answer /healthz within a minute. */
+struct bfx_daemon {
+        GPid pid;
+        char *log;
+        struct bfx view;
+};
+void bfx_daemon_start(struct bfx *f, const char *extra_ini, struct bfx_daemon *d);
+/* SIGTERM it and wait (SIGKILL after 10 s). Accepts a stopped one. */
+void bfx_daemon_stop(struct bfx_daemon *d);

@@ -80,14 +80,16 @@ tests_broker_console_SOURCES = tests/broker/console.c tests/broker/cdp.c tests/b
 tests_broker_console_CPPFLAGS = $(BROKER_TEST_CPPFLAGS) -I$(top_srcdir)/tests/hostd
 tests_broker_console_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(HARNESS_LIB) \
 	$(HOSTD_PROC_LIB) $(CURL_LIBS) $(TEST_LIBS)
-EXTRA_tests_broker_console_DEPENDENCIES = tests/hostd/hollow-vm hostd/vdi-hostd
+EXTRA_tests_broker_console_DEPENDENCIES = tests/hostd/hollow-vm hostd/vdi-hostd broker/vdi-brokerd
 CLEANFILES += tests/broker/console-overview.png tests/broker/console-pool-error.png \
 	tests/broker/console-pools.png tests/broker/console-desktops.png \
 	tests/broker/console-sessions.png tests/broker/console-audit.png \
 	tests/broker/console-forbidden.png tests/broker/console-user-desktop.png \
 	tests/broker/console-logins.png tests/broker/console-images.png \
 	tests/broker/console-screen.png tests/broker/console-user-restart.png \
-	tests/broker/console-disconnect.png tests/broker/console-import-error.png
+	tests/broker/console-disconnect.png tests/broker/console-import-error.png \
+	tests/broker/console-pool-filled.png tests/broker/console-pool-recomposed.png \
+	tests/broker/console-pool-audit.png tests/broker/console-pool-recompose-now.png
 
 # The login storm (issue 23): 1,000 LDAP users sign in and launch through
 # HAProxy against three brokers, one SIGKILLed in the middle; desktops on

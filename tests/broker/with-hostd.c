@@ -8,9 +8,7 @@
 #include "config.h"
 
 #include <glib.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fixture.h"
@@ -57,16 +55,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-        if (hostd > 0) {
-                int status;
-                kill(hostd, SIGTERM);
-                for (int i = 0; i < 50 && waitpid(hostd, &status, WNOHANG) == 0; i++)
-                        g_usleep(100000);
-                if (waitpid(hostd, &status, WNOHANG) == 0) {
-                        kill(hostd, SIGKILL);
-                        waitpid(hostd, &status, 0);
-                }
-        }
+        if (hostd > 0)
+                bfx_terminate(hostd, 5000);
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", state);
         if (system(cmd) != 0)
                 fprintf(stderr, "cannot remove %s\n", state);
