@@ -215,10 +215,28 @@ static const char *request_cmd(json_t *req, const json_error_t *jerr, const stru
         *id = v;
         cmd = get_str(req, "cmd", 64);
         if (!cmd)
-                snprintf(msg, n, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot)");
+                snprintf(msg, n, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot, suspend)");
         else if (fdpass_slot_check(passed, cmd, "screenshot", msg, n) == 0)
                 return cmd;
         return NULL;
+}
+
+/* "snapshot" and "suspend": the same request and answer. */
+static void handle_snapshot(struct control *c, int fd, json_t *id, json_t *req,
+                            int (*take)(void *, const char *, struct control_snapshot *, char *, size_t),
+                            const char *cmd)
+{
+        const char *dir = get_str(req, "dir", 4096);
+        struct control_snapshot snap = { 0 };
+        char err[512];
+
+        if (!dir || dir[0] != '/')
+                reply_error(c, fd, id, "%s needs an absolute \"dir\" (a directory that does not exist yet)", cmd);
+        else if (take(c->opaque, dir, &snap, err, sizeof(err)) < 0)
+                reply_error(c, fd, id, "%s to %s failed: %s", cmd, dir, err);
+        else
+                reply(c, fd, id, json_pack("{s:b, s:f, s:I, s:I}", "ok", 1, "paused_ms", snap.paused_ms, "ram_pages",
+                                           (json_int_t)snap.ram_pages, "state_bytes", (json_int_t)snap.state_bytes));
 }
 
 /* One request line; passed is what came with it (always emptied). */
@@ -299,17 +317,8 @@ static void handle(struct control *c, int fd, const char *line, size_t len, stru
                         reply_error(c, fd, id, "set-ticket failed: %s", err);
                 else
                         reply_ok(c, fd, id);
-        } else if (strcmp(cmd, "snapshot") == 0 && h->snapshot) {
-                const char *dir = get_str(req, "dir", 4096);
-                struct control_snapshot snap = { 0 };
-                if (!dir || dir[0] != '/')
-                        reply_error(c, fd, id, "snapshot needs an absolute \"dir\" (a directory that does not exist yet)");
-                else if (h->snapshot(c->opaque, dir, &snap, err, sizeof(err)) < 0)
-                        reply_error(c, fd, id, "snapshot to %s failed: %s", dir, err);
-                else
-                        reply(c, fd, id, json_pack("{s:b, s:f, s:I, s:I}", "ok", 1, "paused_ms", snap.paused_ms,
-                                                   "ram_pages", (json_int_t)snap.ram_pages, "state_bytes",
-                                                   (json_int_t)snap.state_bytes));
+        } else if ((strcmp(cmd, "snapshot") == 0 && h->snapshot) || (strcmp(cmd, "suspend") == 0 && h->suspend)) {
+                handle_snapshot(c, fd, id, req, strcmp(cmd, "suspend") == 0 ? h->suspend : h->snapshot, cmd);
         } else if (strcmp(cmd, "migrate") == 0 && h->migrate) {
                 handle_migrate(c, fd, id, req);
         } else if (strcmp(cmd, "damage") == 0 && h->damage) {
@@ -328,7 +337,7 @@ static void handle(struct control *c, int fd, const char *line, size_t len, stru
                 }
         } else {
                 reply_error(c, fd, id,
-                            "unknown command \"%s\" (use status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket or snapshot)",
+                            "unknown command \"%s\" (use status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot or suspend)",
                             cmd);
         }
 out:

@@ -1,0 +1,226 @@
+/* Suspend and resume (issue 20): vdi-vm's "suspend" writes the whole VM
+ * into VMDIR/state/MS (hostd/vmm/SNAPSHOT.md; the overlay stays as it is)
+ * and exits, so its memory goes back to the host; a start resumes it with
+ * --restore. VMDIR/suspended.json names the state to resume from: it is
+ * written once vdi-vm has answered, and removed once a restore started.
+ * A restored guest keeps reading its RAM from that state (mapped
+ * MAP_PRIVATE), so state directories go only when no process runs
+ * (hostd_vm_state_gc). */
+#include "config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hostd/hostd.h"
+#include "hostd/vmctl.h"
+#include "log.h"
+
+#define SUSPENDED_FILE "suspended.json"
+#define STATE_DIR "state"
+/* Writing a guest's RAM: about a second per GiB here; far more in a
+ * nested lab under load. */
+#define SUSPEND_TIMEOUT_MS (300 * 1000)
+#define SUSPEND_EXIT_S 60
+
+static char *suspended_path(const struct hostd_vm *vm)
+{
+        return g_build_filename(vm->dir, SUSPENDED_FILE, NULL);
+}
+
+void hostd_vm_suspend_load(struct hostd_vm *vm)
+{
+        g_autofree char *path = suspended_path(vm);
+        g_autofree char *err = NULL;
+        const char *dir = NULL;
+        json_t *v;
+
+        if (access(path, F_OK) < 0)
+                return;
+        v = hostd_read_json(path, &err);
+        if (!v || json_unpack(v, "{s:s}", "dir", &dir) != 0 || !g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+                g_autofree char *quoted = log_quote(err ? err : "no state directory");
+                log_warning("vm_suspend_state_lost", "vm=%s error=%s", vm->id, quoted);
+                unlink(path);
+        } else {
+                g_free(vm->suspended_dir);
+                vm->suspended_dir = g_strdup(dir);
+                if (vm->state != VM_RUNNING)
+                        vm->state = VM_SUSPENDED;
+        }
+        json_decref(v);
+}
+
+void hostd_vm_state_gc(struct hostd_vm *vm)
+{
+        g_autofree char *dir = g_build_filename(vm->dir, STATE_DIR, NULL);
+        g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+        const char *name;
+
+        while (d && (name = g_dir_read_name(d))) {
+                g_autofree char *path = g_build_filename(dir, name, NULL);
+                if (!vm->suspended_dir || strcmp(path, vm->suspended_dir) != 0)
+                        hostd_rm_rf(path);
+        }
+}
+
+void hostd_vm_suspend_discard(struct hostd_vm *vm)
+{
+        g_autofree char *path = suspended_path(vm);
+
+        unlink(path);
+        g_clear_pointer(&vm->suspended_dir, g_free);
+        if (vm->state == VM_SUSPENDED)
+                vm->state = VM_STOPPED;
+        if (vm->state != VM_RUNNING)
+                hostd_vm_state_gc(vm);
+}
+
+void hostd_vm_resumed(struct hostd_vm *vm)
+{
+        g_autofree char *path = suspended_path(vm);
+
+        /* The state stays (the guest's RAM is mapped from it) until the
+         * process ends; a crash from here on loses the suspended state,
+         * never the disk. */
+        unlink(path);
+        g_clear_pointer(&vm->suspended_dir, g_free);
+}
+
+/* VMDIR/state, writable by the user vdi-vm runs as. */
+static int state_parent(struct hostd *h, const struct hostd_vm *vm, char **out, char **error)
+{
+        g_autofree char *dir = g_build_filename(vm->dir, STATE_DIR, NULL);
+
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+                int r = -errno;
+                *error = g_strdup_printf("cannot create %s: %s", dir, g_strerror(errno));
+                return r;
+        }
+        if (h->caps.user && getuid() == 0) {
+                struct passwd *pw = getpwnam(h->cfg->vm_user);
+                if (!pw || chown(dir, pw->pw_uid, pw->pw_gid) < 0) {
+                        *error = g_strdup_printf("cannot give %s to [vm] user %s: %s", dir, h->cfg->vm_user,
+                                                 pw ? g_strerror(errno) : "no such user");
+                        return -EPERM;
+                }
+        }
+        *out = g_steal_pointer(&dir);
+        return 0;
+}
+
+/* Lock held. 0 when vm can be suspended now, else an HTTP status. */
+static unsigned suspend_check(struct hostd *h, struct hostd_vm *vm, const char *id, const char **code,
+                              char **error)
+{
+        if (!vm) {
+                *code = "not_found";
+                *error = g_strdup_printf("VM \"%s\" does not exist", id);
+                return 404;
+        }
+        if (!h->caps.suspend) {
+                *code = "unsupported";
+                *error = g_strdup_printf("this host's vdi-vm (%s) cannot suspend VMs (install a newer one)",
+                                         h->cfg->vm_binary);
+                return 501;
+        }
+        if (vm->busy) {
+                *code = "busy";
+                *error = g_strdup_printf("VM \"%s\" is being changed; retry shortly", id);
+                return 409;
+        }
+        if (vm->state != VM_RUNNING) {
+                *code = "vm_not_running";
+                *error = g_strdup_printf("VM \"%s\" is %s: only a running VM can be suspended", id,
+                                         hostd_vm_state_name(vm->state));
+                return 409;
+        }
+        if (!vm->ctl) {
+                *code = "no_control";
+                *error = g_strdup_printf("VM \"%s\" has no control connection yet; retry shortly", id);
+                return 503;
+        }
+        return 0;
+}
+
+/* Lock held, vm busy: ask vdi-vm (lock released meanwhile). */
+static int suspend_request(struct hostd *h, struct hostd_vm *vm, const char *dir, json_t **reply, char **error)
+{
+        struct vmctl *c = vmctl_ref(vm->ctl);
+        json_t *cmd = json_pack("{s:s, s:s}", "cmd", "suspend", "dir", dir);
+        int r;
+
+        pthread_mutex_unlock(&h->lock);
+        r = vmctl_request(c, cmd, SUSPEND_TIMEOUT_MS, reply, error);
+        json_decref(cmd);
+        vmctl_unref(c);
+        pthread_mutex_lock(&h->lock);
+        return r;
+}
+
+unsigned hostd_vm_suspend(struct hostd *h, const char *id, json_t **out, const char **code, char **error)
+{
+        g_autofree char *parent = NULL, *dir = NULL, *path = NULL, *now = NULL;
+        json_t *reply = NULL, *rec;
+        struct hostd_vm *vm;
+        unsigned status;
+        int r;
+
+        pthread_mutex_lock(&h->lock);
+        vm = g_hash_table_lookup(h->vms, id);
+        status = suspend_check(h, vm, id, code, error);
+        if (status)
+                goto out;
+        if (state_parent(h, vm, &parent, error) < 0) {
+                *code = "suspend_failed";
+                status = 500;
+                goto out;
+        }
+        dir = g_strdup_printf("%s/%" G_GINT64_FORMAT, parent, g_get_real_time() / 1000);
+        /* Set before asking: the exit that follows the answer may be seen
+         * before this thread has the lock again. */
+        vm->suspended_dir = g_strdup(dir);
+        vm->busy = true;
+        r = suspend_request(h, vm, dir, &reply, error);
+        vm->busy = false;
+        if (r < 0 && vm->state == VM_RUNNING)
+                g_clear_pointer(&vm->suspended_dir, g_free);
+        if (r < 0 && vm->state != VM_SUSPENDED) {
+                /* vdi-vm refused or failed: the guest runs on. */
+                g_autofree char *quoted = log_quote(*error);
+                log_warning("vm_suspend_failed", "vm=%s error=%s", id, quoted);
+                *code = r == -ETIMEDOUT ? "vm_timeout" : "suspend_failed";
+                status = r == -ETIMEDOUT ? 504 : 502;
+                goto out;
+        }
+        path = suspended_path(vm);
+        now = hostd_now_iso();
+        rec = json_pack("{s:s, s:s}", "dir", dir, "at", now);
+        if (hostd_write_json(path, rec, error) < 0) {
+                json_decref(rec);
+                *code = "suspend_failed";
+                status = 500;
+                goto out;
+        }
+        json_decref(rec);
+        /* vdi-vm exits by itself once the state is written. */
+        if (!hostd_vm_wait_exit(h, vm, SUSPEND_EXIT_S) && hostd_vm_halt(h, vm) < 0) {
+                *code = "suspend_failed";
+                *error = g_strdup_printf("VM \"%s\" did not exit after its suspend", id);
+                status = 500;
+                goto out;
+        }
+        hostd_vm_event(h, vm, "suspended",
+                       json_pack("{s:f, s:I}", "paused_ms",
+                                 json_real_value(json_object_get(reply, "paused_ms")), "ram_pages",
+                                 json_integer_value(json_object_get(reply, "ram_pages"))));
+        *out = hostd_vm_json(vm);
+        status = 200;
+out:
+        json_decref(reply);
+        pthread_mutex_unlock(&h->lock);
+        return status;
+}
