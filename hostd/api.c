@@ -391,6 +391,14 @@ static void h_ticket(void *ctx, const struct http_request *req, struct http_resp
                                                       : vm->web_port;
         pthread_mutex_unlock(&h->lock);
 
+        /* A user coming back to a suspended desktop: resume it. */
+        r = hostd_vm_resume_if_suspended(h, req->params[0], &error);
+        if (r < 0) {
+                hostd_reconnect_unuse(h, nonce);
+                http_respond_error(resp, 500, "resume_failed", "%s", error);
+                g_free(error);
+                return;
+        }
         r = token_new(TICKET_BYTES, &password);
         if (r < 0) {
                 hostd_reconnect_unuse(h, nonce);

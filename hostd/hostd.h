@@ -198,6 +198,10 @@ int hostd_vm_save_run(struct hostd_vm *vm);
 /* ---- suspend and resume (suspend.c); lock held unless noted ---- */
 /* POST /api/v1/vms/{id}/suspend. Takes the lock itself. */
 unsigned hostd_vm_suspend(struct hostd *h, const char *id, json_t **out, const char **code, char **error);
+/* A user is coming back (a ticket): resume VM id when it is suspended and
+ * wait until its control socket is connected. Takes the lock. 0 (also
+ * when there was nothing to resume) or -errno with *error. */
+int hostd_vm_resume_if_suspended(struct hostd *h, const char *id, char **error);
 /* At load: a suspended VM's state (VMDIR/suspended.json). */
 void hostd_vm_suspend_load(struct hostd_vm *vm);
 /* A restore of suspended_dir started: a later exit does not suspend it. */

@@ -480,6 +480,7 @@ static bool watches_build(struct hostd *h, GArray *pfds, GArray *watches)
                         if (vmctl_connect(sock, &c) == 0) {
                                 vm->ctl = c;
                                 log_info("vm_control_connected", "vm=%s", vm->id);
+                                pthread_cond_broadcast(&h->cond);
                         } else {
                                 pending = true;
                         }

@@ -13,6 +13,7 @@
 #include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hostd/hostd.h"
@@ -25,6 +26,8 @@
  * nested lab under load. */
 #define SUSPEND_TIMEOUT_MS (300 * 1000)
 #define SUSPEND_EXIT_S 60
+/* A resumed vdi-vm's control socket: it appears before its vCPUs run. */
+#define RESUME_CONNECT_S 60
 
 static char *suspended_path(const struct hostd_vm *vm)
 {
@@ -223,4 +226,32 @@ out:
         json_decref(reply);
         pthread_mutex_unlock(&h->lock);
         return status;
+}
+
+int hostd_vm_resume_if_suspended(struct hostd *h, const char *id, char **error)
+{
+        struct timespec dl;
+        struct hostd_vm *vm;
+        int r = 0;
+
+        pthread_mutex_lock(&h->lock);
+        vm = g_hash_table_lookup(h->vms, id);
+        if (!vm || vm->state != VM_SUSPENDED || vm->busy)
+                goto out;
+        r = hostd_vm_spawn(h, vm, error);
+        if (r < 0) {
+                g_autofree char *quoted = log_quote(*error);
+                log_error("vm_resume_failed", "vm=%s error=%s", id, quoted);
+                goto out;
+        }
+        /* The ticket goes over its control socket: wait for the monitor
+         * to connect to the new process. */
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += RESUME_CONNECT_S;
+        while (vm->state == VM_RUNNING && !vm->ctl)
+                if (pthread_cond_timedwait(&h->cond, &h->lock, &dl) == ETIMEDOUT)
+                        break;
+out:
+        pthread_mutex_unlock(&h->lock);
+        return r;
 }
