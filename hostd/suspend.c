@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <string.h>
@@ -149,24 +150,36 @@ static unsigned suspend_check(struct hostd *h, struct hostd_vm *vm, const char *
         return 0;
 }
 
-/* Lock held, vm busy: ask vdi-vm (lock released meanwhile). */
-static int suspend_request(struct hostd *h, struct hostd_vm *vm, const char *dir, json_t **reply, char **error)
+/* Lock held, vm busy: ask vdi-vm (lock released meanwhile) to write its
+ * state as name in parent. The directory goes with the request: a vdi-vm
+ * running as [vm] user cannot reach it by path (the VM's directory is
+ * hostd's, mode 0700). */
+static int suspend_request(struct hostd *h, struct hostd_vm *vm, const char *parent, const char *name,
+                           json_t **reply, char **error)
 {
-        struct vmctl *c = vmctl_ref(vm->ctl);
-        json_t *cmd = json_pack("{s:s, s:s}", "cmd", "suspend", "dir", dir);
-        int r;
+        struct vmctl *c;
+        json_t *cmd;
+        int r, dirfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
+        if (dirfd < 0) {
+                r = -errno;
+                *error = g_strdup_printf("cannot open %s: %s", parent, g_strerror(errno));
+                return r;
+        }
+        c = vmctl_ref(vm->ctl);
+        cmd = json_pack("{s:s, s:s}", "cmd", "suspend", "name", name);
         pthread_mutex_unlock(&h->lock);
-        r = vmctl_request(c, cmd, SUSPEND_TIMEOUT_MS, reply, error);
+        r = vmctl_request_fd(c, cmd, dirfd, SUSPEND_TIMEOUT_MS, reply, error);
         json_decref(cmd);
         vmctl_unref(c);
+        close(dirfd);
         pthread_mutex_lock(&h->lock);
         return r;
 }
 
 unsigned hostd_vm_suspend(struct hostd *h, const char *id, json_t **out, const char **code, char **error)
 {
-        g_autofree char *parent = NULL, *dir = NULL, *path = NULL, *now = NULL;
+        g_autofree char *parent = NULL, *name = NULL, *dir = NULL, *path = NULL, *now = NULL;
         json_t *reply = NULL, *rec;
         struct hostd_vm *vm;
         unsigned status;
@@ -182,12 +195,13 @@ unsigned hostd_vm_suspend(struct hostd *h, const char *id, json_t **out, const c
                 status = 500;
                 goto out;
         }
-        dir = g_strdup_printf("%s/%" G_GINT64_FORMAT, parent, g_get_real_time() / 1000);
+        name = g_strdup_printf("%" G_GINT64_FORMAT, g_get_real_time() / 1000);
+        dir = g_build_filename(parent, name, NULL);
         /* Set before asking: the exit that follows the answer may be seen
          * before this thread has the lock again. */
         vm->suspended_dir = g_strdup(dir);
         vm->busy = true;
-        r = suspend_request(h, vm, dir, &reply, error);
+        r = suspend_request(h, vm, parent, name, &reply, error);
         vm->busy = false;
         if (r < 0 && vm->state == VM_RUNNING)
                 g_clear_pointer(&vm->suspended_dir, g_free);

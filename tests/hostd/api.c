@@ -1052,7 +1052,10 @@ START_TEST(test_suspend_resume)
         hostd_reply_clear(&r);
         ck_assert_uint_eq(vm_states("64"), 1);
         start_running("64");
-        ck_assert(g_file_get_contents(restores, &log, NULL, NULL));
+        for (int i = 0; i < 100 && (!g_file_get_contents(restores, &log, NULL, NULL) || count_lines(log) < 2); i++) {
+                g_clear_pointer(&log, g_free);
+                g_usleep(100000);
+        }
         ck_assert_int_eq(count_lines(log), 2);
         g_clear_pointer(&log, g_free);
         r = post_when_connected("64", "suspend");

@@ -181,19 +181,26 @@ static json_t *refuse_passed(json_t *id, const char *cmd, const struct fdpass_sl
 {
         char msg[256];
 
-        return fdpass_slot_check(passed, cmd, "screenshot", msg, sizeof(msg)) == 0 ? NULL : refusal(id, msg);
+        return fdpass_slot_check(passed, cmd, (const char *const[]){ "screenshot", "suspend", NULL }, msg, sizeof(msg)) == 0 ? NULL : refusal(id, msg);
 }
 
-/* "suspend": NULL, or why not. */
-static const char *suspend(const char *dir)
+/* "suspend" into "name" of the directory passed with it (vdi-hostd's
+ * form), else "dir": NULL, or why not. */
+static const char *suspend(json_t *req, int given)
 {
-        g_autofree char *state = NULL;
+        const char *dir = json_string_value(json_object_get(req, "dir"));
+        const char *name = json_string_value(json_object_get(req, "name"));
+        g_autofree char *path = NULL, *state = NULL;
 
         if (access("suspend-refuse", F_OK) == 0)
                 return "refused for the test (suspend-refuse)";
-        if (!dir || dir[0] != '/' || mkdir(dir, 0700) < 0)
-                return "suspend needs an absolute \"dir\" that can be made";
-        state = g_build_filename(dir, "state", NULL);
+        if (given >= 0 && name && !strchr(name, '/'))
+                path = g_strdup_printf("/proc/self/fd/%d/%s", given, name);
+        else if (given < 0 && dir && dir[0] == '/')
+                path = g_strdup(dir);
+        if (!path || mkdir(path, 0700) < 0)
+                return "suspend needs a passed directory and a \"name\", or an absolute \"dir\", that can be made";
+        state = g_build_filename(path, "state", NULL);
         if (!g_file_set_contents(state, "hollow\n", -1, NULL))
                 return "cannot write the state";
         return NULL;
@@ -262,7 +269,7 @@ static bool handle(struct peer *peers, struct client *cl, int fd, const char *li
         } else if (!strcmp(cmd, "stop")) {
                 quit = true;
         } else if (!strcmp(cmd, "suspend")) {
-                const char *err = suspend(json_string_value(json_object_get(req, "dir")));
+                const char *err = suspend(req, passed->fd);
                 json_decref(reply);
                 reply = err ? refusal(id, err)
                             : json_pack("{s:O, s:b, s:f, s:i, s:i}", "id", id, "ok", 1, "paused_ms", 1.5,
@@ -270,7 +277,7 @@ static bool handle(struct peer *peers, struct client *cl, int fd, const char *li
                 quit = !err;
         }
         send_line(fd, reply);
-        if (quit)
+        if (quit && !strcmp(cmd, "stop"))
                 send_line(fd, json_pack("{s:s}", "event", "powered_off"));
         fdpass_slot_clear(passed);
         json_decref(req);
