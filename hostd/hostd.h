@@ -121,6 +121,8 @@ struct hostd_vm {
         json_t *events;       /* array of the last HOSTD_VM_EVENTS {event, at, ...} */
         int64_t tickets_since; /* Unix ms: reconnect tickets issued before are refused */
         char *suspended_dir;  /* the state a start resumes from (suspend.c), or NULL */
+        bool resuming;        /* its process restores suspended_dir and has not
+                               * yet opened its control socket */
 };
 
 /* What the installed vdi-vm understands (probed from its --help). */
@@ -202,10 +204,13 @@ unsigned hostd_vm_suspend(struct hostd *h, const char *id, json_t **out, const c
  * wait until its control socket is connected. Takes the lock. 0 (also
  * when there was nothing to resume) or -errno with *error. */
 int hostd_vm_resume_if_suspended(struct hostd *h, const char *id, char **error);
-/* At load: a suspended VM's state (VMDIR/suspended.json). */
+/* At load, after hostd_vm_adopt: a suspended VM's state
+ * (VMDIR/suspended.json), and whether its adopted process is restoring it
+ * (run.json's "resuming"). */
 void hostd_vm_suspend_load(struct hostd_vm *vm);
-/* A restore of suspended_dir started: a later exit does not suspend it. */
-void hostd_vm_resumed(struct hostd_vm *vm);
+/* The process restoring suspended_dir got as far as its control socket
+ * (the restore was accepted): the state is spent. */
+void hostd_vm_resumed(struct hostd *h, struct hostd_vm *vm);
 /* Forget the suspended state (stop, refresh): the next start boots. */
 void hostd_vm_suspend_discard(struct hostd_vm *vm);
 /* No process runs: remove every state but suspended_dir. */

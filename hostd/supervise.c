@@ -261,6 +261,7 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         vm->pid = pid;
         vm->state = VM_RUNNING;
         vm->booted = false;
+        vm->resuming = false;
         vm->stopping = false;
         vm->exit_reported = false;
         vm->adopted = false;
@@ -268,10 +269,10 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         hostd_vm_save_run(vm);
         hostd_vm_event(h, vm,  "started", json_pack("{s:i}", "pid", (int)pid));
         if (vm->suspended_dir) {
-                /* A resumed guest is up as it was: no boot to wait for. */
-                vm->booted = true;
-                hostd_vm_event(h, vm, "resumed", json_pack("{s:s}", "from", vm->suspended_dir));
-                hostd_vm_resumed(vm);
+                /* The state stays until the restore is accepted (its
+                 * control socket): a refused one leaves it suspended. */
+                vm->resuming = true;
+                hostd_vm_save_run(vm);
         }
         hostd_monitor_wake(h);
         return 0;
@@ -378,7 +379,13 @@ static void on_exit_(struct hostd *h, struct hostd_vm *vm)
 
         if (vm->suspended_dir && !g_file_test(vm->suspended_dir, G_FILE_TEST_IS_DIR))
                 g_clear_pointer(&vm->suspended_dir, g_free); /* a suspend that never wrote it */
-        if (vm->suspended_dir) {
+        if (vm->suspended_dir && vm->resuming) {
+                /* Its restore was refused: still suspended, nothing lost. */
+                vm->state = VM_SUSPENDED;
+                g_free(vm->last_error);
+                vm->last_error = g_strdup_printf("resume failed: %s", reason);
+                hostd_vm_event(h, vm, "resume_failed", json_pack("{s:s}", "reason", reason));
+        } else if (vm->suspended_dir) {
                 /* It wrote its state and left (suspend.c records the event). */
                 vm->state = VM_SUSPENDED;
         } else if (vm->exit_reported) {
@@ -403,6 +410,7 @@ static void on_exit_(struct hostd *h, struct hostd_vm *vm)
         hostd_vm_state_gc(vm);
         vm->stopping = false;
         vm->exit_reported = false;
+        vm->resuming = false;
         pthread_cond_broadcast(&h->cond);
 }
 
@@ -480,6 +488,8 @@ static bool watches_build(struct hostd *h, GArray *pfds, GArray *watches)
                         if (vmctl_connect(sock, &c) == 0) {
                                 vm->ctl = c;
                                 log_info("vm_control_connected", "vm=%s", vm->id);
+                                if (vm->resuming)
+                                        hostd_vm_resumed(h, vm);
                                 pthread_cond_broadcast(&h->cond);
                         } else {
                                 pending = true;

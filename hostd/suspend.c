@@ -35,10 +35,21 @@ static char *suspended_path(const struct hostd_vm *vm)
         return g_build_filename(vm->dir, SUSPENDED_FILE, NULL);
 }
 
+/* What run.json says the running process restores, or NULL. */
+static char *run_resuming(const struct hostd_vm *vm)
+{
+        g_autofree char *path = g_build_filename(vm->dir, "run.json", NULL), *err = NULL;
+        json_t *run = hostd_read_json(path, &err);
+        char *dir = g_strdup(json_string_value(json_object_get(run, "resuming")));
+
+        json_decref(run);
+        return dir;
+}
+
 void hostd_vm_suspend_load(struct hostd_vm *vm)
 {
         g_autofree char *path = suspended_path(vm);
-        g_autofree char *err = NULL;
+        g_autofree char *err = NULL, *resuming = NULL;
         const char *dir = NULL;
         json_t *v;
 
@@ -54,6 +65,8 @@ void hostd_vm_suspend_load(struct hostd_vm *vm)
                 vm->suspended_dir = g_strdup(dir);
                 if (vm->state != VM_RUNNING)
                         vm->state = VM_SUSPENDED;
+                else
+                        vm->resuming = g_strcmp0(resuming = run_resuming(vm), dir) == 0;
         }
         json_decref(v);
 }
@@ -83,15 +96,19 @@ void hostd_vm_suspend_discard(struct hostd_vm *vm)
                 hostd_vm_state_gc(vm);
 }
 
-void hostd_vm_resumed(struct hostd_vm *vm)
+void hostd_vm_resumed(struct hostd *h, struct hostd_vm *vm)
 {
         g_autofree char *path = suspended_path(vm);
+        g_autofree char *from = g_steal_pointer(&vm->suspended_dir);
 
-        /* The state stays (the guest's RAM is mapped from it) until the
-         * process ends; a crash from here on loses the suspended state,
-         * never the disk. */
+        /* Its directory stays (the guest's RAM is mapped from it) until the
+         * process ends; the guest runs on from here, so the state is no
+         * longer one to resume. */
         unlink(path);
-        g_clear_pointer(&vm->suspended_dir, g_free);
+        vm->resuming = false;
+        vm->booted = true; /* up as it was: no boot to wait for */
+        hostd_vm_save_run(vm);
+        hostd_vm_event(h, vm, "resumed", json_pack("{s:s}", "from", from));
 }
 
 /* VMDIR/state, writable by the user vdi-vm runs as. */
@@ -265,6 +282,11 @@ int hostd_vm_resume_if_suspended(struct hostd *h, const char *id, char **error)
         while (vm->state == VM_RUNNING && !vm->ctl)
                 if (pthread_cond_timedwait(&h->cond, &h->lock, &dl) == ETIMEDOUT)
                         break;
+        if (vm->state != VM_RUNNING) {
+                *error = g_strdup_printf("VM \"%s\" could not be resumed: %s", id,
+                                         vm->last_error ? vm->last_error : "its process ended");
+                r = -EIO;
+        }
 out:
         pthread_mutex_unlock(&h->lock);
         return r;

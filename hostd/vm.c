@@ -166,7 +166,12 @@ int hostd_vm_save_run(struct hostd_vm *vm)
         g_autofree char *err = NULL;
         json_t *v = json_pack("{s:i, s:I}", "pid", (int)vm->pid, "starttime",
                               (json_int_t)vm->starttime);
-        int r = hostd_write_json(path, v, &err);
+        int r;
+
+        /* A hostd that restarts meanwhile knows this process is a resume. */
+        if (vm->resuming && vm->suspended_dir)
+                json_object_set_new(v, "resuming", json_string(vm->suspended_dir));
+        r = hostd_write_json(path, v, &err);
 
         json_decref(v);
         if (r < 0) {

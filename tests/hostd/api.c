@@ -1034,6 +1034,28 @@ START_TEST(test_suspend_resume)
         ck_assert_int_eq(hostd_proc_start(&hp), 0);
         ck_assert(hostd_wait_state(&hp, "64", "suspended", 100));
 
+        /* A restore that is refused (its state is damaged) leaves it
+         * suspended, with the reason, and loses nothing. */
+        g_autofree char *states = g_build_filename(vmdir, "state", NULL);
+        GDir *sd = g_dir_open(states, 0, NULL);
+        ck_assert_ptr_nonnull(sd);
+        g_autofree char *statefile = g_build_filename(states, g_dir_read_name(sd), "state", NULL);
+        g_dir_close(sd);
+        g_autofree char *moved = g_strconcat(statefile, ".away", NULL);
+        ck_assert_int_eq(rename(statefile, moved), 0);
+        r = call("POST", "/api/v1/vms/64/start", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        for (int i = 0; i < 100 && !vm_has_event("64", "resume_failed"); i++)
+                g_usleep(100000);
+        ck_assert(hostd_wait_state(&hp, "64", "suspended", 5000));
+        r = call("GET", "/api/v1/vms/64", NULL);
+        ck_assert_msg(g_str_has_prefix(jstr(r.json, "last_error"), "resume failed: vdi-vm exited with status 1"),
+                      "%s", r.raw);
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(vm_states("64"), 1);
+        ck_assert_int_eq(rename(moved, statefile), 0);
+
         /* A user coming back (a ticket) resumes it from that state... */
         r = call("POST", "/api/v1/vms/64/tickets", "{\"protocol\": \"spice\", \"user\": \"alice\"}");
         ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
