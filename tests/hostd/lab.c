@@ -402,7 +402,9 @@ START_TEST(test_suspend_resume)
         r = call("POST", "/api/v1/vms/4/start", NULL);
         ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
         hostd_reply_clear(&r);
-        for (int i = 0; i < 240 && (after < 0 || wall < 0); i++) {
+        /* A restore maps and checks the saved RAM: in the nested lab with
+         * an ASan vdi-vm, as slow as a boot's start. */
+        for (int i = 0; i < BOOT_S * 4 && (after < 0 || wall < 0); i++) {
                 g_usleep(250 * 1000);
                 after = console_last("4", "AGENT count ");
                 wall = console_last("4", "AGENT wall ");
