@@ -1043,6 +1043,8 @@ const struct http_route api_admin_routes[] = {
         { "GET", "/api/v1/admin/logins", console_logins },
         { "POST", "/api/v1/admin/pools/{name}/refresh", console_pool_refresh },
         { "POST", "/api/v1/admin/desktops/{id}/reset", console_desktop_reset },
+        { "POST", "/api/v1/admin/desktops/{id}/suspend", console_desktop_suspend },
+        { "POST", "/api/v1/admin/desktops/{id}/resume", console_desktop_resume },
         { "POST", "/api/v1/admin/desktops/{id}/screenshot", console_desktop_screenshot },
         { "POST", "/api/v1/admin/desktops/{id}/disconnect", console_desktop_disconnect },
         { "GET", "/admin", console_page },

@@ -382,15 +382,16 @@ static void audit_host_ok(struct broker *b, const struct broker_session *s,
                  action, pool, desktop, host);
 }
 
-/* An admin's operation on a desktop through its host ("reset",
- * "disconnect"), audited as desktop.ACTION whether it worked or not. */
+/* An admin's operation on a desktop through its host (host_action:
+ * "reset", "disconnect", "suspend", "start"), audited as desktop.ACTION
+ * whether it worked or not. */
 static void desktop_op(void *ctx, const struct http_request *req, struct http_response *resp,
-                       const char *action)
+                       const char *host_action, const char *action)
 {
         ADMIN_ENTER(b, req, resp, s);
         g_autofree char *host = NULL, *desktop = NULL, *pool = NULL;
         g_autofree char *audit = g_strconcat("desktop.", action, NULL);
-        int r = desktop_host_action(b, req->params[0], action, &host, &desktop, &pool, resp);
+        int r = desktop_host_action(b, req->params[0], host_action, &host, &desktop, &pool, resp);
         if (r == 0) {
                 audit_host_ok(b, s, req, audit, pool, desktop, host);
                 http_respond_json(resp, 200, json_pack("{s:s, s:s, s:b}", "desktop", desktop,
@@ -403,7 +404,21 @@ static void desktop_op(void *ctx, const struct http_request *req, struct http_re
 
 void console_desktop_reset(void *ctx, const struct http_request *req, struct http_response *resp)
 {
-        desktop_op(ctx, req, resp, "reset");
+        desktop_op(ctx, req, resp, "reset", "reset");
+}
+
+/* POST /api/v1/admin/desktops/{id}/suspend: its host saves the running
+ * desktop to disk and frees its memory; the user's client is dropped. The
+ * desktop resumes where it stood when its user connects again, or on
+ * .../resume. */
+void console_desktop_suspend(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        desktop_op(ctx, req, resp, "suspend", "suspend");
+}
+
+void console_desktop_resume(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        desktop_op(ctx, req, resp, "start", "resume");
 }
 
 /* POST /api/v1/admin/desktops/{id}/disconnect: the user's display client
@@ -412,7 +427,7 @@ void console_desktop_reset(void *ctx, const struct http_request *req, struct htt
 void console_desktop_disconnect(void *ctx, const struct http_request *req,
                                 struct http_response *resp)
 {
-        desktop_op(ctx, req, resp, "disconnect");
+        desktop_op(ctx, req, resp, "disconnect", "disconnect");
 }
 
 /* POST /api/v1/admin/desktops/{id}/screenshot: a thumbnail of the

@@ -171,6 +171,8 @@ void console_overview(void *ctx, const struct http_request *req, struct http_res
 void console_logins(void *ctx, const struct http_request *req, struct http_response *resp);
 void console_pool_refresh(void *ctx, const struct http_request *req, struct http_response *resp);
 void console_desktop_reset(void *ctx, const struct http_request *req, struct http_response *resp);
+void console_desktop_suspend(void *ctx, const struct http_request *req, struct http_response *resp);
+void console_desktop_resume(void *ctx, const struct http_request *req, struct http_response *resp);
 void console_desktop_disconnect(void *ctx, const struct http_request *req,
                                 struct http_response *resp);
 void console_desktop_screenshot(void *ctx, const struct http_request *req,

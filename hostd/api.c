@@ -231,6 +231,10 @@ static void power(struct hostd *h, const struct http_request *req, struct http_r
         } else if (!start && vm->state == VM_CRASHED) {
                 /* Acknowledge the crash: a stopped VM again. */
                 vm->state = VM_STOPPED;
+        } else if (!start && vm->state == VM_SUSPENDED) {
+                /* Power it off: the saved state goes, the next start boots. */
+                hostd_vm_suspend_discard(vm);
+                hostd_vm_event(h, vm, "stopped", NULL);
         }
         if (vm && status < 400)
                 out = hostd_vm_json(vm);
@@ -246,6 +250,16 @@ static void h_vm_start(void *ctx, const struct http_request *req, struct http_re
 static void h_vm_stop(void *ctx, const struct http_request *req, struct http_response *resp)
 {
         power(ctx, req, resp, false);
+}
+
+static void h_vm_suspend(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        const char *code = NULL;
+        char *error = NULL;
+        json_t *out = NULL;
+        unsigned st = hostd_vm_suspend(ctx, req->params[0], &out, &code, &error);
+
+        respond_status(resp, st, code, error, out);
 }
 
 static void command_error(struct http_response *resp, int r, char *error)
@@ -377,6 +391,14 @@ static void h_ticket(void *ctx, const struct http_request *req, struct http_resp
                                                       : vm->web_port;
         pthread_mutex_unlock(&h->lock);
 
+        /* A user coming back to a suspended desktop: resume it. */
+        r = hostd_vm_resume_if_suspended(h, req->params[0], &error);
+        if (r < 0) {
+                hostd_reconnect_unuse(h, nonce);
+                http_respond_error(resp, 500, "resume_failed", "%s", error);
+                g_free(error);
+                return;
+        }
         r = token_new(TICKET_BYTES, &password);
         if (r < 0) {
                 hostd_reconnect_unuse(h, nonce);
@@ -520,6 +542,7 @@ const struct http_route hostd_routes[] = {
         { "DELETE", "/api/v1/vms/{id}", h_vm_delete },
         { "POST", "/api/v1/vms/{id}/start", h_vm_start },
         { "POST", "/api/v1/vms/{id}/stop", h_vm_stop },
+        { "POST", "/api/v1/vms/{id}/suspend", h_vm_suspend },
         { "POST", "/api/v1/vms/{id}/reset", h_vm_reset },
         { "POST", "/api/v1/vms/{id}/refresh", h_vm_refresh },
         { "POST", "/api/v1/vms/{id}/tickets", h_ticket },

@@ -88,6 +88,7 @@ enum hostd_vm_state {
         VM_STOPPED,  /* defined, no process */
         VM_RUNNING,  /* vdi-vm process alive */
         VM_CRASHED,  /* the process died without being asked to */
+        VM_SUSPENDED, /* no process; a start resumes it from suspended_dir */
 };
 
 struct vmctl;
@@ -120,12 +121,15 @@ struct hostd_vm {
         char *last_error;     /* crash reason, spawn failure */
         json_t *events;       /* array of the last HOSTD_VM_EVENTS {event, at, ...} */
         int64_t tickets_since; /* Unix ms: reconnect tickets issued before are refused */
+        char *suspended_dir;  /* the state a start resumes from (suspend.c), or NULL */
+        bool resuming;        /* its process restores suspended_dir and has not
+                               * yet opened its control socket */
 };
 
 /* What the installed vdi-vm understands (probed from its --help). */
 struct hostd_vm_caps {
         bool disk, control, framebuffer, user, spice_port, rdp_port, web_port, tls, net, agent,
-             virtio_gpu, clipboard;
+             virtio_gpu, clipboard, suspend;
 };
 
 struct hostd_report;
@@ -194,6 +198,25 @@ void hostd_vm_free(struct hostd_vm *vm);
 void hostd_vm_event(struct hostd *h, struct hostd_vm *vm, const char *event, json_t *extra);
 int hostd_vm_save_run(struct hostd_vm *vm);
 
+/* ---- suspend and resume (suspend.c); lock held unless noted ---- */
+/* POST /api/v1/vms/{id}/suspend. Takes the lock itself. */
+unsigned hostd_vm_suspend(struct hostd *h, const char *id, json_t **out, const char **code, char **error);
+/* A user is coming back (a ticket): resume VM id when it is suspended and
+ * wait until its control socket is connected. Takes the lock. 0 (also
+ * when there was nothing to resume) or -errno with *error. */
+int hostd_vm_resume_if_suspended(struct hostd *h, const char *id, char **error);
+/* At load, after hostd_vm_adopt: a suspended VM's state
+ * (VMDIR/suspended.json), and whether its adopted process is restoring it
+ * (run.json's "resuming"). */
+void hostd_vm_suspend_load(struct hostd_vm *vm);
+/* The process restoring suspended_dir got as far as its control socket
+ * (the restore was accepted): the state is spent. */
+void hostd_vm_resumed(struct hostd *h, struct hostd_vm *vm);
+/* Forget the suspended state (stop, refresh): the next start boots. */
+void hostd_vm_suspend_discard(struct hostd_vm *vm);
+/* No process runs: remove every state but suspended_dir. */
+void hostd_vm_state_gc(struct hostd_vm *vm);
+
 /* ---- supervision (supervise.c) ---- */
 void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps);
 int hostd_monitor_start(struct hostd *h, char **error);
@@ -204,6 +227,9 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error);
 /* Stop vm and wait for its exit, at most stop_timeout_s, then SIGKILL
  * (lock held; released while waiting). 0 or -ETIMEDOUT. */
 int hostd_vm_halt(struct hostd *h, struct hostd_vm *vm);
+/* Wait (lock held, released meanwhile) until vm has no process, at most
+ * seconds. Whether it has none. */
+bool hostd_vm_wait_exit(struct hostd *h, struct hostd_vm *vm, unsigned seconds);
 /* Re-adopt a VM whose run.json names a live vdi-vm (at start, lock held). */
 void hostd_vm_adopt(struct hostd *h, struct hostd_vm *vm);
 /* Send one control command; reply object in *reply (caller decrefs).

@@ -174,15 +174,19 @@ static int deliver(struct hostd_report *rp, struct rep_event *e, char **err)
         if (strcmp(ev, "client-connected") == 0 || strcmp(ev, "client-disconnected") == 0)
                 return client_event(rp, e, strcmp(ev, "client-connected") == 0, err);
         /* Whatever ends the VM ends its client session. */
+        /* A resumed guest is up as it was suspended. */
+        if (strcmp(ev, "resumed") == 0)
+                ev = "booted";
         if (strcmp(ev, "powered_off") == 0 || strcmp(ev, "stopped") == 0 ||
-            strcmp(ev, "crashed") == 0) {
+            strcmp(ev, "suspended") == 0 || strcmp(ev, "crashed") == 0) {
                 r = db_exec(rp->db, &st_sessions_close, q, DB_IDEMPOTENT, NULL, err);
                 if (r < 0)
                         return r;
         }
         if (strcmp(ev, "booted") == 0)
                 r = db_exec(rp->db, &st_booted, q, DB_IDEMPOTENT, NULL, err);
-        else if (strcmp(ev, "powered_off") == 0 || strcmp(ev, "stopped") == 0)
+        else if (strcmp(ev, "powered_off") == 0 || strcmp(ev, "stopped") == 0 ||
+                 strcmp(ev, "suspended") == 0)
                 r = db_exec(rp->db, &st_off, q, DB_IDEMPOTENT, NULL, err);
         else if (strcmp(ev, "crashed") == 0)
                 r = db_exec(rp->db, &st_crashed, q, 0, NULL, err);

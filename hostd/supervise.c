@@ -51,6 +51,7 @@ void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps)
         caps->agent = strstr(out, "--agent") != NULL;
         caps->virtio_gpu = strstr(out, "--display vesa|virtio-gpu") != NULL;
         caps->clipboard = strstr(out, "--clipboard both|") != NULL;
+        caps->suspend = strstr(out, "\"cmd\":\"suspend\"") != NULL && strstr(out, "--restore") != NULL;
 }
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot. With
@@ -148,18 +149,24 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         }
 #define ARG(...) g_ptr_array_add(argv, g_strdup_printf(__VA_ARGS__))
         ARG("%s", h->cfg->vm_binary);
-        ARG("--kernel");
-        ARG("%s", img->kernel);
-        if (img->initrd) {
-                ARG("--initrd");
-                ARG("%s", img->initrd);
+        if (vm->suspended_dir) {
+                /* The guest, its vCPUs and memory come from the state. */
+                ARG("--restore");
+                ARG("%s", vm->suspended_dir);
+        } else {
+                ARG("--kernel");
+                ARG("%s", img->kernel);
+                if (img->initrd) {
+                        ARG("--initrd");
+                        ARG("%s", img->initrd);
+                }
+                ARG("--cmdline");
+                ARG("%s", img->cmdline);
+                ARG("--cpus");
+                ARG("%d", vm->cpus);
+                ARG("--memory");
+                ARG("%lld", (long long)vm->memory_mb);
         }
-        ARG("--cmdline");
-        ARG("%s", img->cmdline);
-        ARG("--cpus");
-        ARG("%d", vm->cpus);
-        ARG("--memory");
-        ARG("%lld", (long long)vm->memory_mb);
         ARG("--console");
         ARG("%s", console);
         if (h->caps.disk) {
@@ -259,12 +266,19 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         vm->pid = pid;
         vm->state = VM_RUNNING;
         vm->booted = false;
+        vm->resuming = false;
         vm->stopping = false;
         vm->exit_reported = false;
         vm->adopted = false;
         g_clear_pointer(&vm->last_error, g_free);
         hostd_vm_save_run(vm);
         hostd_vm_event(h, vm,  "started", json_pack("{s:i}", "pid", (int)pid));
+        if (vm->suspended_dir) {
+                /* The state stays until the restore is accepted (its
+                 * control socket): a refused one leaves it suspended. */
+                vm->resuming = true;
+                hostd_vm_save_run(vm);
+        }
         hostd_monitor_wake(h);
         return 0;
 }
@@ -368,7 +382,18 @@ static void on_exit_(struct hostd *h, struct hostd_vm *vm)
         else
                 reason = g_strdup("vdi-vm exited (status unknown: adopted process)");
 
-        if (vm->exit_reported) {
+        if (vm->suspended_dir && !g_file_test(vm->suspended_dir, G_FILE_TEST_IS_DIR))
+                g_clear_pointer(&vm->suspended_dir, g_free); /* a suspend that never wrote it */
+        if (vm->suspended_dir && vm->resuming) {
+                /* Its restore was refused: still suspended, nothing lost. */
+                vm->state = VM_SUSPENDED;
+                g_free(vm->last_error);
+                vm->last_error = g_strdup_printf("resume failed: %s", reason);
+                hostd_vm_event(h, vm, "resume_failed", json_pack("{s:s}", "reason", reason));
+        } else if (vm->suspended_dir) {
+                /* It wrote its state and left (suspend.c records the event). */
+                vm->state = VM_SUSPENDED;
+        } else if (vm->exit_reported) {
                 vm->state = VM_STOPPED;
         } else if (vm->stopping) {
                 vm->state = VM_STOPPED;
@@ -384,10 +409,13 @@ static void on_exit_(struct hostd *h, struct hostd_vm *vm)
                 vm->last_error = g_strdup(reason);
                 hostd_vm_event(h, vm, "crashed", json_pack("{s:s}", "reason", reason));
         }
-        if (vm->state != VM_CRASHED)
+        if (vm->state != VM_CRASHED && vm->state != VM_SUSPENDED)
                 vm->state = VM_STOPPED;
+        /* No process maps a state any more: keep only a suspended one. */
+        hostd_vm_state_gc(vm);
         vm->stopping = false;
         vm->exit_reported = false;
+        vm->resuming = false;
         pthread_cond_broadcast(&h->cond);
 }
 
@@ -465,6 +493,9 @@ static bool watches_build(struct hostd *h, GArray *pfds, GArray *watches)
                         if (vmctl_connect(sock, &c) == 0) {
                                 vm->ctl = c;
                                 log_info("vm_control_connected", "vm=%s", vm->id);
+                                if (vm->resuming)
+                                        hostd_vm_resumed(h, vm);
+                                pthread_cond_broadcast(&h->cond);
                         } else {
                                 pending = true;
                         }
@@ -584,8 +615,7 @@ void hostd_monitor_stop(struct hostd *h)
         pthread_join(h->monitor, NULL);
 }
 
-/* Wait until vm is no longer running or the deadline passes (lock held). */
-static bool wait_exit(struct hostd *h, struct hostd_vm *vm, unsigned seconds)
+bool hostd_vm_wait_exit(struct hostd *h, struct hostd_vm *vm, unsigned seconds)
 {
         struct timespec dl;
 
@@ -624,16 +654,16 @@ int hostd_vm_halt(struct hostd *h, struct hostd_vm *vm)
                 json_decref(reply);
                 vmctl_unref(c);
                 pthread_mutex_lock(&h->lock);
-                if (wait_exit(h, vm, t))
+                if (hostd_vm_wait_exit(h, vm, t))
                         return 0;
         }
         /* vdi-vm stops the guest and exits on SIGTERM (status 4). */
         signal_vm(vm, SIGTERM);
-        if (wait_exit(h, vm, vm->ctl ? 3 : t))
+        if (hostd_vm_wait_exit(h, vm, vm->ctl ? 3 : t))
                 return 0;
         log_warning("vm_kill", "vm=%s reason=\"no exit %u s after stop\"", vm->id, t);
         signal_vm(vm, SIGKILL);
-        return wait_exit(h, vm, 10) ? 0 : -ETIMEDOUT;
+        return hostd_vm_wait_exit(h, vm, 10) ? 0 : -ETIMEDOUT;
 }
 
 int hostd_vm_command(struct hostd *h, const char *vm_id, json_t *cmd, json_t **reply,

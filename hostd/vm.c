@@ -18,6 +18,8 @@ const char *hostd_vm_state_name(enum hostd_vm_state s)
                 return "running";
         case VM_CRASHED:
                 return "crashed";
+        case VM_SUSPENDED:
+                return "suspended";
         case VM_STOPPED:
         default:
                 return "stopped";
@@ -36,6 +38,7 @@ void hostd_vm_free(struct hostd_vm *vm)
         g_free(vm->bridge);
         g_free(vm->clipboard);
         g_free(vm->last_error);
+        g_free(vm->suspended_dir);
         json_decref(vm->events);
         g_free(vm);
 }
@@ -177,7 +180,12 @@ int hostd_vm_save_run(struct hostd_vm *vm)
         g_autofree char *err = NULL;
         json_t *v = json_pack("{s:i, s:I}", "pid", (int)vm->pid, "starttime",
                               (json_int_t)vm->starttime);
-        int r = hostd_write_json(path, v, &err);
+        int r;
+
+        /* A hostd that restarts meanwhile knows this process is a resume. */
+        if (vm->resuming && vm->suspended_dir)
+                json_object_set_new(v, "resuming", json_string(vm->suspended_dir));
+        r = hostd_write_json(path, v, &err);
 
         json_decref(v);
         if (r < 0) {
@@ -351,6 +359,7 @@ int hostd_vms_load(struct hostd *h, char **error)
                 json_decref(v);
                 g_hash_table_insert(h->vms, vm->id, vm);
                 hostd_vm_adopt(h, vm);
+                hostd_vm_suspend_load(vm);
         }
         return 0;
 }
@@ -587,6 +596,7 @@ unsigned hostd_vm_refresh(struct hostd *h, const char *id, json_t **out, const c
                 vm->tickets_since = g_get_real_time() / 1000;
                 if (vm->state == VM_CRASHED)
                         vm->state = VM_STOPPED;
+                hostd_vm_suspend_discard(vm); /* its state was of the old disk */
                 hostd_vm_event(h, vm, "refreshed", NULL);
                 *out = hostd_vm_json(vm);
         }

@@ -109,17 +109,26 @@ void fdpass_slot_clear(struct fdpass_slot *s)
         s->excess = false;
 }
 
-int fdpass_slot_check(const struct fdpass_slot *s, const char *cmd, const char *fd_cmd, char *msg,
+int fdpass_slot_check(const struct fdpass_slot *s, const char *cmd, const char *const *fd_cmds, char *msg,
                       size_t n)
 {
-        if (s->excess)
+        size_t i;
+
+        if (s->excess) {
                 snprintf(msg, n, "\"%s\": more than one file descriptor came with it (at most one "
                          "per command; all were closed)", cmd);
-        else if (s->fd >= 0 && strcmp(cmd, fd_cmd) != 0)
-                snprintf(msg, n, "\"%s\" takes no file descriptor (only %s does; it was closed)", cmd,
-                         fd_cmd);
-        else
+                return -EINVAL;
+        }
+        if (s->fd < 0)
                 return 0;
+        for (i = 0; fd_cmds[i]; i++)
+                if (strcmp(cmd, fd_cmds[i]) == 0)
+                        return 0;
+        size_t len = (size_t)snprintf(msg, n, "\"%s\" takes no file descriptor (only ", cmd);
+        for (i = 0; fd_cmds[i] && len < n; i++)
+                len += (size_t)snprintf(msg + len, n - len, "%s%s", i ? " and " : "", fd_cmds[i]);
+        if (len < n)
+                snprintf(msg + len, n - len, " %s; it was closed)", i > 1 ? "do" : "does");
         return -EINVAL;
 }
 

@@ -36,10 +36,10 @@ ssize_t fdpass_recv(int sock, void *buf, size_t len, int *fds, size_t max, size_
  * a second one, or a truncated batch, closes them all and marks excess. */
 void fdpass_slot_add(struct fdpass_slot *s, const int *fds, size_t n, bool truncated);
 
-/* May what slot holds come with command cmd, when only fd_cmd takes a
- * descriptor (one at most)? 0, or -EINVAL with the refusal, as the
- * control socket answers it, in msg. */
-int fdpass_slot_check(const struct fdpass_slot *s, const char *cmd, const char *fd_cmd, char *msg,
+/* May what slot holds come with command cmd, when only the commands in
+ * fd_cmds (NULL-terminated) take a descriptor (one at most)? 0, or -EINVAL
+ * with the refusal, as the control socket answers it, in msg. */
+int fdpass_slot_check(const struct fdpass_slot *s, const char *cmd, const char *const *fd_cmds, char *msg,
                       size_t n);
 
 /* Is fd a regular file (a memfd is one) open for writing, fit to be

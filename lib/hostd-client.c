@@ -213,12 +213,12 @@ char *hostd_reply_describe(long status, json_t *reply)
 
 /* hostd_request, with the status mapped to the errors of hostd-client.h;
  * on 2xx the JSON object in *out. */
-static int call(struct hostd_client *c, const struct hostd_endpoint *host, const char *method,
-                const char *path, json_t *body, json_t **out, char **error)
+static int call_within(struct hostd_client *c, const struct hostd_endpoint *host, const char *method,
+                       const char *path, json_t *body, unsigned timeout_ms, json_t **out, char **error)
 {
         json_t *v = NULL;
         long status = 0;
-        int r = hostd_request(&c->cfg, host, method, path, body, 0, &status, &v, error);
+        int r = hostd_request(&c->cfg, host, method, path, body, timeout_ms, &status, &v, error);
 
         if (r < 0)
                 return r;
@@ -247,6 +247,12 @@ static int call(struct hostd_client *c, const struct hostd_endpoint *host, const
         }
         *out = v;
         return 0;
+}
+
+static int call(struct hostd_client *c, const struct hostd_endpoint *host, const char *method,
+                const char *path, json_t *body, json_t **out, char **error)
+{
+        return call_within(c, host, method, path, body, 0, out, error);
 }
 
 int hostd_ticket_request(struct hostd_client *c, const struct hostd_endpoint *host,
@@ -304,13 +310,17 @@ int hostd_status(struct hostd_client *c, const struct hostd_endpoint *host, json
         return call(c, host, "GET", "/api/v1/status", NULL, out, error);
 }
 
+#define HOSTD_SUSPEND_TIMEOUT_MS (300 * 1000)
+
 int hostd_vm_action(struct hostd_client *c, const struct hostd_endpoint *host,
                     const char *vm_id, const char *action, char **error)
 {
         g_autofree char *esc = g_uri_escape_string(vm_id, NULL, FALSE);
         g_autofree char *path = g_strdup_printf("/api/v1/vms/%s/%s", esc, action);
         json_t *body = json_object(), *v = NULL;
-        int r = call(c, host, "POST", path, body, &v, error);
+        /* A suspend writes the guest's memory to disk before it answers. */
+        int r = call_within(c, host, "POST", path, body,
+                            strcmp(action, "suspend") == 0 ? HOSTD_SUSPEND_TIMEOUT_MS : 0, &v, error);
         json_decref(body);
         json_decref(v);
         return r;

@@ -52,6 +52,8 @@ static void usage(FILE *f)
               "  desktops [pool=P] [state=S] [user=U] [q=TEXT] [history=yes]\n"
               "                                     (deleted desktops only with history=yes)\n"
               "  desktop-refresh ID | desktop-delete ID   ask the reconcile loop to act\n"
+              "  desktop-suspend ID | desktop-resume ID   save a desktop to disk (its memory\n"
+              "                                     freed) or bring it back where it stood\n"
               "  sessions                           list portal sessions\n"
               "  session-end ID                     sign a user out\n"
               "  audit [actor=A] [action=X] [outcome=ok|denied|failed] [pool=P]\n"
@@ -595,6 +597,15 @@ static int run(struct ctl *c, int argc, char **argv)
                 g_autofree char *done = g_strdup_printf("desktop %s marked for %s", argv[0],
                                                         refresh ? "refresh" : "deletion");
                 return change(c, refresh ? "POST" : "DELETE", path, NULL, done);
+        }
+        if (!strcmp(cmd, "desktop-suspend") || !strcmp(cmd, "desktop-resume")) {
+                need_args(argc, 1, 1);
+                const char *op = cmd + strlen("desktop-");
+                g_autofree char *esc = g_uri_escape_string(argv[0], NULL, FALSE);
+                g_autofree char *path = g_strdup_printf("/api/v1/admin/desktops/%s/%s", esc, op);
+                g_autofree char *done = g_strdup_printf("desktop %s %s", argv[0],
+                                                        !strcmp(op, "suspend") ? "suspended" : "resumed");
+                return change(c, "POST", path, NULL, done);
         }
         if (!strcmp(cmd, "sessions")) {
                 static const struct column cols[] = {

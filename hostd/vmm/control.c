@@ -215,10 +215,55 @@ static const char *request_cmd(json_t *req, const json_error_t *jerr, const stru
         *id = v;
         cmd = get_str(req, "cmd", 64);
         if (!cmd)
-                snprintf(msg, n, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot)");
-        else if (fdpass_slot_check(passed, cmd, "screenshot", msg, n) == 0)
+                snprintf(msg, n, "missing \"cmd\" (status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot, suspend)");
+        else if (fdpass_slot_check(passed, cmd, (const char *const[]){ "screenshot", "suspend", NULL }, msg, n) == 0)
                 return cmd;
         return NULL;
+}
+
+/* Where a snapshot or suspend goes: "dir", an absolute path, or (a jailed
+ * vdi-vm that cannot reach its VM's directory by path) a directory passed
+ * with the request plus "name", a new entry in it, reached through
+ * /proc/self/fd. NULL with msg when neither fits. */
+static const char *state_target(json_t *req, int given, const char *cmd, char *buf, size_t size, char *msg,
+                                size_t n)
+{
+        const char *dir = get_str(req, "dir", 4096), *name = get_str(req, "name", 255);
+        struct stat st;
+
+        if (given < 0) {
+                if (dir && dir[0] == '/' && !name)
+                        return dir;
+                snprintf(msg, n, "%s needs an absolute \"dir\" (a directory that does not exist yet), or a "
+                         "directory passed with the request and a \"name\" for the new entry in it", cmd);
+        } else if (dir || !name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
+                snprintf(msg, n, "%s with a passed directory needs a \"name\" (a new entry in it: no \"/\", "
+                         "not . or ..) and no \"dir\"", cmd);
+        } else if (fstat(given, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                snprintf(msg, n, "%s: the passed file descriptor is not a directory", cmd);
+        } else {
+                snprintf(buf, size, "/proc/self/fd/%d/%s", given, name);
+                return buf;
+        }
+        return NULL;
+}
+
+/* "snapshot" and "suspend": the same request and answer. */
+static void handle_snapshot(struct control *c, int fd, json_t *id, json_t *req, struct fdpass_slot *passed,
+                            int (*take)(void *, const char *, struct control_snapshot *, char *, size_t),
+                            const char *cmd)
+{
+        struct control_snapshot snap = { 0 };
+        char err[512], msg[512], buf[300];
+        const char *dir = state_target(req, passed->fd, cmd, buf, sizeof(buf), msg, sizeof(msg));
+
+        if (!dir)
+                reply_error(c, fd, id, "%s", msg);
+        else if (take(c->opaque, dir, &snap, err, sizeof(err)) < 0)
+                reply_error(c, fd, id, "%s to %s failed: %s", cmd, dir, err);
+        else
+                reply(c, fd, id, json_pack("{s:b, s:f, s:I, s:I}", "ok", 1, "paused_ms", snap.paused_ms, "ram_pages",
+                                           (json_int_t)snap.ram_pages, "state_bytes", (json_int_t)snap.state_bytes));
 }
 
 /* One request line; passed is what came with it (always emptied). */
@@ -299,17 +344,8 @@ static void handle(struct control *c, int fd, const char *line, size_t len, stru
                         reply_error(c, fd, id, "set-ticket failed: %s", err);
                 else
                         reply_ok(c, fd, id);
-        } else if (strcmp(cmd, "snapshot") == 0 && h->snapshot) {
-                const char *dir = get_str(req, "dir", 4096);
-                struct control_snapshot snap = { 0 };
-                if (!dir || dir[0] != '/')
-                        reply_error(c, fd, id, "snapshot needs an absolute \"dir\" (a directory that does not exist yet)");
-                else if (h->snapshot(c->opaque, dir, &snap, err, sizeof(err)) < 0)
-                        reply_error(c, fd, id, "snapshot to %s failed: %s", dir, err);
-                else
-                        reply(c, fd, id, json_pack("{s:b, s:f, s:I, s:I}", "ok", 1, "paused_ms", snap.paused_ms,
-                                                   "ram_pages", (json_int_t)snap.ram_pages, "state_bytes",
-                                                   (json_int_t)snap.state_bytes));
+        } else if ((strcmp(cmd, "snapshot") == 0 && h->snapshot) || (strcmp(cmd, "suspend") == 0 && h->suspend)) {
+                handle_snapshot(c, fd, id, req, passed, strcmp(cmd, "suspend") == 0 ? h->suspend : h->snapshot, cmd);
         } else if (strcmp(cmd, "migrate") == 0 && h->migrate) {
                 handle_migrate(c, fd, id, req);
         } else if (strcmp(cmd, "damage") == 0 && h->damage) {
@@ -328,7 +364,7 @@ static void handle(struct control *c, int fd, const char *line, size_t len, stru
                 }
         } else {
                 reply_error(c, fd, id,
-                            "unknown command \"%s\" (use status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket or snapshot)",
+                            "unknown command \"%s\" (use status, stop, reset, key, pointer, wheel, screenshot, disconnect, set-ticket, snapshot or suspend)",
                             cmd);
         }
 out:

@@ -85,6 +85,9 @@ struct control_handler {
         int (*damage)(void *opaque, struct display_rect *rects, size_t max);
         /* Optional ("snapshot"): save the VM into the new directory dir. */
         int (*snapshot)(void *opaque, const char *dir, struct control_snapshot *out, char *err, size_t errlen);
+        /* Optional ("suspend"): the same, then the VM stops (exit 0): its
+         * guest goes on from dir with --restore. */
+        int (*suspend)(void *opaque, const char *dir, struct control_snapshot *out, char *err, size_t errlen);
         /* Optional ("migrate"): live-migrate the VM to the target at to. */
         int (*migrate)(void *opaque, const char *to, double downtime_ms, struct control_migrate *out, char *err,
                        size_t errlen);

@@ -153,6 +153,9 @@ static void usage(FILE *f)
                 "  {\"id\":N,\"cmd\":\"snapshot\",\"dir\":\"/abs/new-dir\"}  pause, save the whole VM\n"
                 "                        (hostd/vmm/SNAPSHOT.md) into the new directory, resume;\n"
                 "                        answers paused_ms, ram_pages, state_bytes\n"
+                "  {\"id\":N,\"cmd\":\"suspend\",\"dir\":\"/abs/new-dir\"}   the same, but the disks\n"
+                "                        are kept as they are and the VM stops (exit 0) once dir\n"
+                "                        is written; --restore dir with the same --disk resumes it\n"
                 "  {\"id\":N,\"cmd\":\"migrate\",\"to\":\"unix:PATH\"|\"tcp:HOST:PORT\"[,\"downtime_ms\":300]}\n"
                 "                        live migration to a vdi-vm --incoming; on success this\n"
                 "                        VM stops (exit 0), on failure it runs on here\n"
@@ -448,13 +451,15 @@ static int h_damage(void *o, struct display_rect *rects, size_t max)
         return r;
 }
 
-static int h_snapshot(void *o, const char *dir, struct control_snapshot *out, char *err, size_t n)
+static int take_state(void *o, const char *dir, bool suspend, struct control_snapshot *out, char *err, size_t n)
 {
         struct vm_snapshot_info info;
         struct vm_err e = { "the VM is stopping" };
         struct vm *vm = vm_enter(o);
-        int r = vm ? vm_snapshot(vm, dir, &info, &e) : -ESHUTDOWN;
+        int r = !vm ? -ESHUTDOWN : suspend ? vm_suspend(vm, dir, &info, &e) : vm_snapshot(vm, dir, &info, &e);
 
+        if (r == 0 && suspend)
+                atomic_store(&((struct app *)o)->stop_requested, true); /* exit 0: it goes on from dir */
         vm_leave(o);
         if (r < 0) {
                 snprintf(err, n, "%s", e.msg);
@@ -463,9 +468,19 @@ static int h_snapshot(void *o, const char *dir, struct control_snapshot *out, ch
         out->paused_ms = info.paused_ms;
         out->ram_pages = info.ram_pages;
         out->state_bytes = info.state_bytes;
-        log_notice("snapshot", "dir=%s paused_ms=%.1f ram_pages=%llu state_bytes=%llu", dir, info.paused_ms,
-                   (unsigned long long)info.ram_pages, (unsigned long long)info.state_bytes);
+        log_notice(suspend ? "suspended" : "snapshot", "dir=%s paused_ms=%.1f ram_pages=%llu state_bytes=%llu", dir,
+                   info.paused_ms, (unsigned long long)info.ram_pages, (unsigned long long)info.state_bytes);
         return 0;
+}
+
+static int h_snapshot(void *o, const char *dir, struct control_snapshot *out, char *err, size_t n)
+{
+        return take_state(o, dir, false, out, err, n);
+}
+
+static int h_suspend(void *o, const char *dir, struct control_snapshot *out, char *err, size_t n)
+{
+        return take_state(o, dir, true, out, err, n);
 }
 
 static int h_migrate(void *o, const char *to, double downtime_ms, struct control_migrate *out, char *err, size_t n)
@@ -501,6 +516,7 @@ static int h_migrate(void *o, const char *to, double downtime_ms, struct control
 static const struct control_handler control_handler = {
         .migrate = h_migrate,
         .snapshot = h_snapshot,
+        .suspend = h_suspend,
         .status = h_status,
         .stop = h_stop,
         .reset = h_reset,

@@ -109,6 +109,11 @@ struct vm_snapshot_info {
  * or not at all), resume. Any thread. 0 and *info (may be NULL), or a
  * negative errno with err (-ENOTSUP: a device without snapshot support). */
 int vm_snapshot(struct vm *vm, const char *dir, struct vm_snapshot_info *info, struct vm_err *err);
+/* The same, for a suspend: the disks are flushed and kept as they are (the
+ * state says so: a restore opens the same files), and the guest does not
+ * run again: once dir is in place the VM stops (VM_STOP_REQUEST). On
+ * failure the guest runs on and nothing is left behind. */
+int vm_suspend(struct vm *vm, const char *dir, struct vm_snapshot_info *info, struct vm_err *err);
 
 /* The machine's vCPU count and RAM (from the snapshot when restored). */
 unsigned vm_cpus(const struct vm *vm);

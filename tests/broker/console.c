@@ -1163,6 +1163,76 @@ static void after_test(void)
         hostd_running = NULL;
 }
 
+/* Suspend and resume from the admin API (issue 20) against a real
+ * vdi-hostd with the hollow VM: dave suspends alice's running desktop
+ * (the host reports it stopped), alice's next launch resumes it from its
+ * saved state, and dave's resume does the same; each action audited. */
+START_TEST(test_admin_suspend_resume)
+{
+        struct hostd_proc hp;
+        bfx_reset(f);
+        bfx_exec(f, "UPDATE desktops SET state = 'assigned' WHERE name = 'lab-1';"
+                    "INSERT INTO assignments (pool_id, desktop_id, user_name) VALUES (4, 6, 'alice')");
+        hostd_with_lab_vm(&hp);
+        struct bclient *admin = bclient_new(f), *alice = bclient_new(f);
+        ck_assert_int_eq(bclient_login(admin, "dave", "dave-pw"), 200);
+        ck_assert_int_eq(bclient_login(alice, "alice", "alice-pw"), 200);
+
+        /* Its host must hold the control connection a suspend goes through. */
+        bool control = false;
+        for (int i = 0; i < 100 && !control; i++) {
+                struct hostd_reply v;
+                hostd_req(&hp, "GET", "/api/v1/vms/6", NULL, CERT_CLIENT, &v);
+                control = json_is_true(json_object_get(v.json, "control"));
+                hostd_reply_clear(&v);
+                if (!control)
+                        g_usleep(100000);
+        }
+        ck_assert(control);
+        struct breply r = bclient_req(admin, "POST", "/api/v1/admin/desktops/6/suspend", NULL, NULL, true);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body->str);
+        breply_free(&r);
+        ck_assert(hostd_wait_state(&hp, "6", "suspended", 100));
+        for (int i = 0; i < 100 && bfx_long(f, "SELECT count(*) FROM desktops WHERE id = 6 AND state = 'stopped'") == 0; i++)
+                g_usleep(100000);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE id = 6 AND state = 'stopped'"), 1);
+
+        /* alice comes back: her launch resumes the desktop where it stood. */
+        r = bclient_req(alice, "POST", "/api/v1/launch", "{\"pool\":\"lab\",\"protocol\":\"rdp\"}", NULL,
+                        true);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body->str);
+        breply_free(&r);
+        ck_assert(hostd_wait_state(&hp, "6", "running", 100));
+        ck_assert_int_eq(vm_file_lines(&hp, "6", "restores.log", "restored "), 1);
+        ck_assert_int_eq(vm_file_lines(&hp, "6", "tickets.log", " alice "), 1);
+        for (int i = 0; i < 100 && bfx_long(f, "SELECT count(*) FROM desktops WHERE id = 6 AND state = 'assigned'") == 0; i++)
+                g_usleep(100000);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE id = 6 AND state = 'assigned'"), 1);
+
+        /* dave suspends and resumes it again; a user may not. */
+        r = bclient_req(alice, "POST", "/api/v1/admin/desktops/6/suspend", NULL, NULL, true);
+        ck_assert_int_eq(r.status, 403);
+        breply_free(&r);
+        r = bclient_req(admin, "POST", "/api/v1/admin/desktops/6/suspend", NULL, NULL, true);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body->str);
+        breply_free(&r);
+        r = bclient_req(admin, "POST", "/api/v1/admin/desktops/6/resume", NULL, NULL, true);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body->str);
+        breply_free(&r);
+        ck_assert(hostd_wait_state(&hp, "6", "running", 100));
+        for (int i = 0; i < 100 && vm_file_lines(&hp, "6", "restores.log", "restored ") < 2; i++)
+                g_usleep(100000);
+        ck_assert_int_eq(vm_file_lines(&hp, "6", "restores.log", "restored "), 2);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM audit_events WHERE actor = 'dave' AND outcome = 'ok'"
+                                     " AND desktop_name = 'lab-1' AND action IN ('desktop.suspend', 'desktop.resume')"),
+                         3);
+        bclient_free(alice);
+        bclient_free(admin);
+        hostd_proc_destroy(&hp);
+        g_free(hp.vm_binary);
+}
+END_TEST
+
 static void setup(void)
 {
         f = bfx_start("name = Example desktops\nlogo = logo.svg\n"
@@ -1186,6 +1256,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_user_own_desktop);
         tcase_add_test(tc, test_console_live_desktop);
         tcase_add_test(tc, test_console_pool_lifecycle);
+        tcase_add_test(tc, test_admin_suspend_resume);
         suite_add_tcase(s, tc);
         return s;
 }

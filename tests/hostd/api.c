@@ -864,11 +864,11 @@ static void start_running(const char *id)
         ck_assert(hostd_wait_state(&hp, id, "running", 10000));
 }
 
-/* POST .../screenshot?query of VM id, again while vdi-hostd has no
- * control connection yet (503: it may lag the start). */
-static struct hostd_reply screenshot_when_connected(const char *id, const char *query)
+/* POST .../ACTION (with its query) of VM id, again while vdi-hostd has
+ * no control connection yet (503: it may lag the start). */
+static struct hostd_reply post_when_connected(const char *id, const char *action)
 {
-        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s/screenshot%s", id, query);
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s/%s", id, action);
         struct hostd_reply r;
 
         for (int i = 0; i < 100; i++) {
@@ -915,7 +915,7 @@ START_TEST(test_screenshot_and_disconnect)
         start_running("61");
 
         /* Default box 320 x 240: the 640 x 480 screen halved, as PNG. */
-        r = screenshot_when_connected("61", "");
+        r = post_when_connected("61", "screenshot");
         ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
         ck_assert_int_eq(json_integer_value(json_object_get(r.json, "width")), 320);
         ck_assert_int_eq(json_integer_value(json_object_get(r.json, "height")), 240);
@@ -993,13 +993,177 @@ START_TEST(test_screenshot_vm_as_other_user)
                 g_usleep(50000);
         ck_assert_int_eq(hostd_proc_uid(pid), (long)nobody->pw_uid);
 
-        r = screenshot_when_connected("63", "");
+        r = post_when_connected("63", "screenshot");
         ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
         ck_assert_int_eq(json_integer_value(json_object_get(r.json, "source_width")), 640);
         ck_assert_int_eq(json_integer_value(json_object_get(r.json, "source_height")), 480);
         ck_assert_int_eq(json_integer_value(json_object_get(r.json, "width")), 320);
         hostd_reply_clear(&r);
         ck_assert_uint_eq(screenshot_files("63"), 0);
+}
+END_TEST
+
+static unsigned count_lines(const char *text)
+{
+        unsigned n = 0;
+        for (const char *p = text; (p = strchr(p, '\n')); p++)
+                n++;
+        return n;
+}
+
+/* Entries of the VM's state directory (suspend.c). */
+static unsigned vm_states(const char *id)
+{
+        g_autofree char *sub = g_build_filename("vms", id, "state", NULL);
+        return count_entries(sub);
+}
+
+static bool vm_has_event(const char *id, const char *event)
+{
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", id);
+        struct hostd_reply r = call("GET", path, NULL);
+        json_t *ev;
+        size_t i;
+        bool seen = false;
+
+        json_array_foreach (json_object_get(r.json, "events"), i, ev)
+                seen |= !g_strcmp0(jstr(ev, "event"), event);
+        hostd_reply_clear(&r);
+        return seen;
+}
+
+/* Suspend and resume (issue 20) as vdi-hostd drives them, with the hollow
+ * VM standing in for vdi-vm's "suspend" and --restore: the process goes
+ * (its memory with it), the state outlives a hostd restart, a start
+ * resumes from it, a stop or refresh forgets it, and a refused suspend
+ * leaves the VM running. */
+START_TEST(test_suspend_resume)
+{
+        g_autofree char *hollow = g_strdup_printf("%s/tests/hostd/hollow-vm",
+                                                  getenv("abs_top_builddir") ? getenv("abs_top_builddir")
+                                                                             : TOP_BUILDDIR);
+        g_autofree char *vmdir = NULL, *refuse = NULL, *restores = NULL, *log = NULL;
+        struct hostd_reply r;
+        long pid;
+
+        hostd_down();
+        hostd_up_with(hollow);
+        vmdir = g_build_filename(hp.state_dir, "vms", "64", NULL);
+        refuse = g_build_filename(vmdir, "suspend-refuse", NULL);
+        restores = g_build_filename(vmdir, "restores.log", NULL);
+        import_image("img", "base.qcow2", "qcow2", 201);
+        r = call("PUT", "/api/v1/vms/64", "{\"image\": \"img\", \"memory_mb\": 128}");
+        ck_assert_int_eq(r.status, 201);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/64/suspend", NULL);
+        ck_assert_msg(r.status == 409, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "error"), "vm_not_running");
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/65/suspend", NULL);
+        ck_assert_int_eq(r.status, 404);
+        hostd_reply_clear(&r);
+        start_running("64");
+
+        /* vdi-vm refuses: the VM runs on, the same process, nothing kept. */
+        ck_assert(g_file_set_contents(refuse, "", 0, NULL));
+        r = post_when_connected("64", "suspend");
+        ck_assert_msg(r.status == 502 && strstr(jstr(r.json, "message"), "suspend-refuse"), "%ld %s", r.status,
+                      r.raw);
+        hostd_reply_clear(&r);
+        unlink(refuse);
+        r = call("GET", "/api/v1/vms/64", NULL);
+        ck_assert_str_eq(jstr(r.json, "state"), "running");
+        pid = (long)json_integer_value(json_object_get(r.json, "pid"));
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(vm_states("64"), 0);
+
+        r = post_when_connected("64", "suspend");
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "state"), "suspended");
+        ck_assert_ptr_null(json_object_get(r.json, "pid"));
+        hostd_reply_clear(&r);
+        ck_assert_int_eq(kill((pid_t)pid, 0), -1);
+        ck_assert_uint_eq(vm_states("64"), 1);
+        ck_assert(vm_has_event("64", "suspended"));
+        r = call("POST", "/api/v1/vms/64/suspend", NULL);
+        ck_assert_int_eq(r.status, 409);
+        hostd_reply_clear(&r);
+
+        /* A restarted vdi-hostd still has it suspended. */
+        hostd_proc_kill(&hp);
+        ck_assert_int_eq(hostd_proc_start(&hp), 0);
+        ck_assert(hostd_wait_state(&hp, "64", "suspended", 100));
+
+        /* A restore that is refused (its state is damaged) leaves it
+         * suspended, with the reason, and loses nothing. */
+        g_autofree char *states = g_build_filename(vmdir, "state", NULL);
+        GDir *sd = g_dir_open(states, 0, NULL);
+        ck_assert_ptr_nonnull(sd);
+        g_autofree char *statefile = g_build_filename(states, g_dir_read_name(sd), "state", NULL);
+        g_dir_close(sd);
+        g_autofree char *moved = g_strconcat(statefile, ".away", NULL);
+        ck_assert_int_eq(rename(statefile, moved), 0);
+        r = call("POST", "/api/v1/vms/64/start", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        for (int i = 0; i < 100 && !vm_has_event("64", "resume_failed"); i++)
+                g_usleep(100000);
+        ck_assert(hostd_wait_state(&hp, "64", "suspended", 5000));
+        r = call("GET", "/api/v1/vms/64", NULL);
+        ck_assert_msg(g_str_has_prefix(jstr(r.json, "last_error"), "resume failed: vdi-vm exited with status 1"),
+                      "%s", r.raw);
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(vm_states("64"), 1);
+        ck_assert_int_eq(rename(moved, statefile), 0);
+
+        /* A user coming back (a ticket) resumes it from that state... */
+        r = call("POST", "/api/v1/vms/64/tickets", "{\"protocol\": \"spice\", \"user\": \"alice\"}");
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        ck_assert(hostd_wait_state(&hp, "64", "running", 100));
+        ck_assert(vm_has_event("64", "resumed"));
+        ck_assert(g_file_get_contents(restores, &log, NULL, NULL));
+        ck_assert_msg(g_str_has_prefix(log, "restored ") && strstr(log, "/vms/64/state/") &&
+                              strchr(log, '\n') && strchr(log, '\n')[1] == 0,
+                      "%s", log);
+        g_clear_pointer(&log, g_free);
+        /* ...and so does a start (the pool loop's); once suspended again,
+         * only the newest state is kept. */
+        r = post_when_connected("64", "suspend");
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(vm_states("64"), 1);
+        start_running("64");
+        for (int i = 0; i < 100 && (!g_file_get_contents(restores, &log, NULL, NULL) || count_lines(log) < 2); i++) {
+                g_clear_pointer(&log, g_free);
+                g_usleep(100000);
+        }
+        ck_assert_int_eq(count_lines(log), 2);
+        g_clear_pointer(&log, g_free);
+        r = post_when_connected("64", "suspend");
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(vm_states("64"), 1);
+
+        /* A stop forgets the state: the next start boots. */
+        r = call("POST", "/api/v1/vms/64/stop", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "state"), "stopped");
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(vm_states("64"), 0);
+        start_running("64");
+        ck_assert(g_file_get_contents(restores, &log, NULL, NULL));
+        ck_assert_msg(count_lines(log) == 2, "booted, not resumed: %s", log);
+
+        /* So does a refresh (the state was of the old disk). */
+        r = post_when_connected("64", "suspend");
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/64/refresh", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "state"), "stopped");
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(vm_states("64"), 0);
 }
 END_TEST
 
@@ -1023,6 +1187,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_seccomp_kill_reported);
         tcase_add_test(tc, test_screenshot_and_disconnect);
         tcase_add_test(tc, test_screenshot_vm_as_other_user);
+        tcase_add_test(tc, test_suspend_resume);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -25,12 +25,18 @@
  * A display client is played by the test: "hollow-connect" with protocol,
  * user and address makes it say "client-connected" to every control
  * connection as vdi-vm does when a client logs in; "disconnect" drops that
- * client ("client-disconnected", answer "sessions": 1) as vdi-vm's does. */
+ * client ("client-disconnected", answer "sessions": 1) as vdi-vm's does.
+ *
+ * "suspend" with "dir" makes that directory holding a file "state" and
+ * exits 0 (refused while a file suspend-refuse is in its working
+ * directory); --restore DIR needs DIR/state, appends "restored DIR" to
+ * restores.log, and runs on. */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <glib.h>
 #include <jansson.h>
 #include <poll.h>
 #include <pwd.h>
@@ -40,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -174,7 +181,47 @@ static json_t *refuse_passed(json_t *id, const char *cmd, const struct fdpass_sl
 {
         char msg[256];
 
-        return fdpass_slot_check(passed, cmd, "screenshot", msg, sizeof(msg)) == 0 ? NULL : refusal(id, msg);
+        return fdpass_slot_check(passed, cmd, (const char *const[]){ "screenshot", "suspend", NULL }, msg, sizeof(msg)) == 0 ? NULL : refusal(id, msg);
+}
+
+/* "suspend" into "name" of the directory passed with it (vdi-hostd's
+ * form), else "dir": NULL, or why not. */
+static const char *suspend(json_t *req, int given)
+{
+        const char *dir = json_string_value(json_object_get(req, "dir"));
+        const char *name = json_string_value(json_object_get(req, "name"));
+        g_autofree char *path = NULL, *state = NULL;
+
+        if (access("suspend-refuse", F_OK) == 0)
+                return "refused for the test (suspend-refuse)";
+        if (given >= 0 && name && !strchr(name, '/'))
+                path = g_strdup_printf("/proc/self/fd/%d/%s", given, name);
+        else if (given < 0 && dir && dir[0] == '/')
+                path = g_strdup(dir);
+        if (!path || mkdir(path, 0700) < 0)
+                return "suspend needs a passed directory and a \"name\", or an absolute \"dir\", that can be made";
+        state = g_build_filename(path, "state", NULL);
+        if (!g_file_set_contents(state, "hollow\n", -1, NULL))
+                return "cannot write the state";
+        return NULL;
+}
+
+/* --restore DIR: 0, or -1 with a message. */
+static int restore(const char *dir)
+{
+        g_autofree char *state = g_build_filename(dir, "state", NULL);
+        FILE *f;
+
+        if (access(state, R_OK) < 0) {
+                fprintf(stderr, "hollow-vm: --restore %s: no state there\n", dir);
+                return -1;
+        }
+        f = fopen("restores.log", "a");
+        if (f) {
+                fprintf(f, "restored %s\n", dir);
+                fclose(f);
+        }
+        return 0;
 }
 
 /* One request line and what came with it (closed here); true when the
@@ -221,9 +268,16 @@ static bool handle(struct peer *peers, struct client *cl, int fd, const char *li
                 count_line("resets.log", "reset");
         } else if (!strcmp(cmd, "stop")) {
                 quit = true;
+        } else if (!strcmp(cmd, "suspend")) {
+                const char *err = suspend(req, passed->fd);
+                json_decref(reply);
+                reply = err ? refusal(id, err)
+                            : json_pack("{s:O, s:b, s:f, s:i, s:i}", "id", id, "ok", 1, "paused_ms", 1.5,
+                                        "ram_pages", 0, "state_bytes", 7);
+                quit = !err;
         }
         send_line(fd, reply);
-        if (quit)
+        if (quit && !strcmp(cmd, "stop"))
                 send_line(fd, json_pack("{s:s}", "event", "powered_off"));
         fdpass_slot_clear(passed);
         json_decref(req);
@@ -301,13 +355,16 @@ int main(int argc, char **argv)
                 if (!strcmp(argv[i], "--help")) {
                         /* vdi-hostd reads what we understand from here. */
                         printf("Usage: hollow-vm --kernel K --control SOCKET --spice-port P "
-                               "--rdp-port P%s\n", offer && !strcmp(offer, "1") ? " --user NAME" : "");
+                               "--rdp-port P --restore DIR%s\n  {\"id\":N,\"cmd\":\"suspend\",\"dir\":D}\n",
+                               offer && !strcmp(offer, "1") ? " --user NAME" : "");
                         return 0;
                 }
                 if (!strcmp(argv[i], "--control") && i + 1 < argc)
                         control = argv[++i];
                 else if (!strcmp(argv[i], "--user") && i + 1 < argc)
                         user = argv[++i];
+                else if (!strcmp(argv[i], "--restore") && i + 1 < argc && restore(argv[++i]) < 0)
+                        return 1;
         }
         if (!control || strlen(control) >= sizeof(sa.sun_path)) {
                 fprintf(stderr, "hollow-vm: --control SOCKET is required\n");

@@ -22,8 +22,8 @@ EXTRA_DIST += tests/hostd/sleeper-vm
 # without /dev/kvm that need tickets: tests/broker/reconnect.sh).
 check_PROGRAMS += tests/hostd/hollow-vm
 tests_hostd_hollow_vm_SOURCES = tests/hostd/hollow-vm.c lib/fdpass.c
-tests_hostd_hollow_vm_CPPFLAGS = $(TEST_CPPFLAGS) $(JANSSON_CFLAGS)
-tests_hostd_hollow_vm_LDADD = $(JANSSON_LIBS)
+tests_hostd_hollow_vm_CPPFLAGS = $(TEST_CPPFLAGS) $(JANSSON_CFLAGS) $(GLIB_CFLAGS)
+tests_hostd_hollow_vm_LDADD = $(JANSSON_LIBS) $(GLIB_LIBS)
 
 # A stand-in vdi-vm with the real seccomp filters that trips one (issue 22).
 check_PROGRAMS += tests/hostd/jail-vm

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -97,9 +98,23 @@ static int f_disconnect(void *o, char *err, size_t n)
         return had;
 }
 
+/* Makes the directory it is given, as vdi-vm's suspend makes its state. */
+static char suspended_to[256];
+static int f_suspend(void *o, const char *dir, struct control_snapshot *out, char *err, size_t n)
+{
+        (void)o;
+        snprintf(suspended_to, sizeof(suspended_to), "%s", dir);
+        if (mkdir(dir, 0700) < 0) {
+                snprintf(err, n, "%s", strerror(errno));
+                return -errno;
+        }
+        out->paused_ms = 1;
+        return 0;
+}
+
 static const struct control_handler handler = {
         f_status, f_stop, f_reset, f_key, f_pointer, f_wheel, f_shot, f_ticket, f_damage,
-        .disconnect = f_disconnect,
+        .disconnect = f_disconnect, .suspend = f_suspend,
 };
 
 static struct fake fake;
@@ -376,7 +391,7 @@ START_TEST(test_screenshot_fd_hostile)
         ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
         send_fds("{\"id\":1,\"cmd\":\"status\"}\n", &p[1], 1);
         close(p[1]);
-        ck_assert_str_eq(next_reply(), "{\"id\":1,\"ok\":false,\"error\":\"\\\"status\\\" takes no file descriptor (only screenshot does; it was closed)\"}");
+        ck_assert_str_eq(next_reply(), "{\"id\":1,\"ok\":false,\"error\":\"\\\"status\\\" takes no file descriptor (only screenshot and suspend do; it was closed)\"}");
         assert_closed_remotely(p[0]);
 
         /* two with one command (each a pipe, to see both closed) */
@@ -456,6 +471,53 @@ START_TEST(test_screenshot_fd_hostile)
 }
 END_TEST
 
+/* suspend into a directory passed with the request (hostd's form for a
+ * vdi-vm that cannot reach the VM's directory by path), and the bad ways
+ * to ask for it. */
+START_TEST(test_suspend_passed_dir)
+{
+        char tmpl[] = "/tmp/ctl-suspend-XXXXXX", made[300];
+        const char *dir = mkdtemp(tmpl);
+        int dfd, before, p[2];
+        struct stat st;
+
+        ck_assert_ptr_nonnull(dir);
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(dfd, 0);
+        ask("{\"id\":0,\"cmd\":\"status\"}");
+        before = open_fds();
+        send_fds("{\"id\":1,\"cmd\":\"suspend\",\"name\":\"s1\"}\n", &dfd, 1);
+        ck_assert_ptr_nonnull(strstr(next_reply(), "{\"id\":1,\"ok\":true"));
+        ck_assert_int_eq(strncmp(suspended_to, "/proc/self/fd/", 14), 0);
+        snprintf(made, sizeof(made), "%s/s1", dir);
+        ck_assert_int_eq(stat(made, &st), 0);
+        ck_assert(S_ISDIR(st.st_mode));
+        rmdir(made);
+
+        static const char *const bad[] = {
+                "{\"id\":2,\"cmd\":\"suspend\",\"name\":\"../x\"}\n",
+                "{\"id\":2,\"cmd\":\"suspend\",\"name\":\"..\"}\n",
+                "{\"id\":2,\"cmd\":\"suspend\",\"name\":\"\"}\n",
+                "{\"id\":2,\"cmd\":\"suspend\"}\n",
+                "{\"id\":2,\"cmd\":\"suspend\",\"name\":\"x\",\"dir\":\"/tmp/y\"}\n",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                send_fds(bad[i], &dfd, 1);
+                ck_assert_msg(strstr(next_reply(), "suspend with a passed directory needs a \\\"name\\\""), "%s", bad[i]);
+        }
+        /* not a directory; nothing passed and no dir */
+        ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+        send_fds("{\"id\":3,\"cmd\":\"suspend\",\"name\":\"x\"}\n", &p[1], 1);
+        close(p[1]);
+        ck_assert_str_eq(next_reply(), "{\"id\":3,\"ok\":false,\"error\":\"suspend: the passed file descriptor is not a directory\"}");
+        assert_closed_remotely(p[0]);
+        ck_assert_ptr_nonnull(strstr(ask("{\"id\":4,\"cmd\":\"suspend\",\"name\":\"x\"}"), "suspend needs an absolute"));
+        ck_assert_int_eq(open_fds(), before);
+        close(dfd);
+        rmdir(dir);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("control");
@@ -467,6 +529,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_events);
         tcase_add_test(tc, test_screenshot_fd);
         tcase_add_test(tc, test_screenshot_fd_hostile);
+        tcase_add_test(tc, test_suspend_passed_dir);
         suite_add_tcase(s, tc);
         return s;
 }

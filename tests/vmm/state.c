@@ -136,10 +136,17 @@ START_TEST(test_version_and_flags_refused)
         struct state_file f;
         struct vm_err err;
 
-        rewrite_header(buf, 3, 0);
+        rewrite_header(buf, 4, 0);
         ck_assert_int_eq(state_file_parse(buf, len, &f, &err), -EPROTONOSUPPORT);
-        ck_assert_str_eq(err.msg, "state file format version 3 is not supported (this vdi-vm reads version 2)");
-        rewrite_header(buf, 2, 4);
+        ck_assert_str_eq(err.msg, "state file format version 4 is not supported (this vdi-vm reads versions 2 to 3)");
+        rewrite_header(buf, 1, 0);
+        ck_assert_int_eq(state_file_parse(buf, len, &f, &err), -EPROTONOSUPPORT);
+        /* Version 2 (its clock without the wall-clock time) is still read. */
+        rewrite_header(buf, 2, 0);
+        ck_assert_int_eq(state_file_parse(buf, len, &f, &err), 0);
+        ck_assert_uint_eq(f.version, 2);
+        state_file_free(&f);
+        rewrite_header(buf, 3, 4);
         ck_assert_int_eq(state_file_parse(buf, len, &f, &err), -EINVAL);
         ck_assert_str_eq(err.msg, "state file header has unknown flags");
         memcpy(buf, "QFI\xfb....", 8);

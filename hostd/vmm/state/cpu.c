@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "cpuid.h"
@@ -327,6 +328,14 @@ out:
         return r;
 }
 
+static uint64_t realtime_ns(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_REALTIME, &t);
+        return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
 int vm_kvm_state_save(int vm_fd, struct state_writer *w, struct vm_err *err)
 {
         struct kvm_irqchip chip[3];
@@ -353,6 +362,7 @@ int vm_kvm_state_save(int vm_fd, struct state_writer *w, struct vm_err *err)
         state_end(w);
         state_begin(w, "clock");
         state_put_u64(w, clock.clock);
+        state_put_u64(w, realtime_ns());
         state_end(w);
         return 0;
 }
@@ -383,6 +393,15 @@ int vm_kvm_state_load(int vm_fd, const struct state_file *f, struct vm_err *err)
                 return ret;
         memset(&clock, 0, sizeof(clock));
         clock.clock = state_get_u64(&r);
+        if (f->version >= 3) {
+                /* The wall clock went on while the state waited (a
+                 * suspended desktop, a clone of an older parent, a
+                 * migration's downtime): so does the guest's clock, or its
+                 * time of day would lag by that much. Never backwards. */
+                uint64_t saved = state_get_u64(&r), now = realtime_ns();
+                if (state_reader_ok(&r) && now > saved)
+                        clock.clock += now - saved;
+        }
         if ((ret = state_reader_done(&r, err)) < 0)
                 return ret;
         for (unsigned i = 0; i < 3; i++)

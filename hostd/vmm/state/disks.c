@@ -74,6 +74,23 @@ void snap_disks_unquiesce(struct vm *vm, const struct snap_disks *p)
                         virtio_blk_unquiesce(vm->dev.blk[i]);
 }
 
+static int flush_one(struct vm *vm, unsigned i, struct vm_err *err)
+{
+        int r = disk_flush(vm->dev.disk[i]);
+
+        return r < 0 ? vm_err_set(err, r, "disk %s: cannot flush it: %s", vm->dev.disk[i]->path, strerror(-r)) : 0;
+}
+
+int snap_disks_flush(struct vm *vm, const struct snap_disks *p, struct vm_err *err)
+{
+        for (unsigned i = 0; i < p->n; i++) {
+                int r = p->captured[i] ? flush_one(vm, i, err) : 0;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 int snap_disks_capture(struct vm *vm, const struct snap_disks *p, int dirfd, struct vm_err *err)
 {
         for (unsigned i = 0; i < p->n; i++) {
@@ -83,9 +100,8 @@ int snap_disks_capture(struct vm *vm, const struct snap_disks *p, int dirfd, str
 
                 if (!p->captured[i])
                         continue;
-                r = disk_flush(vm->dev.disk[i]);
-                if (r < 0)
-                        return vm_err_set(err, r, "disk %s: cannot flush it: %s", path, strerror(-r));
+                if ((r = flush_one(vm, i, err)) < 0)
+                        return r;
                 layer_name(name, sizeof(name), i);
                 if (linkat(AT_FDCWD, path, dirfd, name, 0) < 0)
                         return vm_err_set(err, -errno,

@@ -35,6 +35,8 @@ void snap_disks_quiesce(struct vm *vm, const struct snap_disks *p);
 void snap_disks_unquiesce(struct vm *vm, const struct snap_disks *p);
 /* Quiesced: flush each captured disk and link it as dirfd/disk.N. */
 int snap_disks_capture(struct vm *vm, const struct snap_disks *p, int dirfd, struct vm_err *err);
+/* Quiesced: flush each writable disk (a suspend keeps them as they are). */
+int snap_disks_flush(struct vm *vm, const struct snap_disks *p, struct vm_err *err);
 /* The "disks" section. */
 void snap_disks_save(const struct snap_disks *p, struct state_writer *w);
 /* Quiesced, DIR in place: each captured disk moves onto a new overlay on

@@ -195,10 +195,10 @@ int state_file_parse(const uint8_t *buf, size_t len, struct state_file *f, struc
         if (le_get32(buf + 28) != state_crc(0, buf, 28))
                 return vm_err_set(err, -EBADMSG, "state file header checksum mismatch (corrupt file)");
         version = (uint32_t)le_get32(buf + 8);
-        if (version != STATE_VERSION)
+        if (version < STATE_VERSION_MIN || version > STATE_VERSION)
                 return vm_err_set(err, -EPROTONOSUPPORT,
-                                  "state file format version %u is not supported (this vdi-vm reads version %d)",
-                                  version, STATE_VERSION);
+                                  "state file format version %u is not supported (this vdi-vm reads versions %d to %d)",
+                                  version, STATE_VERSION_MIN, STATE_VERSION);
         if (le_get32(buf + 12) != 0 || le_get32(buf + 24) != 0)
                 return vm_err_set(err, -EINVAL, "state file header has unknown flags");
         nsec = le_get64(buf + 16);

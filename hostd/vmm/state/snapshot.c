@@ -178,13 +178,15 @@ static int save_sections(struct vm *vm, struct state_writer *w, const struct ram
 }
 
 /* With the machine lock held and the captured disks quiesced: pause,
- * freeze the virtio devices, write the RAM file, link the disks, collect
- * the sections, thaw, resume. */
+ * freeze the virtio devices, write the RAM file, link the disks (a
+ * suspend: flush them, saved as they are), collect the sections, thaw.
+ * The vCPUs stay paused (the caller resumes or stops them). */
 static int capture(struct vm *vm, int dirfd, struct state_writer *w, const struct snap_disks *disks,
-                   struct ram_sum *ram, struct vm_err *err)
+                   bool suspend, struct ram_sum *ram, struct vm_err *err)
 {
         struct state_dev devs[STATE_DEVS_MAX];
         unsigned n = state_devs(vm, devs);
+        struct snap_disks live;
         int r;
 
         if (vm->vm_fd < 0 || !vm->machine_running)
@@ -196,14 +198,18 @@ static int capture(struct vm *vm, int dirfd, struct state_writer *w, const struc
                 if (devs[i].vd)
                         virtio_pci_freeze(devs[i].vd);
         r = ram_save(vm->mem.host, vm->mem.size, dirfd, RAM_FILE, ram, err);
-        if (r == 0)
+        if (r == 0 && suspend) {
+                r = snap_disks_flush(vm, disks, err);
+                snap_disks_live(vm, &live);
+                disks = &live;
+        } else if (r == 0) {
                 r = snap_disks_capture(vm, disks, dirfd, err);
+        }
         if (r == 0)
                 r = save_sections(vm, w, ram, disks, err);
         for (unsigned i = 0; i < n; i++)
                 if (devs[i].vd)
                         virtio_pci_thaw(devs[i].vd);
-        vcpu_resume_all(vm);
         return r;
 }
 
@@ -225,7 +231,8 @@ static int commit(int dirfd, struct state_writer *w, const char *tmp, const char
         return 0;
 }
 
-int vm_snapshot(struct vm *vm, const char *dir, struct vm_snapshot_info *info, struct vm_err *err)
+/* vm_snapshot and vm_suspend. */
+static int take(struct vm *vm, const char *dir, bool suspend, struct vm_snapshot_info *info, struct vm_err *err)
 {
         struct state_writer w;
         struct snap_disks disks;
@@ -262,27 +269,39 @@ int vm_snapshot(struct vm *vm, const char *dir, struct vm_snapshot_info *info, s
 
         state_writer_init(&w);
         /* No request in flight on a captured disk until it has moved to
-         * its new overlay (before the freeze: a request ends by taking its
-         * device's lock). */
+         * its new overlay, or (a suspend) until it is flushed (before the
+         * freeze: a request ends by taking its device's lock). */
         snap_disks_quiesce(vm, &disks);
         pthread_mutex_lock(&vm->machine_lock);
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        r = capture(vm, dirfd, &w, &disks, &ram, err);
+        r = capture(vm, dirfd, &w, &disks, suspend, &ram, err);
+        if (suspend && r == 0) {
+                /* The guest stands still until its state is on disk: a
+                 * suspend that fails leaves it running, one that worked
+                 * stops it without a further instruction. */
+                r = commit(dirfd, &w, tmp, dir, &len, err);
+                if (r == 0)
+                        vm_request_stop(vm);
+        }
+        vcpu_resume_all(vm);
         if (info)
                 info->paused_ms = ms_since(&t0);
         pthread_mutex_unlock(&vm->machine_lock);
-        /* The guest runs again; requests to its captured disks wait. */
-        if (r == 0)
+        /* A snapshot's guest runs again; requests to its captured disks wait. */
+        if (!suspend && r == 0)
                 r = commit(dirfd, &w, tmp, dir, &len, err);
         state_writer_free(&w);
-        if (r == 0) {
+        if (r == 0 && !suspend) {
                 bool moved = false;
                 r = snap_disks_switch(vm, &disks, dir, &moved, err);
                 if (r < 0 && !moved)
                         remove_partial(dir); /* the disks it links go on changing */
-        } else {
+        } else if (r < 0) {
                 remove_partial(tmp);
         }
+        /* A suspended VM's guest never runs again, but a request it had
+         * queued may still be served before its device thread stops: a
+         * write the restored guest replays (same data, same place). */
         snap_disks_unquiesce(vm, &disks);
         if (r == 0 && info) {
                 info->ram_pages = ram.pages;
@@ -290,6 +309,16 @@ int vm_snapshot(struct vm *vm, const char *dir, struct vm_snapshot_info *info, s
                 info->state_bytes = len;
         }
         return r;
+}
+
+int vm_snapshot(struct vm *vm, const char *dir, struct vm_snapshot_info *info, struct vm_err *err)
+{
+        return take(vm, dir, false, info, err);
+}
+
+int vm_suspend(struct vm *vm, const char *dir, struct vm_snapshot_info *info, struct vm_err *err)
+{
+        return take(vm, dir, true, info, err);
 }
 
 /* ---- restore ---- */

@@ -18,7 +18,8 @@
 #include "le.h"
 
 #define STATE_MAGIC "VDIVMST\n"        /* 8 bytes */
-#define STATE_VERSION 2
+#define STATE_VERSION 3
+#define STATE_VERSION_MIN 2     /* read too: its clock has no wall-clock time */
 #define STATE_HEADER_SIZE 32
 #define STATE_SECTION_HEADER_SIZE 48
 #define STATE_NAME_MAX 31               /* bytes of a section name */
