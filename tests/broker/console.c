@@ -1169,7 +1169,7 @@ static void after_test(void)
  * saved state, and dave's resume does the same; each action audited. */
 START_TEST(test_admin_suspend_resume)
 {
-        struct hostd_proc hp;
+        static struct hostd_proc hp; /* after_test stops it */
         bfx_reset(f);
         bfx_exec(f, "UPDATE desktops SET state = 'assigned' WHERE name = 'lab-1';"
                     "INSERT INTO assignments (pool_id, desktop_id, user_name) VALUES (4, 6, 'alice')");
@@ -1228,8 +1228,6 @@ START_TEST(test_admin_suspend_resume)
                          3);
         bclient_free(alice);
         bclient_free(admin);
-        hostd_proc_destroy(&hp);
-        g_free(hp.vm_binary);
 }
 END_TEST
 
