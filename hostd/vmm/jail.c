@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/sched.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -252,7 +254,7 @@ static bool lists(const struct class_table *t, int nr)
 
 /* The calls whose arguments narrow them. ioctl: KVM's (type 0xAE) for the
  * VMM classes; the display also gets the socket/tty queries its libraries
- * make. clone: threads only (no fork, no exec of anything); clone3 hides
+ * make, the device class the tap's TUNSETOFFLOAD. clone: threads only (no fork, no exec of anything); clone3 hides
  * its flags in memory, so it answers ENOSYS and glibc falls back to clone.
  * prctl: thread names. rt_sigaction: anything but SIGSYS, which kills.
  * socket: IPv4, IPv6, Unix and route netlink (no packet sockets, no
@@ -271,6 +273,11 @@ static int add_arg_rules(scmp_filter_ctx f, enum jail_class c, bool sanitizer)
                 if (r >= 0 && c == JAIL_DISPLAY)
                         r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_ioctl, 1,
                                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xff00, 0x5400)); /* FIONREAD, FIONBIO, TCGETS */
+                /* virtio-net's device thread sets the tap's offloads to
+                 * what the driver acked (main, a superset, too) */
+                if (r >= 0 && (c == JAIL_DEVICE || c == JAIL_CONTROL))
+                        r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_ioctl, 1,
+                                             SCMP_A1(SCMP_CMP_MASKED_EQ, INT_ARG, TUNSETOFFLOAD));
         }
         for (int i = 0; r >= 0 && lists(t, __NR_socket) && i < 3; i++)
                 r = seccomp_rule_add(f, SCMP_ACT_ALLOW, __NR_socket, 1,

@@ -4,9 +4,11 @@
  * the whole child with SIGSYS after the report line. */
 #include "config.h"
 
+#include <linux/if_tun.h>
 #include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -101,6 +103,10 @@ static void *confined(void *arg)
         mem = malloc(1 << 20);
         memset(mem, 1, 1 << 20);
         free(mem);
+        /* virtio-net's thread sets the tap's offloads (the KVM lab's
+         * bridged guest died of it) */
+        if (j->cls == JAIL_DEVICE && (ioctl(-1, TUNSETOFFLOAD, 0UL) == 0 || errno != EBADF))
+                return NULL;
         (void)!write(STDERR_FILENO, "alive\n", 6);
         if (j->what == ATTEMPT_FORBIDDEN || j->what == ATTEMPT_BLOCKED)
                 j->result = (int)jail_trip(j->cls);
