@@ -48,6 +48,10 @@ const struct conf_option hostd_conf_options[] = {
           "unprivileged user vdi-vm switches to after opening /dev/kvm, its disk and "
           "sockets (passed as --user when vdi-vm supports it; create it with "
           "useradd --system vdi-vm)" },
+        { "vm", "seccomp", CONF_BOOL, O(vm_seccomp), "true", 0, 0, 0,
+          "confine each vdi-vm's threads to their seccomp allowlists (vdi-vm --seccomp on); a "
+          "forbidden call kills that desktop and its crash reason names the call. false only "
+          "to rule the filters out when debugging" },
         { "vm", "port_min", CONF_INT, O(port_min), "5900", 1024, 65535, 0,
           "first TCP port handed to VMs' SPICE, RDP and web display servers" },
         { "vm", "port_max", CONF_INT, O(port_max), "6899", 1024, 65535, 0,

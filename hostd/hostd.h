@@ -49,6 +49,7 @@ struct hostd_config {
         char *public_address; /* where SPICE/RDP clients connect */
         char *vm_binary;
         char *vm_user;
+        bool vm_seccomp; /* vdi-vm --seccomp on|off */
         int64_t port_min, port_max;
         char *framebuffer;
         char *display_listen;
@@ -129,7 +130,7 @@ struct hostd_vm {
 /* What the installed vdi-vm understands (probed from its --help). */
 struct hostd_vm_caps {
         bool disk, control, framebuffer, user, spice_port, rdp_port, web_port, tls, net, agent,
-             virtio_gpu, clipboard, suspend;
+             virtio_gpu, clipboard, suspend, seccomp;
 };
 
 struct hostd_report;

@@ -52,6 +52,7 @@ void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps)
         caps->virtio_gpu = strstr(out, "--display vesa|virtio-gpu") != NULL;
         caps->clipboard = strstr(out, "--clipboard both|") != NULL;
         caps->suspend = strstr(out, "\"cmd\":\"suspend\"") != NULL && strstr(out, "--restore") != NULL;
+        caps->seccomp = strstr(out, "--seccomp on|off") != NULL;
 }
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot. With
@@ -224,6 +225,10 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
                 net_mac_format(vm->mac, mac);
                 ARG("--net");
                 ARG("fd=%d,mac=%s", VM_TAP_FD, mac);
+        }
+        if (h->caps.seccomp) {
+                ARG("--seccomp");
+                ARG("%s", h->cfg->vm_seccomp ? "on" : "off");
         }
         if (h->caps.user && getuid() == 0) {
                 ARG("--user");

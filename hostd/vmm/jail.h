@@ -48,6 +48,14 @@ int jail_enter(enum jail_class c);
  * thread that cannot be confined aborts the process (it must not run
  * free). Fuzz targets, which link device code without this module and
  * start no threads, see a no-op. */
+#ifdef VDI_TEST_COMMANDS
+/* Test builds only (configure --enable-test-commands, on with
+ * --enable-sanitizers): make a call that no class allows, personality(2)
+ * as a query, harmless when it is let through. Under seccomp it does not
+ * return; else it returns the name of the call it made. */
+const char *jail_debug_trip(void);
+#endif
+
 #ifdef FUZZING
 static inline void jail_thread(enum jail_class c)
 {

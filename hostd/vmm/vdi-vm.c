@@ -116,8 +116,7 @@ static void usage(FILE *f)
                 "                        key files, switch to this user (needs root) and forbid\n"
                 "                        regaining privileges\n"
                 "      --seccomp on|off  confine every thread to its class's system calls\n"
-                "                        (vCPU, device, display, control; default off until\n"
-                "                        the KVM lab has run every device under it). A call\n"
+                "                        (vCPU, device, display, control; default on). A call\n"
                 "                        outside them kills vdi-vm with SIGSYS after the line\n"
                 "                        \"event=seccomp_violation syscall=NAME class=CLASS\"\n"
                 "      --kvm PATH        KVM device (default /dev/kvm)\n"
@@ -566,6 +565,21 @@ done:
         return 0;
 }
 
+/* With --user, root's capabilities go with the switch of users, but the
+ * bounding set stays full unless emptied. It is per thread: empty it
+ * before any thread exists, while CAP_SETPCAP is still effective (the
+ * effective set, needed until the switch, is not touched). */
+static int drop_bounding_set(void)
+{
+        for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+                if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) {
+                        fprintf(stderr, "vdi-vm: cannot drop capability %d from the bounding set: %s\n", cap,
+                                strerror(errno));
+                        return -errno;
+                }
+        return 0;
+}
+
 static int parse_port(const char *opt, const char *s, uint16_t *out)
 {
         unsigned long long v;
@@ -717,7 +731,7 @@ int main(int argc, char **argv)
         int mig_fd = -1;
         struct remote_options ropt = { 0 };
         static struct app app = { .console_out = -1, .pipe_rd = -1, .mig_fd = -1 };
-        bool tee_started = false, boot_opts_given = false, seccomp = false;
+        bool tee_started = false, boot_opts_given = false, seccomp = true;
         enum log_level level = LOG_LEVEL_NOTICE;
         unsigned long long n;
         struct vm_err err = { "" };
@@ -947,6 +961,8 @@ int main(int argc, char **argv)
                 cfg.console_fd = console_fd;
                 cfg.console_input = false;
         }
+        if (user && geteuid() == 0 && drop_bounding_set() < 0)
+                return EXIT_ERROR;
         signal(SIGPIPE, SIG_IGN);
         /* SIGINT/SIGTERM go to one thread that asks the VM to stop: block
          * them before any thread exists (devices, vCPUs and the console

@@ -839,6 +839,44 @@ START_TEST(test_seccomp_kill_reported)
 }
 END_TEST
 
+/* [vm] seccomp reaches vdi-vm as --seccomp: on unless turned off (the
+ * hollow VM writes what it was given to seccomp.log). */
+START_TEST(test_seccomp_option)
+{
+        static const char *const cases[][2] = { { NULL, "on" }, { "false", "off" }, { "true", "on" } };
+        g_autofree char *hollow = g_strdup_printf("%s/tests/hostd/hollow-vm",
+                                                  getenv("abs_top_builddir") ? getenv("abs_top_builddir")
+                                                                             : TOP_BUILDDIR);
+
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                g_autofree char *id = g_strdup_printf("%zu", 61 + i);
+                g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", id);
+                g_autofree char *start = g_strdup_printf("/api/v1/vms/%s/start", id);
+                g_autofree char *log = NULL, *got = NULL;
+                struct hostd_reply r;
+
+                hostd_down();
+                memset(&hp, 0, sizeof(hp));
+                hp.pki = fixdir;
+                hp.vm_binary = g_strdup(hollow);
+                hp.vm_seccomp = cases[i][0];
+                ck_assert_int_eq(hostd_proc_start(&hp), 0);
+                import_image("img", "base.qcow2", "qcow2", 201);
+                r = call("PUT", path, "{\"image\": \"img\", \"cpus\": 1, \"memory_mb\": 128}");
+                ck_assert_int_eq(r.status, 201);
+                hostd_reply_clear(&r);
+                r = call("POST", start, NULL);
+                ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+                hostd_reply_clear(&r);
+                log = g_build_filename(hp.state_dir, "vms", id, "seccomp.log", NULL);
+                for (int k = 0; k < 100 && !g_file_get_contents(log, &got, NULL, NULL); k++)
+                        g_usleep(100 * 1000);
+                ck_assert_msg(got, "[vm] seccomp=%s: no --seccomp given", cases[i][0] ? cases[i][0] : "(default)");
+                ck_assert_str_eq(got, cases[i][1]);
+        }
+}
+END_TEST
+
 /* Files named screenshot-* left in a VM's directory. */
 static unsigned screenshot_files(const char *id)
 {
@@ -1185,6 +1223,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_supervision_and_readoption);
         tcase_add_test(tc, test_vm_network);
         tcase_add_test(tc, test_seccomp_kill_reported);
+        tcase_add_test(tc, test_seccomp_option);
         tcase_add_test(tc, test_screenshot_and_disconnect);
         tcase_add_test(tc, test_screenshot_vm_as_other_user);
         tcase_add_test(tc, test_suspend_resume);

@@ -22,6 +22,10 @@
  * HOLLOW_VM_USER_OPTION=1 is in the environment: other tests keep their
  * hollow VMs as root, writing tickets.log into the VM's 0700 directory.
  *
+ * --seccomp on|off (offered in --help, as vdi-vm's) is written to
+ * seccomp.log in its working directory, so a test sees what vdi-hostd
+ * asked for ([vm] seccomp).
+ *
  * A display client is played by the test: "hollow-connect" with protocol,
  * user and address makes it say "client-connected" to every control
  * connection as vdi-vm does when a client logs in; "disconnect" drops that
@@ -343,6 +347,17 @@ static int drop_to(const char *name)
         return 0;
 }
 
+/* Write text to the file name in the working directory; 0 or -1. */
+static int note(const char *name, const char *text)
+{
+        FILE *f = fopen(name, "w");
+        int r = f && fputs(text, f) >= 0 ? 0 : -1;
+
+        if (f && fclose(f) != 0)
+                r = -1;
+        return r;
+}
+
 int main(int argc, char **argv)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -355,7 +370,7 @@ int main(int argc, char **argv)
                 if (!strcmp(argv[i], "--help")) {
                         /* vdi-hostd reads what we understand from here. */
                         printf("Usage: hollow-vm --kernel K --control SOCKET --spice-port P "
-                               "--rdp-port P --restore DIR%s\n  {\"id\":N,\"cmd\":\"suspend\",\"dir\":D}\n",
+                               "--rdp-port P --seccomp on|off --restore DIR%s\n  {\"id\":N,\"cmd\":\"suspend\",\"dir\":D}\n",
                                offer && !strcmp(offer, "1") ? " --user NAME" : "");
                         return 0;
                 }
@@ -364,6 +379,8 @@ int main(int argc, char **argv)
                 else if (!strcmp(argv[i], "--user") && i + 1 < argc)
                         user = argv[++i];
                 else if (!strcmp(argv[i], "--restore") && i + 1 < argc && restore(argv[++i]) < 0)
+                        return 1;
+                else if (!strcmp(argv[i], "--seccomp") && i + 1 < argc && note("seccomp.log", argv[++i]) < 0)
                         return 1;
         }
         if (!control || strlen(control) >= sizeof(sa.sun_path)) {

@@ -20,6 +20,7 @@ struct hostd_proc {
         const char *framebuffer; /* [vm] framebuffer WxH, or NULL for the default */
         int stop_timeout_s;      /* [vm] stop_timeout_s, 0 for 3 */
         const char *vm_user;     /* [vm] user, or NULL for the default */
+        const char *vm_seccomp;  /* [vm] seccomp, or NULL for the default */
 };
 
 /* Make the PKI in dir (make-pki) and, for client certificates signed by

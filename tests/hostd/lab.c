@@ -27,6 +27,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -185,6 +187,62 @@ static bool has_event(json_t *v, const char *event)
         return false;
 }
 
+/* Field NAME of /proc/PID/status (its value, trimmed), or "" (freed by
+ * the caller). */
+static char *status_field(pid_t pid, const char *name)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/status", (int)pid);
+        g_autofree char *text = NULL;
+        g_autofree char *key = g_strdup_printf("\n%s:", name);
+        const char *at;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL) || !(at = strstr(text, key)))
+                return g_strdup("");
+        at += strlen(key);
+        return g_strstrip(g_strndup(at, strcspn(at, "\n")));
+}
+
+/* Issue 22's jail state of a running vdi-vm: seccomp filter mode, no
+ * capabilities, no_new_privs. */
+static void assert_jailed(pid_t pid)
+{
+        static const char *const want[][2] = {
+                { "Seccomp", "2" },
+                { "NoNewPrivs", "1" },
+                { "CapEff", "0000000000000000" },
+                { "CapPrm", "0000000000000000" },
+                { "CapBnd", "0000000000000000" },
+        };
+
+        for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {
+                g_autofree char *v = status_field(pid, want[i][0]);
+                ck_assert_msg(strcmp(v, want[i][1]) == 0, "vdi-vm %d: %s is \"%s\", want %s", (int)pid, want[i][0],
+                              v, want[i][1]);
+        }
+}
+
+#ifdef VDI_TEST_COMMANDS
+/* Send one line to VM ID's control socket (hostd's runtime_dir); the
+ * connection is left open (the command may kill vdi-vm). */
+static int control_send(const char *id, const char *line)
+{
+        g_autofree char *path = g_strdup_printf("%s/run/%s.sock", hp.dir, id);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_uint_lt(strlen(path), sizeof(sa.sun_path));
+        strcpy(sa.sun_path, path);
+        /* a vdi-vm just started may not listen yet */
+        for (int i = 0; i < 300 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0; i++) {
+                ck_assert_msg(i < 299, "%s: %s", path, g_strerror(errno));
+                g_usleep(100 * 1000);
+        }
+        ck_assert_int_eq(write(fd, line, strlen(line)), (ssize_t)strlen(line));
+        return fd;
+}
+#endif
+
 START_TEST(test_boot_adopt_crash)
 {
         json_t *v;
@@ -225,8 +283,10 @@ START_TEST(test_boot_adopt_crash)
                 /* The thumbnail (issue 24) of a vdi-vm that dropped to [vm]
                  * user under this root vdi-hostd: it opens no path of
                  * hostd's, it writes into the memfd hostd passes. */
-                if (getuid() == 0)
+                if (getuid() == 0) {
                         ck_assert_int_gt(hostd_proc_uid(pid), 0);
+                        assert_jailed(pid); /* [vm] seccomp is on by default */
+                }
                 r = call("POST", "/api/v1/vms/1/screenshot", NULL);
                 ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
                 ck_assert_int_eq(json_integer_value(json_object_get(r.json, "source_width")), 1280);
@@ -287,6 +347,31 @@ START_TEST(test_boot_adopt_crash)
         struct hostd_reply r = call("POST", "/api/v1/vms/1/start", NULL);
         ck_assert_int_eq(r.status, 200);
         hostd_reply_clear(&r);
+#ifdef VDI_TEST_COMMANDS
+        /* A forbidden call (the test build's control command jail-trip):
+         * seccomp kills vdi-vm, and vdi-hostd names the call and thread. */
+        {
+                g_autofree char *want = NULL;
+                const char *err;
+                int fd;
+
+                v = vm("1");
+                pid = (pid_t)json_integer_value(json_object_get(v, "pid"));
+                json_decref(v);
+                fd = control_send("1", "{\"id\":1,\"cmd\":\"jail-trip\"}\n");
+                ck_assert(hostd_wait_state(&hp, "1", "crashed", 30000));
+                close(fd);
+                want = g_strdup_printf("vdi-vm %d killed by seccomp: syscall personality from the control thread",
+                                       (int)pid);
+                v = vm("1");
+                err = json_string_value(json_object_get(v, "last_error"));
+                ck_assert_msg(err && g_str_has_prefix(err, want), "last_error \"%s\", want \"%s...\"", err, want);
+                json_decref(v);
+                r = call("POST", "/api/v1/vms/1/start", NULL);
+                ck_assert_int_eq(r.status, 200);
+                hostd_reply_clear(&r);
+        }
+#endif
         r = call("POST", "/api/v1/vms/1/stop", NULL);
         ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
         ck_assert_str_eq(json_string_value(json_object_get(r.json, "state")), "stopped");

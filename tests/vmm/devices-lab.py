@@ -26,6 +26,12 @@ control socket and checks:
   INTx (disk I/O and input), and the control "stop" ends it with status 0;
   that guest also runs the remote display servers (they consume the
   framebuffer damage, so the first guest has none) and --user;
+- seccomp (issue 22): every thread of that vdi-vm is in filter mode with
+  no_new_privs (and no capabilities with --user), before and after a real
+  RDP client (H.264) and a real SPICE client got pictures
+  (tests/vmm/display-probe); nothing in the log reports a violation (the
+  first guest, with disks, screenshot, reset and poweroff, runs confined
+  too);
 - after the VM stopped, the image files hold the guest's data (the qcow2
   overlay passes vdi-img check; the base and the read-only image are
   untouched).
@@ -397,6 +403,37 @@ if ctl2:
     check("set-ticket rdp: a user name the SAM file cannot hold is refused", r is not None and r.get("ok") is False, str(r))
     r = ctl2("set-ticket", protocol="spice", user="alice", password="one-time-secret", expiry_s=120)
     check("set-ticket spice", r is not None and r.get("ok") is True, str(r))
+    # ---- seccomp (issue 22): every thread confined, real clients get pictures ----
+    def task_status():
+        res = {}
+        for tid in os.listdir(f"/proc/{proc.pid}/task"):
+            try:
+                st = {k: v.strip() for k, v in (l.split(":", 1) for l in open(f"/proc/{proc.pid}/task/{tid}/status")
+                                                if ":" in l)}
+                res[tid] = (st.get("Name"), st.get("Seccomp"), st.get("NoNewPrivs"),
+                            st.get("CapEff"), st.get("CapPrm"), st.get("CapBnd"))
+            except OSError:
+                pass
+        return res
+
+    def all_confined(what):
+        tasks = task_status()
+        bad = {t: v for t, v in tasks.items() if v[1] != "2" or v[2] != "1"
+               or (drop_user and any(c != "0000000000000000" for c in v[3:]))}
+        check(f"seccomp: all {len(tasks)} threads in filter mode with no_new_privs{' and no capabilities (effective, permitted, bounding)' if drop_user else ''} ({what})",
+              len(tasks) > 2 and not bad, str(bad))
+    all_confined("before clients")
+    probe = os.path.join(os.path.dirname(vm), "..", "tests", "vmm", "display-probe")
+    r = run(probe, "rdp", str(rdp_port), "alice", "one-time-secret", "h264")
+    check("seccomp: an RDP client (H.264) gets pictures from the confined display thread", r.returncode == 0,
+          "; ".join(l for l in r.stdout.splitlines() if not l.startswith("[")))
+    r = run(probe, "spice", str(spice_port), "one-time-secret", f"{pki}/ca.pem")
+    check("seccomp: a SPICE client gets the primary surface", r.returncode == 0, r.stdout[-300:])
+    all_confined("after clients")
+    log.flush()
+    check("seccomp: vdi-vm alive, nothing reported", proc.poll() is None and
+          b"seccomp_violation" not in open(f"{out}/devices.log", "rb").read(),
+          open(f"{out}/devices.log", "rb").read().decode(errors="replace")[-500:])
     log.flush()
     check("tickets are not logged", b"one-time-secret" not in open(f"{out}/devices.log", "rb").read())
 

@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jail.h"
+
 /* 3.3.2 GCAP: 4 output, 4 input, 0 bidirectional streams, 64-bit DMA. */
 #define GCAP_VALUE ((HDA_OUT_STREAMS << 12) | (HDA_IN_STREAMS << 8) | 1)
 #define GCTL_CRST 0x1
@@ -633,6 +635,7 @@ static void *device_thread(void *arg)
 {
         struct hda *h = arg;
 
+        jail_thread(JAIL_DEVICE);
         for (;;) {
                 struct pollfd pfd[2] = { { .fd = h->stop_fd, .events = POLLIN }, { .fd = h->timer_fd, .events = POLLIN } };
                 uint64_t ticks;
