@@ -364,6 +364,17 @@ async function loadDesktops(ev) {
           await act(`Desktop ${d.name} reset.`, () => api("POST", `/admin/desktops/${d.id}/reset`));
           loadDesktops();
         }),
+        ["ready", "assigned", "in_use"].includes(d.state) && d.host ? confirmButton("Suspend",
+          "Confirm suspend", `Suspend desktop ${d.name}`, async () => {
+            await act(`Desktop ${d.name} suspended: saved to disk, its memory freed; it resumes where it was.`,
+              () => api("POST", `/admin/desktops/${d.id}/suspend`));
+            loadDesktops();
+          }) : null,
+        d.state === "stopped" && d.host ? button("Start", async () => {
+            await act(`Desktop ${d.name} started (resumed where it was, if it was suspended).`,
+              () => api("POST", `/admin/desktops/${d.id}/resume`));
+            loadDesktops();
+          }, `Start or resume desktop ${d.name}`, "small") : null,
         d.connected_user ? confirmButton("Disconnect", "Confirm disconnect",
           `Disconnect ${d.connected_user} from desktop ${d.name}`, async () => {
             await act(`${d.connected_user} disconnected from ${d.name}; the desktop keeps running.`,

@@ -1209,17 +1209,25 @@ START_TEST(test_admin_suspend_resume)
                 g_usleep(100000);
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE id = 6 AND state = 'assigned'"), 1);
 
-        /* dave suspends and resumes it again; a user may not. */
+        /* dave suspends and resumes it again from the Desktops page; a
+         * user may not. */
         r = bclient_req(alice, "POST", "/api/v1/admin/desktops/6/suspend", NULL, NULL, true);
         ck_assert_int_eq(r.status, 403);
         breply_free(&r);
-        r = bclient_req(admin, "POST", "/api/v1/admin/desktops/6/suspend", NULL, NULL, true);
-        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body->str);
-        breply_free(&r);
-        r = bclient_req(admin, "POST", "/api/v1/admin/desktops/6/resume", NULL, NULL, true);
-        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body->str);
-        breply_free(&r);
-        ck_assert(hostd_wait_state(&hp, "6", "running", 100));
+        struct cdp c = { 0 };
+        admin_browser(&c);
+        sign_in(&c, "dave", "dave-pw");
+        go(&c, "/admin/desktops");
+        cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Suspend desktop lab-1\"]')");
+        confirm_click(&c, "button[aria-label=\"Suspend desktop lab-1\"]");
+        ck_assert(hostd_wait_state(&hp, "6", "suspended", 30000));
+        go(&c, "/admin/desktops");
+        cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Start or resume desktop lab-1\"]')");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-suspended.png");
+        js(&c, "document.querySelector('button[aria-label=\"Start or resume desktop lab-1\"]').click(); true");
+        ck_assert(hostd_wait_state(&hp, "6", "running", 30000));
+        cdp_stop(&c);
         for (int i = 0; i < 100 && vm_file_lines(&hp, "6", "restores.log", "restored ") < 2; i++)
                 g_usleep(100000);
         ck_assert_int_eq(vm_file_lines(&hp, "6", "restores.log", "restored "), 2);
