@@ -57,6 +57,7 @@ struct spice_fb {
         GQueue cursors; /* struct update *, not yet fetched */
         struct update *live;
         struct spice_fb_stats stats;
+        GPtrArray *monitors; /* QXLMonitorsConfig * the worker has not released yet */
 
         /* Main-loop state. */
         uint32_t image_unique;
@@ -177,9 +178,15 @@ static int qxl_flush_resources(QXLInstance *qin)
         return 0;
 }
 
+/* The only asynchronous call is spice_qxl_monitors_config_async, whose
+ * cookie is the config: the worker has read it. */
 static void qxl_async_complete(QXLInstance *qin, uint64_t cookie)
 {
-        /* Only the synchronous spice_qxl_* calls are used. */
+        struct spice_fb *q = from_qin(qin);
+
+        g_mutex_lock(&q->lock);
+        g_ptr_array_remove_fast(q->monitors, (void *)(uintptr_t)cookie);
+        g_mutex_unlock(&q->lock);
 }
 
 static void qxl_update_area_complete(QXLInstance *qin, uint32_t surface_id, struct QXLRect *rects,
@@ -365,6 +372,25 @@ static int queue_cursor(struct spice_fb *q)
         return 0;
 }
 
+/* The surface's heads as the monitors config of the primary surface
+ * (spice-server sends it to clients, which show one display per head). */
+static void queue_monitors_config(struct spice_fb *q, const struct display_surface *s)
+{
+        struct display_rect h[DISPLAY_MAX_HEADS];
+        unsigned n = display_surface_heads(s, h);
+        QXLMonitorsConfig *mc = g_malloc0(sizeof(*mc) + n * sizeof(QXLHead));
+
+        mc->count = (uint16_t)n;
+        mc->max_allowed = DISPLAY_MAX_HEADS;
+        for (unsigned i = 0; i < n; i++)
+                mc->heads[i] = (QXLHead){ .id = i, .surface_id = 0, .width = h[i].w, .height = h[i].h,
+                                          .x = h[i].x, .y = h[i].y };
+        g_mutex_lock(&q->lock);
+        g_ptr_array_add(q->monitors, mc);
+        g_mutex_unlock(&q->lock);
+        spice_qxl_monitors_config_async(&q->qxl, (uintptr_t)mc, MEMSLOT_GROUP, (uintptr_t)mc);
+}
+
 /* Drop drawables the worker has not fetched yet (they are for a surface
  * that is going away). */
 static void drop_pending(struct spice_fb *q)
@@ -412,6 +438,7 @@ static int create_surface(struct spice_fb *q, const struct display_surface *s)
                 .group_id = MEMSLOT_GROUP,
         };
         spice_qxl_create_primary_surface(&q->qxl, 0, &c);
+        queue_monitors_config(q, s);
         q->have_surface = true;
         q->width = s->width;
         q->height = s->height;
@@ -535,6 +562,7 @@ struct spice_fb *spice_fb_new(SpiceServer *s, struct display_source source, GMai
         g_mutex_init(&q->lock);
         g_queue_init(&q->draws);
         g_queue_init(&q->cursors);
+        q->monitors = g_ptr_array_new_with_free_func(g_free);
 
         if (spice_server_add_interface(s, &q->qxl.base) != 0) {
                 *err = -EIO;
@@ -572,6 +600,8 @@ void spice_fb_free(struct spice_fb *q)
                 update_free(u);
         }
         g_free(q->surface_mem);
+        if (q->monitors)
+                g_ptr_array_unref(q->monitors);
         g_mutex_clear(&q->lock);
         g_main_context_unref(q->ctx);
         g_free(q);

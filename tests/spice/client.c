@@ -184,6 +184,22 @@ bool spice_client_primary(struct spice_client *c, SpiceDisplayPrimary *out)
         return c->display && spice_display_channel_get_primary(c->display, 0, out) && out->data;
 }
 
+unsigned spice_client_monitors(struct spice_client *c, SpiceDisplayMonitorConfig *out, unsigned max)
+{
+        GArray *mons = NULL;
+        unsigned n = 0;
+
+        if (!c->display)
+                return 0;
+        g_object_get(c->display, "monitors", &mons, NULL);
+        if (!mons)
+                return 0;
+        for (guint i = 0; i < mons->len && n < max; i++)
+                out[n++] = g_array_index(mons, SpiceDisplayMonitorConfig, i);
+        g_array_unref(mons);
+        return n;
+}
+
 static bool has_primary(void *data)
 {
         struct spice_client *c = data;

@@ -869,6 +869,19 @@ static bool layouts_reached(void *data)
         return testsrc_last_layout(w->ts, h, &n) >= w->want;
 }
 
+struct monitors_wait {
+        struct spice_client *c;
+        unsigned want;
+};
+
+/* The client has exactly want displays (the server's monitors config). */
+static bool monitors_reached(void *data)
+{
+        struct monitors_wait *w = data;
+        SpiceDisplayMonitorConfig m[DISPLAY_MAX_HEADS + 1];
+        return spice_client_monitors(w->c, m, DISPLAY_MAX_HEADS + 1) == w->want;
+}
+
 /* What remote-viewer does when its window becomes width x height: display
  * 0 enabled at that size, sent at once. */
 static void send_size(struct spice_client *c, int width, int height)
@@ -983,13 +996,41 @@ START_TEST(test_monitors_config)
         send_size(a.c, 800, 600);
         assert_layout(a.ts, 2, 800, 600);
 
-        /* Two displays: the first is the one this server shows. */
+        /* Two displays: two heads side by side, one desktop of both, and
+         * the client shows each as a display of its own. */
         SpiceMainChannel *m = spice_client_main(a.c);
         spice_main_channel_update_display(m, 0, 0, 0, 640, 480, FALSE);
         spice_main_channel_update_display_enabled(m, 1, TRUE, FALSE);
         spice_main_channel_update_display(m, 1, 640, 0, 1024, 768, FALSE);
         ck_assert(spice_main_channel_send_monitor_config(m));
-        assert_layout(a.ts, 3, 640, 480);
+        struct layout_wait lw = { a.ts, 3 };
+        struct display_head h[DISPLAY_MAX_HEADS];
+        unsigned n = 0;
+        spice_client_run(10000, layouts_reached, &lw);
+        ck_assert_uint_eq(testsrc_last_layout(a.ts, h, &n), 3);
+        ck_assert_uint_eq(n, 2);
+        ck_assert(h[0].x == 0 && h[0].y == 0 && h[0].width == 640 && h[0].height == 480);
+        ck_assert(h[1].x == 640 && h[1].y == 0 && h[1].width == 1024 && h[1].height == 768);
+        testsrc_pattern(a.ts, (struct display_rect){ 0, 0, 640, 480 }, 23);
+        testsrc_pattern(a.ts, (struct display_rect){ 640, 0, 1024, 768 }, 24);
+        ck_assert_msg(spice_client_wait_match(a.c, testsrc_pixels(a.ts), 1664, 768, 10000),
+                      "the two heads' desktop: %ld", spice_client_diff(a.c, testsrc_pixels(a.ts), 1664, 768));
+        struct monitors_wait mw = { a.c, 2 };
+        SpiceDisplayMonitorConfig mon[4];
+        spice_client_run(10000, monitors_reached, &mw);
+        ck_assert_uint_eq(spice_client_monitors(a.c, mon, 4), 2);
+        ck_assert(mon[0].x == 0 && mon[0].y == 0 && mon[0].width == 640 && mon[0].height == 480);
+        ck_assert(mon[1].x == 640 && mon[1].y == 0 && mon[1].width == 1024 && mon[1].height == 768);
+        ck_assert(mon[0].surface_id == 0 && mon[1].surface_id == 0 && mon[0].id == 0 && mon[1].id == 1);
+
+        /* Back to one display: one head, one monitor. */
+        spice_main_channel_update_display_enabled(m, 1, FALSE, FALSE);
+        ck_assert(spice_main_channel_send_monitor_config(m));
+        assert_layout(a.ts, 4, 640, 480);
+        mw.want = 1;
+        spice_client_run(10000, monitors_reached, &mw);
+        ck_assert_uint_eq(spice_client_monitors(a.c, mon, 4), 1);
+        ck_assert(mon[0].width == 640 && mon[0].height == 480);
 
         /* The device took them all: none reached the guest's agent. */
         ck_assert_uint_eq(agent_messages(&a.fa, VD_AGENT_MONITORS_CONFIG), 0);
@@ -1027,7 +1068,7 @@ START_TEST(test_monitors_config_values)
                 uint32_t got_w;
         } cases[] = {
                 { 1, 1920, 1080, 1, 1920 },  { 1, 1921, 1080, 1, 1920 },
-                { 2, 1024, 768, 1, 1024 },   { 0, 1024, 768, -EINVAL, 0 },
+                { 0, 1024, 768, -EINVAL, 0 },
                 { 257, 1024, 768, -EINVAL, 0 }, { UINT32_MAX, 1024, 768, -EINVAL, 0 },
                 { 1, 0, 0, -EINVAL, 0 },     { 1, 1024, 0, -EINVAL, 0 },
                 { 1, 199, 768, -EINVAL, 0 }, { 1, 201, 768, 1, 200 },
@@ -1035,22 +1076,55 @@ START_TEST(test_monitors_config_values)
                 { 1, 1024, 8193, -EINVAL, 0 }, { 1, UINT32_MAX, UINT32_MAX, -EINVAL, 0 },
                 { 1, 0x80000000u, 768, -EINVAL, 0 },
         };
-        g_autofree VDAgentMonitorsConfig *mc = g_malloc0(sizeof(*mc) + 2 * sizeof(VDAgentMonConfig));
+        /* Several displays: at the client's positions, edges rounded down to
+         * even; what cannot be monitors side by side is refused. */
+        static const struct {
+                uint32_t count;
+                VDAgentMonConfig m[6];
+                int rc;
+                struct display_head h[2];
+        } multi[] = {
+                { 2, { { 768, 1024, 32, 0, 0 }, { 600, 801, 32, 1024, 0 } }, 2, { { 0, 0, 1024, 768 }, { 1024, 0, 800, 600 } } },
+                { 2, { { 768, 1281, 32, 0, 0 }, { 600, 801, 32, 1281, 0 } }, 2, { { 0, 0, 1280, 768 }, { 1280, 0, 802, 600 } } },
+                { 3, { { 768, 1024, 32, 0, 0 }, { 0, 0, 0, 0, 0 }, { 480, 640, 32, 0, 768 } }, 2,
+                  { { 0, 0, 1024, 768 }, { 0, 768, 640, 480 } } },
+                { 3, { { 0, 0, 0, 0, 0 }, { 480, 640, 32, -5, 99 }, { 0, 0, 0, 0, 0 } }, 1, { { 0, 0, 640, 480 } } },
+                { 2, { { 768, 1024, 32, -5, INT32_MAX }, { 480, 640, 32, 0, 0 } }, -EINVAL, { { 0 } } },
+                { 2, { { 768, 1024, 32, 0, 0 }, { 480, 640, 32, 500, 0 } }, -EINVAL, { { 0 } } },
+                { 2, { { 768, 1024, 32, 0, 0 }, { 480, 640, 32, 2000, 0 } }, -EINVAL, { { 0 } } },
+                { 2, { { 768, 1024, 32, 0, 0 }, { 480, UINT32_MAX, 32, 1024, 0 } }, -EINVAL, { { 0 } } },
+                { 5, { { 480, 640, 32, 0, 0 }, { 480, 640, 32, 640, 0 }, { 480, 640, 32, 1280, 0 },
+                       { 480, 640, 32, 1920, 0 }, { 480, 640, 32, 2560, 0 } }, -EINVAL, { { 0 } } },
+                { 2, { { 0, 0, 0, 0, 0 }, { 0, 0, 0, 0, 0 } }, -EINVAL, { { 0 } } },
+        };
+        g_autofree VDAgentMonitorsConfig *mc = g_malloc0(sizeof(*mc) + 6 * sizeof(VDAgentMonConfig));
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
-                struct display_head h = { 7, 7, 7, 7 };
+                struct display_head h[DISPLAY_MAX_HEADS] = { { 7, 7, 7, 7 } };
                 char why[160] = "";
                 mc->num_of_monitors = cases[i].count;
                 mc->monitors[0] = (VDAgentMonConfig){ .width = cases[i].width, .height = cases[i].height,
                                                       .depth = 32, .x = -5, .y = INT32_MAX };
-                mc->monitors[1] = (VDAgentMonConfig){ .width = 640, .height = 480 };
-                int r = spice_layout_from_monitors(mc, &h, why, sizeof(why));
+                int r = spice_layout_from_monitors(mc, h, why, sizeof(why));
                 ck_assert_msg(r == cases[i].rc, "case %zu: %d", i, r);
                 if (r == 1)
-                        ck_assert_msg(h.x == 0 && h.y == 0 && h.width == cases[i].got_w &&
-                                      h.height == cases[i].height, "case %zu: %ux%u", i, h.width, h.height);
+                        ck_assert_msg(h[0].x == 0 && h[0].y == 0 && h[0].width == cases[i].got_w &&
+                                      h[0].height == cases[i].height, "case %zu: %ux%u", i, h[0].width, h[0].height);
                 else
-                        ck_assert_msg(h.width == 7 && why[0], "case %zu: out written or no reason", i);
+                        ck_assert_msg(h[0].width == 7 && why[0], "case %zu: out written or no reason", i);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(multi); i++) {
+                struct display_head h[DISPLAY_MAX_HEADS] = { { 7, 7, 7, 7 } };
+                char why[160] = "";
+                mc->num_of_monitors = multi[i].count;
+                memcpy(mc->monitors, multi[i].m, sizeof(multi[i].m));
+                int r = spice_layout_from_monitors(mc, h, why, sizeof(why));
+                ck_assert_msg(r == multi[i].rc, "multi %zu: %d (%s)", i, r, why);
+                for (int k = 0; k < r; k++)
+                        ck_assert_msg(memcmp(&h[k], &multi[i].h[k], sizeof(h[k])) == 0, "multi %zu head %d: %ux%u+%d+%d",
+                                      i, k, h[k].width, h[k].height, h[k].x, h[k].y);
+                if (r < 0)
+                        ck_assert_msg(h[0].width == 7 && why[0], "multi %zu: out written or no reason", i);
         }
 
         /* spice-server's question (NULL): can the source follow? */
