@@ -499,6 +499,8 @@ static int gpu_get_surface(struct vm_devices *d, struct display_surface *out)
 
         pthread_mutex_lock(&d->held_lock);
         desk = n > 1 || (n == 1 && h[0].scanout != 0);
+        if (desk && !d->desk_on)
+                vgpu_desktop_stale(&d->desk); /* scanout 0's damage went elsewhere meanwhile */
         if (desk && vgpu_desktop_update(&d->desk, h, n, &d->desk_counter) < 0)
                 desk = false;
         if (desk)

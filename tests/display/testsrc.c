@@ -362,3 +362,17 @@ void testsrc_set_cursor(struct testsrc *t, const struct display_cursor *c)
         *t->cursor = *c;
         g_mutex_unlock(&t->lock);
 }
+
+void testsrc_make_cursor(struct display_cursor *c, uint32_t w, uint32_t h, uint32_t hx, uint32_t hy, uint64_t serial)
+{
+        memset(c, 0, sizeof(*c));
+        *c = (struct display_cursor){ .visible = true, .width = w, .height = h, .hot_x = hx, .hot_y = hy,
+                                      .serial = serial };
+        for (uint32_t y = 0; y < h; y++)
+                for (uint32_t x = 0; x < w; x++) {
+                        /* opaque, transparent and (premultiplied) half-transparent pixels */
+                        uint32_t a = (x + y) % 3 == 0 ? 0xff : (x + y) % 3 == 1 ? 0 : 0x80;
+                        uint32_t r = (x * 10) % (a + 1), g = (y * 8) % (a + 1), b = (0x55 + serial) % (a + 1);
+                        c->pixels[y * DISPLAY_CURSOR_MAX + x] = a << 24 | r << 16 | g << 8 | b;
+                }
+}

@@ -55,6 +55,10 @@ unsigned testsrc_last_layout(struct testsrc *t, struct display_head *heads, unsi
 /* A hardware cursor from now on (copied; the caller bumps c->serial when
  * the shape or visibility changes). Without one, get_cursor is -ENODEV. */
 void testsrc_set_cursor(struct testsrc *t, const struct display_cursor *c);
+/* A visible w x h test cursor with hot spot hx, hy: opaque, transparent
+ * and (premultiplied) half-transparent pixels, colours from serial. */
+void testsrc_make_cursor(struct display_cursor *c, uint32_t w, uint32_t h, uint32_t hx, uint32_t hy,
+                         uint64_t serial);
 /* Read one pixel (for comparisons). */
 uint32_t testsrc_pixel(struct testsrc *t, uint32_t x, uint32_t y);
 /* Pointer to the pixels (width*height, stride width*4) for bulk compares. */

@@ -417,20 +417,6 @@ END_TEST
 /* The guest's hardware cursor (virtio-gpu's cursor queue, here testsrc's)
  * reaches the client as pointer updates: shape, alpha and hotspot exactly,
  * hidden when the guest hides it, and each new shape. */
-static void make_cursor(struct display_cursor *c, uint32_t w, uint32_t h, uint32_t hx, uint32_t hy, uint64_t serial)
-{
-        memset(c, 0, sizeof(*c));
-        *c = (struct display_cursor){ .visible = true, .width = w, .height = h, .hot_x = hx, .hot_y = hy,
-                                      .serial = serial };
-        for (uint32_t y = 0; y < h; y++)
-                for (uint32_t x = 0; x < w; x++) {
-                        /* opaque, transparent and (premultiplied) half-transparent pixels */
-                        uint32_t a = (x + y) % 3 == 0 ? 0xff : (x + y) % 3 == 1 ? 0 : 0x80;
-                        uint32_t r = (x * 10) % (a + 1), g = (y * 8) % (a + 1), b = (0x55 + serial) % (a + 1);
-                        c->pixels[y * DISPLAY_CURSOR_MAX + x] = a << 24 | r << 16 | g << 8 | b;
-                }
-}
-
 static bool wait_pointer(struct tclient *c, unsigned updates, struct tclient_pointer *out)
 {
         for (int t = 0; t < 8000; t += 20) {
@@ -464,7 +450,7 @@ START_TEST(hardware_cursor_reaches_client)
 
         start_server(NULL);
         ck_assert_int_eq(rdp_server_set_ticket(F.srv, USER, PASS, 60), 0);
-        make_cursor(cur, 24, 32, 5, 7, 1);
+        testsrc_make_cursor(cur, 24, 32, 5, 7, 1);
         testsrc_set_cursor(F.src, cur);
         c = connect_ok(opts(true, false));
         ck_assert_msg(wait_pointer(c, 1, got), "no pointer update");
@@ -476,7 +462,7 @@ START_TEST(hardware_cursor_reaches_client)
         ck_assert_msg(wait_pointer(c, 2, got), "no pointer update for the hidden cursor");
         ck_assert(got->hidden);
 
-        make_cursor(cur, 64, 64, 63, 0, 3);
+        testsrc_make_cursor(cur, 64, 64, 63, 0, 3);
         testsrc_set_cursor(F.src, cur);
         ck_assert_msg(wait_pointer(c, 3, got), "no pointer update for the new shape");
         assert_same_pointer(got, cur);

@@ -37,10 +37,6 @@ bool spice_client_gone(struct spice_client *c);
 bool spice_client_wait_primary(struct spice_client *c, unsigned timeout_ms);
 /* The primary surface (xRGB, 4 bytes per pixel), or false. */
 bool spice_client_primary(struct spice_client *c, SpiceDisplayPrimary *out);
-/* The displays the server shows on the primary surface (its monitors
- * config: one per head, as remote-viewer opens one window each), up to
- * max into out; their number, 0 before any. */
-unsigned spice_client_monitors(struct spice_client *c, SpiceDisplayMonitorConfig *out, unsigned max);
 /* Pixels of the primary that differ (ignoring the X byte) from the
  * width x height image at want (stride width*4); -1 if no primary or the
  * size differs. */
@@ -56,6 +52,8 @@ SpiceMainChannel *spice_client_main(struct spice_client *c);
 /* The pointer shape the cursor channel set (a copy, g_boxed_free it with
  * SPICE_TYPE_CURSOR_SHAPE), waiting up to timeout_ms; NULL if none. */
 SpiceCursorShape *spice_client_wait_cursor(struct spice_client *c, unsigned timeout_ms);
+/* How often the cursor channel hid the pointer. */
+unsigned spice_client_cursor_hides(struct spice_client *c);
 
 /* What the playback channel delivered so far (S16LE interleaved), its
  * rate and channels from playback-start; NULL/0 before any. Owned by c. */

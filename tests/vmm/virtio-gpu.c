@@ -769,6 +769,25 @@ static uint64_t rd(struct virtio_dev *vd, uint64_t off, unsigned size)
         return v;
 }
 
+/* The driver's start: features, the control queue (queue 0) at DESC,
+ * AVAIL, USED, then ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK. */
+static void driver_init(struct virtio_dev *vd, uint64_t features)
+{
+        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+        wr(vd, 0x08, 0, 4);
+        wr(vd, 0x0c, (uint32_t)features, 4);
+        wr(vd, 0x08, 1, 4);
+        wr(vd, 0x0c, features >> 32, 4);
+        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
+        wr(vd, 0x16, 0, 2);
+        wr(vd, 0x18, QSZ, 2);
+        wr(vd, 0x20, DESC, 8);
+        wr(vd, 0x28, AVAIL, 8);
+        wr(vd, 0x30, USED, 8);
+        wr(vd, 0x1c, 1, 2);
+        wr(vd, 0x14, 0xf, 1);
+}
+
 START_TEST(test_pci_device)
 {
         struct virtio_gpu *gpu;
@@ -792,19 +811,7 @@ START_TEST(test_pci_device)
         ck_assert_uint_eq(rd(vd, 0x04, 4) & 2, 2); /* VIRTIO_GPU_F_EDID offered */
 
         wr(vd, 0x14, 0, 1);
-        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
-        wr(vd, 0x08, 0, 4);
-        wr(vd, 0x0c, (uint32_t)features, 4);
-        wr(vd, 0x08, 1, 4);
-        wr(vd, 0x0c, features >> 32, 4);
-        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
-        wr(vd, 0x16, 0, 2);
-        wr(vd, 0x18, QSZ, 2);
-        wr(vd, 0x20, DESC, 8);
-        wr(vd, 0x28, AVAIL, 8);
-        wr(vd, 0x30, USED, 8);
-        wr(vd, 0x1c, 1, 2);
-        wr(vd, 0x14, 0xf & ~0u, 1); /* ACK | DRIVER | DRIVER_OK | FEATURES_OK */
+        driver_init(vd, features);
         ck_assert_uint_eq(rd(vd, 0x14, 1) & VIRTIO_STATUS_DRIVER_OK, VIRTIO_STATUS_DRIVER_OK);
 
         /* GET_DISPLAY_INFO through the control queue. */
@@ -892,17 +899,7 @@ static struct virtio_dev *driver_start(struct vm_devices *d, struct guest_mem *g
 
         ram = gm->host;
         avail_idx = 0;
-        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
-        wr(vd, 0x08, 1, 4);
-        wr(vd, 0x0c, 1, 4);
-        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
-        wr(vd, 0x16, 0, 2);
-        wr(vd, 0x18, QSZ, 2);
-        wr(vd, 0x20, DESC, 8);
-        wr(vd, 0x28, AVAIL, 8);
-        wr(vd, 0x30, USED, 8);
-        wr(vd, 0x1c, 1, 2);
-        wr(vd, 0x14, 0xf, 1);
+        driver_init(vd, 1ull << 32); /* VIRTIO_F_VERSION_1 */
         return vd;
 }
 
@@ -992,6 +989,18 @@ START_TEST(test_vm_two_heads)
         ck_assert_int_eq(ds.ops->get_surface(ds.opaque, &surf), 0);
         ck_assert(surf.width == 64 && surf.height == 48 && surf.nheads == 0);
         ck_assert_ptr_eq(surf.pixels, ram + 0x100000);
+
+        /* Drawn meanwhile on head 0 (its damage read in place), then two
+         * heads again, as before: the desktop has it. */
+        memcpy(ram + 0x100000 + (5 * 64 + 9) * 4, &red, 4);
+        f.resource_id = 5;
+        f.r = (struct virtio_gpu_rect){ 9, 5, 1, 1 };
+        ck_assert_uint_eq(queue_cmd(vd, &f, sizeof(f)), OK);
+        ck_assert_int_ge(ds.ops->collect_damage(ds.opaque, rects, 8), 1);
+        ck_assert_int_eq(ds.ops->request_layout(ds.opaque, two, 2), 0);
+        ck_assert_int_eq(ds.ops->get_surface(ds.opaque, &surf), 0);
+        ck_assert(surf.width == 96 && surf.nheads == 2);
+        ck_assert_uint_eq(surf_px(&surf, 9, 5), red);
 
         vm_devices_destroy(&d);
         pci_bus_destroy(&bus);

@@ -97,6 +97,12 @@ int vgpu_desktop_update(struct vgpu_desktop *d, const struct vgpu_desktop_head *
         return 0;
 }
 
+void vgpu_desktop_stale(struct vgpu_desktop *d)
+{
+        for (unsigned i = 0; i < VGPU_MAX_SCANOUTS; i++)
+                d->view_gen[i] = UINT64_MAX; /* no view's: generations count up from 1 */
+}
+
 bool vgpu_desktop_copy(struct vgpu_desktop *d, unsigned i, const struct vgpu_view *v, struct display_rect r,
                        struct display_rect *out)
 {

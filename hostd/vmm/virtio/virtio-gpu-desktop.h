@@ -43,6 +43,10 @@ struct vgpu_desktop {
  * -EINVAL for n, -ENOMEM. d is unchanged on error. */
 int vgpu_desktop_update(struct vgpu_desktop *d, const struct vgpu_desktop_head *h, unsigned n, uint64_t *counter);
 
+/* Copy every head whole at the next update (the picture may have missed
+ * damage while the owner showed one scanout in place). */
+void vgpu_desktop_stale(struct vgpu_desktop *d);
+
 /* Copy the damaged rectangle r of head i (scanout coordinates, clipped to
  * the head) from view v into the picture; the rectangle on the desktop
  * into *out. false when nothing of r is inside the head. */
