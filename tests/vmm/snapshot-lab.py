@@ -221,7 +221,7 @@ def sections(data):
     return out_
 
 
-def build(secs, version=2):
+def build(secs, version=3):
     hdr = bytearray(b"VDIVMST\n" + struct.pack("<IIQI", version, 0, len(secs), 0))
     hdr += struct.pack("<I", zlib.crc32(hdr))
     for name, payload in secs:
@@ -253,7 +253,7 @@ flip[len(flip) // 2] ^= 0x10
 cases = [
     ("a bit flipped in the state file", bytes(flip), "checksum mismatch"),
     ("a truncated state file", good[:len(good) - 100], "truncated"),
-    ("another format version", build(sections(good), version=3), "format version 3 is not supported"),
+    ("another format version", build(sections(good), version=4), "format version 4 is not supported"),
     ("an empty state file", b"", "state file size 0 is out of range"),
     ("CPU features this host lacks", build(all_features(sections(good))), "features this host's KVM lacks"),
     ("a missing vCPU section", build([s for s in sections(good) if s[0] != "vcpu.1"]), "no \"vcpu.1\" section"),
