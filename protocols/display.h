@@ -37,11 +37,7 @@ struct display_head {
 };
 
 /* Layout requests: 1..DISPLAY_MAX_HEADS heads, each DISPLAY_HEAD_MIN..
- * DISPLAY_HEAD_MAX pixels on a side (MS-RDPEDISP's bounds), width even;
- * several heads neither overlap nor leave one apart from the others (each
- * touches another along an edge, as monitors side by side do), and their
- * bounding box is at most DISPLAY_HEAD_MAX on a side (the one desktop
- * surface the servers show). */
+ * DISPLAY_HEAD_MAX pixels on a side (MS-RDPEDISP's bounds), width even. */
 #define DISPLAY_MAX_HEADS 4u
 #define DISPLAY_HEAD_MIN 200u
 #define DISPLAY_HEAD_MAX 8192u
@@ -62,25 +58,14 @@ int display_request_layout(const struct display_source *src, const struct displa
 bool display_follows_layout(const struct display_source *src);
 
 /* The framebuffer, read in place (no copy). pixels stays valid until the
- * surface changes geometry, which bumps generation.
- *
- * Several heads (monitors) share one surface, the desktop: heads[0..nheads)
- * are their rectangles on it (the first is the primary; they do not
- * overlap); what lies outside every head is black. nheads 0: one head, the
- * whole surface. The head rectangles change only with the generation. */
+ * surface changes geometry, which bumps generation. */
 struct display_surface {
         const uint8_t *pixels;
         uint32_t width, height;
         uint32_t stride; /* bytes per line */
         uint32_t format; /* DISPLAY_FORMAT_* */
         uint64_t generation;
-        unsigned nheads;
-        struct display_rect heads[DISPLAY_MAX_HEADS];
 };
-
-/* The head rectangles of s into out (at least one: the whole surface when
- * s has nheads 0). Returns their number. */
-unsigned display_surface_heads(const struct display_surface *s, struct display_rect out[DISPLAY_MAX_HEADS]);
 
 /* Sound: interleaved signed 16-bit little-endian PCM at rate Hz. */
 struct display_audio_format {
@@ -130,8 +115,7 @@ struct display_source_ops {
          * when nothing new. NULL: no sound card (servers then offer no
          * audio channel). From the protocol's main loop. */
         size_t (*audio_read)(void *opaque, struct display_audio_format *fmt, uint8_t *buf, size_t max);
-        /* The hardware cursor, copied into out; its position is on the
-         * surface (the desktop of every head). 0, or
+        /* The hardware cursor of the first head, copied into out. 0, or
          * -ENODEV when this display has none (VESA: the guest draws its
          * cursor into the picture). NULL: never has one. */
         int (*get_cursor)(void *opaque, struct display_cursor *out);

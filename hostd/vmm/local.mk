@@ -89,8 +89,7 @@ tests/fuzz/virtio-net-fuzz: $(top_srcdir)/tests/fuzz/virtio-net.c $(top_srcdir)/
 # virtio-gpu (issue 18): 2D, commands separate from the transport.
 hostd_vmm_libvmm_a_SOURCES += \
 	hostd/vmm/virtio/virtio-gpu.c hostd/vmm/virtio/virtio-gpu-proto.c hostd/vmm/virtio/virtio-gpu-proto.h \
-	hostd/vmm/virtio/virtio-gpu-edid.c \
-	hostd/vmm/virtio/virtio-gpu-desktop.c hostd/vmm/virtio/virtio-gpu-desktop.h
+	hostd/vmm/virtio/virtio-gpu-edid.c
 
 # virtio-console (issue 19): multiport, the agents' ports.
 hostd_vmm_libvmm_a_SOURCES += \

@@ -69,9 +69,6 @@ static void usage(FILE *f)
                 "                        without a driver; virtio-gpu is a 2D virtio-gpu on PCI\n"
                 "                        (the guest loads virtio_gpu) whose first head asks for\n"
                 "                        WxH, with damage from the guest's own flushes\n"
-                "      --display-heads N virtio-gpu heads (monitors) the clients may ask for,\n"
-                "                        1 to 4 (default 1); several are shown to clients as\n"
-                "                        one desktop with their monitor layout\n"
                 "      --no-input        no virtio keyboard and tablet (present by default)\n"
                 "      --sound hda|none  the sound card: hda (default) is an Intel HD Audio\n"
                 "                        controller (ICH6) with a duplex codec, one output and one\n"
@@ -697,7 +694,6 @@ int main(int argc, char **argv)
                 { "agent", no_argument, NULL, 'g' },
                 { "clipboard", required_argument, NULL, 'B' },
                 { "display", required_argument, NULL, 'G' },
-                { "display-heads", required_argument, NULL, 'H' },
                 { "sound", required_argument, NULL, 's' },
                 { "sound-out", required_argument, NULL, 'o' },
                 { "sound-in", required_argument, NULL, 'j' },
@@ -831,16 +827,6 @@ int main(int argc, char **argv)
                                         optarg);
                                 return EXIT_USAGE;
                         }
-                        break;
-                case 'H':
-                        if (parse_uint("--display-heads", optarg, VGPU_MAX_SCANOUTS, &n) < 0)
-                                return EXIT_USAGE;
-                        if (n == 0) {
-                                fprintf(stderr, "vdi-vm: invalid --display-heads 0: expected 1 to %d\n",
-                                        VGPU_MAX_SCANOUTS);
-                                return EXIT_USAGE;
-                        }
-                        cfg.devices.gpu_heads = (unsigned)n;
                         break;
                 case 'n':
                         if (cfg.devices.nnics == VM_MAX_NICS) {

@@ -399,7 +399,6 @@ void vm_devices_destroy(struct vm_devices *d)
                 fb_destroy(&d->fb);
         for (unsigned i = 0; i < VM_GPU_HELD_VIEWS; i++)
                 vgpu_view_release(&d->held[i]);
-        vgpu_desktop_fini(&d->desk);
         virtio_gpu_free(d->gpu);
         if (d->hda)
                 hda_destroy(d->hda);
@@ -466,100 +465,15 @@ static int gpu_surface(struct vm_devices *d, struct display_surface *out)
         return 0;
 }
 
-/* The scanouts the guest shows on heads the host wants (scanout 0
- * always), with their views in v[] (the caller releases them). */
-static unsigned gpu_heads_shown(struct vm_devices *d, struct vgpu_view v[VGPU_MAX_SCANOUTS],
-                                struct vgpu_desktop_head h[VGPU_MAX_SCANOUTS])
-{
-        struct vgpu_head want[VGPU_MAX_SCANOUTS];
-        unsigned nw = virtio_gpu_get_layout(d->gpu, want), n = 0;
-
-        for (unsigned s = 0; s < nw; s++) {
-                if ((s > 0 && !want[s].enabled) || virtio_gpu_scanout(d->gpu, s, &v[n]) < 0)
-                        continue;
-                if (v[n].format != VGPU_FORMAT_B8G8R8X8 && v[n].format != VGPU_FORMAT_B8G8R8A8) {
-                        vgpu_view_release(&v[n]);
-                        continue;
-                }
-                h[n] = (struct vgpu_desktop_head){ s, want[s].x, want[s].y, &v[n] };
-                n++;
-        }
-        return n;
-}
-
-/* Scanout 0 alone: in place (gpu_surface). Otherwise the desktop of the
- * heads shown; when the guest's modes cannot be placed as one desktop
- * (they overlap at the wanted positions), scanout 0 alone. */
-static int gpu_get_surface(struct vm_devices *d, struct display_surface *out)
-{
-        struct vgpu_view v[VGPU_MAX_SCANOUTS];
-        struct vgpu_desktop_head h[VGPU_MAX_SCANOUTS];
-        unsigned n = gpu_heads_shown(d, v, h);
-        bool desk;
-
-        pthread_mutex_lock(&d->held_lock);
-        desk = n > 1 || (n == 1 && h[0].scanout != 0);
-        if (desk && !d->desk_on)
-                vgpu_desktop_stale(&d->desk); /* scanout 0's damage went elsewhere meanwhile */
-        if (desk && vgpu_desktop_update(&d->desk, h, n, &d->desk_counter) < 0)
-                desk = false;
-        if (desk)
-                vgpu_desktop_surface(&d->desk, out);
-        d->desk_on = desk;
-        pthread_mutex_unlock(&d->held_lock);
-        for (unsigned i = 0; i < n; i++)
-                vgpu_view_release(&v[i]);
-        return desk ? 0 : gpu_surface(d, out);
-}
-
 static int ds_get_surface(void *opaque, struct display_surface *out)
 {
         struct vm_devices *d = opaque;
 
         if (d->gpu)
-                return gpu_get_surface(d, out);
+                return gpu_surface(d, out);
         if (!d->has_fb)
                 return -ENODEV;
         return fb_get_surface(&d->fb, out);
-}
-
-/* The guest's flushes on head i, copied into the desktop; their desktop
- * rectangles appended to out[*n]. held_lock held. */
-static void desk_head_damage(struct vm_devices *d, unsigned i, struct display_rect *out, unsigned *n)
-{
-        struct display_rect r[VGPU_DAMAGE_MAX];
-        struct vgpu_view v;
-        int k = virtio_gpu_collect_damage(d->gpu, d->desk.scanout[i], r, VGPU_DAMAGE_MAX);
-
-        if (k <= 0 || virtio_gpu_scanout(d->gpu, d->desk.scanout[i], &v) < 0)
-                return;
-        for (int j = 0; j < k; j++)
-                *n += vgpu_desktop_copy(&d->desk, i, &v, r[j], &out[*n]);
-        vgpu_view_release(&v);
-}
-
-static int gpu_collect_damage(struct vm_devices *d, struct display_rect *rects, size_t max)
-{
-        struct display_rect all[VGPU_MAX_SCANOUTS * (VGPU_DAMAGE_MAX + 1)];
-        unsigned n;
-
-        pthread_mutex_lock(&d->held_lock);
-        if (!d->desk_on) {
-                pthread_mutex_unlock(&d->held_lock);
-                return virtio_gpu_collect_damage(d->gpu, 0, rects, max);
-        }
-        n = vgpu_desktop_take_whole(&d->desk, all);
-        for (unsigned i = 0; i < d->desk.nheads; i++)
-                desk_head_damage(d, i, all, &n);
-        if (n > max && max > 0) { /* too many: the desktop whole */
-                all[0] = (struct display_rect){ 0, 0, d->desk.width, d->desk.height };
-                n = 1;
-        }
-        pthread_mutex_unlock(&d->held_lock);
-        if (n > max)
-                return -EINVAL;
-        memcpy(rects, all, sizeof(all[0]) * n);
-        return (int)n;
 }
 
 static int ds_collect_damage(void *opaque, struct display_rect *rects, size_t max)
@@ -567,7 +481,7 @@ static int ds_collect_damage(void *opaque, struct display_rect *rects, size_t ma
         struct vm_devices *d = opaque;
 
         if (d->gpu)
-                return gpu_collect_damage(d, rects, max);
+                return virtio_gpu_collect_damage(d->gpu, 0, rects, max);
         if (!d->has_fb)
                 return -ENODEV;
         return fb_collect_damage(&d->fb, rects, max);
@@ -614,26 +528,8 @@ static int ds_request_layout(void *opaque, const struct display_head *heads, uns
         return virtio_gpu_set_layout(d->gpu, h, n);
 }
 
-/* Where on the surface the cursor of scanout s at x, y is: false when
- * that scanout is not shown (the cursor is then hidden). */
-static bool gpu_cursor_place(struct vm_devices *d, unsigned s, int32_t *x, int32_t *y)
-{
-        bool shown;
-        int i;
-
-        pthread_mutex_lock(&d->held_lock);
-        i = d->desk_on ? vgpu_desktop_head_of(&d->desk, s) : (s == 0 ? 0 : -1);
-        shown = i >= 0;
-        if (shown && d->desk_on) {
-                *x += (int32_t)d->desk.rect[i].x;
-                *y += (int32_t)d->desk.rect[i].y;
-        }
-        pthread_mutex_unlock(&d->held_lock);
-        return shown;
-}
-
-/* virtio-gpu's cursor, placed on the surface (the desktop of the heads);
- * a guest cursor on a head not shown is hidden. */
+/* virtio-gpu's cursor when it is on the first head (the one the display
+ * servers show); a guest cursor elsewhere is hidden there. */
 static int ds_get_cursor(void *opaque, struct display_cursor *out)
 {
         struct vm_devices *d = opaque;
@@ -645,9 +541,9 @@ static int ds_get_cursor(void *opaque, struct display_cursor *out)
         if (!c)
                 return -ENOMEM;
         virtio_gpu_cursor(d->gpu, c);
+        out->visible = c->visible && c->scanout == 0 && c->width && c->height;
         out->x = c->x;
         out->y = c->y;
-        out->visible = gpu_cursor_place(d, c->scanout, &out->x, &out->y) && c->visible && c->width && c->height;
         out->width = c->width;
         out->height = c->height;
         out->hot_x = c->hot_x < c->width ? c->hot_x : 0;

@@ -19,7 +19,6 @@
 #include "pci.h"
 #include "protocols/display.h"
 #include "virtio-devices.h"
-#include "virtio-gpu-desktop.h"
 
 #define VM_MAX_DISKS 6
 #define VM_MAX_NICS 4
@@ -52,11 +51,9 @@ int vm_sound_parse(const char *s, enum vm_sound *out);
 /* Parse "vesa" or "virtio-gpu". 0 or -EINVAL. */
 int vm_display_parse(const char *s, enum vm_display *out);
 
-/* The VM's display_source shows virtio-gpu scanout 0 in place when it is
- * the only head the guest shows; shadow buffers it handed out stay alive
- * until this many newer ones were (display.h has no release call yet: a
- * reader must get_surface again on every tick). Two heads or more are
- * shown as one desktop (virtio-gpu-desktop.h), copied on damage. */
+/* The VM's display_source shows virtio-gpu scanout 0; shadow buffers it
+ * handed out stay alive until this many newer ones were (display.h has no
+ * release call yet: a reader must get_surface again on every tick). */
 #define VM_GPU_HELD_VIEWS 4
 
 /* The agent console's ports: spice-vdagent's (its name is what the
@@ -95,12 +92,9 @@ struct vm_devices {
         bool has_fb;
         struct virtio_gpu *gpu;
         struct virtio_console *con;   /* cfg->agent: VM_AGENT_PORT_* */
-        pthread_mutex_t held_lock;    /* held[], desk, desk_on, desk_counter */
+        pthread_mutex_t held_lock;    /* held[] */
         bool held_lock_init;
         struct vgpu_view held[VM_GPU_HELD_VIEWS]; /* newest first */
-        struct vgpu_desktop desk;     /* the heads as one surface, when desk_on */
-        bool desk_on;
-        uint64_t desk_counter;
         struct hda *hda;              /* NULL: no sound card */
         struct audio_file *audio_file;
         struct audio_ring audio_out;  /* played, for the display servers' clients */

@@ -36,52 +36,43 @@ static BOOL on_dvc_created(void *opaque, UINT32 id, INT32 status)
         return TRUE;
 }
 
-void rdp_layout_request(struct rdp_peer *p, const char *via, const struct rdp_client_monitor *m, unsigned count)
-{
-        struct display_head heads[DISPLAY_MAX_HEADS];
-        unsigned n = 0, primaries = 0;
-        char why[160];
-        int r;
-
-        if (count == 0 || count > DISPLAY_MAX_HEADS || !m) {
-                log_notice("rdp_layout_refused", "port=%u via=%s reason=\"%u monitors: 1 to %u are supported\"",
-                           p->srv->port, via, count, DISPLAY_MAX_HEADS);
-                return;
-        }
-        /* The primary monitor first, the others in the client's order. */
-        for (unsigned i = 0; i < count; i++)
-                primaries += m[i].primary;
-        if (primaries > 1) {
-                log_notice("rdp_layout_refused", "port=%u via=%s reason=\"%u monitors marked primary\"", p->srv->port,
-                           via, primaries);
-                return;
-        }
-        for (int pass = 0; pass < 2; pass++)
-                for (unsigned i = 0; i < count; i++)
-                        if (m[i].primary == (pass == 0))
-                                heads[n++] = (struct display_head){ m[i].left, m[i].top, m[i].width, m[i].height };
-        r = display_request_layout(&p->srv->source, heads, n, why, sizeof(why));
-        if (why[0]) {
-                log_notice("rdp_layout_refused", "port=%u via=%s reason=\"%s\"", p->srv->port, via, why);
-                return;
-        }
-        log_info("rdp_layout_request", "port=%u via=%s heads=%u width=%u height=%u result=%s", p->srv->port, via, n,
-                 heads[0].width, heads[0].height, r == 0 ? "asked" : g_strerror(-r));
-}
-
 /* A layout from the client (FreeRDP's channel thread). A bad one is
  * refused in the log and the session goes on. */
 static UINT on_layout(DispServerContext *d, const DISPLAY_CONTROL_MONITOR_LAYOUT_PDU *pdu)
 {
         struct rdp_peer *p = d->custom;
-        struct rdp_client_monitor m[DISPLAY_MAX_HEADS];
-        UINT32 n = pdu->Monitors ? pdu->NumMonitors : 0;
+        const struct display_source *src = &p->srv->source;
+        struct display_head heads[DISPLAY_MAX_HEADS];
+        unsigned n = 0;
+        char why[160];
+        int r;
 
-        for (UINT32 i = 0; i < n && i < DISPLAY_MAX_HEADS; i++)
-                m[i] = (struct rdp_client_monitor){ pdu->Monitors[i].Left, pdu->Monitors[i].Top, pdu->Monitors[i].Width,
-                                             pdu->Monitors[i].Height,
-                                             (pdu->Monitors[i].Flags & DISPLAY_CONTROL_MONITOR_PRIMARY) != 0 };
-        rdp_layout_request(p, "display_control", m, n);
+        if (pdu->NumMonitors == 0 || pdu->NumMonitors > DISPLAY_MAX_HEADS || !pdu->Monitors) {
+                log_notice("rdp_layout_refused", "port=%u reason=\"%u monitors: 1 to %u are supported\"",
+                           p->srv->port, pdu->NumMonitors, DISPLAY_MAX_HEADS);
+                return CHANNEL_RC_OK;
+        }
+        /* The primary monitor first, the others in the client's order. */
+        for (int pass = 0; pass < 2; pass++)
+                for (UINT32 i = 0; i < pdu->NumMonitors; i++) {
+                        const DISPLAY_CONTROL_MONITOR_LAYOUT *m = &pdu->Monitors[i];
+                        bool primary = (m->Flags & DISPLAY_CONTROL_MONITOR_PRIMARY) != 0;
+                        if (primary != (pass == 0) || (pass == 0 && n == 1))
+                                continue;
+                        heads[n++] = (struct display_head){ m->Left, m->Top, m->Width, m->Height };
+                }
+        if (n != pdu->NumMonitors) {
+                log_notice("rdp_layout_refused", "port=%u reason=\"%u monitors marked primary\"", p->srv->port,
+                           pdu->NumMonitors - n + 1);
+                return CHANNEL_RC_OK;
+        }
+        r = display_request_layout(src, heads, n, why, sizeof(why));
+        if (why[0]) {
+                log_notice("rdp_layout_refused", "port=%u reason=\"%s\"", p->srv->port, why);
+                return CHANNEL_RC_OK;
+        }
+        log_info("rdp_layout_request", "port=%u heads=%u width=%u height=%u result=%s", p->srv->port, n,
+                 heads[0].width, heads[0].height, r == 0 ? "asked" : g_strerror(-r));
         return CHANNEL_RC_OK;
 }
 

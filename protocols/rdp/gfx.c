@@ -121,24 +121,11 @@ void rdp_gfx_close(struct rdp_peer *p)
         p->gfx = NULL;
 }
 
-/* The surface's heads as the monitor layout of the one desktop (MS-RDPEGFX
- * 2.2.2.14: inclusive bounds, the primary flagged). Returns their number. */
-unsigned rdp_monitor_defs(const struct display_surface *s, MONITOR_DEF out[DISPLAY_MAX_HEADS])
-{
-        struct display_rect h[DISPLAY_MAX_HEADS];
-        unsigned n = display_surface_heads(s, h);
-
-        for (unsigned i = 0; i < n; i++)
-                out[i] = (MONITOR_DEF){ (INT32)h[i].x, (INT32)h[i].y, (INT32)(h[i].x + h[i].w) - 1,
-                                        (INT32)(h[i].y + h[i].h) - 1, i == 0 ? MONITOR_PRIMARY : 0 };
-        return n;
-}
-
 static int reset_surface(struct rdp_peer *p, const struct display_surface *s)
 {
         RdpgfxServerContext *g = p->gfx;
-        MONITOR_DEF mon[DISPLAY_MAX_HEADS];
-        RDPGFX_RESET_GRAPHICS_PDU reset = { s->width, s->height, rdp_monitor_defs(s, mon), mon };
+        MONITOR_DEF mon = { 0, 0, (INT32)s->width - 1, (INT32)s->height - 1, MONITOR_PRIMARY };
+        RDPGFX_RESET_GRAPHICS_PDU reset = { s->width, s->height, 1, &mon };
         RDPGFX_CREATE_SURFACE_PDU create = { SURFACE_ID, (UINT16)s->width, (UINT16)s->height,
                                              GFX_PIXEL_FORMAT_XRGB_8888 };
         RDPGFX_MAP_SURFACE_TO_OUTPUT_PDU map = { SURFACE_ID, 0, 0, 0 };

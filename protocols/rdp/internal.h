@@ -153,17 +153,6 @@ int rdp_gfx_send(struct rdp_peer *p, const struct display_surface *s, const REGI
  * from the peer thread (sends the capabilities once the client took the
  * channel); close at the end. */
 bool rdp_disp_open(struct rdp_peer *p);
-/* A client's monitors (through display control, or at connect), asked of
- * the source as a layout, the primary first: a refused layout (more than
- * DISPLAY_MAX_HEADS, several primaries, what display_layout_check
- * refuses) is logged with its reason, the session goes on. via names the
- * way it came for the log. */
-struct rdp_client_monitor {
-        int32_t left, top;
-        uint32_t width, height;
-        bool primary;
-};
-void rdp_layout_request(struct rdp_peer *p, const char *via, const struct rdp_client_monitor *m, unsigned count);
 void rdp_disp_poll(struct rdp_peer *p);
 void rdp_disp_close(struct rdp_peer *p);
 
@@ -173,8 +162,6 @@ void rdp_disp_close(struct rdp_peer *p);
 bool rdp_clip_open(struct rdp_peer *p);
 void rdp_clip_poll(struct rdp_peer *p);
 void rdp_clip_close(struct rdp_peer *p);
-/* The surface's heads as MS-RDPEGFX/MS-RDPBCGR monitor definitions. */
-unsigned rdp_monitor_defs(const struct display_surface *s, MONITOR_DEF out[DISPLAY_MAX_HEADS]);
 
 /* legacy.c: planar bitmap updates for clients without the pipeline. */
 int rdp_legacy_send(struct rdp_peer *p, const struct display_surface *s, const REGION16 *damage);

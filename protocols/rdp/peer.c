@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <freerdp/display.h>
 #include <freerdp/channels/channels.h>
 #include <freerdp/channels/wtsvc.h>
 #include <netdb.h>
@@ -69,25 +68,6 @@ static bool wait_surface(struct rdp_peer *p, struct display_surface *s)
         return false;
 }
 
-/* The client's monitors sent at connect (xfreerdp /multimon, /monitors:
- * TS_UD_CS_MONITOR, which FreeRDP parsed into the settings) become a
- * layout request, as display control's later ones do. */
-static void client_monitors(struct rdp_peer *p, const rdpSettings *st)
-{
-        struct rdp_client_monitor m[DISPLAY_MAX_HEADS + 1];
-        unsigned n = st->MonitorCount < DISPLAY_MAX_HEADS + 1 ? st->MonitorCount : DISPLAY_MAX_HEADS + 1;
-
-        if (n == 0 || !st->MonitorDefArray)
-                return;
-        for (unsigned i = 0; i < n; i++) {
-                const rdpMonitor *d = &st->MonitorDefArray[i];
-                m[i] = (struct rdp_client_monitor){ d->x, d->y, d->width > 0 ? (uint32_t)d->width : 0,
-                                             d->height > 0 ? (uint32_t)d->height : 0, d->is_primary != 0 };
-        }
-        /* More than DISPLAY_MAX_HEADS: refused with that count. */
-        rdp_layout_request(p, "client_monitors", m, st->MonitorCount > DISPLAY_MAX_HEADS ? st->MonitorCount : n);
-}
-
 static BOOL on_post_connect(freerdp_peer *client)
 {
         struct rdp_peer *p = peer_of(client->context);
@@ -113,7 +93,6 @@ static BOOL on_post_connect(freerdp_peer *client)
                 return FALSE;
         if (!wait_surface(p, &s))
                 return FALSE;
-        client_monitors(p, st);
         g_mutex_lock(&p->srv->lock);
         p->srv->stats.logons++;
         g_mutex_unlock(&p->srv->lock);
@@ -239,18 +218,6 @@ static bool take_damage(struct rdp_peer *p, const struct display_surface *s, REG
         return send;
 }
 
-/* Without the graphics pipeline the monitor layout of a new desktop goes
- * in its own PDU (MS-RDPBCGR 2.2.12.1), to clients that take it. */
-static bool send_monitor_layout(struct rdp_peer *p, const struct display_surface *s)
-{
-        MONITOR_DEF mon[DISPLAY_MAX_HEADS];
-        unsigned n = rdp_monitor_defs(s, mon);
-
-        if (!p->client->settings->SupportMonitorLayoutPdu)
-                return true;
-        return freerdp_display_send_monitor_layout(p->client->context, n, mon);
-}
-
 static int send_update(struct rdp_peer *p)
 {
         struct display_surface s;
@@ -283,8 +250,7 @@ static int send_update(struct rdp_peer *p)
                                 } else {
                                         st->DesktopWidth = s.width;
                                         st->DesktopHeight = s.height;
-                                        if (!p->client->update->DesktopResize(p->client->context) ||
-                                            !send_monitor_layout(p, &s))
+                                        if (!p->client->update->DesktopResize(p->client->context))
                                                 r = -EIO;
                                 }
                         }

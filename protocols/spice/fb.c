@@ -64,8 +64,6 @@ struct spice_fb {
         uint32_t width, height;
         uint64_t generation;
         uint8_t *surface_mem; /* spice's canvas for the primary surface */
-        struct display_cursor *cursor;      /* the source's, as last sent; NULL: none (the arrow) */
-        struct display_cursor *cursor_next; /* poll_cursor's buffer */
         struct display_rect acc[DAMAGE_MAX];
         size_t nacc;
         bool warned_format;
@@ -320,89 +318,51 @@ static uint32_t arrow_pixel(int x, int y)
         return 0xffffffffu;
 }
 
-/* A cursor command for the client: SET with a w x h ARGB shape (rows of
- * stride pixels in px) and its hot spot, or HIDE when px is NULL. */
-static int queue_cursor_cmd(struct spice_fb *q, const uint32_t *px, uint32_t stride, uint32_t w, uint32_t h,
-                            uint32_t hot_x, uint32_t hot_y)
+static int queue_cursor(struct spice_fb *q)
 {
-        size_t size = px ? (size_t)w * h * 4 : 0;
+        size_t size = ARROW_W * ARROW_H * 4;
         struct cursor_update *c = g_try_new0(struct cursor_update, 1);
-        QXLCursor *shape = px ? g_try_malloc0(sizeof(QXLCursor) + size) : NULL;
+        QXLCursor *shape = g_try_malloc0(sizeof(QXLCursor) + size);
+        uint8_t *px;
 
-        if (!c || (px && !shape)) {
+        if (!c || !shape) {
                 g_free(c);
                 g_free(shape);
                 return -ENOMEM;
         }
+        px = (uint8_t *)shape + sizeof(QXLCursor); /* chunk.data: packed, unaligned */
+        for (int y = 0; y < ARROW_H; y++) {
+                for (int x = 0; x < ARROW_W; x++) {
+                        uint32_t v = GUINT32_TO_LE(arrow_pixel(x, y));
+                        memcpy(px + (size_t)(y * ARROW_W + x) * 4, &v, 4);
+                }
+        }
+        shape->header.unique = 0; /* 0: not cached */
+        shape->header.type = SPICE_CURSOR_TYPE_ALPHA;
+        shape->header.width = ARROW_W;
+        shape->header.height = ARROW_H;
+        shape->header.hot_spot_x = 0;
+        shape->header.hot_spot_y = 0;
+        shape->data_size = (uint32_t)size;
+        shape->chunk.data_size = (uint32_t)size;
+        c->shape = shape;
+
         c->hdr.kind = UPDATE_CURSOR;
         c->hdr.ext.cmd.type = QXL_CMD_CURSOR;
         c->hdr.ext.cmd.data = (uintptr_t)&c->cmd;
         c->hdr.ext.group_id = MEMSLOT_GROUP;
         c->cmd.release_info.id = (uintptr_t)&c->hdr;
-        c->cmd.type = px ? QXL_CURSOR_SET : QXL_CURSOR_HIDE;
-        if (px) {
-                uint8_t *data = (uint8_t *)shape + sizeof(QXLCursor); /* chunk.data: packed, unaligned */
-                for (uint32_t y = 0; y < h; y++)
-                        for (uint32_t x = 0; x < w; x++) {
-                                uint32_t v = GUINT32_TO_LE(px[(size_t)y * stride + x]);
-                                memcpy(data + ((size_t)y * w + x) * 4, &v, 4);
-                        }
-                shape->header.unique = 0; /* 0: not cached */
-                shape->header.type = SPICE_CURSOR_TYPE_ALPHA;
-                shape->header.width = (uint16_t)w;
-                shape->header.height = (uint16_t)h;
-                shape->header.hot_spot_x = (uint16_t)hot_x;
-                shape->header.hot_spot_y = (uint16_t)hot_y;
-                shape->data_size = (uint32_t)size;
-                shape->chunk.data_size = (uint32_t)size;
-                c->shape = shape;
-                c->cmd.u.set.visible = 1;
-                c->cmd.u.set.shape = (uintptr_t)shape;
-        }
+        c->cmd.type = QXL_CURSOR_SET;
+        c->cmd.u.set.position.x = 0;
+        c->cmd.u.set.position.y = 0;
+        c->cmd.u.set.visible = 1;
+        c->cmd.u.set.shape = (uintptr_t)shape;
+
         g_mutex_lock(&q->lock);
         live_add(q, &c->hdr);
         g_queue_push_tail(&q->cursors, &c->hdr);
-        q->stats.cursors++;
         g_mutex_unlock(&q->lock);
         return 0;
-}
-
-/* The pointer the client shows: the guest's hardware cursor once the
- * source has one (hidden when the guest hides it), else an arrow (a
- * guest without one draws nothing: VESA). */
-static int queue_cursor(struct spice_fb *q)
-{
-        const struct display_cursor *c = q->cursor;
-        uint32_t arrow[ARROW_W * ARROW_H];
-
-        if (c) {
-                if (!c->visible || c->width == 0 || c->height == 0 || c->width > DISPLAY_CURSOR_MAX ||
-                    c->height > DISPLAY_CURSOR_MAX)
-                        return queue_cursor_cmd(q, NULL, 0, 0, 0, 0, 0);
-                return queue_cursor_cmd(q, c->pixels, DISPLAY_CURSOR_MAX, c->width, c->height,
-                                        c->hot_x < c->width ? c->hot_x : 0, c->hot_y < c->height ? c->hot_y : 0);
-        }
-        for (int y = 0; y < ARROW_H; y++)
-                for (int x = 0; x < ARROW_W; x++)
-                        arrow[y * ARROW_W + x] = arrow_pixel(x, y);
-        return queue_cursor_cmd(q, arrow, ARROW_W, ARROW_W, ARROW_H, 0, 0);
-}
-
-/* A new hardware cursor shape or visibility (its serial changed): the
- * client gets it. true when a command was queued. */
-static bool poll_cursor(struct spice_fb *q)
-{
-        struct display_cursor *next = q->cursor_next;
-
-        if (!q->src.ops->get_cursor || !q->have_surface)
-                return false;
-        if (!next && !(next = q->cursor_next = g_try_new(struct display_cursor, 1)))
-                return false;
-        if (q->src.ops->get_cursor(q->src.opaque, next) < 0 || (q->cursor && q->cursor->serial == next->serial))
-                return false;
-        q->cursor_next = q->cursor;
-        q->cursor = next;
-        return queue_cursor(q) == 0;
 }
 
 /* Drop drawables the worker has not fetched yet (they are for a surface
@@ -525,7 +485,6 @@ static gboolean qxl_tick(gpointer data)
                 queued = true;
         }
 
-        queued |= poll_cursor(q);
         n = q->src.ops->collect_damage(q->src.opaque, rects, G_N_ELEMENTS(rects));
         for (int i = 0; i < n; i++)
                 acc_add(q, rects[i]);
@@ -613,8 +572,6 @@ void spice_fb_free(struct spice_fb *q)
                 update_free(u);
         }
         g_free(q->surface_mem);
-        g_free(q->cursor);
-        g_free(q->cursor_next);
         g_mutex_clear(&q->lock);
         g_main_context_unref(q->ctx);
         g_free(q);

@@ -20,7 +20,6 @@ struct spice_fb_stats {
         uint64_t bytes;       /* bitmap bytes copied out of the framebuffer */
         uint64_t coalesced;   /* ticks whose damage waited for a slow consumer */
         uint64_t surfaces;    /* primary surfaces created */
-        uint64_t cursors;     /* cursor commands (shapes, hides) queued */
 };
 
 /* Register the QXL interface with server s (which must be initialised) and

@@ -14,18 +14,15 @@
 /* spice-server's own bound on num_of_monitors (reds.cpp MAX_NUM_MONITORS). */
 #define SPICE_LAYOUT_MAX_MONITORS 256u
 
-/* The client's enabled monitors (0x0 ones are disabled displays) as the
- * heads of a layout, in the client's order (the first is the primary):
- * a sole monitor at the origin; several at the client's positions, their
- * left and right edges rounded down to even (widths even, side by side
- * stays side by side: guests want even widths, windows have any). mc's
- * monitors[] must hold num_of_monitors entries (spice-server checked the
- * message's length). Returns the number of heads (1..DISPLAY_MAX_HEADS,
- * stored in out), or -EINVAL with the reason in err: no monitors, more
- * than SPICE_LAYOUT_MAX_MONITORS, none or more than DISPLAY_MAX_HEADS
- * enabled, or a layout display_layout_check refuses. */
-int spice_layout_from_monitors(const VDAgentMonitorsConfig *mc, struct display_head out[DISPLAY_MAX_HEADS],
-                               char *err, size_t errlen);
+/* The client's first monitor (the one SPICE display this server shows) as
+ * one head at the origin, its width rounded down to even (any window
+ * width is fine for a client, guests want even ones). mc's monitors[]
+ * must hold num_of_monitors entries (spice-server checked the message's
+ * length). Returns 1 (heads stored in *out), or -EINVAL with the reason in
+ * err: no monitors, more than SPICE_LAYOUT_MAX_MONITORS, or a size
+ * display_layout_check refuses. */
+int spice_layout_from_monitors(const VDAgentMonitorsConfig *mc, struct display_head *out, char *err,
+                               size_t errlen);
 
 /* The QXL client_monitors_config callback's work, on spice-server's main
  * loop. mc NULL is spice-server's question "do you handle monitors

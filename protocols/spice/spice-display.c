@@ -448,13 +448,6 @@ void spice_display_stop(struct display_server *srv)
                 client_changed(d, 0, NULL);
         spice_agent_free(d->agent);
         spice_fb_stop(d->fb);
-        if (d->fb) {
-                struct spice_fb_stats st;
-                spice_fb_get_stats(d->fb, &st);
-                log_info("spice_stopped", "surfaces=%" G_GUINT64_FORMAT " drawables=%" G_GUINT64_FORMAT
-                         " coalesced=%" G_GUINT64_FORMAT " cursors=%" G_GUINT64_FORMAT, st.surfaces, st.drawables,
-                         st.coalesced, st.cursors);
-        }
         spice_audio_free(d->audio);
         if (d->server) {
                 spice_server_vm_stop(d->server);
@@ -512,7 +505,6 @@ void spice_display_get_stats(struct display_server *srv, struct spice_display_st
                 .bytes = q.bytes,
                 .coalesced = q.coalesced,
                 .surfaces = q.surfaces,
-                .cursors = q.cursors,
                 .sessions = d->sessions,
                 .refused = d->refused,
         };

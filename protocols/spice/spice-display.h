@@ -52,7 +52,6 @@ struct spice_display_stats {
         uint64_t bytes;       /* bitmap bytes copied from the framebuffer */
         uint64_t coalesced;   /* ticks where damage waited for a slow client */
         uint64_t surfaces;    /* primary surfaces created */
-        uint64_t cursors;     /* cursor commands (shapes, hides) queued */
         uint64_t sessions;    /* tickets consumed by a client session */
         uint64_t refused;     /* ticket reuses caught within the grace period */
 };

@@ -20,8 +20,6 @@ struct testsrc {
         GByteArray *audio; /* PCM queued by testsrc_audio_push */
         struct display_audio_format audio_fmt;
         struct display_cursor *cursor; /* NULL: no hardware cursor (as VESA) */
-        unsigned nheads;               /* 0: one head, the whole surface */
-        struct display_rect heads[DISPLAY_MAX_HEADS];
 };
 
 static int ts_get_surface(void *opaque, struct display_surface *out)
@@ -35,9 +33,7 @@ static int ts_get_surface(void *opaque, struct display_surface *out)
                 .stride = t->width * 4,
                 .format = DISPLAY_FORMAT_XRGB8888,
                 .generation = t->generation,
-                .nheads = t->nheads,
         };
-        memcpy(out->heads, t->heads, sizeof(t->heads));
         g_mutex_unlock(&t->lock);
         return 0;
 }
@@ -78,27 +74,6 @@ static int ts_collect_damage(void *opaque, struct display_rect *rects, size_t ma
 
 void testsrc_resize(struct testsrc *t, uint32_t width, uint32_t height);
 
-/* heads as a desktop, as the engine shows several: their bounding box
- * with its top-left at 0,0, each head's rectangle on it. */
-static void follow_heads(struct testsrc *t, const struct display_head *heads, unsigned n)
-{
-        struct display_rect r[DISPLAY_MAX_HEADS];
-        int32_t x0 = heads[0].x, y0 = heads[0].y;
-        uint32_t w = 0, h = 0;
-
-        for (unsigned i = 1; i < n; i++) {
-                x0 = MIN(x0, heads[i].x);
-                y0 = MIN(y0, heads[i].y);
-        }
-        for (unsigned i = 0; i < n; i++) {
-                r[i] = (struct display_rect){ (uint32_t)(heads[i].x - x0), (uint32_t)(heads[i].y - y0), heads[i].width,
-                                              heads[i].height };
-                w = MAX(w, r[i].x + r[i].w);
-                h = MAX(h, r[i].y + r[i].h);
-        }
-        testsrc_resize_heads(t, w, h, n > 1 ? r : NULL, n > 1 ? n : 0);
-}
-
 static int ts_request_layout(void *opaque, const struct display_head *heads, unsigned n)
 {
         struct testsrc *t = opaque;
@@ -120,7 +95,7 @@ static int ts_request_layout(void *opaque, const struct display_head *heads, uns
         g_mutex_unlock(&t->lock);
         if (!follow)
                 return -ENOTSUP;
-        follow_heads(t, heads, n);
+        testsrc_resize(t, heads[0].width, heads[0].height);
         return 0;
 }
 
@@ -282,17 +257,7 @@ void testsrc_pattern(struct testsrc *t, struct display_rect r, uint32_t seed)
 
 void testsrc_resize(struct testsrc *t, uint32_t width, uint32_t height)
 {
-        testsrc_resize_heads(t, width, height, NULL, 0);
-}
-
-void testsrc_resize_heads(struct testsrc *t, uint32_t width, uint32_t height, const struct display_rect *heads,
-                          unsigned n)
-{
         g_mutex_lock(&t->lock);
-        t->nheads = n <= DISPLAY_MAX_HEADS ? n : 0;
-        memset(t->heads, 0, sizeof(t->heads));
-        if (t->nheads)
-                memcpy(t->heads, heads, sizeof(heads[0]) * t->nheads);
         g_ptr_array_add(t->retired, t->pixels);
         t->pixels = g_new0(uint32_t, (gsize)width * height);
         t->width = width;
@@ -361,18 +326,4 @@ void testsrc_set_cursor(struct testsrc *t, const struct display_cursor *c)
                 t->cursor = g_new0(struct display_cursor, 1);
         *t->cursor = *c;
         g_mutex_unlock(&t->lock);
-}
-
-void testsrc_make_cursor(struct display_cursor *c, uint32_t w, uint32_t h, uint32_t hx, uint32_t hy, uint64_t serial)
-{
-        memset(c, 0, sizeof(*c));
-        *c = (struct display_cursor){ .visible = true, .width = w, .height = h, .hot_x = hx, .hot_y = hy,
-                                      .serial = serial };
-        for (uint32_t y = 0; y < h; y++)
-                for (uint32_t x = 0; x < w; x++) {
-                        /* opaque, transparent and (premultiplied) half-transparent pixels */
-                        uint32_t a = (x + y) % 3 == 0 ? 0xff : (x + y) % 3 == 1 ? 0 : 0x80;
-                        uint32_t r = (x * 10) % (a + 1), g = (y * 8) % (a + 1), b = (0x55 + serial) % (a + 1);
-                        c->pixels[y * DISPLAY_CURSOR_MAX + x] = a << 24 | r << 16 | g << 8 | b;
-                }
 }

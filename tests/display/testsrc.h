@@ -42,23 +42,14 @@ void testsrc_pattern(struct testsrc *t, struct display_rect r, uint32_t seed);
  * pointers of earlier modes stay valid until testsrc_free. */
 void testsrc_resize(struct testsrc *t, uint32_t width, uint32_t height);
 void testsrc_size(struct testsrc *t, uint32_t *width, uint32_t *height);
-/* The same with several heads on the new framebuffer (n 0: one, the
- * whole of it), as the engine shows a guest's several monitors. */
-void testsrc_resize_heads(struct testsrc *t, uint32_t width, uint32_t height, const struct display_rect *heads,
-                          unsigned n);
-/* Layout requests from clients: follow (a framebuffer of the heads'
- * bounding box with the heads on it, as the engine shows a guest that
- * took the layout) or refuse with -ENOTSUP (as VESA does; the default). The
+/* Layout requests from clients: follow (resize to the first head, as a
+ * guest does) or refuse with -ENOTSUP (as VESA does; the default). The
  * number of requests so far, and the last one. */
 void testsrc_follow_layout(struct testsrc *t, bool follow);
 unsigned testsrc_last_layout(struct testsrc *t, struct display_head *heads, unsigned *n);
 /* A hardware cursor from now on (copied; the caller bumps c->serial when
  * the shape or visibility changes). Without one, get_cursor is -ENODEV. */
 void testsrc_set_cursor(struct testsrc *t, const struct display_cursor *c);
-/* A visible w x h test cursor with hot spot hx, hy: opaque, transparent
- * and (premultiplied) half-transparent pixels, colours from serial. */
-void testsrc_make_cursor(struct display_cursor *c, uint32_t w, uint32_t h, uint32_t hx, uint32_t hy,
-                         uint64_t serial);
 /* Read one pixel (for comparisons). */
 uint32_t testsrc_pixel(struct testsrc *t, uint32_t x, uint32_t y);
 /* Pointer to the pixels (width*height, stride width*4) for bulk compares. */

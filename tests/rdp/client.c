@@ -52,8 +52,6 @@ struct tclient {
         GByteArray *clip_ours;
         char *clip_theirs;
         struct tclient_clip_counts clip_counts;
-        struct tclient_monitor server_mon[TCLIENT_MAX_MONITORS]; /* under lock: the last ResetGraphics' */
-        unsigned server_nmon;
 };
 
 static struct tclient *tc_of(rdpContext *c)
@@ -84,26 +82,8 @@ static UINT locked_reset_graphics(RdpgfxClientContext *gfx, const RDPGFX_RESET_G
 
         g_mutex_lock(&tc->lock);
         r = tc->gdi_reset_graphics(gfx, reset);
-        tc->server_nmon = 0;
-        for (UINT32 i = 0; i < reset->monitorCount && i < TCLIENT_MAX_MONITORS; i++) {
-                const MONITOR_DEF *m = &reset->monitorDefArray[i];
-                tc->server_mon[tc->server_nmon++] = (struct tclient_monitor){
-                        m->left, m->top, (uint32_t)(m->right - m->left + 1), (uint32_t)(m->bottom - m->top + 1)
-                };
-        }
         g_mutex_unlock(&tc->lock);
         return r;
-}
-
-unsigned tclient_server_monitors(struct tclient *c, struct tclient_monitor *out, unsigned max)
-{
-        unsigned n;
-
-        g_mutex_lock(&c->lock);
-        n = c->server_nmon < max ? c->server_nmon : max;
-        memcpy(out, c->server_mon, sizeof(out[0]) * n);
-        g_mutex_unlock(&c->lock);
-        return n;
 }
 
 static UINT count_end_frame(RdpgfxClientContext *gfx, const RDPGFX_END_FRAME_PDU *end)
@@ -517,17 +497,6 @@ int tclient_connect(const struct tclient_opts *o, struct tclient **out)
         st->RemoteFxCodec = FALSE;
         st->NSCodec = FALSE;
         st->SupportDisplayControl = o->display_control;
-        if (o->nmonitors > 0 && o->nmonitors <= TCLIENT_MAX_MONITORS && o->nmonitors <= st->MonitorDefArraySize) {
-                /* What xfreerdp /monitors sends: the client's monitors. */
-                st->UseMultimon = TRUE;
-                st->ForceMultimon = TRUE;
-                st->MonitorCount = o->nmonitors;
-                for (unsigned i = 0; i < o->nmonitors; i++)
-                        st->MonitorDefArray[i] = (rdpMonitor){ .x = o->monitors[i].x, .y = o->monitors[i].y,
-                                                               .width = (INT32)o->monitors[i].width,
-                                                               .height = (INT32)o->monitors[i].height,
-                                                               .is_primary = i == 0 };
-        }
         st->AudioPlayback = FALSE;
         st->DeviceRedirection = FALSE;
         st->RedirectClipboard = o->clipboard;

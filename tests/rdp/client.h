@@ -10,13 +10,6 @@
 
 enum tclient_security { TCLIENT_NLA, TCLIENT_TLS, TCLIENT_RDP };
 
-/* A monitor on the client's virtual desktop (the first is the primary). */
-struct tclient_monitor {
-        int32_t x, y;
-        uint32_t width, height;
-};
-#define TCLIENT_MAX_MONITORS 16
-
 struct tclient_opts {
         const char *host;
         uint16_t port;
@@ -32,10 +25,6 @@ struct tclient_opts {
         bool display_control;
         /* Load the clipboard channel (cliprdr), as xfreerdp +clipboard. */
         bool clipboard;
-        /* The client's monitors at connect (TS_UD_CS_MONITOR), as xfreerdp
-         * /monitors:0,1; up to TCLIENT_MAX_MONITORS. 0: none sent. */
-        const struct tclient_monitor *monitors;
-        unsigned nmonitors;
 };
 
 struct tclient;
@@ -60,10 +49,6 @@ struct tclient_counts {
         uint64_t picture_bytes;
 };
 void tclient_counts(struct tclient *c, struct tclient_counts *out);
-/* The monitor layout of the server's last ResetGraphics (graphics
- * pipeline), up to max into out (the primary first, as the server sent
- * them): their number, 0 before any. */
-unsigned tclient_server_monitors(struct tclient *c, struct tclient_monitor *out, unsigned max);
 bool tclient_connected(struct tclient *c);
 
 /* Keyboard (RDP flags, set-1 code) and mouse (RDP flags, desktop pixels). */
@@ -75,6 +60,10 @@ bool tclient_mouse(struct tclient *c, uint16_t flags, uint16_t x, uint16_t y);
 bool tclient_display_control_ready(struct tclient *c, int timeout_ms);
 /* Ask the server for a layout of n monitors (the first is the primary),
  * as xfreerdp does when its window is resized. 0 or -errno. */
+struct tclient_monitor {
+        int32_t x, y;
+        uint32_t width, height;
+};
 int tclient_send_layout(struct tclient *c, const struct tclient_monitor *m, unsigned n);
 
 /* The pointer the server set last (pointer updates, as xfreerdp draws

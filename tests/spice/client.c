@@ -19,7 +19,6 @@ struct spice_client {
         bool inputs_open;
         bool mouse_requested;
         uint64_t invalidates;
-        unsigned cursor_hides;
         bool audio;
         GByteArray *played;
         unsigned rate, nchannels;
@@ -58,11 +57,6 @@ static void on_playback_data(SpicePlaybackChannel *ch, gpointer pcm, gint size, 
         g_byte_array_append(c->played, pcm, (guint)size);
 }
 
-static void on_cursor_hide(SpiceCursorChannel *ch, gpointer data)
-{
-        ((struct spice_client *)data)->cursor_hides++;
-}
-
 static void on_channel_new(SpiceSession *s, SpiceChannel *ch, gpointer data)
 {
         struct spice_client *c = data;
@@ -82,7 +76,6 @@ static void on_channel_new(SpiceSession *s, SpiceChannel *ch, gpointer data)
                 c->inputs = SPICE_INPUTS_CHANNEL(ch);
         } else if (SPICE_IS_CURSOR_CHANNEL(ch)) {
                 c->cursor = ch;
-                g_signal_connect(ch, "cursor-hide", G_CALLBACK(on_cursor_hide), c);
         } else if (SPICE_IS_PLAYBACK_CHANNEL(ch)) {
                 g_signal_connect(ch, "playback-start", G_CALLBACK(on_playback_start), c);
                 g_signal_connect(ch, "playback-data", G_CALLBACK(on_playback_data), c);
@@ -364,11 +357,6 @@ static bool has_cursor(void *data)
         if (shape)
                 g_boxed_free(SPICE_TYPE_CURSOR_SHAPE, shape);
         return shape != NULL;
-}
-
-unsigned spice_client_cursor_hides(struct spice_client *c)
-{
-        return c->cursor_hides;
 }
 
 SpiceCursorShape *spice_client_wait_cursor(struct spice_client *c, unsigned timeout_ms)

@@ -52,8 +52,6 @@ SpiceMainChannel *spice_client_main(struct spice_client *c);
 /* The pointer shape the cursor channel set (a copy, g_boxed_free it with
  * SPICE_TYPE_CURSOR_SHAPE), waiting up to timeout_ms; NULL if none. */
 SpiceCursorShape *spice_client_wait_cursor(struct spice_client *c, unsigned timeout_ms);
-/* How often the cursor channel hid the pointer. */
-unsigned spice_client_cursor_hides(struct spice_client *c);
 
 /* What the playback channel delivered so far (S16LE interleaved), its
  * rate and channels from playback-start; NULL/0 before any. Owned by c. */

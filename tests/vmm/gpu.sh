@@ -1,12 +1,11 @@
 #!/bin/sh
 # tests/vmm/gpu.sh — the guest's virtio_gpu driver follows an RDP client's
-# window and monitors (issue 18), in ONE tests/lab/needs-kvm invocation of
-# tests/vmm/gpu-lab.py: the test guest's gputest action drives virtio-gpu's
-# two heads through DRM/KMS, FreeRDP's client library resizes and asks for
-# two monitors through the display control channel and sends two monitors
-# at connect, and the pictures it receives are checked pixel by pixel,
-# each head's own. (The SPICE half, tests/vmm/gpu-spice, is off for now:
-# see tests/vmm/gpu-lab.py.)
+# window and a SPICE client's (issue 18), in ONE tests/lab/needs-kvm
+# invocation of tests/vmm/gpu-lab.py: the test guest's gputest action
+# drives virtio-gpu through DRM/KMS, FreeRDP's client library resizes
+# through the display control channel, spice-client-glib through its
+# monitors config, and the pictures they receive are checked pixel by
+# pixel.
 # Exit 0 pass, 1 fail (also when the KVM lab cannot run or dies), 77 skip (no
 # kernel, no python3; a lab that cannot run, only with VMM_REQUIRE_KVM=0).
 set -u

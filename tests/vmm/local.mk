@@ -85,13 +85,13 @@ tests_vmm_virtio_gpu_LDADD = $(VMM_TEST_LDADD)
 # The guest's virtio_gpu driver taking a layout an RDP client asks for, in
 # the lab (the test guest's gputest action, FreeRDP's client library).
 check_PROGRAMS += tests/vmm/gpu-client
-tests_vmm_gpu_client_SOURCES = tests/vmm/gpu-client.c tests/vmm/gpu-layout.h protocols/lsan.c protocols/lsan-unwind.c
+tests_vmm_gpu_client_SOURCES = tests/vmm/gpu-client.c protocols/lsan.c protocols/lsan-unwind.c
 tests_vmm_gpu_client_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_vmm_gpu_client_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(FREERDP_CFLAGS)
 tests_vmm_gpu_client_LDADD = $(TCLIENT_LIBS)
 # Its SPICE half: spice-client-glib's monitors config (remote-viewer's resize).
 check_PROGRAMS += tests/vmm/gpu-spice
-tests_vmm_gpu_spice_SOURCES = tests/vmm/gpu-spice.c tests/vmm/gpu-layout.h protocols/lsan.c protocols/lsan-unwind.c
+tests_vmm_gpu_spice_SOURCES = tests/vmm/gpu-spice.c protocols/lsan.c protocols/lsan-unwind.c
 tests_vmm_gpu_spice_CPPFLAGS = $(TEST_CPPFLAGS) $(SPICE_CLIENT_CFLAGS)
 tests_vmm_gpu_spice_LDADD = $(SPICE_CLIENT_LIB)
 TESTS += tests/vmm/gpu.sh

@@ -390,106 +390,6 @@ START_TEST(test_in_place)
 }
 END_TEST
 
-/* ---- several heads as one desktop (virtio-gpu-desktop.c) ---- */
-
-/* An in-place resource id of w x h at gpa on scanout s, pixel (x, y) =
- * base + y * 256 + x. */
-static void head_resource(uint32_t id, unsigned s, uint64_t gpa, uint32_t w, uint32_t h, uint32_t base)
-{
-        uint32_t len = w * h * 4;
-
-        for (uint32_t y = 0; y < h; y++)
-                for (uint32_t x = 0; x < w; x++) {
-                        uint32_t px = base + y * 256 + x;
-                        memcpy(ram + gpa + ((uint64_t)y * w + x) * 4, &px, 4);
-                }
-        ck_assert_uint_eq(create(id, w, h, VGPU_FORMAT_B8G8R8X8), OK);
-        ck_assert_uint_eq(attach(id, 1, &gpa, &len), OK);
-        ck_assert_uint_eq(set_scanout(s, id, 0, 0, w, h), OK);
-}
-
-static uint32_t desk_px(const struct vgpu_desktop *d, uint32_t x, uint32_t y)
-{
-        uint32_t p;
-        memcpy(&p, d->pixels + ((uint64_t)y * d->width + x) * 4, 4);
-        return p;
-}
-
-START_TEST(test_desktop)
-{
-        struct vgpu_desktop d = { 0 };
-        struct vgpu_view v[2];
-        struct display_rect r[4], out;
-        struct display_surface surf;
-        uint64_t counter = 0, gen;
-        uint32_t px = 0xabcdef;
-
-        head_resource(1, 0, 0x100000, 64, 48, 0x10000);
-        head_resource(2, 1, 0x200000, 32, 40, 0x20000);
-        ck_assert_int_eq(vgpu_scanout_view(g, 0, &v[0]), 0);
-        ck_assert_int_eq(vgpu_scanout_view(g, 1, &v[1]), 0);
-
-        /* Head 1 right of head 0: a 96x48 desktop, black below head 1. */
-        struct vgpu_desktop_head h[2] = { { 0, 100, 50, &v[0] }, { 1, 164, 50, &v[1] } };
-        ck_assert_int_eq(vgpu_desktop_update(&d, h, 2, &counter), 0);
-        ck_assert(d.width == 96 && d.height == 48 && d.nheads == 2);
-        ck_assert(d.generation & (1ull << 63));
-        ck_assert_uint_eq(desk_px(&d, 5, 7), 0x10000 + 7 * 256 + 5);
-        ck_assert_uint_eq(desk_px(&d, 70, 5), 0x20000 + 5 * 256 + 6);
-        ck_assert_uint_eq(desk_px(&d, 70, 45), 0);
-        vgpu_desktop_surface(&d, &surf);
-        ck_assert(surf.width == 96 && surf.height == 48 && surf.stride == 96 * 4 && surf.nheads == 2);
-        ck_assert(surf.heads[1].x == 64 && surf.heads[1].y == 0 && surf.heads[1].w == 32 && surf.heads[1].h == 40);
-        ck_assert_int_eq(vgpu_desktop_head_of(&d, 1), 1);
-        ck_assert_int_eq(vgpu_desktop_head_of(&d, 2), -1);
-        ck_assert_uint_eq(vgpu_desktop_take_whole(&d, r), 2);
-        ck_assert_uint_eq(vgpu_desktop_take_whole(&d, r), 0);
-
-        /* The guest draws on head 1 and flushes: only that is copied. */
-        memcpy(ram + 0x200000 + (2 * 32 + 1) * 4, &px, 4);
-        memcpy(ram + 0x200000 + (3 * 32 + 3) * 4, &px, 4);
-        ck_assert(vgpu_desktop_copy(&d, 1, &v[1], (struct display_rect){ 1, 2, 1, 1 }, &out));
-        ck_assert(out.x == 65 && out.y == 2 && out.w == 1 && out.h == 1);
-        ck_assert_uint_eq(desk_px(&d, 65, 2), px);
-        ck_assert_uint_eq(desk_px(&d, 67, 3), 0x20000 + 3 * 256 + 3); /* not flushed: not shown */
-        /* Clipped to the head; nothing outside it. */
-        ck_assert(vgpu_desktop_copy(&d, 1, &v[1], (struct display_rect){ 30, 38, 100, 100 }, &out));
-        ck_assert(out.x == 94 && out.y == 38 && out.w == 2 && out.h == 2);
-        ck_assert(!vgpu_desktop_copy(&d, 1, &v[1], (struct display_rect){ 32, 0, 1, 1 }, &out));
-        ck_assert(!vgpu_desktop_copy(&d, 2, &v[1], (struct display_rect){ 0, 0, 1, 1 }, &out));
-
-        /* The same heads again: same picture, nothing copied whole. */
-        gen = d.generation;
-        ck_assert_int_eq(vgpu_desktop_update(&d, h, 2, &counter), 0);
-        ck_assert_uint_eq(d.generation, gen);
-        ck_assert_uint_eq(vgpu_desktop_take_whole(&d, r), 0);
-
-        /* Head 1 moves left of head 0: a new geometry and generation. */
-        h[1].x = 100 - 32;
-        ck_assert_int_eq(vgpu_desktop_update(&d, h, 2, &counter), 0);
-        ck_assert_uint_ne(d.generation, gen);
-        ck_assert(d.rect[0].x == 32 && d.rect[1].x == 0);
-        ck_assert_uint_eq(desk_px(&d, 32, 0), 0x10000);
-        ck_assert_uint_eq(desk_px(&d, 3, 3), px);
-
-        /* Modes that cannot be one desktop: refused, d unchanged. */
-        gen = d.generation;
-        h[1].x = 110; /* overlaps head 0 */
-        ck_assert_int_eq(vgpu_desktop_update(&d, h, 2, &counter), -E2BIG);
-        h[1].x = 100 + 9000; /* wider than DISPLAY_HEAD_MAX */
-        ck_assert_int_eq(vgpu_desktop_update(&d, h, 2, &counter), -E2BIG);
-        ck_assert_int_eq(vgpu_desktop_update(&d, h, 0, &counter), -EINVAL);
-        ck_assert_int_eq(vgpu_desktop_update(&d, h, VGPU_MAX_SCANOUTS + 1, &counter), -EINVAL);
-        ck_assert_uint_eq(d.generation, gen);
-        ck_assert(d.width == 96 && d.rect[1].x == 0);
-
-        vgpu_view_release(&v[0]);
-        vgpu_view_release(&v[1]);
-        vgpu_desktop_fini(&d);
-        vgpu_desktop_fini(&d); /* twice is fine */
-}
-END_TEST
-
 static void cursor_cmd(const struct virtio_gpu_update_cursor *c, size_t len)
 {
         memset(&e, 0, sizeof(e));
@@ -769,25 +669,6 @@ static uint64_t rd(struct virtio_dev *vd, uint64_t off, unsigned size)
         return v;
 }
 
-/* The driver's start: features, the control queue (queue 0) at DESC,
- * AVAIL, USED, then ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK. */
-static void driver_init(struct virtio_dev *vd, uint64_t features)
-{
-        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
-        wr(vd, 0x08, 0, 4);
-        wr(vd, 0x0c, (uint32_t)features, 4);
-        wr(vd, 0x08, 1, 4);
-        wr(vd, 0x0c, features >> 32, 4);
-        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
-        wr(vd, 0x16, 0, 2);
-        wr(vd, 0x18, QSZ, 2);
-        wr(vd, 0x20, DESC, 8);
-        wr(vd, 0x28, AVAIL, 8);
-        wr(vd, 0x30, USED, 8);
-        wr(vd, 0x1c, 1, 2);
-        wr(vd, 0x14, 0xf, 1);
-}
-
 START_TEST(test_pci_device)
 {
         struct virtio_gpu *gpu;
@@ -811,7 +692,19 @@ START_TEST(test_pci_device)
         ck_assert_uint_eq(rd(vd, 0x04, 4) & 2, 2); /* VIRTIO_GPU_F_EDID offered */
 
         wr(vd, 0x14, 0, 1);
-        driver_init(vd, features);
+        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+        wr(vd, 0x08, 0, 4);
+        wr(vd, 0x0c, (uint32_t)features, 4);
+        wr(vd, 0x08, 1, 4);
+        wr(vd, 0x0c, features >> 32, 4);
+        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
+        wr(vd, 0x16, 0, 2);
+        wr(vd, 0x18, QSZ, 2);
+        wr(vd, 0x20, DESC, 8);
+        wr(vd, 0x28, AVAIL, 8);
+        wr(vd, 0x30, USED, 8);
+        wr(vd, 0x1c, 1, 2);
+        wr(vd, 0x14, 0xf & ~0u, 1); /* ACK | DRIVER | DRIVER_OK | FEATURES_OK */
         ck_assert_uint_eq(rd(vd, 0x14, 1) & VIRTIO_STATUS_DRIVER_OK, VIRTIO_STATUS_DRIVER_OK);
 
         /* GET_DISPLAY_INFO through the control queue. */
@@ -891,124 +784,6 @@ static uint32_t queue_cmd(struct virtio_dev *vd, const void *req, uint32_t len)
         return type;
 }
 
-/* The guest driver's start on d's virtio-gpu: features, the control
- * queue, DRIVER_OK; ram is gm's. */
-static struct virtio_dev *driver_start(struct vm_devices *d, struct guest_mem *gm)
-{
-        struct virtio_dev *vd = virtio_gpu_dev(d->gpu);
-
-        ram = gm->host;
-        avail_idx = 0;
-        driver_init(vd, 1ull << 32); /* VIRTIO_F_VERSION_1 */
-        return vd;
-}
-
-/* An in-place resource id of w x h at gpa shown on scanout s, through
- * the control queue, each pixel = fill. */
-static void queue_head(struct virtio_dev *vd, uint32_t id, unsigned s, uint64_t gpa, uint32_t w, uint32_t h,
-                       uint32_t fill)
-{
-        struct virtio_gpu_resource_create_2d c = { HDR(VIRTIO_GPU_CMD_RESOURCE_CREATE_2D), id, VGPU_FORMAT_B8G8R8X8,
-                                                   w, h };
-        struct {
-                struct virtio_gpu_resource_attach_backing a;
-                struct virtio_gpu_mem_entry ent[1];
-        } ab = { { HDR(VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING), id, 1 }, { { gpa, w * h * 4, 0 } } };
-        struct virtio_gpu_set_scanout so = { HDR(VIRTIO_GPU_CMD_SET_SCANOUT), { 0, 0, w, h }, s, id };
-
-        for (uint32_t i = 0; i < w * h; i++)
-                memcpy(ram + gpa + 4 * i, &fill, 4);
-        ck_assert_uint_eq(queue_cmd(vd, &c, sizeof(c)), OK);
-        ck_assert_uint_eq(queue_cmd(vd, &ab, sizeof(ab)), OK);
-        ck_assert_uint_eq(queue_cmd(vd, &so, sizeof(so)), OK);
-}
-
-static uint32_t surf_px(const struct display_surface *s, uint32_t x, uint32_t y)
-{
-        uint32_t p;
-        memcpy(&p, s->pixels + (uint64_t)y * s->stride + x * 4, 4);
-        return p;
-}
-
-/* vdi-vm's display source with two heads: the desktop of both, damage
- * from the guest's flushes copied and placed; back to one head, scanout 0
- * in place again. */
-START_TEST(test_vm_two_heads)
-{
-        struct vm_dev_config cfg = { .fb_width = 640, .fb_height = 480, .display = VM_DISPLAY_VIRTIO_GPU,
-                                     .no_input = true, .gpu_heads = 2 };
-        struct display_head two[2] = { { 0, 0, 64, 48 }, { 64, 0, 32, 40 } };
-        struct virtio_gpu_resource_flush f = { HDR(VIRTIO_GPU_CMD_RESOURCE_FLUSH), { 1, 2, 3, 4 }, 6, 0 };
-        struct guest_mem gm;
-        struct pci_bus bus;
-        struct vm_devices d;
-        struct vm_err err = { "" };
-        struct display_source ds;
-        struct display_surface surf;
-        struct display_rect rects[8];
-        struct virtio_dev *vd;
-        uint32_t red = 0xff0000;
-        int n;
-
-        ck_assert_int_eq(guest_mem_create(&gm, 16u << 20, &err), 0);
-        pci_bus_init(&bus);
-        ck_assert_int_eq(vm_devices_create(&d, &cfg, &gm, &bus, &err), 0);
-        ds = vm_devices_display(&d);
-        vd = driver_start(&d, &gm);
-        ck_assert_int_eq(ds.ops->request_layout(ds.opaque, two, 2), 0);
-        queue_head(vd, 5, 0, 0x100000, 64, 48, 0x111111);
-        queue_head(vd, 6, 1, 0x200000, 32, 40, 0x222222);
-
-        ck_assert_int_eq(ds.ops->get_surface(ds.opaque, &surf), 0);
-        ck_assert(surf.width == 96 && surf.height == 48 && surf.nheads == 2);
-        ck_assert(surf.heads[0].x == 0 && surf.heads[0].w == 64 && surf.heads[0].h == 48);
-        ck_assert(surf.heads[1].x == 64 && surf.heads[1].w == 32 && surf.heads[1].h == 40);
-        ck_assert_uint_eq(surf_px(&surf, 10, 10), 0x111111);
-        ck_assert_uint_eq(surf_px(&surf, 70, 10), 0x222222);
-        ck_assert_uint_eq(surf_px(&surf, 70, 45), 0); /* below head 1 */
-        n = ds.ops->collect_damage(ds.opaque, rects, 8);
-        ck_assert_int_ge(n, 2); /* both heads whole */
-        ck_assert_int_eq(ds.ops->collect_damage(ds.opaque, rects, 8), 0);
-
-        /* The guest draws on head 1 and flushes that rectangle. */
-        memcpy(ram + 0x200000 + (3 * 32 + 2) * 4, &red, 4);
-        ck_assert_uint_eq(queue_cmd(vd, &f, sizeof(f)), OK);
-        ck_assert_int_eq(ds.ops->get_surface(ds.opaque, &surf), 0);
-        ck_assert_int_eq(ds.ops->collect_damage(ds.opaque, rects, 8), 1);
-        ck_assert(rects[0].x == 65 && rects[0].y == 2 && rects[0].w == 3 && rects[0].h == 4);
-        ck_assert_uint_eq(surf_px(&surf, 66, 3), red);
-        /* More rectangles than the caller takes: the desktop whole. */
-        ck_assert_uint_eq(queue_cmd(vd, &f, sizeof(f)), OK);
-        f.r.x = 20;
-        ck_assert_uint_eq(queue_cmd(vd, &f, sizeof(f)), OK);
-        ck_assert_int_eq(ds.ops->collect_damage(ds.opaque, rects, 1), 1);
-        ck_assert(rects[0].x == 0 && rects[0].w == 96 && rects[0].h == 48);
-
-        /* One head again: scanout 0 read in place, as before. */
-        ck_assert_int_eq(ds.ops->request_layout(ds.opaque, two, 1), 0);
-        ck_assert_int_eq(ds.ops->get_surface(ds.opaque, &surf), 0);
-        ck_assert(surf.width == 64 && surf.height == 48 && surf.nheads == 0);
-        ck_assert_ptr_eq(surf.pixels, ram + 0x100000);
-
-        /* Drawn meanwhile on head 0 (its damage read in place), then two
-         * heads again, as before: the desktop has it. */
-        memcpy(ram + 0x100000 + (5 * 64 + 9) * 4, &red, 4);
-        f.resource_id = 5;
-        f.r = (struct virtio_gpu_rect){ 9, 5, 1, 1 };
-        ck_assert_uint_eq(queue_cmd(vd, &f, sizeof(f)), OK);
-        ck_assert_int_ge(ds.ops->collect_damage(ds.opaque, rects, 8), 1);
-        ck_assert_int_eq(ds.ops->request_layout(ds.opaque, two, 2), 0);
-        ck_assert_int_eq(ds.ops->get_surface(ds.opaque, &surf), 0);
-        ck_assert(surf.width == 96 && surf.nheads == 2);
-        ck_assert_uint_eq(surf_px(&surf, 9, 5), red);
-
-        vm_devices_destroy(&d);
-        pci_bus_destroy(&bus);
-        guest_mem_destroy(&gm);
-        ram = NULL;
-}
-END_TEST
-
 START_TEST(test_vm_display_source)
 {
         struct vm_dev_config cfg = { .fb_width = 640, .fb_height = 480, .display = VM_DISPLAY_VIRTIO_GPU,
@@ -1037,7 +812,20 @@ START_TEST(test_vm_display_source)
         ck_assert_int_eq(vm_devices_screenshot(&d, fd), -ENODEV);
 
         /* Play the guest driver: one 64x48 resource over scattered pages. */
-        vd = driver_start(&d, &gm);
+        ram = gm.host;
+        avail_idx = 0;
+        vd = virtio_gpu_dev(d.gpu);
+        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+        wr(vd, 0x08, 1, 4);
+        wr(vd, 0x0c, 1, 4);
+        wr(vd, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
+        wr(vd, 0x16, 0, 2);
+        wr(vd, 0x18, QSZ, 2);
+        wr(vd, 0x20, DESC, 8);
+        wr(vd, 0x28, AVAIL, 8);
+        wr(vd, 0x30, USED, 8);
+        wr(vd, 0x1c, 1, 2);
+        wr(vd, 0x14, 0xf, 1);
         {
                 struct virtio_gpu_resource_create_2d c = { HDR(VIRTIO_GPU_CMD_RESOURCE_CREATE_2D), 5,
                                                            VGPU_FORMAT_B8G8R8X8, W, H };
@@ -1106,12 +894,10 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_bad_backing);
         tcase_add_test(tc, test_limits);
         tcase_add_test(tc, test_malformed);
-        tcase_add_test(tc, test_desktop);
         suite_add_tcase(s, tc);
         tcase_set_timeout(dev, 30);
         tcase_add_test(dev, test_pci_device);
         tcase_add_test(dev, test_vm_display_source);
-        tcase_add_test(dev, test_vm_two_heads);
         suite_add_tcase(s, dev);
         return s;
 }

@@ -318,14 +318,12 @@ int fb_collect_damage(struct fb *fb, struct display_rect *rects, size_t max)
 
 int fb_get_surface(struct fb *fb, struct display_surface *out)
 {
-        *out = (struct display_surface){
-                .pixels = fb->pixels,
-                .width = fb->width,
-                .height = fb->height,
-                .stride = fb->stride,
-                .format = DISPLAY_FORMAT_XRGB8888,
-                .generation = fb->generation,
-        };
+        out->pixels = fb->pixels;
+        out->width = fb->width;
+        out->height = fb->height;
+        out->stride = fb->stride;
+        out->format = DISPLAY_FORMAT_XRGB8888;
+        out->generation = fb->generation;
         return 0;
 }
 
