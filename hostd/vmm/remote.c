@@ -47,7 +47,7 @@ struct remote {
         gint clients;
         /* The guest agent's port (display thread only) and which server
          * serves it now; agent_queued: a catch-up call is on its way.
-         * rdp_sessions: RDP clients connected (they take the port). */
+         * rdp_sessions: RDP clients connected. */
         struct remote_agent agent;
         bool has_agent;
         struct display_server *agent_owner;
@@ -367,10 +367,12 @@ fail:
 
 /* ---- the guest agent's port, served by one server at a time ----
  *
- * One guest agent, one clipboard: the port belongs to RDP while an RDP
- * session is connected (or when there is no SPICE server), otherwise to
- * SPICE. A server that takes it announces itself to the guest agent,
- * which offers its clipboard again; the one that loses it detaches. */
+ * One guest agent, one clipboard: the port belongs to SPICE when this
+ * vdi-vm serves SPICE, else to RDP. (Moving it to RDP while an RDP client
+ * was connected and back to SPICE afterwards left spice-server without
+ * the golden desktop's spice-vdagent: tests/image/golden.sh, CI23.) The
+ * server that takes it announces itself to the guest agent, which offers
+ * its clipboard again. */
 
 static int agent_write(void *opaque, const uint8_t *buf, size_t len)
 {
@@ -397,9 +399,7 @@ static struct display_server *agent_owner(struct remote *r)
 {
         if (!r->has_agent || !r->agent.is_open(r->agent.opaque))
                 return NULL;
-        if (r->rdp && (!r->spice || g_atomic_int_get(&r->rdp_sessions) > 0))
-                return r->rdp;
-        return r->spice;
+        return r->spice ? r->spice : r->rdp;
 }
 
 static void agent_detach(struct remote *r)

@@ -49,8 +49,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_vm(tag, *extra):
-    """A vdi-vm with the agent, SPICE and RDP; (proc, control socket, console, log, spice port, rdp port)."""
+def start_vm(tag, *extra, spice=True):
+    """A vdi-vm with the agent, SPICE (unless spice is False) and RDP; (proc, control socket, console, log,
+    spice port, rdp port)."""
     port, rdp_port = free_port(), free_port()
     work = tempfile.mkdtemp(prefix="vdi-agent-")  # Unix sockets stay off 9p
     sock = f"{work}/control.sock"
@@ -59,7 +60,7 @@ def start_vm(tag, *extra):
         [vm, "--kernel", kernel, "--initrd", initrd, "--cpus", "1", "--memory", "256",
          "--cmdline", f"console=ttyS0 quiet agent.action=cliptest agent.clip={GUEST_TEXT.hex()}",
          "--framebuffer", "640x480", "--agent", "--control", sock, "--log-level", "info",
-         "--spice-port", str(port), "--rdp-port", str(rdp_port), "--display-listen", "127.0.0.1",
+         *(["--spice-port", str(port)] if spice else []), "--rdp-port", str(rdp_port), "--display-listen", "127.0.0.1",
          "--tls-cert", f"{pki}/server.pem", "--tls-key", f"{pki}/server.key", "--tls-ca", f"{pki}/ca.pem",
          *extra],
         stdin=subprocess.DEVNULL, stdout=open(console_path, "wb"), stderr=open(log_path, "wb"))
@@ -128,7 +129,14 @@ clip_rc = run_client("clip", [clip, "--port", str(port), "--ca", f"{pki}/ca.pem"
 check("SPICE client: agent connected, the guest's text arrived, the guest asked for the client's", clip_rc == 0)
 guest_received("the client's text", CLIENT_TEXT)
 
-# RDP takes the agent port while its client is connected.
+log = stop_vm(proc, sock, log_path)
+check("the SPICE server served the agent", "spice_agent_attached" in log, log[-2000:])
+
+# RDP serves the agent port of a vdi-vm without SPICE (with SPICE, SPICE keeps it).
+proc, sock, console_path, log_path, port, rdp_port = start_vm("agent-rdp", spice=False)
+check("the RDP-only guest's agent opened com.redhat.spice.0",
+      wait_for(lambda: console_has(r"^AGENT clip-open ") or console_has(r"^AGENT error what=vport"), proc)
+      and console_has(r"^AGENT clip-open "))
 rdp_ticket(sock, "rdp-clip-ticket")
 rc = run_client("rdp", [rdp_clip, "--port", str(rdp_port), "--user", "u", "--password", "rdp-clip-ticket",
                         "--guest-text", GUEST_TEXT.decode(), "--client-text", RDP_TEXT, "--timeout", "120"])
@@ -136,8 +144,7 @@ check("RDP client: the guest's text arrived, the server asked for the client's",
 guest_received("the RDP client's text", RDP_TEXT.encode())
 
 log = stop_vm(proc, sock, log_path)
-check("the SPICE server served the agent, then RDP took it",
-      "spice_agent_attached" in log and "rdp_agent_attached" in log, log[-2000:])
+check("the RDP server served the agent", "rdp_agent_attached" in log, log[-2000:])
 
 # A pool with the clipboard off: nothing either way.
 proc, sock, console_path, log_path, port, rdp_port = start_vm("agent-none", "--clipboard", "none")
@@ -155,7 +162,7 @@ rc = run_client("rdp-none", [rdp_clip, "--port", str(rdp_port), "--user", "u", "
                              "--client-text", RDP_TEXT, "--nothing", "8", "--timeout", "120"])
 check("clipboard none: the RDP client got nothing and was asked for nothing", rc == 0)
 check("clipboard none: the guest's grab was offered (the agent was served)",
-      console_has(r"^AGENT clip-grabbed ") and "rdp_agent_attached" in text(log_path), clip_lines())
+      console_has(r"^AGENT clip-grabbed ") and "spice_agent_attached" in text(log_path), clip_lines())
 check("clipboard none: nothing reached the guest, not even a request for its text",
       not console_has(r"^AGENT clip-received ") and not console_has(r"^AGENT clip-sent "), clip_lines())
 stop_vm(proc, sock, log_path)
