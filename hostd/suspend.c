@@ -2,7 +2,8 @@
  * into VMDIR/state/MS (hostd/vmm/SNAPSHOT.md; the overlay stays as it is)
  * and exits, so its memory goes back to the host; a start resumes it with
  * --restore. VMDIR/suspended.json names the state to resume from: it is
- * written once vdi-vm has answered, and removed once a restore started.
+ * written once vdi-vm has answered, and removed once the restoring vdi-vm
+ * opened its control socket (the restore was accepted).
  * A restored guest keeps reading its RAM from that state (mapped
  * MAP_PRIVATE), so state directories go only when no process runs
  * (hostd_vm_state_gc). */

@@ -46,12 +46,11 @@ struct remote {
          * (a new client gets a full frame anyway). */
         gint clients;
         /* The guest agent's port (display thread only) and which server
-         * serves it now; agent_queued: a catch-up call is on its way.
-         * rdp_sessions: RDP clients connected. */
+         * serves it now; agent_queued: a catch-up call is on its way. */
         struct remote_agent agent;
         bool has_agent;
         struct display_server *agent_owner;
-        gint agent_queued, rdp_sessions;
+        gint agent_queued;
         void (*client_event)(void *opaque, const char *protocol, bool connected, const char *peer);
         void *client_event_opaque;
 };
@@ -64,13 +63,8 @@ static void on_client_event(void *opaque, const char *protocol, bool connected, 
                 g_atomic_int_inc(&r->clients);
         else
                 g_atomic_int_dec_and_test(&r->clients);
-        if (strcmp(protocol, "rdp") == 0) {
-                if (connected)
-                        g_atomic_int_inc(&r->rdp_sessions);
-                else
-                        g_atomic_int_dec_and_test(&r->rdp_sessions);
-                remote_agent_changed(r); /* the agent port may change hands */
-        }
+        if (strcmp(protocol, "rdp") == 0)
+                remote_agent_changed(r); /* an RDP owner pumps for its new client */
         if (r->client_event)
                 r->client_event(r->client_event_opaque, protocol, connected, peer);
 }
