@@ -8,7 +8,11 @@
  *                                         display?: vesa|virtio-gpu}
  *   GET    /api/v1/vms                    {"vms": [...]}
  *   GET    /api/v1/vms/{id}
- *   PUT    /api/v1/vms/{id}               linked clone {image, cpus?, memory_mb?}
+ *   PUT    /api/v1/vms/{id}               linked clone {image, cpus?, memory_mb?,
+ *                                         network?, clipboard?, clone?: linked|instant}
+ *          (instant: forked from the image's parent, booted once and
+ *          suspended for all its clones: hostd/parent.c)
+ *   GET    /api/v1/parents                {"parents": [...]}: instant-clone parents
  *   DELETE /api/v1/vms/{id}               stop and remove (200 also when absent)
  *   POST   /api/v1/vms/{id}/start|stop|reset|refresh
  *   POST   /api/v1/vms/{id}/tickets       {protocol, user, expiry_s?, reconnect_ticket?} →
@@ -128,9 +132,16 @@ static void h_vms(void *ctx, const struct http_request *req, struct http_respons
         pthread_mutex_lock(&h->lock);
         g_hash_table_iter_init(&it, h->vms);
         while (g_hash_table_iter_next(&it, NULL, (void **)&vm))
-                json_array_append_new(arr, hostd_vm_json(vm));
+                if (!vm->hidden)
+                        json_array_append_new(arr, hostd_vm_json(vm));
         pthread_mutex_unlock(&h->lock);
         http_respond_json(resp, 200, json_pack("{s:o}", "vms", arr));
+}
+
+static void h_parents(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        (void)req;
+        http_respond_json(resp, 200, hostd_parents_json(ctx));
 }
 
 static void h_vm_get(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -220,6 +231,8 @@ static void power(struct hostd *h, const struct http_request *req, struct http_r
                         status = 500;
                         code = "start_failed";
                 }
+        } else if (!start && vm->start_pending) {
+                vm->start_pending = false; /* its parent is not ready yet: it stays off */
         } else if (!start && vm->state == VM_RUNNING) {
                 vm->busy = true;
                 if (hostd_vm_halt(h, vm) < 0) {
@@ -537,6 +550,7 @@ const struct http_route hostd_routes[] = {
         { "GET", "/api/v1/images/{id}", h_image_get },
         { "PUT", "/api/v1/images/{id}", h_image_put },
         { "GET", "/api/v1/vms", h_vms },
+        { "GET", "/api/v1/parents", h_parents },
         { "GET", "/api/v1/vms/{id}", h_vm_get },
         { "PUT", "/api/v1/vms/{id}", h_vm_put },
         { "DELETE", "/api/v1/vms/{id}", h_vm_delete },

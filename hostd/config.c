@@ -70,6 +70,9 @@ const struct conf_option hostd_conf_options[] = {
           "lifetime of a ticket when the request names none" },
         { "vm", "ticket_max_s", CONF_INT, O(ticket_max_s), "600", 10, 86400, 0,
           "longest ticket lifetime a broker may ask for" },
+        { "vm", "parent_ready_timeout_s", CONF_INT, O(parent_ready_timeout_s), "900", 10, 86400, 0,
+          "how long an instant-clone parent may take from its start until its guest agent is up "
+          "(then it is suspended and its clones fork from it)" },
         { "vm", "reserve_memory_mb", CONF_INT, O(reserve_memory_mb), "1024", 0, 1 << 24, 0,
           "memory kept for the host itself; not offered to VMs in the status" },
 

@@ -69,6 +69,8 @@ int hostd_init(struct hostd *h, struct hostd_config *cfg, char **error)
         if (r == 0) {
                 pthread_mutex_lock(&h->lock);
                 r = hostd_vms_load(h, error);
+                if (r == 0)
+                        r = hostd_parents_load(h, error);
                 pthread_mutex_unlock(&h->lock);
         }
         return r;
@@ -79,6 +81,7 @@ void hostd_fini(struct hostd *h)
         GHashTableIter it;
         struct hostd_vm *vm;
 
+        hostd_parents_free(h);
         /* VMs keep running: only our handles on them go. */
         if (h->vms) {
                 g_hash_table_iter_init(&it, h->vms);

@@ -9,6 +9,8 @@
  *   vms/ID/run.json        present while its vdi-vm runs: pid, start time
  *   vms/ID/control.sock    vdi-vm's control socket (when vdi-vm has one)
  *   vms/ID/console.log     guest console; vdi-vm.log its own stderr
+ *   parents/KEY/GEN/       an instant-clone parent (parent.c): parent.json,
+ *                          vm/ (its disk at the snapshot, vm/state/NAME)
  *
  * Threads: HTTP handlers (lib/http.c pool), one monitor thread (process
  * exits and control-socket events), one reporter thread (PostgreSQL).
@@ -63,6 +65,7 @@ struct hostd_config {
         char *mac_prefix;
         uint8_t mac_prefix_bytes[3]; /* parsed from mac_prefix at load */
         char *reconnect_key;          /* brokers' Ed25519 public key (PEM) or NULL */
+        int64_t parent_ready_timeout_s; /* an instant-clone parent's boot to its agent */
 };
 
 extern const struct conf_option hostd_conf_options[];
@@ -125,6 +128,16 @@ struct hostd_vm {
         char *suspended_dir;  /* the state a start resumes from (suspend.c), or NULL */
         bool resuming;        /* its process restores suspended_dir and has not
                                * yet opened its control socket */
+        /* Instant clones (parent.c): */
+        bool instant;         /* "clone": "instant": forked from its parent's state */
+        char *fork_state;     /* the parent state its overlay belongs to, or NULL
+                               * (none yet: made at the start, once the parent is ready) */
+        char *fork_disk;      /* the parent's disk its overlay is on */
+        bool fork_started;    /* it ran from fork_state: its disk is its own now */
+        bool forking;         /* its process restores fork_state, control socket not yet open */
+        bool start_pending;   /* started while its parent was not ready */
+        bool hidden;          /* a parent being prepared: not listed, not reported */
+        bool agent_ready;     /* the guest's agent opened its port ("agent-ready") */
 };
 
 /* What the installed vdi-vm understands (probed from its --help). */
@@ -144,6 +157,7 @@ struct hostd {
         GHashTable *images; /* id → struct hostd_image * */
         GHashTable *vms;    /* id → struct hostd_vm * */
         GHashTable *importing; /* image ids being imported (set) */
+        GHashTable *parents;  /* key → struct hostd_parent * (parent.c) */
         int wake_fd[2];     /* pipe: poke the monitor to rebuild its poll set */
         bool quit;
         pthread_t monitor;
@@ -198,6 +212,15 @@ void hostd_vm_free(struct hostd_vm *vm);
  * (reference stolen otherwise). */
 void hostd_vm_event(struct hostd *h, struct hostd_vm *vm, const char *event, json_t *extra);
 int hostd_vm_save_run(struct hostd_vm *vm);
+/* Write vm.json (no lock needed while vm is busy or the lock is held). */
+int hostd_vm_save(const struct hostd_vm *vm, char **error);
+/* An instant clone's fresh overlay over fork_disk, and vm.json (lock held). */
+int hostd_vm_fork_files(struct hostd_vm *vm, char **error);
+/* A parent VM (parent.c) in the table with its ports and MAC, creating and
+ * busy, its files in dir; NULL with *code and *error. */
+struct hostd_vm *hostd_vm_new_hidden(struct hostd *h, const char *id, const char *dir, const char *image,
+                                     int cpus, int64_t memory_mb, const char *bridge, int vlan,
+                                     const char **code, char **error);
 
 /* ---- suspend and resume (suspend.c); lock held unless noted ---- */
 /* POST /api/v1/vms/{id}/suspend. Takes the lock itself. */
@@ -218,7 +241,28 @@ void hostd_vm_suspend_discard(struct hostd_vm *vm);
 /* No process runs: remove every state but suspended_dir. */
 void hostd_vm_state_gc(struct hostd_vm *vm);
 
+/* ---- instant clones (parent.c); lock held unless noted ---- */
+/* Load state_dir/parents at start (after the images): ready parents are
+ * kept, half-made ones removed. */
+int hostd_parents_load(struct hostd *h, char **error);
+void hostd_parents_free(struct hostd *h);
+/* Whether instant clone vm can be forked now: 1 with vm->fork_state and
+ * fork_disk set to its parent's ready state; 0 when the parent is not
+ * ready (its preparation is started if it was not running); -errno with
+ * *error when it failed lately. */
+int hostd_parent_fork_point(struct hostd *h, struct hostd_vm *vm, char **error);
+/* Remove parent generations that are neither current nor used by a VM. */
+void hostd_parents_gc(struct hostd *h);
+/* GET /api/v1/parents. */
+json_t *hostd_parents_json(struct hostd *h);
+/* The forked process opened its control socket: it runs (booted). */
+void hostd_vm_forked(struct hostd *h, struct hostd_vm *vm);
+/* A fresh overlay at disk over backing (no lock needed). */
+int hostd_make_overlay(const char *disk, const char *backing, enum disk_format format, char **error);
+
 /* ---- supervision (supervise.c) ---- */
+/* Field 22 of /proc/PID/stat (start time). 0 or -errno. */
+int hostd_proc_starttime(pid_t pid, unsigned long long *out);
 void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps);
 int hostd_monitor_start(struct hostd *h, char **error);
 void hostd_monitor_stop(struct hostd *h);

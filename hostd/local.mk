@@ -6,7 +6,7 @@ hostd_vdi_hostd_SOURCES = \
 	hostd/store.c hostd/vm.c hostd/supervise.c hostd/vmctl.c hostd/vmctl.h \
 	hostd/report.c hostd/api.c hostd/reconnect.c hostd/fsutil.c \
 	hostd/net.c hostd/net.h hostd/vmnet.c hostd/jail-report.c hostd/jail-report.h \
-	hostd/thumb.c hostd/thumb.h hostd/suspend.c
+	hostd/thumb.c hostd/thumb.h hostd/suspend.c hostd/parent.c
 hostd_vdi_hostd_CPPFLAGS = $(AM_CPPFLAGS) $(STORAGE_CPPFLAGS) $(GLIB_CFLAGS) \
 	$(JANSSON_CFLAGS) $(PQ_CFLAGS) $(OPENSSL_CFLAGS) $(PNG_CFLAGS) -DBINDIR='"$(bindir)"'
 hostd_vdi_hostd_LDADD = $(LIBVDIHTTP) $(LIBVDISQL) $(STORAGE_LIBS) $(LIBVDI) $(PNG_LIBS) -lpthread

@@ -57,7 +57,7 @@ void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps)
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot. With
  * the pid it identifies a process: a reused pid has a different one. */
-static int proc_starttime(pid_t pid, unsigned long long *out)
+int hostd_proc_starttime(pid_t pid, unsigned long long *out)
 {
         g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
         g_autofree char *text = NULL;
@@ -137,11 +137,23 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         g_autofree char *log = g_build_filename(vm->dir, "vdi-vm.log", NULL);
         g_autofree char *sock = ctl_path(h, vm);
         int logfd, tapfd = -1;
+        bool fork = vm->instant && !vm->suspended_dir && !vm->fork_started;
         pid_t pid;
 
         if (!img) {
                 *error = g_strdup_printf("image \"%s\" is gone from this host", vm->image_id);
                 return -ENOENT;
+        }
+        if (fork && !vm->fork_state) {
+                /* Its parent was not ready when it was made or refreshed. */
+                int r = hostd_parent_fork_point(h, vm, error);
+                if (r == 0) {
+                        vm->start_pending = true; /* parent.c starts it when it is */
+                        hostd_vm_event(h, vm, "start_pending", NULL);
+                        return 0;
+                }
+                if (r < 0 || (r = hostd_vm_fork_files(vm, error)) < 0)
+                        return r;
         }
         if (vm->bridge) {
                 int r = hostd_net_open_tap(h, vm, &tapfd, error); /* net.c's tap, for --net fd= */
@@ -150,10 +162,11 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         }
 #define ARG(...) g_ptr_array_add(argv, g_strdup_printf(__VA_ARGS__))
         ARG("%s", h->cfg->vm_binary);
-        if (vm->suspended_dir) {
-                /* The guest, its vCPUs and memory come from the state. */
+        if (vm->suspended_dir || fork) {
+                /* The guest, its vCPUs and memory come from the state:
+                 * its own suspended one, or its parent's (a fork). */
                 ARG("--restore");
-                ARG("%s", vm->suspended_dir);
+                ARG("%s", vm->suspended_dir ? vm->suspended_dir : vm->fork_state);
         } else {
                 ARG("--kernel");
                 ARG("%s", img->kernel);
@@ -256,7 +269,7 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
                 return r;
         }
         vm->pidfd = pidfd_open(pid, 0);
-        if (vm->pidfd < 0 || proc_starttime(pid, &vm->starttime) < 0) {
+        if (vm->pidfd < 0 || hostd_proc_starttime(pid, &vm->starttime) < 0) {
                 /* It already died: the monitor cannot watch it; reap here. */
                 int st = 0;
                 if (vm->pidfd >= 0)
@@ -272,12 +285,25 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         vm->state = VM_RUNNING;
         vm->booted = false;
         vm->resuming = false;
+        vm->forking = fork;
+        vm->agent_ready = false;
+        vm->start_pending = false;
         vm->stopping = false;
         vm->exit_reported = false;
         vm->adopted = false;
         g_clear_pointer(&vm->last_error, g_free);
         hostd_vm_save_run(vm);
         hostd_vm_event(h, vm,  "started", json_pack("{s:i}", "pid", (int)pid));
+        if (fork) {
+                /* From now on its disk is its own: a later start without a
+                 * suspended state boots it (a refresh forks it again). */
+                vm->fork_started = true;
+                if (hostd_vm_save(vm, error) < 0) {
+                        g_autofree char *quoted = log_quote(*error);
+                        log_error("vm_save_failed", "vm=%s error=%s", vm->id, quoted);
+                        g_clear_pointer(error, g_free);
+                }
+        }
         if (vm->suspended_dir) {
                 /* The state stays until the restore is accepted (its
                  * control socket): a refused one leaves it suspended. */
@@ -305,7 +331,7 @@ void hostd_vm_adopt(struct hostd *h, struct hostd_vm *vm)
                 return;
         }
         json_decref(v);
-        if (proc_starttime((pid_t)pid, &now_st) == 0 && now_st == (unsigned long long)st)
+        if (hostd_proc_starttime((pid_t)pid, &now_st) == 0 && now_st == (unsigned long long)st)
                 vm->pidfd = pidfd_open((pid_t)pid, 0);
         if (vm->pidfd < 0) {
                 /* It died while hostd was not watching. */
@@ -421,6 +447,7 @@ static void on_exit_(struct hostd *h, struct hostd_vm *vm)
         vm->stopping = false;
         vm->exit_reported = false;
         vm->resuming = false;
+        vm->forking = false;
         pthread_cond_broadcast(&h->cond);
 }
 
@@ -440,6 +467,9 @@ static void on_ctl_event(struct hostd *h, struct hostd_vm *vm, json_t *ev)
                 json_object_set_new(extra, "reason", json_string(reason));
         if (strcmp(name, "booted") == 0) {
                 vm->booted = true;
+        } else if (strcmp(name, "agent-ready") == 0) {
+                vm->agent_ready = true; /* a parent waits for this (parent.c) */
+                pthread_cond_broadcast(&h->cond);
         } else if (strcmp(name, "powered_off") == 0) {
                 vm->booted = false;
                 vm->exit_reported = true; /* the exit that follows is no crash */
@@ -500,6 +530,8 @@ static bool watches_build(struct hostd *h, GArray *pfds, GArray *watches)
                                 log_info("vm_control_connected", "vm=%s", vm->id);
                                 if (vm->resuming)
                                         hostd_vm_resumed(h, vm);
+                                else if (vm->forking)
+                                        hostd_vm_forked(h, vm);
                                 pthread_cond_broadcast(&h->cond);
                         } else {
                                 pending = true;
@@ -615,6 +647,7 @@ void hostd_monitor_stop(struct hostd *h)
 {
         pthread_mutex_lock(&h->lock);
         h->quit = true;
+        pthread_cond_broadcast(&h->cond); /* parents being prepared give up */
         pthread_mutex_unlock(&h->lock);
         hostd_monitor_wake(h);
         pthread_join(h->monitor, NULL);

@@ -1,6 +1,8 @@
-/* VM records: a linked clone (qcow2 overlay over an image's disk), its
- * size and ports, persisted in state_dir/vms/ID/vm.json. Create, refresh
- * (new overlay) and delete; the process side is in supervise.c. */
+/* VM records: a linked clone (qcow2 overlay over an image's disk) or an
+ * instant clone (an overlay over its parent's disk, forked from the
+ * parent's memory: parent.c), its size and ports, persisted in
+ * state_dir/vms/ID/vm.json. Create, refresh (new overlay; an instant
+ * clone is forked again) and delete; the process side is in supervise.c. */
 #include "config.h"
 
 #include <errno.h>
@@ -39,6 +41,8 @@ void hostd_vm_free(struct hostd_vm *vm)
         g_free(vm->clipboard);
         g_free(vm->last_error);
         g_free(vm->suspended_dir);
+        g_free(vm->fork_state);
+        g_free(vm->fork_disk);
         json_decref(vm->events);
         g_free(vm);
 }
@@ -72,6 +76,8 @@ static json_t *vm_spec(const struct hostd_vm *vm)
                 json_object_set_new(v, "network", net);
         if (vm->clipboard)
                 json_object_set_new(v, "clipboard", json_string(vm->clipboard));
+        if (vm->instant)
+                json_object_set_new(v, "clone", json_string("instant"));
         return v;
 }
 
@@ -150,6 +156,13 @@ json_t *hostd_vm_json(const struct hostd_vm *vm)
                 json_object_set_new(v, "web_port", json_integer(vm->web_port));
         if (vm->creating)
                 json_object_set_new(v, "creating", json_true());
+        if (vm->instant) {
+                json_object_set_new(v, "clone", json_string("instant"));
+                if (vm->fork_state)
+                        json_object_set_new(v, "parent_state", json_string(vm->fork_state));
+        }
+        if (vm->start_pending)
+                json_object_set_new(v, "start_pending", json_true());
         if (vm->state == VM_RUNNING)
                 json_object_set_new(v, "pid", json_integer(vm->pid));
         if (vm->last_error)
@@ -157,7 +170,7 @@ json_t *hostd_vm_json(const struct hostd_vm *vm)
         return v;
 }
 
-static int vm_save(const struct hostd_vm *vm, char **error)
+int hostd_vm_save(const struct hostd_vm *vm, char **error)
 {
         g_autofree char *path = g_build_filename(vm->dir, "vm.json", NULL);
         json_t *v = vm_spec(vm);
@@ -168,6 +181,12 @@ static int vm_save(const struct hostd_vm *vm, char **error)
         json_object_set_new(v, "rdp_port", json_integer(vm->rdp_port));
         if (vm->web_port)
                 json_object_set_new(v, "web_port", json_integer(vm->web_port));
+        if (vm->fork_state && vm->fork_disk) {
+                json_object_set_new(v, "parent_state", json_string(vm->fork_state));
+                json_object_set_new(v, "parent_disk", json_string(vm->fork_disk));
+                if (vm->fork_started)
+                        json_object_set_new(v, "forked", json_true());
+        }
         json_object_set_new(v, "created_at", json_string(vm->created_at));
         r = hostd_write_json(path, v, error);
         json_decref(v);
@@ -211,7 +230,8 @@ void hostd_vm_event(struct hostd *h, struct hostd_vm *vm, const char *event, jso
                 log_notice("vm_event", "vm=%s event=%s reason=%s", vm->id, event, quoted);
         } else
                 log_notice("vm_event", "vm=%s event=%s", vm->id, event);
-        hostd_report_event(h, vm->id, event, reason);
+        if (!vm->hidden) /* a parent is no desktop */
+                hostd_report_event(h, vm->id, event, reason);
 }
 
 /* Free ports in [port_min, port_max] not used by any VM: SPICE, RDP and,
@@ -253,8 +273,10 @@ static void backing_clear(struct backing *b)
         g_clear_pointer(&b->path, g_free);
 }
 
-/* vm's image as a backing (lock held). 0 or -ENOENT with *error. */
-static int backing_of(struct hostd *h, const struct hostd_vm *vm, struct backing *b, char **error)
+/* What vm's overlay goes over (lock held): the image's disk, or for an
+ * instant clone its parent's disk once the parent is ready (else no
+ * path: the overlay is made when it starts). 0 or -errno with *error. */
+static int backing_of(struct hostd *h, struct hostd_vm *vm, struct backing *b, char **error)
 {
         struct hostd_image *img = g_hash_table_lookup(h->images, vm->image_id);
 
@@ -262,21 +284,31 @@ static int backing_of(struct hostd *h, const struct hostd_vm *vm, struct backing
                 *error = g_strdup_printf("image \"%s\" is gone from this host", vm->image_id);
                 return -ENOENT;
         }
+        if (vm->instant) {
+                int r;
+                g_clear_pointer(&vm->fork_state, g_free);
+                g_clear_pointer(&vm->fork_disk, g_free);
+                vm->fork_started = false; /* forked afresh at its next start */
+                r = hostd_parent_fork_point(h, vm, error);
+                if (r < 0)
+                        return r;
+                b->path = g_strdup(vm->fork_disk); /* NULL while not ready */
+                b->format = DISK_FORMAT_QCOW2;
+                return 0;
+        }
         b->path = g_strdup(img->disk);
         b->format = img->format;
         return 0;
 }
 
-/* A fresh overlay at disk over b. Needs no lock: the caller keeps others
- * off this VM's files (busy). */
-static int make_overlay(const char *disk, const struct backing *b, char **error)
+int hostd_make_overlay(const char *disk, const char *backing, enum disk_format format, char **error)
 {
         struct disk_create_opts o = { .format = DISK_FORMAT_QCOW2 };
         g_autofree char *tmp = g_strdup_printf("%s.new", disk);
         int r;
 
-        o.backing_file = b->path;
-        o.backing_format = b->format;
+        o.backing_file = backing;
+        o.backing_format = format;
         /* Build aside, then rename over the old overlay: never half a disk. */
         r = disk_create(tmp, &o, error);
         if (r < 0) {
@@ -290,6 +322,18 @@ static int make_overlay(const char *disk, const struct backing *b, char **error)
                 return r;
         }
         return 0;
+}
+
+/* A fresh overlay at disk over b; none while b has no path (an instant
+ * clone without a ready parent: the start makes it). Needs no lock: the
+ * caller keeps others off this VM's files (busy). */
+static int make_overlay(const char *disk, const struct backing *b, char **error)
+{
+        if (!b->path) {
+                unlink(disk);
+                return 0;
+        }
+        return hostd_make_overlay(disk, b->path, b->format, error);
 }
 
 static struct hostd_vm *vm_new(struct hostd *h, const char *id)
@@ -356,6 +400,14 @@ int hostd_vms_load(struct hostd *h, char **error)
                 /* Absent in VMs made before the web display, or without web_origin. */
                 vm->web_port = (int)json_integer_value(json_object_get(v, "web_port"));
                 vm->created_at = g_strdup(created);
+                vm->instant = g_strcmp0(json_string_value(json_object_get(v, "clone")), "instant") == 0;
+                vm->fork_state = g_strdup(json_string_value(json_object_get(v, "parent_state")));
+                vm->fork_disk = g_strdup(json_string_value(json_object_get(v, "parent_disk")));
+                vm->fork_started = json_is_true(json_object_get(v, "forked"));
+                if (!vm->fork_state != !vm->fork_disk || !g_file_test(vm->disk, G_FILE_TEST_EXISTS)) {
+                        g_clear_pointer(&vm->fork_state, g_free); /* forked at its next start */
+                        g_clear_pointer(&vm->fork_disk, g_free);
+                }
                 json_decref(v);
                 g_hash_table_insert(h->vms, vm->id, vm);
                 hostd_vm_adopt(h, vm);
@@ -369,16 +421,16 @@ int hostd_vms_load(struct hostd *h, char **error)
  * (a dedicated desktop keeps its disk) and applies from its next start. */
 static unsigned vm_put_existing(struct hostd_vm *old, const char *image, json_int_t cpus,
                                 json_int_t mem, const char *bridge, int vlan, const char *clipboard,
-                                json_t **out, const char **code, char **error)
+                                bool instant, json_t **out, const char **code, char **error)
 {
         bool same = strcmp(old->image_id, image) == 0 && old->cpus == cpus &&
                     old->memory_mb == mem && g_strcmp0(old->bridge, bridge) == 0 &&
-                    old->vlan == vlan;
+                    old->vlan == vlan && old->instant == instant;
 
         if (same && g_strcmp0(old->clipboard, clipboard) != 0) {
                 g_autofree char *was = old->clipboard;
                 old->clipboard = g_strdup(clipboard);
-                if (vm_save(old, error) < 0) {
+                if (hostd_vm_save(old, error) < 0) {
                         g_free(old->clipboard);
                         old->clipboard = g_steal_pointer(&was);
                         *code = "save_failed";
@@ -391,10 +443,11 @@ static unsigned vm_put_existing(struct hostd_vm *old, const char *image, json_in
                 return 200;
         }
         *code = "conflict";
-        *error = g_strdup_printf("VM \"%s\" already exists as a clone of image \"%s\" with %d "
+        *error = g_strdup_printf("VM \"%s\" already exists as %s clone of image \"%s\" with %d "
                                  "vCPUs and %lld MiB (network: %s, VLAN %d); delete it first to "
                                  "change it",
-                                 old->id, old->image_id, old->cpus, (long long)old->memory_mb,
+                                 old->id, old->instant ? "an instant" : "a linked", old->image_id,
+                                 old->cpus, (long long)old->memory_mb,
                                  old->bridge ? old->bridge : "none", old->vlan);
         return 409;
 }
@@ -428,6 +481,33 @@ static unsigned vm_reserve(struct hostd *h, struct hostd_vm *vm, const char **co
         return 201;
 }
 
+struct hostd_vm *hostd_vm_new_hidden(struct hostd *h, const char *id, const char *dir, const char *image,
+                                     int cpus, int64_t memory_mb, const char *bridge, int vlan,
+                                     const char **code, char **error)
+{
+        struct hostd_vm *vm = vm_new(h, id);
+
+        g_free(vm->dir);
+        g_free(vm->disk);
+        vm->dir = g_strdup(dir);
+        vm->disk = g_build_filename(dir, "disk.qcow2", NULL);
+        vm->image_id = g_strdup(image);
+        vm->cpus = cpus;
+        vm->memory_mb = memory_mb;
+        vm->created_at = hostd_now_iso();
+        vm->bridge = g_strdup(bridge);
+        vm->vlan = vlan;
+        vm->hidden = true;
+        return vm_reserve(h, vm, code, error) == 201 ? vm : NULL;
+}
+
+int hostd_vm_fork_files(struct hostd_vm *vm, char **error)
+{
+        int r = hostd_make_overlay(vm->disk, vm->fork_disk, DISK_FORMAT_QCOW2, error);
+
+        return r < 0 ? r : hostd_vm_save(vm, error);
+}
+
 /* The new VM's directory, overlay over b, and vm.json last (its presence
  * means the VM exists). Without the lock; on failure nothing is left. */
 static int vm_make_files(struct hostd_vm *vm, struct backing *b, char **error)
@@ -442,7 +522,7 @@ static int vm_make_files(struct hostd_vm *vm, struct backing *b, char **error)
         } else {
                 r = make_overlay(vm->disk, b, error);
                 if (r == 0)
-                        r = vm_save(vm, error);
+                        r = hostd_vm_save(vm, error);
         }
         if (r < 0)
                 hostd_rm_rf(vm->dir);
@@ -453,7 +533,7 @@ static int vm_make_files(struct hostd_vm *vm, struct backing *b, char **error)
 unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **out,
                       const char **code, char **error)
 {
-        const char *image = NULL, *mac_given = NULL;
+        const char *image = NULL, *mac_given = NULL, *clone = NULL;
         json_int_t cpus = 1, mem = 512;
         json_error_t jerr;
         json_t *net = NULL;
@@ -471,10 +551,25 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
                                          id, HOSTD_ID_MAX);
                 return 400;
         }
-        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?I, s?I, s?o, s?s}", "image", &image, "cpus",
-                           &cpus, "memory_mb", &mem, "network", &net, "clipboard", &clip_given) != 0) {
-                *error = g_strdup_printf("VM: %s (fields: image; optional cpus, memory_mb, network, clipboard)",
+        if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?I, s?I, s?o, s?s, s?s}", "image", &image, "cpus",
+                           &cpus, "memory_mb", &mem, "network", &net, "clipboard", &clip_given, "clone",
+                           &clone) != 0) {
+                *error = g_strdup_printf("VM: %s (fields: image; optional cpus, memory_mb, network, clipboard, "
+                                         "clone)",
                                          jerr.text);
+                return 400;
+        }
+        if (clone && strcmp(clone, "linked") != 0 && strcmp(clone, "instant") != 0) {
+                *error = g_strdup_printf("VM: clone \"%s\" must be linked (boots) or instant (forked from a "
+                                         "running parent)",
+                                         clone);
+                return 400;
+        }
+        if (clone && strcmp(clone, "instant") == 0 && !h->caps.suspend) {
+                *code = "unsupported_clone";
+                *error = g_strdup_printf("VM: clone \"instant\": this host's vdi-vm (%s) cannot snapshot and "
+                                         "restore VMs (update vdi-vm on this host)",
+                                         h->cfg->vm_binary);
                 return 400;
         }
         clipboard = clipboard_parse(clip_given);
@@ -508,7 +603,8 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
         while ((old = g_hash_table_lookup(h->vms, id)) && old->creating)
                 pthread_cond_wait(&h->cond, &h->lock);
         if (old) {
-                status = vm_put_existing(old, image, cpus, mem, bridge, vlan, clipboard, out, code, error);
+                status = vm_put_existing(old, image, cpus, mem, bridge, vlan, clipboard,
+                                         g_strcmp0(clone, "instant") == 0, out, code, error);
                 goto out;
         }
         if (!g_hash_table_contains(h->images, image)) {
@@ -527,10 +623,14 @@ unsigned hostd_vm_put(struct hostd *h, const char *id, json_t *body, json_t **ou
         vm->bridge = g_steal_pointer(&bridge);
         vm->vlan = vlan;
         vm->clipboard = g_steal_pointer(&clipboard);
+        vm->instant = g_strcmp0(clone, "instant") == 0;
         status = vm_reserve(h, vm, code, error);
         if (status != 201)
                 goto out;
-        backing_of(h, vm, &b, error); /* images are never removed */
+        /* Images are never removed; a parent that failed lately leaves the
+         * overlay to the start (which reports it). */
+        if (backing_of(h, vm, &b, error) < 0)
+                g_clear_pointer(error, g_free);
         /* The name, MAC and ports are taken (the VM is in the table,
          * creating and busy): the files are made without the lock, so
          * creates of other VMs run side by side. */
@@ -566,6 +666,8 @@ static int vm_refresh_files(struct hostd *h, struct hostd_vm *vm, char **error)
         vm->busy = true;
         pthread_mutex_unlock(&h->lock);
         r = make_overlay(vm->disk, &b, error);
+        if (r == 0 && vm->instant)
+                r = hostd_vm_save(vm, error); /* the parent state it is forked from now */
         pthread_mutex_lock(&h->lock);
         vm->busy = false;
         backing_clear(&b);
@@ -597,6 +699,7 @@ unsigned hostd_vm_refresh(struct hostd *h, const char *id, json_t **out, const c
                 if (vm->state == VM_CRASHED)
                         vm->state = VM_STOPPED;
                 hostd_vm_suspend_discard(vm); /* its state was of the old disk */
+                hostd_parents_gc(h);
                 hostd_vm_event(h, vm, "refreshed", NULL);
                 *out = hostd_vm_json(vm);
         }
@@ -634,6 +737,7 @@ unsigned hostd_vm_delete(struct hostd *h, const char *id, const char **code, cha
         log_notice("vm_deleted", "vm=%s", vm->id);
         hostd_rm_rf(vm->dir);
         hostd_vm_free(vm);
+        hostd_parents_gc(h);
 out:
         pthread_mutex_unlock(&h->lock);
         return status;

@@ -43,7 +43,7 @@ struct control {
         pthread_t thread;
         bool thread_started;
         pthread_mutex_t lock; /* clients[].fd for writers, booted */
-        bool booted;
+        bool booted, agent_ready; /* repeated to clients that connect later */
         struct client clients[CONTROL_MAX_CLIENTS];
 };
 
@@ -455,8 +455,10 @@ static void client_accept(struct control *c)
                 if (c->clients[i].fd < 0) {
                         pthread_mutex_lock(&c->lock);
                         c->clients[i].fd = fd;
-                        if (c->booted) {
-                                json_t *m = json_pack("{s:s}", "event", "booted");
+                        for (int k = 0; k < 2; k++) {
+                                if (!(k ? c->agent_ready : c->booted))
+                                        continue;
+                                json_t *m = json_pack("{s:s}", "event", k ? "agent-ready" : "booted");
                                 send_line(c, fd, m);
                                 json_decref(m);
                         }
@@ -595,6 +597,8 @@ void control_event(struct control *c, const char *event, const char *reason)
         pthread_mutex_lock(&c->lock);
         if (strcmp(event, "booted") == 0)
                 c->booted = true;
+        if (strcmp(event, "agent-ready") == 0)
+                c->agent_ready = true;
         for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
                 if (c->clients[i].fd >= 0)
                         send_line(c, c->clients[i].fd, m);

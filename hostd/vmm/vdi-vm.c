@@ -162,7 +162,8 @@ static void usage(FILE *f)
                 "answer {\"id\":N,\"ok\":true,...} or {\"id\":N,\"ok\":false,\"error\":\"...\"}. Events\n"
                 "without id: {\"event\":\"booted\"} (first byte on the serial console; repeated\n"
                 "to clients that connect later), {\"event\":\"reset\"}, {\"event\":\"powered_off\"},\n"
-                "{\"event\":\"crashed\",\"reason\":\"...\"}, and with display servers\n"
+                "{\"event\":\"crashed\",\"reason\":\"...\"}, {\"event\":\"agent-ready\"} (the guest's\n"
+                "agent opened org.vdi.agent.0; repeated like booted), and with display servers\n"
                 "{\"event\":\"client-connected\"|\"client-disconnected\",\n"
                 " \"reason\":\"protocol=P user=U address=A\"} (U percent-encoded).\n"
                 "\n"
@@ -265,6 +266,18 @@ static void on_event(void *opaque, const char *event, const char *detail)
                 incoming_answer(a->mig_fd, a->mig_dir, NULL);
                 a->mig_fd = -1;
         }
+}
+
+/* The guest's agent opened its port: vdi-hostd's instant-clone parents
+ * wait for this (the desktop is up) before they are suspended. */
+static void on_agent_ready(void *ctx, const char *port)
+{
+        struct app *a = ctx;
+        char detail[64];
+
+        snprintf(detail, sizeof(detail), "port=%s", port);
+        log_notice("agent_ready", "%s", detail);
+        control_event(a->ctl, "agent-ready", NULL);
 }
 
 static void *console_tee(void *arg)
@@ -1063,7 +1076,7 @@ int main(int argc, char **argv)
                 return EXIT_ERROR;
         }
 
-        agent_link_start(vm_agent_console(vm), app.remote);
+        agent_link_start(vm_agent_console(vm), app.remote, on_agent_ready, &app);
         r = vm_run(vm, &why, &err);
         if (app.mig_fd >= 0)
                 incoming_answer(app.mig_fd, mig_dir, r < 0 ? err.msg : "the VM stopped before it ran");

@@ -1205,6 +1205,202 @@ START_TEST(test_suspend_resume)
 }
 END_TEST
 
+/* The lines of VM id's restores.log (the hollow VM's --restore). */
+static unsigned vm_restores(const char *id, char **text)
+{
+        g_autofree char *path = g_build_filename(hp.state_dir, "vms", id, "restores.log", NULL);
+
+        *text = NULL;
+        if (!g_file_get_contents(path, text, NULL, NULL))
+                *text = g_strdup("");
+        return count_lines(*text);
+}
+
+/* Entries of dir (0 when it does not exist). */
+static unsigned dir_entries(const char *dir)
+{
+        GDir *d = g_dir_open(dir, 0, NULL);
+        unsigned n = 0;
+
+        while (d && g_dir_read_name(d))
+                n++;
+        if (d)
+                g_dir_close(d);
+        return n;
+}
+
+/* GET /api/v1/parents: the parent of image's clones (a new reference), or NULL. */
+static json_t *parent_of(const char *image)
+{
+        struct hostd_reply r = call("GET", "/api/v1/parents", NULL);
+        json_t *arr = json_object_get(r.json, "parents"), *p, *found = NULL;
+        size_t i;
+
+        ck_assert_msg(r.status == 200 && json_is_array(arr), "%ld %s", r.status, r.raw);
+        json_array_foreach (arr, i, p)
+                if (!g_strcmp0(jstr(p, "image"), image))
+                        found = json_incref(p);
+        hostd_reply_clear(&r);
+        return found;
+}
+
+/* Instant clones (issue 20) as vdi-hostd drives them, with the hollow VM
+ * standing in for vdi-vm: the first clone's start prepares its image's
+ * parent (booted until its agent is up, then suspended), every clone forks
+ * from that one state (--restore) on its own overlay over the parent's
+ * disk, the parent outlives a vdi-hostd restart, a refresh forks again,
+ * and a parent whose agent never comes up fails its waiting clones with
+ * the reason. */
+START_TEST(test_instant_clones)
+{
+        g_autofree char *hollow = g_strdup_printf("%s/tests/hostd/hollow-vm",
+                                                  getenv("abs_top_builddir") ? getenv("abs_top_builddir")
+                                                                             : TOP_BUILDDIR);
+        g_autofree char *parents = NULL, *log = NULL, *state = NULL, *disk = NULL;
+        struct hostd_reply r;
+        struct stat st;
+        json_t *p;
+
+        hostd_down();
+        memset(&hp, 0, sizeof(hp));
+        hp.pki = fixdir;
+        hp.vm_binary = g_strdup(hollow);
+        hp.parent_ready_timeout_s = 10;
+        ck_assert_int_eq(hostd_proc_start(&hp), 0);
+        parents = g_build_filename(hp.state_dir, "parents", NULL);
+        import_image("img", "base.qcow2", "qcow2", 201);
+
+        r = call("PUT", "/api/v1/vms/i1", "{\"image\": \"img\", \"memory_mb\": 128, \"clone\": \"fork\"}");
+        ck_assert_msg(r.status == 400 && strstr(jstr(r.json, "message"), "linked"), "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        /* No parent yet: the clone exists (its overlay comes with its start)
+         * and the parent is being prepared. */
+        r = call("PUT", "/api/v1/vms/i1", "{\"image\": \"img\", \"memory_mb\": 128, \"clone\": \"instant\"}");
+        ck_assert_msg(r.status == 201, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "clone"), "instant");
+        ck_assert_ptr_null(json_object_get(r.json, "parent_state"));
+        hostd_reply_clear(&r);
+        p = parent_of("img");
+        ck_assert_ptr_nonnull(p);
+        ck_assert_msg(!strcmp(jstr(p, "state"), "preparing") || !strcmp(jstr(p, "state"), "ready"), "%s",
+                      jstr(p, "state"));
+        json_decref(p);
+        r = call("PUT", "/api/v1/vms/i1", "{\"image\": \"img\", \"memory_mb\": 128}");
+        ck_assert_msg(r.status == 409 && strstr(jstr(r.json, "message"), "instant"), "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+
+        /* Its start prepares the parent, then forks it from the parent's state. */
+        start_running("i1");
+        ck_assert_uint_eq(vm_restores("i1", &log), 1);
+        p = parent_of("img");
+        ck_assert_ptr_nonnull(p);
+        ck_assert_str_eq(jstr(p, "state"), "ready");
+        ck_assert_int_eq(json_integer_value(json_object_get(p, "clones")), 1);
+        state = g_strdup(jstr(p, "state_dir"));
+        json_decref(p);
+        ck_assert_msg(g_str_has_prefix(state, parents), "%s", state);
+        g_autofree char *want = g_strdup_printf("restored %s\n", state);
+        ck_assert_str_eq(log, want);
+        g_clear_pointer(&log, g_free);
+        /* Booted once its control socket is open: no boot to wait for. */
+        for (int i = 0; i < 100; i++) {
+                r = call("GET", "/api/v1/vms/i1", NULL);
+                if (json_is_true(json_object_get(r.json, "booted")))
+                        break;
+                hostd_reply_clear(&r);
+                g_usleep(100000);
+        }
+        ck_assert_msg(json_is_true(json_object_get(r.json, "booted")), "%s", r.raw);
+        ck_assert_str_eq(jstr(r.json, "parent_state"), state);
+        hostd_reply_clear(&r);
+        ck_assert(vm_has_event("i1", "booted"));
+        /* The parent ran as a hidden VM: never listed, now gone; its disk
+         * is read-only under every clone. */
+        r = call("GET", "/api/v1/vms", NULL);
+        ck_assert_int_eq(json_array_size(json_object_get(r.json, "vms")), 1);
+        hostd_reply_clear(&r);
+        g_autofree char *gen = g_path_get_dirname(state); /* GEN/vm/state */
+        g_autofree char *vmdir = g_path_get_dirname(gen);
+        disk = g_build_filename(vmdir, "disk.qcow2", NULL);
+        ck_assert_int_eq(stat(disk, &st), 0);
+        ck_assert_int_eq(st.st_mode & 0777, 0400);
+
+        /* A second clone of the same shape forks from the same state at once. */
+        r = call("PUT", "/api/v1/vms/i2", "{\"image\": \"img\", \"memory_mb\": 128, \"clone\": \"instant\"}");
+        ck_assert_msg(r.status == 201, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "parent_state"), state);
+        hostd_reply_clear(&r);
+        start_running("i2");
+        ck_assert_uint_eq(vm_restores("i2", &log), 1);
+        ck_assert_str_eq(log, want);
+        g_clear_pointer(&log, g_free);
+        ck_assert_uint_eq(dir_entries(parents), 1);
+
+        /* Parents outlive a vdi-hostd restart: no second parent. */
+        hostd_proc_kill(&hp);
+        ck_assert_int_eq(hostd_proc_start(&hp), 0);
+        p = parent_of("img");
+        ck_assert_ptr_nonnull(p);
+        ck_assert_str_eq(jstr(p, "state_dir"), state);
+        ck_assert_int_eq(json_integer_value(json_object_get(p, "clones")), 2);
+        json_decref(p);
+
+        /* A clone that ran owns its disk: a stop and start boots it... */
+        r = call("POST", "/api/v1/vms/i1/stop", NULL);
+        ck_assert_int_eq(r.status, 200);
+        hostd_reply_clear(&r);
+        start_running("i1");
+        ck_assert_uint_eq(vm_restores("i1", &log), 1);
+        g_clear_pointer(&log, g_free);
+        /* ...and a refresh forks it afresh. */
+        r = call("POST", "/api/v1/vms/i1/stop", NULL);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/i1/refresh", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        ck_assert_str_eq(jstr(r.json, "parent_state"), state);
+        hostd_reply_clear(&r);
+        start_running("i1");
+        ck_assert_uint_eq(vm_restores("i1", &log), 2);
+        g_clear_pointer(&log, g_free);
+
+        /* A parent whose agent never comes up: the waiting clone crashes
+         * with the reason, nothing of the parent is left, and the next
+         * start within a minute is refused with it. */
+        r = call("PUT", "/api/v1/images/noagent",
+                 "{\"version\": 1, \"kernel\": \"%s/vmlinuz\", \"disk\": \"%s/base.qcow2\", "
+                 "\"cmdline\": \"console=ttyS0 hollow.agent=no\"}",
+                 fixdir, fixdir);
+        ck_assert_msg(r.status == 201, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        r = call("PUT", "/api/v1/vms/i3", "{\"image\": \"noagent\", \"memory_mb\": 128, \"clone\": \"instant\"}");
+        ck_assert_int_eq(r.status, 201);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/i3/start", NULL);
+        ck_assert_msg(r.status == 200 && json_is_true(json_object_get(r.json, "start_pending")), "%ld %s", r.status,
+                      r.raw);
+        hostd_reply_clear(&r);
+        ck_assert(hostd_wait_state(&hp, "i3", "crashed", 30000));
+        r = call("GET", "/api/v1/vms/i3", NULL);
+        ck_assert_msg(strstr(jstr(r.json, "last_error"), "instant-clone parent: its guest agent did not come up"),
+                      "%s", r.raw);
+        hostd_reply_clear(&r);
+        p = parent_of("noagent");
+        ck_assert_str_eq(jstr(p, "state"), "failed");
+        json_decref(p);
+        ck_assert_uint_eq(dir_entries(parents), 1); /* img's only */
+        r = call("POST", "/api/v1/vms/i3/start", NULL);
+        ck_assert_msg(r.status == 500 && strstr(jstr(r.json, "message"), "failed"), "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+
+        /* Deleting the last clones of an old generation keeps the current one. */
+        r = call("DELETE", "/api/v1/vms/i1", NULL);
+        hostd_reply_clear(&r);
+        r = call("DELETE", "/api/v1/vms/i2", NULL);
+        hostd_reply_clear(&r);
+        ck_assert(g_file_test(state, G_FILE_TEST_IS_DIR));
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("hostd-api");
@@ -1227,6 +1423,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_screenshot_and_disconnect);
         tcase_add_test(tc, test_screenshot_vm_as_other_user);
         tcase_add_test(tc, test_suspend_resume);
+        tcase_add_test(tc, test_instant_clones);
         suite_add_tcase(s, tc);
         return s;
 }

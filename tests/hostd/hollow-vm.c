@@ -34,7 +34,11 @@
  * "suspend" with "dir" makes that directory holding a file "state" and
  * exits 0 (refused while a file suspend-refuse is in its working
  * directory); --restore DIR needs DIR/state, appends "restored DIR" to
- * restores.log, and runs on. */
+ * restores.log, and runs on.
+ *
+ * A booted (not restored) hollow VM's guest agent is up at once: it says
+ * "agent-ready" after "booted" (vdi-hostd's instant-clone parents wait for
+ * it), unless its --cmdline holds "hollow.agent=no". */
 #include "config.h"
 
 #include <errno.h>
@@ -364,6 +368,7 @@ int main(int argc, char **argv)
         struct peer *peers;
         struct client cl = { 0 };
         const char *control = NULL, *user = NULL, *offer = getenv("HOLLOW_VM_USER_OPTION");
+        bool agent = true;
         int lfd;
 
         for (int i = 1; i < argc; i++) {
@@ -378,8 +383,14 @@ int main(int argc, char **argv)
                         control = argv[++i];
                 else if (!strcmp(argv[i], "--user") && i + 1 < argc)
                         user = argv[++i];
-                else if (!strcmp(argv[i], "--restore") && i + 1 < argc && restore(argv[++i]) < 0)
-                        return 1;
+                else if (!strcmp(argv[i], "--restore") && i + 1 < argc) {
+                        if (restore(argv[++i]) < 0)
+                                return 1;
+                        agent = false; /* its agent's port was open before */
+                } else if (!strcmp(argv[i], "--cmdline") && i + 1 < argc) {
+                        if (strstr(argv[++i], "hollow.agent=no"))
+                                agent = false;
+                }
                 else if (!strcmp(argv[i], "--seccomp") && i + 1 < argc && note("seccomp.log", argv[++i]) < 0)
                         return 1;
         }
@@ -426,6 +437,8 @@ int main(int argc, char **argv)
                                 peers[slot].fd = fd;
                                 peers[slot].len = 0;
                                 send_line(fd, json_pack("{s:s}", "event", "booted"));
+                                if (agent)
+                                        send_line(fd, json_pack("{s:s}", "event", "agent-ready"));
                         }
                 }
                 for (int i = 0; i < MAX_PEERS; i++) {
