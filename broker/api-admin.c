@@ -46,6 +46,7 @@ DB_STMT(pools_list,
         "  v.version AS image_version, p.image_version_id, p.min_size, p.max_size, p.ready_size,"
         "  array_to_json(p.protocols) AS protocols, p.vcpus, p.memory_mb, p.enabled,"
         "  p.bridge, p.vlan, array_to_json(p.user_actions) AS user_actions, p.clipboard,"
+        "  p.provisioning, coalesce(p.suspend_after_disconnect_s, 0) AS suspend_after_disconnect_s,"
         "  coalesce((SELECT json_agg(json_build_object('kind', e.kind, 'subject', e.subject)"
         "            ORDER BY e.kind, e.subject) FROM pool_entitlements e"
         "            WHERE e.pool_id = p.id), '[]'::json) AS entitlements,"
@@ -80,12 +81,13 @@ DB_STMT(pool_image_version,
 DB_STMT(pool_insert,
         "INSERT INTO pools (name, display_name, description, kind, image_version_id, min_size,"
         " max_size, ready_size, protocols, vcpus, memory_mb, enabled, bridge, vlan, user_actions,"
-        " clipboard)"
+        " clipboard, provisioning, suspend_after_disconnect_s)"
         " VALUES ($1, $2, $3, $4, $5::bigint, $6::integer, $7::integer, $8::integer,"
         "  ARRAY(SELECT json_array_elements_text($9::json)), $10::integer, $11::integer,"
         "  $12::boolean, $13, $14::integer,"
-        "  ARRAY(SELECT json_array_elements_text($15::json)), coalesce($16, 'both')) RETURNING id",
-        16);
+        "  ARRAY(SELECT json_array_elements_text($15::json)), coalesce($16, 'both'),"
+        "  coalesce($17, 'linked'), NULLIF($18::integer, 0)) RETURNING id",
+        18);
 DB_STMT(pool_update,
         "UPDATE pools SET display_name = $2, description = $3, kind = $4,"
         " image_version_id = $5::bigint, min_size = $6::integer, max_size = $7::integer,"
@@ -96,9 +98,11 @@ DB_STMT(pool_update,
         "   (CASE WHEN $4 = 'floating' THEN user_actions"
         "    ELSE array_remove(user_actions, 'logoff') END)"
         "   ELSE ARRAY(SELECT json_array_elements_text($15::json)) END,"
-        " clipboard = coalesce($16, clipboard),"
+        " clipboard = coalesce($16, clipboard), provisioning = coalesce($17, provisioning),"
+        " suspend_after_disconnect_s = CASE WHEN $18::integer IS NULL THEN suspend_after_disconnect_s"
+        "   ELSE NULLIF($18::integer, 0) END,"
         " updated_at = now() WHERE name = $1 RETURNING id",
-        16);
+        18);
 DB_STMT(pool_ents_clear, "DELETE FROM pool_entitlements WHERE pool_id = $1::bigint", 1);
 DB_STMT(pool_ents_add,
         "INSERT INTO pool_entitlements (pool_id, kind, subject)"
@@ -172,6 +176,8 @@ struct pool_write {
         char *entitlements; /* JSON array text, NULL = keep (update only) */
         const char *bridge; /* NULL = no network */
         const char *clipboard; /* NULL = "both" on create, keep on update */
+        const char *provisioning; /* NULL = "linked" on create, keep on update */
+        char suspend_after[24];   /* "" = none on create, keep on update; "0" = never */
         char vlan[8];       /* "" = none */
 };
 
@@ -233,10 +239,11 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
         static const char *const fields[] = {
                 "name", "display_name", "description", "kind", "image", "image_version",
                 "min_size", "max_size", "ready_size", "protocols", "vcpus", "memory_mb",
-                "enabled", "entitlements", "bridge", "vlan", "user_actions", "clipboard", NULL,
+                "enabled", "entitlements", "bridge", "vlan", "user_actions", "clipboard", "provisioning",
+                "suspend_after_disconnect_s", NULL,
         };
         const char *image = NULL;
-        int64_t version = 0, min = 0, max = -1, ready = 0, vcpus = 2, mem = 2048, vlan = 0;
+        int64_t version = 0, min = 0, max = -1, ready = 0, vcpus = 2, mem = 2048, vlan = 0, suspend = -1;
         bool enabled = true;
         json_t *v;
         size_t i;
@@ -255,6 +262,8 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
             !api_field_bool(body, "enabled", &enabled, resp) ||
             !api_field_string(body, "bridge", false, &w->bridge, resp) ||
             !api_field_string(body, "clipboard", false, &w->clipboard, resp) ||
+            !api_field_string(body, "provisioning", false, &w->provisioning, resp) ||
+            !api_field_int(body, "suspend_after_disconnect_s", false, 0, 30 * 86400, &suspend, resp) ||
             !api_field_int(body, "vlan", false, 1, 4094, &vlan, resp))
                 return false;
         if (w->bridge) {
@@ -277,6 +286,15 @@ static bool pool_parse(struct broker *b, json_t *body, struct pool_write *w,
                                 w->name, w->clipboard);
                 return false;
         }
+        if (w->provisioning && strcmp(w->provisioning, "linked") && strcmp(w->provisioning, "instant")) {
+                api_field_error(resp, 400, "bad_provisioning", "provisioning",
+                                "pool \"%s\": provisioning \"%s\" must be \"linked\" (each desktop boots "
+                                "its own clone) or \"instant\" (forked from a running parent)",
+                                w->name, w->provisioning);
+                return false;
+        }
+        if (suspend >= 0)
+                snprintf(w->suspend_after, sizeof(w->suspend_after), "%" PRId64, suspend);
         if (vlan && !w->bridge) {
                 api_field_error(resp, 400, "bad_network", "vlan",
                                 "pool \"%s\": vlan %" PRId64 " needs a bridge (set \"bridge\" too)",
@@ -421,7 +439,8 @@ static int pool_write_tx(struct db_conn *c, void *userdata, char **error)
                                  w->description ? w->description : "", w->kind, w->p[4],
                                  w->p[5], w->p[6], w->p[7], w->protocols, w->p[9], w->p[10],
                                  w->p[11], w->bridge, w->vlan[0] ? w->vlan : NULL,
-                                 w->user_actions, w->clipboard };
+                                 w->user_actions, w->clipboard, w->provisioning,
+                                 w->suspend_after[0] ? w->suspend_after : NULL };
         PGresult *res = NULL;
         char id[24];
         int r;

@@ -158,6 +158,11 @@ static int ensure_vm(struct ctx *x, const struct pool_spec *pool, int64_t iv, js
         /* Only a policy that is not the default: bodies stay as they were. */
         if (pool->clipboard && strcmp(pool->clipboard, "both") != 0)
                 json_object_set_new(body, "clipboard", json_string(pool->clipboard));
+        /* Forked from the image's parent on the host (hostd/parent.c): a
+         * desktop that finds its parent still booting starts once it is
+         * up, within provision_timeout_s like a boot. */
+        if (pool->instant)
+                json_object_set_new(body, "clone", json_string("instant"));
 
         r = ensure_image(x, iv, error);
         if (r < 0)
@@ -385,6 +390,19 @@ int pool_execute(PGconn *c, const struct pool_loop_config *cfg, const struct sna
                 r = pool_sql(c,
                              "UPDATE desktops SET state = 'stopped', state_changed_at = now() "
                              "WHERE id = $1",
+                             1, p, NULL, error);
+                break;
+        }
+        case ACT_SUSPEND: {
+                /* Its memory goes to disk and back to the host; the user's
+                 * next ticket resumes it (vdi-hostd). The host reports the
+                 * state change as well. */
+                const char *p[] = { x.id };
+                if (vm_post(&x, "suspend", &err) < 0)
+                        return record_failure(&x, "suspend", err, error);
+                r = pool_sql(c,
+                             "UPDATE desktops SET state = 'stopped', state_changed_at = now() "
+                             "WHERE id = $1 AND state = 'assigned'",
                              1, p, NULL, error);
                 break;
         }

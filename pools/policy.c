@@ -35,7 +35,7 @@ const char *pool_action_name(enum pool_action_kind k)
 {
         static const char *const names[] = {
                 [ACT_HOST_DOWN] = "host_down", [ACT_CREATE] = "create",
-                [ACT_START] = "start",         [ACT_POWER_OFF] = "power_off",
+                [ACT_START] = "start",         [ACT_POWER_OFF] = "power_off", [ACT_SUSPEND] = "suspend",
                 [ACT_REFRESH] = "refresh",     [ACT_RECOMPOSE] = "recompose",
                 [ACT_DELETE] = "delete",       [ACT_FAIL] = "fail",
                 [ACT_QUARANTINE] = "quarantine", [ACT_REPORT] = "report",
@@ -274,7 +274,9 @@ int pool_plan(const struct pool_snapshot *s, const struct pool_policy *p,
                                 "start requested (launch)");
                         goto next;
                 }
-                if (pool->floating && d->assigned && d->state == DESK_ASSIGNED &&
+                /* A suspended floating desktop is released like a running one. */
+                if (pool->floating && d->assigned &&
+                    (d->state == DESK_ASSIGNED || d->state == DESK_STOPPED) &&
                     p->release_idle_s > 0 && d->idle_s >= p->release_idle_s) {
                         acted[k] = 1;
                         r = add(out, ACT_REFRESH, d->pool_id, d->id, d->host_id, iv,
@@ -286,6 +288,15 @@ int pool_plan(const struct pool_snapshot *s, const struct pool_policy *p,
                         acted[k] = 1;
                         r = add(out, ACT_RECOMPOSE, d->pool_id, d->id, d->host_id, iv,
                                 "recompose to image version %lld", (long long)iv);
+                        goto next;
+                }
+                if (d->assigned && d->state == DESK_ASSIGNED && pool->suspend_after_s > 0 &&
+                    d->idle_s >= pool->suspend_after_s &&
+                    (pool->floating || pool->idle_poweroff_s == 0 ||
+                     pool->suspend_after_s < pool->idle_poweroff_s)) {
+                        acted[k] = 1;
+                        r = add(out, ACT_SUSPEND, d->pool_id, d->id, d->host_id, 0,
+                                "no client for %lld s", (long long)d->idle_s);
                         goto next;
                 }
                 if (!pool->floating && d->assigned && d->state == DESK_ASSIGNED &&

@@ -27,6 +27,8 @@ struct pool_spec {
         const char *bridge;       /* desktops' network: host bridge, NULL = none */
         int vlan;                 /* untagged VLAN on it, 0 = none */
         const char *clipboard;    /* clipboard policy (sql/010), "both" by default */
+        bool instant;             /* provisioning = 'instant' (sql/011): forked, not booted */
+        int64_t suspend_after_s;  /* suspend a user's desktop this long without a client; 0 = never */
 };
 
 struct pool_host {
@@ -93,6 +95,7 @@ enum pool_action_kind {
         ACT_CREATE,     /* pool_id, host_id, image_version_id: new desktop, clone, start */
         ACT_START,      /* desktop_id: start its VM */
         ACT_POWER_OFF,  /* desktop_id: stop its VM (dedicated idle) */
+        ACT_SUSPEND,    /* desktop_id: suspend its VM to disk (no client for suspend_after_s) */
         ACT_REFRESH,    /* desktop_id: stop, new overlay, start */
         ACT_RECOMPOSE,  /* desktop_id, image_version_id: rebuild on the new version, start */
         ACT_DELETE,     /* desktop_id: destroy VM and desktop */

@@ -30,8 +30,8 @@ int pool_sql(PGconn *c, const char *sql, int n, const char *const *params, PGres
 
 static const char *q_pools =
         "SELECT id, name, kind = 'floating', enabled, image_version_id, min_size, max_size, "
-        "ready_size, vcpus, memory_mb, COALESCE(idle_poweroff_s, 0), bridge, COALESCE(vlan, 0), clipboard "
-        "FROM pools ORDER BY id";
+        "ready_size, vcpus, memory_mb, COALESCE(idle_poweroff_s, 0), bridge, COALESCE(vlan, 0), clipboard, "
+        "provisioning = 'instant', COALESCE(suspend_after_disconnect_s, 0) FROM pools ORDER BY id";
 static const char *q_hosts =
         "SELECT id, name, state = 'up', "
         "COALESCE(EXTRACT(EPOCH FROM now() - last_heartbeat)::bigint, -1), vcpus, memory_mb, "
@@ -122,6 +122,8 @@ int pool_snapshot_load(PGconn *c, struct snapshot_buf *sb, char **error)
                         .bridge = PQgetisnull(rp, i, 11) ? NULL : PQgetvalue(rp, i, 11),
                         .vlan = (int)i64(rp, i, 12),
                         .clipboard = PQgetvalue(rp, i, 13),
+                        .instant = b(rp, i, 14),
+                        .suspend_after_s = i64(rp, i, 15),
                 };
         for (int i = 0; i < nh; i++) {
                 sb->hosts[i] = (struct pool_host){

@@ -4,7 +4,8 @@
 SQL_MIGRATIONS = sql/001-schema.sql sql/002-broker.sql sql/003-hostd-pools.sql sql/004-pool-network.sql \
 	sql/005-session-prune-index.sql \
 	sql/006-ticket-desktop-index.sql sql/007-pool-user-actions.sql \
-	sql/008-web-protocol.sql sql/009-image-display.sql sql/010-pool-clipboard.sql
+	sql/008-web-protocol.sql sql/009-image-display.sql sql/010-pool-clipboard.sql \
+	sql/011-instant-clones.sql
 
 noinst_LIBRARIES += sql/libvdisql.a
 sql_libvdisql_a_SOURCES = \

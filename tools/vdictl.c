@@ -322,13 +322,14 @@ static char *query(int argc, char **argv, const char *const *allowed)
 static const char *const pool_keys[] = { "display_name", "description", "kind", "image",
                                          "image_version", "min_size", "max_size", "ready_size",
                                          "protocols", "vcpus", "memory_mb", "enabled", "groups",
-                                         "users", "bridge", "vlan", "user_actions", "clipboard", NULL };
+                                         "users", "bridge", "vlan", "user_actions", "clipboard",
+                                         "provisioning", "suspend_after_disconnect_s", NULL };
 
 static bool is_int_key(const char *k)
 {
         return !strcmp(k, "image_version") || !strcmp(k, "min_size") || !strcmp(k, "max_size") ||
                !strcmp(k, "ready_size") || !strcmp(k, "vcpus") || !strcmp(k, "memory_mb") ||
-               !strcmp(k, "vlan");
+               !strcmp(k, "vlan") || !strcmp(k, "suspend_after_disconnect_s");
 }
 
 /* One [pool NAME] section as an API body; NULL with a message on errors. */

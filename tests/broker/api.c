@@ -645,6 +645,11 @@ START_TEST(test_admin_pools)
                   "clipboard \"sideways\" must be \"both\", \"guest-to-client\", \"client-to-guest\" or \"none\"" },
                 { "{\"name\":\"dev\",\"kind\":\"floating\",\"image\":\"deb12\",\"max_size\":1,"
                   "\"clipboard\":false}", 400, "wrong_type", "field \"clipboard\"" },
+                { "{\"name\":\"dev\",\"kind\":\"floating\",\"image\":\"deb12\",\"max_size\":1,"
+                  "\"provisioning\":\"cold\"}", 400, "bad_provisioning",
+                  "provisioning \"cold\" must be \"linked\"" },
+                { "{\"name\":\"dev\",\"kind\":\"floating\",\"image\":\"deb12\",\"max_size\":1,"
+                  "\"suspend_after_disconnect_s\":-5}", 400, "out_of_range", "field \"suspend_after_disconnect_s\"" },
         };
         for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
                 r = post(d, "POST", "/api/v1/admin/pools", bad[i].body);
@@ -659,6 +664,7 @@ START_TEST(test_admin_pools)
                  "\"image\":\"deb12\",\"min_size\":1,\"max_size\":4,\"ready_size\":1,"
                  "\"protocols\":[\"spice\"],\"vcpus\":4,\"memory_mb\":8192,"
                  "\"bridge\":\"br-desk\",\"vlan\":20,\"clipboard\":\"none\","
+                 "\"provisioning\":\"instant\",\"suspend_after_disconnect_s\":900,"
                  "\"entitlements\":[{\"kind\":\"group\","
                  "\"subject\":\"cn=staff,ou=groups,dc=example,dc=org\"}]}");
         ck_assert_msg(r.status == 201, "%s", r.body->str);
@@ -666,6 +672,8 @@ START_TEST(test_admin_pools)
         ck_assert_str_eq(json_string_value(json_object_get(p, "bridge")), "br-desk");
         ck_assert_int_eq(json_integer_value(json_object_get(p, "vlan")), 20);
         ck_assert_str_eq(json_string_value(json_object_get(p, "clipboard")), "none");
+        ck_assert_str_eq(json_string_value(json_object_get(p, "provisioning")), "instant");
+        ck_assert_int_eq(json_integer_value(json_object_get(p, "suspend_after_disconnect_s")), 900);
         ck_assert_str_eq(json_string_value(json_object_get(p, "kind")), "dedicated");
         ck_assert_int_eq(json_integer_value(json_object_get(p, "vcpus")), 4);
         breply_free(&r);
@@ -684,12 +692,16 @@ START_TEST(test_admin_pools)
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE name = 'dev' AND"
                                      " max_size = 3 AND NOT enabled AND display_name = ''"
                                      " AND bridge IS NULL AND vlan IS NULL"
-                                     " AND clipboard = 'none'"), 1); /* kept when not given */
+                                     " AND clipboard = 'none' AND provisioning = 'instant'"
+                                     " AND suspend_after_disconnect_s = 900"), 1); /* kept when not given */
         r = post(d, "PUT", "/api/v1/admin/pools/dev",
                  "{\"kind\":\"dedicated\",\"image\":\"deb12\",\"max_size\":3,\"enabled\":false,"
-                 "\"clipboard\":\"guest-to-client\"}");
+                 "\"clipboard\":\"guest-to-client\",\"provisioning\":\"linked\","
+                 "\"suspend_after_disconnect_s\":0}");
         ck_assert_msg(r.status == 200, "%s", r.body->str);
         breply_free(&r);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE name = 'dev' AND provisioning = 'linked'"
+                                     " AND suspend_after_disconnect_s IS NULL"), 1); /* 0: never */
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE clipboard = 'guest-to-client'"), 1);
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE clipboard <> 'both'"), 1);
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pool_entitlements e JOIN pools p ON"

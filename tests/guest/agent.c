@@ -625,6 +625,10 @@ static int agent_act_counter(void)
 	}
 	nin = agent_input_open(fds, 8, 2);
 	counter_dirty_init();
+	/* Held open: vdi-hostd takes an instant-clone parent for ready once
+	 * the guest's agent has opened its port (vdi-vm's "agent-ready"). */
+	if (agent_vport_open("org.vdi.agent.0") >= 0)
+		agent_report("agent-port", "open");
 	p[0] = (struct pollfd){ .fd = 0, .events = POLLIN };
 	for (i = 0; i < nin; i++)
 		p[1 + i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };

@@ -438,9 +438,8 @@ END_TEST
 
 /* The first or last number of the lines "PREFIX N" on VM id's console,
  * or -1. */
-static long console_number(const char *id, const char *prefix, bool first)
+static long console_number_at(const char *path, const char *prefix, bool first)
 {
-        g_autofree char *path = g_build_filename(hp.state_dir, "vms", id, "console.log", NULL);
         g_autofree char *c = NULL;
         long n = -1;
 
@@ -453,6 +452,13 @@ static long console_number(const char *id, const char *prefix, bool first)
                                 break;
                 }
         return n;
+}
+
+static long console_number(const char *id, const char *prefix, bool first)
+{
+        g_autofree char *path = g_build_filename(hp.state_dir, "vms", id, "console.log", NULL);
+
+        return console_number_at(path, prefix, first);
 }
 
 static long console_last(const char *id, const char *prefix)
@@ -520,6 +526,104 @@ START_TEST(test_suspend_resume)
 }
 END_TEST
 
+/* Field KEY (kB) of /proc/PID/smaps_rollup, or -1. */
+static long smaps_kb(pid_t pid, const char *key)
+{
+        g_autofree char *path = g_strdup_printf("/proc/%d/smaps_rollup", (int)pid);
+        g_autofree char *text = NULL;
+        g_autofree char *want = g_strdup_printf("\n%s:", key);
+        const char *at;
+
+        if (!g_file_get_contents(path, &text, NULL, NULL) || !(at = strstr(text, want)))
+                return -1;
+        return strtol(at + strlen(want), NULL, 10);
+}
+
+/* Instant clones on the real engine (issue 20): the first clone's start
+ * boots the counting guest once, as the parent, until its agent opens
+ * org.vdi.agent.0; vdi-hostd suspends it and every clone restores that
+ * state on its own overlay: each counts on from the parent's last count,
+ * and none boots a kernel. A refresh forks the clone again. */
+#define CLONES 3
+START_TEST(test_instant_clones)
+{
+        static const char *const ids[CLONES] = { "ic1", "ic2", "ic3" };
+        g_autofree char *parent_console = NULL;
+        long parent_last, pss_sum = 0, rss_one = 0;
+        struct hostd_reply r;
+
+        if (!has_control)
+                return;
+        import("agent-count", "counter");
+        for (int i = 0; i < CLONES; i++) {
+                g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", ids[i]);
+                r = call("PUT", path, "{\"image\": \"agent-count\", \"cpus\": 1, \"memory_mb\": 256, "
+                                      "\"clone\": \"instant\"}");
+                ck_assert_msg(r.status == 201, "%ld %s", r.status, r.raw);
+                hostd_reply_clear(&r);
+                g_autofree char *start = g_strdup_printf("/api/v1/vms/%s/start", ids[i]);
+                r = call("POST", start, NULL);
+                ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+                hostd_reply_clear(&r);
+        }
+        for (int i = 0; i < CLONES; i++) {
+                if (!hostd_wait_state(&hp, ids[i], "running", BOOT_S * 1000) ||
+                    !console_has(ids[i], "AGENT count", BOOT_S)) {
+                        g_autofree char *cmd = g_strdup_printf("find %s/parents -name '*.log' -exec tail -n 30 {} +",
+                                                               hp.state_dir);
+                        (void)!system(cmd);
+                        ck_abort_msg("clone %s did not run and count", ids[i]);
+                }
+        }
+        r = call("GET", "/api/v1/parents", NULL);
+        json_t *p = json_array_get(json_object_get(r.json, "parents"), 0);
+        ck_assert_msg(p && !strcmp(json_string_value(json_object_get(p, "state")), "ready"), "%s", r.raw);
+        ck_assert_int_eq(json_integer_value(json_object_get(p, "clones")), CLONES);
+        g_autofree char *sdir = g_path_get_dirname(json_string_value(json_object_get(p, "state_dir")));
+        g_autofree char *pdir = g_path_get_dirname(sdir);
+        parent_console = g_build_filename(pdir, "console.log", NULL);
+        hostd_reply_clear(&r);
+        parent_last = console_number_at(parent_console, "AGENT count ", false);
+        ck_assert_msg(parent_last >= 0, "the parent never counted (%s)", parent_console);
+        for (int i = 0; i < CLONES; i++) {
+                json_t *v = vm(ids[i]);
+                pid_t pid = (pid_t)json_integer_value(json_object_get(v, "pid"));
+                long first = console_number(ids[i], "AGENT count ", true);
+                long pss = smaps_kb(pid, "Pss"), rss = smaps_kb(pid, "Rss");
+
+                json_decref(v);
+                ck_assert_msg(!console_contains(ids[i], "AGENT ready"), "clone %s booted", ids[i]);
+                ck_assert_msg(first == parent_last + 1, "clone %s counted on from %ld, the parent stopped at %ld",
+                              ids[i], first - 1, parent_last);
+                printf("# clone %s: vdi-vm %d, Pss %ld kB, Rss %ld kB\n", ids[i], (int)pid, pss, rss);
+                pss_sum += pss;
+                rss_one = rss > rss_one ? rss : rss_one;
+        }
+        printf("# %d clones: Pss sum %ld kB, one clone's Rss at most %ld kB\n", CLONES, pss_sum, rss_one);
+
+        /* A refresh forks it again: the count restarts from the parent's. */
+        r = call("POST", "/api/v1/vms/ic1/stop", NULL);
+        hostd_reply_clear(&r);
+        r = call("POST", "/api/v1/vms/ic1/refresh", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        g_autofree char *console = g_build_filename(hp.state_dir, "vms", "ic1", "console.log", NULL);
+        unlink(console);
+        r = call("POST", "/api/v1/vms/ic1/start", NULL);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        ck_assert(console_has("ic1", "AGENT count", BOOT_S));
+        ck_assert_int_eq(console_number("ic1", "AGENT count ", true), parent_last + 1);
+        ck_assert(!console_contains("ic1", "AGENT ready"));
+        for (int i = 0; i < CLONES; i++) {
+                g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", ids[i]);
+                r = call("DELETE", path, NULL);
+                ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+                hostd_reply_clear(&r);
+        }
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("hostd-lab");
@@ -530,6 +634,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_guest_poweroff);
         tcase_add_test(tc, test_network);
         tcase_add_test(tc, test_suspend_resume);
+        tcase_add_test(tc, test_instant_clones);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -415,6 +415,109 @@ out:
 }
 END_TEST
 
+/* A pool with provisioning = 'instant' (issue 20) on a real vdi-hostd whose
+ * VMs are the hollow VM (which suspends and restores), or in the lab the
+ * real vdi-vm with the counting test guest (it opens its agent port): the
+ * pool converges with desktops forked from one parent, and a released
+ * desktop is refreshed by forking it again. */
+START_TEST(test_instant_pool)
+{
+        struct pool_loop_config cfg = loop_cfg("broker");
+        struct hostd_proc hp = { .pki = pki, .conninfo = pg->conninfo, .name = "host-i" };
+        g_autofree char *hollow = g_strdup_printf("%s/tests/hostd/hollow-vm",
+                                                  getenv("abs_top_builddir") ? getenv("abs_top_builddir")
+                                                                             : TOP_BUILDDIR);
+        g_autofree char *base = NULL, *cmd = NULL, *sql = NULL, *kernel = NULL, *initrd = NULL;
+        struct hostd_reply r;
+        const char *state = NULL;
+        PGconn *c = conn();
+
+        if (real_vm) {
+                cfg.policy.heartbeat_timeout_s = 120;
+                cfg.policy.provision_timeout_s = 900; /* the parent boots first */
+                cfg.host_timeout_ms = 120000;
+                cfg.hosts.connect_timeout_ms = 20000;
+        } else {
+                hp.vm_binary = g_strdup(hollow);
+        }
+        /* Only this pool: the other tests' pools and hosts are left alone. */
+        g_free(q1(c, "UPDATE pools SET enabled = false"));
+        ck_assert_int_eq(hostd_proc_start(&hp), 0);
+        converge(c, NULL, "SELECT count(*) FROM hosts WHERE name = 'host-i' AND state = 'up'", 1);
+        base = g_build_filename(hp.dir, "golden.qcow2", NULL);
+        cmd = g_strdup_printf("qemu-img create -q -f qcow2 %s 32M && head -c 1024 /dev/urandom > %s/vmlinuz",
+                              base, hp.dir);
+        ck_assert_int_eq(system(cmd), 0);
+        if (real_vm) {
+                g_autofree char *out = NULL;
+                g_autofree char *kcmd = g_strdup_printf("%s/tests/guest/build-initrd --print-kernel", TOP_SRCDIR);
+                const char *top = getenv("abs_top_builddir");
+                ck_assert(g_spawn_command_line_sync(kcmd, &out, NULL, NULL, NULL));
+                kernel = g_strdup(g_strstrip(out));
+                initrd = g_strdup_printf("'%s/tests/guest/initrd.gz'", top ? top : TOP_SRCDIR);
+        } else {
+                kernel = g_strdup_printf("%s/vmlinuz", hp.dir);
+                initrd = g_strdup("NULL");
+        }
+        sql = g_strdup_printf(
+                "WITH i AS (INSERT INTO images (name) VALUES ('deb12i') RETURNING id), "
+                "v AS (INSERT INTO image_versions (image_id, version, path, kernel_path, initrd_path, cmdline, "
+                "state) SELECT id, 1, '%s', '%s', %s, 'console=ttyS0 quiet agent.action=counter', 'published' "
+                "FROM i RETURNING id) "
+                "INSERT INTO pools (name, kind, image_version_id, min_size, max_size, ready_size, vcpus, "
+                "memory_mb, provisioning) SELECT 'fast', 'floating', id, 2, 3, 2, 1, 128, 'instant' FROM v "
+                "RETURNING id",
+                base, kernel, initrd);
+        g_free(q1(c, sql));
+
+        converge(c, &cfg,
+                 "SELECT count(*) FROM desktops d JOIN pools p ON p.id = d.pool_id "
+                 "WHERE p.name = 'fast' AND d.state = 'ready'",
+                 2);
+        /* Both forked from the one parent of the image on this host. */
+        hostd_req(&hp, "GET", "/api/v1/parents", NULL, CERT_CLIENT, &r);
+        json_t *parents = json_object_get(r.json, "parents");
+        ck_assert_msg(json_array_size(parents) == 1, "%s", r.raw);
+        state = json_string_value(json_object_get(json_array_get(parents, 0), "state_dir"));
+        ck_assert_ptr_nonnull(state);
+        g_autofree char *parent_state = g_strdup(state);
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(parents, 0), "clones")), 2);
+        hostd_reply_clear(&r);
+        hostd_req(&hp, "GET", "/api/v1/vms", NULL, CERT_CLIENT, &r);
+        for (size_t i = 0; i < json_array_size(json_object_get(r.json, "vms")); i++) {
+                json_t *v = json_array_get(json_object_get(r.json, "vms"), i);
+                ck_assert_str_eq(json_string_value(json_object_get(v, "clone")), "instant");
+                ck_assert_str_eq(json_string_value(json_object_get(v, "parent_state")), parent_state);
+        }
+        hostd_reply_clear(&r);
+
+        /* A user takes one and leaves: refreshed by forking it again. */
+        g_autofree char *did = q1(c, "SELECT min(d.id) FROM desktops d JOIN pools p ON p.id = d.pool_id "
+                                     "WHERE p.name = 'fast'");
+        g_autofree char *take = g_strdup_printf(
+                "UPDATE desktops SET state = 'refreshing' WHERE id = %s", did);
+        g_free(q1(c, take));
+        g_autofree char *refreshed = g_strdup_printf(
+                "SELECT count(*) FROM desktop_events WHERE vm_id = '%s' AND event = 'refreshed'", did);
+        converge(c, &cfg, refreshed, 1);
+        g_autofree char *ready = g_strdup_printf(
+                "SELECT count(*) FROM desktops WHERE id = %s AND state = 'ready'", did);
+        converge(c, &cfg, ready, 1);
+        g_autofree char *booted = g_strdup_printf(
+                "SELECT count(*) FROM desktop_events WHERE vm_id = '%s' AND event = 'booted'", did);
+        ck_assert_int_ge(qn(c, booted), 2); /* forked twice */
+        if (!real_vm) {
+                g_autofree char *log = NULL;
+                g_autofree char *path = g_build_filename(hp.state_dir, "vms", did, "restores.log", NULL);
+                ck_assert(g_file_get_contents(path, &log, NULL, NULL));
+                ck_assert_msg(strstr(log, parent_state) && strchr(log, '\n') && strchr(strchr(log, '\n') + 1, '\n'),
+                              "%s", log);
+        }
+        hostd_proc_destroy(&hp);
+        PQfinish(c);
+}
+END_TEST
+
 /* pool_image_body for version v of image "imgdisp" (0 when there is no
  * such version): the body as sorted compact JSON, or NULL; *r its result. */
 static char *import_body(PGconn *c, int v, int *r, char **err)
@@ -500,6 +603,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_release_timer_and_tickets);
         tcase_add_test(tc, test_pool_lifecycle_with_real_hostd);
         tcase_add_test(tc, test_image_import_body);
+        tcase_add_test(tc, test_instant_pool);
         suite_add_tcase(s, tc);
         return s;
 }

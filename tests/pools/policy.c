@@ -122,6 +122,7 @@ static void apply(struct world *w, const struct pool_actions *a)
                         d->pending = PENDING_NONE;
                         break;
                 case ACT_POWER_OFF:
+                case ACT_SUSPEND:
                         d->state = DESK_STOPPED;
                         break;
                 case ACT_DELETE:
@@ -357,6 +358,54 @@ START_TEST(test_dedicated_idle_power_off_and_start)
 }
 END_TEST
 
+/* suspend_after_disconnect_s (issue 20): a user's desktop without a client
+ * that long is suspended, in both kinds of pool; one with a client, or not
+ * idle long enough, is not; a dedicated pool powers off instead when its
+ * power-off time comes first; a suspended floating desktop is still
+ * released by the release timer. */
+START_TEST(test_suspend_after_disconnect)
+{
+        struct world *w = w_new();
+        struct pool_spec *p = w_pool(w, "d", false, 0, 10, 0);
+        p->suspend_after_s = 600;
+        w_host(w, "h", 64, 65536);
+        struct pool_desktop *idle = w_desk(w, 1, 1, DESK_ASSIGNED);
+        struct pool_desktop *fresh = w_desk(w, 1, 1, DESK_ASSIGNED);
+        struct pool_desktop *inuse = w_desk(w, 1, 1, DESK_IN_USE);
+        idle->idle_s = 601;
+        fresh->idle_s = 599;
+        inuse->idle_s = -1;
+        struct pool_actions a = plan(w);
+        const struct pool_action *x = find(&a, ACT_SUSPEND, idle->id);
+        ck_assert_ptr_nonnull(x);
+        ck_assert_ptr_nonnull(strstr(x->reason, "no client for 601 s"));
+        ck_assert_ptr_null(find(&a, ACT_SUSPEND, fresh->id));
+        ck_assert_ptr_null(find(&a, ACT_SUSPEND, inuse->id));
+        pool_actions_clear(&a);
+        /* Power-off first when it is due sooner. */
+        p->idle_poweroff_s = 300;
+        a = plan(w);
+        ck_assert_ptr_nonnull(find(&a, ACT_POWER_OFF, idle->id));
+        ck_assert_ptr_null(find(&a, ACT_SUSPEND, idle->id));
+        pool_actions_clear(&a);
+        p->idle_poweroff_s = 0;
+        /* Floating: suspended before the release timer (600 s) comes, then
+         * released by it. */
+        p->floating = true;
+        p->suspend_after_s = 300;
+        idle->idle_s = 301;
+        a = plan(w);
+        ck_assert_ptr_nonnull(find(&a, ACT_SUSPEND, idle->id));
+        pool_actions_clear(&a);
+        idle->state = DESK_STOPPED;
+        idle->idle_s = policy.release_idle_s + 1;
+        a = plan(w);
+        ck_assert_ptr_nonnull(find(&a, ACT_REFRESH, idle->id));
+        pool_actions_clear(&a);
+        free(w);
+}
+END_TEST
+
 START_TEST(test_failures_quarantine)
 {
         struct world *w = w_new();
@@ -465,6 +514,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_host_down_replaces_floating_reports_dedicated);
         tcase_add_test(tc, test_floating_release_refresh_and_recompose);
         tcase_add_test(tc, test_dedicated_idle_power_off_and_start);
+        tcase_add_test(tc, test_suspend_after_disconnect);
         tcase_add_test(tc, test_floating_released_without_client);
         tcase_add_test(tc, test_failures_quarantine);
         tcase_add_test(tc, test_shrink_removes_least_useful_unassigned);
