@@ -33,7 +33,9 @@
  *      typed over SPICE puts "vdi-desktop" on the client's clipboard; the
  *      client's "green", pasted by "xsetroot -solid $(xclip -o -sel c)",
  *      turns the background green;
- *   7. stop through the API; the clone passes vdi-img check.
+ *   7. the image's own agent (vdi-agent) opened org.vdi.agent.0 (the
+ *      readiness of an instant-clone parent) and said so on the console;
+ *   8. stop through the API; the clone passes vdi-img check.
  *
  * Screenshots of what each client saw: OUTDIR/{rdp,spice}-*.png; the
  * guest's console OUTDIR/console.log, the daemon's log OUTDIR/hostd.log.
@@ -683,6 +685,25 @@ static char *import_body(const char *bundle)
         return body;
 }
 
+/* The image's own agent (/usr/local/sbin/vdi-agent) opened vdi-vm's port
+ * org.vdi.agent.0 once the desktop was up (vdi-vm's "agent-ready", which an
+ * instant-clone parent waits for: hostd/parent.c); it says so on the
+ * serial console. */
+static void agent_checks(void)
+{
+        g_autofree char *path = g_build_filename(hp.state_dir, "vms", VM_ID, "console.log", NULL);
+        bool seen = false;
+
+        for (int i = 0; i < 120 && !seen; i++) {
+                g_autofree char *text = NULL;
+                seen = g_file_get_contents(path, &text, NULL, NULL) &&
+                       strstr(text, "VDI-AGENT ready port=org.vdi.agent.0");
+                if (!seen)
+                        g_usleep(G_USEC_PER_SEC / 2);
+        }
+        check(seen, "the image's vdi-agent opened org.vdi.agent.0 once the desktop was up (VDI-AGENT ready)");
+}
+
 /* On failure: what vdi-hostd knows of the VM (state, pid, events). */
 static void describe_vm(void)
 {
@@ -836,6 +857,9 @@ static void run(const char *bundle)
 
         /* ---- copy and paste (the agent is up after SPICE's resize) ---- */
         clipboard_checks(&spice);
+
+        /* ---- our own agent (instant clones' readiness) ---- */
+        agent_checks();
 
 out:
         if (n_failed)
