@@ -143,7 +143,7 @@ struct hostd_vm {
 /* What the installed vdi-vm understands (probed from its --help). */
 struct hostd_vm_caps {
         bool disk, control, framebuffer, user, spice_port, rdp_port, web_port, tls, net, agent,
-             virtio_gpu, clipboard, suspend, seccomp;
+             virtio_gpu, clipboard, suspend, seccomp, clone_identity;
 };
 
 struct hostd_report;

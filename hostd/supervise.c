@@ -53,6 +53,7 @@ void hostd_probe_caps(const char *binary, struct hostd_vm_caps *caps)
         caps->clipboard = strstr(out, "--clipboard both|") != NULL;
         caps->suspend = strstr(out, "\"cmd\":\"suspend\"") != NULL && strstr(out, "--restore") != NULL;
         caps->seccomp = strstr(out, "--seccomp on|off") != NULL;
+        caps->clone_identity = strstr(out, "--clone-hostname") != NULL && strstr(out, "--clone-machine-id") != NULL;
 }
 
 /* Field 22 of /proc/PID/stat: start time in clock ticks since boot. With
@@ -80,6 +81,35 @@ int hostd_proc_starttime(pid_t pid, unsigned long long *out)
                 return -EIO;
         *out = v;
         return 0;
+}
+
+/* A forked desktop's host name: "vdi-" and its VM id, lowercased, with
+ * dashes for what a host name cannot hold (RFC 1123 label). */
+static char *clone_hostname(const char *id)
+{
+        g_autofree char *low = g_ascii_strdown(id, -1);
+        char *name = g_strdup_printf("vdi-%.59s", low);
+
+        for (char *p = name; *p; p++)
+                if (!g_ascii_isalnum(*p))
+                        *p = '-';
+        for (size_t n = strlen(name); n > 0 && name[n - 1] == '-'; n--)
+                name[n - 1] = '\0';
+        return name;
+}
+
+/* A fresh machine ID (32 lowercase hex digits) for a forked desktop. */
+static char *clone_machine_id(void)
+{
+        g_autofree char *uuid = g_uuid_string_random();
+        char *id = g_malloc(33);
+        size_t n = 0;
+
+        for (const char *p = uuid; *p && n < 32; p++)
+                if (*p != '-')
+                        id[n++] = *p;
+        id[n] = '\0';
+        return id;
 }
 
 /* Control sockets live in runtime_dir, not with the VM's files: state_dir
@@ -238,6 +268,16 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
                 net_mac_format(vm->mac, mac);
                 ARG("--net");
                 ARG("fd=%d,mac=%s", VM_TAP_FD, mac);
+        }
+        if (fork && h->caps.clone_identity && h->caps.agent && h->caps.spice_port) {
+                /* Its own identity, told to the guest's agent (the MAC is
+                 * its --net card's); vdi-vm gives it a new VM generation
+                 * ID by itself. */
+                g_autofree char *name = clone_hostname(vm->id), *mid = clone_machine_id();
+                ARG("--clone-hostname");
+                ARG("%s", name);
+                ARG("--clone-machine-id");
+                ARG("%s", mid);
         }
         if (h->caps.seccomp) {
                 ARG("--seccomp");

@@ -1205,15 +1205,22 @@ START_TEST(test_suspend_resume)
 }
 END_TEST
 
-/* The lines of VM id's restores.log (the hollow VM's --restore). */
-static unsigned vm_restores(const char *id, char **text)
+/* The lines of VM id's restores.log (the hollow VM's --restore), once
+ * there are at least want of them (it writes them after its start), at
+ * most 10 s. */
+static unsigned vm_restores(const char *id, unsigned want, char **text)
 {
         g_autofree char *path = g_build_filename(hp.state_dir, "vms", id, "restores.log", NULL);
 
-        *text = NULL;
-        if (!g_file_get_contents(path, text, NULL, NULL))
-                *text = g_strdup("");
-        return count_lines(*text);
+        for (int i = 0;; i++) {
+                *text = NULL;
+                if (!g_file_get_contents(path, text, NULL, NULL))
+                        *text = g_strdup("");
+                if (count_lines(*text) >= want || i == 100)
+                        return count_lines(*text);
+                g_free(*text);
+                g_usleep(100000);
+        }
 }
 
 /* Entries of dir (0 when it does not exist). */
@@ -1291,7 +1298,7 @@ START_TEST(test_instant_clones)
 
         /* Its start prepares the parent, then forks it from the parent's state. */
         start_running("i1");
-        ck_assert_uint_eq(vm_restores("i1", &log), 1);
+        ck_assert_uint_eq(vm_restores("i1", 1, &log), 1);
         p = parent_of("img");
         ck_assert_ptr_nonnull(p);
         ck_assert_str_eq(jstr(p, "state"), "ready");
@@ -1314,6 +1321,12 @@ START_TEST(test_instant_clones)
         ck_assert_str_eq(jstr(r.json, "parent_state"), state);
         hostd_reply_clear(&r);
         ck_assert(vm_has_event("i1", "booted"));
+        /* Its own identity (its arguments were read before its control
+         * socket came up): host name from its id, a fresh machine ID. */
+        g_autofree char *idpath = g_build_filename(hp.state_dir, "vms", "i1", "identity.log", NULL);
+        g_autofree char *ident = NULL;
+        ck_assert(g_file_get_contents(idpath, &ident, NULL, NULL));
+        ck_assert_msg(g_str_has_prefix(ident, "hostname vdi-i1\nmachine-id ") && strlen(ident) == 60, "%s", ident);
         /* The parent ran as a hidden VM: never listed, now gone; its disk
          * is read-only under every clone. */
         r = call("GET", "/api/v1/vms", NULL);
@@ -1331,7 +1344,7 @@ START_TEST(test_instant_clones)
         ck_assert_str_eq(jstr(r.json, "parent_state"), state);
         hostd_reply_clear(&r);
         start_running("i2");
-        ck_assert_uint_eq(vm_restores("i2", &log), 1);
+        ck_assert_uint_eq(vm_restores("i2", 1, &log), 1);
         ck_assert_str_eq(log, want);
         g_clear_pointer(&log, g_free);
         ck_assert_uint_eq(dir_entries(parents), 1);
@@ -1350,7 +1363,10 @@ START_TEST(test_instant_clones)
         ck_assert_int_eq(r.status, 200);
         hostd_reply_clear(&r);
         start_running("i1");
-        ck_assert_uint_eq(vm_restores("i1", &log), 1);
+        hostd_reply_clear(&r);
+        r = post_when_connected("i1", "disconnect"); /* its arguments are read by now */
+        hostd_reply_clear(&r);
+        ck_assert_uint_eq(vm_restores("i1", 1, &log), 1);
         g_clear_pointer(&log, g_free);
         /* ...and a refresh forks it afresh. */
         r = call("POST", "/api/v1/vms/i1/stop", NULL);
@@ -1360,7 +1376,7 @@ START_TEST(test_instant_clones)
         ck_assert_str_eq(jstr(r.json, "parent_state"), state);
         hostd_reply_clear(&r);
         start_running("i1");
-        ck_assert_uint_eq(vm_restores("i1", &log), 2);
+        ck_assert_uint_eq(vm_restores("i1", 2, &log), 2);
         g_clear_pointer(&log, g_free);
 
         /* A parent whose agent never comes up: the waiting clone crashes

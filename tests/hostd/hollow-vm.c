@@ -38,7 +38,9 @@
  *
  * A booted (not restored) hollow VM's guest agent is up at once: it says
  * "agent-ready" after "booted" (vdi-hostd's instant-clone parents wait for
- * it), unless its --cmdline holds "hollow.agent=no". */
+ * it), unless its --cmdline holds "hollow.agent=no". A fork's
+ * --clone-hostname and --clone-machine-id are appended to identity.log as
+ * "hostname NAME" and "machine-id ID". */
 #include "config.h"
 
 #include <errno.h>
@@ -375,7 +377,8 @@ int main(int argc, char **argv)
                 if (!strcmp(argv[i], "--help")) {
                         /* vdi-hostd reads what we understand from here. */
                         printf("Usage: hollow-vm --kernel K --control SOCKET --spice-port P "
-                               "--rdp-port P --seccomp on|off --restore DIR%s\n  {\"id\":N,\"cmd\":\"suspend\",\"dir\":D}\n",
+                               "--rdp-port P --seccomp on|off --restore DIR --agent --clone-hostname NAME "
+                               "--clone-machine-id ID%s\n  {\"id\":N,\"cmd\":\"suspend\",\"dir\":D}\n",
                                offer && !strcmp(offer, "1") ? " --user NAME" : "");
                         return 0;
                 }
@@ -387,6 +390,15 @@ int main(int argc, char **argv)
                         if (restore(argv[++i]) < 0)
                                 return 1;
                         agent = false; /* its agent's port was open before */
+                } else if ((!strcmp(argv[i], "--clone-hostname") || !strcmp(argv[i], "--clone-machine-id")) &&
+                           i + 1 < argc) {
+                        /* identity.log: "hostname NAME" / "machine-id ID" lines */
+                        FILE *f = fopen("identity.log", "a");
+                        if (f) {
+                                fprintf(f, "%s %s\n", argv[i] + 8, argv[i + 1]);
+                                fclose(f);
+                        }
+                        i++;
                 } else if (!strcmp(argv[i], "--cmdline") && i + 1 < argc) {
                         if (strstr(argv[++i], "hollow.agent=no"))
                                 agent = false;
