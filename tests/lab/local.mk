@@ -18,6 +18,6 @@ tests/lab/smoke.log: tests/lab/kvm-smoke
 EXTRA_DIST += \
 	tests/lab/README.md \
 	tests/lab/initramfs.sh \
-	tests/lab/needs-kvm \
+	tests/lab/needs-kvm tests/lab/kvm-direct \
 	tests/lab/run \
 	tests/lab/smoke.sh
