@@ -93,7 +93,7 @@ memory_mb = 256
 groups = cn=staff,ou=groups,dc=example,dc=org
 POOLS
 
-echo "# starting the stack in $dir (host: $([ -c /dev/kvm ] && echo direct || echo KVM lab))"
+echo "# starting the stack in $dir (host: $("$s/tests/lab/kvm-direct" && echo direct || echo KVM lab))"
 t0=$(date +%s)
 if ! "$s/scripts/stack" start "$dir" >"$dir/stack.log" 2>&1; then
     bad "the stack starts (scripts/stack start)"
