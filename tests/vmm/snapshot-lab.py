@@ -15,15 +15,20 @@ tests/lab/needs-kvm, all in one lab boot):
   turn and that snapshot restores too; each restore reads from its disk
   what its parent had written at the snapshot, on a fresh overlay that
   vdi-vm made on the layer;
+- a vdi-vm SIGKILLed while it writes a snapshot leaves only that
+  snapshot's partial directory: the snapshot taken before still restores;
 - damaged copies of the snapshot (and disks that are not an overlay on
   its layer) (state file bit flip, truncation, another
   format version, CPU features this host lacks, a missing or corrupt RAM
   file) are refused with their message before any vCPU runs, and so is a
   device set the snapshot does not have.
 Prints TAP lines; exits 0 when all passed."""
+import glob
+import json
 import os
 import re
 import shutil
+import socket
 import struct
 import subprocess
 import sys
@@ -200,7 +205,33 @@ cc = counts(f"{out}/c.console")
 check("C: the second-generation restore counts on from B",
       ok and cc and cc[0] - 1 in b_counts and cc[0] <= max_b + 1, f"{cc[:3]} max_b={max_b}")
 check("C: reads gamma, what B had written at its snapshot", disk_op(c, "c", "-") == "gamma")
-check("C: stops cleanly", stop(c, sock_c) == 0)
+
+# ---- a SIGKILL in the middle of a snapshot: the previous one stays usable ----
+snap3 = f"{work}/snap3"
+kill_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+kill_sock.connect(sock_c)
+kill_sock.sendall(json.dumps({"id": 8, "cmd": "snapshot", "dir": snap3}).encode() + b"\n")
+caught = None
+end = time.time() + 120
+while time.time() < end and caught is None and c.poll() is None:
+    partial = glob.glob(f"{snap3}.partial-*")
+    if partial and os.path.exists(f"{partial[0]}/ram"):
+        caught = partial[0]
+        c.kill()  # SIGKILL while it writes the RAM file
+    else:
+        time.sleep(0.001)
+c.wait()
+kill_sock.close()
+check("C: killed (SIGKILL) while its snapshot was being written", caught is not None and c.returncode == -9,
+      f"partial {caught}, status {c.returncode}")
+check("C: the killed snapshot left no snap3, only its partial directory",
+      not os.path.exists(snap3) and caught is not None and os.path.isdir(caught))
+sock_e = f"{work}/e.sock"
+e_ = start("e", ["--restore", snap2, "--control", sock_e] + devices("e.qcow2"))
+ok = wait_for(lambda: len(counts(f"{out}/e.console")) >= 3, e_, 180)
+check("E: the snapshot taken before (snap2) still restores and counts", ok, text(f"{out}/e.log")[-500:])
+check("E: reads gamma from it", disk_op(e_, "e", "-", 180) == "gamma")
+check("E: stops cleanly", stop(e_, sock_e) == 0)
 sock_d = f"{work}/d.sock"
 d_ = start("d", ["--restore", snap1, "--control", sock_d] + devices("d.qcow2"))
 # (serial input sent before the restore completes is lost: wait for a count)
