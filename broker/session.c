@@ -36,7 +36,8 @@ DB_STMT(session_insert,
         "   VALUES ($1, $2, $3, $4, $5, $6, $7, $8::boolean,"
         "    ARRAY(SELECT lower(g) FROM json_array_elements_text($9::json) AS g),"
         "    $10::inet, now() + make_interval(secs => $11::integer)))"
-        " " DESKTOPS_LIST_SQL("$3", "SELECT lower(g) FROM json_array_elements_text($9::json) AS g"),
+        " " DESKTOPS_LIST_SQL("$3",
+                              "SELECT lower(g) FROM json_array_elements_text($9::json) AS g"),
         17);
 /* The live session for a token hash. last_seen_at is written only when
  * it is over SESSION_TOUCH_S old: the requests right after a sign-in (or

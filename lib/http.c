@@ -25,9 +25,10 @@
  * to the handler pool ([http] threads); the handler's answer resumes it.
  * With handlers in the event threads instead, a connection waited behind
  * whatever handler held the thread it was accepted on (LDAP, PostgreSQL,
- * a host) even with other threads idle: at 8 browsers on 8 threads the
- * sign-in storm ran at 0.50-0.63 of the LDAP+SQL floor, 0.64-0.84 with a
- * thread per connection, on this shared 2-core machine. */
+ * a host) even with other threads idle. bench/login-storm, 8 browsers,
+ * 8 threads, runs side by side on the shared 2-core machine at load 9-12:
+ * 0.50-0.63 of the LDAP+SQL floor so, 0.64-0.95 with a thread per
+ * connection, 0.84-1.00 with this pool. */
 #define HTTP_EVENT_THREADS 2
 
 struct http_server {
