@@ -553,7 +553,7 @@ int main(void)
         printf("    database     %.2f commits and %.0f WAL bytes per sign-in (pg_walinspect)\n",
                n_floor ? wal_floor.commits / n_floor : 0.0,
                n_floor ? wal_floor.bytes / n_floor : 0.0);
-        printf("  launch: not measured (tickets need desktops running under vdi-hostd, i.e. KVM)\n");
+        printf("  launch: not measured here (tests/broker/storm.sh launches on hollow hosts)\n");
 #ifdef __SANITIZE_ADDRESS__
         printf("  note: this build has AddressSanitizer; absolute figures are slower than a "
                "release build\n");
