@@ -528,7 +528,8 @@ int main(void)
         }
         double ours = (double)ol->len / t_ours, floor_rate = (double)fl->len / t_floor;
         qsort(ratios, (size_t)n_rounds, sizeof(double), cmp_double);
-        double median = ratios[n_rounds / 2];
+        double median = n_rounds % 2 ? ratios[n_rounds / 2]
+                                     : (ratios[n_rounds / 2 - 1] + ratios[n_rounds / 2]) / 2;
         PQfinish(walc);
         fleet_phases(&fleet, after);
         int n_ours = (int)ol->len, n_floor = (int)fl->len;
