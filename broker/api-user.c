@@ -177,9 +177,12 @@ void api_login(void *ctx, const struct http_request *req, struct http_response *
         if (old && token_is_wellformed(old, 16, 128))
                 (void)session_delete(b, old, NULL);
         /* The session row carries this sign-in's timings so far (throttle,
-         * ldap) and its audit row: one commit. The session write and the
+         * ldap) and its audit row: one commit, whose statement also reads
+         * the user's desktops for the answer. The session write and the
          * total are known only after it: /metrics histograms only. */
-        r = session_create(b, id, admin, req->client_addr, account, &t, &token, &csrf, &err);
+        PGresult *desktops = NULL;
+        r = session_create(b, id, admin, req->client_addr, account, &t, &token, &csrf,
+                           &desktops, &err);
         if (r < 0) {
                 broker_metrics_login_failed(&b->metrics, LOGIN_FAIL_INTERNAL);
                 api_db_error(resp, "create a session", r, err);
@@ -194,10 +197,12 @@ void api_login(void *ctx, const struct http_request *req, struct http_response *
                  id->backend, admin ? "yes" : "no", req->client_addr, id->n_groups,
                  (double)t.us[PHASE_TOTAL_LOGIN] / 1e3);
         set_session_cookie(resp, token, b->cfg->absolute_timeout_s);
+        json_t *list = desktops_json(desktops);
+        PQclear(desktops);
         http_respond_json(resp, 200,
-                          json_pack("{s:o, s:s}", "user",
+                          json_pack("{s:o, s:s, s:o}", "user",
                                     user_json(id->login, id->display_name, id->email, admin),
-                                    "csrf_token", csrf));
+                                    "csrf_token", csrf, "desktops", list));
 }
 
 void api_logout(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -237,28 +242,8 @@ void api_me(void *ctx, const struct http_request *req, struct http_response *res
                                     "csrf_token", s->csrf));
 }
 
-/* Pools the user may use, with what the portal shows as state: the user's
- * own desktop first, else whether one is ready. */
 DB_STMT(desktops_list,
-        "SELECT p.id, p.name, coalesce(nullif(p.display_name, ''), p.name), p.description,"
-        "  array_to_json(p.protocols),"
-        "  (SELECT d.state FROM assignments a JOIN desktops d ON d.id = a.desktop_id"
-        "   WHERE a.pool_id = p.id AND a.user_name = $1 AND a.released_at IS NULL),"
-        "  EXISTS (SELECT 1 FROM desktops d WHERE d.pool_id = p.id AND d.state = 'ready'),"
-        "  EXISTS (SELECT 1 FROM desktops d WHERE d.pool_id = p.id"
-        "          AND d.state = 'provisioning'),"
-        "  p.kind,"
-        "  (SELECT d.name FROM assignments a JOIN desktops d ON d.id = a.desktop_id"
-        "   WHERE a.pool_id = p.id AND a.user_name = $1 AND a.released_at IS NULL),"
-        "  array_to_json(p.user_actions)"
-        " FROM pools p"
-        " WHERE p.enabled AND EXISTS ("
-        "   SELECT 1 FROM pool_entitlements e WHERE e.pool_id = p.id AND"
-        "   ((e.kind = 'user' AND lower(e.subject) = lower($1)) OR"
-        "    (e.kind = 'group' AND lower(e.subject) IN"
-        "       (SELECT json_array_elements_text($2::json)))))"
-        " ORDER BY p.name",
-        2);
+        DESKTOPS_LIST_SQL("$1", "SELECT json_array_elements_text($2::json)"), 2);
 
 static const char *portal_state(const char *mine, bool ready, bool provisioning)
 {
@@ -276,6 +261,31 @@ static const char *portal_state(const char *mine, bool ready, bool provisioning)
         if (ready)
                 return "ready";
         return provisioning ? "provisioning" : "unavailable";
+}
+
+json_t *desktops_json(const PGresult *res)
+{
+        json_t *list = json_array();
+
+        for (int i = 0; i < PQntuples(res); i++)
+                json_array_append_new(
+                        list,
+                        json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:s}", "pool_id",
+                                  (json_int_t)pg_i64(res, i, 0), "name", pg_str(res, i, 1),
+                                  "pool_name", pg_str(res, i, 2), "description",
+                                  pg_str(res, i, 3), "protocols", pg_json(res, i, 4), "state",
+                                  portal_state(pg_str(res, i, 5), pg_bool(res, i, 6),
+                                               pg_bool(res, i, 7)),
+                                  "kind", pg_str(res, i, 8)));
+        /* What the user may do to their own desktop: only with one. */
+        for (int i = 0; i < PQntuples(res); i++) {
+                json_t *d = json_array_get(list, (size_t)i);
+                bool mine = pg_str(res, i, 9) != NULL;
+                json_object_set_new(d, "desktop", mine ? json_string(pg_str(res, i, 9))
+                                                       : json_null());
+                json_object_set_new(d, "actions", mine ? pg_json(res, i, 10) : json_array());
+        }
+        return list;
 }
 
 void api_desktops(void *ctx, const struct http_request *req, struct http_response *resp)
@@ -297,25 +307,7 @@ void api_desktops(void *ctx, const struct http_request *req, struct http_respons
                 api_db_error(resp, "list desktops", r, err);
                 return;
         }
-        list = json_array();
-        for (int i = 0; i < PQntuples(res); i++)
-                json_array_append_new(
-                        list,
-                        json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:s}", "pool_id",
-                                  (json_int_t)pg_i64(res, i, 0), "name", pg_str(res, i, 1),
-                                  "pool_name", pg_str(res, i, 2), "description",
-                                  pg_str(res, i, 3), "protocols", pg_json(res, i, 4), "state",
-                                  portal_state(pg_str(res, i, 5), pg_bool(res, i, 6),
-                                               pg_bool(res, i, 7)),
-                                  "kind", pg_str(res, i, 8)));
-        /* What the user may do to their own desktop: only with one. */
-        for (int i = 0; i < PQntuples(res); i++) {
-                json_t *d = json_array_get(list, (size_t)i);
-                bool mine = pg_str(res, i, 9) != NULL;
-                json_object_set_new(d, "desktop", mine ? json_string(pg_str(res, i, 9))
-                                                       : json_null());
-                json_object_set_new(d, "actions", mine ? pg_json(res, i, 10) : json_array());
-        }
+        list = desktops_json(res);
         PQclear(res);
         http_respond_json(resp, 200, json_pack("{s:o}", "desktops", list));
 }

@@ -31,15 +31,44 @@ static inline void broker_session_freep(struct broker_session **s)
         broker_session_free(*s);
 }
 
+/* The pools user U may use (SQL text of a parameter, e.g. "$1") given a
+ * subquery G yielding the user's lowercased groups, with what the portal
+ * shows as state: the user's own desktop first, else whether one is
+ * ready. Columns as desktops_json() reads them. Shared by GET
+ * /api/v1/desktops and the sign-in, whose answer carries the list. */
+#define DESKTOPS_LIST_SQL(U, G)                                                              \
+        "SELECT p.id, p.name, coalesce(nullif(p.display_name, ''), p.name), p.description,"  \
+        "  array_to_json(p.protocols),"                                                      \
+        "  (SELECT d.state FROM assignments a JOIN desktops d ON d.id = a.desktop_id"        \
+        "   WHERE a.pool_id = p.id AND a.user_name = " U " AND a.released_at IS NULL),"       \
+        "  EXISTS (SELECT 1 FROM desktops d WHERE d.pool_id = p.id AND d.state = 'ready'),"  \
+        "  EXISTS (SELECT 1 FROM desktops d WHERE d.pool_id = p.id"                          \
+        "          AND d.state = 'provisioning'),"                                           \
+        "  p.kind,"                                                                          \
+        "  (SELECT d.name FROM assignments a JOIN desktops d ON d.id = a.desktop_id"         \
+        "   WHERE a.pool_id = p.id AND a.user_name = " U " AND a.released_at IS NULL),"       \
+        "  array_to_json(p.user_actions)"                                                    \
+        " FROM pools p"                                                                      \
+        " WHERE p.enabled AND EXISTS ("                                                      \
+        "   SELECT 1 FROM pool_entitlements e WHERE e.pool_id = p.id AND"                    \
+        "   ((e.kind = 'user' AND lower(e.subject) = lower(" U ")) OR"                        \
+        "    (e.kind = 'group' AND lower(e.subject) IN (" G "))))"                            \
+        " ORDER BY p.name"
+
+/* api-user.c: the portal's desktop list from a DESKTOPS_LIST_SQL result. */
+json_t *desktops_json(const PGresult *res);
+
 /* session.c */
 /* Create a session for id; store the new session token and CSRF token
  * (malloc'd) in *token and *csrf. In the same statement (one commit):
  * drops the user's dead sessions and the failed sign-ins counted against
  * throttle_account, stores t's finished phases in login_timings (and the
- * histograms) and the sign-in's audit row. */
+ * histograms) and the sign-in's audit row; its result, in *desktops
+ * (PQclear it), is the user's DESKTOPS_LIST_SQL. */
 int session_create(struct broker *b, const struct auth_identity *id, bool is_admin,
                    const char *remote_addr, const char *throttle_account,
-                   const struct broker_timer *t, char **token, char **csrf, char **error);
+                   const struct broker_timer *t, char **token, char **csrf,
+                   PGresult **desktops, char **error);
 /* The session for a cookie token, touching last_seen_at; -ENOENT when
  * unknown, idle too long or past its absolute lifetime. */
 int session_lookup(struct broker *b, const char *token, struct broker_session **out,

@@ -18,7 +18,10 @@
 
 /* One round trip and one commit per sign-in: tidy the user's dead
  * sessions, clear the account's failed sign-ins (throttling), store the
- * sign-in's phase timings and its audit row, insert the new session. */
+ * sign-in's phase timings and its audit row, insert the new session; and
+ * read the user's desktops for the answer, so the portal needs no second
+ * request (the list's snapshot is the statement's: the new session row
+ * is not in it, and nothing in the list depends on it). */
 DB_STMT(session_insert,
         "WITH pruned AS (DELETE FROM portal_sessions WHERE user_name = $3"
         "   AND (expires_at <= now() OR"
@@ -27,12 +30,14 @@ DB_STMT(session_insert,
         " timed AS (INSERT INTO login_timings (request_id, user_name, phase, duration_us)"
         "   SELECT $14, $3, p, d FROM unnest($15::text[], $16::bigint[]) AS t(p, d)),"
         " audited AS (INSERT INTO audit_events (actor, action, remote_addr, detail)"
-        "   VALUES ($3, 'login', $10::inet, $17))"
-        " INSERT INTO portal_sessions (token_hash, csrf_hash, user_name, user_dn, display_name,"
-        " email, backend, is_admin, groups, remote_addr, expires_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::boolean,"
-        "  ARRAY(SELECT lower(g) FROM json_array_elements_text($9::json) AS g),"
-        "  $10::inet, now() + make_interval(secs => $11::integer))",
+        "   VALUES ($3, 'login', $10::inet, $17)),"
+        " created AS (INSERT INTO portal_sessions (token_hash, csrf_hash, user_name, user_dn,"
+        "   display_name, email, backend, is_admin, groups, remote_addr, expires_at)"
+        "   VALUES ($1, $2, $3, $4, $5, $6, $7, $8::boolean,"
+        "    ARRAY(SELECT lower(g) FROM json_array_elements_text($9::json) AS g),"
+        "    $10::inet, now() + make_interval(secs => $11::integer)))"
+        " " DESKTOPS_LIST_SQL("$3",
+                              "SELECT lower(g) FROM json_array_elements_text($9::json) AS g"),
         17);
 /* The live session for a token hash. last_seen_at is written only when
  * it is over SESSION_TOUCH_S old: the requests right after a sign-in (or
@@ -77,7 +82,7 @@ char *session_csrf_for(const char *token)
 int session_create(struct broker *b, const struct auth_identity *id, bool is_admin,
                    const char *remote_addr, const char *throttle_account,
                    const struct broker_timer *t, char **token_out, char **csrf_out,
-                   char **error)
+                   PGresult **desktops, char **error)
 {
         g_autofree char *request_id = NULL, *phases = NULL, *us = NULL;
         g_autofree char *token = NULL, *hash = NULL, *csrf = NULL, *csrf_hash = NULL;
@@ -107,7 +112,7 @@ int session_create(struct broker *b, const struct auth_identity *id, bool is_adm
                 idle, throttle_account, request_id ? request_id : "", phases, us,
                 is_admin ? "admin" : "",
         };
-        r = db_exec(b->db, &session_insert, params, 0, NULL, error);
+        r = db_exec(b->db, &session_insert, params, 0, desktops, error);
         if (r < 0)
                 return r;
         *token_out = g_steal_pointer(&token);

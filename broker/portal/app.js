@@ -12,7 +12,9 @@ function signedIn(me) {
   show("signin", false);
   show("desktops", true);
   show("sessions", true);
-  loadDesktops();
+  // A sign-in's answer carries the desktops; GET /me's does not.
+  if (me.desktops) renderDesktops(me.desktops);
+  else loadDesktops();
   loadSessions();
 }
 

@@ -290,14 +290,25 @@ START_TEST(test_entitlements)
         bfx_reset(f);
         for (size_t i = 0; i < G_N_ELEMENTS(who); i++) {
                 struct bclient *c = bclient_new(f);
-                g_autofree char *pw = g_strdup_printf("%s-pw", who[i][0]);
-                ck_assert_int_eq(bclient_login(c, who[i][0], pw), 200);
+                g_autofree char *body = g_strdup_printf(
+                        "{\"username\":\"%s\",\"password\":\"%s-pw\"}", who[i][0], who[i][0]);
+                struct breply login = bclient_req(c, "POST", "/api/v1/login", body, NULL, false);
+                ck_assert_int_eq(login.status, 200);
                 g_autofree char *state = NULL;
                 g_autofree char *names = desktop_names(c, "office", &state);
                 ck_assert_msg(!strcmp(names, who[i][1]), "%s sees %s, expected %s", who[i][0],
                               names, who[i][1]);
                 if (*who[i][1])
                         ck_assert_str_eq(state, "ready");
+                /* The sign-in's answer lists the same desktops. */
+                struct breply list = bclient_req(c, "GET", "/api/v1/desktops", NULL, NULL, false);
+                json_t *signed_in = json_object_get(login.json, "desktops");
+                ck_assert(json_is_array(signed_in));
+                ck_assert_msg(json_equal(signed_in, json_object_get(list.json, "desktops")),
+                              "%s: sign-in answered %s, GET /desktops %s", who[i][0],
+                              login.body->str, list.body->str);
+                breply_free(&list);
+                breply_free(&login);
                 bclient_free(c);
         }
         struct bclient *c = bclient_new(f);
@@ -354,10 +365,25 @@ START_TEST(test_launch_reconnects_first)
         bfx_exec(f, "UPDATE desktops SET host_id = 2, state = 'assigned' WHERE name = 'office-2';"
                     "INSERT INTO assignments (pool_id, desktop_id, user_name)"
                     " VALUES (1, 2, 'alice')");
-        ck_assert_int_eq(bclient_login(c, "alice", "alice-pw"), 200);
+        struct breply login = bclient_req(c, "POST", "/api/v1/login",
+                                          "{\"username\":\"alice\",\"password\":\"alice-pw\"}",
+                                          NULL, false);
+        ck_assert_int_eq(login.status, 200);
+        g_free(c->csrf);
+        c->csrf = g_strdup(json_string_value(json_object_get(login.json, "csrf_token")));
         g_autofree char *state = NULL;
         g_autofree char *names = desktop_names(c, "office", &state);
         ck_assert_str_eq(state, "assigned");
+        /* The sign-in's answer already showed her desktop. */
+        size_t i;
+        json_t *d, *office = NULL;
+        json_array_foreach (json_object_get(login.json, "desktops"), i, d)
+                if (!g_strcmp0(json_string_value(json_object_get(d, "name")), "office"))
+                        office = d;
+        ck_assert_ptr_nonnull(office);
+        ck_assert_str_eq(json_string_value(json_object_get(office, "state")), "assigned");
+        ck_assert_str_eq(json_string_value(json_object_get(office, "desktop")), "office-2");
+        breply_free(&login);
         g_autofree char *before = snapshot();
         struct breply r = bclient_req(c, "POST", "/api/v1/launch",
                                       "{\"pool\":\"office\",\"protocol\":\"rdp\"}", NULL, true);

@@ -4,8 +4,9 @@
 # names both with target_session_attrs=read-write. The primary is
 # stopped; while no server takes writes, requests get bounded 503s; the
 # replica is promoted (pg_ctl promote, tests/harness/pg-promote) and the
-# same broker process follows it: sign-in and launch work, a session made
-# on the old primary is still valid, and new rows land on the new primary.
+# same broker processes (two, as brokers run active-active) follow it:
+# sign-in and launch work on each, a session made on the old primary is
+# still valid on both, and new rows land on the new primary.
 set -u
 top=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 test_name=failover
@@ -31,7 +32,20 @@ echo "ok - a primary (port $p_port) and a streaming replica (port $r_port)"
 } >"$dir/extra.ini"
 "$harness/broker-start" "$dir/broker" --pg "$dir/pg.env" --ldap "$dir/ldap.env" \
     --pki "$dir/pki" --extra "$dir/extra.ini" --owner $$ >"$dir/broker.env" || fail "broker-start"
+"$harness/broker-start" "$dir/broker2" --pg "$dir/pg.env" --ldap "$dir/ldap.env" \
+    --pki "$dir/pki" --extra "$dir/extra.ini" --owner $$ >"$dir/broker2.env" || fail "broker-start (second)"
+url2=$(sed -n 's/^BROKER_URL=//p' "$dir/broker2.env")
+pid2=$(sed -n 's/^BROKER_PID=//p' "$dir/broker2.env")
 . "$dir/broker.env"
+url1=$BROKER_URL
+# on2 COMMAND...: COMMAND against the second broker.
+on2() {
+    BROKER_URL=$url2
+    "$@"
+    _on2_rc=$?
+    BROKER_URL=$url1
+    return $_on2_rc
+}
 launch_body='{"pool":"no-such-pool","protocol":"rdp"}'
 
 login alice alice alice-pw || fail "alice signs in on the primary: $st $(cat "$dir/login-alice.out")"
@@ -51,25 +65,33 @@ for i in 1 2 3; do
         fail "sign-in with the primary gone and the replica read-only: $st $(cat "$dir/login-bob.out")"
     under 5 "$secs" || fail "sign-in took $secs s with no writable server"
 done
-echo "ok - primary stopped, replica still read-only: sign-in 503 database_unavailable under 5 s (the broker does not write to the standby)"
+on2 req login-carol carol POST /api/v1/login '{"username":"carol","password":"carol-pw"}'
+[ "$st" = 503 ] && under 5 "$secs" ||
+    fail "sign-in on the second broker with no writable server: $st in $secs s"
+echo "ok - primary stopped, replica still read-only: sign-in 503 database_unavailable under 5 s on both brokers (they do not write to the standby)"
 
 "$harness/pg-promote" "$dir/replica" || fail "pg-promote"
 [ "$(sql "$r_sock" 'SELECT pg_is_in_recovery()')" = f ] || fail "the replica is still in recovery"
 t1=$(date +%s.%N)
 retry 50 "bob cannot sign in 10 s after the promotion" login bob bob bob-pw
 t2=$(date +%s.%N)
-kill -0 "$BROKER_PID" || fail "the broker died"
-echo "ok - promoted: bob signs in $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.1f", b - a }') s after the promotion ($(awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%.1f", b - a }') s after the primary stopped), same broker process"
+retry 50 "carol cannot sign in on the second broker 10 s after the promotion" on2 login carol carol carol-pw
+kill -0 "$BROKER_PID" && kill -0 "$pid2" || fail "a broker died"
+echo "ok - promoted: bob signs in $(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.1f", b - a }') s after the promotion ($(awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%.1f", b - a }') s after the primary stopped), carol on the second broker too; same broker processes"
 
 [ "$(sql "$r_sock" "SELECT count(*) FROM portal_sessions WHERE user_name = 'bob'")" = 1 ] ||
     fail "bob's session is not on the promoted server"
 req me alice GET /api/v1/me
 [ "$st" = 200 ] || fail "alice's session from the old primary: $st $(cat "$dir/me.out")"
+on2 req me alice GET /api/v1/me
+[ "$st" = 200 ] || fail "alice's session from the old primary on the second broker: $st $(cat "$dir/me.out")"
+[ "$(sql "$r_sock" "SELECT count(*) FROM portal_sessions WHERE user_name = 'carol'")" = 1 ] ||
+    fail "carol's session is not on the promoted server"
 req launch alice POST /api/v1/launch "$launch_body"
 [ "$st" = 404 ] && grep -q '"error":"unknown_pool"' "$dir/launch.out" ||
     fail "launch after the failover: $st $(cat "$dir/launch.out")"
 retry 25 "healthz after the failover" healthy
-echo "ok - on the promoted server: bob's new session written there, alice's replicated session valid, launch answers, healthz 200"
+echo "ok - on the promoted server: bob's and carol's new sessions written there, alice's replicated session valid on both brokers, launch answers, healthz 200"
 
 # The pool loop leads again on the new primary (its advisory lock went
 # with the old server).

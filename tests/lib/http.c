@@ -31,7 +31,37 @@ static void h_post(void *ctx, const struct http_request *req, struct http_respon
         http_respond_json(resp, 201, body);
 }
 
+/* A handler that waits (at most 5 s) until another request releases it. */
+static GMutex gate_lock;
+static GCond gate_cond;
+static bool gate_waiting, gate_open;
+
+static void h_block(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        gint64 deadline = g_get_monotonic_time() + 5 * G_TIME_SPAN_SECOND;
+
+        g_mutex_lock(&gate_lock);
+        gate_waiting = true;
+        g_cond_broadcast(&gate_cond);
+        while (!gate_open && g_cond_wait_until(&gate_cond, &gate_lock, deadline))
+                ;
+        bool opened = gate_open;
+        g_mutex_unlock(&gate_lock);
+        http_respond_json(resp, 200, json_pack("{s:b}", "released", opened));
+}
+
+static void h_release(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+        g_mutex_lock(&gate_lock);
+        gate_open = true;
+        g_cond_broadcast(&gate_cond);
+        g_mutex_unlock(&gate_lock);
+        http_respond_json(resp, 200, json_pack("{s:b}", "released", true));
+}
+
 static const struct http_route routes[] = {
+        { "GET", "/api/v1/block", h_block },
+        { "POST", "/api/v1/release", h_release },
         { "GET", "/api/v1/things/{id}", h_echo },
         { "DELETE", "/api/v1/things/{id}", h_echo },
         { "POST", "/api/v1/things", h_post },
@@ -307,6 +337,86 @@ START_TEST(test_mutual_tls)
 }
 END_TEST
 
+/* GET or POST path on c, an easy handle kept between requests (its
+ * connection too, as browsers keep theirs); the status, body in body. */
+static long keepalive_request(CURL *c, const char *method, const char *path, GString *body)
+{
+        g_autofree char *url = g_strdup_printf("%s%s", url_base, path);
+        long status = 0;
+
+        g_string_truncate(body, 0);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+        if (curl_easy_perform(c) == CURLE_OK)
+                curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        return status;
+}
+
+struct blocked {
+        CURL *c;
+        GString *body;
+        long status;
+};
+
+static gpointer blocked_request(gpointer data)
+{
+        struct blocked *b = data;
+        b->status = keepalive_request(b->c, "GET", "/api/v1/block", b->body);
+        return NULL;
+}
+
+/* A handler that waits holds up no other connection while handler
+ * threads are free (setup: 2). Two connections opened while the server is
+ * idle; one request waits in its handler, the other's must be answered
+ * meanwhile. With handlers run on the event thread that accepted the
+ * connection, both connections share a thread about every other round and
+ * the release waits behind the blocked handler. */
+START_TEST(test_waiting_handler_blocks_nobody)
+{
+        g_autofree char *ca = g_build_filename(pki, "ca.pem", NULL);
+        GString *body = g_string_new(NULL);
+
+        for (int round = 0; round < 6; round++) {
+                CURL *a = curl_easy_init(), *b = curl_easy_init();
+                struct blocked blocked = { .c = a, .body = g_string_new(NULL) };
+                curl_easy_setopt(a, CURLOPT_CAINFO, ca);
+                curl_easy_setopt(b, CURLOPT_CAINFO, ca);
+                ck_assert_int_eq(keepalive_request(a, "GET", "/api/v1/things/a", body), 200);
+                ck_assert_int_eq(keepalive_request(b, "GET", "/api/v1/things/b", body), 200);
+                g_mutex_lock(&gate_lock);
+                gate_waiting = gate_open = false;
+                g_mutex_unlock(&gate_lock);
+
+                GThread *t = g_thread_new("blocked", blocked_request, &blocked);
+                gint64 deadline = g_get_monotonic_time() + 10 * G_TIME_SPAN_SECOND;
+                g_mutex_lock(&gate_lock);
+                while (!gate_waiting && g_cond_wait_until(&gate_cond, &gate_lock, deadline))
+                        ;
+                ck_assert_msg(gate_waiting, "round %d: the blocking request never arrived", round);
+                g_mutex_unlock(&gate_lock);
+                gint64 t0 = g_get_monotonic_time();
+                ck_assert_int_eq(keepalive_request(b, "POST", "/api/v1/release", body), 200);
+                ck_assert_msg(g_get_monotonic_time() - t0 < 4 * G_TIME_SPAN_SECOND,
+                              "round %d: the release waited for the blocked handler", round);
+                g_thread_join(t);
+                ck_assert_int_eq(blocked.status, 200);
+                ck_assert_msg(strstr(blocked.body->str, "\"released\":true"),
+                              "round %d: the blocked handler was not released: %s", round,
+                              blocked.body->str);
+                long reused = 0;
+                curl_easy_getinfo(b, CURLINFO_NUM_CONNECTS, &reused);
+                ck_assert_int_eq(reused, 0); /* the release came on the kept connection */
+                g_string_free(blocked.body, TRUE);
+                curl_easy_cleanup(a);
+                curl_easy_cleanup(b);
+        }
+        g_string_free(body, TRUE);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("broker-http");
@@ -319,6 +429,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_tls_required_and_verified);
         tcase_add_test(tc, test_bad_config);
         tcase_add_test(tc, test_mutual_tls);
+        tcase_add_test(tc, test_waiting_handler_blocks_nobody);
         suite_add_tcase(s, tc);
         return s;
 }
