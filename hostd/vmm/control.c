@@ -40,6 +40,8 @@ struct control {
         void *opaque;
         char *path;
         int listen_fd, wake_fd;
+        int notify_fd;           /* control_event_later: an event to send */
+        bool agent_ready_later;  /* (lock) the one such event so far */
         pthread_t thread;
         bool thread_started;
         pthread_mutex_t lock; /* clients[].fd for writers, booted */
@@ -497,16 +499,17 @@ static void *control_thread(void *arg)
 
         jail_thread(JAIL_CONTROL);
         for (;;) {
-                struct pollfd pfd[CONTROL_MAX_CLIENTS + 2];
+                struct pollfd pfd[CONTROL_MAX_CLIENTS + 3];
                 int idx[CONTROL_MAX_CLIENTS];
                 unsigned n = 0;
 
                 pfd[n++] = (struct pollfd){ .fd = c->wake_fd, .events = POLLIN };
                 pfd[n++] = (struct pollfd){ .fd = c->listen_fd, .events = POLLIN };
+                pfd[n++] = (struct pollfd){ .fd = c->notify_fd, .events = POLLIN };
                 for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++) {
                         if (c->clients[i].fd < 0)
                                 continue;
-                        idx[n - 2] = (int)i;
+                        idx[n - 3] = (int)i;
                         pfd[n++] = (struct pollfd){ .fd = c->clients[i].fd, .events = POLLIN };
                 }
                 if (poll(pfd, n, -1) < 0)
@@ -515,9 +518,22 @@ static void *control_thread(void *arg)
                         return NULL;
                 if (pfd[1].revents & POLLIN)
                         client_accept(c);
-                for (unsigned k = 2; k < n; k++)
+                if (pfd[2].revents & POLLIN) {
+                        uint64_t v;
+                        bool agent_ready;
+                        if (read(c->notify_fd, &v, sizeof(v)) < 0) {
+                                /* counted again by the next write */
+                        }
+                        pthread_mutex_lock(&c->lock);
+                        agent_ready = c->agent_ready_later;
+                        c->agent_ready_later = false;
+                        pthread_mutex_unlock(&c->lock);
+                        if (agent_ready)
+                                control_event(c, "agent-ready", NULL);
+                }
+                for (unsigned k = 3; k < n; k++)
                         if (pfd[k].revents)
-                                client_read(c, &c->clients[idx[k - 2]]);
+                                client_read(c, &c->clients[idx[k - 3]]);
         }
 }
 
@@ -541,7 +557,7 @@ int control_start(const char *path, const struct control_handler *h, void *opaqu
                 return -ENOMEM;
         c->h = h;
         c->opaque = opaque;
-        c->listen_fd = c->wake_fd = -1;
+        c->listen_fd = c->wake_fd = c->notify_fd = -1;
         for (unsigned i = 0; i < CONTROL_MAX_CLIENTS; i++)
                 c->clients[i] = (struct client){ .fd = -1, .passed = FDPASS_SLOT_INIT };
         pthread_mutex_init(&c->lock, NULL);
@@ -557,7 +573,8 @@ int control_start(const char *path, const struct control_handler *h, void *opaqu
                 unlink(path);
         c->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         c->wake_fd = eventfd(0, EFD_CLOEXEC);
-        if (c->listen_fd < 0 || c->wake_fd < 0)
+        c->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (c->listen_fd < 0 || c->wake_fd < 0 || c->notify_fd < 0)
                 goto sys;
         old = umask(0077);
         r = bind(c->listen_fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -606,6 +623,20 @@ void control_event(struct control *c, const char *event, const char *reason)
         json_decref(m);
 }
 
+void control_agent_ready_later(struct control *c)
+{
+        uint64_t one = 1;
+
+        if (!c)
+                return;
+        pthread_mutex_lock(&c->lock);
+        c->agent_ready_later = true;
+        pthread_mutex_unlock(&c->lock);
+        if (write(c->notify_fd, &one, sizeof(one)) < 0) {
+                /* only at 2^64 - 1 pending: the thread has them anyway */
+        }
+}
+
 void control_stop(struct control *c)
 {
         uint64_t one = 1;
@@ -628,6 +659,8 @@ void control_stop(struct control *c)
                 close(c->listen_fd);
         if (c->wake_fd >= 0)
                 close(c->wake_fd);
+        if (c->notify_fd >= 0)
+                close(c->notify_fd);
         if (c->path)
                 unlink(c->path);
         free(c->path);

@@ -105,6 +105,10 @@ int control_start(const char *path, const struct control_handler *h, void *opaqu
 
 /* Push {"event":event[,"reason":reason]} to every client (any thread). */
 void control_event(struct control *c, const char *event, const char *reason);
+/* {"event":"agent-ready"} from a thread that may not write to sockets (a
+ * device's, under its seccomp filter): the control thread sends it. Any
+ * thread; NULL c is a no-op. */
+void control_agent_ready_later(struct control *c);
 
 /* Stop serving, close everything, remove the socket file. NULL is fine. */
 void control_stop(struct control *c);

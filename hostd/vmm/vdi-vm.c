@@ -269,15 +269,15 @@ static void on_event(void *opaque, const char *event, const char *detail)
 }
 
 /* The guest's agent opened its port: vdi-hostd's instant-clone parents
- * wait for this (the desktop is up) before they are suspended. */
+ * wait for this (the desktop is up) before they are suspended. Called on
+ * the agent console's device thread, whose seccomp filter allows no
+ * socket writes: the control thread sends the event. */
 static void on_agent_ready(void *ctx, const char *port)
 {
         struct app *a = ctx;
-        char detail[64];
 
-        snprintf(detail, sizeof(detail), "port=%s", port);
-        log_notice("agent_ready", "%s", detail);
-        control_event(a->ctl, "agent-ready", NULL);
+        (void)port;
+        control_agent_ready_later(a->ctl);
 }
 
 static void *console_tee(void *arg)

@@ -271,7 +271,12 @@ START_TEST(test_events)
         ck_assert_str_eq(line, "{\"event\":\"booted\"}\n");
         ck_assert_ptr_nonnull(fgets(line, sizeof(line), in));
         ck_assert_str_eq(line, "{\"event\":\"crashed\",\"reason\":\"vCPU 0: KVM internal error\"}\n");
-        /* a client connecting later still learns that the guest booted */
+        /* raised on a device thread, sent by the control thread */
+        control_agent_ready_later(ctl);
+        ck_assert_ptr_nonnull(fgets(line, sizeof(line), in));
+        ck_assert_str_eq(line, "{\"event\":\"agent-ready\"}\n");
+        /* a client connecting later still learns that the guest booted
+         * and that its agent is up */
         {
                 struct sockaddr_un sa = { .sun_family = AF_UNIX };
                 int fd2 = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -281,6 +286,8 @@ START_TEST(test_events)
                 in2 = fdopen(fd2, "r");
                 ck_assert_ptr_nonnull(fgets(line, sizeof(line), in2));
                 ck_assert_str_eq(line, "{\"event\":\"booted\"}\n");
+                ck_assert_ptr_nonnull(fgets(line, sizeof(line), in2));
+                ck_assert_str_eq(line, "{\"event\":\"agent-ready\"}\n");
                 fclose(in2);
         }
 }
