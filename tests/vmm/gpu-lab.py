@@ -173,6 +173,14 @@ b = subprocess.Popen(
      "--tls-cert", f"{pki}/server.pem", "--tls-key", f"{pki}/server.key", "--tls-ca", f"{pki}/ca.pem"],
     stdin=subprocess.DEVNULL, stdout=open(f"{out}/gpu-restored.console", "wb"),
     stderr=open(f"{out}/gpu-restored.log", "wb"))
+# A restore checks the RAM file before it starts (slow in the lab under
+# load), and its control socket answers before the devices are loaded:
+# wait for its vCPUs.
+end = time.time() + LIMIT
+while time.time() < end and b.poll() is None and "event=started" not in text(f"{out}/gpu-restored.log"):
+    time.sleep(0.2)
+check("B (restored): vdi-vm --restore resumed the guest", "event=started" in text(f"{out}/gpu-restored.log"),
+      text(f"{out}/gpu-restored.log")[-1500:])
 r = ask(sock_b, {"id": 1, "cmd": "set-ticket", "protocol": "rdp", "user": "alice", "password": "gpu-secret",
                  "expiry_s": 600})
 check("B (restored): set-ticket rdp", r is not None and r.get("ok") is True,
