@@ -89,7 +89,7 @@ tests/fuzz/virtio-net-fuzz: $(top_srcdir)/tests/fuzz/virtio-net.c $(top_srcdir)/
 # virtio-gpu (issue 18): 2D, commands separate from the transport.
 hostd_vmm_libvmm_a_SOURCES += \
 	hostd/vmm/virtio/virtio-gpu.c hostd/vmm/virtio/virtio-gpu-proto.c hostd/vmm/virtio/virtio-gpu-proto.h \
-	hostd/vmm/virtio/virtio-gpu-edid.c
+	hostd/vmm/virtio/virtio-gpu-model.h hostd/vmm/virtio/virtio-gpu-state.c hostd/vmm/virtio/virtio-gpu-edid.c
 
 # virtio-console (issue 19): multiport, the agents' ports.
 hostd_vmm_libvmm_a_SOURCES += \
@@ -102,8 +102,20 @@ EXTRA_DIST += tests/fuzz/virtio-gpu.c
 VGPU_FUZZ_SRC = $(top_srcdir)/hostd/vmm/virtio/virtio-gpu-proto.c $(top_srcdir)/hostd/vmm/virtio/virtio-gpu-edid.c \
 	$(top_srcdir)/hostd/vmm/virtio/virtqueue.c
 tests/fuzz/virtio-gpu-fuzz: $(top_srcdir)/tests/fuzz/virtio-gpu.c $(top_srcdir)/tests/fuzz/fuzz-ram.h $(VGPU_FUZZ_SRC) \
-		$(top_srcdir)/hostd/vmm/virtio/virtio-gpu-proto.h $(top_srcdir)/hostd/vmm/virtio/virtqueue.h
+		$(top_srcdir)/hostd/vmm/virtio/virtio-gpu-proto.h $(top_srcdir)/hostd/vmm/virtio/virtio-gpu-model.h \
+		$(top_srcdir)/hostd/vmm/virtio/virtqueue.h
 	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/virtio-gpu.c $(VGPU_FUZZ_SRC)
+
+# libFuzzer target: virtio-gpu's snapshot section as a restore loads it.
+FUZZ_TARGETS += tests/fuzz/virtio-gpu-state-fuzz
+EXTRA_DIST += tests/fuzz/virtio-gpu-state.c
+VGPU_STATE_FUZZ_SRC = $(VGPU_FUZZ_SRC) $(top_srcdir)/hostd/vmm/virtio/virtio-gpu-state.c \
+	$(top_srcdir)/hostd/vmm/state/format.c $(top_srcdir)/hostd/vmm/err.c
+tests/fuzz/virtio-gpu-state-fuzz: $(top_srcdir)/tests/fuzz/virtio-gpu-state.c $(top_srcdir)/tests/fuzz/fuzz-ram.h \
+		$(VGPU_STATE_FUZZ_SRC) $(top_srcdir)/hostd/vmm/virtio/virtio-gpu-proto.h \
+		$(top_srcdir)/hostd/vmm/virtio/virtio-gpu-model.h $(top_srcdir)/hostd/vmm/state/state.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) -o $@ $(top_srcdir)/tests/fuzz/virtio-gpu-state.c \
+		$(VGPU_STATE_FUZZ_SRC) $(ZLIB_LIBS)
 
 # bench/net: TCP throughput through our virtio-net vs QEMU's (in the KVM lab).
 dist_noinst_SCRIPTS += bench/net

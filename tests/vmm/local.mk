@@ -75,8 +75,8 @@ tests_vmm_virtio_net_LDADD = $(VMM_TEST_LDADD)
 
 # virtio-gpu (issue 18): commands and the device without KVM, and a fuzzer.
 check_PROGRAMS += tests/vmm/virtio-gpu
-TESTS += tests/vmm/virtio-gpu tests/fuzz/virtio-gpu.sh
-EXTRA_DIST += tests/fuzz/virtio-gpu.sh
+TESTS += tests/vmm/virtio-gpu tests/fuzz/virtio-gpu.sh tests/fuzz/virtio-gpu-state.sh
+EXTRA_DIST += tests/fuzz/virtio-gpu.sh tests/fuzz/virtio-gpu-state.sh
 
 tests_vmm_virtio_gpu_SOURCES = tests/vmm/virtio-gpu.c
 tests_vmm_virtio_gpu_CPPFLAGS = $(VMM_TEST_CPPFLAGS)

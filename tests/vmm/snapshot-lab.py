@@ -338,7 +338,7 @@ cases.append(("a raw disk where the snapshot captured one", snap1, "must be a wr
               ["--disk", f"{base_img},format=raw"]))
 cases.append(("another framebuffer size", snap1, "a 640x480 framebuffer in the snapshot, 800x600 here",
               ["--framebuffer", "800x600"]))
-cases.append(("a device without snapshot support (virtio-gpu)", snap1, "has no snapshot support yet",
+cases.append(("a virtio-gpu where the snapshot had the VESA framebuffer", snap1, "differs from this VM's",
               ["--display", "virtio-gpu"]))
 
 for i, (desc, d, msg, extra) in enumerate(cases):

@@ -13,6 +13,7 @@
 
 #include "alloc.h"
 #include "check-main.h"
+#include "state.h"
 #include "virtio-devices.h"
 #include "vm-devices.h"
 
@@ -876,6 +877,297 @@ START_TEST(test_vm_display_source)
 }
 END_TEST
 
+/* ---- snapshots (virtio-gpu-state.c) ---- */
+
+/* g's state section payload (malloc'd, *len bytes). */
+static uint8_t *save_payload(struct vgpu *from, size_t *len)
+{
+        struct state_writer w;
+        struct state_file f;
+        struct vm_err err;
+        uint8_t *buf, *out;
+        size_t n;
+
+        state_writer_init(&w);
+        state_begin(&w, "dev.4.virtio-gpu");
+        vgpu_state_save(from, &w);
+        state_end(&w);
+        ck_assert_int_eq(state_writer_finish(&w, &buf, &n), 0);
+        ck_assert_int_eq(state_file_parse(buf, n, &f, &err), 0);
+        ck_assert_uint_eq(f.nsec, 1);
+        *len = (size_t)f.sec[0].len;
+        out = malloc(*len + 1);
+        ck_assert_ptr_nonnull(out);
+        memcpy(out, f.sec[0].data, *len);
+        state_file_free(&f);
+        free(buf);
+        return out;
+}
+
+/* Load len bytes of payload into to; the reader's complaint in why. */
+static bool load_payload(struct vgpu *to, const uint8_t *p, size_t len, char why[160])
+{
+        struct state_section s = { .name = "dev.4.virtio-gpu", .data = p, .len = len };
+        struct state_reader r;
+        bool ok;
+
+        state_reader_init(&r, &s);
+        ok = vgpu_state_load(to, &r);
+        memcpy(why, r.why, sizeof(r.why));
+        return ok;
+}
+
+static void fill_ram(uint64_t gpa, size_t len, uint32_t seed)
+{
+        for (size_t i = 0; i + 4 <= len; i += 4) {
+                uint32_t v = seed ^ (uint32_t)(i * 2654435761u);
+                memcpy(ram + gpa + i, &v, 4);
+        }
+}
+
+static void assert_same_view(struct vgpu *a, struct vgpu *b, unsigned s)
+{
+        struct vgpu_view va, vb;
+
+        ck_assert_int_eq(vgpu_scanout_view(a, s, &va), 0);
+        ck_assert_int_eq(vgpu_scanout_view(b, s, &vb), 0);
+        ck_assert_uint_eq(va.width, vb.width);
+        ck_assert_uint_eq(va.height, vb.height);
+        ck_assert_uint_eq(va.stride, vb.stride);
+        ck_assert_uint_eq(va.format, vb.format);
+        ck_assert_uint_eq(va.resource_id, vb.resource_id);
+        ck_assert_int_eq(va.in_place, vb.in_place);
+        for (uint32_t y = 0; y < va.height; y++)
+                ck_assert_mem_eq(va.pixels + (uint64_t)y * va.stride, vb.pixels + (uint64_t)y * vb.stride,
+                                 va.width * 4);
+        vgpu_view_release(&va);
+        vgpu_view_release(&vb);
+}
+
+START_TEST(test_state_round_trip)
+{
+        const uint64_t a1[2] = { 0x10000, 0x20000 }, a2[1] = { 0x40000 }, a3[1] = { 0x50000 };
+        const uint32_t l1[2] = { 64 * 4 * 24, 64 * 4 * 24 }, l2[1] = { 32 * 32 * 4 }, l3[1] = { 16 * 16 * 4 };
+        const struct vgpu_head heads[2] = { { true, 0, 0, 1280, 720 }, { true, 1280, 0, 800, 600 } };
+        struct virtio_gpu_update_cursor cur = { .hdr = HDR(VIRTIO_GPU_CMD_UPDATE_CURSOR), .pos = { 0, 100, 200, 0 },
+                                                .resource_id = 3, .hot_x = 3, .hot_y = 5 };
+        struct vgpu_head wa[VGPU_MAX_SCANOUTS], wb[VGPU_MAX_SCANOUTS];
+        struct vgpu_cursor *ca = malloc(sizeof(*ca)), *cb = malloc(sizeof(*cb));
+        struct vgpu_stats sa, sb;
+        struct display_rect d[4];
+        struct vgpu_view v;
+        struct vgpu *src, *dst;
+        uint8_t *p1, *p2, ev_a[4], ev_b[4];
+        size_t n1, n2;
+        char why[160];
+
+        /* 1: scattered backing, so a shadow; 2: in place; 3: the cursor;
+         * 4: never backed. */
+        fill_ram(0x10000, l1[0], 1);
+        fill_ram(0x20000, l1[1], 2);
+        fill_ram(0x40000, l2[0], 3);
+        fill_ram(0x50000, l3[0], 4);
+        ck_assert_uint_eq(create(1, 64, 48, VGPU_FORMAT_B8G8R8X8), OK);
+        ck_assert_uint_eq(attach(1, 2, a1, l1), OK);
+        ck_assert_uint_eq(transfer(1, 0, 0, 64, 48, 0), OK);
+        ck_assert_uint_eq(set_scanout(0, 1, 8, 4, 48, 40), OK);
+        ck_assert_uint_eq(create(2, 32, 32, VGPU_FORMAT_B8G8R8A8), OK);
+        ck_assert_uint_eq(attach(2, 1, a2, l2), OK);
+        ck_assert_uint_eq(set_scanout(1, 2, 0, 0, 32, 32), OK);
+        ck_assert_uint_eq(create(3, 16, 16, VGPU_FORMAT_B8G8R8A8), OK);
+        ck_assert_uint_eq(attach(3, 1, a3, l3), OK);
+        ck_assert_uint_eq(transfer(3, 0, 0, 16, 16, 0), OK);
+        cursor_cmd(&cur, sizeof(cur));
+        ck_assert_uint_eq(create(4, 100, 10, VGPU_FORMAT_R8G8B8X8), OK);
+        ck_assert_int_eq(vgpu_set_layout(g, heads, 2), 1); /* a display event pending */
+        for (unsigned s = 0; s < VGPU_MAX_SCANOUTS; s++)
+                (void)vgpu_collect_damage(g, s, d, 4);
+        p1 = save_payload(g, &n1);
+
+        src = g;
+        ck_assert_int_eq(vgpu_new(VGPU_MAX_SCANOUTS, 640, 480, 0, &mem, &dst), 0);
+        ck_assert_msg(load_payload(dst, p1, n1, why), "%s", why);
+        /* The pictures, the layout, the event, the cursor, the counters. */
+        assert_same_view(src, dst, 0);
+        assert_same_view(src, dst, 1);
+        ck_assert_int_eq(vgpu_scanout_view(dst, 1, &v), 0);
+        ck_assert_ptr_eq(v.pixels, ram + 0x40000); /* in place: guest RAM itself */
+        vgpu_view_release(&v);
+        ck_assert_int_eq(vgpu_scanout_view(dst, 2, &v), -ENODEV);
+        ck_assert_int_eq(vgpu_scanout_view(dst, 3, &v), -ENODEV);
+        ck_assert_uint_eq(vgpu_get_layout(src, wa), vgpu_get_layout(dst, wb));
+        for (unsigned s = 0; s < VGPU_MAX_SCANOUTS; s++) {
+                ck_assert_int_eq(wa[s].enabled, wb[s].enabled);
+                ck_assert_int_eq(wa[s].x, wb[s].x);
+                ck_assert_int_eq(wa[s].y, wb[s].y);
+                ck_assert_uint_eq(wa[s].width, wb[s].width);
+                ck_assert_uint_eq(wa[s].height, wb[s].height);
+        }
+        ck_assert_uint_eq(wb[1].width, 800);
+        vgpu_cfg_read(src, 0, ev_a, 4);
+        vgpu_cfg_read(dst, 0, ev_b, 4);
+        ck_assert_mem_eq(ev_a, ev_b, 4);
+        ck_assert_uint_eq(ev_b[0], VIRTIO_GPU_EVENT_DISPLAY);
+        vgpu_get_cursor(src, ca);
+        vgpu_get_cursor(dst, cb);
+        ck_assert(cb->visible);
+        ck_assert_uint_eq(cb->x, 100);
+        ck_assert_uint_eq(cb->y, 200);
+        ck_assert_uint_eq(cb->hot_x, 3);
+        ck_assert_uint_eq(cb->hot_y, 5);
+        ck_assert_uint_eq(cb->width, 16);
+        ck_assert_mem_eq(ca->pixels, cb->pixels, sizeof(ca->pixels));
+        ck_assert_uint_gt(cb->shape_serial, 0);
+        vgpu_get_stats(src, &sa);
+        vgpu_get_stats(dst, &sb);
+        ck_assert_uint_eq(sb.resources, 4);
+        ck_assert_uint_eq(sa.hostmem, sb.hostmem);
+        ck_assert_uint_eq(sa.commands, sb.commands);
+        ck_assert_uint_eq(sa.errors, sb.errors);
+        /* Shown at once: each enabled scanout wholly damaged. */
+        ck_assert_int_eq(vgpu_collect_damage(dst, 0, d, 4), 1);
+        ck_assert_uint_eq(d[0].w, 48);
+        ck_assert_uint_eq(d[0].h, 40);
+        ck_assert_int_eq(vgpu_collect_damage(dst, 2, d, 4), 0);
+        /* Saving the restored device gives the same bytes. */
+        p2 = save_payload(dst, &n2);
+        ck_assert_uint_eq(n1, n2);
+        ck_assert_mem_eq(p1, p2, n1);
+        free(p2);
+
+        /* The restored device goes on: its backing is the same guest RAM. */
+        g = dst;
+        fill_ram(0x20000, l1[1], 7);
+        ck_assert_uint_eq(transfer(1, 0, 24, 64, 24, 64 * 4 * 24), OK);
+        ck_assert_int_eq(vgpu_scanout_view(dst, 0, &v), 0);
+        ck_assert_uint_eq(view_px(&v, 0, 20), pixel_at(0x20000, 64 * 4, 8, 0));
+        vgpu_view_release(&v);
+        ck_assert_uint_eq(simple(VIRTIO_GPU_CMD_RESOURCE_UNREF, 4), OK);
+        ck_assert_uint_eq(create(4, 8, 8, VGPU_FORMAT_B8G8R8X8), OK);
+        g = src;
+        vgpu_free(dst);
+        free(p1);
+        free(ca);
+        free(cb);
+}
+END_TEST
+
+/* The payload of a one-head device with one 4x4 resource (two backing
+ * entries, a shadow) shown on its scanout: field offsets below. */
+enum {
+        O_VERSION = 0, O_HEADS = 1, O_EVENTS = 5, O_WANT_EN = 9, O_WANT_W = 18, O_NRES = 26, O_ID = 30, O_FMT = 34,
+        O_W = 38, O_N = 46, O_GPA0 = 50, O_LEN0 = 58, O_GPA1 = 66, O_SHADOW = 82, O_PIXELS = 83,
+        O_SO_ID = O_PIXELS + 64, O_SO_X = O_SO_ID + 4, O_SO_W = O_SO_ID + 12, O_CUR_VIS = O_SO_ID + 20,
+        O_CUR_SCANOUT = O_CUR_VIS + 1, O_CUR_HOT_X = O_CUR_VIS + 13, O_CUR_W = O_CUR_VIS + 21,
+        O_END = O_CUR_VIS + 29 + 4 * VGPU_CURSOR_DIM * VGPU_CURSOR_DIM + 16,
+};
+
+struct bad_case {
+        unsigned off, size;     /* size 0: cut the shadow pixels and set the flag to value */
+        uint64_t value;
+        const char *why;        /* part of the message; NULL: any */
+};
+
+static const struct bad_case bad_cases[] = {
+        { O_VERSION, 1, 2, "state version 2" },
+        { O_HEADS, 4, 2, "2 heads in the snapshot, 1 here" },
+        { O_EVENTS, 4, 2, "pending events 0x2" },
+        { O_WANT_EN, 1, 2, "wanted head 0: enabled flag 2" },
+        { O_WANT_EN, 1, 0, "wanted head 0: disabled with a size" },
+        { O_WANT_W, 4, 0, "wanted head 0: size 0x" },
+        { O_WANT_W, 4, VGPU_MAX_DIM + 1, "wanted head 0: size 8193x" },
+        { O_NRES, 4, VGPU_MAX_RESOURCES + 1, "1025 resources" },
+        { O_NRES, 4, 2, NULL }, /* the next "resource" is the scanout and cursor */
+        { O_ID, 4, 0, "resource 0: id 0" },
+        { O_FMT, 4, 5, "format 5 is not a 2D format" },
+        { O_W, 4, 0, "size 0x4" },
+        { O_W, 4, VGPU_MAX_DIM + 1, "size 8193x4" },
+        { O_W, 4, 4096, "host memory" }, /* 64 KiB of pixels on a 32 KiB device */
+        { O_N, 4, VGPU_MAX_BACKING_ENTRIES + 1, "65537 backing entries" },
+        { O_N, 4, 60000, "backing entries past the section's end" },
+        { O_GPA0, 8, RAM_SIZE - 16, "backing entry 0 (32 bytes at 0x3ffff0) is not guest RAM" },
+        { O_LEN0, 8, 0, "backing entry 0 (0 bytes" },
+        { O_GPA1, 8, UINT64_MAX - 8, "backing entry 1" },
+        { O_SHADOW, 1, 2, "shadow flag 2" },
+        { O_SHADOW, 0, 0, "scanout 0: resource 5 has no pixels" },
+        { O_SO_ID, 4, 9, "scanout 0: resource 9 does not exist" },
+        { O_SO_ID, 4, 0, "scanout 0: disabled with a rectangle" },
+        { O_SO_X, 4, 3, "rectangle 2x2+3+1 is not inside resource 5 (4x4)" },
+        { O_SO_W, 4, 0xffffffffu, "is not inside resource 5" },
+        { O_SO_W, 4, 0, "is not inside resource 5" },
+        { O_CUR_VIS, 1, 2, "cursor: visible flag 2" },
+        { O_CUR_SCANOUT, 4, 1, "cursor: scanout 1 (this device has 1)" },
+        { O_CUR_HOT_X, 4, VGPU_CURSOR_DIM, "cursor: hotspot 64," },
+        { O_CUR_W, 4, VGPU_CURSOR_DIM + 1, "cursor: size 65x" },
+        { O_CUR_VIS, 1, 1, "cursor: size 0x0" }, /* visible without a shape */
+        { O_END, 1, 0, "1 bytes after the device state" },
+        { O_END - 1, 0xff, 0, NULL }, /* truncated: the last byte missing */
+};
+
+START_TEST(test_state_refused)
+{
+        const uint64_t a[2] = { 0x1000, 0x3000 };
+        const uint32_t l[2] = { 32, 32 };
+        struct vgpu *src, *dst;
+        uint8_t *p, *before, *after, *bad;
+        size_t n, nb, na;
+        char why[160];
+
+        teardown();
+        setup_n(1, 32 << 10);
+        fill_ram(0x1000, 32, 1);
+        fill_ram(0x3000, 32, 2);
+        ck_assert_uint_eq(create(5, 4, 4, VGPU_FORMAT_B8G8R8X8), OK);
+        ck_assert_uint_eq(attach(5, 2, a, l), OK);
+        ck_assert_uint_eq(transfer(5, 0, 0, 4, 4, 0), OK);
+        ck_assert_uint_eq(set_scanout(0, 5, 1, 1, 2, 2), OK);
+        p = save_payload(g, &n);
+        src = g;
+        ck_assert_uint_eq(n, O_END);
+        ck_assert_uint_eq(p[O_ID], 5);
+        ck_assert_uint_eq(p[O_SO_ID], 5);
+
+        /* The device that refuses has a picture of its own, which stays. */
+        ck_assert_int_eq(vgpu_new(1, 640, 480, 32 << 10, &mem, &dst), 0);
+        ck_assert_msg(load_payload(dst, p, n, why), "%s", why);
+        g = dst;
+        ck_assert_uint_eq(create(6, 2, 2, VGPU_FORMAT_B8G8R8X8), OK);
+        g = src;
+        before = save_payload(dst, &nb);
+        bad = malloc(n + 1);
+        for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+                const struct bad_case *c = &bad_cases[i];
+                size_t len = n;
+
+                memcpy(bad, p, n);
+                if (c->size == 0) {
+                        memmove(bad + O_PIXELS, bad + O_PIXELS + 64, n - O_PIXELS - 64);
+                        bad[O_SHADOW] = (uint8_t)c->value;
+                        len = n - 64;
+                } else if (c->size == 0xff) {
+                        len = n - 1;
+                } else if (c->off == O_END) {
+                        bad[n] = 0;
+                        len = n + 1;
+                } else {
+                        for (unsigned k = 0; k < c->size; k++)
+                                bad[c->off + k] = (uint8_t)(c->value >> (8 * k));
+                }
+                why[0] = '\0';
+                ck_assert_msg(!load_payload(dst, bad, len, why), "case %zu loaded", i);
+                ck_assert_msg(why[0] && (!c->why || strstr(why, c->why)), "case %zu: \"%s\", expected \"%s\"", i, why,
+                              c->why ? c->why : "(any)");
+                after = save_payload(dst, &na);
+                ck_assert_msg(na == nb && memcmp(before, after, nb) == 0, "case %zu changed the device", i);
+                free(after);
+        }
+        free(bad);
+        free(before);
+        free(p);
+        vgpu_free(dst);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("virtio-gpu");
@@ -894,6 +1186,8 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_bad_backing);
         tcase_add_test(tc, test_limits);
         tcase_add_test(tc, test_malformed);
+        tcase_add_test(tc, test_state_round_trip);
+        tcase_add_test(tc, test_state_refused);
         suite_add_tcase(s, tc);
         tcase_set_timeout(dev, 30);
         tcase_add_test(dev, test_pci_device);

@@ -225,12 +225,9 @@ int vm_migrate_send(struct vm *vm, int fd, const struct vm_migrate_opts *o, stru
 {
         struct mig_src s = { .vm = vm, .fd = fd };
         struct timeval send_timeout = { .tv_sec = 30 };
-        const char *why = snapshot_unsupported(vm);
         double t0 = now_ms();
         int r;
 
-        if (why)
-                return vm_err_set(err, -ENOTSUP, "cannot migrate this VM: %s has no snapshot support yet", why);
         /* A link that goes silent must not hold the guest (paused, at
          * the end) for ever: a send that waits this long fails. */
         if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout)) < 0)

@@ -33,7 +33,7 @@ struct state_dev {
         struct virtio_dev *vd;  /* virtio devices: frozen while saved */
 };
 
-#define STATE_DEVS_MAX (6 + VM_MAX_DISKS + 2 + VM_MAX_NICS) /* + the sound card and the agent console */
+#define STATE_DEVS_MAX (6 + VM_MAX_DISKS + 3 + VM_MAX_NICS) /* + the GPU, the sound card and the agent console */
 
 static void add_dev(struct state_dev *out, unsigned *n, const char *name, const struct state_ops *ops, void *dev,
                     struct virtio_dev *vd)
@@ -69,6 +69,8 @@ static unsigned state_devs(struct vm *vm, struct state_dev out[STATE_DEVS_MAX])
                 add_virtio(out, &n, virtio_input_dev(d->tablet));
         for (unsigned i = 0; i < d->nnics; i++)
                 add_virtio(out, &n, virtio_net_dev(d->net[i]));
+        if (d->gpu)
+                add_virtio(out, &n, virtio_gpu_dev(d->gpu));
         if (d->con)
                 add_virtio(out, &n, virtio_console_dev(d->con));
         if (d->has_fb)
@@ -77,16 +79,6 @@ static unsigned state_devs(struct vm *vm, struct state_dev out[STATE_DEVS_MAX])
                 add_dev(out, &n, "dev.hda", &hda_state_ops, d->hda, NULL);
         add_dev(out, &n, "dev.pci", &pci_state_ops, &vm->pci, NULL);
         return n;
-}
-
-/* A device without snapshot support yet, or NULL. */
-static const char *unsupported_device(const struct vm *vm)
-{
-        const struct vm_devices *d = &vm->dev;
-
-        if (d->gpu)
-                return "virtio-gpu (--display virtio-gpu)";
-        return NULL;
 }
 
 static double ms_since(const struct timespec *t0)
@@ -193,7 +185,10 @@ static int capture(struct vm *vm, int dirfd, struct state_writer *w, const struc
                 return vm_err_set(err, -ESRCH, "the VM is not running");
         if ((r = vcpu_pause_all(vm)) < 0)
                 return vm_err_set(err, r, "the VM stopped while being paused for the snapshot");
-        /* No chain taken or returned while RAM is copied. */
+        /* No chain taken or returned while RAM is copied; none of
+         * virtio-gpu's taken and not returned (it must not run twice). */
+        if (vm->dev.gpu)
+                virtio_gpu_quiesce(vm->dev.gpu);
         for (unsigned i = 0; i < n; i++)
                 if (devs[i].vd)
                         virtio_pci_freeze(devs[i].vd);
@@ -210,6 +205,8 @@ static int capture(struct vm *vm, int dirfd, struct state_writer *w, const struc
         for (unsigned i = 0; i < n; i++)
                 if (devs[i].vd)
                         virtio_pci_thaw(devs[i].vd);
+        if (vm->dev.gpu)
+                virtio_gpu_unquiesce(vm->dev.gpu);
         return r;
 }
 
@@ -240,15 +237,11 @@ static int take(struct vm *vm, const char *dir, bool suspend, struct vm_snapshot
         struct timespec t0;
         char tmp[PATH_MAX];
         _cleanup_close_ int dirfd = -1;
-        const char *why;
         size_t len = 0;
         int r;
 
         if (!dir || dir[0] != '/')
                 return vm_err_set(err, -EINVAL, "snapshot needs an absolute directory path");
-        why = unsupported_device(vm);
-        if (why)
-                return vm_err_set(err, -ENOTSUP, "cannot snapshot this VM: %s has no snapshot support yet", why);
         r = snap_disks_plan(vm, &disks, err);
         if (r < 0)
                 return r;
@@ -470,12 +463,9 @@ int snapshot_check_vm(struct snapshot_in *s, struct vm *vm, struct vm_err *err)
         struct state_dev devs[STATE_DEVS_MAX];
         unsigned n = state_devs(vm, devs), saved;
         struct state_reader r;
-        const char *why = unsupported_device(vm);
         char names[256] = "";
         int ret;
 
-        if (why)
-                return vm_err_set(err, -ENOTSUP, "cannot restore into this VM: %s has no snapshot support yet", why);
         ret = state_section_reader(&s->f, "devices", &r, err);
         if (ret < 0)
                 return ret;
@@ -558,16 +548,13 @@ int snapshot_load_vcpu(struct snapshot_in *s, struct vcpu *v, struct vm_err *err
 
 /* ---- for live migration (migrate.c) ---- */
 
-const char *snapshot_unsupported(const struct vm *vm)
-{
-        return unsupported_device(vm);
-}
-
 void snapshot_freeze_devices(struct vm *vm, bool freeze)
 {
         struct state_dev devs[STATE_DEVS_MAX];
         unsigned n = state_devs(vm, devs);
 
+        if (freeze && vm->dev.gpu)
+                virtio_gpu_quiesce(vm->dev.gpu); /* as in capture() */
         for (unsigned i = 0; i < n; i++) {
                 if (!devs[i].vd)
                         continue;
@@ -585,6 +572,8 @@ void snapshot_freeze_devices(struct vm *vm, bool freeze)
                                 guest_mem_ptr(&vm->mem, vq->used_gpa, 6 + 8 * (uint64_t)vq->size);
                 }
         }
+        if (!freeze && vm->dev.gpu)
+                virtio_gpu_unquiesce(vm->dev.gpu);
 }
 
 /* Whether the queue has returned every chain it had taken at last_avail. */

@@ -33,11 +33,10 @@ int snapshot_load_machine(struct snapshot_in *s, struct vm *vm, struct vm_err *e
 /* One created vCPU. */
 int snapshot_load_vcpu(struct snapshot_in *s, struct vcpu *v, struct vm_err *err);
 
-/* For live migration (migrate.c). A device without snapshot support, or
- * NULL. */
-const char *snapshot_unsupported(const struct vm *vm);
-/* With the vCPUs paused: freeze the virtio devices (no chain taken or
- * returned; their used rings marked in an active dirty log) or thaw them. */
+/* For live migration (migrate.c). With the vCPUs paused: freeze the
+ * virtio devices (no chain taken or returned, virtio-gpu's command in
+ * flight finished first; their used rings marked in an active dirty log)
+ * or thaw them. */
 void snapshot_freeze_devices(struct vm *vm, bool freeze);
 /* Wait (at most about timeout_ms per queue) until every virtio queue has
  * returned the chains it had taken when called: buffers looked up before

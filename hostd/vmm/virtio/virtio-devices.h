@@ -90,6 +90,11 @@ int virtio_gpu_create(unsigned num_scanouts, uint32_t width, uint32_t height, ui
                       unsigned intx_gsi, const struct vq_mem *mem, struct virtio_gpu **out);
 struct virtio_dev *virtio_gpu_dev(struct virtio_gpu *gpu);
 void virtio_gpu_free(struct virtio_gpu *gpu);
+/* Snapshots (state/snapshot.c): quiesce waits for the command in flight
+ * to be returned to the guest and holds off the next one until
+ * unquiesce, from the same thread; the guest may go on queueing. */
+void virtio_gpu_quiesce(struct virtio_gpu *gpu);
+void virtio_gpu_unquiesce(struct virtio_gpu *gpu);
 
 /* The output, for the display path (any thread). A view holds a
  * reference: release it with vgpu_view_release. Damage is taken once

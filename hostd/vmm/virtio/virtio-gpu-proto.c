@@ -12,52 +12,11 @@
 #include <string.h>
 
 #include "alloc.h"
-
-#define BPP 4
-
-struct vgpu_pixbuf {
-        atomic_uint ref;
-        uint8_t data[];
-};
-
-struct res {
-        uint32_t id, format, width, height, stride;
-        uint64_t size;          /* stride * height */
-        uint64_t accounted;     /* host memory charged to the device */
-        struct iovec *iov;      /* backing in guest RAM, adjacent entries merged */
-        unsigned niov;
-        uint64_t table;         /* bytes of iov, charged */
-        uint64_t backing_len;
-        bool backed;
-        bool in_place;          /* backed by one range covering size, no shadow */
-        struct vgpu_pixbuf *shadow;
-};
-
-struct scanout {
-        struct res *res;        /* NULL: disabled */
-        uint32_t x, y, w, h;    /* the shown rectangle of res */
-        uint64_t generation;
-        struct display_rect damage[VGPU_DAMAGE_MAX];
-        unsigned ndamage;
-};
-
-struct vgpu {
-        unsigned num_scanouts;
-        struct vq_mem mem;
-        uint64_t hostmem_max, hostmem;
-        struct res *res[VGPU_MAX_RESOURCES];
-        unsigned nres;
-        struct scanout so[VGPU_MAX_SCANOUTS];
-        struct vgpu_head want[VGPU_MAX_SCANOUTS];
-        uint32_t events_read;
-        struct vgpu_cursor cursor;
-        uint64_t gen_counter;
-        unsigned long commands, errors;
-};
+#include "virtio-gpu-model.h"
 
 /* ---- pixel buffers shared with views ---- */
 
-static struct vgpu_pixbuf *pixbuf_new(uint64_t size)
+struct vgpu_pixbuf *vgpu_pixbuf_new(uint64_t size)
 {
         struct vgpu_pixbuf *p;
 
@@ -69,7 +28,7 @@ static struct vgpu_pixbuf *pixbuf_new(uint64_t size)
         return p;
 }
 
-static void pixbuf_put(struct vgpu_pixbuf *p)
+void vgpu_pixbuf_put(struct vgpu_pixbuf *p)
 {
         if (p && atomic_fetch_sub(&p->ref, 1) == 1)
                 free(p);
@@ -77,7 +36,7 @@ static void pixbuf_put(struct vgpu_pixbuf *p)
 
 /* ---- resources ---- */
 
-static bool format_ok(uint32_t f)
+bool vgpu_format_ok(uint32_t f)
 {
         switch (f) {
         case VGPU_FORMAT_B8G8R8A8:
@@ -104,7 +63,7 @@ static struct res *res_find(struct vgpu *g, uint32_t id)
         return NULL;
 }
 
-static const uint8_t *res_pixels(const struct res *r)
+const uint8_t *vgpu_res_pixels(const struct res *r)
 {
         if (r->in_place)
                 return r->iov[0].iov_base;
@@ -124,7 +83,7 @@ static int res_ensure_shadow(struct vgpu *g, struct res *r)
 {
         if (r->shadow)
                 return 0;
-        r->shadow = pixbuf_new(r->size);
+        r->shadow = vgpu_pixbuf_new(r->size);
         if (!r->shadow)
                 return -ENOMEM;
         if (r->in_place) {
@@ -145,7 +104,9 @@ static void scanout_disable(struct vgpu *g, struct scanout *so)
 static void res_detach(struct res *r, struct vgpu *g)
 {
         free(r->iov);
+        free(r->gpa);
         r->iov = NULL;
+        r->gpa = NULL;
         g->hostmem -= r->table;
         r->accounted -= r->table;
         r->table = 0;
@@ -163,7 +124,7 @@ static void res_destroy(struct vgpu *g, unsigned idx)
                 if (g->so[s].res == r)
                         scanout_disable(g, &g->so[s]);
         res_detach(r, g);
-        pixbuf_put(r->shadow);
+        vgpu_pixbuf_put(r->shadow);
         g->hostmem -= r->accounted;
         g->res[idx] = g->res[--g->nres];
         free(r);
@@ -323,7 +284,7 @@ static uint32_t cmd_create_2d(struct vgpu *g, const struct req *q)
         h = le32toh(c.height);
         if (id == 0 || res_find(g, id))
                 return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
-        if (!format_ok(f) || w == 0 || h == 0 || w > VGPU_MAX_DIM || h > VGPU_MAX_DIM)
+        if (!vgpu_format_ok(f) || w == 0 || h == 0 || w > VGPU_MAX_DIM || h > VGPU_MAX_DIM)
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         size = (uint64_t)w * h * BPP; /* <= 256 MiB by the checks above */
         if (g->nres >= VGPU_MAX_RESOURCES || size > g->hostmem_max - g->hostmem)
@@ -366,6 +327,7 @@ static uint32_t cmd_attach_backing(struct vgpu *g, const struct req *q)
         struct virtio_gpu_mem_entry ent[256];
         const size_t hdr = sizeof(c);
         struct iovec *iov;
+        uint64_t *gpa;
         struct res *r;
         uint32_t nr;
         uint64_t table, total = 0;
@@ -381,12 +343,16 @@ static uint32_t cmd_attach_backing(struct vgpu *g, const struct req *q)
         nr = le32toh(c.nr_entries);
         if (nr == 0 || nr > VGPU_MAX_BACKING_ENTRIES || q->e->out_len < hdr + (uint64_t)nr * sizeof(ent[0]))
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
-        table = (uint64_t)nr * sizeof(struct iovec);
+        table = (uint64_t)nr * VGPU_BACKING_ENTRY_COST;
         if (table > g->hostmem_max - g->hostmem)
                 return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
         iov = calloc(nr, sizeof(*iov));
-        if (!iov)
+        gpa = calloc(nr, sizeof(*gpa));
+        if (!iov || !gpa) {
+                free(iov);
+                free(gpa);
                 return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+        }
         for (uint32_t done = 0; done < nr;) {
                 uint32_t chunk = nr - done < 256 ? nr - done : 256;
                 size_t bytes = chunk * sizeof(ent[0]);
@@ -401,14 +367,21 @@ static uint32_t cmd_attach_backing(struct vgpu *g, const struct req *q)
                         if (!p)
                                 goto bad; /* empty, or not entirely guest RAM */
                         total += len;     /* <= 65536 * 4 GiB: no overflow */
-                        if (niov && (uint8_t *)iov[niov - 1].iov_base + iov[niov - 1].iov_len == p)
+                        /* Merged only when adjacent both in the host and in
+                         * the guest, so that each entry keeps one
+                         * guest-physical start (what a snapshot saves). */
+                        if (niov && (uint8_t *)iov[niov - 1].iov_base + iov[niov - 1].iov_len == p &&
+                            gpa[niov - 1] + iov[niov - 1].iov_len == addr) {
                                 iov[niov - 1].iov_len += len;
-                        else
+                        } else {
+                                gpa[niov] = addr;
                                 iov[niov++] = (struct iovec){ p, len };
+                        }
                 }
                 done += chunk;
         }
         r->iov = iov;
+        r->gpa = gpa;
         r->niov = niov;
         r->table = table; /* charged as allocated (nr entries) */
         r->backing_len = total;
@@ -422,6 +395,7 @@ static uint32_t cmd_attach_backing(struct vgpu *g, const struct req *q)
         return VIRTIO_GPU_RESP_OK_NODATA;
 bad:
         free(iov);
+        free(gpa);
         return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 }
 
@@ -476,7 +450,7 @@ static uint32_t cmd_set_scanout(struct vgpu *g, const struct req *q)
                 return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
         if (!c.r.width || !c.r.height || !rect_inside(&c.r, r->width, r->height))
                 return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
-        if (!res_pixels(r) && res_ensure_shadow(g, r) < 0) /* nothing transferred yet: black */
+        if (!vgpu_res_pixels(r) && res_ensure_shadow(g, r) < 0) /* nothing transferred yet: black */
                 return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
         so->res = r;
         so->x = c.r.x;
@@ -674,7 +648,7 @@ uint32_t vgpu_cursor_cmd(struct vgpu *g, const struct vq_elem *e)
                 cur->visible = r != NULL;
                 cur->width = r ? r->width : 0;
                 cur->height = r ? r->height : 0;
-                px = r ? res_pixels(r) : NULL;
+                px = r ? vgpu_res_pixels(r) : NULL;
                 for (uint32_t y = 0; px && y < cur->height; y++)
                         memcpy(cur->pixels + y * VGPU_CURSOR_DIM, px + (uint64_t)y * r->stride, r->stride);
                 cur->hot_x = le32toh(c.hot_x);
@@ -760,10 +734,10 @@ int vgpu_scanout_view(struct vgpu *g, unsigned s, struct vgpu_view *out)
                 return -EINVAL;
         so = &g->so[s];
         r = so->res;
-        if (!r || !res_pixels(r))
+        if (!r || !vgpu_res_pixels(r))
                 return -ENODEV;
         *out = (struct vgpu_view){
-                .pixels = res_pixels(r) + (uint64_t)so->y * r->stride + (uint64_t)so->x * BPP,
+                .pixels = vgpu_res_pixels(r) + (uint64_t)so->y * r->stride + (uint64_t)so->x * BPP,
                 .width = so->w,
                 .height = so->h,
                 .stride = r->stride,
@@ -780,7 +754,7 @@ int vgpu_scanout_view(struct vgpu *g, unsigned s, struct vgpu_view *out)
 
 void vgpu_view_release(struct vgpu_view *v)
 {
-        pixbuf_put(v->ref);
+        vgpu_pixbuf_put(v->ref);
         v->ref = NULL;
         v->pixels = NULL;
 }

@@ -159,6 +159,20 @@ int vgpu_collect_damage(struct vgpu *g, unsigned s, struct display_rect *rects, 
 void vgpu_get_cursor(struct vgpu *g, struct vgpu_cursor *out);
 void vgpu_get_stats(struct vgpu *g, struct vgpu_stats *out);
 
+/* Snapshots (virtio-gpu-state.c, SNAPSHOT.md "virtio-gpu"): the whole
+ * device state but the damage and the counters' generations: resources
+ * with their backing as guest-physical ranges and their shadow pixels,
+ * scanouts, cursor, wanted layout and pending events. vgpu_state_load
+ * validates every field against this device (its heads, its host memory
+ * cap, guest RAM) and replaces g's state only when all of it is good and
+ * the section has nothing more; else it marks r bad with the field's name
+ * and changes nothing. After a load every enabled scanout has a new
+ * generation and is wholly damaged, so a display shows it at once. */
+struct state_writer;
+struct state_reader;
+void vgpu_state_save(const struct vgpu *g, struct state_writer *w);
+bool vgpu_state_load(struct vgpu *g, struct state_reader *r);
+
 /* A 128-byte EDID 1.4 base block for head h: preferred (first detailed)
  * timing of h's size (refresh lowered below 60 Hz when the pixel clock
  * would not fit; sides above 4095 are clamped to 4095, which EDID cannot

@@ -6,7 +6,12 @@
  *
  * Locking: gpu->lock guards the command state. It is taken after
  * vd->lock when both are needed (cfg_read/cfg_write/reset come with
- * vd->lock held), and never held while calling into virtio-pci. */
+ * vd->lock held), and never held while calling into virtio-pci.
+ * gpu->cmd_lock comes before both: the device thread holds it from
+ * taking a chain to returning it, so that a snapshot that holds it
+ * (virtio_gpu_quiesce) never saves a command's effect without its
+ * return: a restore takes again a chain not returned, and commands such
+ * as RESOURCE_CREATE_2D must not run twice. */
 #include "config.h"
 
 #include <errno.h>
@@ -23,6 +28,7 @@
 struct virtio_gpu {
         struct virtio_dev vd;
         pthread_mutex_t lock;   /* g and live_gen */
+        pthread_mutex_t cmd_lock; /* a chain taken and not yet returned */
         struct vgpu *g;
         unsigned live_gen;      /* vd.generation of the current device incarnation */
         struct vq_elem elem;    /* device thread only */
@@ -65,9 +71,14 @@ static void gpu_queue_notify(struct virtio_dev *vd, unsigned q)
         do {
                 unsigned gen;
 
-                while (virtio_pop(vd, q, e, &gen) == 1) {
+                for (;;) {
                         uint32_t len = 0;
 
+                        pthread_mutex_lock(&gpu->cmd_lock);
+                        if (virtio_pop(vd, q, e, &gen) != 1) {
+                                pthread_mutex_unlock(&gpu->cmd_lock);
+                                break;
+                        }
                         pthread_mutex_lock(&gpu->lock);
                         /* A chain taken before a reset must not act on the
                          * new incarnation's state (its push is dropped too). */
@@ -75,11 +86,38 @@ static void gpu_queue_notify(struct virtio_dev *vd, unsigned q)
                                 len = q == CONTROLQ ? vgpu_ctrl(gpu->g, e) : vgpu_cursor_cmd(gpu->g, e);
                         pthread_mutex_unlock(&gpu->lock);
                         virtio_push(vd, q, e->head, len, gen);
+                        pthread_mutex_unlock(&gpu->cmd_lock);
                 }
         } while (virtio_enable_notify(vd, q));
 }
 
+/* Snapshot (vd->lock held, the VM paused): the device state of
+ * virtio-gpu-state.c after the transport. */
+static void gpu_state_save(struct virtio_dev *vd, struct state_writer *w)
+{
+        struct virtio_gpu *gpu = vd->opaque;
+
+        pthread_mutex_lock(&gpu->lock);
+        vgpu_state_save(gpu->g, w);
+        pthread_mutex_unlock(&gpu->lock);
+}
+
+static bool gpu_state_load(struct virtio_dev *vd, struct state_reader *r)
+{
+        struct virtio_gpu *gpu = vd->opaque;
+        bool ok;
+
+        pthread_mutex_lock(&gpu->lock);
+        ok = vgpu_state_load(gpu->g, r);
+        if (ok)
+                gpu->live_gen = vd->generation;
+        pthread_mutex_unlock(&gpu->lock);
+        return ok;
+}
+
 static const struct virtio_dev_ops gpu_ops = {
+        .state_save = gpu_state_save,
+        .state_load = gpu_state_load,
         .cfg_read = gpu_cfg_read,
         .cfg_write = gpu_cfg_write,
         .queue_notify = gpu_queue_notify,
@@ -100,12 +138,14 @@ int virtio_gpu_create(unsigned num_scanouts, uint32_t width, uint32_t height, ui
                 return r;
         }
         pthread_mutex_init(&gpu->lock, NULL);
+        pthread_mutex_init(&gpu->cmd_lock, NULL);
         /* PCI class: display controller, other (as QEMU's virtio-gpu-pci). */
         r = virtio_pci_init(&gpu->vd, "virtio-gpu", VIRTIO_ID_GPU, 0x038000, 1ull << VIRTIO_GPU_F_EDID, 2,
                             GPU_QUEUE_SIZE, intx_gsi, &gpu_ops, gpu, mem);
         if (r < 0) {
                 vgpu_free(gpu->g);
                 pthread_mutex_destroy(&gpu->lock);
+                pthread_mutex_destroy(&gpu->cmd_lock);
                 free(gpu);
                 return r;
         }
@@ -125,7 +165,18 @@ void virtio_gpu_free(struct virtio_gpu *gpu)
         virtio_pci_destroy(&gpu->vd);
         vgpu_free(gpu->g);
         pthread_mutex_destroy(&gpu->lock);
+        pthread_mutex_destroy(&gpu->cmd_lock);
         free(gpu);
+}
+
+void virtio_gpu_quiesce(struct virtio_gpu *gpu)
+{
+        pthread_mutex_lock(&gpu->cmd_lock);
+}
+
+void virtio_gpu_unquiesce(struct virtio_gpu *gpu)
+{
+        pthread_mutex_unlock(&gpu->cmd_lock);
 }
 
 int virtio_gpu_set_layout(struct virtio_gpu *gpu, const struct vgpu_head *heads, unsigned n)
