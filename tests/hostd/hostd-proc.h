@@ -21,6 +21,7 @@ struct hostd_proc {
         int stop_timeout_s;      /* [vm] stop_timeout_s, 0 for 3 */
         const char *vm_user;     /* [vm] user, or NULL for the default */
         const char *vm_seccomp;  /* [vm] seccomp, or NULL for the default */
+        const char *web_origin;  /* [vm] web_origin (then display_listen 127.0.0.1), or NULL */
 };
 
 /* Make the PKI in dir (make-pki) and, for client certificates signed by
