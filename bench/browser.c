@@ -26,6 +26,7 @@
  * (the same), then the browser's H.264 against its own tile fallback. */
 #include "config.h"
 
+#include <check.h>
 #include <glib.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -144,7 +145,9 @@ static gpointer d_thread(gpointer data)
         return NULL;
 }
 
-static void desk_start(struct desk *d, GThread **th)
+/* The desktop, ticking on its own context; desk_run once the server is
+ * attached to it. */
+static void desk_init(struct desk *d)
 {
         *d = (struct desk){ .ts = testsrc_new(W, H), .ctx = g_main_context_new() };
         d->inner = testsrc_source(d->ts);
@@ -153,7 +156,11 @@ static void desk_start(struct desk *d, GThread **th)
         g_source_set_callback(tick, d_tick, d, NULL);
         g_source_attach(tick, d->ctx);
         g_source_unref(tick);
-        *th = g_thread_new("desk", d_thread, d);
+}
+
+static GThread *desk_run(struct desk *d)
+{
+        return g_thread_new("desk", d_thread, d);
 }
 
 static void desk_stop(struct desk *d, GThread *th)
@@ -210,9 +217,10 @@ static void run_browser(const char *chromium, const char *cert, const char *key,
         GThread *th;
         char *err = NULL;
 
-        desk_start(&d, &th);
+        desk_init(&d);
         if (web_server_start(&cfg, (struct display_source){ &d_ops, &d }, d.ctx, &srv, &err) < 0)
                 die(err ? err : "web server start failed");
+        th = desk_run(&d);
         if (web_server_set_ticket(srv, "bench", TICKET, 60) < 0)
                 die("web ticket");
         g_autofree char *page = g_strdup_printf("https://127.0.0.1:%u/desktop.html", web_server_port(srv));
@@ -300,9 +308,10 @@ static void run_rdp(const char *cert, const char *key, unsigned keys, struct res
         GThread *th;
         char *err = NULL;
 
-        desk_start(&d, &th);
+        desk_init(&d);
         if (rdp_server_start(&cfg, (struct display_source){ &d_ops, &d }, d.ctx, &srv, &err) < 0)
                 die(err ? err : "RDP server start failed");
+        th = desk_run(&d);
         if (rdp_server_set_ticket(srv, "bench", TICKET, 60) < 0)
                 die("RDP ticket");
         o.port = rdp_server_port(srv);
@@ -343,7 +352,10 @@ static void report(const char *name, struct result *r)
                name, pct(r, 0.5), pct(r, 0.95), pct(r, 1.0), r->n, r->lost, r->bytes_per_s / 1000);
 }
 
-int main(void)
+/* The DevTools helper (tests/broker/cdp.c) reports through Check's
+ * assertions, which only work inside a running Check test: the whole
+ * benchmark is one, run in this process (CK_NOFORK). */
+START_TEST(bench)
 {
         const char *env = getenv("BENCH_KEYS");
         unsigned keys = env && atoi(env) > 0 ? (unsigned)atoi(env) : 40;
@@ -383,5 +395,23 @@ int main(void)
                tiles.bytes_per_s, web.bytes_per_s / tiles.bytes_per_s);
         printf("RESULT browser-bytes ours=%.0fB/s theirs=%.0fB/s ratio=%.2f better=lower\n", web.bytes_per_s,
                rdp.bytes_per_s, web.bytes_per_s / rdp.bytes_per_s);
-        return 0;
+}
+END_TEST
+
+int main(void)
+{
+        Suite *s = suite_create("browser");
+        TCase *tc = tcase_create("browser");
+        SRunner *sr;
+        int failed;
+
+        tcase_set_timeout(tc, 1200);
+        tcase_add_test(tc, bench);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_set_fork_status(sr, CK_NOFORK);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed ? 1 : 0;
 }
