@@ -661,6 +661,62 @@ static int refused_with(const char *cookie, const char *admit, const void *msg, 
         return code;
 }
 
+static void raw_tls_event(GSocketClient *cl, GSocketClientEvent ev, GSocketConnectable *to, GIOStream *conn,
+                          gpointer db)
+{
+        if (ev == G_SOCKET_CLIENT_TLS_HANDSHAKING)
+                g_tls_connection_set_database(G_TLS_CONNECTION(conn), db);
+}
+
+/* A WebSocket frame written by hand (what libsoup's client never sends):
+ * upgrade with cookie, then frame; the first bytes the gateway answers
+ * with once upgraded (a close frame is 0x88, len, code). */
+static GBytes *raw_frame(const char *cookie, const guint8 *frame, size_t len)
+{
+        g_autoptr(GError) gerr = NULL;
+        g_autoptr(GTlsDatabase) db = g_tls_file_database_new(F.ca, &gerr);
+        g_autoptr(GSocketClient) cl = g_socket_client_new();
+        g_autoptr(GSocketConnection) conn = NULL;
+        g_autofree char *req = g_strdup_printf(
+                "GET /gateway/ws HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\nOrigin: %s\r\nCookie: %s\r\n\r\n",
+                F.gateway_port, F.origin, cookie);
+        GString *got = g_string_new(NULL);
+        char buf[512], *end;
+        gssize n;
+
+        ck_assert_msg(db, "CA: %s", gerr ? gerr->message : "");
+        g_socket_client_set_tls(cl, TRUE);
+        g_socket_client_set_timeout(cl, 20);
+        g_signal_connect(cl, "event", G_CALLBACK(raw_tls_event), db);
+        conn = g_socket_client_connect_to_host(cl, "127.0.0.1", F.gateway_port, NULL, &gerr);
+        ck_assert_msg(conn, "TLS to the gateway: %s", gerr ? gerr->message : "");
+        GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+        GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
+        ck_assert(g_output_stream_write_all(out, req, strlen(req), NULL, NULL, NULL));
+        while (!(end = strstr(got->str, "\r\n\r\n")) && (n = g_input_stream_read(in, buf, sizeof(buf), NULL, NULL)) > 0)
+                g_string_append_len(got, buf, n);
+        ck_assert_msg(end && g_str_has_prefix(got->str, "HTTP/1.1 101"), "upgrade: %s", got->str);
+        g_string_erase(got, 0, end + 4 - got->str);
+        ck_assert(g_output_stream_write_all(out, frame, len, NULL, NULL, NULL));
+        while (got->len < 4 && (n = g_input_stream_read(in, buf, sizeof(buf), NULL, NULL)) > 0)
+                g_string_append_len(got, buf, n);
+        return g_string_free_to_bytes(got);
+}
+
+/* The gateway answers a malformed frame with a close frame of 1002. */
+static void check_bad_frame(const char *cookie, const guint8 *frame, size_t len, const char *what)
+{
+        g_autoptr(GBytes) b = raw_frame(cookie, frame, len);
+        size_t n;
+        const guint8 *d = g_bytes_get_data(b, &n);
+
+        ck_assert_msg(n >= 4 && d[0] == 0x88 && (d[2] << 8 | d[3]) == SOUP_WEBSOCKET_CLOSE_PROTOCOL_ERROR,
+                      "%s: the gateway answered %zu bytes (%02x %02x %02x %02x), not a close with 1002", what, n,
+                      n > 0 ? d[0] : 0, n > 1 ? d[1] : 0, n > 2 ? d[2] : 0, n > 3 ? d[3] : 0);
+}
+
 START_TEST(test_gateway_refusals)
 {
         g_autofree char *alice = NULL, *bob = NULL;
@@ -710,6 +766,15 @@ START_TEST(test_gateway_refusals)
         issue_ticket("alice", "text-ticket-0123456789abcdef");
         ck_assert_int_eq(refused_with(alice, "text-ticket-0123456789abcdef", "hi", 0, true),
                          SOUP_WEBSOCKET_CLOSE_UNSUPPORTED_DATA);
+
+        /* Malformed WebSocket frames (RFC 6455 §5.1, §5.2): a client frame
+         * without a mask, one with a reserved bit, a reserved opcode. */
+        static const guint8 unmasked[] = { 0x82, 0x05, WEB_IN_PING, 1, 2, 3, 4 };
+        static const guint8 rsv[] = { 0xc2, 0x85, 1, 2, 3, 4, WEB_IN_PING ^ 1, 1 ^ 2, 2 ^ 3, 3 ^ 4, 4 ^ 1 };
+        static const guint8 opcode[] = { 0x83, 0x85, 1, 2, 3, 4, WEB_IN_PING ^ 1, 1 ^ 2, 2 ^ 3, 3 ^ 4, 4 ^ 1 };
+        check_bad_frame(alice, unmasked, sizeof(unmasked), "an unmasked frame");
+        check_bad_frame(alice, rsv, sizeof(rsv), "a frame with RSV1");
+        check_bad_frame(alice, opcode, sizeof(opcode), "a frame with opcode 3");
 
         /* Input faster than allowed: closed (1008); the largest message
          * alone is fine. */
