@@ -193,7 +193,8 @@ async function launch(button, desktop, protocol) {
 // The desktop page (desktop.js) takes the launch from sessionStorage and
 // removes it: the one-time ticket never goes into a URL or the history.
 function openInBrowser(r) {
-  sessionStorage.setItem("vdi-web-launch", JSON.stringify({ path: r.web.path, ticket: r.web.ticket }));
+  sessionStorage.setItem("vdi-web-launch", JSON.stringify({ path: r.web.path, ticket: r.web.ticket,
+    pool: r.desktop.pool }));
   location.assign("/portal/desktop.html");
 }
 

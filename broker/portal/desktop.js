@@ -4,8 +4,13 @@
 // through createImageBitmap; both are drawn on one canvas.
 //
 // The portal hands over the launch in sessionStorage["vdi-web-launch"]
-// ({"path": "/...", "ticket": "...", "tiles": false}) and the page removes it
-// at once: the one-time ticket is never in a URL and is used once.
+// ({"path": "/...", "ticket": "...", "pool": "...", "tiles": false}) and the
+// page removes it at once: the one-time ticket is never in a URL and is
+// used once. When the connection drops (a network blip, a restarted
+// gateway or load balancer) the page launches the pool again with the
+// portal session it still has (POST /api/v1/launch, same origin) and
+// connects with that fresh ticket, a few times with growing pauses; no new
+// sign-in. A refusal (4xxx) or the user's Disconnect ends it for good.
 'use strict';
 
 (() => {
@@ -30,6 +35,10 @@
     4007: 'An administrator disconnected you. Your desktop keeps running: open it again from the portal.',
   };
 
+  // Close codes of a dropped connection, worth a fresh ticket and a retry.
+  const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 1014]);
+  const RETRY_DELAYS_MS = [300, 1000, 2000, 4000, 8000, 15000];
+
   const $ = (id) => document.getElementById(id);
   const canvas = $('screen');
   const ctx = canvas.getContext('2d', { alpha: false });
@@ -49,6 +58,10 @@
   let rttMs = null;
   let pingSent = new Map();
   let pingToken = 0;
+  let launch = null; // what the portal handed over; its ticket is used up
+  let retries = 0; // reconnect attempts since the last connected session
+  let reconnects = 0;
+  let userClosed = false;
 
   function status(text, isError) {
     const s = $('desktop-status');
@@ -188,6 +201,11 @@
     canvas.width = width;
     canvas.height = height;
     body.dataset.encoding = encoding === ENC_H264 ? 'h264' : 'png';
+    if (retries > 0) {
+      reconnects++;
+      body.dataset.reconnects = String(reconnects);
+    }
+    retries = 0;
     setState('connected');
     status('');
     canvas.focus();
@@ -295,7 +313,10 @@
       }
       canvas.focus();
     });
-    $('disconnect').addEventListener('click', () => { if (ws) ws.close(1000, 'user disconnected'); });
+    $('disconnect').addEventListener('click', () => {
+      userClosed = true;
+      if (ws) ws.close(1000, 'user disconnected');
+    });
   }
 
   async function h264Supported() {
@@ -308,7 +329,50 @@
     }
   }
 
-  async function connect(launch) {
+  // A same-origin API call with the portal's session cookie.
+  async function api(method, path, bodyJson, csrf) {
+    const headers = { Accept: 'application/json' };
+    if (bodyJson !== undefined) headers['Content-Type'] = 'application/json';
+    if (csrf) headers['X-CSRF-Token'] = csrf;
+    const resp = await fetch('/api/v1' + path, {
+      method, headers, credentials: 'same-origin',
+      body: bodyJson === undefined ? undefined : JSON.stringify(bodyJson),
+    });
+    if (!resp.ok) {
+      const e = new Error('The portal answered ' + resp.status + '.');
+      e.status = resp.status;
+      throw e;
+    }
+    return resp.json();
+  }
+
+  // After a dropped connection: a fresh ticket from the portal, then
+  // connect again; on failure, try later until RETRY_DELAYS_MS runs out.
+  function scheduleReconnect(code) {
+    const delay = RETRY_DELAYS_MS[retries++];
+    setState('reconnecting');
+    status('The connection was lost (' + code + '); reconnecting…', true);
+    setTimeout(async () => {
+      try {
+        const me = await api('GET', '/me');
+        const r = await api('POST', '/launch', { pool: launch.pool, protocol: 'web' }, me.csrf_token);
+        launch = { path: r.web.path, ticket: r.web.ticket, pool: launch.pool, tiles: launch.tiles };
+        connect();
+      } catch (e) {
+        if (e.status === 401) {
+          setState('closed');
+          status(CLOSE_REASONS[4005], true);
+        } else if (retries < RETRY_DELAYS_MS.length) {
+          scheduleReconnect(code);
+        } else {
+          setState('closed');
+          status('The desktop could not be reached again: ' + e.message + ' Open it again from the portal.', true);
+        }
+      }
+    }, delay);
+  }
+
+  async function connect() {
     const url = new URL(launch.path, location.href);
     if (url.origin !== location.origin) {
       fail('Refusing to connect to another site.');
@@ -321,10 +385,19 @@
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => sendHello(launch.ticket, h264);
     ws.onmessage = onMessage;
+    const mine = ws;
     ws.onclose = (ev) => {
+      if (ws !== mine) return;
       setState('closed');
       if (decoder && decoder.state !== 'closed') decoder.close();
+      decoder = null;
+      codec = null;
       body.dataset.closeCode = String(ev.code);
+      if (!userClosed && launch.pool && RETRY_CODES.has(ev.code) && retries < RETRY_DELAYS_MS.length) {
+        scheduleReconnect(ev.code);
+        updateQuality();
+        return;
+      }
       if (ev.code === 1000) status('Disconnected.');
       else status(CLOSE_REASONS[ev.code] || ('The connection to the desktop was lost (' + ev.code + (ev.reason ? ': ' + ev.reason : '') + ').'), true);
       updateQuality();
@@ -336,7 +409,6 @@
     setInterval(updateQuality, 1000);
     const raw = sessionStorage.getItem('vdi-web-launch');
     sessionStorage.removeItem('vdi-web-launch');
-    let launch = null;
     try {
       launch = raw ? JSON.parse(raw) : null;
     } catch (e) {
@@ -347,7 +419,7 @@
       status('Open this desktop from the portal (Open in browser).', true);
       return;
     }
-    connect(launch);
+    connect();
   }
 
   start();

@@ -520,7 +520,7 @@ static void agent_fb_fill(struct agent_fb *fb, uint32_t x, uint32_t y, uint32_t 
 
 /* Open every evdev device the kernel made (virtio-input binds shortly
  * after the module loads: wait up to 5 s for want of them). */
-static int agent_input_open(int *fds, int max, int want)
+int agent_input_open(int *fds, int max, int want)
 {
 	char path[64], name[128];
 	int n = 0, tries, i;

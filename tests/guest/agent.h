@@ -10,6 +10,10 @@ void agent_error(const char *what, const char *detail, int err);
  * opened read-write, reporting the ports seen; -1 when there is none. */
 int agent_vport_open(const char *want);
 
+/* Open every /dev/input/event* (non-blocking) into fds (at most max),
+ * waiting up to 5 s until there are want of them; reports each
+ * ("AGENT input-dev ..."); returns how many are open. */
+int agent_input_open(int *fds, int max, int want);
 /* Actions (agent.c's agent_actions[]): each returns the reboot(2) command
  * to end with. */
 int agent_act_gputest(void);

@@ -31,6 +31,13 @@
  * connection as vdi-vm does when a client logs in; "disconnect" drops that
  * client ("client-disconnected", answer "sessions": 1) as vdi-vm's does.
  *
+ * With HOLLOW_VM_WEB=1 in the environment --help also offers --web-port,
+ * --web-origin, --display-listen and --tls-cert/--tls-key (so vdi-hostd
+ * with [vm] web_origin passes them), and --web-port serves the web display
+ * (protocols/web) of the same 640x480 screen on a synthetic framebuffer;
+ * a set-ticket for "web" is set on it as vdi-vm does. Tests of the browser
+ * path (tests/web/gateway) then go through a real vdi-hostd without KVM.
+ *
  * "suspend" with "dir" makes that directory holding a file "state" and
  * exits 0 (refused while a file suspend-refuse is in its working
  * directory); --restore DIR needs DIR/state, appends "restored DIR" to
@@ -60,7 +67,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "display/testsrc.h"
 #include "fdpass.h"
+#include "protocols/web/web-server.h"
 
 #define MAX_PEERS 8
 #define LINE_MAX_LEN 65536
@@ -85,10 +94,46 @@ static void send_line(int fd, json_t *v)
         json_decref(v);
 }
 
+enum { W = 640, H = 480 };
+
+/* --web-port: the web display on its own thread and main context, as in
+ * vdi-vm. */
+static struct {
+        struct web_server *srv;
+        struct testsrc *src;
+        GMainContext *ctx;
+} web;
+
+static gpointer web_thread(gpointer ctx)
+{
+        g_main_context_push_thread_default(ctx); /* soup's async work runs there */
+        for (;;)
+                g_main_context_iteration(ctx, TRUE);
+        return NULL;
+}
+
+static int web_start(const char *port, const char *origin, const char *listen, const char *cert,
+                     const char *key)
+{
+        struct web_server_config cfg = { .bind_address = listen, .port = (uint16_t)atoi(port),
+                                         .cert_file = cert, .key_file = key, .origin = origin };
+        char *err = NULL;
+
+        web.src = testsrc_new(W, H);
+        testsrc_fill(web.src, (struct display_rect){ 0, 0, W, H }, 0x001e50a0u);
+        testsrc_fill(web.src, (struct display_rect){ W / 2, H / 2, W / 2, H / 2 }, 0x00f08c14u);
+        web.ctx = g_main_context_new();
+        if (web_server_start(&cfg, testsrc_source(web.src), web.ctx, &web.srv, &err) < 0) {
+                fprintf(stderr, "hollow-vm: web display: %s\n", err ? err : "failed");
+                return -1;
+        }
+        g_thread_unref(g_thread_new("web", web_thread, web.ctx));
+        return 0;
+}
+
 /* The hollow desktop's screen into out, as vdi-vm's screenshot writes it. */
 static int write_screen(int out)
 {
-        enum { W = 640, H = 480 };
         static const unsigned char blue[3] = { 30, 80, 160 }, orange[3] = { 240, 140, 20 };
         static unsigned char pic[32 + W * H * 3];
         int len = snprintf((char *)pic, 32, "P6\n%d %d\n255\n", W, H);
@@ -259,6 +304,11 @@ static bool handle(struct peer *peers, struct client *cl, int fd, const char *li
                 json_object_set_new(reply, "booted", json_true());
         } else if (!strcmp(cmd, "set-ticket")) {
                 FILE *f = fopen("tickets.log", "a");
+                const char *proto = json_string_value(json_object_get(req, "protocol"));
+                if (web.srv && proto && !strcmp(proto, "web"))
+                        web_server_set_ticket(web.srv, json_string_value(json_object_get(req, "user")),
+                                              json_string_value(json_object_get(req, "password")),
+                                              (unsigned)json_integer_value(json_object_get(req, "expiry_s")));
                 if (f) {
                         fprintf(f, "%s %s %lld\n",
                                 json_string_value(json_object_get(req, "protocol")),
@@ -371,6 +421,8 @@ int main(int argc, char **argv)
         struct client cl = { 0 };
         const char *control = NULL, *user = NULL, *offer = getenv("HOLLOW_VM_USER_OPTION");
         bool agent = true;
+        const char *offer_web = getenv("HOLLOW_VM_WEB");
+        const char *web_port = NULL, *origin = NULL, *listen_on = "127.0.0.1", *cert = NULL, *key = NULL;
         int lfd;
 
         for (int i = 1; i < argc; i++) {
@@ -378,14 +430,27 @@ int main(int argc, char **argv)
                         /* vdi-hostd reads what we understand from here. */
                         printf("Usage: hollow-vm --kernel K --control SOCKET --spice-port P "
                                "--rdp-port P --seccomp on|off --restore DIR --agent --clone-hostname NAME "
-                               "--clone-machine-id ID%s\n  {\"id\":N,\"cmd\":\"suspend\",\"dir\":D}\n",
-                               offer && !strcmp(offer, "1") ? " --user NAME" : "");
+                               "--clone-machine-id ID%s%s\n  {\"id\":N,\"cmd\":\"suspend\",\"dir\":D}\n",
+                               offer && !strcmp(offer, "1") ? " --user NAME" : "",
+                               offer_web && !strcmp(offer_web, "1")
+                                       ? " --web-port P --web-origin URL --display-listen A --tls-cert F --tls-key F"
+                                       : "");
                         return 0;
                 }
                 if (!strcmp(argv[i], "--control") && i + 1 < argc)
                         control = argv[++i];
                 else if (!strcmp(argv[i], "--user") && i + 1 < argc)
                         user = argv[++i];
+                else if (!strcmp(argv[i], "--web-port") && i + 1 < argc)
+                        web_port = argv[++i];
+                else if (!strcmp(argv[i], "--web-origin") && i + 1 < argc)
+                        origin = argv[++i];
+                else if (!strcmp(argv[i], "--display-listen") && i + 1 < argc)
+                        listen_on = argv[++i];
+                else if (!strcmp(argv[i], "--tls-cert") && i + 1 < argc)
+                        cert = argv[++i];
+                else if (!strcmp(argv[i], "--tls-key") && i + 1 < argc)
+                        key = argv[++i];
                 else if (!strcmp(argv[i], "--restore") && i + 1 < argc) {
                         if (restore(argv[++i]) < 0)
                                 return 1;
@@ -402,8 +467,7 @@ int main(int argc, char **argv)
                 } else if (!strcmp(argv[i], "--cmdline") && i + 1 < argc) {
                         if (strstr(argv[++i], "hollow.agent=no"))
                                 agent = false;
-                }
-                else if (!strcmp(argv[i], "--seccomp") && i + 1 < argc && note("seccomp.log", argv[++i]) < 0)
+                } else if (!strcmp(argv[i], "--seccomp") && i + 1 < argc && note("seccomp.log", argv[++i]) < 0)
                         return 1;
         }
         if (!control || strlen(control) >= sizeof(sa.sun_path)) {
@@ -421,6 +485,8 @@ int main(int argc, char **argv)
                 perror("hollow-vm: control socket");
                 return 1;
         }
+        if (web_port && web_start(web_port, origin, listen_on, cert, key) < 0)
+                return 1;
         if (user && drop_to(user) < 0)
                 return 1;
         for (int i = 0; i < MAX_PEERS; i++)

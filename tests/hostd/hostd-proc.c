@@ -64,6 +64,8 @@ static int write_config(struct hostd_proc *p, const char *path)
                 g_string_append_printf(s, "seccomp=%s\n", p->vm_seccomp);
         if (p->parent_ready_timeout_s)
                 g_string_append_printf(s, "parent_ready_timeout_s=%d\n", p->parent_ready_timeout_s);
+        if (p->web_origin)
+                g_string_append_printf(s, "web_origin=%s\ndisplay_listen=127.0.0.1\n", p->web_origin);
         if (p->conninfo)
                 g_string_append_printf(s, "[database]\nconninfo=%s\nheartbeat_s=1\n", p->conninfo);
         return g_file_set_contents(path, s->str, (gssize)s->len, NULL) ? 0 : -1;

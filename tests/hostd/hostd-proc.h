@@ -22,6 +22,7 @@ struct hostd_proc {
         const char *vm_user;     /* [vm] user, or NULL for the default */
         const char *vm_seccomp;  /* [vm] seccomp, or NULL for the default */
         int parent_ready_timeout_s; /* [vm] parent_ready_timeout_s, 0 for the default */
+        const char *web_origin;  /* [vm] web_origin (then display_listen 127.0.0.1), or NULL */
 };
 
 /* Make the PKI in dir (make-pki) and, for client certificates signed by

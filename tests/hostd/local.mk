@@ -21,9 +21,9 @@ EXTRA_DIST += tests/hostd/sleeper-vm
 # A "hollow" vdi-vm: speaks the control socket, runs no guest (tests
 # without /dev/kvm that need tickets: tests/broker/reconnect.sh).
 check_PROGRAMS += tests/hostd/hollow-vm
-tests_hostd_hollow_vm_SOURCES = tests/hostd/hollow-vm.c lib/fdpass.c
+tests_hostd_hollow_vm_SOURCES = tests/hostd/hollow-vm.c lib/fdpass.c protocols/lsan.c protocols/lsan-unwind.c
 tests_hostd_hollow_vm_CPPFLAGS = $(TEST_CPPFLAGS) $(JANSSON_CFLAGS) $(GLIB_CFLAGS)
-tests_hostd_hollow_vm_LDADD = $(JANSSON_LIBS) $(GLIB_LIBS)
+tests_hostd_hollow_vm_LDADD = $(WEB_SERVER_LIBS) $(TESTSRC_LIB) $(JANSSON_LIBS) $(GLIB_LIBS)
 
 # A stand-in vdi-vm with the real seccomp filters that trips one (issue 22).
 check_PROGRAMS += tests/hostd/jail-vm

@@ -22,6 +22,7 @@
 
 #include <glib.h>
 #include <linux/input-event-codes.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -30,9 +31,11 @@
 #include "broker/internal.h"
 #include "display/testsrc.h"
 #include "fixture.h"
+#include "hostd-proc.h"
 #include "log.h"
 #include "protocols/web/proto.h"
 #include "protocols/web/web-server.h"
+#include "tests/guest/gpu-pattern.h"
 #include "webtest.h"
 #define CHECK_NOFORK
 #include "check-main.h"
@@ -45,6 +48,9 @@
 #define INPUT_PER_S 65536
 
 static const char *chromium;
+/* WEB_LAB=1 (tests/web/lab.sh): the desktop is a real vdi-vm in the KVM
+ * lab, not the synthetic framebuffer. */
+static bool lab;
 
 static struct {
         struct bfx *f;
@@ -57,6 +63,11 @@ static struct {
         uint16_t gateway_port, front_port;
         char *origin; /* https://127.0.0.1:FRONT_PORT, the portal's */
         int64_t desktop_id;
+        /* lab: vdi-vm's web port and its control socket's TCP relay, both
+         * forwarded from this machine's loopback; the lab's output */
+        GPid lab_pid;
+        uint16_t web_port, ctl_port;
+        char *lab_out, *lab_err;
 } F;
 
 static void start_display(void)
@@ -142,15 +153,202 @@ static void start_haproxy(void)
         ck_assert_msg(system(cmd) == 0, "HAProxy does not answer %s", url);
 }
 
+/* ---- the lab: a real vdi-vm ---- */
+
+#define LAB_W 640
+#define LAB_H 480
+#define LAB_WAIT_MS (600 * 1000) /* the lab's boot and the guest's, on a loaded machine */
+#define LAB_PIXEL_MS (120 * 1000) /* a frame through x264 under TCG */
+
+/* A file the lab wrote, without the serial console's carriage returns. */
+static char *lab_text(const char *path)
+{
+        char *t = NULL;
+
+        if (!g_file_get_contents(path, &t, NULL, NULL))
+                return g_strdup("");
+        char *w = t;
+        for (char *r = t; *r; r++)
+                if (*r != '\r')
+                        *w++ = *r;
+        *w = 0;
+        return t;
+}
+
+/* The lab (or vdi-vm) has exited; it stays a zombie for stop_lab. */
+static bool lab_exited(void)
+{
+        siginfo_t si = { 0 };
+
+        return waitid(P_PID, (id_t)F.lab_pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0;
+}
+
+/* Until the guest's console (the lab's stdout) has the whole line. */
+static bool lab_wait_line(const char *line, unsigned timeout_ms)
+{
+        g_autofree char *want = g_strdup_printf("\n%s\n", line);
+        gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+        for (;;) {
+                g_autofree char *t = lab_text(F.lab_out);
+                g_autofree char *all = g_strconcat("\n", t, NULL);
+                if (strstr(all, want))
+                        return true;
+                if (lab_exited() || g_get_monotonic_time() > end)
+                        return false;
+                g_usleep(200 * 1000);
+        }
+}
+
+/* vdi-vm with the test guest's gputest action on virtio-gpu, serving the
+ * web display: in the KVM lab (tests/lab/run) with its web port and the
+ * control socket's relay (tests/web/lab-vm.py) forwarded to this
+ * machine's loopback, or directly where /dev/kvm opens (unless
+ * LAB_FORCE=1, as tests/lab/needs-kvm). Returns once the guest shows its
+ * first mode. */
+static void start_lab(void)
+{
+        const char *src = getenv("abs_top_srcdir") ? getenv("abs_top_srcdir") : ABS_TOP_BUILDDIR;
+        g_autofree char *print = g_strdup_printf("%s/tests/guest/build-initrd --print-kernel", src);
+        g_autofree char *kernel = NULL, *initrd = NULL, *vm = NULL, *relay = NULL, *run = NULL;
+        g_autofree char *fb = g_strdup_printf("%ux%u", LAB_W, LAB_H);
+        g_autofree char *cert = g_build_filename(F.f->pki, "server.pem", NULL);
+        g_autofree char *key = g_build_filename(F.f->pki, "server.key", NULL);
+        g_autofree char *ca = g_build_filename(F.f->pki, "ca.pem", NULL);
+        g_autofree char *web = NULL, *ctl = NULL, *fwd_web = NULL, *fwd_ctl = NULL;
+        g_autoptr(GPtrArray) argv = g_ptr_array_new();
+        g_autoptr(GError) gerr = NULL;
+        const char *force = getenv("LAB_FORCE"); /* as tests/lab/needs-kvm */
+        int kvm = force && !strcmp(force, "1") ? -1 : open("/dev/kvm", O_RDWR | O_CLOEXEC), out, err;
+
+        ck_assert_msg(g_spawn_command_line_sync(print, &kernel, NULL, NULL, NULL) && kernel && *kernel,
+                      "no kernel for the test guest (%s)", print);
+        g_strstrip(kernel);
+        initrd = g_build_filename(ABS_TOP_BUILDDIR, "tests", "guest", "initrd.gz", NULL);
+        vm = g_build_filename(ABS_TOP_BUILDDIR, "hostd", "vdi-vm", NULL);
+        relay = g_build_filename(src, "tests", "web", "lab-vm.py", NULL);
+        run = g_build_filename(src, "tests", "lab", "run", NULL);
+        F.web_port = (uint16_t)bfx_free_port();
+        do
+                F.ctl_port = (uint16_t)bfx_free_port();
+        while (F.ctl_port == F.web_port);
+        web = g_strdup_printf("%u", F.web_port);
+        ctl = g_strdup_printf("%u", F.ctl_port);
+        fwd_web = g_strdup_printf("%u:%u", F.web_port, F.web_port);
+        fwd_ctl = g_strdup_printf("%u:%u", F.ctl_port, F.ctl_port);
+        if (kvm < 0) {
+                const char *timeout = getenv("WEB_LAB_TIMEOUT") ? getenv("WEB_LAB_TIMEOUT") : "1500";
+                const char *pre[] = { run, "--timeout", timeout, "--share", ABS_TOP_BUILDDIR, "--share",
+                                      F.dir, "--share", F.f->pki, "--fwd", fwd_web, "--fwd", fwd_ctl, "--" };
+                for (size_t i = 0; i < G_N_ELEMENTS(pre); i++)
+                        g_ptr_array_add(argv, (char *)pre[i]);
+        } else {
+                close(kvm);
+        }
+        const char *cmd[] = { "python3", relay, ctl, "--", vm, "--kernel", kernel, "--initrd", initrd,
+                              "--cpus", "1", "--memory", "256", "--cmdline",
+                              "console=ttyS0 quiet agent.action=gputest", "--display", "virtio-gpu",
+                              "--framebuffer", fb, "--web-port", web, "--web-origin", F.origin,
+                              "--display-listen", kvm < 0 ? "0.0.0.0" : "127.0.0.1", "--tls-cert", cert,
+                              "--tls-key", key, "--tls-ca", ca, "--log-level", "info", NULL };
+        for (size_t i = 0; i < G_N_ELEMENTS(cmd); i++)
+                g_ptr_array_add(argv, (char *)cmd[i]);
+        F.lab_out = g_build_filename(F.dir, "lab.out", NULL);
+        F.lab_err = g_build_filename(F.dir, "lab.err", NULL);
+        out = open(F.lab_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        err = open(F.lab_err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        ck_assert(out >= 0 && err >= 0);
+        ck_assert_msg(g_spawn_async_with_fds(F.dir, (char **)argv->pdata, NULL,
+                                             G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH, NULL, NULL,
+                                             &F.lab_pid, -1, out, err, &gerr),
+                      "the lab: %s", gerr ? gerr->message : "");
+        close(out);
+        close(err);
+        g_autofree char *first = g_strdup_printf("AGENT gpu-mode head=0 width=%u height=%u", LAB_W, LAB_H);
+        bool up = lab_wait_line(first, LAB_WAIT_MS);
+        g_autofree char *o = lab_text(F.lab_out), *e = lab_text(F.lab_err);
+        ck_assert_msg(up, "the guest did not show %s (%s); console:\n%s\nstderr:\n%s", fb,
+                      lab_exited() ? "the lab exited" : "timed out", o, e);
+}
+
+/* One request on vdi-vm's control socket (through the relay): its answer. */
+static json_t *lab_control(const char *request)
+{
+        g_autoptr(GSocketClient) cl = g_socket_client_new();
+        g_autoptr(GSocketConnection) conn = NULL;
+        g_autoptr(GDataInputStream) in = NULL;
+        g_autoptr(GError) gerr = NULL;
+        g_autofree char *line = g_strconcat(request, "\n", NULL);
+        json_t *reply = NULL;
+
+        g_socket_client_set_timeout(cl, 120);
+        conn = g_socket_client_connect_to_host(cl, "127.0.0.1", F.ctl_port, NULL, &gerr);
+        ck_assert_msg(conn, "control relay: %s", gerr ? gerr->message : "");
+        ck_assert(g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), line,
+                                            strlen(line), NULL, NULL, &gerr));
+        in = g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(conn)));
+        while (!reply) {
+                g_autofree char *l = g_data_input_stream_read_line(in, NULL, NULL, &gerr);
+                ck_assert_msg(l, "control: no answer to %s (%s)", request, gerr ? gerr->message : "closed");
+                json_t *j = json_loads(l, 0, NULL);
+                if (j && json_object_get(j, "id"))
+                        reply = j;
+                else
+                        json_decref(j);
+        }
+        return reply;
+}
+
+static void lab_set_ticket(const char *user, const char *t)
+{
+        g_autofree char *req = g_strdup_printf("{\"id\":1,\"cmd\":\"set-ticket\",\"protocol\":\"web\","
+                                               "\"user\":\"%s\",\"password\":\"%s\",\"expiry_s\":120}",
+                                               user, t);
+        json_t *r = lab_control(req);
+
+        ck_assert_msg(json_is_true(json_object_get(r, "ok")), "set-ticket: %s", json_dumps(r, 0));
+        json_decref(r);
+}
+
+static void stop_lab(void)
+{
+        int st = -1;
+
+        if (F.lab_pid <= 0)
+                return;
+        if (!lab_exited())
+                json_decref(lab_control("{\"id\":2,\"cmd\":\"stop\"}"));
+        for (int i = 0; i < 1200 && !lab_exited(); i++)
+                g_usleep(100 * 1000);
+        if (!lab_exited())
+                kill(F.lab_pid, SIGTERM);
+        waitpid(F.lab_pid, &st, 0);
+        g_spawn_close_pid(F.lab_pid);
+        F.lab_pid = 0;
+        g_autofree char *o = lab_text(F.lab_out), *e = lab_text(F.lab_err);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the lab/vdi-vm ended with status %d:\n%s\n%s",
+                      st, o + MAX(0, (long)strlen(o) - 3000), e + MAX(0, (long)strlen(e) - 3000));
+        ck_assert_msg(!strstr(e, "Sanitizer"), "sanitizer report from vdi-vm:\n%s", e);
+        ck_assert_msg(!strstr(o, "AGENT error"), "the guest reported an error:\n%s", o);
+        ck_assert_msg(!strstr(e, "carol-ticket"), "a ticket was logged");
+        g_free(F.lab_out);
+        g_free(F.lab_err);
+}
+
 static void setup(void)
 {
         log_set_level(getenv("WEB_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING);
-        F.f = bfx_start(NULL);
+        /* vdi-hostd with ASan on a loaded machine may take more than the
+         * fixture's 3 s for a ticket. */
+        F.f = bfx_start("[hosts]\ntimeout_ms = 60000\n");
         F.dir = g_dir_make_tmp("vdi-gateway-XXXXXX", NULL);
         F.ca = g_build_filename(F.f->pki, "ca.pem", NULL);
         F.front_port = (uint16_t)bfx_free_port();
         F.origin = g_strdup_printf("https://127.0.0.1:%u", F.front_port);
-        start_display();
+        if (lab)
+                start_lab();
+        else
+                start_display();
         start_gateway();
         start_haproxy();
 }
@@ -170,10 +368,14 @@ static void teardown(void)
 
         stop_child(F.haproxy);
         stop_child(F.gateway);
-        webtest_loop_join(&F.lp, F.loop);
-        web_server_stop(F.srv);
-        g_main_context_unref(F.lp.ctx);
-        testsrc_free(F.src);
+        if (lab) {
+                stop_lab();
+        } else {
+                webtest_loop_join(&F.lp, F.loop);
+                web_server_stop(F.srv);
+                g_main_context_unref(F.lp.ctx);
+                testsrc_free(F.src);
+        }
         bfx_stop(F.f);
         ck_assert_int_eq(system(cmd), 0);
         g_free(F.dir);
@@ -188,9 +390,14 @@ static void teardown(void)
 static void issue_ticket(const char *user, const char *t)
 {
         struct hostd_ticket ht = { .protocol = "web", .host = "127.0.0.1",
-                                   .port = web_server_port(F.srv), .password = (char *)t,
-                                   .username = (char *)user, .expires_in = 120 };
+                                   .port = lab ? F.web_port : web_server_port(F.srv),
+                                   .password = (char *)t, .username = (char *)user, .expires_in = 120 };
 
+        if (lab) {
+                launch_record_ticket(F.f->b, &ht, F.desktop_id, user, "web", "eng-1");
+                lab_set_ticket(user, t);
+                return;
+        }
         launch_record_ticket(F.f->b, &ht, F.desktop_id, user, "web", "office-1");
         ck_assert_int_eq(web_server_set_ticket(F.srv, user, t, 120), 0);
 }
@@ -300,6 +507,96 @@ START_TEST(test_browser_through_gateway)
 }
 END_TEST
 
+/* vdi-hostd as h1 with the hollow VM (tests/hostd/hollow-vm) serving the
+ * web display of its synthetic screen, running lab-1 (alice's pool "lab",
+ * which now offers the browser): the portal's launch reaches a real host. */
+static void hostd_with_web_vm(struct hostd_proc *hp)
+{
+        struct hostd_reply r;
+
+        *hp = (struct hostd_proc){ .pki = F.f->pki, .name = "h1", .conninfo = F.f->pg->conninfo,
+                                   .port_min = 30000 + (int)(getpid() % 20000), .web_origin = F.origin };
+        hp->vm_binary = g_build_filename(ABS_TOP_BUILDDIR, "tests", "hostd", "hollow-vm", NULL);
+        g_setenv("HOLLOW_VM_WEB", "1", TRUE); /* inherited by vdi-hostd, which asks the VM's --help */
+        ck_assert_int_eq(hostd_proc_start(hp), 0);
+        g_autofree char *mk = g_strdup_printf("cd %s && head -c 4096 /dev/urandom > vmlinuz && "
+                                              "qemu-img create -q -f qcow2 base.qcow2 32M", hp->dir);
+        ck_assert_int_eq(system(mk), 0);
+        g_autofree char *img = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s/vmlinuz\", "
+                                               "\"disk\": \"%s/base.qcow2\"}", hp->dir, hp->dir);
+        ck_assert_int_eq(hostd_req(hp, "PUT", "/api/v1/images/deb12", img, CERT_CLIENT, &r), 0);
+        ck_assert_msg(r.status == 201, "image: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        hostd_req(hp, "PUT", "/api/v1/vms/6", "{\"image\": \"deb12\", \"memory_mb\": 128}", CERT_CLIENT, &r);
+        ck_assert_msg(r.status == 201, "vm: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        hostd_req(hp, "POST", "/api/v1/vms/6/start", NULL, CERT_CLIENT, &r);
+        ck_assert_msg(r.status == 200, "start: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        ck_assert(hostd_wait_state(hp, "6", "running", 30000));
+        bfx_exec(F.f, "UPDATE hosts SET port = %d, last_heartbeat = now() WHERE name = 'h1'", hp->port);
+        bfx_exec(F.f, "UPDATE pools SET protocols = '{rdp,spice,web}' WHERE name = 'lab'");
+}
+
+/* Until the canvas shows the hollow VM's screen: its blue desktop and its
+ * orange window in the lower right quarter. */
+static void wait_hollow_screen(struct cdp *c)
+{
+        cdp_wait_for_ms(c, "(() => { const g = document.getElementById('screen').getContext('2d');"
+                           " const near = (x, y, r, gg, b) => { const d = g.getImageData(x, y, 1, 1).data;"
+                           " return Math.abs(d[0] - r) <= 24 && Math.abs(d[1] - gg) <= 24 && Math.abs(d[2] - b) <= 24; };"
+                           " return near(10, 10, 30, 80, 160) && near(600, 400, 240, 140, 20); })()",
+                        30000);
+}
+
+/* A network blip: the page's WebSocket drops when HAProxy restarts; the
+ * page launches again with the portal session it still has and connects
+ * with that fresh ticket, with no new sign-in. A user's Disconnect is
+ * final. */
+START_TEST(test_browser_reconnects)
+{
+        struct cdp c = { 0 };
+        struct hostd_proc hp;
+
+        reset();
+        hostd_with_web_vm(&hp);
+        cdp_start(&c, chromium);
+        sign_in(&c, "alice", "alice-pw");
+        /* Open in browser, all the way: broker, vdi-hostd, the VM's ticket. */
+        json_decref(cdp_eval(&c, "document.querySelector('button[data-protocol=web]').click(); true"));
+        cdp_wait_for_ms(&c, "location.pathname === '/portal/desktop.html' && "
+                            "document.body.dataset.state === 'connected' && "
+                            "Number(document.body.dataset.frames || 0) >= 1", 30000);
+        wait_hollow_screen(&c);
+
+        /* The blip: the load balancer goes away and comes back. */
+        stop_child(F.haproxy);
+        F.haproxy = 0;
+        cdp_wait_for(&c, "document.body.dataset.state !== 'connected'");
+        start_haproxy();
+        cdp_wait_for_ms(&c, "document.body.dataset.reconnects === '1' && "
+                            "document.body.dataset.state === 'connected'", 60000);
+        wait_hollow_screen(&c); /* the new session's first picture */
+        ck_assert_int_eq(bfx_long(F.f, "SELECT count(*) FROM audit_events WHERE action = 'desktop.web_redeem' "
+                                       "AND outcome = 'ok' AND actor = 'alice'"),
+                         2);
+        /* One sign-in: the page reused its session. */
+        ck_assert_int_eq(bfx_long(F.f, "SELECT count(*) FROM portal_sessions WHERE user_name = 'alice'"), 1);
+        cdp_screenshot(&c, "tests/web/gateway-reconnected.png");
+
+        /* Disconnect is the user's: closed (1000) and no new launch. */
+        json_decref(cdp_eval(&c, "document.getElementById('disconnect').click(); true"));
+        cdp_wait_for(&c, "document.body.dataset.closeCode === '1000'");
+        g_usleep(2 * 1000 * 1000);
+        g_autofree char *st = cdp_eval_str(&c, "document.body.dataset.state + ' ' + document.body.dataset.reconnects");
+        ck_assert_str_eq(st, "closed 1");
+        ck_assert_int_eq(bfx_long(F.f, "SELECT count(*) FROM tickets WHERE protocol = 'web'"), 2);
+        cdp_stop(&c);
+        hostd_proc_destroy(&hp);
+        g_free(hp.vm_binary);
+}
+END_TEST
+
 /* ---- with libsoup's WebSocket client ---- */
 
 /* user's session cookie, as a Cookie header. */
@@ -366,6 +663,62 @@ static int refused_with(const char *cookie, const char *admit, const void *msg, 
         return code;
 }
 
+static void raw_tls_event(GSocketClient *cl, GSocketClientEvent ev, GSocketConnectable *to, GIOStream *conn,
+                          gpointer db)
+{
+        if (ev == G_SOCKET_CLIENT_TLS_HANDSHAKING)
+                g_tls_connection_set_database(G_TLS_CONNECTION(conn), db);
+}
+
+/* A WebSocket frame written by hand (what libsoup's client never sends):
+ * upgrade with cookie, then frame; the first bytes the gateway answers
+ * with once upgraded (a close frame is 0x88, len, code). */
+static GBytes *raw_frame(const char *cookie, const guint8 *frame, size_t len)
+{
+        g_autoptr(GError) gerr = NULL;
+        g_autoptr(GTlsDatabase) db = g_tls_file_database_new(F.ca, &gerr);
+        g_autoptr(GSocketClient) cl = g_socket_client_new();
+        g_autoptr(GSocketConnection) conn = NULL;
+        g_autofree char *req = g_strdup_printf(
+                "GET /gateway/ws HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\nOrigin: %s\r\nCookie: %s\r\n\r\n",
+                F.gateway_port, F.origin, cookie);
+        GString *got = g_string_new(NULL);
+        char buf[512], *end;
+        gssize n;
+
+        ck_assert_msg(db, "CA: %s", gerr ? gerr->message : "");
+        g_socket_client_set_tls(cl, TRUE);
+        g_socket_client_set_timeout(cl, 20);
+        g_signal_connect(cl, "event", G_CALLBACK(raw_tls_event), db);
+        conn = g_socket_client_connect_to_host(cl, "127.0.0.1", F.gateway_port, NULL, &gerr);
+        ck_assert_msg(conn, "TLS to the gateway: %s", gerr ? gerr->message : "");
+        GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(conn));
+        GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
+        ck_assert(g_output_stream_write_all(out, req, strlen(req), NULL, NULL, NULL));
+        while (!(end = strstr(got->str, "\r\n\r\n")) && (n = g_input_stream_read(in, buf, sizeof(buf), NULL, NULL)) > 0)
+                g_string_append_len(got, buf, n);
+        ck_assert_msg(end && g_str_has_prefix(got->str, "HTTP/1.1 101"), "upgrade: %s", got->str);
+        g_string_erase(got, 0, end + 4 - got->str);
+        ck_assert(g_output_stream_write_all(out, frame, len, NULL, NULL, NULL));
+        while (got->len < 4 && (n = g_input_stream_read(in, buf, sizeof(buf), NULL, NULL)) > 0)
+                g_string_append_len(got, buf, n);
+        return g_string_free_to_bytes(got);
+}
+
+/* The gateway answers a malformed frame with a close frame of 1002. */
+static void check_bad_frame(const char *cookie, const guint8 *frame, size_t len, const char *what)
+{
+        g_autoptr(GBytes) b = raw_frame(cookie, frame, len);
+        size_t n;
+        const guint8 *d = g_bytes_get_data(b, &n);
+
+        ck_assert_msg(n >= 4 && d[0] == 0x88 && (d[2] << 8 | d[3]) == SOUP_WEBSOCKET_CLOSE_PROTOCOL_ERROR,
+                      "%s: the gateway answered %zu bytes (%02x %02x %02x %02x), not a close with 1002", what, n,
+                      n > 0 ? d[0] : 0, n > 1 ? d[1] : 0, n > 2 ? d[2] : 0, n > 3 ? d[3] : 0);
+}
+
 START_TEST(test_gateway_refusals)
 {
         g_autofree char *alice = NULL, *bob = NULL;
@@ -416,6 +769,15 @@ START_TEST(test_gateway_refusals)
         ck_assert_int_eq(refused_with(alice, "text-ticket-0123456789abcdef", "hi", 0, true),
                          SOUP_WEBSOCKET_CLOSE_UNSUPPORTED_DATA);
 
+        /* Malformed WebSocket frames (RFC 6455 §5.1, §5.2): a client frame
+         * without a mask, one with a reserved bit, a reserved opcode. */
+        static const guint8 unmasked[] = { 0x82, 0x05, WEB_IN_PING, 1, 2, 3, 4 };
+        static const guint8 rsv[] = { 0xc2, 0x85, 1, 2, 3, 4, WEB_IN_PING ^ 1, 1 ^ 2, 2 ^ 3, 3 ^ 4, 4 ^ 1 };
+        static const guint8 opcode[] = { 0x83, 0x85, 1, 2, 3, 4, WEB_IN_PING ^ 1, 1 ^ 2, 2 ^ 3, 3 ^ 4, 4 ^ 1 };
+        check_bad_frame(alice, unmasked, sizeof(unmasked), "an unmasked frame");
+        check_bad_frame(alice, rsv, sizeof(rsv), "a frame with RSV1");
+        check_bad_frame(alice, opcode, sizeof(opcode), "a frame with opcode 3");
+
         /* Input faster than allowed: closed (1008); the largest message
          * alone is fine. */
         issue_ticket("alice", "flood-ticket-0123456789abcdef");
@@ -457,15 +819,177 @@ START_TEST(test_gateway_refusals)
 }
 END_TEST
 
+/* ---- through a real vdi-vm in the KVM lab ---- */
+
+/* Poll the canvas pixel (x, y) until it is within tol of want. */
+static void lab_wait_pixel(struct cdp *c, unsigned x, unsigned y, uint32_t want, int tol, const char *what)
+{
+        uint32_t got = 0;
+        gint64 end = g_get_monotonic_time() + (gint64)LAB_PIXEL_MS * 1000;
+
+        do {
+                got = webtest_canvas_pixel(c, x, y);
+                if (webtest_channel_diff(got, want & 0xffffff) <= tol)
+                        return;
+                g_usleep(250 * 1000);
+        } while (g_get_monotonic_time() < end);
+        ck_assert_msg(0, "%s: canvas (%u,%u) = %06x, want %06x (within %d)", what, x, y, got, want & 0xffffff,
+                      tol);
+}
+
+/* The canvas shows gpu_pattern() of w x h (within tol per channel) on a
+ * grid, away from what input drew (the key cells' row, the click). */
+static void lab_check_pattern(struct cdp *c, unsigned w, unsigned h, int tol, const char *what)
+{
+        g_autofree char *size = cdp_eval_str(c, "String(document.getElementById('screen').width) + 'x' + "
+                                                "document.getElementById('screen').height");
+        g_autofree char *want_size = g_strdup_printf("%ux%u", w, h);
+
+        ck_assert_msg(!strcmp(size, want_size), "%s: the canvas is %s, not %s", what, size, want_size);
+        for (unsigned gy = 0; gy < 6; gy++)
+                for (unsigned gx = 0; gx < 8; gx++) {
+                        unsigned x = gx * (w - 1) / 7, y = gy * (h - 1) / 5;
+                        if (gy == 0 && gx > 0) /* row 0 away from the corner: near the key cells */
+                                y = GPU_CELL_Y + GPU_CELL_H + 20;
+                        if (gx == 4 && gy == 3)
+                                continue; /* where the click goes */
+                        uint32_t want = gpu_pattern(x, y, w, h, 0);
+                        uint32_t got = webtest_canvas_pixel(c, x, y);
+                        ck_assert_msg(webtest_channel_diff(want, got) <= tol,
+                                      "%s: canvas (%u,%u) = %06x, the guest's %06x (tolerance %d)", what, x, y,
+                                      got, want, tol);
+                }
+}
+
+/* Key code (KeyboardEvent.code) with evdev number ev, typed on the page:
+ * the guest draws its cell number n, which comes back to the canvas. */
+static void lab_type(struct cdp *c, const char *code, const char *k, unsigned ev, unsigned n, int tol)
+{
+        g_autofree char *what = g_strdup_printf("%s (evdev %u), key %u since the mode was set", code, ev, n);
+
+        json_decref(cdp_eval(c, "document.getElementById('screen').focus(); true"));
+        for (int i = 0; i < 2; i++)
+                json_decref(cdp_call(c, "Input.dispatchKeyEvent",
+                                     json_pack("{s:s, s:s, s:s}", "type", i ? "keyUp" : "keyDown", "code", code,
+                                               "key", k)));
+        lab_wait_pixel(c, GPU_CELL_X + n * GPU_CELL_W + GPU_CELL_W / 2, GPU_CELL_Y + GPU_CELL_H / 2,
+                       gpu_key_color(ev), tol, what);
+}
+
+/* A left click at framebuffer (x, y): the guest's white mark comes back. */
+static void lab_click(struct cdp *c, unsigned x, unsigned y, unsigned w, unsigned h, int tol)
+{
+        json_t *r = cdp_eval(c, "(() => { const b = document.getElementById('screen')"
+                                ".getBoundingClientRect(); return [b.left, b.top, b.width, b.height]; })()");
+        double v[4];
+
+        for (int i = 0; i < 4; i++)
+                v[i] = json_number_value(json_array_get(r, (size_t)i));
+        json_decref(r);
+        double px = v[0] + (x + 0.25) * v[2] / w, py = v[1] + (y + 0.25) * v[3] / h;
+        for (int i = 0; i < 2; i++)
+                json_decref(cdp_call(c, "Input.dispatchMouseEvent",
+                                     json_pack("{s:s, s:f, s:f, s:s, s:i, s:i}", "type",
+                                               i ? "mouseReleased" : "mousePressed", "x", px, "y", py, "button",
+                                               "left", "buttons", i ? 0 : 1, "clickCount", 1)));
+        lab_wait_pixel(c, x, y, GPU_MARK_COLOR, tol, "the click's mark");
+}
+
+/* Open the desktop page with ticket t (tiles: the page's test switch). */
+static void lab_open_page(struct cdp *c, const char *t, bool tiles)
+{
+        g_autofree char *js = g_strdup_printf(
+                "sessionStorage.setItem('vdi-web-launch', JSON.stringify({path: '/gateway/ws', ticket: '%s', "
+                "tiles: %s})); location.assign('/portal/desktop.html'); true",
+                t, tiles ? "true" : "false");
+
+        issue_ticket("carol", t);
+        json_decref(cdp_eval(c, js));
+        cdp_wait_for_ms(c, "document.body.dataset.state === 'connected' && "
+                           "Number(document.body.dataset.frames || 0) >= 1", LAB_PIXEL_MS);
+        g_autofree char *enc = cdp_eval_str(c, "document.body.dataset.encoding");
+        ck_assert_str_eq(enc, tiles ? "png" : "h264");
+}
+
+START_TEST(test_lab_browser)
+{
+        struct cdp c = { 0 };
+        unsigned keys = 0, w2, h2;
+
+        reset();
+        bfx_exec(F.f, "UPDATE pools SET protocols = '{rdp,web}' WHERE name = 'eng'");
+        F.desktop_id = bfx_long(F.f, "SELECT id FROM desktops WHERE name = 'eng-1'");
+        cdp_start(&c, chromium);
+        sign_in(&c, "carol", "carol-pw");
+        /* Open in browser: the broker's launch asks the desktop's host (no
+         * vdi-hostd here: the broker says it is not reachable), then the
+         * page gets what the host would have answered. */
+        json_decref(cdp_eval(&c, "document.querySelector('button[data-protocol=web]').click(); true"));
+        cdp_wait_for(&c, "document.getElementById('status').textContent.includes('not reachable')");
+
+        /* H.264 through WebCodecs: the guest's picture, keys, a click. */
+        lab_open_page(&c, "carol-ticket-h264-0123456789abcdef", false);
+        g_autofree char *where = cdp_eval_str(&c, "location.origin");
+        ck_assert_str_eq(where, F.origin);
+        lab_check_pattern(&c, LAB_W, LAB_H, 24, "H.264, first picture");
+        lab_type(&c, "KeyA", "a", KEY_A, keys++, 24);
+        lab_type(&c, "Digit5", "5", KEY_5, keys++, 24);
+        lab_click(&c, 4 * (LAB_W - 1) / 7, 3 * (LAB_H - 1) / 5, LAB_W, LAB_H, 24);
+        ck_assert(lab_wait_line("AGENT gpu-key code=30 n=1", 10000));
+        cdp_screenshot(&c, "tests/e2e/browser-h264.png");
+
+        /* The viewport shrinks: the page asks for its new size, virtio-gpu
+         * offers it, the guest takes it, the canvas follows. */
+        json_decref(cdp_call(&c, "Emulation.setDeviceMetricsOverride",
+                             json_pack("{s:i, s:i, s:f, s:b}", "width", 720, "height", 560,
+                                       "deviceScaleFactor", 1.0, "mobile", 0)));
+        json_t *m = cdp_eval(&c, "(() => { const e = document.querySelector('.desktop-main');"
+                                 " return [e.clientWidth, e.clientHeight]; })()");
+        w2 = (unsigned)json_integer_value(json_array_get(m, 0)) & ~1u;
+        h2 = (unsigned)json_integer_value(json_array_get(m, 1));
+        json_decref(m);
+        ck_assert_msg(w2 >= 320 && w2 < 720 && h2 >= 200 && h2 < 560, "the page's area is %ux%u", w2, h2);
+        g_autofree char *mode = g_strdup_printf("AGENT gpu-mode head=0 width=%u height=%u", w2, h2);
+        g_autofree char *size_js = g_strdup_printf("document.getElementById('screen').width === %u && "
+                                                   "document.getElementById('screen').height === %u",
+                                                   w2, h2);
+        ck_assert_msg(lab_wait_line(mode, LAB_PIXEL_MS), "the guest did not take %ux%u:\n%s", w2, h2,
+                      lab_text(F.lab_out));
+        cdp_wait_for_ms(&c, size_js, LAB_PIXEL_MS);
+        keys = 0;
+        lab_wait_pixel(&c, w2 - 1, h2 - 1, gpu_pattern(w2 - 1, h2 - 1, w2, h2, 0), 24, "the new mode's corner");
+        lab_check_pattern(&c, w2, h2, 24, "H.264 after the resize");
+
+        /* The tile fallback (the page's test switch): exact pixels. */
+        lab_open_page(&c, "carol-ticket-tiles-0123456789abcdef", true);
+        lab_check_pattern(&c, w2, h2, 0, "PNG tiles");
+        lab_type(&c, "KeyD", "d", KEY_D, keys++, 0);
+        lab_click(&c, 4 * (w2 - 1) / 7, 3 * (h2 - 1) / 5, w2, h2, 0);
+        cdp_screenshot(&c, "tests/e2e/browser-tiles.png");
+        ck_assert_int_eq(bfx_long(F.f, "SELECT count(*) FROM audit_events WHERE action = "
+                                       "'desktop.web_redeem' AND outcome = 'ok' AND actor = 'carol'"),
+                         2);
+        cdp_stop(&c);
+}
+END_TEST
+
 static Suite *make_suite(void)
 {
         Suite *s = suite_create("gateway");
         TCase *tc = tcase_create("gateway");
+        const char *want_lab = getenv("WEB_LAB");
+
+        lab = want_lab && !strcmp(want_lab, "1");
         tcase_add_unchecked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 180);
-        tcase_add_test(tc, test_gateway_refusals);
+        tcase_set_timeout(tc, lab ? 3000 : 180);
         chromium = cdp_require_chromium();
-        tcase_add_test(tc, test_browser_through_gateway);
+        if (lab) {
+                tcase_add_test(tc, test_lab_browser);
+        } else {
+                tcase_add_test(tc, test_gateway_refusals);
+                tcase_add_test(tc, test_browser_through_gateway);
+                tcase_add_test(tc, test_browser_reconnects);
+        }
         suite_add_tcase(s, tc);
         return s;
 }

@@ -25,8 +25,27 @@ EXTRA_DIST += tests/web/gateway-example.sh
 tests_web_gateway_SOURCES = tests/web/gateway.c tests/web/webtest.c tests/web/webtest.h \
 	tests/broker/cdp.c tests/broker/cdp.h protocols/lsan.c protocols/lsan-unwind.c
 tests_web_gateway_CPPFLAGS = $(BROKER_TEST_CPPFLAGS) $(SOUP_CFLAGS) -I$(top_srcdir)/tests/broker \
-	-DABS_TOP_BUILDDIR='"$(abs_top_builddir)"'
-tests_web_gateway_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(HARNESS_LIB) \
-	$(WEB_SERVER_LIBS) $(TESTSRC_LIB) $(CURL_LIBS) $(TEST_LIBS) -lm
-EXTRA_tests_web_gateway_DEPENDENCIES = gateway/vdi-gateway
-CLEANFILES += tests/web/gateway-h264.png
+	-I$(top_srcdir)/tests/hostd -DABS_TOP_BUILDDIR='"$(abs_top_builddir)"'
+tests_web_gateway_LDADD = tests/broker/libbrokerfixture.a tests/hostd/libhostdproc.a $(LIBVDIBROKER) \
+	$(HARNESS_LIB) $(WEB_SERVER_LIBS) $(TESTSRC_LIB) $(CURL_LIBS) $(TEST_LIBS) -lm
+EXTRA_tests_web_gateway_DEPENDENCIES = gateway/vdi-gateway tests/hostd/hollow-vm hostd/vdi-hostd
+CLEANFILES += tests/web/gateway-h264.png tests/web/gateway-reconnected.png
+
+# The same through a real vdi-vm (the test guest on virtio-gpu) in the KVM
+# lab: tests/web/gateway with WEB_LAB=1, started by tests/web/lab.sh.
+TESTS += tests/web/lab.sh
+EXTRA_DIST += tests/web/lab.sh tests/web/lab-vm.py
+tests/web/lab.log: tests/web/gateway hostd/vdi-vm tests/guest/initrd.gz gateway/vdi-gateway
+CLEANFILES += tests/e2e/browser-h264.png tests/e2e/browser-tiles.png
+
+# bench/browser (issue 21): keys-to-pixels latency and bytes/s of the same
+# desktop and workload in headless Chromium (H.264, then PNG tiles) and in
+# FreeRDP's client library (AVC420).
+noinst_PROGRAMS += bench/browser
+BENCHES += bench/browser
+bench_browser_SOURCES = bench/browser.c tests/broker/cdp.c tests/broker/cdp.h \
+	protocols/lsan.c protocols/lsan-unwind.c
+bench_browser_CPPFLAGS = $(TEST_CPPFLAGS) $(GLIB_CFLAGS) $(JANSSON_CFLAGS) \
+	-DPORTAL_SRC_DIR='"$(abs_top_srcdir)/broker/portal"' -DABS_TOP_SRCDIR='"$(abs_top_srcdir)"'
+bench_browser_LDADD = $(TCLIENT_LIBS) $(RDP_SERVER_LIBS) $(WEB_SERVER_LIBS) $(TESTSRC_LIB) \
+	$(JANSSON_LIBS) $(TEST_LIBS)

@@ -1,0 +1,27 @@
+#!/bin/sh
+# tests/web/lab.sh — issue 21's browser path through a real desktop, in one
+# KVM lab boot: tests/web/gateway's lab case (WEB_LAB=1). PostgreSQL,
+# slapd, the broker, HAProxy, vdi-gateway and headless Chromium run here;
+# vdi-vm runs the test guest's gputest action on virtio-gpu inside the lab
+# (tests/lab/run), its web display and its control socket (through
+# tests/web/lab-vm.py) forwarded to this machine's loopback. Carol signs in
+# on the portal, opens the desktop page through HAProxy and vdi-gateway,
+# and the canvas must show the guest's picture (H.264 through WebCodecs,
+# then the PNG tiles exactly); typed keys and clicks come back as the
+# guest's drawing; a smaller viewport changes the guest's mode.
+# Screenshots: tests/e2e/browser-h264.png, tests/e2e/browser-tiles.png.
+# Exit 0 pass, 1 fail (also when the lab cannot run, unless
+# VMM_REQUIRE_KVM=0: then 77).
+set -u
+src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+build=${abs_top_builddir:-$src}
+if ! { [ -c /dev/kvm ] && { : <>/dev/kvm; } 2>/dev/null; } && ! "$src/tests/lab/run" --check >/dev/null 2>&1; then
+    "$src/tests/lab/run" --check >&2 || true
+    if [ "${VMM_REQUIRE_KVM:-1}" = 1 ]; then
+        echo "Bail out! neither /dev/kvm nor the KVM lab works here (scripts/install-deps; VMM_REQUIRE_KVM=0 to skip)"
+        exit 1
+    fi
+    echo "1..0 # SKIP neither /dev/kvm nor the KVM lab works here"
+    exit 77
+fi
+WEB_LAB=1 exec "$build/tests/web/gateway"
