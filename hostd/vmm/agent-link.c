@@ -1,18 +1,44 @@
-/* vdi-vm's agent console (virtio-console port com.redhat.spice.0) served
- * through the remote display servers (remote.h's remote_agent): the
- * guest's spice-vdagent and SPICE clients talk through it. */
+/* vdi-vm's agent console (virtio-console ports com.redhat.spice.0 and
+ * org.vdi.agent.0): the first served through the remote display servers
+ * (remote.h's remote_agent), whose clients talk to the guest's
+ * spice-vdagent; the second carries vdi-vm's messages to our agent. */
 #include "config.h"
 
 #include "agent-link.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "vm-devices.h"
 
+/* Write what is queued for org.vdi.agent.0 (any thread). */
+static void flush_vdi(struct agent_link *l)
+{
+        pthread_mutex_lock(&l->lock);
+        while (l->off < l->len) {
+                size_t n = virtio_console_write(l->c, VM_AGENT_PORT_VDI, l->out + l->off, l->len - l->off);
+                if (n == 0)
+                        break; /* closed or full: opened / writable calls again */
+                l->off += n;
+        }
+        if (l->off == l->len) {
+                free(l->out);
+                l->out = NULL;
+                l->len = l->off = 0;
+        }
+        pthread_mutex_unlock(&l->lock);
+}
+
 static void on_change(void *opaque, unsigned port)
 {
-        if (port == VM_AGENT_PORT_SPICE)
-                remote_agent_changed(opaque);
+        struct agent_link *l = opaque;
+
+        if (port == VM_AGENT_PORT_SPICE && l->r)
+                remote_agent_changed(l->r);
+        else if (port == VM_AGENT_PORT_VDI)
+                flush_vdi(l);
 }
 
 static void on_opened(void *opaque, unsigned port, bool open)
@@ -21,9 +47,23 @@ static void on_opened(void *opaque, unsigned port, bool open)
         on_change(opaque, port);
 }
 
+static void on_readable(void *opaque, unsigned port)
+{
+        struct agent_link *l = opaque;
+        char sink[256];
+
+        if (port == VM_AGENT_PORT_VDI) {
+                /* Nothing our agent says is needed yet: drain it. */
+                while (virtio_console_read(l->c, port, sink, sizeof(sink)) > 0) {
+                }
+                return;
+        }
+        on_change(opaque, port);
+}
+
 static const struct virtio_console_ops link_ops = {
         .opened = on_opened,
-        .readable = on_change,
+        .readable = on_readable,
         .writable = on_change,
 };
 
@@ -42,20 +82,49 @@ static int port_read(void *opaque, uint8_t *buf, size_t len)
         return (int)virtio_console_read(opaque, VM_AGENT_PORT_SPICE, buf, len > INT_MAX ? INT_MAX : len);
 }
 
-void agent_link_start(struct virtio_console *c, struct remote *r)
+void agent_link_start(struct agent_link *l, struct virtio_console *c, struct remote *r)
 {
         const struct remote_agent a = { port_open, port_write, port_read, c };
 
-        if (!c || !r)
+        *l = (struct agent_link){ .c = c, .r = r };
+        pthread_mutex_init(&l->lock, NULL);
+        if (!c)
                 return;
-        remote_agent_set(r, &a);
-        virtio_console_set_ops(c, &link_ops, r);
+        if (r)
+                remote_agent_set(r, &a);
+        virtio_console_set_ops(c, &link_ops, l);
 }
 
-void agent_link_stop(struct virtio_console *c, struct remote *r)
+void agent_link_stop(struct agent_link *l)
 {
-        if (!c || !r)
-                return;
-        virtio_console_set_ops(c, NULL, NULL);
-        remote_agent_set(r, NULL);
+        if (l->c) {
+                virtio_console_set_ops(l->c, NULL, NULL);
+                if (l->r)
+                        remote_agent_set(l->r, NULL);
+        }
+        free(l->out);
+        l->out = NULL;
+        pthread_mutex_destroy(&l->lock);
+}
+
+int agent_link_send(struct agent_link *l, const char *line)
+{
+        size_t n = strlen(line);
+        char *grown;
+
+        if (!l->c)
+                return -ENODEV;
+        pthread_mutex_lock(&l->lock);
+        grown = realloc(l->out, l->len + n + 1);
+        if (!grown) {
+                pthread_mutex_unlock(&l->lock);
+                return -ENOMEM;
+        }
+        memcpy(grown + l->len, line, n);
+        grown[l->len + n] = '\n';
+        l->out = grown;
+        l->len += n + 1;
+        pthread_mutex_unlock(&l->lock);
+        flush_vdi(l);
+        return 0;
 }

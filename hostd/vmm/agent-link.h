@@ -1,11 +1,29 @@
-/* vdi-vm: the agent console's SPICE port served by the remote display
- * servers. */
+/* vdi-vm: the agent console's host side. Its SPICE port is served by the
+ * remote display servers; its org.vdi.agent.0 port carries vdi-vm's own
+ * messages to our guest agent (one JSON object per line, e.g. the
+ * "cloned" event of identity.h). */
 #pragma once
+
+#include <pthread.h>
+#include <stddef.h>
 
 #include "remote.h"
 #include "virtio-devices.h"
 
-/* Serve c's com.redhat.spice.0 port through r (no-op when either is
- * NULL). Stop before r or c goes away. */
-void agent_link_start(struct virtio_console *c, struct remote *r);
-void agent_link_stop(struct virtio_console *c, struct remote *r);
+struct agent_link {
+        struct virtio_console *c;
+        struct remote *r;
+        pthread_mutex_t lock;
+        char *out;              /* for org.vdi.agent.0, not yet taken */
+        size_t len, off;
+};
+
+/* Serve c's ports: com.redhat.spice.0 through r (when not NULL), and
+ * agent_link_send. No-op when c is NULL. Stop before r or c goes away. */
+void agent_link_start(struct agent_link *l, struct virtio_console *c, struct remote *r);
+void agent_link_stop(struct agent_link *l);
+
+/* Queue line (a newline is added) for the guest program that opens
+ * org.vdi.agent.0; it is written as soon as the port is open and has room.
+ * Any thread. 0, -ENODEV without an agent console, -ENOMEM. */
+int agent_link_send(struct agent_link *l, const char *line);
