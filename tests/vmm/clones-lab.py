@@ -89,6 +89,12 @@ def rss_pss_kib(pid):
             int(re.search(r"^Pss:\s+(\d+) kB", s, re.M).group(1)))
 
 
+# The lab's kernel has tun as a module.
+r = subprocess.run(["modprobe", "tun"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                   env=dict(os.environ, PATH=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"))
+if r.returncode != 0:
+    print(f"# modprobe tun: {r.stdout.strip()}", flush=True)
+
 # ---- the parent ----
 sock_p = f"{work}/p.sock"
 parent = start("parent", ["--kernel", kernel, "--initrd", initrd, "--cpus", "1", "--memory", "128",
