@@ -4,15 +4,18 @@
  *
  * - org.vdi.agent.0 (virtio-console): vdi-vm's one-line JSON messages
  *   (agent-msg.h). "cloned": set the host name, /etc/machine-id, the
- *   network card's MAC and the wall clock from the message, then report
+ *   network card's MAC and nudge the wall clock (clone_set_clock), then report
  *     AGENT cloned hostname=H machine_id=M mac=MAC vmgenid=ID clock_step_ms=S
- *   with what the guest now has (read back, not echoed). "resumed": set
+ *   with what the guest now has (read back, not echoed). "resumed": nudge
  *   the clock, "AGENT resumed clock_step_ms=S".
- * - the kernel's uevents (netlink): each "NEW_VMGENID=1" that Linux's
- *   vmgenid driver sends when the VM generation ID changed (it has reseeded
- *   the RNG then) is reported as "AGENT vmgenid-changed n=N".
+ * - the kernel's log (/dev/kmsg): each "crng reseeded due to virtual
+ *   machine fork", which Linux's vmgenid driver causes when the VM
+ *   generation ID changed, is reported as "AGENT vmgenid-changed n=N"; the
+ *   driver's "NEW_VMGENID=1" uevents (netlink) as "AGENT vmgenid-uevent
+ *   n=N" (the driver shows the ID itself nowhere).
  * - agent_clone_ident: "AGENT ident hostname=H machine_id=M mac=MAC
- *   carrier_changes=C vmgenid_events=N random=HEX time=S.NNNNNNNNN",
+ *   carrier_changes=C vmgenid_events=N uevents=U random=HEX
+ *   time=S.NNNNNNNNN",
  *   16 fresh bytes of /dev/urandom and the clock, for the host to compare
  *   clones.
  * The test guest runs no DHCP client: there is no lease to renew.
@@ -34,7 +37,7 @@
 #include "agent.h"
 #include "agent-msg.h"
 
-static unsigned clone_genid_events;
+static unsigned clone_genid_events, clone_genid_uevents;
 static char clone_vmgenid[33] = "-";
 static char clone_line[1024];
 static size_t clone_len;
@@ -119,17 +122,23 @@ static double clone_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* Set the wall clock to the host's; the step in ms. */
+/* The nudge of the wall clock: the host's time when it sent the message
+ * is a lower bound of the time now (the message may have waited for the
+ * guest), so a clock behind it is stepped forward to it, and a clock ahead
+ * of it left alone (restored kvmclock already counts the time the
+ * snapshot waited). The step in ms (0: none). */
 static long clone_set_clock(const struct agent_msg *m)
 {
 	struct timespec t = { .tv_sec = (time_t)m->time_sec, .tv_nsec = m->time_nsec };
-	double before = clone_now();
+	double host = (double)t.tv_sec + (double)t.tv_nsec / 1e9, before = clone_now();
 
+	if (before >= host)
+		return 0;
 	if (clock_settime(CLOCK_REALTIME, &t) < 0) {
 		agent_error("clock_settime", "-", errno);
 		return 0;
 	}
-	return (long)((((double)t.tv_sec + (double)t.tv_nsec / 1e9) - before) * 1000);
+	return (long)((host - before) * 1000);
 }
 
 static void clone_handle(const char *line, size_t len)
@@ -196,7 +205,35 @@ void agent_clone_uevents(int fd)
 		/* "ACTION@DEVPATH\0KEY=VALUE\0..." */
 		for (char *p = buf; p < buf + n; p += strlen(p) + 1)
 			if (strcmp(p, "NEW_VMGENID=1") == 0)
-				agent_report("vmgenid-changed", "n=%u", ++clone_genid_events);
+				agent_report("vmgenid-uevent", "n=%u", ++clone_genid_uevents);
+	}
+}
+
+int agent_clone_open_kmsg(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0 || lseek(fd, 0, SEEK_END) < 0) {
+		agent_error("kmsg", "/dev/kmsg", errno);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void agent_clone_kmsg(int fd)
+{
+	char rec[2048];
+	ssize_t n;
+
+	/* One record per read; EPIPE: some were overwritten, go on. */
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		if (n <= 0)
+			continue;
+		rec[n] = '\0';
+		if (strstr(rec, "crng reseeded due to virtual machine fork"))
+			agent_report("vmgenid-changed", "n=%u", ++clone_genid_events);
 	}
 }
 
@@ -238,7 +275,7 @@ void agent_clone_ident(void)
 	if (fd >= 0)
 		close(fd);
 	clock_gettime(CLOCK_REALTIME, &t);
-	agent_report("ident", "hostname=%s machine_id=%s mac=%s carrier_changes=%s vmgenid_events=%u random=%s "
-		     "time=%lld.%09ld", host, mid, mac, carrier, clone_genid_events, hex,
+	agent_report("ident", "hostname=%s machine_id=%s mac=%s carrier_changes=%s vmgenid_events=%u uevents=%u "
+		     "random=%s time=%lld.%09ld", host, mid, mac, carrier, clone_genid_events, clone_genid_uevents, hex,
 		     (long long)t.tv_sec, t.tv_nsec);
 }

@@ -14,10 +14,12 @@ int agent_vport_open(const char *want);
  * to end with. */
 int agent_act_gputest(void);
 
-/* Instant clones (agent-clone.c): the kernel's uevents socket (-1 on
- * error), what arrived on it; a read of org.vdi.agent.0's messages (0, or
- * -1 when the port is gone); the "AGENT ident ..." report. */
+/* Instant clones (agent-clone.c): the kernel's uevents socket and its log
+ * (-1 on error), what arrived on them; a read of org.vdi.agent.0's
+ * messages (0, or -1 when the port is gone); the "AGENT ident ..." report. */
 int agent_clone_open_uevents(void);
 void agent_clone_uevents(int fd);
+int agent_clone_open_kmsg(void);
+void agent_clone_kmsg(int fd);
 int agent_clone_vport(int fd);
 void agent_clone_ident(void);

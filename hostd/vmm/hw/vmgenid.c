@@ -2,6 +2,7 @@
 
 #include "vmgenid.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,17 +11,6 @@
 #include <linux/kvm.h>
 
 #include "layout.h"
-
-static int hexval(char c)
-{
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
 
 bool vmgenid_present(const uint8_t id[VMGENID_LEN])
 {
@@ -33,23 +23,28 @@ bool vmgenid_present(const uint8_t id[VMGENID_LEN])
 
 int vmgenid_parse(const char *s, uint8_t id[VMGENID_LEN])
 {
-        uint8_t v[VMGENID_LEN] = { 0 };
-        unsigned n = 0;
+        char hex[2 * VMGENID_LEN + 1];
+        uint8_t v[VMGENID_LEN];
+        size_t n = 0;
 
         if (!s)
                 return -EINVAL;
         if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
                 s += 2;
         for (; *s; s++) {
-                int h = hexval(*s);
                 if (*s == '-')
                         continue;
-                if (h < 0 || n >= 2 * VMGENID_LEN)
+                if (!isxdigit((unsigned char)*s) || n == 2 * VMGENID_LEN)
                         return -EINVAL;
-                v[n / 2] = (uint8_t)(v[n / 2] << 4 | h);
-                n++;
+                hex[n++] = *s;
         }
-        if (n != 2 * VMGENID_LEN || !vmgenid_present(v))
+        if (n != 2 * VMGENID_LEN)
+                return -EINVAL;
+        hex[n] = '\0';
+        for (unsigned i = 0; i < VMGENID_LEN; i++)
+                if (sscanf(hex + 2 * i, "%2hhx", &v[i]) != 1)
+                        return -EINVAL;
+        if (!vmgenid_present(v))
                 return -EINVAL;
         memcpy(id, v, VMGENID_LEN);
         return 0;
