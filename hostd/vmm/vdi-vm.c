@@ -986,10 +986,6 @@ int main(int argc, char **argv)
                                 "--restore/--kernel/--initrd/--cmdline/--cpus/--memory\n");
                 return EXIT_USAGE;
         }
-        if (incoming && incoming_receive(incoming, &mig_fd, mig_dir, sizeof(mig_dir)) < 0)
-                return EXIT_ERROR;
-        if (incoming)
-                cfg.restore_dir = mig_dir;
         if ((app.id.hostname || app.id.machine_id) && (!cfg.restore_dir || incoming || !cfg.devices.agent)) {
                 fprintf(stderr, "vdi-vm: --clone-hostname and --clone-machine-id are for a guest forked with "
                                 "--restore, told through the agent console: add --restore DIR and --agent\n");
@@ -999,6 +995,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "vdi-vm: a migrated guest keeps its VM generation ID: drop --vmgenid\n");
                 return EXIT_USAGE;
         }
+        if (incoming && incoming_receive(incoming, &mig_fd, mig_dir, sizeof(mig_dir)) < 0)
+                return EXIT_ERROR;
+        if (incoming)
+                cfg.restore_dir = mig_dir;
         if (cfg.devices.nnics)
                 app.id.mac = cfg.devices.nics[0].mac;
         if (cfg.restore_dir && (cfg.kernel || cfg.initrd || boot_opts_given)) {

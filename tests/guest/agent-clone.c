@@ -6,6 +6,7 @@
  *   (agent-msg.h). "cloned": set the host name, /etc/machine-id, the
  *   network card's MAC and nudge the wall clock (clone_set_clock), then report
  *     AGENT cloned hostname=H machine_id=M mac=MAC vmgenid=ID clock_step_ms=S
+ *       time=S.NNNNNNNNN
  *   with what the guest now has (read back, not echoed). "resumed": nudge
  *   the clock, "AGENT resumed clock_step_ms=S".
  * - the kernel's log (/dev/kmsg): each "crng reseeded due to virtual
@@ -145,6 +146,7 @@ static void clone_handle(const char *line, size_t len)
 {
 	struct agent_msg m;
 	char host[65] = "-", mid[64], mac[32];
+	struct timespec now;
 	long step = 0;
 	int fd, r;
 
