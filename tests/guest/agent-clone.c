@@ -180,7 +180,9 @@ static void clone_handle(const char *line, size_t len)
 	gethostname(host, sizeof(host) - 1);
 	clone_machine_id(mid, sizeof(mid));
 	clone_netif_attr("address", mac, sizeof(mac));
-	agent_report("cloned", "hostname=%s machine_id=%s mac=%s vmgenid=%s clock_step_ms=%ld", host, mid, mac, clone_vmgenid, step);
+	clock_gettime(CLOCK_REALTIME, &now);
+	agent_report("cloned", "hostname=%s machine_id=%s mac=%s vmgenid=%s clock_step_ms=%ld time=%lld.%09ld", host,
+		     mid, mac, clone_vmgenid, step, (long long)now.tv_sec, now.tv_nsec);
 }
 
 int agent_clone_open_uevents(void)
