@@ -10,7 +10,9 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "identity.h"
 #include "vm-devices.h"
 
 /* Write what is queued for org.vdi.agent.0 (any thread). */
@@ -47,18 +49,47 @@ static void on_opened(void *opaque, unsigned port, bool open)
         on_change(opaque, port);
 }
 
+/* A line from our agent: only time requests are answered. */
+static void agent_line(struct agent_link *l, const char *line, size_t len)
+{
+        struct timespec now;
+        char *reply;
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        reply = identity_time_reply(line, len, &now);
+        if (reply)
+                agent_link_send(l, reply);
+        free(reply);
+}
+
+static void read_vdi(struct agent_link *l)
+{
+        size_t n;
+
+        while ((n = virtio_console_read(l->c, VM_AGENT_PORT_VDI, l->in + l->in_len, sizeof(l->in) - l->in_len)) > 0) {
+                char *nl;
+                l->in_len += n;
+                while ((nl = memchr(l->in, '\n', l->in_len))) {
+                        size_t line = (size_t)(nl - l->in);
+                        if (!l->in_skip)
+                                agent_line(l, l->in, line);
+                        l->in_skip = false;
+                        l->in_len -= line + 1;
+                        memmove(l->in, nl + 1, l->in_len);
+                }
+                if (l->in_len == sizeof(l->in)) { /* too long: drop up to its newline */
+                        l->in_skip = true;
+                        l->in_len = 0;
+                }
+        }
+}
+
 static void on_readable(void *opaque, unsigned port)
 {
-        struct agent_link *l = opaque;
-        char sink[256];
-
-        if (port == VM_AGENT_PORT_VDI) {
-                /* Nothing our agent says is needed yet: drain it. */
-                while (virtio_console_read(l->c, port, sink, sizeof(sink)) > 0) {
-                }
-                return;
-        }
-        on_change(opaque, port);
+        if (port == VM_AGENT_PORT_VDI)
+                read_vdi(opaque);
+        else
+                on_change(opaque, port);
 }
 
 static const struct virtio_console_ops link_ops = {

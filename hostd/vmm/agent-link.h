@@ -5,6 +5,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "remote.h"
@@ -16,10 +17,14 @@ struct agent_link {
         pthread_mutex_t lock;
         char *out;              /* for org.vdi.agent.0, not yet taken */
         size_t len, off;
+        char in[1024];          /* from org.vdi.agent.0: a line not yet whole */
+        size_t in_len;
+        bool in_skip;           /* dropping a line too long for in */
 };
 
 /* Serve c's ports: com.redhat.spice.0 through r (when not NULL), and
- * agent_link_send. No-op when c is NULL. Stop before r or c goes away. */
+ * agent_link_send; the agent's time requests are answered
+ * (identity_time_reply), its other lines dropped. No-op when c is NULL. Stop before r or c goes away. */
 void agent_link_start(struct agent_link *l, struct virtio_console *c, struct remote *r);
 void agent_link_stop(struct agent_link *l);
 

@@ -70,3 +70,19 @@ char *identity_message(enum vm_origin origin, const uint8_t *vmgenid, const stru
         json_decref(o);
         return out;
 }
+
+char *identity_time_reply(const char *line, size_t len, const struct timespec *now)
+{
+        json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL), *o;
+        const char *ev = json_string_value(json_object_get(req, "event"));
+        char *out = NULL;
+
+        if (ev && strcmp(ev, "time?") == 0) {
+                o = json_pack("{s:s,s:f}", "event", "time", "time",
+                              (double)now->tv_sec + (double)now->tv_nsec / 1e9);
+                out = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17)) : NULL;
+                json_decref(o);
+        }
+        json_decref(req);
+        return out;
+}

@@ -9,7 +9,12 @@
  * none; time: the host's wall clock, seconds since the epoch with a
  * fraction, for the guest to set its clock by). A resumed guest (a
  * suspend's or a migration's) keeps its identity and gets
- * {"event":"resumed","time":SECONDS}. */
+ * {"event":"resumed","time":SECONDS}.
+ *
+ * The agent sets its clock by asking, on the same port, {"event":"time?"}:
+ * vdi-vm answers at once {"event":"time","time":SECONDS}, so that the
+ * agent can allow for the round trip (the first message may have waited
+ * long for a busy guest). */
 #pragma once
 
 #include <stdint.h>
@@ -37,3 +42,8 @@ int identity_check_machine_id(const char *s);
  * when out of memory too. */
 char *identity_message(enum vm_origin origin, const uint8_t *vmgenid, const struct identity *id,
                        const struct timespec *now);
+
+/* The answer to one line from the guest agent (line[0..len), no newline),
+ * or NULL when it is not a well-formed time request (anything else is
+ * ignored). The caller frees it. */
+char *identity_time_reply(const char *line, size_t len, const struct timespec *now);

@@ -4,11 +4,10 @@
  *
  * - org.vdi.agent.0 (virtio-console): vdi-vm's one-line JSON messages
  *   (agent-msg.h). "cloned": set the host name, /etc/machine-id, the
- *   network card's MAC and nudge the wall clock (clone_set_clock), then report
- *     AGENT cloned hostname=H machine_id=M mac=MAC vmgenid=ID clock_step_ms=S
- *       time=S.NNNNNNNNN
- *   with what the guest now has (read back, not echoed). "resumed": nudge
- *   the clock, "AGENT resumed clock_step_ms=S".
+ *   network card's MAC, then report
+ *     AGENT cloned hostname=H machine_id=M mac=MAC vmgenid=ID time=S.NNNNNNNNN
+ *   with what the guest now has (read back, not echoed), and set the clock
+ *   (clone_set_clock). "resumed": "AGENT resumed", set the clock.
  * - the kernel's log (/dev/kmsg): each "crng reseeded due to virtual
  *   machine fork", which Linux's vmgenid driver causes when the VM
  *   generation ID changed, is reported as "AGENT vmgenid-changed n=N"; the
@@ -123,23 +122,51 @@ static double clone_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* The nudge of the wall clock: the host's time when it sent the message
- * is a lower bound of the time now (the message may have waited for the
- * guest), so a clock behind it is stepped forward to it, and a clock ahead
- * of it left alone (restored kvmclock already counts the time the
- * snapshot waited). The step in ms (0: none). */
-static long clone_set_clock(const struct agent_msg *m)
-{
-	struct timespec t = { .tv_sec = (time_t)m->time_sec, .tv_nsec = m->time_nsec };
-	double host = (double)t.tv_sec + (double)t.tv_nsec / 1e9, before = clone_now();
+/* The nudge of the wall clock: the agent asks vdi-vm for the time
+ * ({"event":"time?"}) and sets its clock to the answer plus half the round
+ * trip, asking again (at most 5 times) while the round trip exceeds a
+ * second: "AGENT clock-set step_ms=S rtt_ms=R" (the time in "cloned" may
+ * have waited long for a busy guest). */
+static int clone_vport_fd = -1, clone_time_tries;
+static double clone_time_asked;
 
-	if (before >= host)
-		return 0;
-	if (clock_settime(CLOCK_REALTIME, &t) < 0) {
-		agent_error("clock_settime", "-", errno);
-		return 0;
+static double clone_mono(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void clone_ask_time(void)
+{
+	static const char req[] = "{\"event\":\"time?\"}\n";
+
+	clone_time_tries++;
+	clone_time_asked = clone_mono();
+	if (write(clone_vport_fd, req, sizeof(req) - 1) != (ssize_t)sizeof(req) - 1)
+		agent_error("vport-write", "org.vdi.agent.0", errno);
+}
+
+static void clone_set_clock(const struct agent_msg *m)
+{
+	double rtt = clone_mono() - clone_time_asked, host, before = clone_now();
+	struct timespec t;
+
+	if (!m->has_time || clone_time_asked == 0)
+		return;
+	if (rtt > 1.0 && clone_time_tries < 5) {
+		clone_ask_time();
+		return;
 	}
-	return (long)((host - before) * 1000);
+	host = (double)m->time_sec + (double)m->time_nsec / 1e9 + rtt / 2;
+	t.tv_sec = (time_t)host;
+	t.tv_nsec = (long)((host - (double)t.tv_sec) * 1e9);
+	if (clock_settime(CLOCK_REALTIME, &t) < 0)
+		agent_error("clock_settime", "-", errno);
+	else
+		agent_report("clock-set", "step_ms=%ld rtt_ms=%ld", (long)((host - before) * 1000), (long)(rtt * 1000));
+	clone_time_asked = 0;
 }
 
 static void clone_handle(const char *line, size_t len)
@@ -147,17 +174,22 @@ static void clone_handle(const char *line, size_t len)
 	struct agent_msg m;
 	char host[65] = "-", mid[64], mac[32];
 	struct timespec now;
-	long step = 0;
 	int fd, r;
 
 	if (agent_msg_parse(line, len, &m) < 0) {
 		agent_report("error", "what=agent-msg detail=malformed len=%zu", len);
 		return;
 	}
-	if (m.has_time)
-		step = clone_set_clock(&m);
+	if (strcmp(m.event, "time") == 0) {
+		clone_set_clock(&m);
+		return;
+	}
+	if (strcmp(m.event, "cloned") == 0 || strcmp(m.event, "resumed") == 0) {
+		clone_time_tries = 0;
+		clone_ask_time();
+	}
 	if (strcmp(m.event, "resumed") == 0) {
-		agent_report("resumed", "clock_step_ms=%ld", step);
+		agent_report("resumed", NULL);
 		return;
 	}
 	if (strcmp(m.event, "cloned") != 0) {
@@ -181,8 +213,8 @@ static void clone_handle(const char *line, size_t len)
 	clone_machine_id(mid, sizeof(mid));
 	clone_netif_attr("address", mac, sizeof(mac));
 	clock_gettime(CLOCK_REALTIME, &now);
-	agent_report("cloned", "hostname=%s machine_id=%s mac=%s vmgenid=%s clock_step_ms=%ld time=%lld.%09ld", host,
-		     mid, mac, clone_vmgenid, step, (long long)now.tv_sec, now.tv_nsec);
+	agent_report("cloned", "hostname=%s machine_id=%s mac=%s vmgenid=%s time=%lld.%09ld", host, mid, mac,
+		     clone_vmgenid, (long long)now.tv_sec, now.tv_nsec);
 }
 
 int agent_clone_open_uevents(void)
@@ -243,6 +275,7 @@ void agent_clone_kmsg(int fd)
 
 int agent_clone_vport(int fd)
 {
+	clone_vport_fd = fd;
 	ssize_t n = read(fd, clone_line + clone_len, sizeof(clone_line) - clone_len);
 	char *nl;
 

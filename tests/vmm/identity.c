@@ -1,6 +1,7 @@
 /* A forked guest's identity (issue 20): vdi-vm's message to the guest
  * agent (hostd/vmm/identity.c) read by the agent's own parser
- * (tests/guest/agent-msg.c), the parser on bad lines, the VM generation
+ * (tests/guest/agent-msg.c), the answer to the agent's time request, the
+ * parser on bad lines, the VM generation
  * ID's option syntax (hostd/vmm/hw/vmgenid.c) and the checks of
  * --clone-hostname and --clone-machine-id. */
 #include "config.h"
@@ -81,6 +82,28 @@ START_TEST(test_optional_fields)
         ck_assert_str_eq(m.hostname, "");
         ck_assert_str_eq(m.vmgenid, "");
         free(msg);
+}
+END_TEST
+
+/* The agent's time request answered with the host's time, which the
+ * agent's parser reads; anything else from the guest: no answer. */
+START_TEST(test_time_reply)
+{
+        const struct timespec now = { 1765123456, 500000000 };
+        static const char *const ignored[] = { "", "{", "[]", "{\"event\":\"time\"}", "{\"event\":7}",
+                                               "{\"event\":\"time?\",\"event\":\"time?\"}", "\"time?\"" };
+        const char *req = "{\"event\":\"time?\"}";
+        char *r = identity_time_reply(req, strlen(req), &now);
+        struct agent_msg m;
+
+        ck_assert_ptr_nonnull(r);
+        m = parse_ok(r);
+        ck_assert_str_eq(m.event, "time");
+        ck_assert_int_eq(m.time_sec, 1765123456);
+        ck_assert_int_lt(labs(m.time_nsec - 500000000), 1000);
+        free(r);
+        for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+                ck_assert_ptr_null(identity_time_reply(ignored[i], strlen(ignored[i]), &now));
 }
 END_TEST
 
@@ -165,6 +188,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_cloned_roundtrip);
         tcase_add_test(tc, test_optional_fields);
         tcase_add_test(tc, test_parser);
+        tcase_add_test(tc, test_time_reply);
         tcase_add_test(tc, test_vmgenid_syntax);
         tcase_add_test(tc, test_checks);
         suite_add_tcase(s, tc);
