@@ -146,6 +146,11 @@ int agent_link_send(struct agent_link *l, const char *line)
         if (!l->c)
                 return -ENODEV;
         pthread_mutex_lock(&l->lock);
+        /* A guest that asks and never reads must not grow this. */
+        if (l->len - l->off + n + 1 > AGENT_LINK_OUT_MAX) {
+                pthread_mutex_unlock(&l->lock);
+                return -ENOBUFS;
+        }
         grown = realloc(l->out, l->len + n + 1);
         if (!grown) {
                 pthread_mutex_unlock(&l->lock);

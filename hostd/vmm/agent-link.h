@@ -11,6 +11,8 @@
 #include "remote.h"
 #include "virtio-devices.h"
 
+#define AGENT_LINK_OUT_MAX (64u * 1024) /* bytes queued for org.vdi.agent.0 */
+
 struct agent_link {
         struct virtio_console *c;
         struct remote *r;
@@ -30,5 +32,6 @@ void agent_link_stop(struct agent_link *l);
 
 /* Queue line (a newline is added) for the guest program that opens
  * org.vdi.agent.0; it is written as soon as the port is open and has room.
- * Any thread. 0, -ENODEV without an agent console, -ENOMEM. */
+ * Any thread. 0, -ENODEV without an agent console, -ENOBUFS when
+ * AGENT_LINK_OUT_MAX bytes wait already, -ENOMEM. */
 int agent_link_send(struct agent_link *l, const char *line);

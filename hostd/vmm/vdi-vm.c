@@ -276,6 +276,7 @@ static void tell_identity(struct app *a)
         enum vm_origin origin = vm_generation(a->vm, id);
         struct timespec now;
         char *msg;
+        int r;
 
         clock_gettime(CLOCK_REALTIME, &now);
         msg = identity_message(origin, id, &a->id, &now);
@@ -284,8 +285,8 @@ static void tell_identity(struct app *a)
                         log_warning("identity", "cannot build the agent message: out of memory");
                 return;
         }
-        if (agent_link_send(&a->link, msg) < 0)
-                log_warning("identity", "cannot queue the agent message: out of memory");
+        if ((r = agent_link_send(&a->link, msg)) < 0)
+                log_warning("identity", "cannot queue the agent message: %s", strerror(-r));
         else
                 log_notice("identity", "origin=%s sent=org.vdi.agent.0", origin == VM_ORIGIN_FORK ? "fork" : "resume");
         free(msg);
