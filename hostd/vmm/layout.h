@@ -5,7 +5,8 @@
  *   0x00007000  zero page (struct boot_params)
  *   0x00009000  identity page tables: PML4, PDPT, 4 page directories
  *   0x00020000  kernel command line
- *   0x0009fc00  reserved: EBDA, VGA hole, BIOS area (ACPI tables at 0xe0000)
+ *   0x0009fc00  reserved: EBDA, VGA hole, BIOS area (ACPI tables at 0xe0000,
+ *               the VM generation ID at 0xff000)
  *   0x00100000  protected-mode kernel (bzImage payload), then RAM
  *   ...         initrd at the top of low RAM
  *   0xc0000000  32-bit PCI hole: RAM above 3 GiB is relocated to 4 GiB
@@ -33,7 +34,8 @@
 #define LAYOUT_EBDA 0x9fc00
 #define LAYOUT_BIOS_START 0xa0000
 #define LAYOUT_ACPI 0xe0000 /* RSDP first (found by the BIOS-area scan too) */
-#define LAYOUT_ACPI_SIZE 0x20000
+#define LAYOUT_ACPI_SIZE 0x1f000
+#define LAYOUT_VMGENID 0xff000 /* 16-byte VM generation ID (ACPI VGEN's ADDR), own page */
 #define LAYOUT_HIGH_MEM 0x100000 /* 1 MiB */
 #define LAYOUT_KERNEL 0x100000
 
@@ -66,3 +68,7 @@
 #define ACPI_SCI_IRQ 9
 
 #define IRQ_COM1 4
+/* The ACPI generic event device's interrupt (edge, active high; IOAPIC
+ * only, above the ISA IRQs): its _EVT tells the guest that the VM
+ * generation ID changed. */
+#define IRQ_GED 23

@@ -15,6 +15,7 @@ hostd_vmm_libvmm_a_SOURCES = \
 	hostd/vmm/hw/serial.c hostd/vmm/hw/serial.h \
 	hostd/vmm/hw/pci.c hostd/vmm/hw/pci.h \
 	hostd/vmm/hw/power.c hostd/vmm/hw/power.h \
+	hostd/vmm/hw/vmgenid.c hostd/vmm/hw/vmgenid.h \
 	hostd/vmm/hw/iobus.c hostd/vmm/hw/iobus.h \
 	hostd/vmm/mem.c hostd/vmm/mem.h \
 	hostd/vmm/jail.c hostd/vmm/jail.h \
@@ -31,9 +32,10 @@ bin_PROGRAMS += hostd/vdi-vm
 hostd_vdi_vm_SOURCES = hostd/vmm/vdi-vm.c hostd/vmm/remote.c hostd/vmm/remote.h \
 	hostd/vmm/migrate-addr.c hostd/vmm/migrate-addr.h \
 	hostd/vmm/agent-link.c hostd/vmm/agent-link.h \
+	hostd/vmm/identity.c hostd/vmm/identity.h \
 	protocols/lsan.c protocols/lsan-unwind.c
 hostd_vdi_vm_CPPFLAGS = $(AM_CPPFLAGS) $(VMM_INCLUDES)
-hostd_vdi_vm_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(GST_CFLAGS) $(SPICE_CFLAGS)
+hostd_vdi_vm_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(GST_CFLAGS) $(SPICE_CFLAGS) $(JANSSON_CFLAGS)
 # The remote display servers (protocols/) come after libvmm's own needs.
 hostd_vdi_vm_LDADD = $(SPICE_DISPLAY_LIB) $(RDP_SERVER_LIBS) $(WEB_SERVER_LIBS) $(LIBVMM)
 

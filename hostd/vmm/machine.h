@@ -50,6 +50,8 @@ struct vm {
         pthread_mutex_t machine_lock;
         bool machine_running;           /* vCPUs started, not yet stopped */
         struct snapshot_in *restore;    /* while a restore is pending */
+        enum vm_origin origin;          /* of this boot (machine_start) */
+        uint8_t vmgenid[16];            /* VMGENID_LEN: the guest's, all zero when it has none */
         atomic_uint unclaimed_logged;
 
         pthread_mutex_t lock;           /* protects the fields below */

@@ -25,6 +25,8 @@
 #include "jail.h"
 #include "log.h"
 #include "agent-link.h"
+#include "identity.h"
+#include "vmgenid.h"
 #include "protocols/agent/clip.h"
 #include "migrate-addr.h"
 #include "migrate.h"
@@ -126,6 +128,17 @@ static void usage(FILE *f)
                 "                        device options the snapshot's VM had. Its RAM is mapped\n"
                 "                        copy-on-write from DIR/ram, so DIR must outlive this VM.\n"
                 "                        A guest reset then stops it (status 3)\n"
+                "      --vmgenid HEX     the VM generation ID (32 hex digits; ACPI device VGEN,\n"
+                "                        Linux's vmgenid driver) of this boot or restore; default a\n"
+                "                        random one at every boot and every --restore but that of\n"
+                "                        a suspend (which keeps the guest's)\n"
+                "      --clone-hostname NAME  with --restore: the forked guest's host name and\n"
+                "      --clone-machine-id ID  machine ID (32 lowercase hex digits), told to our\n"
+                "                        guest agent in the \"cloned\" event on org.vdi.agent.0\n"
+                "                        (needs --agent) with the VM generation ID, the first\n"
+                "                        --net card's MAC and the host's time. Every restore\n"
+                "                        but a suspend's is a fork: new generation ID, and each\n"
+                "                        network card's link goes down and up\n"
                 "      --incoming ADDR   receive a live migration (hostd/vmm/MIGRATION.md) on\n"
                 "                        unix:PATH, tcp:HOST:PORT (one connection) or fd:N (a\n"
                 "                        connected socket) instead of booting; give the device\n"
@@ -228,6 +241,10 @@ struct app {
          * received directory. */
         int mig_fd;
         const char *mig_dir;
+        /* The agent console's host side, and the identity a forked guest
+         * is told there. */
+        struct agent_link link;
+        struct identity id;
 };
 
 /* The VM while the gate is open, else NULL; vm_leave() either way. */
@@ -253,6 +270,29 @@ static void request_stop(struct app *a)
 
 static void incoming_answer(int fd, const char *dir, const char *why);
 
+/* A restored guest runs: its agent hears who it is now (identity.h). */
+static void tell_identity(struct app *a)
+{
+        uint8_t id[VMGENID_LEN];
+        enum vm_origin origin = vm_generation(a->vm, id);
+        struct timespec now;
+        char *msg;
+        int r;
+
+        clock_gettime(CLOCK_REALTIME, &now);
+        msg = identity_message(origin, id, &a->id, &now);
+        if (!msg) {
+                if (origin != VM_ORIGIN_BOOT)
+                        log_warning("identity", "cannot build the agent message: out of memory");
+                return;
+        }
+        if ((r = agent_link_send(&a->link, msg)) < 0)
+                log_warning("identity", "cannot queue the agent message: %s", strerror(-r));
+        else
+                log_notice("identity", "origin=%s sent=org.vdi.agent.0", origin == VM_ORIGIN_FORK ? "fork" : "resume");
+        free(msg);
+}
+
 static void on_event(void *opaque, const char *event, const char *detail)
 {
         struct app *a = opaque;
@@ -266,17 +306,18 @@ static void on_event(void *opaque, const char *event, const char *detail)
                 incoming_answer(a->mig_fd, a->mig_dir, NULL);
                 a->mig_fd = -1;
         }
+        if (strcmp(event, "started") == 0 && a->link.c)
+                tell_identity(a);
 }
 
 /* The guest's agent opened its port: vdi-hostd's instant-clone parents
  * wait for this (the desktop is up) before they are suspended. Called on
  * the agent console's device thread, whose seccomp filter allows no
  * socket writes: the control thread sends the event. */
-static void on_agent_ready(void *ctx, const char *port)
+static void on_agent_ready(void *ctx)
 {
         struct app *a = ctx;
 
-        (void)port;
         control_agent_ready_later(a->ctl);
 }
 
@@ -725,6 +766,9 @@ int main(int argc, char **argv)
                 { "user", required_argument, NULL, 'U' },
                 { "restore", required_argument, NULL, 'r' },
                 { "incoming", required_argument, NULL, 'M' },
+                { "vmgenid", required_argument, NULL, 'V' },
+                { "clone-hostname", required_argument, NULL, 'H' },
+                { "clone-machine-id", required_argument, NULL, 'E' },
                 { "seccomp", required_argument, NULL, 'X' },
                 { "help", no_argument, NULL, 'h' },
                 {},
@@ -753,6 +797,7 @@ int main(int argc, char **argv)
         pthread_t sigthr;
         enum vm_stop why = VM_STOP_NONE;
         int c, r, console_fd = -1;
+        uint8_t vmgenid[VMGENID_LEN];
 
         while ((c = getopt_long(argc, argv, "k:i:a:c:m:d:n:h", opts, NULL)) != -1) {
                 switch (c) {
@@ -905,6 +950,30 @@ int main(int argc, char **argv)
                 case 'M':
                         incoming = optarg;
                         break;
+                case 'V':
+                        if (vmgenid_parse(optarg, vmgenid) < 0) {
+                                fprintf(stderr, "vdi-vm: invalid --vmgenid \"%s\": expected 32 hex digits, not all "
+                                                "zero\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        cfg.vmgenid = vmgenid;
+                        break;
+                case 'H':
+                        if (identity_check_hostname(optarg) < 0) {
+                                fprintf(stderr, "vdi-vm: invalid --clone-hostname \"%s\": expected 1-63 letters, "
+                                                "digits and dashes (not first or last)\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        app.id.hostname = optarg;
+                        break;
+                case 'E':
+                        if (identity_check_machine_id(optarg) < 0) {
+                                fprintf(stderr, "vdi-vm: invalid --clone-machine-id \"%s\": expected 32 lowercase "
+                                                "hex digits, not all zero\n", optarg);
+                                return EXIT_USAGE;
+                        }
+                        app.id.machine_id = optarg;
+                        break;
                 case 'X':
                         if (strcmp(optarg, "on") != 0 && strcmp(optarg, "off") != 0) {
                                 fprintf(stderr, "vdi-vm: invalid --seccomp \"%s\": expected on or off\n", optarg);
@@ -930,10 +999,21 @@ int main(int argc, char **argv)
                                 "--restore/--kernel/--initrd/--cmdline/--cpus/--memory\n");
                 return EXIT_USAGE;
         }
+        if ((app.id.hostname || app.id.machine_id) && (!cfg.restore_dir || incoming || !cfg.devices.agent)) {
+                fprintf(stderr, "vdi-vm: --clone-hostname and --clone-machine-id are for a guest forked with "
+                                "--restore, told through the agent console: add --restore DIR and --agent\n");
+                return EXIT_USAGE;
+        }
+        if (cfg.vmgenid && incoming) {
+                fprintf(stderr, "vdi-vm: a migrated guest keeps its VM generation ID: drop --vmgenid\n");
+                return EXIT_USAGE;
+        }
         if (incoming && incoming_receive(incoming, &mig_fd, mig_dir, sizeof(mig_dir)) < 0)
                 return EXIT_ERROR;
         if (incoming)
                 cfg.restore_dir = mig_dir;
+        if (cfg.devices.nnics)
+                app.id.mac = cfg.devices.nics[0].mac;
         if (cfg.restore_dir && (cfg.kernel || cfg.initrd || boot_opts_given)) {
                 fprintf(stderr, "vdi-vm: --restore takes the kernel, command line, vCPUs and memory from the "
                                 "snapshot: drop --kernel/--initrd/--cmdline/--cpus/--memory\n");
@@ -1076,7 +1156,8 @@ int main(int argc, char **argv)
                 return EXIT_ERROR;
         }
 
-        agent_link_start(vm_agent_console(vm), app.remote, on_agent_ready, &app);
+        agent_link_on_ready(&app.link, on_agent_ready, &app);
+        agent_link_start(&app.link, vm_agent_console(vm), app.remote);
         r = vm_run(vm, &why, &err);
         if (app.mig_fd >= 0)
                 incoming_answer(app.mig_fd, mig_dir, r < 0 ? err.msg : "the VM stopped before it ran");
@@ -1093,7 +1174,7 @@ int main(int argc, char **argv)
         pthread_kill(sigthr, SIGTERM);
         pthread_join(sigthr, NULL);
         /* The servers read the framebuffer: stop them before it goes. */
-        agent_link_stop(vm_agent_console(vm), remote);
+        agent_link_stop(&app.link);
         remote_stop(remote);
         vm_free(vm);
         if (tee_started) {

@@ -379,6 +379,12 @@ void vm_devices_detach(struct vm_devices *d)
                 fb_detach(&d->fb);
 }
 
+void vm_devices_link_change(struct vm_devices *d)
+{
+        for (unsigned i = 0; i < d->nnics; i++)
+                virtio_net_link_change(d->net[i]);
+}
+
 void vm_devices_destroy(struct vm_devices *d)
 {
         for (unsigned i = 0; i < d->ndisks; i++) {

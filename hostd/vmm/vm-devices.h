@@ -123,6 +123,9 @@ void vm_devices_detach(struct vm_devices *d);
 /* Flush and close the disks, stop the device threads. */
 void vm_devices_destroy(struct vm_devices *d);
 
+/* Every network card's link goes down and up (virtio_net_link_change). */
+void vm_devices_link_change(struct vm_devices *d);
+
 /* Input for the guest (any thread); no-ops without input devices. */
 void vm_devices_key(struct vm_devices *d, uint16_t evdev_code, bool pressed);
 void vm_devices_pointer(struct vm_devices *d, uint32_t x, uint32_t y, uint32_t buttons);

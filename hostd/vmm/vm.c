@@ -13,6 +13,7 @@
 #include "layout.h"
 #include "machine.h"
 #include "snapshot.h"
+#include "vmgenid.h"
 
 int vm_config_check(const struct vm_config *cfg, struct vm_err *err)
 {
@@ -254,6 +255,57 @@ fail:
         return r;
 }
 
+/* Before the vCPUs are made: this start's origin and generation ID, in
+ * guest RAM. A boot gets cfg.vmgenid or a random ID; a fork (a restore
+ * but for a suspend's or a migration's) a new one; a resume keeps the
+ * guest's unless cfg.vmgenid is given (which makes it a fork). */
+static int set_generation(struct vm *vm, struct vm_err *err)
+{
+        bool has = true, same_vm = false;
+        int r = 0;
+
+        if (vm->restore)
+                has = snapshot_in_vmgenid(vm->restore, vm->vmgenid, &same_vm);
+        if (!has) {
+                memset(vm->vmgenid, 0, VMGENID_LEN);
+                vm->origin = VM_ORIGIN_FORK;
+                return 0;
+        }
+        vm->origin = !vm->restore ? VM_ORIGIN_BOOT
+                     : same_vm && !vm->cfg.vmgenid ? VM_ORIGIN_RESUME : VM_ORIGIN_FORK;
+        if (vm->origin == VM_ORIGIN_RESUME)
+                return 0;
+        if (vm->cfg.vmgenid)
+                memcpy(vm->vmgenid, vm->cfg.vmgenid, VMGENID_LEN);
+        else
+                r = vmgenid_random(vm->vmgenid);
+        if (r == 0)
+                r = vmgenid_store(&vm->mem, vm->vmgenid);
+        if (r < 0)
+                return vm_err_set(err, r, "cannot set the VM generation ID: %s", strerror(-r));
+        return 0;
+}
+
+/* A fork, once every vCPU's state is in place: tell the guest that its
+ * generation ID changed and that its network links went down and up. */
+static int announce_fork(struct vm *vm, struct vm_err *err)
+{
+        int r;
+
+        if (vm->origin != VM_ORIGIN_FORK)
+                return 0;
+        if (vmgenid_present(vm->vmgenid) && (r = vmgenid_notify(vm->vm_fd)) < 0)
+                return vm_err_set(err, r, "cannot notify the VM generation ID: %s", strerror(-r));
+        vm_devices_link_change(&vm->dev);
+        return 0;
+}
+
+enum vm_origin vm_generation(const struct vm *vm, uint8_t *id)
+{
+        memcpy(id, vm->vmgenid, VMGENID_LEN);
+        return vm->origin;
+}
+
 /* Tear down this boot's KVM VM and vCPUs (RAM and devices stay). */
 static void machine_stop(struct vm *vm)
 {
@@ -319,6 +371,9 @@ static int machine_start(struct vm *vm, struct vm_err *err)
                 return r;
         serial_attach(&vm->serial, vm->vm_fd);
         power_reset(&vm->power);
+        r = set_generation(vm, err);
+        if (r < 0)
+                return r;
         if (vm->restore) {
                 r = snapshot_load_machine(vm->restore, vm, err);
                 if (r < 0)
@@ -331,6 +386,9 @@ static int machine_start(struct vm *vm, struct vm_err *err)
                 if (r < 0)
                         return r;
         }
+        r = announce_fork(vm, err);
+        if (r < 0)
+                return r;
         /* Restored: nothing of the snapshot is needed any more. */
         snapshot_in_free(vm->restore);
         vm->restore = NULL;
@@ -370,7 +428,13 @@ int vm_run(struct vm *vm, enum vm_stop *why, struct vm_err *err)
                 }
                 vm->machine_running = true;
                 pthread_mutex_unlock(&vm->machine_lock);
-                emit(vm, "started", "cpus=%u", vm->cfg.ncpus); /* vCPU threads run */
+                {
+                        static const char *const origins[] = { "boot", "fork", "resume" };
+                        char id[2 * VMGENID_LEN + 1];
+                        vmgenid_format(vm->vmgenid, id);
+                        emit(vm, "started", "cpus=%u origin=%s vmgenid=%s", vm->cfg.ncpus, origins[vm->origin],
+                             id); /* vCPU threads run */
+                }
                 pthread_mutex_lock(&vm->lock);
                 while (vm->stop == VM_STOP_NONE && !vm->stop_requested)
                         pthread_cond_wait(&vm->cond, &vm->lock);

@@ -47,6 +47,11 @@ struct vm_config {
          * restored guest that resets stops (VM_STOP_RESET): its RAM is the
          * snapshot's and there is no kernel to boot again. */
         const char *restore_dir;
+        /* The VM generation ID (hw/vmgenid.h) of this boot or of this
+         * fork: VMGENID_LEN bytes, or NULL for a random one. A restore of
+         * a suspend or of a live migration keeps the guest's ID unless
+         * this is given. */
+        const uint8_t *vmgenid;
         /* Lifecycle events ("booting", "restoring", "started" (the vCPUs
          * run), "reset", "powered_off", "stopped"),
          * called from any thread; detail is key=value text. May be NULL. */
@@ -114,6 +119,17 @@ int vm_snapshot(struct vm *vm, const char *dir, struct vm_snapshot_info *info, s
  * run again: once dir is in place the VM stops (VM_STOP_REQUEST). On
  * failure the guest runs on and nothing is left behind. */
 int vm_suspend(struct vm *vm, const char *dir, struct vm_snapshot_info *info, struct vm_err *err);
+
+/* How the running guest came to be (vm_origin), and its VM generation
+ * ID (VMGENID_LEN bytes into id; zero for a restored guest without the
+ * VGEN device: a snapshot of an older vdi-vm). Valid once vm_run has
+ * emitted "started". */
+enum vm_origin {
+        VM_ORIGIN_BOOT,         /* booted a kernel */
+        VM_ORIGIN_FORK,         /* restored from a snapshot: a new generation (new ID, link change) */
+        VM_ORIGIN_RESUME,       /* a suspend's or a migration's guest going on: the same generation */
+};
+enum vm_origin vm_generation(const struct vm *vm, uint8_t *id);
 
 /* The machine's vCPU count and RAM (from the snapshot when restored). */
 unsigned vm_cpus(const struct vm *vm);

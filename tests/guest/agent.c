@@ -578,9 +578,12 @@ static void agent_counter_disk(const char *word)
 
 /* Snapshot tests (tests/vmm/snapshot-lab.py): "AGENT count N" about five
  * times a second, forever; a console input line "ping WORD" is answered
- * with "AGENT pong WORD", "disk WORD" as agent_counter_disk says, and a key on a virtio keyboard with "AGENT key
+ * with "AGENT pong WORD", "disk WORD" as agent_counter_disk says, "ident"
+ * with agent_clone_ident's report, and a key on a virtio keyboard with "AGENT key
  * code=C value=V", so a restored guest shows that its clock, its timer
- * and serial interrupts and its virtio queues all work. With a
+ * and serial interrupts and its virtio queues all work. The messages of
+ * org.vdi.agent.0 and the kernel's vmgenid news are handled as agent-clone.c
+ * says ("AGENT clone-listen vport=1" once the port is open). With a
  * framebuffer, a red 100x50 rectangle at 10,10 is drawn first (restored
  * pixels are then visible in a screenshot). */
 /* agent.dirty_mb=N (bench/migrate): the counter also keeps rewriting an
@@ -611,13 +614,13 @@ static void counter_dirty_step(void)
 
 static int agent_act_counter(void)
 {
-	struct pollfd p[9];
+	struct pollfd p[12];
 	struct input_event ev;
 	unsigned long n = 0;
 	char line[128];
 	size_t len = 0;
 	struct agent_fb fb = { 0 };
-	int fds[8], nin, i;
+	int fds[8], nin, i, np, vport = -1, vport_tries = 0, uev, kmsg;
 
 	if (agent_fb_open(&fb) == 0) {
 		agent_fb_fill(&fb, 10, 10, 100, 50, 0x00ff0000);
@@ -625,26 +628,46 @@ static int agent_act_counter(void)
 	}
 	nin = agent_input_open(fds, 8, 2);
 	counter_dirty_init();
-	/* Held open: vdi-hostd takes an instant-clone parent for ready once
-	 * the guest's agent has opened its port (vdi-vm's "agent-ready"). */
-	if (agent_vport_open("org.vdi.agent.0") >= 0)
-		agent_report("agent-port", "open");
-	p[0] = (struct pollfd){ .fd = 0, .events = POLLIN };
-	for (i = 0; i < nin; i++)
-		p[1 + i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	uev = agent_clone_open_uevents();
+	kmsg = agent_clone_open_kmsg();
 	for (;;) {
+		/* Our port of the agent console, when the VM has one: its
+		 * driver may still be probing, so a few tries a second apart. */
+		if (vport < 0 && vport_tries < 10 && n % 5 == 0) {
+			vport_tries++;
+			vport = agent_vport_open("org.vdi.agent.0");
+			if (vport >= 0 || vport_tries == 10)
+				agent_report("clone-listen", "vport=%d uevents=%d kmsg=%d", vport >= 0, uev >= 0,
+					     kmsg >= 0);
+		}
 		/* Every second or so the guest's time of day, to check a
 		 * restored guest's wall clock. */
 		if (n % 5 == 0)
 			agent_report("wall", "%lld", (long long)time(NULL));
 		agent_report("count", "%lu", n++);
 		counter_dirty_step();
-		if (poll(p, (nfds_t)(1 + nin), 200) <= 0)
+		p[0] = (struct pollfd){ .fd = 0, .events = POLLIN };
+		for (i = 0; i < nin; i++)
+			p[1 + i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		np = 1 + nin;
+		p[np++] = (struct pollfd){ .fd = vport, .events = POLLIN };
+		p[np++] = (struct pollfd){ .fd = uev, .events = POLLIN };
+		p[np++] = (struct pollfd){ .fd = kmsg, .events = POLLIN };
+		if (poll(p, (nfds_t)np, 200) <= 0)
 			continue;
 		for (i = 0; i < nin; i++)
 			while ((p[1 + i].revents & POLLIN) && read(fds[i], &ev, sizeof(ev)) == (ssize_t)sizeof(ev))
 				if (ev.type == EV_KEY)
 					agent_report("key", "code=%u value=%d", ev.code, ev.value);
+		if ((p[np - 3].revents & (POLLIN | POLLHUP | POLLERR)) && agent_clone_vport(vport) < 0) {
+			agent_error("vport-read", "org.vdi.agent.0", errno);
+			close(vport);
+			vport = -1;
+		}
+		if (p[np - 2].revents & POLLIN)
+			agent_clone_uevents(uev);
+		if (p[np - 1].revents & POLLIN)
+			agent_clone_kmsg(kmsg);
 		if (p[0].revents & POLLIN) {
 			ssize_t r = read(0, line + len, sizeof(line) - 1 - len);
 			if (r <= 0) {
@@ -659,6 +682,8 @@ static int agent_act_counter(void)
 					agent_report("pong", "%s", line + 5);
 				else if (strncmp(line, "disk ", 5) == 0)
 					agent_counter_disk(line + 5);
+				else if (strcmp(line, "ident") == 0)
+					agent_clone_ident();
 				len -= (size_t)(nl + 1 - line);
 				memmove(line, nl + 1, len + 1);
 			}

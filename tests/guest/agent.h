@@ -17,3 +17,13 @@ int agent_input_open(int *fds, int max, int want);
 /* Actions (agent.c's agent_actions[]): each returns the reboot(2) command
  * to end with. */
 int agent_act_gputest(void);
+
+/* Instant clones (agent-clone.c): the kernel's uevents socket and its log
+ * (-1 on error), what arrived on them; a read of org.vdi.agent.0's
+ * messages (0, or -1 when the port is gone); the "AGENT ident ..." report. */
+int agent_clone_open_uevents(void);
+void agent_clone_uevents(int fd);
+int agent_clone_open_kmsg(void);
+void agent_clone_kmsg(int fd);
+int agent_clone_vport(int fd);
+void agent_clone_ident(void);

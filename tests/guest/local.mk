@@ -9,8 +9,8 @@
 # explicit flags because AM_CFLAGS/CFLAGS may carry sanitizer options that
 # cannot work there.  Not a check_PROGRAM for the same reason.  libdrm
 # (libdrm-dev's static library) drives virtio-gpu in the gputest action.
-GUEST_AGENT_SRC = tests/guest/agent.c tests/guest/agent-gpu.c
-tests/guest/agent: $(GUEST_AGENT_SRC) tests/guest/agent.h tests/guest/gpu-pattern.h
+GUEST_AGENT_SRC = tests/guest/agent.c tests/guest/agent-gpu.c tests/guest/agent-clone.c tests/guest/agent-msg.c
+tests/guest/agent: $(GUEST_AGENT_SRC) tests/guest/agent.h tests/guest/agent-msg.h tests/guest/gpu-pattern.h
 	$(AM_V_CC)$(MKDIR_P) tests/guest && \
 	$(CC) -static -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE $$(pkg-config --cflags libdrm) \
 		-o $@ $(GUEST_AGENT_SRC:%=$(srcdir)/%) $$(pkg-config --libs libdrm)
@@ -30,5 +30,6 @@ EXTRA_DIST += \
 	tests/guest/agent-boot.sh \
 	$(GUEST_AGENT_SRC) \
 	tests/guest/agent.h \
+	tests/guest/agent-msg.h \
 	tests/guest/gpu-pattern.h \
 	tests/guest/build-initrd

@@ -31,6 +31,35 @@ static const uint8_t *table(uint64_t gpa, const char *sig)
         return t;
 }
 
+/* The bytes after the AML name (4 characters) needle, or fail. */
+static const uint8_t *after(const uint8_t *aml, size_t len, const char *needle, size_t nlen)
+{
+        const uint8_t *p = memmem(aml, len, needle, nlen);
+
+        ck_assert_msg(p != NULL, "no %.*s in the DSDT", (int)nlen, needle);
+        return p + nlen;
+}
+
+/* Device (VGEN) with the IDs Linux's vmgenid driver matches and ADDR
+ * returning Package (2) { LAYOUT_VMGENID, 0 }; Device (GED0), ACPI0013,
+ * whose _CRS is one edge, active-high interrupt IRQ_GED and whose _EVT
+ * notifies \_SB.VGEN with 0x80. */
+static void check_vmgenid(const uint8_t *dsdt, size_t len)
+{
+        static const uint8_t addr[] = { 0x00, 0xa4, 0x12, 0x0c, 0x02, 0x0c, LAYOUT_VMGENID & 0xff,
+                                        (LAYOUT_VMGENID >> 8) & 0xff, (LAYOUT_VMGENID >> 16) & 0xff,
+                                        LAYOUT_VMGENID >> 24, 0x0c, 0, 0, 0, 0 };
+        static const uint8_t irq[] = { 0x89, 0x06, 0x00, 0x03, 0x01, IRQ_GED, 0, 0, 0, 0x79, 0x00 };
+        static const uint8_t notify[] = { 0x01, 0x86, '\\', 0x2e, '_', 'S', 'B', '_', 'V', 'G', 'E', 'N', 0x0a, 0x80 };
+
+        ck_assert_mem_eq(after(dsdt, len, "VGEN\x08_HID\x0d", 10), "VMGENCTR", 9);
+        ck_assert_mem_eq(after(dsdt, len, "_CID\x0d", 5), "VM_GEN_COUNTER", 15);
+        ck_assert_mem_eq(after(dsdt, len, "ADDR", 4), addr, sizeof(addr));
+        ck_assert_mem_eq(after(dsdt, len, "GED0\x08_HID\x0d", 10), "ACPI0013", 9);
+        ck_assert_mem_eq(after(dsdt, len, "_CRS\x11\x0e\x0a\x0b", 8), irq, sizeof(irq));
+        ck_assert_mem_eq(after(dsdt, len, "_EVT", 4), notify, sizeof(notify));
+}
+
 static void check_tables(unsigned ncpus)
 {
         size_t used = 0;
@@ -69,6 +98,7 @@ static void check_tables(unsigned ncpus)
         ck_assert_ptr_nonnull(memmem(dsdt, r32(dsdt + 4), "_S5_\x12", 5));
         ck_assert_ptr_nonnull(memmem(dsdt, r32(dsdt + 4), "\x0c\x41\xd0\x0a\x03", 5)); /* PNP0A03 */
         ck_assert_ptr_nonnull(memmem(dsdt, r32(dsdt + 4), "PCI0", 4));
+        check_vmgenid(dsdt, r32(dsdt + 4));
 
         madt = table(r64(xsdt + 44), "APIC");
         ck_assert_uint_eq(r32(madt + 36), LAYOUT_LAPIC);

@@ -165,3 +165,26 @@ TESTS += tests/vmm/agent.sh
 EXTRA_DIST += tests/vmm/agent.sh tests/vmm/agent-lab.py
 CLEANFILES += tests/vmm/agent-initrd.gz
 tests/vmm/agent.log: hostd/vdi-vm tests/guest/agent tests/spice/clip
+
+# Instant clones' identity (issue 20): vdi-vm's message to the guest agent
+# and the agent's parser, the VM generation ID syntax; a fuzzer of the
+# parser; ten clones of one parent in the lab (tests/vmm/clones.sh).
+check_PROGRAMS += tests/vmm/identity
+TESTS += tests/vmm/identity tests/fuzz/agent-msg.sh tests/fuzz/agent-time.sh tests/vmm/clones.sh
+EXTRA_DIST += tests/fuzz/agent-msg.sh tests/fuzz/agent-msg.c tests/fuzz/agent-time.sh tests/fuzz/agent-time.c \
+	tests/vmm/clones.sh tests/vmm/clones-lab.py
+CLEANFILES += tests/vmm/clones-initrd.gz
+tests/vmm/clones.log: hostd/vdi-vm tests/guest/agent
+tests_vmm_identity_SOURCES = tests/vmm/identity.c hostd/vmm/identity.c tests/guest/agent-msg.c
+tests_vmm_identity_CPPFLAGS = $(VMM_TEST_CPPFLAGS) $(JANSSON_CFLAGS)
+tests_vmm_identity_LDADD = $(VMM_TEST_LDADD)
+FUZZ_TARGETS += tests/fuzz/agent-msg-fuzz
+tests/fuzz/agent-msg-fuzz: $(top_srcdir)/tests/fuzz/agent-msg.c $(top_srcdir)/tests/guest/agent-msg.c \
+		$(top_srcdir)/tests/guest/agent-msg.h
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/agent-msg.c $(top_srcdir)/tests/guest/agent-msg.c
+FUZZ_TARGETS += tests/fuzz/agent-time-fuzz
+tests/fuzz/agent-time-fuzz: $(top_srcdir)/tests/fuzz/agent-time.c $(top_srcdir)/hostd/vmm/identity.c \
+		$(top_srcdir)/hostd/vmm/hw/vmgenid.c $(top_srcdir)/tests/guest/agent-msg.c
+	$(AM_V_CC)$(FUZZ_CC) $(FUZZ_CFLAGS) $(VMM_INCLUDES) $(JANSSON_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/agent-time.c \
+		$(top_srcdir)/hostd/vmm/identity.c $(top_srcdir)/hostd/vmm/hw/vmgenid.c \
+		$(top_srcdir)/hostd/vmm/mem.c $(top_srcdir)/hostd/vmm/err.c $(top_srcdir)/tests/guest/agent-msg.c $(JANSSON_LIBS)

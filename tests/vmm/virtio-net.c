@@ -216,6 +216,36 @@ START_TEST(test_net_config_and_tx)
 }
 END_TEST
 
+/* A fork's announcement: link down with a configuration interrupt, up
+ * again (another interrupt, a new config generation) only once the driver
+ * has read the down state; nothing before the driver runs. */
+START_TEST(test_net_link_change)
+{
+        uint8_t gen;
+        int i;
+
+        setup();
+        virtio_net_link_change(nt); /* no driver yet: nothing */
+        ck_assert_uint_eq(rd(VIRTIO_DEVCFG_OFF + 6, 2), 1);
+        ck_assert_uint_ne(driver_init(FEAT_V1 | MRG) & VIRTIO_STATUS_DRIVER_OK, 0);
+        rd(VIRTIO_ISR_OFF, 1); /* clear */
+        gen = (uint8_t)rd(0x15, 1);
+        virtio_net_link_change(nt);
+        ck_assert_uint_eq(rd(VIRTIO_ISR_OFF, 1) & 2, 2); /* configuration interrupt */
+        ck_assert_uint_eq(rd(0x15, 1), (uint8_t)(gen + 1));
+        for (i = 0; i < 6; i++)
+                ck_assert_uint_eq(rd(VIRTIO_DEVCFG_OFF + i, 1), mac[i]); /* the MAC alone: still down */
+        usleep(50000);
+        ck_assert_uint_eq(rd(VIRTIO_DEVCFG_OFF + 6, 2), 0); /* the driver sees it down... */
+        for (i = 0; i < 2000 && rd(VIRTIO_DEVCFG_OFF + 6, 2) != 1; i++) /* ...then up */
+                usleep(1000);
+        ck_assert_uint_eq(rd(VIRTIO_DEVCFG_OFF + 6, 2), 1);
+        ck_assert_uint_eq(rd(VIRTIO_ISR_OFF, 1) & 2, 2);
+        ck_assert_uint_eq(rd(0x15, 1), (uint8_t)(gen + 2));
+        teardown();
+}
+END_TEST
+
 START_TEST(test_net_rx_mergeable)
 {
         uint8_t f[3000], hdr[VNET_HDR_LEN];
@@ -453,6 +483,7 @@ static Suite *make_suite(void)
 
         tcase_set_timeout(tc, 30);
         tcase_add_test(tc, test_net_config_and_tx);
+        tcase_add_test(tc, test_net_link_change);
         tcase_add_test(tc, test_net_rx_mergeable);
         tcase_add_test(tc, test_net_rx_small_buffer_no_mrg);
         tcase_add_test(tc, test_net_hostile);

@@ -15,9 +15,11 @@
 #include "alloc.h"
 #include "cpu.h"
 #include "disks.h"
+#include "layout.h"
 #include "machine.h"
 #include "ram.h"
 #include "snapshot.h"
+#include "vmgenid.h"
 #include "state.h"
 
 #define STATE_FILE "state"
@@ -128,7 +130,7 @@ static void remove_partial(const char *tmp)
 
 /* Everything but RAM, with the vCPUs paused. */
 static int save_sections(struct vm *vm, struct state_writer *w, const struct ram_sum *ram,
-                         const struct snap_disks *disks, struct vm_err *err)
+                         const struct snap_disks *disks, bool same_vm, struct vm_err *err)
 {
         struct state_dev devs[STATE_DEVS_MAX];
         unsigned n = state_devs(vm, devs);
@@ -152,6 +154,13 @@ static int save_sections(struct vm *vm, struct state_writer *w, const struct ram
         state_put_u32(w, ram->crc);
         state_end(w);
         snap_disks_save(disks, w);
+        if (vmgenid_present(vm->vmgenid)) {
+                state_begin(w, "vmgenid");
+                state_put_u64(w, LAYOUT_VMGENID);
+                state_put_bytes(w, vm->vmgenid, VMGENID_LEN);
+                state_put_u8(w, same_vm);
+                state_end(w);
+        }
         r = vm_kvm_state_save(vm->vm_fd, w, err);
         for (unsigned i = 0; r == 0 && i < vm->cfg.ncpus; i++) {
                 snprintf(name, sizeof(name), "vcpu.%u", i);
@@ -201,7 +210,7 @@ static int capture(struct vm *vm, int dirfd, struct state_writer *w, const struc
                 r = snap_disks_capture(vm, disks, dirfd, err);
         }
         if (r == 0)
-                r = save_sections(vm, w, ram, disks, err);
+                r = save_sections(vm, w, ram, disks, suspend, err);
         for (unsigned i = 0; i < n; i++)
                 if (devs[i].vd)
                         virtio_pci_thaw(devs[i].vd);
@@ -326,6 +335,8 @@ struct snapshot_in {
         struct ram_sum ram;
         struct snap_disks disks;
         char *dir;              /* absolute */
+        bool has_vmgenid, same_vm; /* the optional "vmgenid" section */
+        uint8_t vmgenid[VMGENID_LEN];
 };
 
 void snapshot_in_free(struct snapshot_in *s)
@@ -369,6 +380,29 @@ static int read_state_file(int dirfd, const char *dir, uint8_t **out, size_t *le
         *out = TAKE_PTR(buf);
         *len = done;
         return 0;
+}
+
+/* "vmgenid": absent in a snapshot of a guest without the VGEN device. */
+static int load_vmgenid(struct snapshot_in *s, struct vm_err *err)
+{
+        struct state_reader r;
+        uint64_t gpa;
+        uint8_t same;
+
+        if (!state_find(&s->f, "vmgenid"))
+                return 0;
+        state_section_reader(&s->f, "vmgenid", &r, err);
+        gpa = state_get_u64(&r);
+        state_get_bytes(&r, s->vmgenid, VMGENID_LEN);
+        same = state_get_u8(&r);
+        if (state_reader_ok(&r) && gpa != LAYOUT_VMGENID)
+                state_reader_fail(&r, "VM generation ID at %#llx, this vdi-vm has it at %#llx",
+                                  (unsigned long long)gpa, (unsigned long long)LAYOUT_VMGENID);
+        if (state_reader_ok(&r) && (same > 1 || !vmgenid_present(s->vmgenid)))
+                state_reader_fail(&r, "bad VM generation ID");
+        s->has_vmgenid = true;
+        s->same_vm = same;
+        return state_reader_done(&r, err);
 }
 
 int snapshot_open(const char *dir, struct snapshot_in **out, struct vm_err *err)
@@ -422,6 +456,8 @@ int snapshot_open(const char *dir, struct snapshot_in **out, struct vm_err *err)
         if ((ret = state_reader_done(&r, err)) < 0)
                 goto fail;
         if ((ret = snap_disks_load(&s->f, &s->disks, err)) < 0)
+                goto fail;
+        if ((ret = load_vmgenid(s, err)) < 0)
                 goto fail;
         for (unsigned i = 0; i < s->ncpus; i++) {
                 char name[STATE_NAME_MAX + 1];
@@ -538,6 +574,15 @@ int snapshot_load_machine(struct snapshot_in *s, struct vm *vm, struct vm_err *e
         return r;
 }
 
+bool snapshot_in_vmgenid(const struct snapshot_in *s, uint8_t *id, bool *same_vm)
+{
+        if (!s->has_vmgenid)
+                return false;
+        memcpy(id, s->vmgenid, VMGENID_LEN);
+        *same_vm = s->same_vm;
+        return true;
+}
+
 int snapshot_load_vcpu(struct snapshot_in *s, struct vcpu *v, struct vm_err *err)
 {
         char name[STATE_NAME_MAX + 1];
@@ -622,7 +667,7 @@ int snapshot_state_build(struct vm *vm, const struct ram_sum *ram, uint8_t **buf
 
         snap_disks_live(vm, &disks);
         state_writer_init(&w);
-        r = save_sections(vm, &w, ram, &disks, err);
+        r = save_sections(vm, &w, ram, &disks, true, err);
         if (r == 0) {
                 r = state_writer_finish(&w, buf, len);
                 if (r < 0)

@@ -30,6 +30,10 @@ int snapshot_check_vm(struct snapshot_in *s, struct vm *vm, struct vm_err *err);
 int snapshot_map_ram(struct snapshot_in *s, struct guest_mem *m, struct vm_err *err);
 /* irqchip, PIT, clock and the device models (after the devices attached). */
 int snapshot_load_machine(struct snapshot_in *s, struct vm *vm, struct vm_err *err);
+/* Whether the snapshot's guest has the VM generation ID device; if so its
+ * ID (VMGENID_LEN bytes) and *same_vm: the snapshot is a suspend's or a
+ * migration's, whose restore is the same VM going on. */
+bool snapshot_in_vmgenid(const struct snapshot_in *s, uint8_t *id, bool *same_vm);
 /* One created vCPU. */
 int snapshot_load_vcpu(struct snapshot_in *s, struct vcpu *v, struct vm_err *err);
 

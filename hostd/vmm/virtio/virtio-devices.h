@@ -51,6 +51,12 @@ struct virtio_dev *virtio_net_dev(struct virtio_net *nt);
  * frames larger than a non-mergeable receive buffer. */
 void virtio_net_stats(struct virtio_net *nt, struct virtio_net_stats *st);
 void virtio_net_free(struct virtio_net *nt);
+/* Announce a new network (e.g. the MAC changed under a forked guest):
+ * the link goes down with a configuration interrupt and comes up again,
+ * with another, once the driver has read the down state, so that the
+ * guest sees a carrier change and renews its lease. Nothing when the
+ * driver is not running. Any thread. */
+void virtio_net_link_change(struct virtio_net *nt);
 
 /* ---- virtio-input (virtio 1.x 5.8) ---- */
 

@@ -47,6 +47,10 @@ struct virtio_net {
         int tap_fd;
         bool vnet_hdr;          /* the tap has a 12-byte vnet header: offloads */
         uint8_t config[CONFIG_SIZE];
+        /* virtio_net_link_change: the link is down until the driver has
+         * read that (then the device thread brings it up again). Under
+         * vd.lock. */
+        enum { LINK_UP, LINK_DOWN_SENT, LINK_DOWN_SEEN } link;
 
         /* device thread only */
         struct vq_elem txe, rxe;
@@ -68,8 +72,41 @@ static void net_cfg_read(struct virtio_dev *vd, unsigned off, uint8_t *data, uns
 {
         struct virtio_net *nt = vd->opaque;
 
-        if (off < CONFIG_SIZE && size <= CONFIG_SIZE - off)
+        if (off < CONFIG_SIZE && size <= CONFIG_SIZE - off) {
                 memcpy(data, nt->config + off, size);
+                /* 5.1.4: status is at offset 6. */
+                if (nt->link == LINK_DOWN_SENT && off <= 6 && off + size > 6) {
+                        nt->link = LINK_DOWN_SEEN;
+                        virtio_kick(vd, RXQ);
+                }
+        }
+}
+
+/* Device thread: the driver saw the link down, bring it up. */
+static void net_link_up(struct virtio_net *nt)
+{
+        bool up = false;
+
+        pthread_mutex_lock(&nt->vd.lock);
+        if (nt->link == LINK_DOWN_SEEN) {
+                nt->config[6] = VIRTIO_NET_S_LINK_UP;
+                nt->link = LINK_UP;
+                up = true;
+        }
+        pthread_mutex_unlock(&nt->vd.lock);
+        if (up)
+                virtio_config_changed(&nt->vd);
+}
+
+void virtio_net_link_change(struct virtio_net *nt)
+{
+        if (!virtio_running(&nt->vd))
+                return;
+        pthread_mutex_lock(&nt->vd.lock);
+        nt->config[6] = 0;
+        nt->link = LINK_DOWN_SENT;
+        pthread_mutex_unlock(&nt->vd.lock);
+        virtio_config_changed(&nt->vd);
 }
 
 /* The negotiated features, and the receive queue's size (the most chains
@@ -289,6 +326,7 @@ static void net_queue_notify(struct virtio_dev *vd, unsigned q)
 {
         struct virtio_net *nt = vd->opaque;
 
+        net_link_up(nt);
         if (q == TXQ)
                 net_tx(nt);
         else

@@ -184,11 +184,89 @@ static void res_dword_mem(struct buf *b, uint32_t min, uint32_t max)
         put32(b, max - min + 1);
 }
 
+static void aml_string(struct buf *b, const char *s)
+{
+        put8(b, 0x0d); /* StringPrefix */
+        put(b, s, strlen(s) + 1);
+}
+
+static void aml_dword(struct buf *b, uint32_t v)
+{
+        put8(b, 0x0c); /* DWordPrefix */
+        put32(b, v);
+}
+
+/* Device (VGEN): the VM generation ID (Microsoft's "Virtual Machine
+ * Generation ID" paper; Linux drivers/virt/vmgenid.c matches _HID
+ * VMGENCTR or VM_GEN_COUNTER): ADDR returns Package (2) { low, high } of
+ * the 16-byte ID's guest-physical address, in a reserved page. */
+static void build_vgen(struct buf *b)
+{
+        static const uint8_t method_op[] = { 0x14 };
+        uint8_t m_raw[32], pkg_raw[16];
+        struct buf m = { m_raw, 0, sizeof(m_raw), 0 }, pkg = { pkg_raw, 0, sizeof(pkg_raw), 0 };
+
+        put(b, "VGEN", 4);
+        aml_name(b, "_HID");
+        aml_string(b, "VMGENCTR");
+        aml_name(b, "_CID");
+        aml_string(b, "VM_GEN_COUNTER");
+        aml_name(b, "_DDN");
+        aml_string(b, "VM_Gen_Counter");
+        /* Method (ADDR, 0) { Return (Package (2) { low, high }) } */
+        put8(&pkg, 2);
+        aml_dword(&pkg, (uint32_t)LAYOUT_VMGENID);
+        aml_dword(&pkg, (uint32_t)((uint64_t)LAYOUT_VMGENID >> 32));
+        put(&m, "ADDR", 4);
+        put8(&m, 0x00);         /* no arguments, not serialized */
+        put8(&m, 0xa4);         /* ReturnOp */
+        aml_pkg(&m, (const uint8_t[]){ 0x12 }, 1, pkg.p, pkg.len);
+        if (m.err || pkg.err)
+                b->err = -ENOSPC;
+        aml_pkg(b, method_op, 1, m.p, m.len);
+}
+
+/* Device (GED0): ACPI 6.x 5.6.9 Generic Event Device, ACPI0013, whose one
+ * interrupt (IRQ_GED, edge, active high) runs _EVT: Notify (\_SB.VGEN,
+ * 0x80), how the guest learns that the generation ID changed. */
+static void build_ged(struct buf *b)
+{
+        static const uint8_t method_op[] = { 0x14 }, buffer_op[] = { 0x11 };
+        uint8_t crs_raw[16], m_raw[24];
+        struct buf crs = { crs_raw, 0, sizeof(crs_raw), 0 }, m = { m_raw, 0, sizeof(m_raw), 0 };
+
+        put(b, "GED0", 4);
+        aml_name(b, "_HID");
+        aml_string(b, "ACPI0013");
+        aml_name(b, "_UID");
+        put8(b, 0x00);
+        /* _CRS: Extended Interrupt Descriptor (6.4.3.6): consumer, edge,
+         * active high, exclusive, one GSI; then the end tag. */
+        put8(&crs, 0x0a);
+        put8(&crs, 11);
+        put(&crs, (const uint8_t[]){ 0x89, 0x06, 0x00, 0x03, 0x01 }, 5);
+        put32(&crs, IRQ_GED);
+        put(&crs, (const uint8_t[]){ 0x79, 0x00 }, 2);
+        aml_name(b, "_CRS");
+        aml_pkg(b, buffer_op, 1, crs.p, crs.len);
+        /* Method (_EVT, 1) { Notify (\_SB.VGEN, 0x80) } */
+        put(&m, "_EVT", 4);
+        put8(&m, 0x01);
+        put(&m, (const uint8_t[]){ 0x86, '\\', 0x2e }, 3); /* NotifyOp, root, DualNamePrefix */
+        put(&m, "_SB_VGEN", 8);
+        put(&m, (const uint8_t[]){ 0x0a, 0x80 }, 2);
+        if (crs.err || m.err)
+                b->err = -ENOSPC;
+        aml_pkg(b, method_op, 1, m.p, m.len);
+}
+
 static void build_dsdt_aml(struct buf *b)
 {
-        uint8_t crs_raw[128], dev_raw[256], scope_raw[320];
+        uint8_t crs_raw[128], dev_raw[256], vgen_raw[128], ged_raw[128], scope_raw[640];
         struct buf crs = { crs_raw, 0, sizeof(crs_raw), 0 };
         struct buf dev = { dev_raw, 0, sizeof(dev_raw), 0 };
+        struct buf vgen = { vgen_raw, 0, sizeof(vgen_raw), 0 };
+        struct buf ged = { ged_raw, 0, sizeof(ged_raw), 0 };
         struct buf scope = { scope_raw, 0, sizeof(scope_raw), 0 };
         uint8_t tmp[160];
         struct buf t = { tmp, 0, sizeof(tmp), 0 };
@@ -219,11 +297,15 @@ static void build_dsdt_aml(struct buf *b)
         put8(&t, (uint8_t)crs.len);
         put(&t, crs.p, crs.len);
         aml_pkg(&dev, buffer_op, 1, t.p, t.len);
+        build_vgen(&vgen);
+        build_ged(&ged);
 
-        /* Scope (\_SB) { Device (PCI0) ... } */
+        /* Scope (\_SB) { Device (PCI0) ... Device (VGEN) ... Device (GED0) ... } */
         put(&scope, "\\_SB_", 5);
         aml_pkg(&scope, device_op, 2, dev.p, dev.len);
-        if (crs.err || dev.err || scope.err || t.err) {
+        aml_pkg(&scope, device_op, 2, vgen.p, vgen.len);
+        aml_pkg(&scope, device_op, 2, ged.p, ged.len);
+        if (crs.err || dev.err || vgen.err || ged.err || scope.err || t.err) {
                 b->err = -ENOSPC;
                 return;
         }

@@ -1,6 +1,8 @@
 /* ACPI tables for the guest: RSDP, XSDT, FADT (PM1a event/control blocks
  * for S5 soft-off, reset register, SCI on IRQ 9; see layout.h), FACS, DSDT
- * (PCI root bridge with its windows, \_S5) and MADT (one LAPIC per vCPU,
+ * (PCI root bridge with its windows, \_S5, the VM generation ID device
+ * VGEN at LAYOUT_VMGENID and the generic event device GED0 on IRQ_GED
+ * that notifies it) and MADT (one LAPIC per vCPU,
  * the IOAPIC, the SCI override).
  * Pure: tables are written into a caller buffer that will sit at guest
  * physical address gpa, so they are unit-tested (checksums, contents). */
