@@ -421,6 +421,8 @@ static int create_surface(struct spice_fb *q, const struct display_surface *s)
         g_mutex_lock(&q->lock);
         q->stats.surfaces++;
         g_mutex_unlock(&q->lock);
+        log_info("spice_surface", "width=%u height=%u generation=%llu", s->width, s->height,
+                 (unsigned long long)s->generation);
         /* A new surface resets the cursor channel: set the pointer again. */
         return queue_cursor(q);
 }

@@ -210,6 +210,14 @@ static void peer_text(SpiceChannelEventInfo *info, char *buf, size_t size)
  * none is left. Connection ids are random ints, negative ones included. */
 static void client_changed(struct spice_display *d, int connection, const char *peer)
 {
+        if (d->has_client && d->fb) {
+                struct spice_fb_stats q;
+                spice_fb_get_stats(d->fb, &q);
+                log_info("spice_client_stats", "ticks=%llu drawables=%llu bytes=%llu coalesced=%llu surfaces=%llu",
+                         (unsigned long long)q.ticks, (unsigned long long)q.drawables,
+                         (unsigned long long)q.bytes, (unsigned long long)q.coalesced,
+                         (unsigned long long)q.surfaces);
+        }
         if (d->has_client && d->client_event)
                 d->client_event(d->client_event_opaque, "spice", false, d->client_peer);
         d->has_client = peer != NULL;

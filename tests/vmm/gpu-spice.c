@@ -17,6 +17,7 @@
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tests/guest/gpu-pattern.h"
 #include "tests/spice/client.h"
@@ -53,6 +54,8 @@ static bool resize(struct spice_client *c, uint32_t w, uint32_t h)
         for (uint32_t y = 0; y < h; y++)
                 for (uint32_t x = 0; x < w; x++)
                         want[(size_t)y * w + x] = gpu_pattern(x, y, w, h, 0);
+        uint64_t inv0 = spice_client_invalidates(c), rd0 = spice_client_bytes_read(c);
+
         t0 = g_get_monotonic_time();
         spice_main_channel_update_display_enabled(m, 0, TRUE, FALSE);
         spice_main_channel_update_display(m, 0, 0, 0, (int)w, (int)h, FALSE);
@@ -61,9 +64,20 @@ static bool resize(struct spice_client *c, uint32_t w, uint32_t h)
                 return false;
         }
         ok = spice_client_wait_match(c, want, (int)w, (int)h, STEP_TIMEOUT_MS);
-        if (!ok && spice_client_primary(c, &p))
-                printf("# the client has %dx%d, %ld pixels off\n", p.width, p.height,
-                       spice_client_diff(c, want, (int)w, (int)h));
+        if (!ok && spice_client_primary(c, &p)) {
+                printf("# the client has %dx%d, %ld pixels off; %" G_GUINT64_FORMAT " invalidates and %"
+                       G_GUINT64_FORMAT " bytes read since the config\n",
+                       p.width, p.height, spice_client_diff(c, want, (int)w, (int)h),
+                       spice_client_invalidates(c) - inv0, spice_client_bytes_read(c) - rd0);
+                /* A few samples tell black, stale, shifted and scaled apart. */
+                for (int i = 0; i < 5 && p.width > 0 && p.height > 0; i++) {
+                        int x = (int)((int64_t)(p.width - 1) * i / 4), y = (int)((int64_t)(p.height - 1) * i / 4);
+                        uint32_t v;
+                        memcpy(&v, p.data + (size_t)y * (size_t)p.stride + (size_t)x * 4, 4);
+                        printf("# pixel %d,%d: client %06x, want %06x\n", x, y, v & 0xffffffu,
+                               x < (int)w && y < (int)h ? want[(size_t)y * w + x] & 0xffffffu : 0u);
+                }
+        }
         return step(name, ok, t0, c);
 }
 
