@@ -246,6 +246,8 @@ int agent_act_gputest(void)
 		n = GPU_MAX_HEADS;
 	agent_report("gpu-ready", "connectors=%d", res->count_connectors);
 	nin = agent_input_open(inputs, 8, 2);
+	if (nin < 2)
+		agent_report("input-missing", "found=%d", nin);
 	for (int i = 0; i < nin; i++)
 		pfd[i] = (struct pollfd){ .fd = inputs[i], .events = POLLIN };
 	for (;;) {
@@ -253,6 +255,15 @@ int agent_act_gputest(void)
 			for (unsigned i = 0; i < n; i++)
 				gpu_head_update(fd, &heads[i], i, res->connectors[i], res->crtcs[i]);
 			gpu_agent_port(&port);
+			/* Input devices that were not there yet (a loaded lab
+			 * can take longer than agent_input_open's 5 s). */
+			if (nin < 2) {
+				for (int i = 0; i < nin; i++)
+					close(inputs[i]);
+				nin = agent_input_open(inputs, 8, 0); /* one look */
+				for (int i = 0; i < nin; i++)
+					pfd[i] = (struct pollfd){ .fd = inputs[i], .events = POLLIN };
+			}
 			probed = gpu_now_ms();
 		}
 		if (poll(pfd, (nfds_t)nin, GPU_POLL_MS) <= 0)

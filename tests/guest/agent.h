@@ -11,7 +11,7 @@ void agent_error(const char *what, const char *detail, int err);
 int agent_vport_open(const char *want);
 
 /* Open every /dev/input/event* (non-blocking) into fds (at most max),
- * waiting up to 5 s until there are want of them; reports each
+ * waiting up to 5 s until there are want of them (0: one look); reports each
  * ("AGENT input-dev ..."); returns how many are open. */
 int agent_input_open(int *fds, int max, int want);
 /* Actions (agent.c's agent_actions[]): each returns the reboot(2) command

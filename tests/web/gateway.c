@@ -834,8 +834,10 @@ static void lab_wait_pixel(struct cdp *c, unsigned x, unsigned y, uint32_t want,
                         return;
                 g_usleep(250 * 1000);
         } while (g_get_monotonic_time() < end);
-        ck_assert_msg(0, "%s: canvas (%u,%u) = %06x, want %06x (within %d)", what, x, y, got, want & 0xffffff,
-                      tol);
+        g_autofree char *o = lab_text(F.lab_out), *e = lab_text(F.lab_err);
+        ck_assert_msg(0, "%s: canvas (%u,%u) = %06x, want %06x (within %d); the lab's last output:\n%s\n%s", what,
+                      x, y, got, want & 0xffffff, tol, o + MAX(0, (long)strlen(o) - 3000),
+                      e + MAX(0, (long)strlen(e) - 3000));
 }
 
 /* The canvas shows gpu_pattern() of w x h (within tol per channel) on a
