@@ -171,8 +171,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         before = open_fds();
         strcpy(sa.sun_path, path);
         sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        if (sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                perror("control-fuzz: connect");
                 abort();
+        }
         while (off + 2 <= size) {
                 unsigned flags = data[off], len = data[off + 1];
                 off += 2;
@@ -190,18 +192,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 /* A minute: under load (two labs, other fuzzers, an image build)
                  * stalled it past 5 s once (CI18), an input that ran in
                  * 13 ms alone. */
-                if (poll(&pf, 1, 60000) <= 0)
+                if (poll(&pf, 1, 60000) <= 0) {
+                        fprintf(stderr, "control-fuzz: the control socket never hung up\n");
                         abort(); /* the control thread is stuck */
+                }
                 if (recv(sock, buf, sizeof(buf), 0) <= 0)
                         break;
         }
         close(sock);
         /* A client too slow to read its answers is cut off (shutdown)
          * while the socket still works through what it had read: give it
-         * a moment to finish. */
-        for (int i = 0; i < 500 && open_fds() != before; i++)
+         * time to finish. 0.5 s was too short beside two labs (a CI run's
+         * abort here, an input that passes alone); a real leak never
+         * settles, and 5 s stays under tests/fuzz/run's -timeout=10. */
+        int now = open_fds();
+        for (int i = 0; i < 5000 && now != before; i++) {
                 usleep(1000);
-        if (open_fds() != before)
+                now = open_fds();
+        }
+        if (now != before) {
+                fprintf(stderr, "control-fuzz: %d descriptors open after the hang-up, %d before\n", now,
+                        before);
                 abort(); /* a descriptor leaked */
+        }
         return 0;
 }
