@@ -168,6 +168,9 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
         g_autofree char *sock = ctl_path(h, vm);
         int logfd, tapfd = -1;
         bool fork = vm->instant && !vm->suspended_dir && !vm->fork_started;
+        /* The guest agent's ports ride on SPICE's agent support; a fork's
+         * identity is told through them. */
+        bool agent = h->caps.agent && h->caps.spice_port;
         pid_t pid;
 
         if (!img) {
@@ -231,7 +234,7 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
                 ARG("--control");
                 ARG("%s", sock);
         }
-        if (h->caps.agent && h->caps.spice_port) {
+        if (agent) {
                 /* spice-vdagent's port: clipboard and monitors config */
                 ARG("--agent");
         }
@@ -269,7 +272,7 @@ int hostd_vm_spawn(struct hostd *h, struct hostd_vm *vm, char **error)
                 ARG("--net");
                 ARG("fd=%d,mac=%s", VM_TAP_FD, mac);
         }
-        if (fork && h->caps.clone_identity && h->caps.agent && h->caps.spice_port) {
+        if (fork && h->caps.clone_identity && agent) {
                 /* Its own identity, told to the guest's agent (the MAC is
                  * its --net card's); vdi-vm gives it a new VM generation
                  * ID by itself. */

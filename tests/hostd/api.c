@@ -844,9 +844,7 @@ END_TEST
 START_TEST(test_seccomp_option)
 {
         static const char *const cases[][2] = { { NULL, "on" }, { "false", "off" }, { "true", "on" } };
-        g_autofree char *hollow = g_strdup_printf("%s/tests/hostd/hollow-vm",
-                                                  getenv("abs_top_builddir") ? getenv("abs_top_builddir")
-                                                                             : TOP_BUILDDIR);
+        g_autofree char *hollow = hostd_proc_hollow_vm();
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
                 g_autofree char *id = g_strdup_printf("%zu", 61 + i);
@@ -923,9 +921,7 @@ static struct hostd_reply post_when_connected(const char *id, const char *action
  * socket of the hollow VM (tests/hostd/hollow-vm draws a real picture). */
 START_TEST(test_screenshot_and_disconnect)
 {
-        g_autofree char *hollow = g_strdup_printf("%s/tests/hostd/hollow-vm",
-                                                  getenv("abs_top_builddir") ? getenv("abs_top_builddir")
-                                                                             : TOP_BUILDDIR);
+        g_autofree char *hollow = hostd_proc_hollow_vm();
         struct hostd_reply r;
 
         hostd_down();
@@ -997,9 +993,7 @@ END_TEST
  * memfd hostd passes over the control socket. */
 START_TEST(test_screenshot_vm_as_other_user)
 {
-        g_autofree char *hollow = g_strdup_printf("%s/tests/hostd/hollow-vm",
-                                                  getenv("abs_top_builddir") ? getenv("abs_top_builddir")
-                                                                             : TOP_BUILDDIR);
+        g_autofree char *hollow = hostd_proc_hollow_vm();
         struct passwd *nobody = getpwnam("nobody");
         struct hostd_reply r;
 
@@ -1077,9 +1071,7 @@ static bool vm_has_event(const char *id, const char *event)
  * leaves the VM running. */
 START_TEST(test_suspend_resume)
 {
-        g_autofree char *hollow = g_strdup_printf("%s/tests/hostd/hollow-vm",
-                                                  getenv("abs_top_builddir") ? getenv("abs_top_builddir")
-                                                                             : TOP_BUILDDIR);
+        g_autofree char *hollow = hostd_proc_hollow_vm();
         g_autofree char *vmdir = NULL, *refuse = NULL, *restores = NULL, *log = NULL;
         struct hostd_reply r;
         long pid;
@@ -1260,9 +1252,7 @@ static json_t *parent_of(const char *image)
  * the reason. */
 START_TEST(test_instant_clones)
 {
-        g_autofree char *hollow = g_strdup_printf("%s/tests/hostd/hollow-vm",
-                                                  getenv("abs_top_builddir") ? getenv("abs_top_builddir")
-                                                                             : TOP_BUILDDIR);
+        g_autofree char *hollow = hostd_proc_hollow_vm();
         g_autofree char *parents = NULL, *log = NULL, *state = NULL, *disk = NULL;
         struct hostd_reply r;
         struct stat st;

@@ -277,3 +277,10 @@ long hostd_proc_uid(long pid)
                 return -1;
         return strtol(uid + 5, NULL, 10);
 }
+
+char *hostd_proc_hollow_vm(void)
+{
+        const char *top = getenv("abs_top_builddir");
+
+        return g_strdup_printf("%s/tests/hostd/hollow-vm", top ? top : TOP_BUILDDIR);
+}

@@ -29,6 +29,10 @@ struct hostd_proc {
  * an unrelated CA, other-client.pem/.key. 0 or -1. */
 int hostd_proc_pki(const char *dir);
 
+/* tests/hostd/hollow-vm in the build tree ($abs_top_builddir when set):
+ * the control socket and displays of vdi-vm, no guest. g_free it. */
+char *hostd_proc_hollow_vm(void);
+
 /* Start vdi-hostd (built tree) with p's fields; p->dir is created when
  * NULL and kept across restarts (set p->dir and p->state_dir yourself to
  * keep the state elsewhere: the runtime sockets stay in p->dir/run).

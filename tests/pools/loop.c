@@ -424,9 +424,7 @@ START_TEST(test_instant_pool)
 {
         struct pool_loop_config cfg = loop_cfg("broker");
         struct hostd_proc hp = { .pki = pki, .conninfo = pg->conninfo, .name = "host-i" };
-        g_autofree char *hollow = g_strdup_printf("%s/tests/hostd/hollow-vm",
-                                                  getenv("abs_top_builddir") ? getenv("abs_top_builddir")
-                                                                             : TOP_BUILDDIR);
+        g_autofree char *hollow = hostd_proc_hollow_vm();
         g_autofree char *base = NULL, *cmd = NULL, *sql = NULL, *kernel = NULL, *initrd = NULL;
         struct hostd_reply r;
         const char *state = NULL;

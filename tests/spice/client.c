@@ -233,14 +233,15 @@ struct match {
 static bool matches(void *data)
 {
         struct match *m = data;
-        gint64 t0 = g_get_monotonic_time();
+        gint64 t0 = g_get_monotonic_time(), t1;
         bool same;
 
         /* A full compare costs: at most a third of the time, every 20 ms at best. */
         if (t0 < m->next)
                 return m->c->error != 0;
         same = m->c->error == 0 && spice_client_diff(m->c, m->want, m->w, m->h) == 0;
-        m->next = g_get_monotonic_time() + MAX(20000, 2 * (g_get_monotonic_time() - t0));
+        t1 = g_get_monotonic_time();
+        m->next = t1 + MAX(20000, 2 * (t1 - t0));
         return m->c->error != 0 || same;
 }
 

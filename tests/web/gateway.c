@@ -175,6 +175,12 @@ static char *lab_text(const char *path)
         return t;
 }
 
+/* The last 3000 characters of t: enough of a console or log for a message. */
+static const char *lab_tail(const char *t)
+{
+        return t + MAX(0, (long)strlen(t) - 3000);
+}
+
 /* The lab (or vdi-vm) has exited; it stays a zombie for stop_lab. */
 static bool lab_exited(void)
 {
@@ -328,7 +334,7 @@ static void stop_lab(void)
         F.lab_pid = 0;
         g_autofree char *o = lab_text(F.lab_out), *e = lab_text(F.lab_err);
         ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the lab/vdi-vm ended with status %d:\n%s\n%s",
-                      st, o + MAX(0, (long)strlen(o) - 3000), e + MAX(0, (long)strlen(e) - 3000));
+                      st, lab_tail(o), lab_tail(e));
         ck_assert_msg(!strstr(e, "Sanitizer"), "sanitizer report from vdi-vm:\n%s", e);
         ck_assert_msg(!strstr(o, "AGENT error"), "the guest reported an error:\n%s", o);
         ck_assert_msg(!strstr(e, "carol-ticket"), "a ticket was logged");
@@ -836,8 +842,7 @@ static void lab_wait_pixel(struct cdp *c, unsigned x, unsigned y, uint32_t want,
         } while (g_get_monotonic_time() < end);
         g_autofree char *o = lab_text(F.lab_out), *e = lab_text(F.lab_err);
         ck_assert_msg(0, "%s: canvas (%u,%u) = %06x, want %06x (within %d); the lab's last output:\n%s\n%s", what,
-                      x, y, got, want & 0xffffff, tol, o + MAX(0, (long)strlen(o) - 3000),
-                      e + MAX(0, (long)strlen(e) - 3000));
+                      x, y, got, want & 0xffffff, tol, lab_tail(o), lab_tail(e));
 }
 
 /* The canvas shows gpu_pattern() of w x h (within tol per channel) on a
