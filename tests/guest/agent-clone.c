@@ -37,7 +37,7 @@
 #include "agent.h"
 #include "agent-msg.h"
 
-static unsigned clone_genid_events, clone_genid_uevents;
+static unsigned clone_genid_events, clone_genid_uevents, clone_forks;
 static char clone_vmgenid[33] = "-";
 static char clone_line[1024];
 static size_t clone_len;
@@ -215,6 +215,12 @@ static void clone_handle(const char *line, size_t len)
 	clock_gettime(CLOCK_REALTIME, &now);
 	agent_report("cloned", "hostname=%s machine_id=%s mac=%s vmgenid=%s time=%lld.%09ld", host, mid, mac,
 		     clone_vmgenid, (long long)now.tv_sec, now.tv_nsec);
+	clone_forks++;
+}
+
+unsigned agent_clone_forks(void)
+{
+	return clone_forks;
 }
 
 int agent_clone_open_uevents(void)

@@ -49,6 +49,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +67,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "clone-pattern.h"
 
 #define AGENT_MODULE_LIST "/etc/agent/modules"
 #define AGENT_MODULE_DIR  "/lib/modules"
@@ -585,7 +587,9 @@ static void agent_counter_disk(const char *word)
  * org.vdi.agent.0 and the kernel's vmgenid news are handled as agent-clone.c
  * says ("AGENT clone-listen vport=1" once the port is open). With a
  * framebuffer, a red 100x50 rectangle at 10,10 is drawn first (restored
- * pixels are then visible in a screenshot). */
+ * pixels are then visible in a screenshot), and each clone shows its host
+ * name's colour and the keys pressed since it was cloned as
+ * clone-pattern.h says ("AGENT clone-drawn host=H color=RRGGBB"). */
 /* agent.dirty_mb=N (bench/migrate): the counter also keeps rewriting an
  * N MiB buffer, one byte per 4 KiB page, an eighth of it per count (about
  * N * 5/8 MiB of RAM dirtied per second). */
@@ -621,8 +625,11 @@ static int agent_act_counter(void)
 	size_t len = 0;
 	struct agent_fb fb = { 0 };
 	int fds[8], nin, i, np, vport = -1, vport_tries = 0, uev, kmsg;
+	unsigned forks = 0, keys = 0;
+	bool have_fb = false;
 
 	if (agent_fb_open(&fb) == 0) {
+		have_fb = true;
 		agent_fb_fill(&fb, 10, 10, 100, 50, 0x00ff0000);
 		agent_report("fb-drawn", NULL);
 	}
@@ -656,13 +663,29 @@ static int agent_act_counter(void)
 		if (poll(p, (nfds_t)np, 200) <= 0)
 			continue;
 		for (i = 0; i < nin; i++)
-			while ((p[1 + i].revents & POLLIN) && read(fds[i], &ev, sizeof(ev)) == (ssize_t)sizeof(ev))
-				if (ev.type == EV_KEY)
-					agent_report("key", "code=%u value=%d", ev.code, ev.value);
+			while ((p[1 + i].revents & POLLIN) && read(fds[i], &ev, sizeof(ev)) == (ssize_t)sizeof(ev)) {
+				if (ev.type != EV_KEY)
+					continue;
+				agent_report("key", "code=%u value=%d", ev.code, ev.value);
+				if (have_fb && forks && ev.value == 1 && ev.code < BTN_MISC && keys < CLONE_KEY_CELLS)
+					agent_fb_fill(&fb, CLONE_KEY_X + keys * CLONE_KEY_STEP, CLONE_KEY_Y, CLONE_KEY_W,
+						      CLONE_KEY_H, clone_key_color(ev.code));
+				keys += forks && ev.value == 1 && ev.code < BTN_MISC;
+			}
 		if ((p[np - 3].revents & (POLLIN | POLLHUP | POLLERR)) && agent_clone_vport(vport) < 0) {
 			agent_error("vport-read", "org.vdi.agent.0", errno);
 			close(vport);
 			vport = -1;
+		}
+		if (have_fb && agent_clone_forks() != forks) {
+			char host[65] = "";
+
+			forks = agent_clone_forks();
+			keys = 0;
+			gethostname(host, sizeof(host) - 1);
+			agent_fb_fill(&fb, CLONE_KEY_X, CLONE_KEY_Y, CLONE_KEY_CELLS * CLONE_KEY_STEP, CLONE_KEY_H, 0);
+			agent_fb_fill(&fb, CLONE_ID_X, CLONE_ID_Y, CLONE_ID_W, CLONE_ID_H, clone_ident_color(host));
+			agent_report("clone-drawn", "host=%s color=%06x", host, clone_ident_color(host));
 		}
 		if (p[np - 2].revents & POLLIN)
 			agent_clone_uevents(uev);

@@ -27,3 +27,5 @@ int agent_clone_open_kmsg(void);
 void agent_clone_kmsg(int fd);
 int agent_clone_vport(int fd);
 void agent_clone_ident(void);
+/* How many "cloned" messages were handled (each one a new host name). */
+unsigned agent_clone_forks(void);

@@ -10,7 +10,8 @@
 # cannot work there.  Not a check_PROGRAM for the same reason.  libdrm
 # (libdrm-dev's static library) drives virtio-gpu in the gputest action.
 GUEST_AGENT_SRC = tests/guest/agent.c tests/guest/agent-gpu.c tests/guest/agent-clone.c tests/guest/agent-msg.c
-tests/guest/agent: $(GUEST_AGENT_SRC) tests/guest/agent.h tests/guest/agent-msg.h tests/guest/gpu-pattern.h
+tests/guest/agent: $(GUEST_AGENT_SRC) tests/guest/agent.h tests/guest/agent-msg.h tests/guest/gpu-pattern.h \
+	tests/guest/clone-pattern.h
 	$(AM_V_CC)$(MKDIR_P) tests/guest && \
 	$(CC) -static -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE $$(pkg-config --cflags libdrm) \
 		-o $@ $(GUEST_AGENT_SRC:%=$(srcdir)/%) $$(pkg-config --libs libdrm)
@@ -32,4 +33,5 @@ EXTRA_DIST += \
 	tests/guest/agent.h \
 	tests/guest/agent-msg.h \
 	tests/guest/gpu-pattern.h \
+	tests/guest/clone-pattern.h \
 	tests/guest/build-initrd

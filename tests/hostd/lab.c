@@ -33,8 +33,11 @@
 #include <unistd.h>
 
 #define CHECK_NOFORK
+#include <freerdp/input.h>
+
 #include "check-main.h"
 #include "hostd-proc.h"
+#include "tests/rdp/client.h"
 
 #ifndef QEMU_IMG
 #define QEMU_IMG "qemu-img"
@@ -466,13 +469,53 @@ static long console_last(const char *id, const char *prefix)
         return console_number(id, prefix, false);
 }
 
-/* Suspend and resume on the real engine (issue 20): the guest's counter
- * goes on from where it stood (no boot), its wall clock is right after
- * time spent suspended, and while suspended no process holds its memory. */
+/* An RDP client on VM id with a ticket from vdi-hostd (which resumes a
+ * suspended desktop first, as for a user coming back), once it shows the
+ * counting guest's red rectangle at 10,10 (tests/guest/agent.c). */
+static struct tclient *rdp_session(const char *id)
+{
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s/tickets", id);
+        struct hostd_reply r = call("POST", path, "{\"protocol\": \"rdp\", \"user\": \"alice\"}");
+        struct tclient_opts o = { .security = TCLIENT_NLA, .user = "alice", .width = 1024, .height = 768 };
+        struct tclient *c = NULL;
+        gint64 end = g_get_monotonic_time() + BOOT_S * G_USEC_PER_SEC;
+        bool red = false;
+        int rc;
+
+        ck_assert_msg(r.status == 200, "ticket: %ld %s", r.status, r.raw);
+        o.port = (uint16_t)json_integer_value(json_object_get(r.json, "port"));
+        o.password = json_string_value(json_object_get(r.json, "password"));
+        rc = tclient_connect(&o, &c);
+        hostd_reply_clear(&r);
+        ck_assert_msg(rc == 0, "RDP connect to VM %s: %d", id, rc);
+        while (!red && tclient_connected(c) && g_get_monotonic_time() < end) {
+                uint32_t w, h, stride;
+                const uint8_t *px;
+
+                tclient_lock(c);
+                px = tclient_pixels(c, &w, &h, &stride);
+                red = px && w > 60 && h > 40 && px[30 * stride + 4 * 60 + 2] == 0xff &&
+                      px[30 * stride + 4 * 60 + 1] == 0 && px[30 * stride + 4 * 60] == 0;
+                tclient_unlock(c);
+                if (!red)
+                        g_usleep(50 * 1000);
+        }
+        ck_assert_msg(red, "VM %s: the RDP client never saw the red rectangle", id);
+        return c;
+}
+
+/* Suspend and resume on the real engine (issue 20) with a user connected:
+ * the suspend drops her RDP session; while suspended no process holds the
+ * desktop's memory; her next ticket resumes it and she is back on the
+ * same picture; the guest's counter goes on from where it stood (no
+ * boot), and its agent has set its clock from vdi-vm's time (the
+ * "resumed" message, then a time? round trip), so its wall clock is right
+ * after the time spent suspended. */
 START_TEST(test_suspend_resume)
 {
         struct hostd_reply r;
         long before, after = -1, wall = -1;
+        struct tclient *c;
         json_t *v;
         pid_t pid;
 
@@ -481,6 +524,7 @@ START_TEST(test_suspend_resume)
         import("agent-count", "counter");
         create_start("4", "agent-count");
         ck_assert_msg(console_has("4", "AGENT count 10", BOOT_S), "guest did not count");
+        c = rdp_session("4");
         v = vm("4");
         pid = (pid_t)json_integer_value(json_object_get(v, "pid"));
         json_decref(v);
@@ -495,13 +539,19 @@ START_TEST(test_suspend_resume)
         ck_assert_str_eq(json_string_value(json_object_get(r.json, "state")), "suspended");
         hostd_reply_clear(&r);
         ck_assert_msg(kill(pid, 0) < 0 && errno == ESRCH, "vdi-vm %d still there", (int)pid);
+        for (int i = 0; i < 600 && tclient_connected(c); i++)
+                g_usleep(100 * 1000);
+        ck_assert_msg(!tclient_connected(c), "the RDP session outlived the suspend");
+        tclient_free(c);
         before = console_last("4", "AGENT count ");
         ck_assert_int_ge(before, 10);
         /* Time passes while it is suspended; the guest must not miss it. */
         g_usleep(8 * G_USEC_PER_SEC);
-        r = call("POST", "/api/v1/vms/4/start", NULL);
-        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
-        hostd_reply_clear(&r);
+        /* She comes back: her ticket resumes the desktop. */
+        c = rdp_session("4");
+        v = vm("4");
+        ck_assert_str_eq(json_string_value(json_object_get(v, "state")), "running");
+        json_decref(v);
         /* A restore maps and checks the saved RAM: in the nested lab with
          * an ASan vdi-vm, as slow as a boot's start. */
         /* The resumed vdi-vm starts its console afresh: a count above the
@@ -518,8 +568,12 @@ START_TEST(test_suspend_resume)
         /* The first number the resumed guest printed follows the last one. */
         long first = console_number("4", "AGENT count ", true);
         ck_assert_msg(first == before + 1, "the count went on from %ld, not %ld", first, before);
+        ck_assert_msg(console_contains("4", "AGENT resumed") && console_contains("4", "AGENT clock-set "),
+                      "the guest's agent did not set its clock after the resume");
         long now = (long)time(NULL);
         ck_assert_msg(labs(now - wall) <= 4, "guest wall clock %ld, host %ld", wall, now);
+        ck_assert_msg(tclient_connected(c), "the RDP session dropped after the resume");
+        tclient_free(c);
         r = call("POST", "/api/v1/vms/4/stop", NULL);
         ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
         hostd_reply_clear(&r);

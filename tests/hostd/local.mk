@@ -35,9 +35,10 @@ EXTRA_tests_hostd_api_DEPENDENCIES += tests/hostd/jail-vm
 # The real vdi-vm under vdi-hostd, in the KVM lab (one boot for all cases).
 check_PROGRAMS += tests/hostd/lab
 TESTS += tests/hostd/lab.sh
-tests_hostd_lab_SOURCES = tests/hostd/lab.c
+tests_hostd_lab_SOURCES = tests/hostd/lab.c protocols/lsan.c protocols/lsan-unwind.c
 tests_hostd_lab_CPPFLAGS = $(tests_hostd_api_CPPFLAGS) -DTOP_BUILDDIR='"$(abs_top_builddir)"'
-tests_hostd_lab_LDADD = $(HOSTD_PROC_LIB) $(TEST_LIBS)
+tests_hostd_lab_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(FREERDP_CFLAGS)
+tests_hostd_lab_LDADD = $(HOSTD_PROC_LIB) $(TCLIENT_LIBS) $(TEST_LIBS)
 EXTRA_tests_hostd_lab_DEPENDENCIES = hostd/vdi-hostd hostd/vdi-vm
 tests/hostd/lab.log: tests/guest/initrd.gz tests/hostd/lab tests/pools/loop
 EXTRA_DIST += tests/hostd/lab.sh

@@ -8,7 +8,9 @@
 # agent console is snapshotted, ten clones are restored from it side by
 # side with their own MAC, host name and machine ID, and each must show no
 # boot, its own identity, its own VM generation ID and RNG output, the
-# right time, no soft lockup, and share its memory with the others.
+# right time, no soft lockup, and share its memory with the others; then
+# an RDP client (tests/vmm/clone-client) visits each: its own picture, its
+# own typing, no cross-talk.
 # Exit 0 pass, 1 fail (also when the KVM lab cannot run or dies), 77 skip (no
 # kernel, no python3; a lab that cannot run, only with VMM_REQUIRE_KVM=0).
 set -u
@@ -35,7 +37,8 @@ expect "--clone-hostname without --agent" 2 "add --restore DIR and --agent" \
 # --- ten clones of a counting parent (needs /dev/kvm) ---
 vmm_python
 if vmm_lab_initrd clones; then
-    vmm_lab_run "ten clones from one parent" "$src/tests/vmm/clones-lab.py" "$vm" "$kernel" "$initrd" "$tmp"
+    vmm_lab_run "ten clones from one parent" "$src/tests/vmm/clones-lab.py" "$vm" "$build/tests/vmm/clone-client" \
+        "$kernel" "$initrd" "$tmp"
 fi
 
 echo "1..$n"

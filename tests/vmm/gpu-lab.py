@@ -34,7 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import labtap  # noqa: E402
-from labtap import ask, check, finish, text  # noqa: E402
+from labtap import ask, check, finish, run_client, text  # noqa: E402
 
 vm, client, spice, kernel, initrd, out = sys.argv[1:7]
 LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
@@ -86,20 +86,6 @@ def stop(what, proc, sock, name):
     console = text(f"{out}/{name}.console")
     check(f"{what}: no agent errors", "AGENT error" not in console,
           "; ".join(l for l in console.splitlines() if "AGENT error" in l))
-
-
-def run_client(name, argv):
-    """Run a client program; its step lines and exit status (-1: timeout)."""
-    t0 = time.time()
-    try:
-        c = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
-        steps, rc = c.stdout, c.returncode
-    except subprocess.TimeoutExpired as e:
-        steps, rc = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or ""), -1
-    print(f"# {name} ran {time.time() - t0:.1f} s", flush=True)
-    for line in steps.splitlines():
-        print(f"# {name}: {line}", flush=True)
-    return steps, rc
 
 
 pki = f"{out}/pki"

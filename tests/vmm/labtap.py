@@ -1,12 +1,14 @@
 """TAP lines for the Python halves of the tests/vmm lab suites
-(snapshot-lab.py, migrate-lab.py): check() prints one "ok"/"not ok" line,
+(snapshot-lab.py, migrate-lab.py, gpu-lab.py, clones-lab.py): check() prints one "ok"/"not ok" line,
 finish() prints the plan and exits 0 when every check passed; and what
 they share about a counting guest's console."""
 import json
 import os
 import re
 import socket
+import subprocess
 import sys
+import threading
 import time
 
 LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
@@ -84,3 +86,28 @@ def ask1(path, req, timeout):
             if msg.get("id") == req.get("id"):
                 return msg
     return None
+
+
+def run_client(name, argv, timeout=600):
+    """Run a client program; its step lines and exit status (-1: timeout).
+    Each line is printed as it comes ("# NAME: line"), so a run the lab's
+    own timeout cuts short still shows how far it got."""
+    t0 = time.time()
+    lines = []
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+
+    def pump():
+        for line in p.stdout:
+            lines.append(line)
+            print(f"# {name}: {line.rstrip()}", flush=True)
+
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    try:
+        rc = p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = -1
+    t.join(timeout=10)
+    print(f"# {name} ran {time.time() - t0:.1f} s", flush=True)
+    return "".join(lines), rc

@@ -174,7 +174,13 @@ TESTS += tests/vmm/identity tests/fuzz/agent-msg.sh tests/fuzz/agent-time.sh tes
 EXTRA_DIST += tests/fuzz/agent-msg.sh tests/fuzz/agent-msg.c tests/fuzz/agent-time.sh tests/fuzz/agent-time.c \
 	tests/vmm/clones.sh tests/vmm/clones-lab.py
 CLEANFILES += tests/vmm/clones-initrd.gz
-tests/vmm/clones.log: hostd/vdi-vm tests/guest/agent
+tests/vmm/clones.log: hostd/vdi-vm tests/guest/agent tests/vmm/clone-client
+# Its RDP client: each clone's own picture and typing.
+check_PROGRAMS += tests/vmm/clone-client
+tests_vmm_clone_client_SOURCES = tests/vmm/clone-client.c protocols/lsan.c protocols/lsan-unwind.c
+tests_vmm_clone_client_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_vmm_clone_client_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(FREERDP_CFLAGS)
+tests_vmm_clone_client_LDADD = $(TCLIENT_LIBS)
 tests_vmm_identity_SOURCES = tests/vmm/identity.c hostd/vmm/identity.c tests/guest/agent-msg.c
 tests_vmm_identity_CPPFLAGS = $(VMM_TEST_CPPFLAGS) $(JANSSON_CFLAGS)
 tests_vmm_identity_LDADD = $(VMM_TEST_LDADD)
