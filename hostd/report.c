@@ -58,11 +58,12 @@ DB_STMT(st_booted,
         "WHERE d.id = $1::bigint AND d.state IN ('provisioning', 'stopped', 'suspended') "
         "AND d.host_id = (SELECT id FROM hosts WHERE name = $2)",
         2);
-/* $3: 'stopped' (powered off) or 'suspended' (saved to disk, resumable). */
+/* $3: 'stopped' (powered off; a suspended one too when its saved state
+ * is dropped) or 'suspended' (saved to disk, resumable). */
 DB_STMT(st_off,
-        "UPDATE desktops SET state = $3, state_changed_at = now() "
-        "WHERE id = $1::bigint AND state IN ('ready', 'assigned', 'in_use', 'provisioning', "
-        "'stopped', 'suspended') AND state <> $3 "
+        "UPDATE desktops SET state = $3::text, state_changed_at = now() "
+        "WHERE id = $1::bigint AND (state IN ('ready', 'assigned', 'in_use', 'provisioning') "
+        "OR (state = 'suspended' AND $3::text = 'stopped')) "
         "AND host_id = (SELECT id FROM hosts WHERE name = $2)",
         3);
 DB_STMT(st_crashed,
@@ -193,9 +194,9 @@ static int deliver(struct hostd_report *rp, struct rep_event *e, char **err)
                 const char *o[] = { e->vm_id, name,
                                     strcmp(ev, "suspended") == 0 ? "suspended" : "stopped" };
                 r = db_exec(rp->db, &st_off, o, DB_IDEMPOTENT, NULL, err);
-        }
-        else if (strcmp(ev, "crashed") == 0)
+        } else if (strcmp(ev, "crashed") == 0) {
                 r = db_exec(rp->db, &st_crashed, q, 0, NULL, err);
+        }
         return r;
 }
 
