@@ -384,8 +384,9 @@ async function loadDesktops(ev) {
               () => api("POST", `/admin/desktops/${d.id}/suspend`));
             loadDesktops();
           }) : null,
-        ["stopped", "suspended"].includes(d.state) && d.host ? button(d.state === "suspended" ? "Resume" : "Start", async () => {
-            await act(`Desktop ${d.name} started (resumed where it was, if it was suspended).`,
+        ["stopped", "suspended"].includes(d.state) && d.host ? button(d.state === "suspended" ? "Resume" : "Start",
+          async () => {
+            await act(d.state === "suspended" ? `Desktop ${d.name} resumed where it was.` : `Desktop ${d.name} started.`,
               () => api("POST", `/admin/desktops/${d.id}/resume`));
             loadDesktops();
           }, `Start or resume desktop ${d.name}`, "small") : null,
