@@ -54,11 +54,13 @@ DB_STMT(pools_list,
         "            FROM desktops d WHERE d.pool_id = p.id"
         "              AND NOT (d.state = 'deleting' AND d.host_id IS NULL) GROUP BY state) s),"
         "           '{}'::json) AS desktops,"
-        /* Running (or powered off) on the pool's version: a recomposed
-         * desktop counts once it booted again, not while it provisions. */
+        /* Running (or powered off, or suspended) on the pool's version: a
+         * recomposed desktop counts once it booted again, not while it
+         * provisions. */
         "  (SELECT count(*) FROM desktops d WHERE d.pool_id = p.id"
         "    AND d.image_version_id = p.image_version_id"
-        "    AND d.state IN ('ready', 'assigned', 'in_use', 'stopped')) AS on_current_image,"
+        "    AND d.state IN ('ready', 'assigned', 'in_use', 'stopped', 'suspended'))"
+        "   AS on_current_image,"
         /* Still to do after a change of version: desktops on another one,
          * and those that existed before the pool's last change and are
          * being rebuilt on the new one. */

@@ -118,6 +118,7 @@ DB_STMT(overview_stmt,
         "   count(l.id) FILTER (WHERE l.state = 'in_use') AS in_use,"
         "   count(l.id) FILTER (WHERE l.state IN ('provisioning', 'refreshing')) AS provisioning,"
         "   count(l.id) FILTER (WHERE l.state = 'stopped') AS stopped,"
+        "   count(l.id) FILTER (WHERE l.state = 'suspended') AS suspended,"
         "   count(l.id) FILTER (WHERE l.state = 'deleting') AS deleting,"
         "   count(l.id) FILTER (WHERE l.state = 'error' OR l.quarantine_reason IS NOT NULL)"
         "     AS errors"
@@ -237,7 +238,7 @@ DB_STMT(pool_refresh_stmt,
         "WITH p AS (SELECT id FROM pools WHERE name = $1),"
         " m AS (UPDATE desktops d SET pending_action = 'refresh' FROM p"
         "   WHERE d.pool_id = p.id AND d.pending_action IS NULL"
-        "     AND d.state IN ('ready', 'assigned', 'in_use', 'stopped', 'error')"
+        "     AND d.state IN ('ready', 'assigned', 'in_use', 'stopped', 'suspended', 'error')"
         "   RETURNING d.id)"
         " SELECT (SELECT count(*) FROM p), (SELECT count(*) FROM m)",
         1);

@@ -24,7 +24,7 @@ void api_healthz(void *ctx, const struct http_request *req, struct http_response
 
 DB_STMT(metrics_desktops,
         "SELECT s.state, count(d.id) FROM unnest(ARRAY['provisioning', 'ready', 'assigned',"
-        " 'in_use', 'refreshing', 'stopped', 'error', 'deleting']) AS s(state)"
+        " 'in_use', 'refreshing', 'stopped', 'suspended', 'error', 'deleting']) AS s(state)"
         " LEFT JOIN desktops d ON d.state = s.state"
         /* A deleted desktop's tombstone (no host) is history, not work. */
         "  AND NOT (d.state = 'deleting' AND d.host_id IS NULL)"

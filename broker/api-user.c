@@ -252,8 +252,8 @@ static const char *portal_state(const char *mine, bool ready, bool provisioning)
                         return "assigned";
                 if (!strcmp(mine, "in_use"))
                         return "connected";
-                if (!strcmp(mine, "stopped"))
-                        return "stopped";
+                if (!strcmp(mine, "stopped") || !strcmp(mine, "suspended"))
+                        return mine;
                 if (!strcmp(mine, "provisioning") || !strcmp(mine, "refreshing"))
                         return "starting";
                 return "unavailable";

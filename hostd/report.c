@@ -8,9 +8,10 @@
  *     vCPUs, memory and last_heartbeat every heartbeat_s;
  *   - desktop_events: every VM event (host, VM id, event, reason);
  *   - desktops: the state of the desktop whose id is the VM id (the
- *     broker and the pool loop name VMs by desktop id): booted → ready (or
- *     assigned when a live assignment holds it), powered off → stopped,
- *     crashed → error with failures + 1 and last_error.
+ *     broker and the pool loop name VMs by desktop id): booted or resumed
+ *     → ready (or assigned when a live assignment holds it), suspended →
+ *     suspended, powered off → stopped, crashed → error with failures + 1
+ *     and last_error.
  * A later broker endpoint can replace this file without touching the
  * rest of hostd. Events wait in a queue while the database is away. */
 #include "config.h"
@@ -54,14 +55,17 @@ DB_STMT(st_booted,
         "UPDATE desktops d SET state = CASE WHEN EXISTS (SELECT 1 FROM assignments a "
         "WHERE a.desktop_id = d.id AND a.released_at IS NULL) THEN 'assigned' ELSE 'ready' END, "
         "state_changed_at = now(), failures = 0, last_error = NULL "
-        "WHERE d.id = $1::bigint AND d.state IN ('provisioning', 'stopped') "
+        "WHERE d.id = $1::bigint AND d.state IN ('provisioning', 'stopped', 'suspended') "
         "AND d.host_id = (SELECT id FROM hosts WHERE name = $2)",
         2);
+/* $3: 'stopped' (powered off; a suspended one too when its saved state
+ * is dropped) or 'suspended' (saved to disk, resumable). */
 DB_STMT(st_off,
-        "UPDATE desktops SET state = 'stopped', state_changed_at = now() "
-        "WHERE id = $1::bigint AND state IN ('ready', 'assigned', 'in_use', 'provisioning') "
+        "UPDATE desktops SET state = $3::text, state_changed_at = now() "
+        "WHERE id = $1::bigint AND (state IN ('ready', 'assigned', 'in_use', 'provisioning') "
+        "OR (state = 'suspended' AND $3::text = 'stopped')) "
         "AND host_id = (SELECT id FROM hosts WHERE name = $2)",
-        2);
+        3);
 DB_STMT(st_crashed,
         "UPDATE desktops SET state = 'error', failures = failures + 1, last_error = $3, "
         "state_changed_at = now() WHERE id = $1::bigint AND state NOT IN ('deleting') "
@@ -183,13 +187,16 @@ static int deliver(struct hostd_report *rp, struct rep_event *e, char **err)
                 if (r < 0)
                         return r;
         }
-        if (strcmp(ev, "booted") == 0)
+        if (strcmp(ev, "booted") == 0) {
                 r = db_exec(rp->db, &st_booted, q, DB_IDEMPOTENT, NULL, err);
-        else if (strcmp(ev, "powered_off") == 0 || strcmp(ev, "stopped") == 0 ||
-                 strcmp(ev, "suspended") == 0)
-                r = db_exec(rp->db, &st_off, q, DB_IDEMPOTENT, NULL, err);
-        else if (strcmp(ev, "crashed") == 0)
+        } else if (strcmp(ev, "powered_off") == 0 || strcmp(ev, "stopped") == 0 ||
+                   strcmp(ev, "suspended") == 0) {
+                const char *o[] = { e->vm_id, name,
+                                    strcmp(ev, "suspended") == 0 ? "suspended" : "stopped" };
+                r = db_exec(rp->db, &st_off, o, DB_IDEMPOTENT, NULL, err);
+        } else if (strcmp(ev, "crashed") == 0) {
                 r = db_exec(rp->db, &st_crashed, q, 0, NULL, err);
+        }
         return r;
 }
 

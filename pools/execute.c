@@ -395,13 +395,14 @@ int pool_execute(PGconn *c, const struct pool_loop_config *cfg, const struct sna
         }
         case ACT_SUSPEND: {
                 /* Its memory goes to disk and back to the host; the user's
-                 * next ticket resumes it (vdi-hostd). The host reports the
-                 * state change as well. */
+                 * next ticket resumes it (vdi-hostd), and the host's
+                 * "resumed" makes it assigned again. The host reports the
+                 * suspend as well. */
                 const char *p[] = { x.id };
                 if (vm_post(&x, "suspend", &err) < 0)
                         return record_failure(&x, "suspend", err, error);
                 r = pool_sql(c,
-                             "UPDATE desktops SET state = 'stopped', state_changed_at = now() "
+                             "UPDATE desktops SET state = 'suspended', state_changed_at = now() "
                              "WHERE id = $1 AND state = 'assigned'",
                              1, p, NULL, error);
                 break;

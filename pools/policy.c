@@ -14,6 +14,7 @@ static const char *const state_names[] = {
         [DESK_ASSIGNED] = "assigned",         [DESK_IN_USE] = "in_use",
         [DESK_REFRESHING] = "refreshing",     [DESK_STOPPED] = "stopped",
         [DESK_ERROR] = "error",               [DESK_DELETING] = "deleting",
+        [DESK_SUSPENDED] = "suspended",
 };
 
 int pool_desk_state_from_string(const char *s, enum desk_state *out)
@@ -76,6 +77,13 @@ __attribute__((format(printf, 7, 8))) static int add(struct pool_actions *a,
         return 0;
 }
 
+/* Powered off or suspended: on its host, holding no CPU or memory until
+ * it is started (a suspended one resumes where it stood). */
+static bool parked(enum desk_state s)
+{
+        return s == DESK_STOPPED || s == DESK_SUSPENDED;
+}
+
 /* Does a desktop in this state hold CPU and memory on its host? */
 static bool occupies(enum desk_state s)
 {
@@ -133,6 +141,7 @@ static int surplus_rank(enum desk_state st)
         case DESK_ERROR:
                 return 0;
         case DESK_STOPPED:
+        case DESK_SUSPENDED:
                 return 1;
         case DESK_PROVISIONING:
                 return 2;
@@ -276,7 +285,7 @@ int pool_plan(const struct pool_snapshot *s, const struct pool_policy *p,
                 }
                 /* A suspended floating desktop is released like a running one. */
                 if (pool->floating && d->assigned &&
-                    (d->state == DESK_ASSIGNED || d->state == DESK_STOPPED) &&
+                    (d->state == DESK_ASSIGNED || parked(d->state)) &&
                     p->release_idle_s > 0 && d->idle_s >= p->release_idle_s) {
                         acted[k] = 1;
                         r = add(out, ACT_REFRESH, d->pool_id, d->id, d->host_id, iv,
@@ -284,7 +293,7 @@ int pool_plan(const struct pool_snapshot *s, const struct pool_policy *p,
                         goto next;
                 }
                 if (stale_image && !d->assigned &&
-                    (d->state == DESK_READY || d->state == DESK_STOPPED)) {
+                    (d->state == DESK_READY || parked(d->state))) {
                         acted[k] = 1;
                         r = add(out, ACT_RECOMPOSE, d->pool_id, d->id, d->host_id, iv,
                                 "recompose to image version %lld", (long long)iv);
@@ -306,11 +315,12 @@ int pool_plan(const struct pool_snapshot *s, const struct pool_policy *p,
                                 "idle for %lld s", (long long)d->idle_s);
                         goto next;
                 }
-                if (!d->assigned && d->state == DESK_STOPPED) {
+                if (!d->assigned && parked(d->state)) {
                         /* Spare desktops are kept running: that is "ready". */
                         acted[k] = 1;
                         r = add(out, ACT_START, d->pool_id, d->id, d->host_id, 0,
-                                "spare desktop powered off");
+                                d->state == DESK_SUSPENDED ? "spare desktop suspended"
+                                                           : "spare desktop powered off");
                         goto next;
                 }
 next:
@@ -325,7 +335,7 @@ next:
                 int hi = d->host_id ? host_index(s, d->host_id) : -1;
                 if (hi < 0 || acted[k] == 2 || !pool)
                         continue;
-                if (occupies(d->state) || (acted[k] == 1 && d->state == DESK_STOPPED)) {
+                if (occupies(d->state) || (acted[k] == 1 && parked(d->state))) {
                         used_cpu[hi] += pool->vcpus;
                         used_mem[hi] += pool->memory_mb;
                         vms[hi]++;

@@ -49,6 +49,7 @@ enum desk_state {
         DESK_STOPPED,
         DESK_ERROR,
         DESK_DELETING,
+        DESK_SUSPENDED,  /* saved to disk on its host, memory freed; a start resumes it */
 };
 
 enum desk_pending { PENDING_NONE, PENDING_REFRESH, PENDING_DELETE, PENDING_START };

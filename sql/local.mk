@@ -5,7 +5,7 @@ SQL_MIGRATIONS = sql/001-schema.sql sql/002-broker.sql sql/003-hostd-pools.sql s
 	sql/005-session-prune-index.sql \
 	sql/006-ticket-desktop-index.sql sql/007-pool-user-actions.sql \
 	sql/008-web-protocol.sql sql/009-image-display.sql sql/010-pool-clipboard.sql \
-	sql/011-instant-clones.sql
+	sql/011-instant-clones.sql sql/012-desktop-suspended.sql
 
 noinst_LIBRARIES += sql/libvdisql.a
 sql_libvdisql_a_SOURCES = \

@@ -64,7 +64,7 @@ function meter(used, total, unit, label) {
 // A pool's desktops by state as one stacked bar.
 function stack(p) {
   const parts = [["ready", p.ready], ["assigned", p.assigned], ["in_use", p.in_use],
-    ["provisioning", p.provisioning], ["errors", p.errors]];
+    ["provisioning", p.provisioning], ["suspended", p.suspended], ["errors", p.errors]];
   const w = 160, h = 14, total = Math.max(p.max_size, p.size, 1);
   const s = svg("svg", { width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: "img", class: "meter",
     "aria-label": parts.map(([k, v]) => `${v} ${k.replace("_", " ")}`).join(", ") + ` of at most ${p.max_size}` });
@@ -181,7 +181,7 @@ async function loadPools() {
     // how many run the pool's version, until all of them do.
     const image = `${p.image} v${p.image_version}` + (size === 0 ? ""
       : ` — ${p.recomposing ? "recomposing: " : ""}${p.on_current_image} of ${size} desktop${size === 1 ? "" : "s"} on it`);
-    return row([p.display_name ? `${p.name} (${p.display_name})` : p.name, p.kind, image, `${p.min_size} / ${p.ready_size} / ${p.max_size}`, counts,
+    return row([p.display_name ? `${p.name} (${p.display_name})` : p.name, poolKind(p), image, `${p.min_size} / ${p.ready_size} / ${p.max_size}`, counts,
       p.enabled ? "yes" : "no",
       actions(button("Edit", () => openForm(p), `Edit pool ${p.name}`, "small"),
         button(p.enabled ? "Disable" : "Enable", () => setEnabled(p, !p.enabled),
@@ -195,6 +195,14 @@ async function loadPools() {
         }))]);
   }));
   followPools();
+}
+
+// Kind, provisioning and power policy: "floating, instant clones,
+// suspends after 15 min without a client".
+function poolKind(p) {
+  const s = p.suspend_after_disconnect_s;
+  const after = !s ? "" : s % 3600 === 0 ? `${s / 3600} h` : s % 60 === 0 ? `${s / 60} min` : `${s} s`;
+  return `${p.kind}, ${p.provisioning} clones` + (after ? `, suspends after ${after} without a client` : "");
 }
 
 function poolSize(p) {
@@ -226,7 +234,8 @@ function poolBody(p) {
   return { name: p.name, display_name: p.display_name, description: p.description, kind: p.kind,
     image: p.image, image_version: p.image_version, min_size: p.min_size, max_size: p.max_size,
     ready_size: p.ready_size, protocols: p.protocols, vcpus: p.vcpus, memory_mb: p.memory_mb,
-    enabled: p.enabled, entitlements: p.entitlements, bridge: p.bridge, vlan: p.vlan };
+    enabled: p.enabled, entitlements: p.entitlements, bridge: p.bridge, vlan: p.vlan,
+    provisioning: p.provisioning, suspend_after_disconnect_s: p.suspend_after_disconnect_s };
 }
 
 async function setEnabled(p, enabled) {
@@ -235,8 +244,9 @@ async function setEnabled(p, enabled) {
   loadPools();
 }
 
-const intFields = ["image_version", "min_size", "ready_size", "max_size", "vcpus", "memory_mb", "vlan"];
-const textFields = ["name", "display_name", "description", "kind", "image", "bridge"];
+const intFields = ["image_version", "min_size", "ready_size", "max_size", "vcpus", "memory_mb", "vlan",
+  "suspend_after_disconnect_s"];
+const textFields = ["name", "display_name", "description", "kind", "image", "bridge", "provisioning"];
 
 function clearErrors() {
   for (const el of document.querySelectorAll("#pool-form .field-error")) { el.hidden = true; el.textContent = ""; }
@@ -249,10 +259,11 @@ function openForm(p) {
   clearErrors();
   $("pool-form-title").textContent = p ? `Edit pool ${p.name}` : "New pool";
   $("f-name").readOnly = !!p;
-  const v = p || { kind: "floating", min_size: 0, ready_size: 1, max_size: 5, vcpus: 2, memory_mb: 2048,
-    protocols: ["rdp", "spice"], enabled: true, entitlements: [] };
+  const v = p || { kind: "floating", provisioning: "linked", min_size: 0, ready_size: 1, max_size: 5, vcpus: 2,
+    memory_mb: 2048, protocols: ["rdp", "spice"], enabled: true, entitlements: [] };
   for (const f of textFields) $("f-" + f).value = v[f] === null || v[f] === undefined ? "" : v[f];
   for (const f of intFields) $("f-" + f).value = v[f] === null || v[f] === undefined ? "" : v[f];
+  if (!v.suspend_after_disconnect_s) $("f-suspend_after_disconnect_s").value = ""; // 0: never
   if (!p && poolCache.images.length) $("f-image").value = poolCache.images[0].name;
   $("f-proto-rdp").checked = v.protocols.includes("rdp");
   $("f-proto-spice").checked = v.protocols.includes("spice");
@@ -277,6 +288,8 @@ function formBody() {
     const v = $("f-" + f).value.trim();
     if (v !== "") body[f] = /^-?\d+$/.test(v) ? Number(v) : v;
   }
+  // Empty is "never" (0), also when an edit clears it.
+  if (body.suspend_after_disconnect_s === undefined) body.suspend_after_disconnect_s = 0;
   body.protocols = ["rdp", "spice", "web"].filter((p) => $("f-proto-" + p).checked);
   body.enabled = $("f-enabled").checked;
   body.entitlements = $("f-entitlements").value.split("\n").map((l) => l.trim()).filter((l) => l)
@@ -348,6 +361,7 @@ async function loadDesktops(ev) {
     const st = document.createElement("span");
     st.className = "badge " + d.state;
     st.textContent = d.state.replace("_", " ");
+    if (d.state === "suspended") st.title = "Saved to disk on its host, its memory freed; it resumes where it stood";
     if (d.last_error || d.quarantine_reason) st.title = d.quarantine_reason || d.last_error;
     const live = d.state !== "deleted";
     const user = d.connected_user || d.assigned_to || "";
@@ -370,8 +384,9 @@ async function loadDesktops(ev) {
               () => api("POST", `/admin/desktops/${d.id}/suspend`));
             loadDesktops();
           }) : null,
-        d.state === "stopped" && d.host ? button("Start", async () => {
-            await act(`Desktop ${d.name} started (resumed where it was, if it was suspended).`,
+        ["stopped", "suspended"].includes(d.state) && d.host ? button(d.state === "suspended" ? "Resume" : "Start",
+          async () => {
+            await act(d.state === "suspended" ? `Desktop ${d.name} resumed where it was.` : `Desktop ${d.name} started.`,
               () => api("POST", `/admin/desktops/${d.id}/resume`));
             loadDesktops();
           }, `Start or resume desktop ${d.name}`, "small") : null,

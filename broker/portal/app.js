@@ -37,6 +37,7 @@ const protocolNames = { rdp: "Remote Desktop (RDP)", spice: "SPICE" };
 const stateNames = {
   ready: "Ready", assigned: "Ready — your desktop", connected: "In use by you",
   provisioning: "Being prepared", starting: "Starting", stopped: "Powered off",
+  suspended: "Suspended — resumes where you left it",
   unavailable: "Unavailable",
 };
 

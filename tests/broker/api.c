@@ -82,6 +82,8 @@ START_TEST(test_portal_health_metrics)
         r = bclient_req(c, "GET", "/metrics", NULL, NULL, false);
         ck_assert_int_eq(r.status, 200);
         ck_assert_ptr_nonnull(strstr(r.body->str, "vdi_desktops{state=\"ready\"} 7\n"));
+        /* Every state has its series, a suspended desktop's too (sql/012). */
+        ck_assert_ptr_nonnull(strstr(r.body->str, "vdi_desktops{state=\"suspended\"} 0\n"));
         ck_assert_ptr_nonnull(strstr(r.body->str, "# TYPE vdi_phase_duration_seconds histogram"));
         ck_assert_ptr_nonnull(strstr(r.body->str, "vdi_database_up 1\n"));
         breply_free(&r);

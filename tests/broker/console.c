@@ -280,15 +280,28 @@ START_TEST(test_console_admin)
         check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-overview.png");
 
-        /* A pool through the form: one error next to its field, fixed. */
+        /* A pool through the form: one error next to its field, fixed;
+         * then another. Instant clones that suspend after 15 minutes
+         * without a client (issue 20). */
         go(&c, "/admin/pools");
         cdp_wait_for(&c, "document.querySelectorAll('#pools-rows tr').length === 6");
         js(&c, "document.getElementById('pool-new').click(); true");
         cdp_wait_for(&c, "!document.getElementById('pool-form').hidden");
+        g_autofree char *fresh = cdp_eval_str(&c, "document.getElementById('f-provisioning').value + '|' + "
+                                                  "document.getElementById('f-suspend_after_disconnect_s').value");
+        ck_assert_str_eq(fresh, "linked|");
         js(&c, "{ const v = (k, x) => document.getElementById('f-' + k).value = x;"
                "v('name', 'qa'); v('display_name', 'QA desktops'); v('max_size', '2');"
                "v('ready_size', '5'); v('entitlements', 'group:cn=staff,ou=groups,dc=example,dc=org');"
+               "v('provisioning', 'instant'); v('suspend_after_disconnect_s', '-5');"
                "document.getElementById('pool-save').click(); } true");
+        cdp_wait_for(&c, "!document.getElementById('e-suspend_after_disconnect_s').hidden");
+        g_autofree char *serr = cdp_eval_str(&c, "document.getElementById('e-suspend_after_disconnect_s')"
+                                                 ".textContent + '|' + document.activeElement.id");
+        ck_assert_str_eq(serr, "Field \"suspend_after_disconnect_s\" must be between 0 and 2592000"
+                               "|f-suspend_after_disconnect_s");
+        js(&c, "document.getElementById('f-suspend_after_disconnect_s').value = '900';"
+               "document.getElementById('pool-save').click(); true");
         cdp_wait_for(&c, "!document.getElementById('e-ready_size').hidden");
         g_autofree char *ferr = cdp_eval_str(&c, "document.getElementById('e-ready_size').textContent"
                                                  " + '|' + document.activeElement.id + '|' + "
@@ -307,6 +320,33 @@ START_TEST(test_console_admin)
         ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools p JOIN pool_entitlements e"
                                      " ON e.pool_id = p.id WHERE p.name = 'qa' AND p.max_size = 2"
                                      " AND p.ready_size = 1 AND p.display_name = 'QA desktops'"),
+                         1);
+        json_t *qa = get_json(api, "/api/v1/admin/pools/qa");
+        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(qa, "pool"), "provisioning")), "instant");
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(qa, "pool"), "suspend_after_disconnect_s")), 900);
+        json_decref(qa);
+        g_autofree char *qa_kind = cdp_eval_str(&c, "[...document.querySelectorAll('#pools-rows tr')]"
+                                                    ".find(r => r.cells[0].textContent.startsWith('qa '))"
+                                                    ".cells[1].textContent");
+        ck_assert_str_eq(qa_kind, "floating, instant clones, suspends after 15 min without a client");
+        /* Its form shows both; back to linked clones that never suspend. */
+        edit_pool(&c, "qa");
+        g_autofree char *qa_form = cdp_eval_str(&c, "document.getElementById('f-provisioning').value + '|' + "
+                                                    "document.getElementById('f-suspend_after_disconnect_s').value");
+        ck_assert_str_eq(qa_form, "instant|900");
+        check_page(&c);
+        cdp_screenshot(&c, "tests/broker/console-pool-instant.png");
+        js(&c, "document.getElementById('f-provisioning').value = 'linked';"
+               "document.getElementById('f-suspend_after_disconnect_s').value = '';"
+               "document.getElementById('pool-save').click(); true");
+        cdp_wait_for(&c, "document.getElementById('pool-form').hidden && [...document.querySelectorAll("
+                         "'#pools-rows tr')].some(r => r.cells[1].textContent === 'floating, linked clones')");
+        qa = get_json(api, "/api/v1/admin/pools/qa");
+        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(qa, "pool"), "provisioning")), "linked");
+        ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(qa, "pool"), "suspend_after_disconnect_s")), 0);
+        json_decref(qa);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM pools WHERE name = 'qa' AND provisioning = 'linked'"
+                                     " AND suspend_after_disconnect_s IS NULL"),
                          1);
         /* Disable it from its row. */
         js(&c, "document.querySelector('button[aria-label=\"Disable pool qa\"]').click(); true");
@@ -442,8 +482,9 @@ START_TEST(test_console_admin)
                 &c, "[...document.querySelectorAll('#audit-rows tr')].map(r => "
                     "r.cells[2].textContent + ':' + r.cells[3].textContent)"
                     ".filter(a => !a.startsWith('login:')).reverse().join(',')");
-        ck_assert_str_eq(acts, "pool.create:ok,pool.update:ok,pool.update:ok,image.create:ok,"
-                               "image.version.add:ok,desktop.reset:failed,session.end:ok");
+        ck_assert_str_eq(acts, "pool.create:ok,pool.update:ok,pool.update:ok,pool.update:ok,"
+                               "image.create:ok,image.version.add:ok,desktop.reset:failed,"
+                               "session.end:ok");
         check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-audit.png");
         cdp_stop(&c);
@@ -1165,8 +1206,10 @@ static void after_test(void)
 
 /* Suspend and resume from the admin API (issue 20) against a real
  * vdi-hostd with the hollow VM: dave suspends alice's running desktop
- * (the host reports it stopped), alice's next launch resumes it from its
- * saved state, and dave's resume does the same; each action audited. */
+ * (the host reports it, and it is 'suspended' in the database and in the
+ * console, not 'stopped'), alice's next launch resumes it from its saved
+ * state (back to 'assigned'), and dave's resume does the same; each
+ * action audited. */
 START_TEST(test_admin_suspend_resume)
 {
         static struct hostd_proc hp; /* after_test stops it */
@@ -1193,9 +1236,22 @@ START_TEST(test_admin_suspend_resume)
         ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body->str);
         breply_free(&r);
         ck_assert(hostd_wait_state(&hp, "6", "suspended", 100));
-        for (int i = 0; i < 100 && bfx_long(f, "SELECT count(*) FROM desktops WHERE id = 6 AND state = 'stopped'") == 0; i++)
+        for (int i = 0; i < 100 && bfx_long(f, "SELECT count(*) FROM desktops WHERE id = 6 AND state = 'suspended'") == 0; i++)
                 g_usleep(100000);
-        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE id = 6 AND state = 'stopped'"), 1);
+        ck_assert_int_eq(bfx_long(f, "SELECT count(*) FROM desktops WHERE id = 6 AND state = 'suspended'"), 1);
+        json_t *listed = get_json(admin, "/api/v1/admin/desktops?state=suspended");
+        ck_assert_int_eq(json_array_size(json_object_get(listed, "desktops")), 1);
+        json_decref(listed);
+        /* Her portal card says so too. */
+        listed = get_json(alice, "/api/v1/desktops");
+        size_t di;
+        json_t *card, *lab = NULL;
+        json_array_foreach (json_object_get(listed, "desktops"), di, card)
+                if (!g_strcmp0(json_string_value(json_object_get(card, "name")), "lab"))
+                        lab = card;
+        ck_assert_ptr_nonnull(lab);
+        ck_assert_str_eq(json_string_value(json_object_get(lab, "state")), "suspended");
+        json_decref(listed);
 
         /* alice comes back: her launch resumes the desktop where it stood. */
         r = bclient_req(alice, "POST", "/api/v1/launch", "{\"pool\":\"lab\",\"protocol\":\"rdp\"}", NULL,
@@ -1223,6 +1279,12 @@ START_TEST(test_admin_suspend_resume)
         ck_assert(hostd_wait_state(&hp, "6", "suspended", 30000));
         go(&c, "/admin/desktops");
         cdp_wait_for(&c, "!!document.querySelector('button[aria-label=\"Start or resume desktop lab-1\"]')");
+        g_autofree char *badge = cdp_eval_str(&c, "[...document.querySelectorAll('#desktops-rows tr')]"
+                                                  ".find(r => r.cells[0].textContent === 'lab-1')"
+                                                  ".querySelector('.badge').className + '|' + document"
+                                                  ".querySelector('button[aria-label=\"Start or resume "
+                                                  "desktop lab-1\"]').textContent");
+        ck_assert_str_eq(badge, "badge suspended|Resume");
         check_page(&c);
         cdp_screenshot(&c, "tests/broker/console-suspended.png");
         js(&c, "document.querySelector('button[aria-label=\"Start or resume desktop lab-1\"]').click(); true");

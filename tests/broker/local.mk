@@ -82,6 +82,7 @@ tests_broker_console_LDADD = tests/broker/libbrokerfixture.a $(LIBVDIBROKER) $(H
 	$(HOSTD_PROC_LIB) $(CURL_LIBS) $(TEST_LIBS)
 EXTRA_tests_broker_console_DEPENDENCIES = tests/hostd/hollow-vm hostd/vdi-hostd broker/vdi-brokerd
 CLEANFILES += tests/broker/console-overview.png tests/broker/console-pool-error.png \
+	tests/broker/console-pool-instant.png \
 	tests/broker/console-pools.png tests/broker/console-desktops.png \
 	tests/broker/console-sessions.png tests/broker/console-audit.png \
 	tests/broker/console-forbidden.png tests/broker/console-user-desktop.png \

@@ -421,6 +421,86 @@ out:
 }
 END_TEST
 
+/* Wait for vdi-hostd to hold the control connection of the VM at path
+ * (GET /api/v1/vms/ID). */
+static void wait_control(const struct hostd_proc *hp, const char *path)
+{
+        struct hostd_reply r;
+        bool control = false;
+
+        for (int i = 0; i < 100 && !control; i++) {
+                hostd_req(hp, "GET", path, NULL, CERT_CLIENT, &r);
+                control = json_is_true(json_object_get(r.json, "control"));
+                hostd_reply_clear(&r);
+                if (!control)
+                        g_usleep(100000);
+        }
+        ck_assert(control);
+}
+
+/* suspend_after_disconnect_s (issue 20) through the loop and vdi-hostd
+ * with the hollow VM: alice's desktop did of pool "fast", idle for an hour,
+ * is suspended and recorded 'suspended' (not 'stopped'); it stays hers,
+ * so the pool makes a third desktop to keep two ready beside it; her next
+ * ticket resumes it and the host's report makes it 'assigned' again;
+ * suspended by the host alone and then powered off, it is 'suspended' and
+ * then 'stopped'. */
+static void suspend_and_resume(PGconn *c, struct pool_loop_config *cfg, struct hostd_proc *hp,
+                               const char *did)
+{
+        g_autofree char *path = g_strdup_printf("/api/v1/vms/%s", did);
+        g_autofree char *tickets = g_strdup_printf("/api/v1/vms/%s/tickets", did);
+        struct hostd_reply r;
+
+        wait_control(hp, path); /* a suspend goes through it */
+        g_autofree char *take = g_strdup_printf(
+                "UPDATE desktops SET state = 'assigned', state_changed_at = now() - interval '1 hour' "
+                "WHERE id = %s; INSERT INTO assignments (pool_id, desktop_id, user_name) "
+                "SELECT pool_id, id, 'alice' FROM desktops WHERE id = %s; "
+                "UPDATE pools SET suspend_after_disconnect_s = 1 WHERE name = 'fast'",
+                did, did);
+        g_free(q1(c, take));
+        g_autofree char *suspended = g_strdup_printf(
+                "SELECT count(*) FROM desktops WHERE id = %s AND state = 'suspended'", did);
+        converge(c, cfg, suspended, 1);
+        ck_assert(hostd_wait_state(hp, did, "suspended", 5000));
+        /* Not a free one: two others are made ready beside it. */
+        converge(c, cfg,
+                 "SELECT count(*) FROM desktops d JOIN pools p ON p.id = d.pool_id "
+                 "WHERE p.name = 'fast' AND d.state = 'ready'",
+                 2);
+        ck_assert_int_eq(qn(c, suspended), 1);
+
+        /* Her next launch: the host resumes it for the ticket. */
+        g_free(q1(c, "UPDATE pools SET suspend_after_disconnect_s = NULL WHERE name = 'fast'"));
+        hostd_req(hp, "POST", tickets, "{\"protocol\": \"rdp\", \"user\": \"alice\"}", CERT_CLIENT, &r);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        ck_assert(hostd_wait_state(hp, did, "running", 5000));
+        g_autofree char *assigned = g_strdup_printf(
+                "SELECT count(*) FROM desktops WHERE id = %s AND state = 'assigned'", did);
+        converge(c, NULL, assigned, 1);
+        g_autofree char *resumed = g_strdup_printf(
+                "SELECT count(*) FROM desktop_events WHERE vm_id = '%s' AND event = 'resumed'", did);
+        ck_assert_int_eq(qn(c, resumed), 1);
+
+        /* Suspended through the host alone (an admin's), then powered off:
+         * its report says which. */
+        g_autofree char *suspend = g_strdup_printf("/api/v1/vms/%s/suspend", did);
+        g_autofree char *stop = g_strdup_printf("/api/v1/vms/%s/stop", did);
+        wait_control(hp, path);
+        hostd_req(hp, "POST", suspend, NULL, CERT_CLIENT, &r);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        converge(c, NULL, suspended, 1);
+        hostd_req(hp, "POST", stop, NULL, CERT_CLIENT, &r);
+        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        g_autofree char *stopped = g_strdup_printf(
+                "SELECT count(*) FROM desktops WHERE id = %s AND state = 'stopped'", did);
+        converge(c, NULL, stopped, 1);
+}
+
 /* A pool with provisioning = 'instant' (issue 20) on a real vdi-hostd whose
  * VMs are the hollow VM (which suspends and restores), or in the lab the
  * real vdi-vm with the counting test guest (it opens its agent port): the
@@ -516,6 +596,7 @@ START_TEST(test_instant_pool)
                 ck_assert(g_file_get_contents(path, &log, NULL, NULL));
                 ck_assert_msg(strstr(log, parent_state) && strchr(log, '\n') && strchr(strchr(log, '\n') + 1, '\n'),
                               "%s", log);
+                suspend_and_resume(c, &cfg, &hp, did);
         }
         hostd_proc_destroy(&hp);
         PQfinish(c);

@@ -397,10 +397,78 @@ START_TEST(test_suspend_after_disconnect)
         a = plan(w);
         ck_assert_ptr_nonnull(find(&a, ACT_SUSPEND, idle->id));
         pool_actions_clear(&a);
-        idle->state = DESK_STOPPED;
+        idle->state = DESK_SUSPENDED;
         idle->idle_s = policy.release_idle_s + 1;
         a = plan(w);
         ck_assert_ptr_nonnull(find(&a, ACT_REFRESH, idle->id));
+        pool_actions_clear(&a);
+        free(w);
+}
+END_TEST
+
+/* A suspended desktop (issue 20): the state reads from the database's
+ * name; a user's suspended desktop stays theirs and suspended (it holds no
+ * CPU or memory, and is not a free one: the pool makes another to keep its
+ * ready size); a spare one is started (resumed); refresh, delete and
+ * recompose work on it as on a powered-off one. */
+START_TEST(test_suspended_desktops)
+{
+        enum desk_state st = DESK_ERROR;
+        ck_assert_int_eq(pool_desk_state_from_string("suspended", &st), 0);
+        ck_assert_int_eq(st, DESK_SUSPENDED);
+        ck_assert_str_eq(pool_desk_state_name(DESK_SUSPENDED), "suspended");
+
+        struct world *w = w_new();
+        w_pool(w, "d", false, 0, 10, 1);
+        /* Room for exactly two desktops: the suspended one takes none. */
+        w_host(w, "h", 4, 4096);
+        struct pool_desktop *mine = w_desk(w, 1, 1, DESK_SUSPENDED);
+        mine->assigned = true;
+        mine->idle_s = 100000;
+        struct pool_desktop *running = w_desk(w, 1, 1, DESK_ASSIGNED);
+        struct pool_actions a = plan(w);
+        ck_assert_uint_eq(a.n, 1);
+        ck_assert_uint_eq(count(&a, ACT_CREATE), 1);
+        pool_actions_clear(&a);
+        running->state = DESK_READY;
+        running->assigned = false;
+        a = plan(w);
+        ck_assert_uint_eq(a.n, 0);
+        pool_actions_clear(&a);
+
+        /* A spare one is resumed to be ready. */
+        mine->assigned = false;
+        running->state = DESK_ASSIGNED;
+        running->assigned = true;
+        a = plan(w);
+        const struct pool_action *x = find(&a, ACT_START, mine->id);
+        ck_assert_ptr_nonnull(x);
+        ck_assert_str_eq(x->reason, "spare desktop suspended");
+        ck_assert_uint_eq(count(&a, ACT_CREATE), 0);
+        pool_actions_clear(&a);
+
+        /* An administrator's refresh or delete. */
+        mine->assigned = true;
+        mine->pending = PENDING_REFRESH;
+        a = plan(w);
+        ck_assert_ptr_nonnull(find(&a, ACT_REFRESH, mine->id));
+        pool_actions_clear(&a);
+        mine->pending = PENDING_DELETE;
+        a = plan(w);
+        ck_assert_ptr_nonnull(find(&a, ACT_DELETE, mine->id));
+        pool_actions_clear(&a);
+
+        /* A new image version: a spare suspended desktop is recomposed,
+         * a user's waits for its user. */
+        mine->pending = PENDING_NONE;
+        w->pools[0].image_version_id = 11;
+        running->image_version_id = 11;
+        a = plan(w);
+        ck_assert_ptr_null(find(&a, ACT_RECOMPOSE, mine->id));
+        pool_actions_clear(&a);
+        mine->assigned = false;
+        a = plan(w);
+        ck_assert_ptr_nonnull(find(&a, ACT_RECOMPOSE, mine->id));
         pool_actions_clear(&a);
         free(w);
 }
@@ -515,6 +583,7 @@ static Suite *make_suite(void)
         tcase_add_test(tc, test_floating_release_refresh_and_recompose);
         tcase_add_test(tc, test_dedicated_idle_power_off_and_start);
         tcase_add_test(tc, test_suspend_after_disconnect);
+        tcase_add_test(tc, test_suspended_desktops);
         tcase_add_test(tc, test_floating_released_without_client);
         tcase_add_test(tc, test_failures_quarantine);
         tcase_add_test(tc, test_shrink_removes_least_useful_unassigned);

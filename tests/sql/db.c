@@ -17,6 +17,7 @@
 #include "check-main.h"
 #include "harness/harness.h"
 #include "sql/db.h"
+#include "sql/db-migrations.h"
 
 static struct harness_pg *pg;
 
@@ -163,6 +164,72 @@ START_TEST(test_migrate_refuses_newer)
         /* Nothing was touched. */
         ck_assert_int_eq(raw_long("mig_newer", "SELECT count(*) FROM schema_version"),
                          db_schema_known_version() + 1);
+        db_close(db);
+}
+END_TEST
+
+/* sql/012 on a database that ran an older vdi-brokerd (schema 11, with a
+ * pool and its desktops): the upgrade keeps the rows and lets a desktop be
+ * 'suspended'; other states are still refused, and a claim never takes a
+ * suspended desktop (its user's, resumed where it stood). */
+START_TEST(test_migrate_existing_suspended)
+{
+        char *err = NULL;
+        unsigned v = 0;
+
+        fresh_database("mig_old");
+        PGconn *c = raw_connect("mig_old");
+        PGresult *res = PQexec(c, "CREATE TABLE schema_version (version integer PRIMARY KEY, "
+                                  "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+        ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+        PQclear(res);
+        for (unsigned i = 0; i < db_migrations_count && db_migrations[i].version <= 11; i++) {
+                res = PQexec(c, db_migrations[i].sql);
+                ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK, "%s: %s", db_migrations[i].name,
+                              PQerrorMessage(c));
+                PQclear(res);
+                g_autofree char *rec = g_strdup_printf("INSERT INTO schema_version VALUES (%u, '%s')",
+                                                       db_migrations[i].version, db_migrations[i].name);
+                PQclear(PQexec(c, rec));
+                v = db_migrations[i].version;
+        }
+        PQfinish(c);
+        ck_assert_uint_eq(v, 11);
+        raw_exec("mig_old",
+                 "INSERT INTO hosts (name, address, port) VALUES ('h1', '10.0.0.1', 8443);"
+                 "INSERT INTO images (name) VALUES ('deb12');"
+                 "INSERT INTO image_versions (image_id, version, path) VALUES (1, 1, '/img/1.qcow2');"
+                 "INSERT INTO pools (name, kind, image_version_id, max_size) VALUES ('p', 'floating', 1, 3);"
+                 "INSERT INTO desktops (pool_id, host_id, image_version_id, name, state)"
+                 " VALUES (1, 1, 1, 'p-0', 'stopped'), (1, 1, 1, 'p-1', 'ready')");
+        ck_assert_int_ne(raw_long("mig_old", "SELECT count(*) FROM pg_constraint WHERE conname = "
+                                             "'desktops_state_check' AND pg_get_constraintdef(oid) "
+                                             "NOT LIKE '%suspended%'"),
+                         0);
+
+        struct db *db = open_db("mig_old", 2, 5000);
+        ck_assert_int_eq(db_migrate(db, false, &err), -ESTALE);
+        g_clear_pointer(&err, free);
+        ck_assert_msg(db_migrate(db, true, &err) == 0, "%s", err);
+        ck_assert_int_eq(db_schema_version(db, &v, &err), 0);
+        ck_assert_uint_eq(v, db_schema_known_version());
+        ck_assert_int_eq(raw_long("mig_old", "SELECT count(*) FROM desktops WHERE "
+                                             "(name, state) IN (('p-0', 'stopped'), ('p-1', 'ready'))"),
+                         2);
+        raw_exec("mig_old", "UPDATE desktops SET state = 'suspended'");
+        ck_assert_int_eq(raw_long("mig_old", "SELECT count(*) FROM desktops WHERE state = 'suspended'"), 2);
+
+        struct db_claim cl = { 0 };
+        ck_assert_int_eq(db_desktop_claim(db, 1, "alice", NULL, &cl, &err), -ENOSPC);
+        g_clear_pointer(&err, free);
+        raw_exec("mig_old", "UPDATE desktops SET state = 'ready' WHERE name = 'p-1'");
+        ck_assert_int_eq(db_desktop_claim(db, 1, "alice", NULL, &cl, &err), 0);
+        ck_assert_str_eq(cl.desktop_name, "p-1");
+        ck_assert_int_eq(db_assignment_release(db, cl.assignment_id, "hibernated", &err), -EINVAL);
+        ck_assert_msg(strstr(err, "desktops_state_check"), "%s", err);
+        g_clear_pointer(&err, free);
+        ck_assert_int_eq(db_assignment_release(db, cl.assignment_id, "suspended", &err), 0);
+        db_claim_clear(&cl);
         db_close(db);
 }
 END_TEST
@@ -685,6 +752,7 @@ static Suite *make_suite(void)
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_migrate_fresh_and_again);
         tcase_add_test(tc, test_migrate_refuses_newer);
+        tcase_add_test(tc, test_migrate_existing_suspended);
         tcase_add_test(tc, test_migrate_concurrent);
         tcase_add_test(tc, test_claim_concurrent);
         tcase_add_test(tc, test_claim_release_reclaim);
