@@ -37,6 +37,11 @@ expect "--clone-hostname without --agent" 2 "add --restore DIR and --agent" \
 # --- ten clones of a counting parent (needs /dev/kvm) ---
 vmm_python
 if vmm_lab_initrd clones; then
+    # Ten restores side by side, then ten RDP logons (tens of seconds each
+    # in the nested lab): more than vmm_lab_run's default 1200 s on a
+    # loaded machine.
+    LAB_OPTS=${LAB_OPTS:---timeout 2400}
+    export LAB_OPTS
     vmm_lab_run "ten clones from one parent" "$src/tests/vmm/clones-lab.py" "$vm" "$build/tests/vmm/clone-client" \
         "$kernel" "$initrd" "$tmp"
 fi
