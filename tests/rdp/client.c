@@ -501,6 +501,9 @@ int tclient_connect(const struct tclient_opts *o, struct tclient **out)
         st->DeviceRedirection = FALSE;
         st->RedirectClipboard = o->clipboard;
         st->TcpConnectTimeout = 5000;
+        /* FreeRDP waits for the session to activate only this long (in
+         * 100 ms sleeps): in a starved nested lab a logon takes longer. */
+        st->TcpAckTimeout = 120000;
 
         if (!freerdp_connect(tc->ctx->instance)) {
                 tclient_free(tc);
