@@ -14,6 +14,7 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -29,6 +30,8 @@ ap.add_argument("--cold-seq", type=int, default=3)
 ap.add_argument("--qemu", default="qemu-system-x86_64")
 ap.add_argument("--build-kind", default="unknown build")
 opt = ap.parse_args()
+sys.path.insert(0, f"{opt.src}/tests/vmm")
+from labtap import ask  # noqa: E402  vdi-vm's control socket
 NS = sorted({int(x) for x in opt.ns.replace(",", " ").split()})
 if not NS or NS[0] < 1:
     raise SystemExit(f"bench/instant-clone: bad N list {opt.ns!r}")
@@ -146,7 +149,7 @@ class Client:
             pass  # it died: its output says why
 
     def poll(self, m):
-        for what, mono in re.findall(r"^(frame|nonblack|connected) mono=([\d.]+)", tail(self.out, 4000), re.M):
+        for what, mono in re.findall(r"^(frame|nonblack|connected) mono=([\d.]+)", tail(self.out, 1 << 20), re.M):
             m.marks.setdefault(what, float(mono) - m.t0)
 
     def stop(self):
@@ -159,38 +162,12 @@ class Client:
             self.proc.wait()
 
 
-def ask(path, req, timeout=60):
-    """One request on a vdi-vm control socket: its reply, or None while the
-    socket is not there yet."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(timeout)
-            s.connect(path)
-            s.sendall(json.dumps(req).encode() + b"\n")
-            for line in s.makefile("rb"):
-                msg = json.loads(line)
-                if msg.get("id") == req["id"]:
-                    return msg
-    except (OSError, ValueError):
-        return None
-    return None
-
-
 def qmp(path, *cmds, timeout=300):
-    """QMP commands in one session; their replies."""
-    end = time.monotonic() + 60
-    while True:
-        try:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
-            break
-        except OSError:
-            s.close()
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.1)
-    with s:
+    """QMP commands in one session (the socket is there: the VM runs);
+    their replies."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
+        s.connect(path)
         f = s.makefile("rwb")
         f.readline()  # greeting
         out = []
@@ -220,6 +197,11 @@ def wait(machines, want, timeout=LIMIT):
                 if not have and not m.alive():
                     say(f"{m.name} died (status {m.proc.returncode}): {tail(m.log)}")
                     return False
+                if not have and k == "frame" and m.client.proc.poll() is not None:
+                    m.poll()  # it may have printed the frame just before it exited
+                    if "frame" not in m.marks:
+                        say(f"{m.name}: the client ended without the frame: {tail(m.client.out)}")
+                        return False
         if done:
             return True
         if time.monotonic() > end:
@@ -282,13 +264,15 @@ def start_ours(name, args, agent_re, with_client):
     m = Machine(name, [VM] + args + DEVICES + display(name, port), agent_re, client)
     if client:
         ticket = secrets.token_urlsafe(18)
-        end = time.monotonic() + LIMIT
+        end = time.monotonic() + 120
         while m.alive() and time.monotonic() < end:
             r = ask(f"{work}/{name}.sock", {"id": 1, "cmd": "set-ticket", "protocol": "rdp", "user": "bench",
                                             "password": ticket, "expiry_s": LIMIT})
-            if r and r.get("ok"):
+            if r.get("ok"):
                 break
             time.sleep(0.02)
+        else:
+            say(f"{name}: set-ticket: {r if m.alive() else 'the VM died'}")
         client.give(ticket)
     return m
 
@@ -352,7 +336,7 @@ def make_parent():
         t = time.monotonic()
         r = ask(f"{work}/{name}.sock", {"id": 2, "cmd": "snapshot", "dir": f"{work}/snap"}, timeout=LIMIT)
         say(f"parent booted in {m.marks['count']:.1f} s; snapshot {time.monotonic() - t:.1f} s: {r}")
-        return f"{work}/snap" if r and r.get("ok") else None
+        return f"{work}/snap" if r.get("ok") else None
     finally:
         stop_all([m])
 
