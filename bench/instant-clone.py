@@ -389,12 +389,14 @@ def run_qemu():
         if not wait([p], {"counts": 10}):
             return
         t = time.monotonic()
-        r = qmp(f"{work}/qparent.qmp", ("human-monitor-command", {"command-line": "savevm bench"}), timeout=LIMIT)
+        try:
+            r = qmp(f"{work}/qparent.qmp", ("human-monitor-command", {"command-line": "savevm bench"}),
+                    timeout=LIMIT)[0]
+        except (OSError, ValueError) as e:
+            r = {"error": str(e)}
         say(f"QEMU parent booted in {p.marks['count']:.1f} s; savevm {time.monotonic() - t:.1f} s: {r}")
-        if "error" in r[0] or r[0].get("return"):
+        if "error" in r or r.get("return"):  # HMP's errors come back as text
             return
-        qmp(f"{work}/qparent.qmp", ("quit", {}))
-        p.proc.wait(timeout=120)
     finally:
         stop_all([p])
     vms = []
