@@ -26,16 +26,17 @@ ap.add_argument("--initrd", required=True)
 ap.add_argument("--ns", default="1 5 10 20")
 ap.add_argument("--mem", default="128")
 ap.add_argument("--wave", type=int, default=5)
-ap.add_argument("--cold-seq", type=int, default=3)
+ap.add_argument("--cold-ns", default=None)
+ap.add_argument("--timed", type=int, default=3)
 ap.add_argument("--qemu", default="qemu-system-x86_64")
 ap.add_argument("--build-kind", default="unknown build")
 opt = ap.parse_args()
 sys.path.insert(0, f"{opt.src}/tests/vmm")
 from labtap import ask  # noqa: E402  vdi-vm's control socket
 NS = sorted({int(x) for x in opt.ns.replace(",", " ").split()})
-if not NS or NS[0] < 1:
-    raise SystemExit(f"bench/instant-clone: bad N list {opt.ns!r}")
-MAXN = NS[-1]
+COLD_NS = sorted({int(x) for x in (opt.cold_ns or opt.ns).replace(",", " ").split()})
+if not NS or NS[0] < 1 or not COLD_NS or COLD_NS[0] < 1:
+    raise SystemExit(f"bench/instant-clone: bad N list {opt.ns!r} / {opt.cold_ns!r}")
 VM, IMG, CLIENT = f"{opt.build}/hostd/vdi-vm", f"{opt.build}/hostd/vdi-img", f"{opt.build}/bench/first-frame"
 LIMIT = 1200  # seconds for any one milestone: the lab under load is slow
 RESTORE_LIMIT = 300  # ... of a restored VM
@@ -292,14 +293,14 @@ def sample(kind, m):
 
 def run_cold():
     """N cold boots of linked clones (an overlay each over the same base):
-    the first cold_seq one after the other, each with a client and timed
+    the first `timed` one after the other, each with a client and timed
     to its count, agent and frame; the rest in waves of `wave` side by
     side to their first count (memory only)."""
     vms = []
     try:
-        for n in NS:
+        for n in COLD_NS:
             while len(vms) < n:
-                if len(vms) < opt.cold_seq:
+                if len(vms) < opt.timed:
                     name = f"cold{len(vms)}"
                     m = start_ours(name, ["--kernel", opt.kernel, "--initrd", opt.initrd, "--memory", opt.mem,
                                           "--cmdline", APPEND] + disk(name), AGENT_COLD, True)
@@ -344,8 +345,9 @@ def make_parent():
 
 
 def run_clones(snap):
-    """MAXN clones of the parent one after the other (each with a client,
-    timed), side by side; PSS at every N."""
+    """Clones of the parent one after the other, side by side, the first
+    `timed` with a client and timed to count, agent and frame, the rest
+    to their first count; PSS at every N."""
     vms = []
     try:
         for n in NS:
@@ -353,14 +355,16 @@ def run_clones(snap):
                 i = len(vms)
                 name = f"clone{i}"
                 # vdi-vm makes the missing overlay on the snapshot's disk layer.
+                timed = i < opt.timed
                 m = start_ours(name, ["--restore", snap, "--clone-hostname", f"clone-{i}", "--clone-machine-id",
                                       secrets.token_hex(16), "--disk", f"{work}/{name}.qcow2,format=qcow2"],
-                               AGENT_CLONE, True)
+                               AGENT_CLONE, timed)
                 vms.append(m)
-                if not wait([m], MILESTONES_OURS, RESTORE_LIMIT):
+                if not wait([m], MILESTONES_OURS if timed else {"count": True}, RESTORE_LIMIT):
                     return
-                sample("clone", m)
-                m.client.stop()
+                if timed:
+                    sample("clone", m)
+                    m.client.stop()
                 if "booted" in m.marks:
                     say(f"{name}: its console shows a kernel boot (AGENT ready): not a fork")
                     return
@@ -379,9 +383,10 @@ def qemu_argv(name, drive, extra):
 
 def run_qemu():
     """QEMU's way: boot the same guest on a qcow2 overlay of the same base,
-    savevm through QMP, then MAXN VMs started with -loadvm one after the
-    other (each on its own copy of that image: the internal snapshot lives
-    in it), timed to their first count line; PSS at every N."""
+    savevm through QMP, then VMs started with -loadvm one after the other
+    (each on its own copy of that image: the internal snapshot lives in
+    it), to their first count line (the first `timed` of them timed);
+    PSS at every N."""
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", f"{work}/base.raw", "-F", "raw",
                     f"{work}/qparent.qcow2"], check=True)
     p = Machine("qparent", qemu_argv("qparent", f"{work}/qparent.qcow2",
@@ -413,7 +418,8 @@ def run_qemu():
                 vms.append(m)
                 if not wait([m], {"count": True}, RESTORE_LIMIT):
                     return
-                sample("qemu", m)
+                if len(vms) <= opt.timed:
+                    sample("qemu", m)
             if not measure("qemu", vms, pss["qemu"]):
                 return
     finally:
@@ -449,8 +455,9 @@ def goal(what, ours, theirs, limit):
 pki = f"{work}/pki"
 subprocess.run([f"{opt.src}/tests/harness/make-pki", pki], check=True)
 os.truncate(os.open(f"{work}/base.raw", os.O_CREAT | os.O_WRONLY, 0o600), 64 << 20)
-say(f"{opt.build_kind}; kernel {opt.kernel}, {opt.mem} MiB guests, 1 vCPU, {FB} VESA framebuffer, N = {NS}; "
-    f"cold boots: {opt.cold_seq} one after the other, the rest in waves of {opt.wave} side by side")
+say(f"{opt.build_kind}; kernel {opt.kernel}, {opt.mem} MiB guests, 1 vCPU, {FB} VESA framebuffer; N = {NS} "
+    f"(cold boots: {COLD_NS}); the first {opt.timed} of each kind timed one after the other, further cold boots "
+    f"in waves of {opt.wave} side by side (memory only)")
 # The quick halves first, the cold boots (most of the time) last; one
 # kind at a time, each stopped before the next.
 snap = make_parent()
@@ -462,7 +469,7 @@ run_cold()
 
 print("\nPSS per VM (MiB), N VMs side by side:", flush=True)
 print(f"{'N':>4} {'clone':>8} {'cold':>8} {'QEMU':>8}  clone/cold clone/QEMU", flush=True)
-for n in NS:
+for n in sorted(set(NS) | set(COLD_NS)):
     c, k, q = (pss[x].get(n) for x in ("clone", "cold", "qemu"))
     f = lambda v: f"{v / 1024:8.1f}" if v else f"{'-':>8}"  # noqa: E731
     r = lambda a, b: f"{a / b:10.3f}" if a and b else f"{'-':>10}"  # noqa: E731
@@ -474,7 +481,7 @@ print("first frame: the client's first picture with the guest's red rectangle; a
       "'AGENT cloned' of a clone (its agent took the new identity vdi-vm sent on org.vdi.agent.0), "
       "'AGENT clone-listen vport=1' of a cold boot (its agent opened org.vdi.agent.0: vdi-vm's agent-ready event)",
       flush=True)
-NR = 10 if 10 in NS else MAXN
+NR = 10 if 10 in NS and 10 in COLD_NS else max(set(NS) & set(COLD_NS), default=NS[-1])
 result("instant-clone-first-frame", med("clone", "frame"), med("cold", "frame"), "ms")
 result("instant-clone-agent-ready", med("clone", "agent"), med("cold", "agent"), "ms")
 result("instant-clone-start", med("clone", "count"), med("cold", "count"), "ms")
