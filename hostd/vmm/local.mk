@@ -141,8 +141,14 @@ hostd_vmm_libvmm_a_SOURCES += \
 	hostd/vmm/state/migrate.c hostd/vmm/state/migrate-in.c hostd/vmm/state/migrate.h
 EXTRA_DIST += hostd/vmm/MIGRATION.md
 
-# bench/instant-clone: clones of a snapshot against cold boots (lab).
+# bench/instant-clone: clones of a snapshot against cold boots and QEMU's
+# -loadvm (lab); bench/first-frame is its RDP client.
 dist_noinst_SCRIPTS += bench/instant-clone
+noinst_PROGRAMS += bench/first-frame
+bench_first_frame_SOURCES = bench/first-frame.c protocols/lsan.c protocols/lsan-unwind.c
+bench_first_frame_CPPFLAGS = $(TEST_CPPFLAGS)
+bench_first_frame_CFLAGS = $(AM_CFLAGS) $(GLIB_CFLAGS) $(FREERDP_CFLAGS)
+bench_first_frame_LDADD = $(TCLIENT_LIBS)
 EXTRA_DIST += bench/instant-clone.py
 BENCHES += bench/instant-clone
 CLEANFILES += bench/instant-clone-initrd.gz
