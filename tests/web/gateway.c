@@ -17,7 +17,10 @@
  *     reused ticket, HELLO not first, text, an oversize and a malformed
  *     message, a silent connection, too many waiting connections: each
  *     refused with its close code, and the next good client still gets
- *     through. */
+ *     through.
+ * WEB_LAB=1 (tests/web/lab.sh) runs test_lab_browser instead: the desktop
+ * is a VM of a real vdi-hostd in the KVM lab (scripts/lab-hostd), see
+ * "the lab" below. */
 #include "config.h"
 
 #include <glib.h>
@@ -69,6 +72,7 @@ static struct {
          * hostd_req); the image's disk; the VM's id, console and log;
          * the tickets the test saw (never in a log) */
         GPid host_start;
+        gint64 host_t0; /* when scripts/lab-hostd started */
         char *host_dir, *host_log, *disk;
         struct hostd_proc host;
         char *vm_id, *console, *vm_log;
@@ -278,9 +282,10 @@ static void start_lab_host(void)
                          ports, "--db-port", pg_port, "--db-user", F.f->pg->user, "--db-name",
                          F.f->pg->dbname, "--db-password-file", pw, "--name", LAB_HOST, "--mem", "1024",
                          "--framebuffer", "640x480", "--wait", "900", "--share", F.f->pki, "--web-origin",
-                         F.origin, NULL };
+                         F.origin, "--lab-timeout", "1500", NULL };
         fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         ck_assert(fd >= 0);
+        F.host_t0 = g_get_monotonic_time();
         ck_assert_msg(g_spawn_async_with_fds(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
                                              &F.host_start, -1, fd, fd, &gerr),
                       "scripts/lab-hostd: %s", gerr ? gerr->message : "");
@@ -312,6 +317,8 @@ static void lab_host_up(const char *vm_id)
         text = lab_text(out);
         ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "scripts/lab-hostd start (status %d):\n%s", st,
                       text);
+        printf("# vdi-hostd answers after %.1f s (%s)\n", (double)(g_get_monotonic_time() - F.host_t0) / 1e6,
+               strstr(text, "(direct)") ? "directly" : "in the KVM lab");
         /* Registered by its own heartbeat, with the API port we gave it. */
         for (int i = 0; i < 600 && bfx_long(F.f, "SELECT count(*) FROM hosts WHERE name = '" LAB_HOST "' AND "
                                                  "state = 'up' AND port = %d", F.host.port) != 1; i++)
@@ -347,6 +354,8 @@ static void lab_host_up(const char *vm_id)
         g_autofree char *logs = lab_logs();
         ck_assert_msg(up, "the guest did not show %ux%u (%s):\n%s", LAB_W, LAB_H,
                       lab_exited() ? "vdi-hostd or the lab exited" : "timed out", logs);
+        printf("# the guest's first mode after %.1f s\n", (double)(g_get_monotonic_time() - F.host_t0) / 1e6);
+        fflush(stdout);
 }
 
 /* The VM stopped through its host (vdi-vm exits: its sanitizers report),
@@ -949,6 +958,17 @@ static void lab_click(struct cdp *c, unsigned x, unsigned y, unsigned w, unsigne
         lab_wait_pixel(c, x, y, GPU_MARK_COLOR, tol, "the click's mark");
 }
 
+/* The page's quality indicator shows the session (frames/s, its
+ * encoding), then the screenshot. */
+static void lab_screenshot(struct cdp *c, const char *path, const char *encoding)
+{
+        g_autofree char *js = g_strdup_printf("document.getElementById('quality-text').textContent"
+                                              ".endsWith(' · %s')", encoding);
+
+        cdp_wait_for_ms(c, js, LAB_PIXEL_MS);
+        cdp_screenshot(c, path);
+}
+
 /* The desktop page is connected with the encoding it should have. */
 static void lab_wait_connected(struct cdp *c, bool tiles)
 {
@@ -989,7 +1009,7 @@ START_TEST(test_lab_browser)
         lab_type(&c, "Digit5", "5", KEY_5, keys++, 24);
         lab_click(&c, 4 * (LAB_W - 1) / 7, 3 * (LAB_H - 1) / 5, LAB_W, LAB_H, 24);
         ck_assert(lab_wait_line("AGENT gpu-key code=30 n=1", 10000));
-        cdp_screenshot(&c, "tests/e2e/browser-h264.png");
+        lab_screenshot(&c, "tests/e2e/browser-h264.png", "H.264");
 
         /* The viewport shrinks: the page asks for its new size, virtio-gpu
          * offers it, the guest takes it, the canvas follows. */
@@ -1031,7 +1051,7 @@ START_TEST(test_lab_browser)
         lab_check_pattern(&c, w2, h2, 0, "PNG tiles");
         lab_type(&c, "KeyD", "d", KEY_D, keys++, 0);
         lab_click(&c, 4 * (w2 - 1) / 7, 3 * (h2 - 1) / 5, w2, h2, 0);
-        cdp_screenshot(&c, "tests/e2e/browser-tiles.png");
+        lab_screenshot(&c, "tests/e2e/browser-tiles.png", "tiles");
         ck_assert_int_eq(bfx_long(F.f, "SELECT count(*) FROM audit_events WHERE action = 'desktop.launch' "
                                        "AND outcome = 'ok' AND actor = 'carol' AND host_name = '" LAB_HOST "'"),
                          2);
