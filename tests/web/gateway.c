@@ -280,7 +280,7 @@ static void start_lab_host(void)
         ports = g_strdup_printf("%d-%d", port_min, port_min + 2);
         char *argv[] = { script, "start", F.host_dir, "--pki", F.f->pki, "--api-port", api, "--display-ports",
                          ports, "--db-port", pg_port, "--db-user", F.f->pg->user, "--db-name",
-                         F.f->pg->dbname, "--db-password-file", pw, "--name", LAB_HOST, "--mem", "1024",
+                         F.f->pg->dbname, "--db-password-file", pw, "--name", LAB_HOST, "--mem", "2048",
                          "--framebuffer", "640x480", "--wait", "900", "--share", F.f->pki, "--web-origin",
                          F.origin, "--lab-timeout", "1500", NULL };
         fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
