@@ -475,13 +475,22 @@ static long console_last(const char *id, const char *prefix)
 static struct tclient *rdp_session(const char *id)
 {
         g_autofree char *path = g_strdup_printf("/api/v1/vms/%s/tickets", id);
-        struct hostd_reply r = call("POST", path, "{\"protocol\": \"rdp\", \"user\": \"alice\"}");
+        struct hostd_reply r = { 0 };
         struct tclient_opts o = { .security = TCLIENT_NLA, .user = "alice", .width = 1024, .height = 768 };
         struct tclient *c = NULL;
         gint64 end = g_get_monotonic_time() + BOOT_S * G_USEC_PER_SEC;
         bool red = false;
         int rc;
 
+        /* A resume on a loaded lab can outlast one request's 60 s; the
+         * desktop is running by the next try. */
+        for (int i = 0; i < 10; i++) {
+                r = call("POST", path, "{\"protocol\": \"rdp\", \"user\": \"alice\"}");
+                if (r.status != 0 && r.status != 503)
+                        break;
+                hostd_reply_clear(&r);
+                g_usleep(G_USEC_PER_SEC);
+        }
         ck_assert_msg(r.status == 200, "ticket: %ld %s", r.status, r.raw);
         o.port = (uint16_t)json_integer_value(json_object_get(r.json, "port"));
         o.password = json_string_value(json_object_get(r.json, "password"));
@@ -535,8 +544,12 @@ START_TEST(test_suspend_resume)
                 hostd_reply_clear(&r);
                 g_usleep(200 * 1000);
         }
-        ck_assert_msg(r.status == 200, "%ld %s", r.status, r.raw);
-        ck_assert_str_eq(json_string_value(json_object_get(r.json, "state")), "suspended");
+        /* Saving the state on a loaded lab can outlast the request's 60 s
+         * (status 0): then the state says when it is done. */
+        ck_assert_msg(r.status == 200 || (r.status == 0 && hostd_wait_state(&hp, "4", "suspended", BOOT_S * 1000)),
+                      "%ld %s", r.status, r.raw);
+        if (r.status == 200)
+                ck_assert_str_eq(json_string_value(json_object_get(r.json, "state")), "suspended");
         hostd_reply_clear(&r);
         ck_assert_msg(kill(pid, 0) < 0 && errno == ESRCH, "vdi-vm %d still there", (int)pid);
         for (int i = 0; i < 600 && tclient_connected(c); i++)
