@@ -19,6 +19,8 @@
 
 #include <freerdp/input.h>
 #include <stdbool.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,8 +158,10 @@ int main(int argc, char **argv)
         for (int i = 0; i < n || running > 0;) {
                 if (i < n && running < width) {
                         pid_t pid = fork();
-                        if (pid == 0)
+                        if (pid == 0) {
+                                prctl(PR_SET_PDEATHSIG, SIGKILL); /* a timed-out run leaves none behind */
                                 _exit(visit(argv[1], argv[2], &t[i]) ? 0 : 1);
+                        }
                         if (pid < 0) {
                                 printf("clone %u failed: fork: %m\n", t[i].port);
                                 ok = false;
