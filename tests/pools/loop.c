@@ -8,7 +8,9 @@
  * lacking a control socket it reports a started VM as booted. With
  * VDI_POOLS_REAL_VM=1 (tests/hostd/lab.sh, in the KVM lab) the host runs
  * the real vdi-vm booting tests/guest's initramfs, and "ready" means the
- * guest booted (the control socket's "booted" event). */
+ * guest booted (the control socket's "booted" event); there the lifecycle
+ * stops after the convergence and one refresh (each further step boots
+ * another guest to check what the hollow-VM run checks already). */
 #include "config.h"
 
 #include <curl/curl.h>
