@@ -192,11 +192,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 /* A minute: under load (two labs, other fuzzers, an image build)
                  * stalled it past 5 s once (CI18), an input that ran in
                  * 13 ms alone. */
-                if (poll(&pf, 1, 60000) <= 0) {
+                int r = poll(&pf, 1, 60000);
+                ssize_t got;
+
+                /* libFuzzer's timeout timer interrupts now and then (EINTR). */
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0) {
                         fprintf(stderr, "control-fuzz: the control socket never hung up\n");
                         abort(); /* the control thread is stuck */
                 }
-                if (recv(sock, buf, sizeof(buf), 0) <= 0)
+                got = recv(sock, buf, sizeof(buf), 0);
+                if (got < 0 && errno == EINTR)
+                        continue;
+                if (got <= 0)
                         break;
         }
         close(sock);
