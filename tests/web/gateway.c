@@ -17,10 +17,14 @@
  *     reused ticket, HELLO not first, text, an oversize and a malformed
  *     message, a silent connection, too many waiting connections: each
  *     refused with its close code, and the next good client still gets
- *     through. */
+ *     through.
+ * WEB_LAB=1 (tests/web/lab.sh) runs test_lab_browser instead: the desktop
+ * is a VM of a real vdi-hostd in the KVM lab (scripts/lab-hostd), see
+ * "the lab" below. */
 #include "config.h"
 
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <linux/input-event-codes.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -48,8 +52,8 @@
 #define INPUT_PER_S 65536
 
 static const char *chromium;
-/* WEB_LAB=1 (tests/web/lab.sh): the desktop is a real vdi-vm in the KVM
- * lab, not the synthetic framebuffer. */
+/* WEB_LAB=1 (tests/web/lab.sh): the desktop is a real VM of a real
+ * vdi-hostd (in the KVM lab), not the synthetic framebuffer. */
 static bool lab;
 
 static struct {
@@ -63,11 +67,16 @@ static struct {
         uint16_t gateway_port, front_port;
         char *origin; /* https://127.0.0.1:FRONT_PORT, the portal's */
         int64_t desktop_id;
-        /* lab: vdi-vm's web port and its control socket's TCP relay, both
-         * forwarded from this machine's loopback; the lab's output */
-        GPid lab_pid;
-        uint16_t web_port, ctl_port;
-        char *lab_out, *lab_err;
+        /* lab: scripts/lab-hostd start while it runs; the host's
+         * directory (shared with the lab), log and API (port and PKI for
+         * hostd_req); the image's disk; the VM's id, console and log;
+         * the tickets the test saw (never in a log) */
+        GPid host_start;
+        gint64 host_t0; /* when scripts/lab-hostd started */
+        char *host_dir, *host_log, *disk;
+        struct hostd_proc host;
+        char *vm_id, *console, *vm_log;
+        GPtrArray *tickets;
 } F;
 
 static void start_display(void)
@@ -153,12 +162,13 @@ static void start_haproxy(void)
         ck_assert_msg(system(cmd) == 0, "HAProxy does not answer %s", url);
 }
 
-/* ---- the lab: a real vdi-vm ---- */
+/* ---- the lab: a real vdi-hostd and its vdi-vm ---- */
 
 #define LAB_W 640
 #define LAB_H 480
 #define LAB_WAIT_MS (600 * 1000) /* the lab's boot and the guest's, on a loaded machine */
 #define LAB_PIXEL_MS (120 * 1000) /* a frame through x264 under TCG */
+#define LAB_HOST "lab-host"
 
 /* A file the lab wrote, without the serial console's carriage returns. */
 static char *lab_text(const char *path)
@@ -181,22 +191,33 @@ static const char *lab_tail(const char *t)
         return t + MAX(0, (long)strlen(t) - 3000);
 }
 
-/* The lab (or vdi-vm) has exited; it stays a zombie for stop_lab. */
-static bool lab_exited(void)
+/* The host's log, the guest's console and vdi-vm's log, for a message. */
+static char *lab_logs(void)
 {
-        siginfo_t si = { 0 };
+        g_autofree char *h = lab_text(F.host_log), *c = lab_text(F.console), *v = lab_text(F.vm_log);
 
-        return waitid(P_PID, (id_t)F.lab_pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0;
+        return g_strdup_printf("vdi-hostd (%s):\n%s\nthe guest's console:\n%s\nvdi-vm:\n%s", F.host_log,
+                               lab_tail(h), lab_tail(c), lab_tail(v));
 }
 
-/* Until the guest's console (the lab's stdout) has the whole line. */
+/* vdi-hostd (or the lab it runs in) has exited: scripts/lab-hostd wrote
+ * its status. */
+static bool lab_exited(void)
+{
+        g_autofree char *exit = g_build_filename(F.host_dir, "hostd.exit", NULL);
+
+        return g_file_test(exit, G_FILE_TEST_EXISTS);
+}
+
+/* Until the guest's console (console.log in the VM's directory, which
+ * the lab shares with us) has the whole line. */
 static bool lab_wait_line(const char *line, unsigned timeout_ms)
 {
         g_autofree char *want = g_strdup_printf("\n%s\n", line);
         gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
         for (;;) {
-                g_autofree char *t = lab_text(F.lab_out);
+                g_autofree char *t = lab_text(F.console);
                 g_autofree char *all = g_strconcat("\n", t, NULL);
                 if (strstr(all, want))
                         return true;
@@ -206,140 +227,183 @@ static bool lab_wait_line(const char *line, unsigned timeout_ms)
         }
 }
 
-/* vdi-vm with the test guest's gputest action on virtio-gpu, serving the
- * web display: in the KVM lab (tests/lab/run) with its web port and the
- * control socket's relay (tests/web/lab-vm.py) forwarded to this
- * machine's loopback, or directly where tests/lab/kvm-direct says so (never with
- * LAB_FORCE=1, as tests/lab/needs-kvm). Returns once the guest shows its
- * first mode. */
-static void start_lab(void)
+/* n consecutive free loopback ports: the first. */
+static int free_ports(int n)
+{
+        for (;;) {
+                int p = bfx_free_port(), k = 1;
+                for (; k < n; k++) {
+                        g_autoptr(GSocket) sk = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                                             G_SOCKET_PROTOCOL_TCP, NULL);
+                        g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+                        g_autoptr(GSocketAddress) a = g_inet_socket_address_new(lo, (guint16)(p + k));
+                        if (!sk || p + k > 65535 || !g_socket_bind(sk, a, FALSE, NULL))
+                                break;
+                }
+                if (k == n)
+                        return p;
+        }
+}
+
+/* vdi-hostd as production runs it, through scripts/lab-hostd: in the KVM
+ * lab (tests/lab/run) with its API and display ports forwarded to this
+ * machine's loopback, or directly where tests/lab/kvm-direct says so
+ * (never with LAB_FORCE=1, as tests/lab/needs-kvm); registered as
+ * LAB_HOST in the harness PostgreSQL (10.0.2.2 from the lab), the VMs'
+ * web display on for the portal's origin. Started here in the background
+ * (the lab's boot overlaps the rest of the setup); lab_host_up waits. */
+static void start_lab_host(void)
+{
+        const char *src = getenv("abs_top_srcdir") ? getenv("abs_top_srcdir") : ABS_TOP_BUILDDIR;
+        g_autofree char *script = g_build_filename(src, "scripts", "lab-hostd", NULL);
+        g_autofree char *pw = g_build_filename(F.dir, "pg-password", NULL);
+        g_autofree char *out = g_build_filename(F.dir, "lab-hostd.out", NULL);
+        g_autofree char *img = g_build_filename(ABS_TOP_BUILDDIR, "hostd", "vdi-img", NULL);
+        g_autofree char *api = NULL, *ports = NULL, *pg_port = g_strdup_printf("%d", F.f->pg->port);
+        g_autoptr(GError) gerr = NULL;
+        int port_min = free_ports(3), fd;
+
+        F.host_dir = g_build_filename(F.dir, "host", NULL);
+        F.host_log = g_build_filename(F.host_dir, "hostd.log", NULL);
+        F.disk = g_build_filename(F.host_dir, "gputest.qcow2", NULL);
+        ck_assert_int_eq(g_mkdir(F.host_dir, 0755), 0);
+        ck_assert(g_file_set_contents(pw, F.f->pg->password, -1, NULL));
+        /* The image's (empty) disk: in the host's directory, which the lab
+         * shares; vdi-hostd copies it into its store. */
+        g_autofree char *mk = g_strdup_printf("%s create -f qcow2 %s 16M >/dev/null", img, F.disk);
+        ck_assert_int_eq(system(mk), 0);
+        do
+                F.host.port = bfx_free_port();
+        while (F.host.port >= port_min && F.host.port < port_min + 3);
+        F.host.pki = F.f->pki;
+        api = g_strdup_printf("%d", F.host.port);
+        ports = g_strdup_printf("%d-%d", port_min, port_min + 2);
+        char *argv[] = { script, "start", F.host_dir, "--pki", F.f->pki, "--api-port", api, "--display-ports",
+                         ports, "--db-port", pg_port, "--db-user", F.f->pg->user, "--db-name",
+                         F.f->pg->dbname, "--db-password-file", pw, "--name", LAB_HOST, "--mem", "2048",
+                         "--framebuffer", "640x480", "--wait", "900", "--share", F.f->pki, "--web-origin",
+                         F.origin, "--lab-timeout", "1500", NULL };
+        fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        ck_assert(fd >= 0);
+        F.host_t0 = g_get_monotonic_time();
+        ck_assert_msg(g_spawn_async_with_fds(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                             &F.host_start, -1, fd, fd, &gerr),
+                      "scripts/lab-hostd: %s", gerr ? gerr->message : "");
+        close(fd);
+}
+
+/* The host answers (scripts/lab-hostd start returned) and registered
+ * itself; the test guest's image (agent.action=gputest on virtio-gpu) is
+ * imported and desktop vm_id's VM made and started; returns once the
+ * guest shows its first mode. */
+static void lab_host_up(const char *vm_id)
 {
         const char *src = getenv("abs_top_srcdir") ? getenv("abs_top_srcdir") : ABS_TOP_BUILDDIR;
         g_autofree char *print = g_strdup_printf("%s/tests/guest/build-initrd --print-kernel", src);
-        g_autofree char *kernel = NULL, *initrd = NULL, *vm = NULL, *relay = NULL, *run = NULL;
-        g_autofree char *fb = g_strdup_printf("%ux%u", LAB_W, LAB_H);
-        g_autofree char *cert = g_build_filename(F.f->pki, "server.pem", NULL);
-        g_autofree char *key = g_build_filename(F.f->pki, "server.key", NULL);
-        g_autofree char *ca = g_build_filename(F.f->pki, "ca.pem", NULL);
-        g_autofree char *web = NULL, *ctl = NULL, *fwd_web = NULL, *fwd_ctl = NULL;
-        g_autoptr(GPtrArray) argv = g_ptr_array_new();
-        g_autoptr(GError) gerr = NULL;
-        /* Directly only where tests/lab/kvm-direct says our guests run on
-         * this /dev/kvm (a paravirtual one opens but never boots them). */
-        g_autofree char *direct = g_strdup_printf("%s/tests/lab/kvm-direct", src);
-        int st = -1, out, err;
-        bool kvm = g_spawn_command_line_sync(direct, NULL, NULL, &st, NULL) && g_spawn_check_wait_status(st, NULL);
+        g_autofree char *initrd = g_build_filename(ABS_TOP_BUILDDIR, "tests", "guest", "initrd.gz", NULL);
+        g_autofree char *out = g_build_filename(F.dir, "lab-hostd.out", NULL);
+        g_autofree char *kernel = NULL, *text = NULL, *img = NULL, *path = NULL;
+        gint64 end = g_get_monotonic_time() + (gint64)LAB_WAIT_MS * 1000;
+        struct hostd_reply r;
+        int st = -1;
+
+        while (waitpid(F.host_start, &st, WNOHANG) == 0) {
+                ck_assert_msg(g_get_monotonic_time() < end, "scripts/lab-hostd start did not return:\n%s",
+                              lab_text(out));
+                g_usleep(200 * 1000);
+        }
+        g_spawn_close_pid(F.host_start);
+        F.host_start = 0;
+        text = lab_text(out);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "scripts/lab-hostd start (status %d):\n%s", st,
+                      text);
+        printf("# vdi-hostd answers after %.1f s (%s)\n", (double)(g_get_monotonic_time() - F.host_t0) / 1e6,
+               strstr(text, "(direct)") ? "directly" : "in the KVM lab");
+        /* Registered by its own heartbeat, with the API port we gave it. */
+        for (int i = 0; i < 600 && bfx_long(F.f, "SELECT count(*) FROM hosts WHERE name = '" LAB_HOST "' AND "
+                                                 "state = 'up' AND port = %d", F.host.port) != 1; i++)
+                g_usleep(100 * 1000);
+        ck_assert_msg(bfx_long(F.f, "SELECT count(*) FROM hosts WHERE name = '" LAB_HOST "' AND state = 'up' "
+                                    "AND port = %d", F.host.port) == 1,
+                      "vdi-hostd did not register as " LAB_HOST ":\n%s", lab_text(F.host_log));
 
         ck_assert_msg(g_spawn_command_line_sync(print, &kernel, NULL, NULL, NULL) && kernel && *kernel,
                       "no kernel for the test guest (%s)", print);
         g_strstrip(kernel);
-        initrd = g_build_filename(ABS_TOP_BUILDDIR, "tests", "guest", "initrd.gz", NULL);
-        vm = g_build_filename(ABS_TOP_BUILDDIR, "hostd", "vdi-vm", NULL);
-        relay = g_build_filename(src, "tests", "web", "lab-vm.py", NULL);
-        run = g_build_filename(src, "tests", "lab", "run", NULL);
-        F.web_port = (uint16_t)bfx_free_port();
-        do
-                F.ctl_port = (uint16_t)bfx_free_port();
-        while (F.ctl_port == F.web_port);
-        web = g_strdup_printf("%u", F.web_port);
-        ctl = g_strdup_printf("%u", F.ctl_port);
-        fwd_web = g_strdup_printf("%u:%u", F.web_port, F.web_port);
-        fwd_ctl = g_strdup_printf("%u:%u", F.ctl_port, F.ctl_port);
-        if (!kvm) {
-                const char *timeout = getenv("WEB_LAB_TIMEOUT") ? getenv("WEB_LAB_TIMEOUT") : "1500";
-                const char *pre[] = { run, "--timeout", timeout, "--share", ABS_TOP_BUILDDIR, "--share",
-                                      F.dir, "--share", F.f->pki, "--fwd", fwd_web, "--fwd", fwd_ctl, "--" };
-                for (size_t i = 0; i < G_N_ELEMENTS(pre); i++)
-                        g_ptr_array_add(argv, (char *)pre[i]);
-        }
-        const char *cmd[] = { "python3", relay, ctl, "--", vm, "--kernel", kernel, "--initrd", initrd,
-                              "--cpus", "1", "--memory", "256", "--cmdline",
-                              "console=ttyS0 quiet agent.action=gputest", "--display", "virtio-gpu",
-                              "--framebuffer", fb, "--web-port", web, "--web-origin", F.origin,
-                              "--display-listen", kvm ? "127.0.0.1" : "0.0.0.0", "--tls-cert", cert,
-                              "--tls-key", key, "--tls-ca", ca, "--log-level", "info", NULL };
-        for (size_t i = 0; i < G_N_ELEMENTS(cmd); i++)
-                g_ptr_array_add(argv, (char *)cmd[i]);
-        F.lab_out = g_build_filename(F.dir, "lab.out", NULL);
-        F.lab_err = g_build_filename(F.dir, "lab.err", NULL);
-        out = open(F.lab_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        err = open(F.lab_err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        ck_assert(out >= 0 && err >= 0);
-        ck_assert_msg(g_spawn_async_with_fds(F.dir, (char **)argv->pdata, NULL,
-                                             G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH, NULL, NULL,
-                                             &F.lab_pid, -1, out, err, &gerr),
-                      "the lab: %s", gerr ? gerr->message : "");
-        close(out);
-        close(err);
+        img = g_strdup_printf("{\"version\": 1, \"kernel\": \"%s\", \"initrd\": \"%s\", \"disk\": \"%s\", "
+                              "\"cmdline\": \"console=ttyS0 quiet agent.action=gputest\", "
+                              "\"display\": \"virtio-gpu\"}",
+                              kernel, initrd, F.disk);
+        hostd_req(&F.host, "PUT", "/api/v1/images/gputest", img, CERT_CLIENT, &r);
+        ck_assert_msg(r.status == 201, "image: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        path = g_strdup_printf("/api/v1/vms/%s", vm_id);
+        hostd_req(&F.host, "PUT", path, "{\"image\": \"gputest\", \"cpus\": 1, \"memory_mb\": 256}", CERT_CLIENT,
+                  &r);
+        ck_assert_msg(r.status == 201, "vm: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
+        F.vm_id = g_strdup(vm_id);
+        F.console = g_build_filename(F.host_dir, "state", "vms", vm_id, "console.log", NULL);
+        F.vm_log = g_build_filename(F.host_dir, "state", "vms", vm_id, "vdi-vm.log", NULL);
+        g_autofree char *start = g_strdup_printf("%s/start", path);
+        hostd_req(&F.host, "POST", start, NULL, CERT_CLIENT, &r);
+        ck_assert_msg(r.status == 200, "start: %ld %s", r.status, r.raw);
+        hostd_reply_clear(&r);
         g_autofree char *first = g_strdup_printf("AGENT gpu-mode head=0 width=%u height=%u", LAB_W, LAB_H);
         bool up = lab_wait_line(first, LAB_WAIT_MS);
-        g_autofree char *o = lab_text(F.lab_out), *e = lab_text(F.lab_err);
-        ck_assert_msg(up, "the guest did not show %s (%s); console:\n%s\nstderr:\n%s", fb,
-                      lab_exited() ? "the lab exited" : "timed out", o, e);
+        g_autofree char *logs = lab_logs();
+        ck_assert_msg(up, "the guest did not show %ux%u (%s):\n%s", LAB_W, LAB_H,
+                      lab_exited() ? "vdi-hostd or the lab exited" : "timed out", logs);
+        printf("# the guest's first mode after %.1f s\n", (double)(g_get_monotonic_time() - F.host_t0) / 1e6);
+        fflush(stdout);
 }
 
-/* One request on vdi-vm's control socket (through the relay): its answer. */
-static json_t *lab_control(const char *request)
+/* The VM stopped through its host (vdi-vm exits: its sanitizers report),
+ * then vdi-hostd and the lab. No ticket in any log. */
+static void stop_lab_host(void)
 {
-        g_autoptr(GSocketClient) cl = g_socket_client_new();
-        g_autoptr(GSocketConnection) conn = NULL;
-        g_autoptr(GDataInputStream) in = NULL;
-        g_autoptr(GError) gerr = NULL;
-        g_autofree char *line = g_strconcat(request, "\n", NULL);
-        json_t *reply = NULL;
+        const char *src = getenv("abs_top_srcdir") ? getenv("abs_top_srcdir") : ABS_TOP_BUILDDIR;
+        struct hostd_reply r;
 
-        g_socket_client_set_timeout(cl, 120);
-        conn = g_socket_client_connect_to_host(cl, "127.0.0.1", F.ctl_port, NULL, &gerr);
-        ck_assert_msg(conn, "control relay: %s", gerr ? gerr->message : "");
-        ck_assert(g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)), line,
-                                            strlen(line), NULL, NULL, &gerr));
-        in = g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(conn)));
-        while (!reply) {
-                g_autofree char *l = g_data_input_stream_read_line(in, NULL, NULL, &gerr);
-                ck_assert_msg(l, "control: no answer to %s (%s)", request, gerr ? gerr->message : "closed");
-                json_t *j = json_loads(l, 0, NULL);
-                if (j && json_object_get(j, "id"))
-                        reply = j;
-                else
-                        json_decref(j);
+        if (F.host_start > 0) { /* the test failed before the host was up */
+                kill(F.host_start, SIGTERM);
+                waitpid(F.host_start, NULL, 0);
+                g_spawn_close_pid(F.host_start);
+                F.host_start = 0;
         }
-        return reply;
+        if (F.vm_id && !lab_exited()) {
+                g_autofree char *stop = g_strdup_printf("/api/v1/vms/%s/stop", F.vm_id);
+                hostd_req(&F.host, "POST", stop, NULL, CERT_CLIENT, &r);
+                long status = r.status;
+                hostd_reply_clear(&r);
+                ck_assert_msg(status == 200 && hostd_wait_state(&F.host, F.vm_id, "stopped", 120000),
+                              "the VM did not stop (%ld):\n%s", status, lab_logs());
+        }
+        g_autofree char *stop = g_strdup_printf("%s/scripts/lab-hostd stop %s", src, F.host_dir);
+        ck_assert_int_eq(system(stop), 0);
+        if (F.vm_id) {
+                g_autofree char *h = lab_text(F.host_log), *c = lab_text(F.console), *v = lab_text(F.vm_log);
+                ck_assert_msg(!strstr(v, "Sanitizer") && !strstr(h, "Sanitizer"),
+                              "sanitizer report from vdi-vm or vdi-hostd:\n%s\n%s", lab_tail(v), lab_tail(h));
+                ck_assert_msg(!strstr(c, "AGENT error"), "the guest reported an error:\n%s", lab_tail(c));
+                for (guint i = 0; i < F.tickets->len; i++)
+                        ck_assert_msg(!strstr(h, g_ptr_array_index(F.tickets, i)) &&
+                                      !strstr(v, g_ptr_array_index(F.tickets, i)),
+                                      "a ticket was logged");
+        }
+        g_clear_pointer(&F.vm_id, g_free);
+        g_clear_pointer(&F.console, g_free);
+        g_clear_pointer(&F.vm_log, g_free);
+        g_clear_pointer(&F.host_log, g_free);
+        g_clear_pointer(&F.host_dir, g_free);
+        g_clear_pointer(&F.disk, g_free);
 }
 
-static void lab_set_ticket(const char *user, const char *t)
+static void reset(void)
 {
-        g_autofree char *req = g_strdup_printf("{\"id\":1,\"cmd\":\"set-ticket\",\"protocol\":\"web\","
-                                               "\"user\":\"%s\",\"password\":\"%s\",\"expiry_s\":120}",
-                                               user, t);
-        json_t *r = lab_control(req);
-
-        ck_assert_msg(json_is_true(json_object_get(r, "ok")), "set-ticket: %s", json_dumps(r, 0));
-        json_decref(r);
-}
-
-static void stop_lab(void)
-{
-        int st = -1;
-
-        if (F.lab_pid <= 0)
-                return;
-        if (!lab_exited())
-                json_decref(lab_control("{\"id\":2,\"cmd\":\"stop\"}"));
-        for (int i = 0; i < 1200 && !lab_exited(); i++)
-                g_usleep(100 * 1000);
-        if (!lab_exited())
-                kill(F.lab_pid, SIGTERM);
-        waitpid(F.lab_pid, &st, 0);
-        g_spawn_close_pid(F.lab_pid);
-        F.lab_pid = 0;
-        g_autofree char *o = lab_text(F.lab_out), *e = lab_text(F.lab_err);
-        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the lab/vdi-vm ended with status %d:\n%s\n%s",
-                      st, lab_tail(o), lab_tail(e));
-        ck_assert_msg(!strstr(e, "Sanitizer"), "sanitizer report from vdi-vm:\n%s", e);
-        ck_assert_msg(!strstr(o, "AGENT error"), "the guest reported an error:\n%s", o);
-        ck_assert_msg(!strstr(e, "carol-ticket"), "a ticket was logged");
-        g_free(F.lab_out);
-        g_free(F.lab_err);
+        bfx_reset(F.f);
+        bfx_exec(F.f, "UPDATE pools SET protocols = '{rdp,spice,web}' WHERE name = 'office'");
+        F.desktop_id = bfx_long(F.f, "SELECT id FROM desktops WHERE name = 'office-1'");
 }
 
 static void setup(void)
@@ -352,10 +416,13 @@ static void setup(void)
         F.ca = g_build_filename(F.f->pki, "ca.pem", NULL);
         F.front_port = (uint16_t)bfx_free_port();
         F.origin = g_strdup_printf("https://127.0.0.1:%u", F.front_port);
-        if (lab)
-                start_lab();
-        else
+        if (lab) {
+                reset();
+                F.tickets = g_ptr_array_new_with_free_func(g_free);
+                start_lab_host();
+        } else {
                 start_display();
+        }
         start_gateway();
         start_haproxy();
 }
@@ -376,7 +443,8 @@ static void teardown(void)
         stop_child(F.haproxy);
         stop_child(F.gateway);
         if (lab) {
-                stop_lab();
+                stop_lab_host();
+                g_ptr_array_unref(F.tickets);
         } else {
                 webtest_loop_join(&F.lp, F.loop);
                 web_server_stop(F.srv);
@@ -396,24 +464,11 @@ static void teardown(void)
  * display. */
 static void issue_ticket(const char *user, const char *t)
 {
-        struct hostd_ticket ht = { .protocol = "web", .host = "127.0.0.1",
-                                   .port = lab ? F.web_port : web_server_port(F.srv),
+        struct hostd_ticket ht = { .protocol = "web", .host = "127.0.0.1", .port = web_server_port(F.srv),
                                    .password = (char *)t, .username = (char *)user, .expires_in = 120 };
 
-        if (lab) {
-                launch_record_ticket(F.f->b, &ht, F.desktop_id, user, "web", "eng-1");
-                lab_set_ticket(user, t);
-                return;
-        }
         launch_record_ticket(F.f->b, &ht, F.desktop_id, user, "web", "office-1");
         ck_assert_int_eq(web_server_set_ticket(F.srv, user, t, 120), 0);
-}
-
-static void reset(void)
-{
-        bfx_reset(F.f);
-        bfx_exec(F.f, "UPDATE pools SET protocols = '{rdp,spice,web}' WHERE name = 'office'");
-        F.desktop_id = bfx_long(F.f, "SELECT id FROM desktops WHERE name = 'office-1'");
 }
 
 /* ---- in the browser ---- */
@@ -840,9 +895,9 @@ static void lab_wait_pixel(struct cdp *c, unsigned x, unsigned y, uint32_t want,
                         return;
                 g_usleep(250 * 1000);
         } while (g_get_monotonic_time() < end);
-        g_autofree char *o = lab_text(F.lab_out), *e = lab_text(F.lab_err);
-        ck_assert_msg(0, "%s: canvas (%u,%u) = %06x, want %06x (within %d); the lab's last output:\n%s\n%s", what,
-                      x, y, got, want & 0xffffff, tol, lab_tail(o), lab_tail(e));
+        g_autofree char *logs = lab_logs();
+        ck_assert_msg(0, "%s: canvas (%u,%u) = %06x, want %06x (within %d); %s", what, x, y, got, want & 0xffffff,
+                      tol, logs);
 }
 
 /* The canvas shows gpu_pattern() of w x h (within tol per channel) on a
@@ -903,17 +958,22 @@ static void lab_click(struct cdp *c, unsigned x, unsigned y, unsigned w, unsigne
         lab_wait_pixel(c, x, y, GPU_MARK_COLOR, tol, "the click's mark");
 }
 
-/* Open the desktop page with ticket t (tiles: the page's test switch). */
-static void lab_open_page(struct cdp *c, const char *t, bool tiles)
+/* The page's quality indicator shows the session (frames/s, its
+ * encoding), then the screenshot. */
+static void lab_screenshot(struct cdp *c, const char *path, const char *encoding)
 {
-        g_autofree char *js = g_strdup_printf(
-                "sessionStorage.setItem('vdi-web-launch', JSON.stringify({path: '/gateway/ws', ticket: '%s', "
-                "tiles: %s})); location.assign('/portal/desktop.html'); true",
-                t, tiles ? "true" : "false");
+        g_autofree char *js = g_strdup_printf("document.getElementById('quality-text').textContent"
+                                              ".endsWith(' · %s')", encoding);
 
-        issue_ticket("carol", t);
-        json_decref(cdp_eval(c, js));
-        cdp_wait_for_ms(c, "document.body.dataset.state === 'connected' && "
+        cdp_wait_for_ms(c, js, LAB_PIXEL_MS);
+        cdp_screenshot(c, path);
+}
+
+/* The desktop page is connected with the encoding it should have. */
+static void lab_wait_connected(struct cdp *c, bool tiles)
+{
+        cdp_wait_for_ms(c, "location.pathname === '/portal/desktop.html' && "
+                           "document.body.dataset.state === 'connected' && "
                            "Number(document.body.dataset.frames || 0) >= 1", LAB_PIXEL_MS);
         g_autofree char *enc = cdp_eval_str(c, "document.body.dataset.encoding");
         ck_assert_str_eq(enc, tiles ? "png" : "h264");
@@ -923,20 +983,25 @@ START_TEST(test_lab_browser)
 {
         struct cdp c = { 0 };
         unsigned keys = 0, w2, h2;
+        g_autofree char *vm_id = NULL;
 
-        reset();
+        /* carol's floating desktop eng-1 lives on the lab's vdi-hostd
+         * (setup reset the database and started it). */
         bfx_exec(F.f, "UPDATE pools SET protocols = '{rdp,web}' WHERE name = 'eng'");
         F.desktop_id = bfx_long(F.f, "SELECT id FROM desktops WHERE name = 'eng-1'");
+        vm_id = g_strdup_printf("%" G_GINT64_FORMAT, F.desktop_id);
         cdp_start(&c, chromium);
         sign_in(&c, "carol", "carol-pw");
-        /* Open in browser: the broker's launch asks the desktop's host (no
-         * vdi-hostd here: the broker says it is not reachable), then the
-         * page gets what the host would have answered. */
-        json_decref(cdp_eval(&c, "document.querySelector('button[data-protocol=web]').click(); true"));
-        cdp_wait_for(&c, "document.getElementById('status').textContent.includes('not reachable')");
+        lab_host_up(vm_id);
+        bfx_exec(F.f, "UPDATE desktops SET host_id = (SELECT id FROM hosts WHERE name = '" LAB_HOST "') "
+                      "WHERE id = %" G_GINT64_FORMAT, F.desktop_id);
 
-        /* H.264 through WebCodecs: the guest's picture, keys, a click. */
-        lab_open_page(&c, "carol-ticket-h264-0123456789abcdef", false);
+        /* Open in browser: the broker claims eng-1 and asks its host for a
+         * web ticket, vdi-hostd sets it on the VM; the page connects
+         * through HAProxy and vdi-gateway. H.264 through WebCodecs: the
+         * guest's picture, keys, a click. */
+        json_decref(cdp_eval(&c, "document.querySelector('button[data-protocol=web]').click(); true"));
+        lab_wait_connected(&c, false);
         g_autofree char *where = cdp_eval_str(&c, "location.origin");
         ck_assert_str_eq(where, F.origin);
         lab_check_pattern(&c, LAB_W, LAB_H, 24, "H.264, first picture");
@@ -944,7 +1009,7 @@ START_TEST(test_lab_browser)
         lab_type(&c, "Digit5", "5", KEY_5, keys++, 24);
         lab_click(&c, 4 * (LAB_W - 1) / 7, 3 * (LAB_H - 1) / 5, LAB_W, LAB_H, 24);
         ck_assert(lab_wait_line("AGENT gpu-key code=30 n=1", 10000));
-        cdp_screenshot(&c, "tests/e2e/browser-h264.png");
+        lab_screenshot(&c, "tests/e2e/browser-h264.png", "H.264");
 
         /* The viewport shrinks: the page asks for its new size, virtio-gpu
          * offers it, the guest takes it, the canvas follows. */
@@ -962,18 +1027,48 @@ START_TEST(test_lab_browser)
                                                    "document.getElementById('screen').height === %u",
                                                    w2, h2);
         ck_assert_msg(lab_wait_line(mode, LAB_PIXEL_MS), "the guest did not take %ux%u:\n%s", w2, h2,
-                      lab_text(F.lab_out));
+                      lab_text(F.console));
         cdp_wait_for_ms(&c, size_js, LAB_PIXEL_MS);
         keys = 0;
         lab_wait_pixel(&c, w2 - 1, h2 - 1, gpu_pattern(w2 - 1, h2 - 1, w2, h2, 0), 24, "the new mode's corner");
         lab_check_pattern(&c, w2, h2, 24, "H.264 after the resize");
 
-        /* The tile fallback (the page's test switch): exact pixels. */
-        lab_open_page(&c, "carol-ticket-tiles-0123456789abcdef", true);
+        /* The tile fallback (the page's test switch): the page launches
+         * again as its reconnect does (POST /api/v1/launch with the
+         * portal session: a fresh ticket from vdi-hostd; again after a
+         * failure, as the page does, for a host slow under load) and
+         * opens the desktop with tiles forced. Exact pixels. The outcome
+         * waits in sessionStorage, which outlives the navigation. */
+        json_decref(cdp_eval(
+                &c, "(async () => { let err = '';"
+                    " for (let i = 0; i < 5; i++) {"
+                    "  if (i) await new Promise((ok) => setTimeout(ok, 2000));"
+                    "  try { const me = await (await fetch('/api/v1/me')).json();"
+                    "   const resp = await fetch('/api/v1/launch', { method: 'POST', headers: {"
+                    "    'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf_token },"
+                    "    body: JSON.stringify({ pool: 'eng', protocol: 'web' }) });"
+                    "   const r = await resp.json();"
+                    "   if (resp.ok && r.web) {"
+                    "    sessionStorage.setItem('vdi-web-launch', JSON.stringify({ path: r.web.path,"
+                    "     ticket: r.web.ticket, pool: 'eng', tiles: true }));"
+                    "    sessionStorage.setItem('lab-ticket', r.web.ticket);"
+                    "    location.assign('/portal/desktop.html'); return; }"
+                    "   err += resp.status + ' ' + JSON.stringify(r) + '; ';"
+                    "  } catch (e) { err += String(e) + '; '; } }"
+                    " sessionStorage.setItem('lab-ticket', ''); sessionStorage.setItem('lab-error', err); })(); true"));
+        cdp_wait_for_ms(&c, "sessionStorage.getItem('lab-ticket') !== null", 5 * LAB_PIXEL_MS);
+        g_autofree char *t = cdp_eval_str(&c, "sessionStorage.getItem('lab-ticket')");
+        g_autofree char *launch_err = cdp_eval_str(&c, "sessionStorage.getItem('lab-error') || ''");
+        ck_assert_msg(t && strlen(t) >= 16, "the second launch: %s", launch_err);
+        g_ptr_array_add(F.tickets, g_strdup(t));
+        lab_wait_connected(&c, true);
         lab_check_pattern(&c, w2, h2, 0, "PNG tiles");
         lab_type(&c, "KeyD", "d", KEY_D, keys++, 0);
         lab_click(&c, 4 * (w2 - 1) / 7, 3 * (h2 - 1) / 5, w2, h2, 0);
-        cdp_screenshot(&c, "tests/e2e/browser-tiles.png");
+        lab_screenshot(&c, "tests/e2e/browser-tiles.png", "tiles");
+        ck_assert_int_eq(bfx_long(F.f, "SELECT count(*) FROM audit_events WHERE action = 'desktop.launch' "
+                                       "AND outcome = 'ok' AND actor = 'carol' AND host_name = '" LAB_HOST "'"),
+                         2);
         ck_assert_int_eq(bfx_long(F.f, "SELECT count(*) FROM audit_events WHERE action = "
                                        "'desktop.web_redeem' AND outcome = 'ok' AND actor = 'carol'"),
                          2);

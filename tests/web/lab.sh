@@ -1,15 +1,19 @@
 #!/bin/sh
-# tests/web/lab.sh — issue 21's browser path through a real desktop, in one
-# KVM lab boot: tests/web/gateway's lab case (WEB_LAB=1). PostgreSQL,
+# tests/web/lab.sh — issue 21's browser path through a real desktop host, in
+# one KVM lab boot: tests/web/gateway's lab case (WEB_LAB=1). PostgreSQL,
 # slapd, the broker, HAProxy, vdi-gateway and headless Chromium run here;
-# vdi-vm runs the test guest's gputest action on virtio-gpu inside the lab
-# (tests/lab/run), its web display and its control socket (through
-# tests/web/lab-vm.py) forwarded to this machine's loopback. Carol signs in
-# on the portal, opens the desktop page through HAProxy and vdi-gateway,
-# and the canvas must show the guest's picture (H.264 through WebCodecs,
-# then the PNG tiles exactly); typed keys and clicks come back as the
-# guest's drawing; a smaller viewport changes the guest's mode.
-# Screenshots: tests/e2e/browser-h264.png, tests/e2e/browser-tiles.png.
+# vdi-hostd runs in the lab (scripts/lab-hostd; directly where
+# tests/lab/kvm-direct says so), its API and display ports forwarded to this
+# machine's loopback. It registers itself in the harness database, the test
+# guest's image (tests/guest/initrd.gz, agent.action=gputest, display
+# virtio-gpu) is imported and carol's floating desktop's VM started through
+# its API. Carol signs in on the portal and presses "Open in browser": the
+# broker asks vdi-hostd for the one-time web ticket, vdi-hostd sets it on
+# vdi-vm, and the canvas must show the guest's picture (H.264 through
+# WebCodecs, then, launched again, the PNG tiles exactly); typed keys and
+# clicks come back as the guest's drawing; a smaller viewport changes the
+# guest's mode. Screenshots: tests/e2e/browser-h264.png,
+# tests/e2e/browser-tiles.png.
 # Exit 0 pass, 1 fail (also when the lab cannot run, unless
 # VMM_REQUIRE_KVM=0: then 77).
 set -u

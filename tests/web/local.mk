@@ -34,8 +34,9 @@ CLEANFILES += tests/web/gateway-h264.png tests/web/gateway-reconnected.png
 # The same through a real vdi-vm (the test guest on virtio-gpu) in the KVM
 # lab: tests/web/gateway with WEB_LAB=1, started by tests/web/lab.sh.
 TESTS += tests/web/lab.sh
-EXTRA_DIST += tests/web/lab.sh tests/web/lab-vm.py
-tests/web/lab.log: tests/web/gateway hostd/vdi-vm tests/guest/initrd.gz gateway/vdi-gateway
+EXTRA_DIST += tests/web/lab.sh
+tests/web/lab.log: tests/web/gateway hostd/vdi-vm hostd/vdi-hostd hostd/vdi-img tests/guest/initrd.gz \
+	gateway/vdi-gateway
 CLEANFILES += tests/e2e/browser-h264.png tests/e2e/browser-tiles.png
 
 # bench/browser (issue 21): keys-to-pixels latency and bytes/s of the same
