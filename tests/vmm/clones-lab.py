@@ -21,8 +21,9 @@ lab boot (run by tests/vmm/clones.sh through tests/lab/needs-kvm):
   guests come up tens of seconds off, and a fork keeps its parent's);
 - the ten have distinct MACs, VM generation IDs, host names, machine IDs
   and /dev/urandom output, and none logs a soft lockup;
-- their memory is shared: the sum of their PSS is below 3x one clone's RSS;
-- each serves its own pixels over RDP and takes its own typing, with no
+- their memory is shared: the sum of their guest-RAM PSS is below 3x one
+  clone's guest-RAM RSS (whole-process figures printed);
+- with VDI_CLONES_RDP=1, each serves its own pixels over RDP and takes its own typing, with no
   cross-talk: FreeRDP's client library (tests/vmm/clone-client) visits the
   ten, five at a time (a ticket each), sees that clone's own colour band (its host
   name's, tests/guest/clone-pattern.h) on the 640x480 VESA framebuffer,
@@ -34,14 +35,13 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from labtap import LIMIT, ask, check, counts, finish, run_client, text, wait_for  # noqa: E402
+from labtap import LIMIT, ask, check, counts, finish, free_port, run_client, text, wait_for  # noqa: E402
 
 vm, client, kernel, initrd, out = sys.argv[1:6]
 # The RDP half only with VDI_CLONES_RDP=1: in the nested lab each RDP logon
@@ -90,12 +90,6 @@ def ident(p, name, timeout=120):
 
 def devices(i):
     return ["--agent", "--framebuffer", "640x480", "--sound", "none", "--net", f"tap=vc{i},mac={mac(i)}"]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fnv_color(host):

@@ -26,7 +26,6 @@ Prints TAP lines; exits 0 when all passed."""
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import labtap  # noqa: E402
-from labtap import ask, check, finish, run_client, text  # noqa: E402
+from labtap import ask, check, finish, free_port, run_client, text  # noqa: E402
 
 vm, client, spice, kernel, initrd, out = sys.argv[1:7]
 LIMIT = int(os.environ.get("VMM_BOOT_TIMEOUT", "300"))
@@ -91,12 +90,7 @@ def stop(what, proc, sock, name):
 pki = f"{out}/pki"
 r = subprocess.run([f"{src}/tests/harness/make-pki", pki], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 check("test PKI for the RDP server", r.returncode == 0, r.stdout)
-ports = []
-for _ in range(2):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        ports.append(s.getsockname()[1])
-port, spice_port = ports
+port, spice_port = free_port(), free_port()
 # Unix sockets cannot live on the lab's 9p shares.
 sock = f"{tempfile.mkdtemp(prefix='vdi-gpu-')}/control.sock"
 proc = subprocess.Popen(

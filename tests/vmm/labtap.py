@@ -111,3 +111,10 @@ def run_client(name, argv, timeout=600):
     t.join(timeout=10)
     print(f"# {name} ran {time.time() - t0:.1f} s", flush=True)
     return "".join(lines), rc
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
